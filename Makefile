@@ -1,0 +1,52 @@
+# Top-level entry points. CMake does the building; this file only sequences
+# the build trees and the scripts so that the two documented commands,
+# `make demo` and `make check`, work on a fresh Debian 12 machine.
+#
+#   build/            release tree (gcc, -O2): build/bin/{loam,loamd,loam-host}
+#   build/dist/       static agents: loam-host-x64, loam-host-arm64
+#   build/cross-arm64 cross tree for the arm64 agent
+#   build/check       test tree (clang, ASan+UBSan, libFuzzer targets)
+
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps check demo demo-clean fuzz artifacts torture format lint clean
+
+all: deps
+	@scripts/build.sh release
+
+deps:
+	@scripts/deps.sh build
+
+check: all
+	@scripts/deps.sh test
+	@scripts/build.sh check
+	@scripts/check.sh
+
+fuzz: all
+	@scripts/build.sh check
+	@FUZZ_SECONDS=60 scripts/fuzz.sh
+
+artifacts: all
+	@scripts/deps.sh vm
+	@scripts/build-artifacts.sh
+
+demo: all
+	@scripts/demo.sh
+
+demo-clean:
+	@scripts/demo.sh clean
+
+torture: all
+	@scripts/deps.sh test
+	@scripts/build.sh check
+	@scripts/torture.sh
+
+format:
+	@git ls-files '*.c' '*.h' | xargs clang-format -i
+
+lint:
+	@scripts/lint.sh
+
+clean:
+	rm -rf build

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs what a group of make targets needs, from Debian's archive only.
+# Idempotent and silent when everything is already present: it asks dpkg
+# first and calls apt-get only for what is missing.
+#
+#   scripts/deps.sh build   compilers, libraries, the arm64 cross toolchain
+#   scripts/deps.sh test    + servers and emulators the tests start
+#   scripts/deps.sh vm      + QEMU, firmware and image-building tools
+set -euo pipefail
+
+build_pkgs=(cmake make gcc clang libclang-rt-14-dev pkg-config file
+	libsqlite3-dev libpq-dev libcurl4-openssl-dev libssh-dev libjansson-dev
+	libmicrohttpd-dev libssl-dev
+	gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu
+	libjansson-dev:arm64 libssl-dev:arm64)
+vm_pkgs=(qemu-system-x86 qemu-system-arm ovmf qemu-efi-aarch64 qemu-utils
+	dosfstools mtools cpio genisoimage systemd-boot-efi busybox-static
+	curl xz-utils zstd)
+test_pkgs=(qemu-user-static binfmt-support openssh-server openssh-client
+	postgresql util-linux procps iproute2 python3 sqlite3 "${vm_pkgs[@]}")
+
+case "${1:-build}" in
+build) want=("${build_pkgs[@]}") ;;
+test) want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+vm) want=("${build_pkgs[@]}" "${vm_pkgs[@]}") ;;
+*) echo "usage: $0 build|test|vm" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+	st=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+	[[ $st == ii* ]] || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+if [[ $(id -u) -ne 0 ]]; then
+	echo "deps: missing packages: ${missing[*]}" >&2
+	echo "deps: run as root, or install them with apt-get" >&2
+	exit 1
+fi
+echo "deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+if [[ " ${missing[*]} " == *":arm64 "* ]] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+	dpkg --add-architecture arm64
+fi
+apt-get update -qq
+# Multi-Arch: same packages must match across amd64 and arm64, so the amd64
+# side of each :arm64 package is named too and upgraded in the same step.
+pairs=()
+for p in "${missing[@]}"; do
+	[[ $p == *:arm64 ]] && pairs+=("${p%:arm64}")
+done
+apt-get install -y -qq --no-install-recommends "${missing[@]}" "${pairs[@]}" >/dev/null

@@ -1,0 +1,110 @@
+/*
+ * The architecture interface, after kvmtool: everything that differs between
+ * CPU architectures lives in src/arch/<name>/ behind this one struct, and no
+ * file outside those folders branches on the arch. The list of arches is
+ * generated from the folders at build time, so adding riscv64 means adding
+ * src/arch/riscv64/ (and allowing the name in the schema's CHECK constraint).
+ */
+#ifndef LOAM_ARCH_H
+#define LOAM_ARCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lib/argv.h"
+#include "lib/err.h"
+
+/* A name that looks like this arch but whose binaries cannot run on our
+ * hosts (32-bit, big-endian, ILP32, capability ABIs), with the reason. */
+struct loam_arch_refusal {
+	const char *name; /* lower case */
+	const char *reason;
+};
+
+/* One VM size: vCPUs and memory. Memory is fixed per arch (DESIGN.md §2). */
+struct loam_size {
+	const char *name; /* "standard-2" */
+	unsigned vcpus;
+	unsigned memory_gib;
+};
+
+/* What the host agent learned that decides whether KVM is usable. */
+struct loam_kvm_probe {
+	bool dev_kvm_opens;   /* /dev/kvm opened read-write */
+	int kvm_api_version;  /* KVM_GET_API_VERSION, or -1 */
+	bool kvm_vm_creates;  /* KVM_CREATE_VM succeeded */
+	const char *cpu_flags; /* x86 "flags" line of /proc/cpuinfo, or "" */
+	const char *kvm_module; /* name of the module behind /dev/kvm, e.g. "kvm_pvm", or "" */
+};
+
+/* Guest CPU topology: packages x dies x cores x threads == vcpus. */
+struct loam_topology {
+	unsigned packages, dies, cores, threads;
+};
+
+/* Everything the VMM recipe needs to build a command line for one VM. */
+struct loam_vmm_spec {
+	unsigned vcpus;
+	struct loam_topology topo;
+	unsigned memory_mib;
+	bool hugepages;		/* back guest memory with 1 GiB hugepages */
+	bool kvm;		/* false: TCG emulation */
+	const char *fw_code;	/* read-only firmware code */
+	const char *fw_vars;	/* per-VM copy of the variable store */
+	const char *disk;	/* boot disk (qcow2 overlay) */
+	const char *seed;	/* cloud-init NoCloud seed, or NULL */
+	const char *kernel;	/* direct kernel boot: kernel, or NULL for firmware boot */
+	const char *initrd;
+	const char *cmdline;
+	const char *serial_log; /* file the guest console is written to */
+	const char *qmp_socket;
+	const char *pidfile;
+	const char *name;
+};
+
+struct loam_arch {
+	const char *name;	   /* canonical: "x64", "arm64" */
+	const char *uname_machine; /* what uname -m prints: "x86_64", "aarch64" */
+	const char *debian_arch;   /* Debian's name: "amd64", "arm64" */
+	const char *const *aliases;	/* lower-case spellings of this arch */
+	const char *const *level_prefixes; /* names that take a -vN / _vN level suffix */
+	const char *const *oci_variants;   /* OCI platform variants; "v8" also admits "v8.2" */
+	const struct loam_arch_refusal *refusals; /* near misses, NULL-terminated */
+	const struct loam_size *sizes;		  /* NULL-terminated by name */
+	const char *qemu_binary;
+	const char *console;	     /* guest kernel console device */
+	const char *efi_boot_file;   /* removable-media path on the ESP */
+	const char *image_suffix;    /* boot image file suffix */
+	const char *firmware_code;   /* file names inside the firmware artifact */
+	const char *firmware_vars;
+	/* Hardware-assisted KVM usable for this arch? Sets a human reason. */
+	bool (*kvm_usable)(const struct loam_kvm_probe *probe, const char **reason);
+	/* Appends the machine, CPU and firmware arguments of this arch. */
+	void (*vmm_machine_args)(const struct loam_vmm_spec *spec, struct loam_argv *argv);
+};
+
+/* All arches, in folder order; NULL-terminated. */
+extern const struct loam_arch *const loam_arches[];
+
+/* Finds an arch by its canonical name only; NULL if none. */
+const struct loam_arch *loam_arch_by_name(const char *canonical);
+/* The arch of the machine we run on, from uname(2). Under qemu-user
+ * emulation that is the emulated machine, which is what we want. */
+const struct loam_arch *loam_arch_of_this_machine(loam_err *err);
+
+/*
+ * Maps any spelling met in practice (uname, Debian, Go, GNU triples, OCI
+ * platforms, marketing names, x86-64 level suffixes) to an arch. Refuses
+ * 32-bit, big-endian and other incompatible names, unknown arches, the empty
+ * string and any control or shell metacharacter, with a message that names
+ * the input and the reason.
+ */
+const struct loam_arch *loam_arch_normalize(const char *input, loam_err *err);
+
+/* Sizes. loam_size_find fails with the list of valid names. */
+int loam_size_find(const struct loam_arch *arch, const char *name, const struct loam_size **out,
+		   loam_err *err);
+/* "arm64, x64" (for messages). */
+const char *loam_arch_supported_list(void);
+
+#endif

@@ -1,0 +1,99 @@
+/*
+ * The database layer: one small interface over SQLite (default) and
+ * PostgreSQL (by URL). SQL is written once with '?' placeholders; the
+ * PostgreSQL backend rewrites them to $1.., and every other dialect
+ * difference stays inside src/db/. Ids are TEXT generated in C, times are
+ * BIGINT unix milliseconds and booleans are INTEGER 0/1, so the same
+ * migration files serve both backends.
+ *
+ * A struct loam_db is one connection and is not shared between threads.
+ */
+#ifndef LOAM_DB_H
+#define LOAM_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/err.h"
+
+enum loam_db_backend { LOAM_DB_SQLITE, LOAM_DB_POSTGRES };
+
+enum loam_db_type { LOAM_DB_NULL, LOAM_DB_INT, LOAM_DB_TEXT, LOAM_DB_REAL };
+
+struct loam_db_val {
+	enum loam_db_type type;
+	int64_t i;
+	double d;
+	const char *s;
+};
+
+#define DB_NULL	   ((struct loam_db_val){.type = LOAM_DB_NULL})
+#define DB_INT(x)  ((struct loam_db_val){.type = LOAM_DB_INT, .i = (int64_t)(x)})
+#define DB_REAL(x) ((struct loam_db_val){.type = LOAM_DB_REAL, .d = (double)(x)})
+#define DB_TEXT(x) ((struct loam_db_val){.type = LOAM_DB_TEXT, .s = (x)})
+/* DB_ARGS(DB_INT(1), DB_TEXT("a")) expands to "array, count". */
+#define DB_ARGS(...)                                                                               \
+	(const struct loam_db_val[]){__VA_ARGS__},                                                 \
+		sizeof((const struct loam_db_val[]){__VA_ARGS__}) / sizeof(struct loam_db_val)
+#define DB_NOARGS NULL, 0
+
+struct loam_db;
+struct loam_db_rows;
+
+/*
+ * url: "sqlite:PATH", "postgres://..." or "postgresql://...". NULL or ""
+ * means the default SQLite file, loam_db_default_url().
+ * SQLite is opened with WAL, busy_timeout, foreign_keys=ON and
+ * synchronous=NORMAL.
+ */
+int loam_db_open(const char *url, struct loam_db **out, loam_err *err);
+void loam_db_close(struct loam_db *db);
+enum loam_db_backend loam_db_backend_of(const struct loam_db *db);
+/* "sqlite:$XDG_STATE_HOME/loam/loam.db", or /var/lib/loam/loam.db as root,
+ * or under state_dir when given. The caller frees. */
+char *loam_db_default_url(const char *state_dir);
+
+/* Applies migrations/NNNN_*.sql in order, recording schema_version; a
+ * second run is a no-op. Safe when several processes start at once. */
+int loam_db_migrate(struct loam_db *db, loam_err *err);
+
+int loam_db_exec(struct loam_db *db, const char *sql, const struct loam_db_val *args, size_t nargs,
+		 int64_t *changes, loam_err *err);
+int loam_db_query(struct loam_db *db, const char *sql, const struct loam_db_val *args,
+		  size_t nargs, struct loam_db_rows **rows, loam_err *err);
+
+size_t loam_db_rows_count(const struct loam_db_rows *rows);
+size_t loam_db_rows_cols(const struct loam_db_rows *rows);
+const char *loam_db_rows_name(const struct loam_db_rows *rows, size_t col);
+bool loam_db_rows_null(const struct loam_db_rows *rows, size_t row, size_t col);
+/* NULL reads as "" and 0. */
+const char *loam_db_rows_text(const struct loam_db_rows *rows, size_t row, size_t col);
+int64_t loam_db_rows_int(const struct loam_db_rows *rows, size_t row, size_t col);
+double loam_db_rows_real(const struct loam_db_rows *rows, size_t row, size_t col);
+void loam_db_rows_free(struct loam_db_rows *rows);
+
+static inline void loam_db_rows_freep(struct loam_db_rows **r)
+{
+	loam_db_rows_free(*r);
+}
+#define cleanup_rows __attribute__((cleanup(loam_db_rows_freep)))
+
+/*
+ * Runs fn inside one write transaction (BEGIN IMMEDIATE on SQLite,
+ * SERIALIZABLE or READ COMMITTED + row locks on PostgreSQL, as the backend
+ * documents). When the database reports busy/locked or a serialization
+ * failure, the transaction is rolled back and fn runs again, with backoff,
+ * up to a bound; then the error is LOAM_E_UNAVAILABLE ("database is
+ * locked"). Any other failure of fn rolls back and is returned as is.
+ * fn must therefore be safe to run more than once.
+ */
+typedef int (*loam_db_tx_fn)(struct loam_db *db, void *ctx, loam_err *err);
+int loam_db_tx(struct loam_db *db, loam_db_tx_fn fn, void *ctx, loam_err *err);
+
+/* A new random id: 26 lower-case base32 characters, time-ordered. */
+void loam_db_new_id(char out[27]);
+/* Unix time in milliseconds. */
+int64_t loam_db_now_ms(void);
+
+#endif

@@ -1,0 +1,90 @@
+/*
+ * The prog engine: durable state machines after Ubicloud's progs. A strand
+ * is a row (prog, label, stack of JSON frames, schedule, lease). The
+ * dispatcher leases due strands, runs the label's function, and applies its
+ * outcome (hop, nap, push, pop, bud) in one transaction, so a crash at any
+ * point resumes at the last applied label. Labels must be idempotent.
+ */
+#ifndef LOAM_ENGINE_H
+#define LOAM_ENGINE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "db/db.h"
+#include "lib/err.h"
+
+struct loam_strand_ctx {
+	struct loam_db *db;
+	const char *id;	   /* strand id */
+	const char *prog;  /* current frame's prog */
+	const char *label; /* current label */
+	json_t *frame;	   /* current frame's state; mutations are saved with the outcome */
+	json_t *child_exit; /* after a push: the child's pop value; after bud: array of them */
+	int tries;	   /* failed attempts of this label so far */
+	void *app;	   /* process-wide services (struct loamd_app in loamd) */
+};
+
+enum loam_outcome_kind { LOAM_OUT_HOP, LOAM_OUT_NAP, LOAM_OUT_PUSH, LOAM_OUT_POP, LOAM_OUT_BUD };
+
+struct loam_outcome {
+	enum loam_outcome_kind kind;
+	const char *label;	/* HOP: next label; PUSH/BUD: label to resume at */
+	int nap_ms;		/* NAP */
+	const char *child_prog; /* PUSH: prog run on this strand's stack */
+	json_t *child_frame;	/* PUSH/BUD: initial state (stolen) */
+	json_t *pop_value;	/* POP: value handed to the parent (stolen) */
+	json_t *buds;		/* BUD: array of {"prog":..,"frame":{..}} (stolen) */
+};
+
+struct loam_outcome loam_hop(const char *label);
+struct loam_outcome loam_nap(int ms);
+struct loam_outcome loam_push(const char *prog, json_t *frame, const char *resume_label);
+struct loam_outcome loam_pop(json_t *value);
+struct loam_outcome loam_bud(json_t *buds, const char *resume_label);
+
+/* A label returns 0 and fills *out, or -1 with *err: the failure is
+ * recorded on the strand and the label retried with exponential backoff. */
+typedef int (*loam_label_fn)(struct loam_strand_ctx *ctx, struct loam_outcome *out,
+			     loam_err *err);
+
+struct loam_label {
+	const char *name;
+	loam_label_fn fn;
+	int deadline_s; /* flag the strand as stuck after this long here; 0: none */
+};
+
+struct loam_prog {
+	const char *name;
+	const struct loam_label *labels; /* NULL-terminated by name; [0] is the start */
+};
+
+/* Progs register once at start-up (before any engine runs). */
+void loam_engine_register(const struct loam_prog *prog);
+
+/* Creates a strand at the prog's first label, or at `label`. Works inside a
+ * caller's transaction; with `id` non-NULL the id is chosen by the caller
+ * (so that a strand can share its id with the row it manages). */
+int loam_strand_create(struct loam_db *db, const char *prog, const char *label, json_t *frame,
+		       const char *id, char out_id[27], loam_err *err);
+/* Raises a named signal ("stop", "destroy") and makes the strand due now. */
+int loam_strand_signal(struct loam_db *db, const char *strand_id, const char *signal,
+		       loam_err *err);
+/* Inside a label: true (and clears it) if the signal was raised. */
+bool loam_strand_take_signal(struct loam_strand_ctx *ctx, const char *signal);
+
+struct loam_engine;
+struct loam_engine_opts {
+	const char *db_url;
+	const char *owner;  /* lease owner name, unique per process */
+	int workers;	    /* dispatcher threads, each with its own DB connection */
+	int lease_ms;	    /* default 30000 */
+	void *app;
+};
+int loam_engine_start(const struct loam_engine_opts *opts, struct loam_engine **out,
+		      loam_err *err);
+void loam_engine_stop(struct loam_engine *e); /* waits for running labels */
+/* Runs due strands until none is due (tests). Returns how many ran. */
+int loam_engine_run_due(struct loam_db *db, const char *owner, void *app, loam_err *err);
+
+#endif

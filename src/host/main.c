@@ -1,0 +1,43 @@
+/*
+ * loam-host: the agent loamd runs on every host, over SSH or locally. It is
+ * one static binary per arch and never includes control-plane code. This
+ * file only dispatches to the verbs.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "verbs.h"
+
+static const struct loam_host_verb verbs[] = {
+	{"arch", "arch [NAME...]   print this machine's arch, or normalize names",
+	 loam_host_verb_arch},
+	{"learn", "learn [--root DIR] [--storage-dir DIR]   print host facts as JSON",
+	 loam_host_verb_learn},
+};
+
+static int usage(FILE *out)
+{
+	fprintf(out, "usage: loam-host VERB [ARGS...]\n\nverbs:\n");
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		fprintf(out, "  %s\n", verbs[i].usage);
+	return out == stdout ? 0 : 2;
+}
+
+int main(int argc, char **argv)
+{
+	loam_log_init("loam-host", false, LOAM_LOG_INFO);
+	if (argc < 2)
+		return usage(stderr);
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0)
+		return usage(stdout);
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("loam-host %s\n", LOAM_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strcmp(argv[1], verbs[i].name) == 0)
+			return verbs[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "loam-host: unknown verb '%.64s'\n", argv[1]);
+	return usage(stderr);
+}

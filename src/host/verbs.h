@@ -1,0 +1,23 @@
+/*
+ * The agent's verbs. Each lives in its own verb_<name>.c and is idempotent:
+ * running it twice leaves the host as running it once does. A verb gets
+ * argv starting at its own name and returns the process exit status.
+ */
+#ifndef LOAM_HOST_VERBS_H
+#define LOAM_HOST_VERBS_H
+
+struct loam_host_verb {
+	const char *name;
+	const char *usage;
+	int (*run)(int argc, char **argv);
+};
+
+int loam_host_verb_arch(int argc, char **argv);
+int loam_host_verb_learn(int argc, char **argv);
+
+/* Prints "loam-host: <verb>: <msg>" to stderr and returns the exit status
+ * that fits the error (2 for invalid input). Frees the error. */
+#include "lib/err.h"
+int loam_host_report(const char *verb, loam_err *err);
+
+#endif

@@ -1,0 +1,23 @@
+/*
+ * Small file-system helpers used everywhere: read a whole file, write one
+ * atomically (temp file, fsync, rename), and mkdir -p.
+ */
+#ifndef LOAM_FS_H
+#define LOAM_FS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "lib/err.h"
+
+/* Reads at most max bytes (0: 64 MiB) into a NUL-terminated buffer. */
+int loam_read_file(const char *path, size_t max, char **out, size_t *len, loam_err *err);
+/* Writes via PATH.tmp.<pid>, fsyncs, renames; the file and its directory
+ * are durable when this returns 0. Nothing is left behind on failure. */
+int loam_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+			   loam_err *err);
+int loam_mkdir_p(const char *path, mode_t mode, loam_err *err);
+/* fsync the directory that holds path. */
+int loam_fsync_parent(const char *path, loam_err *err);
+
+#endif
