@@ -1,0 +1,17 @@
+/*
+ * The loam CLI: one file per verb (cmd_<verb>.c), as crun does; main.c only
+ * dispatches. Each command gets argv starting at its own name and returns
+ * the exit status.
+ */
+#ifndef LOAM_CLI_H
+#define LOAM_CLI_H
+
+struct loam_cli_cmd {
+	const char *name;
+	const char *summary;
+	int (*run)(int argc, char **argv);
+};
+
+int loam_cmd_bench(int argc, char **argv);
+
+#endif

@@ -1,0 +1,34 @@
+/*
+ * loam: the command-line client. Dispatches to one command per file.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "lib/log.h"
+
+static const struct loam_cli_cmd commands[] = {
+	{"bench", "bench alloc|...   run a benchmark and print JSON", loam_cmd_bench},
+};
+
+static int usage(FILE *out)
+{
+	fprintf(out, "usage: loam COMMAND [ARGS...]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	return out == stdout ? 0 : 2;
+}
+
+int main(int argc, char **argv)
+{
+	loam_log_init("loam", false, LOAM_LOG_INFO);
+	if (argc < 2)
+		return usage(stderr);
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0)
+		return usage(stdout);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "loam: unknown command '%.64s'; see loam --help\n", argv[1]);
+	return 2;
+}
