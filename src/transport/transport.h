@@ -25,13 +25,13 @@ enum loam_transport_kind { LOAM_TRANSPORT_LOCAL, LOAM_TRANSPORT_SSH };
 
 struct loam_host_target {
 	enum loam_transport_kind kind;
-	const char *name;	    /* host name, for messages */
-	const char *address;	    /* ssh only */
-	int port;		    /* ssh only; 0 means 22 */
-	const char *user;	    /* ssh only; NULL means root */
-	const char *key_file;	    /* private key; NULL means ~/.ssh/id_ed25519 or id_rsa */
+	const char *name;	     /* host name, for messages */
+	const char *address;	     /* ssh only */
+	int port;		     /* ssh only; 0 means 22 */
+	const char *user;	     /* ssh only; NULL means root */
+	const char *key_file;	     /* private key; NULL means ~/.ssh/id_ed25519 or id_rsa */
 	const char *pinned_host_key; /* "ssh-ed25519 AAAA..." or NULL on first contact */
-	int connect_timeout_ms;	    /* 0 means 10000 */
+	int connect_timeout_ms;	     /* 0 means 10000 */
 };
 
 struct loam_transport;
@@ -51,8 +51,8 @@ int loam_transport_run(struct loam_transport *t, const char *const *argv, const 
 		       size_t stdin_len, int timeout_ms, struct loam_spawn_result *res,
 		       loam_err *err);
 /* Copies a local file to remote_path (via a temp name and rename). */
-int loam_transport_upload(struct loam_transport *t, const char *local_path,
-			  const char *remote_path, mode_t mode, loam_err *err);
+int loam_transport_upload(struct loam_transport *t, const char *local_path, const char *remote_path,
+			  mode_t mode, loam_err *err);
 
 /* A process-wide cache of open transports keyed by host name, so that
  * connections are reused. Thread-safe; a transport is used by one thread
@@ -61,8 +61,8 @@ struct loam_transport_pool;
 struct loam_transport_pool *loam_transport_pool_new(void);
 void loam_transport_pool_free(struct loam_transport_pool *p);
 int loam_transport_pool_acquire(struct loam_transport_pool *p,
-				const struct loam_host_target *target,
-				struct loam_transport **out, char **seen_host_key, loam_err *err);
+				const struct loam_host_target *target, struct loam_transport **out,
+				char **seen_host_key, loam_err *err);
 /* broken: the connection failed and must not be reused. */
 void loam_transport_pool_release(struct loam_transport_pool *p, struct loam_transport *t,
 				 bool broken);
