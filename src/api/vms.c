@@ -13,6 +13,7 @@
 
 #include "alloc/alloc.h"
 #include "arch/arch.h"
+#include "db/records.h"
 #include "engine/engine.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
@@ -117,7 +118,6 @@ struct vm_spec {
 	const char *name, *location, *image, *arch_input, *size_input;
 	const struct loam_arch *arch;
 	const struct loam_size *size;
-	int64_t storage_gib;
 };
 
 static int vm_spec_from_body(struct api_req *r, struct vm_spec *s, loam_err *err)
@@ -146,21 +146,6 @@ static int vm_spec_from_body(struct api_req *r, struct vm_spec *s, loam_err *err
 	return loam_size_find(s->arch, s->size_input, &s->size, err);
 }
 
-static int size_storage(struct loam_db *db, struct vm_spec *s, loam_err *err)
-{
-	cleanup_rows struct loam_db_rows *rows = NULL;
-	if (loam_db_query(db, "SELECT storage_gib FROM size WHERE arch = ? AND name = ?",
-			  DB_ARGS(DB_TEXT(s->arch->name), DB_TEXT(s->size->name)), &rows, err) < 0)
-		return -1;
-	if (loam_db_rows_count(rows) == 0)
-		return loam_fail(err, LOAM_E_INTERNAL,
-				 "size %s/%s is missing from the size table; restart loamd to "
-				 "sync sizes",
-				 s->arch->name, s->size->name);
-	s->storage_gib = loam_db_rows_int(rows, 0, 0);
-	return 0;
-}
-
 static int vm_insert_tx(struct loam_db *db, void *ctx, loam_err *err)
 {
 	struct vm_spec *s = ctx;
@@ -173,15 +158,12 @@ static int vm_insert_tx(struct loam_db *db, void *ctx, loam_err *err)
 				 "a VM named '%s' exists already; pick another name or remove "
 				 "it with: loam vm rm %s",
 				 s->name, s->name);
-	return loam_db_exec(
-	    db,
-	    "INSERT INTO vm (id, name, arch, size, vcpus, memory_gib, storage_gib, location, "
-	    "boot_image, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'creating', ?)",
-	    DB_ARGS(DB_TEXT(s->id), DB_TEXT(s->name), DB_TEXT(s->arch->name),
-		    DB_TEXT(s->size->name), DB_INT(s->size->vcpus), DB_INT(s->size->memory_gib),
-		    DB_INT(s->storage_gib), DB_TEXT(s->location),
-		    s->image ? DB_TEXT(s->image) : DB_NULL, DB_INT(loam_db_now_ms())),
-	    NULL, err);
+	struct loam_vm_spec spec = {.name = s->name,
+				    .arch = s->arch->name,
+				    .size = s->size->name,
+				    .location = s->location,
+				    .boot_image = s->image};
+	return loam_vm_insert(db, &spec, s->id, err);
 }
 
 static int vm_record_placement(struct loam_db *db, const struct vm_spec *s,
@@ -202,8 +184,7 @@ static int api_vm_create(struct api_req *r, struct vm_spec *s, loam_err *err)
 {
 	if (!r->api->alloc)
 		return loam_fail(err, LOAM_E_UNAVAILABLE, "the allocator is not running");
-	loam_db_new_id(s->id);
-	if (size_storage(r->db, s, err) < 0 || loam_db_tx(r->db, vm_insert_tx, s, err) < 0)
+	if (loam_db_tx(r->db, vm_insert_tx, s, err) < 0)
 		return -1;
 	struct loam_alloc_request req = {.vm_id = s->id};
 	struct loam_alloc_result res;

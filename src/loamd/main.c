@@ -15,6 +15,7 @@
 #include "alloc/alloc.h"
 #include "api/api.h"
 #include "db/db.h"
+#include "db/records.h"
 #include "engine/engine.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
@@ -55,10 +56,8 @@ static int open_database(struct loamd *d, loam_err *err)
 		return loam_err_wrap(err, "open database");
 	if (loam_db_migrate(d->db, err) < 0)
 		return loam_err_wrap(err, "migrate database");
-#ifdef LOAM_HAVE_SIZE_SYNC
 	if (loam_db_sync_sizes(d->db, err) < 0)
 		return loam_err_wrap(err, "sync sizes");
-#endif
 	return 0;
 }
 
