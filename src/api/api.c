@@ -232,7 +232,7 @@ void loam_api_handle(struct loam_api *api, const char *method, const char *path,
 	}
 	struct api_req r = {.api = api, .method = method};
 	if (run_request(&r, path, body, body_len, &err) < 0) {
-		if (loam_err_http_status(err) >= 500)
+		if (loam_err_http_status(err) == 500)
 			log_warn("%s %s: %s", method, path, loam_err_msg(err));
 		respond_error(resp, err);
 	} else {

@@ -57,14 +57,20 @@ void loam_cli_print_table(const json_t *rows, const struct loam_col *cols, size_
 		}
 	}
 	for (size_t c = 0; c < ncols && c < 16; c++)
-		printf("%-*s%s", (int)width[c], cols[c].header, c + 1 < ncols ? "  " : "\n");
+		if (c + 1 < ncols)
+			printf("%-*s  ", (int)width[c], cols[c].header);
+		else
+			printf("%s\n", cols[c].header);
 	size_t i;
 	json_t *row;
 	json_array_foreach(rows, i, row)
 	{
 		for (size_t c = 0; c < ncols && c < 16; c++) {
 			loam_cli_value_text(json_object_get(row, cols[c].key), cell, sizeof(cell));
-			printf("%-*s%s", (int)width[c], cell, c + 1 < ncols ? "  " : "\n");
+			if (c + 1 < ncols)
+				printf("%-*s  ", (int)width[c], cell);
+			else
+				printf("%s\n", cell);
 		}
 	}
 }

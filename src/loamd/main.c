@@ -23,6 +23,7 @@
 #include "loamd/loamd.h"
 #ifdef LOAM_HAVE_PROGS
 #include "progs/progs.h"
+#include "transport/transport.h"
 #endif
 
 struct loamd {
@@ -69,7 +70,11 @@ static int start_engine(struct loamd *d, loam_err *err)
 #ifdef LOAM_HAVE_ENGINE
 	void *app = NULL;
 #ifdef LOAM_HAVE_PROGS
-	loamd_app_init(&d->app, &d->opts, d->alloc);
+	d->app = (struct loamd_app){.pool = loam_transport_pool_new(),
+				    .alloc = d->alloc,
+				    .dist_dir = d->opts.dist_dir,
+				    .state_dir = d->opts.state_dir,
+				    .heartbeat_ms = d->opts.heartbeat_s * 1000};
 	app = &d->app;
 	loam_progs_register_all();
 #endif
@@ -121,6 +126,10 @@ static void stop(struct loamd *d)
 #ifdef LOAM_HAVE_ENGINE
 	if (d->engine)
 		loam_engine_stop(d->engine);
+#endif
+#ifdef LOAM_HAVE_PROGS
+	if (d->app.pool)
+		loam_transport_pool_free(d->app.pool);
 #endif
 	if (d->alloc)
 		loam_alloc_free(d->alloc);
