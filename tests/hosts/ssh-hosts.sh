@@ -250,6 +250,21 @@ _lh_remove_root() { # root
 		fi
 	done
 	rm -rf --one-file-system "$r"
+	rm -f "$r.owner"
+}
+
+# Chroots whose test dir is gone were left by a run that never called
+# stop (killed with its dir removed); unmount and remove them.
+_lh_reap_orphans() {
+	local o r
+	for o in "$LOAM_HOSTS_CHROOT_BASE"/arm64.*.owner; do
+		[[ -f $o ]] || continue
+		r=${o%.owner}
+		[[ -d $(<"$o") ]] && continue
+		_lh_log "removing the orphaned chroot $r"
+		_lh_remove_root "$r"
+	done
+	return 0
 }
 
 # ---- hosts ----
@@ -269,7 +284,9 @@ _lh_start_arm64() {
 	else
 		mkdir -p "$LOAM_HOSTS_CHROOT_BASE" "$d/arm64"
 		chmod 0755 "$LOAM_HOSTS_CHROOT_BASE"
+		_lh_locked _lh_reap_orphans
 		r=$(mktemp -d "$LOAM_HOSTS_CHROOT_BASE/arm64.XXXXXX")
+		echo "$d" >"$r.owner"
 		echo "$r" >"$d/arm64/root_path"
 		_lh_build_root "$r" || return 1
 	fi
