@@ -10,6 +10,7 @@
  * file system directly.
  */
 #include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -467,6 +468,99 @@ static void test_unreachable_host(void)
 	CHECK_INT(loam_err_kind_of(err), LOAM_E_INVALID);
 }
 
+static void test_unroutable_host_times_out(void)
+{
+	/* TEST-NET-1 is never routed: the connect either times out or fails
+	 * at once; either way the host is unavailable, never hung. */
+	struct loam_host_target tg = target("X64", NULL);
+	tg.address = "192.0.2.1";
+	tg.port = 22;
+	tg.connect_timeout_ms = 1000;
+	struct loam_transport *t = NULL;
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(loam_transport_open(&tg, &t, NULL, &err), -1);
+	CHECK_INT(loam_err_kind_of(err), LOAM_E_UNAVAILABLE);
+	CHECK_CONTAINS(loam_err_msg(err), "192.0.2.1");
+}
+
+static void test_default_key_files(void)
+{
+	cleanup_free char *old_home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
+	cleanup_free char *home = path_in(work_dir, "home");
+	cleanup_free char *dotssh = path_in(home, ".ssh");
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(loam_mkdir_p(dotssh, 0700, &err), 0);
+	setenv("HOME", home, 1);
+	struct loam_host_target tg = target("X64", env("X64_HOST_KEY"));
+	tg.key_file = NULL;
+	struct loam_transport *t = NULL;
+	CHECK_INT(loam_transport_open(&tg, &t, NULL, &err), -1);
+	CHECK_INT(loam_err_kind_of(err), LOAM_E_AUTH);
+	CHECK_CONTAINS(loam_err_msg(err), "no ssh key");
+
+	/* ~/.ssh/id_rsa is the fallback name; any key type may live there. */
+	cleanup_free char *key = NULL;
+	size_t len = 0;
+	CHECK_INT(loam_read_file(env("SSH_KEY"), 0, &key, &len, &err), 0);
+	cleanup_free char *rsa = path_in(dotssh, "id_rsa");
+	CHECK_INT(loam_write_file_atomic(rsa, key, len, 0600, &err), 0);
+	CHECK_INT(loam_transport_open(&tg, &t, NULL, &err), 0);
+	loam_transport_close(t);
+
+	/* ~/.ssh/id_ed25519 comes first: an unauthorized one there is used. */
+	cleanup_free char *other = NULL;
+	cleanup_free char *host_key = path_in(hosts_dir, "x64/ssh_host_ed25519_key");
+	CHECK_INT(loam_read_file(host_key, 0, &other, &len, &err), 0);
+	cleanup_free char *ed = path_in(dotssh, "id_ed25519");
+	CHECK_INT(loam_write_file_atomic(ed, other, len, 0600, &err), 0);
+	CHECK_INT(loam_transport_open(&tg, &t, NULL, &err), -1);
+	CHECK_INT(loam_err_kind_of(err), LOAM_E_AUTH);
+	CHECK_CONTAINS(loam_err_msg(err), "id_ed25519");
+	if (old_home)
+		setenv("HOME", old_home, 1);
+}
+
+struct worker {
+	struct loam_transport_pool *pool;
+	int ok;
+};
+
+static void *pool_worker(void *arg)
+{
+	struct worker *w = arg;
+	struct loam_host_target tg = target("X64", env("X64_HOST_KEY"));
+	for (int i = 0; i < 5; i++) {
+		struct loam_transport *t = NULL;
+		cleanup_err loam_err err = NULL;
+		if (loam_transport_pool_acquire(w->pool, &tg, &t, NULL, &err) < 0)
+			continue;
+		const char *argv[] = {"echo", "pooled", NULL};
+		struct loam_spawn_result res;
+		if (loam_transport_run_ok(t, argv, NULL, 0, 30000, &res, &err) == 0 &&
+		    strcmp(res.out, "pooled\n") == 0)
+			w->ok++;
+		loam_spawn_result_free(&res);
+		loam_transport_pool_release(w->pool, t, loam_transport_is_broken(t));
+	}
+	return NULL;
+}
+
+static void test_pool_from_threads(void)
+{
+	struct loam_transport_pool *pool = loam_transport_pool_new();
+	struct worker w[4];
+	pthread_t th[4];
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct worker){.pool = pool};
+		pthread_create(&th[i], NULL, pool_worker, &w[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		CHECK_INT(w[i].ok, 5);
+	}
+	loam_transport_pool_free(pool);
+}
+
 static void test_wrong_client_key_is_auth_error(void)
 {
 	struct loam_host_target tg = target("X64", env("X64_HOST_KEY"));
@@ -520,6 +614,9 @@ int main(void)
 	RUN(test_upload);
 	RUN(test_unreachable_host);
 	RUN(test_wrong_client_key_is_auth_error);
+	RUN(test_unroutable_host_times_out);
+	RUN(test_default_key_files);
+	RUN(test_pool_from_threads);
 	RUN(test_arm64_host);
 	RUN(test_pool_reuses_and_reconnects);
 	return t_summary();
