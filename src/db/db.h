@@ -35,7 +35,7 @@ struct loam_db_val {
 /* DB_ARGS(DB_INT(1), DB_TEXT("a")) expands to "array, count". */
 #define DB_ARGS(...)                                                                               \
 	(const struct loam_db_val[]){__VA_ARGS__},                                                 \
-		sizeof((const struct loam_db_val[]){__VA_ARGS__}) / sizeof(struct loam_db_val)
+	    sizeof((const struct loam_db_val[]){__VA_ARGS__}) / sizeof(struct loam_db_val)
 #define DB_NOARGS NULL, 0
 
 struct loam_db;
@@ -60,8 +60,8 @@ int loam_db_migrate(struct loam_db *db, loam_err *err);
 
 int loam_db_exec(struct loam_db *db, const char *sql, const struct loam_db_val *args, size_t nargs,
 		 int64_t *changes, loam_err *err);
-int loam_db_query(struct loam_db *db, const char *sql, const struct loam_db_val *args,
-		  size_t nargs, struct loam_db_rows **rows, loam_err *err);
+int loam_db_query(struct loam_db *db, const char *sql, const struct loam_db_val *args, size_t nargs,
+		  struct loam_db_rows **rows, loam_err *err);
 
 size_t loam_db_rows_count(const struct loam_db_rows *rows);
 size_t loam_db_rows_cols(const struct loam_db_rows *rows);
