@@ -274,10 +274,13 @@ static int build_command(const char *const *argv, char **out, loam_err *err)
 	char *cmd = calloc(1, len);
 	if (!cmd)
 		abort();
+	size_t pos = 0;
 	for (size_t i = 0; argv[i]; i++) {
+		size_t n = strlen(argv[i]);
 		if (i)
-			strcat(cmd, " ");
-		strcat(cmd, argv[i]);
+			cmd[pos++] = ' ';
+		memcpy(cmd + pos, argv[i], n);
+		pos += n;
 	}
 	*out = cmd;
 	return 0;
