@@ -77,8 +77,11 @@ EOF
 	return 0
 }
 
-_lh_start_sshd() { # name dir: starts it, retrying on a port taken meanwhile
+_lh_start_sshd() { # name dir [chroot]: starts it, retrying on a port taken meanwhile
 	local name=$1 d=$2 chroot=${3:-} try port
+	if _lh_is_ours "$name" "$d"; then
+		return 0 # already running: start is idempotent
+	fi
 	mkdir -p /run/sshd
 	chmod 0755 /run/sshd
 	for try in 1 2 3 4 5; do
@@ -126,14 +129,22 @@ _lh_descendants() {
 	done
 }
 
+# Is the pid file's process still the sshd we started with this config?
+_lh_is_ours() { # name dir
+	local pidfile=$2/$1/sshd.pid pid
+	[[ -s $pidfile ]] || return 1
+	pid=$(<"$pidfile")
+	_lh_running "$pid" &&
+		tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$2/$1/sshd_config"
+}
+
 # Stops the sshd of one host and every session it spawned (a session
 # outlives its listener otherwise, and would keep the chroot busy).
 _lh_stop_sshd() { # name dir
 	local pidfile=$2/$1/sshd.pid pid kids
 	[[ -s $pidfile ]] || return 0
 	pid=$(<"$pidfile")
-	# Only a process that is still the sshd we started with this config.
-	if ! tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$2/$1/sshd_config"; then
+	if ! _lh_is_ours "$1" "$2"; then
 		rm -f "$pidfile"
 		return 0
 	fi
@@ -217,6 +228,14 @@ _lh_build_root() { # root
 	chmod 0755 "$r"
 }
 
+# The userland is built once into the cache and copied per host (fast).
+_lh_template() {
+	local t=$LOAM_HOSTS_CACHE/arm64-root
+	[[ -x $t/bin/busybox && -e $t/bin/sh ]] && return 0
+	rm -rf "$t.tmp" "$t"
+	_lh_build_root "$t.tmp" && mv "$t.tmp" "$t"
+}
+
 _lh_mount_ro_bind() { # src dst
 	mount --bind "$1" "$2" || return 1
 	mount -o remount,bind,ro "$2" 2>/dev/null || _lh_log "note: $2 stays read-write"
@@ -288,7 +307,9 @@ _lh_start_arm64() {
 		r=$(mktemp -d "$LOAM_HOSTS_CHROOT_BASE/arm64.XXXXXX")
 		echo "$d" >"$r.owner"
 		echo "$r" >"$d/arm64/root_path"
-		_lh_build_root "$r" || return 1
+		_lh_locked _lh_template || return 1
+		cp -a "$LOAM_HOSTS_CACHE/arm64-root/." "$r/" || return 1
+		chmod 0755 "$r"
 	fi
 	_lh_mount_root "$r" || return 1
 	_lh_start_sshd arm64 "$d" "$r"
