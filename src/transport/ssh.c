@@ -90,18 +90,22 @@ static int check_target(const struct loam_host_target *tg, loam_err *err)
 	return 0;
 }
 
-static int set_options(ssh_session s, const struct loam_host_target *tg)
+/* Bounds every blocking libssh call on the session (connect included). */
+static int set_timeout(ssh_session s, long long ms)
+{
+	long sec = (long)(ms / 1000), usec = (long)(ms % 1000) * 1000;
+	return ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &sec) |
+	       ssh_options_set(s, SSH_OPTIONS_TIMEOUT_USEC, &usec);
+}
+
+static int set_options(ssh_session s, const struct loam_host_target *tg, int timeout_ms)
 {
 	int port = tg->port ? tg->port : 22;
-	int ms = tg->connect_timeout_ms > 0 ? tg->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
-	long sec = ms / 1000, usec = (long)(ms % 1000) * 1000;
 	bool no = false;
-	int rc = 0;
+	int rc = set_timeout(s, timeout_ms);
 	rc |= ssh_options_set(s, SSH_OPTIONS_HOST, tg->address);
 	rc |= ssh_options_set(s, SSH_OPTIONS_PORT, &port);
 	rc |= ssh_options_set(s, SSH_OPTIONS_USER, tg->user ? tg->user : "root");
-	rc |= ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &sec);
-	rc |= ssh_options_set(s, SSH_OPTIONS_TIMEOUT_USEC, &usec);
 	rc |= ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &no);
 	rc |= ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, "/dev/null");
 	rc |= ssh_options_set(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null");
@@ -204,9 +208,10 @@ static int authenticate(ssh_session s, const struct loam_host_target *tg, loam_e
 	return 0;
 }
 
-static int connect_session(ssh_session s, const struct loam_host_target *tg, loam_err *err)
+static int connect_session(ssh_session s, const struct loam_host_target *tg, int timeout_ms,
+			   loam_err *err)
 {
-	if (set_options(s, tg) != 0)
+	if (set_options(s, tg, timeout_ms) != 0)
 		return loam_fail(err, LOAM_E_INTERNAL, "set ssh options: %s", ssh_get_error(s));
 	if (ssh_connect(s) != SSH_OK)
 		return loam_fail(err, LOAM_E_UNAVAILABLE,
@@ -225,8 +230,10 @@ int loam_ssh_open(const struct loam_host_target *tg, struct loam_transport *t, c
 	t->session = ssh_new();
 	if (!t->session)
 		abort();
-	if (connect_session(t->session, tg, err) < 0 || check_host_key(t, tg, seen, err) < 0 ||
-	    authenticate(t->session, tg, err) < 0) {
+	t->timeout_ms =
+	    tg->connect_timeout_ms > 0 ? tg->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
+	if (connect_session(t->session, tg, t->timeout_ms, err) < 0 ||
+	    check_host_key(t, tg, seen, err) < 0 || authenticate(t->session, tg, err) < 0) {
 		if (seen && *seen && *err) {
 			free(*seen);
 			*seen = NULL;
@@ -318,8 +325,18 @@ struct exchange {
 	bool eof_sent;
 	struct sink out, err;
 	char signal_name[32];
+	bool got_status;
+	int status;
 	struct ssh_channel_callbacks_struct cb;
 };
+
+static void on_exit_status(ssh_session session, ssh_channel channel, int status, void *userdata)
+{
+	(void)session, (void)channel;
+	struct exchange *x = userdata;
+	x->got_status = true;
+	x->status = status;
+}
 
 static void on_exit_signal(ssh_session session, ssh_channel channel, const char *signal, int core,
 			   const char *errmsg, const char *lang, void *userdata)
@@ -421,6 +438,7 @@ static int start_channel(struct loam_transport *t, struct exchange *x, const cha
 				 ssh_get_error(t->session));
 	x->cb.userdata = x;
 	x->cb.channel_exit_signal_function = on_exit_signal;
+	x->cb.channel_exit_status_function = on_exit_status;
 	ssh_callbacks_init(&x->cb);
 	ssh_set_channel_callbacks(x->ch, &x->cb);
 	if (ssh_channel_open_session(x->ch) != SSH_OK)
@@ -432,15 +450,35 @@ static int start_channel(struct loam_transport *t, struct exchange *x, const cha
 	return 0;
 }
 
-static void collect_status(struct exchange *x, struct loam_spawn_result *res)
+/* The exit status follows the output's EOF, normally at once; but a
+ * command may close its output and keep running, so wait for it only until
+ * the deadline. 0: known; 1: out of time; -1: the connection broke. */
+static int collect_status(struct loam_transport *t, struct exchange *x, long long deadline,
+			  struct loam_spawn_result *res)
 {
-	int status = ssh_channel_get_exit_status(x->ch);
+	while (!x->got_status && !x->signal_name[0]) {
+		if (!ssh_is_connected(t->session))
+			return -1;
+		if (ssh_channel_is_closed(x->ch))
+			break;
+		if (deadline && now_ms() >= deadline)
+			return 1;
+		long long left = deadline - now_ms();
+		if (deadline)
+			set_timeout(t->session, left > 0 ? left : 1);
+		ssh_channel_get_exit_status(x->ch); /* waits at most the session timeout */
+		if (deadline)
+			set_timeout(t->session, t->timeout_ms);
+	}
 	if (x->signal_name[0]) {
 		res->signaled = true;
 		res->term_signal = signal_number(x->signal_name);
+	} else if (x->got_status) {
+		res->exit_status = x->status;
 	} else {
-		res->exit_status = status;
+		res->exit_status = 255; /* closed without a status, as ssh(1) reports it */
 	}
+	return 0;
 }
 
 int loam_ssh_run(struct loam_transport *t, const char *const *argv, const char *stdin_data,
@@ -452,6 +490,8 @@ int loam_ssh_run(struct loam_transport *t, const char *const *argv, const char *
 	struct exchange x = {.in = stdin_data, .in_len = stdin_data ? stdin_len : 0};
 	long long deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
 	int rc = start_channel(t, &x, cmd, err) < 0 ? -1 : pump(&x, deadline);
+	if (rc == 0)
+		rc = collect_status(t, &x, deadline, res);
 	if (rc == 1) {
 		/* sshd delivers the signal to the command's process group, but
 		 * only in privilege-separated sessions: OpenSSH refuses it for
@@ -460,8 +500,6 @@ int loam_ssh_run(struct loam_transport *t, const char *const *argv, const char *
 		 * SIGPIPE/EOF; one that does neither runs until it ends. */
 		ssh_channel_request_send_signal(x.ch, "KILL");
 		res->timed_out = true;
-	} else if (rc == 0) {
-		collect_status(&x, res);
 	}
 	if (x.ch) {
 		/* libssh keeps a closed channel until the peer confirms; its

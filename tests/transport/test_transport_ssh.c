@@ -265,6 +265,18 @@ static void test_timeout_kills_and_connection_survives(void)
 	CHECK_INT(loam_err_kind_of(err), LOAM_E_TIMEOUT);
 	loam_spawn_result_free(&res);
 
+	/* A command that closes its output and keeps running: the deadline
+	 * also bounds the wait for its exit status. */
+	cleanup_free char *script = path_in(work_dir, "quiet-sleeper");
+	static const char body[] = "#!/bin/sh\nexec >/dev/null 2>&1 </dev/null\nsleep 4.5\n";
+	cleanup_free char *script_src = path_in(work_dir, "quiet-sleeper.src");
+	CHECK_INT(loam_write_file_atomic(script_src, body, sizeof(body) - 1, 0644, &err), 0);
+	CHECK_INT(loam_transport_upload(t, script_src, script, 0755, &err), 0);
+	const char *quiet[] = {script, NULL};
+	CHECK_INT(loam_transport_run(t, quiet, NULL, 0, 500, &res, &err), 0);
+	CHECK(res.timed_out);
+	loam_spawn_result_free(&res);
+
 	const char *echo[] = {"echo", "still-here", NULL};
 	CHECK_INT(loam_transport_run(t, echo, NULL, 0, 10000, &res, &err), 0);
 	CHECK_STR(res.out, "still-here\n");
