@@ -11,6 +11,7 @@
  */
 #include <dirent.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -398,6 +399,71 @@ static long connection_id(struct loam_transport *t)
 	return id;
 }
 
+/* Until pid has exited (a zombie has closed its sockets already). */
+static void wait_dead(long pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	for (int i = 0; i < 500; i++) {
+		cleanup_free char *st = NULL;
+		size_t len = 0;
+		cleanup_err loam_err err = NULL;
+		if (loam_read_file(path, 4096, &st, &len, &err) < 0 || strstr(st, ") Z "))
+			return;
+		usleep(10000);
+	}
+}
+
+struct killer {
+	long pid;
+	int delay_ms;
+};
+
+static void *kill_later(void *arg)
+{
+	struct killer *k = arg;
+	usleep((useconds_t)k->delay_ms * 1000);
+	kill((pid_t)k->pid, SIGKILL);
+	return NULL;
+}
+
+static void test_connection_dies(void)
+{
+	struct loam_transport *t = open_pinned("X64");
+	if (!t)
+		return;
+	cleanup_err loam_err err = NULL;
+	struct loam_spawn_result res;
+	/* Mid-run: the connection's sshd dies while a command runs. */
+	struct killer k = {.pid = connection_id(t), .delay_ms = 300};
+	CHECK(k.pid > 1);
+	pthread_t th;
+	pthread_create(&th, NULL, kill_later, &k);
+	const char *argv[] = {"sleep", "5.5", NULL};
+	CHECK_INT(loam_transport_run(t, argv, NULL, 0, 0, &res, &err), -1);
+	pthread_join(th, NULL);
+	CHECK_INT(loam_err_kind_of(err), LOAM_E_UNAVAILABLE);
+	CHECK(loam_transport_is_broken(t));
+	loam_transport_close(t);
+
+	/* Between runs, with stdin to send: an error, never SIGPIPE. */
+	t = open_pinned("X64");
+	if (!t)
+		return;
+	long pid = connection_id(t);
+	CHECK(pid > 1);
+	kill((pid_t)pid, SIGKILL);
+	wait_dead(pid);
+	const char *cat[] = {"cat", NULL};
+	CHECK_INT(loam_transport_run(t, cat, "data", 4, 10000, &res, &err), -1);
+	CHECK_INT(loam_err_kind_of(err), LOAM_E_UNAVAILABLE);
+	CHECK(loam_transport_is_broken(t));
+	CHECK_INT(
+	    loam_transport_upload(t, LOAM_SOURCE_DIR "/README.md", "/tmp/loam-never", 0644, &err),
+	    -1);
+	loam_transport_close(t);
+}
+
 static void restart_x64_sshd(void)
 {
 	const char *argv[] = {
@@ -654,5 +720,6 @@ int main(void)
 	RUN(test_pool_from_threads);
 	RUN(test_arm64_host);
 	RUN(test_pool_reuses_and_reconnects);
+	RUN(test_connection_dies);
 	return t_summary();
 }
