@@ -344,6 +344,17 @@ static int count_entries(const char *dir)
 	return n;
 }
 
+/* The static agents `make` builds, in $LOAM_DIST_DIR (CTest sets it). */
+static char *dist_agent(const char *arch)
+{
+	const char *dir = getenv("LOAM_DIST_DIR");
+	char *p = NULL;
+	if (asprintf(&p, "%s/loam-host-%s", dir && *dir ? dir : LOAM_SOURCE_DIR "/build/dist",
+		     arch) < 0)
+		abort();
+	return p;
+}
+
 static void test_upload(void)
 {
 	struct loam_transport *t = open_pinned("X64");
@@ -353,7 +364,7 @@ static void test_upload(void)
 	cleanup_free char *updir = path_in(work_dir, "up");
 	cleanup_free char *dst = path_in(updir, "loam-host");
 	CHECK_INT(loam_mkdir_p(updir, 0755, &err), 0);
-	const char *agent = LOAM_SOURCE_DIR "/build/dist/loam-host-x64";
+	cleanup_free char *agent = dist_agent("x64");
 	char want[LOAM_SHA256_HEX_LEN + 1], got[LOAM_SHA256_HEX_LEN + 1];
 	CHECK_INT(loam_sha256_file(agent, want, NULL, &err), 0);
 
@@ -685,7 +696,7 @@ static void test_arm64_host(void)
 	CHECK_STR(res.out, "aarch64\n");
 	loam_spawn_result_free(&res);
 
-	const char *agent = LOAM_SOURCE_DIR "/build/dist/loam-host-arm64";
+	cleanup_free char *agent = dist_agent("arm64");
 	CHECK_INT(loam_transport_upload(t, agent, "/var/lib/loam-host/loam-host", 0755, &err), 0);
 	char want[LOAM_SHA256_HEX_LEN + 1], got[LOAM_SHA256_HEX_LEN + 1];
 	CHECK_INT(loam_sha256_file(agent, want, NULL, &err), 0);
