@@ -98,8 +98,44 @@ static int set_timeout(ssh_session s, long long ms)
 	       ssh_options_set(s, SSH_OPTIONS_TIMEOUT_USEC, &usec);
 }
 
+/* libssh's own preference order for host key algorithms. */
+static const char *const hostkey_algos[] = {
+    "ssh-ed25519",	   "ecdsa-sha2-nistp521", "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp256", "rsa-sha2-512",	  "rsa-sha2-256",
+};
+
+static bool pinned_type_is(const char *pinned, const char *algo)
+{
+	/* An "ssh-rsa" key is offered under the rsa-sha2-* algorithms. */
+	const char *type = strncmp(algo, "rsa-sha2-", 9) == 0 ? "ssh-rsa" : algo;
+	size_t n = strlen(type);
+	return strncmp(pinned, type, n) == 0 && (pinned[n] == ' ' || pinned[n] == '\t');
+}
+
+/* A server with several host keys shows the one of the first algorithm we
+ * both know, so the pinned key's type goes first: pinning never depends on
+ * which of its keys a server happens to pick. */
+static char *hostkey_order(const char *pinned)
+{
+	size_t n = sizeof(hostkey_algos) / sizeof(hostkey_algos[0]);
+	char *out = calloc(1, 256);
+	if (!out)
+		abort();
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < n; i++) {
+			bool first = pinned && pinned_type_is(pinned, hostkey_algos[i]);
+			if (first == (pass == 0)) {
+				if (*out)
+					strncat(out, ",", 255 - strlen(out));
+				strncat(out, hostkey_algos[i], 255 - strlen(out));
+			}
+		}
+	return out;
+}
+
 static int set_options(ssh_session s, const struct loam_host_target *tg, int timeout_ms)
 {
+	cleanup_free char *hostkeys = hostkey_order(tg->pinned_host_key);
 	int port = tg->port ? tg->port : 22;
 	bool no = false;
 	int rc = set_timeout(s, timeout_ms);
@@ -107,6 +143,7 @@ static int set_options(ssh_session s, const struct loam_host_target *tg, int tim
 	rc |= ssh_options_set(s, SSH_OPTIONS_PORT, &port);
 	rc |= ssh_options_set(s, SSH_OPTIONS_USER, tg->user ? tg->user : "root");
 	rc |= ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &no);
+	rc |= ssh_options_set(s, SSH_OPTIONS_HOSTKEYS, hostkeys);
 	rc |= ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, "/dev/null");
 	rc |= ssh_options_set(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null");
 	return rc;

@@ -119,6 +119,18 @@ static void test_pinned_key_accepted(void)
 	struct loam_transport *t2 = NULL;
 	CHECK_INT(loam_transport_open(&tg, &t2, NULL, &err), 0);
 	loam_transport_close(t2);
+
+	/* The server's other key (ecdsa) pinned: that one is asked for. */
+	cleanup_free char *pub_path = path_in(hosts_dir, "x64/ssh_host_ecdsa_key.pub");
+	cleanup_free char *ecdsa = NULL;
+	size_t len = 0;
+	CHECK_INT(loam_read_file(pub_path, 0, &ecdsa, &len, &err), 0);
+	tg.pinned_host_key = ecdsa;
+	t2 = NULL;
+	if (loam_transport_open(&tg, &t2, NULL, &err) < 0)
+		fprintf(stderr, "ecdsa pin: %s\n", loam_err_msg(err));
+	CHECK(t2 != NULL);
+	loam_transport_close(t2);
 	loam_transport_close(t);
 }
 
