@@ -220,7 +220,7 @@ _lh_binfmt() {
 
 _lh_build_root() { # root
 	local r=$1 bb=$LOAM_HOSTS_CACHE/busybox-arm64/bin/busybox applet shell
-	mkdir -p "$r"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,etc,root,var/lib/loam-host}
+	mkdir -p "$r"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,etc,root,var/lib/loam-host,var/lib/loam}
 	cp "$bb" "$r/bin/busybox"
 	# Ask the arm64 busybox itself for its applets: this also proves that
 	# qemu-user runs it.
@@ -236,6 +236,10 @@ _lh_build_root() { # root
 	fi
 	echo "root:x:0:0:root:/root:${shell:-/bin/sh}" >"$r/etc/passwd"
 	echo "root:x:0:" >"$r/etc/group"
+	# An OS to report: the one this machine runs (the arm64 host pretends
+	# to be a Debian arm64 server).
+	[[ -f /etc/os-release ]] && cp -L /etc/os-release "$r/etc/os-release"
+	touch "$r/.loam-template-v2"
 	chmod 1777 "$r/tmp"
 	chown -R root:root "$r"
 	chmod 0755 "$r"
@@ -244,9 +248,13 @@ _lh_build_root() { # root
 # The userland is built once into the cache and copied per host (fast).
 _lh_template() {
 	local t=$LOAM_HOSTS_CACHE/arm64-root
-	[[ -x $t/bin/busybox && -e $t/bin/sh ]] && return 0
+	[[ -e $t/.loam-template-v2 ]] && return 0
 	rm -rf "$t.tmp" "$t"
 	_lh_build_root "$t.tmp" && mv "$t.tmp" "$t"
+}
+
+_lh_copy_template() { # root
+	_lh_template && cp -a "$LOAM_HOSTS_CACHE/arm64-root/." "$1/"
 }
 
 _lh_mount_ro_bind() { # src dst
@@ -320,8 +328,7 @@ _lh_start_arm64() {
 		r=$(mktemp -d "$LOAM_HOSTS_CHROOT_BASE/arm64.XXXXXX")
 		echo "$d" >"$r.owner"
 		echo "$r" >"$d/arm64/root_path"
-		_lh_locked _lh_template || return 1
-		cp -a "$LOAM_HOSTS_CACHE/arm64-root/." "$r/" || return 1
+		_lh_locked _lh_copy_template "$r" || return 1
 		chmod 0755 "$r"
 	fi
 	_lh_mount_root "$r" || return 1
