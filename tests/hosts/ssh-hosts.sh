@@ -17,7 +17,8 @@
 #   X64_ADDRESS X64_PORT X64_PORTS X64_USER X64_HOST_KEY X64_PID X64_LOG
 #   ARM64_... the same, plus ARM64_ROOT (the chroot, seen from here)
 # LOAM_HOSTS_PORTS=N makes each sshd listen on N free ports (X64_PORTS),
-# so one sshd can stand in for several hosts.
+# so one sshd can stand in for several hosts. LOAM_HOSTS_EXTRA_KEYS="a.pub
+# b.pub" authorizes more client keys besides SSH_KEY.
 # stop kills only the sshds it started (and their sessions), unmounts what
 # it mounted and removes the chroot; DIR itself is the caller's to remove.
 
@@ -51,6 +52,11 @@ _lh_keys() { # dir
 	local d=$1
 	[[ -f $d/client_key ]] || ssh-keygen -q -t ed25519 -N '' -C loam-test-client -f "$d/client_key"
 	cp "$d/client_key.pub" "$d/authorized_keys"
+	# More public keys to accept, e.g. one a test's loamd uses by default.
+	local k
+	for k in ${LOAM_HOSTS_EXTRA_KEYS:-}; do
+		cat "$k" >>"$d/authorized_keys" || return 1
+	done
 }
 
 _lh_write_config() { # name dir port [chroot]
@@ -365,6 +371,10 @@ _lh_write_env() { # dir
 loam_hosts_start() { # DIR [x64|arm64|all]
 	local d which=${2:-all}
 	[[ -n ${1:-} ]] || { _lh_log "usage: start DIR [x64|arm64|all]"; return 2; }
+	if [[ $1 =~ [[:space:]] ]]; then
+		_lh_log "DIR must not contain whitespace (it goes into sshd_config): $1"
+		return 2
+	fi
 	mkdir -p "$1"
 	d=$(cd "$1" && pwd)
 	_lh_keys "$d" || return 1
