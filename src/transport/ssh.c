@@ -258,9 +258,12 @@ static int connect_session(ssh_session s, const struct loam_host_target *tg, int
 	return 0;
 }
 
-int loam_ssh_open(const struct loam_host_target *tg, struct loam_transport *t, char **seen,
+int loam_ssh_open(const struct loam_host_target *target, struct loam_transport *t, char **seen,
 		  loam_err *err)
 {
+	struct loam_host_target named = *target;
+	named.name = t->name; /* never NULL in messages */
+	const struct loam_host_target *tg = &named;
 	pthread_once(&libssh_once, libssh_init);
 	if (check_target(tg, err) < 0)
 		return loam_err_wrap(err, "ssh to %s", t->name);
