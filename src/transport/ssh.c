@@ -46,6 +46,9 @@
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000
 #define MAX_OUTPUT		   ((size_t)64 << 20)
 #define IO_CHUNK		   32768
+/* Each SFTP write waits for its reply, so fewer, larger writes are faster;
+ * OpenSSH's sftp-server takes messages of up to 256 KiB. */
+#define UPLOAD_CHUNK (128 * 1024)
 
 static pthread_once_t libssh_once = PTHREAD_ONCE_INIT;
 
@@ -138,7 +141,9 @@ static int set_options(ssh_session s, const struct loam_host_target *tg, int tim
 	cleanup_free char *hostkeys = hostkey_order(tg->pinned_host_key);
 	int port = tg->port ? tg->port : 22;
 	bool no = false;
+	int nodelay = 1; /* SFTP writes wait for each reply: Nagle would stall them */
 	int rc = set_timeout(s, timeout_ms);
+	rc |= ssh_options_set(s, SSH_OPTIONS_NODELAY, &nodelay);
 	rc |= ssh_options_set(s, SSH_OPTIONS_HOST, tg->address);
 	rc |= ssh_options_set(s, SSH_OPTIONS_PORT, &port);
 	rc |= ssh_options_set(s, SSH_OPTIONS_USER, tg->user ? tg->user : "root");
@@ -586,10 +591,12 @@ static int send_file(struct loam_transport *t, sftp_session sf, int fd, const ch
 	sftp_file f = sftp_open(sf, tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
 	if (!f)
 		return sftp_fail(t, sf, err, "create", tmp);
-	char buf[IO_CHUNK];
+	cleanup_free char *buf = malloc(UPLOAD_CHUNK);
+	if (!buf)
+		abort();
 	int rc = 0;
 	for (;;) {
-		ssize_t n = read(fd, buf, sizeof(buf));
+		ssize_t n = read(fd, buf, UPLOAD_CHUNK);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
