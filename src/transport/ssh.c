@@ -48,7 +48,7 @@
 #define IO_CHUNK		   32768
 /* Each SFTP write waits for its reply, so fewer, larger writes are faster;
  * OpenSSH's sftp-server takes messages of up to 256 KiB. */
-#define UPLOAD_CHUNK (128 * 1024)
+#define UPLOAD_CHUNK ((size_t)128 * 1024)
 
 static pthread_once_t libssh_once = PTHREAD_ONCE_INIT;
 
