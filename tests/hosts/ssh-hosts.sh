@@ -91,6 +91,11 @@ MaxStartups 200
 MaxSessions 100
 LogLevel ${LOAM_HOSTS_LOGLEVEL:-VERBOSE}
 Subsystem sftp internal-sftp
+# bash sources ~/.bashrc for a command that sshd starts, unless it is a
+# nested shell (SHLVL >= 2 once it counts itself). This machine's root
+# .bashrc is a developer's (pyenv, cargo) and costs ~150 ms per command;
+# a test host behaves like a plain server without it.
+SetEnv SHLVL=1
 EOF
 	[[ -n $chroot ]] && echo "ChrootDirectory $chroot" >>"$hd/sshd_config"
 	return 0
