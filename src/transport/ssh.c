@@ -581,8 +581,20 @@ static int sftp_fail(struct loam_transport *t, sftp_session sf, loam_err *err, c
 	int code = sf ? sftp_get_error(sf) : 0;
 	if (!ssh_is_connected(t->session))
 		t->broken = true;
-	return loam_fail(err, t->broken ? LOAM_E_UNAVAILABLE : LOAM_E_IO,
-			 "%s %s: %s (sftp status %d)", what, path, ssh_get_error(t->session), code);
+	enum loam_err_kind kind = t->broken			? LOAM_E_UNAVAILABLE
+				  : code == SSH_FX_NO_SUCH_FILE ? LOAM_E_NOTFOUND
+								: LOAM_E_IO;
+	static const char *const reasons[] = {
+	    [SSH_FX_NO_SUCH_FILE] = "no such file or directory",
+	    [SSH_FX_PERMISSION_DENIED] = "permission denied",
+	    [SSH_FX_FAILURE] = "failure",
+	    [SSH_FX_FILE_ALREADY_EXISTS] = "file exists",
+	};
+	const char *reason =
+	    code > 0 && (size_t)code < sizeof(reasons) / sizeof(reasons[0]) && reasons[code]
+		? reasons[code]
+		: ssh_get_error(t->session);
+	return loam_fail(err, kind, "%s %s: %s", what, path, reason);
 }
 
 static int send_file(struct loam_transport *t, sftp_session sf, int fd, const char *local_path,

@@ -404,6 +404,8 @@ static void test_upload(void)
 	CHECK_INT(loam_err_kind_of(err), LOAM_E_INVALID);
 	cleanup_free char *missing = path_in(work_dir, "no-such-dir/x");
 	CHECK_INT(loam_transport_upload(t, other, missing, 0755, &err), -1);
+	CHECK_INT(loam_err_kind_of(err), LOAM_E_NOTFOUND);
+	CHECK_CONTAINS(loam_err_msg(err), "no such file or directory");
 	CHECK(!loam_transport_is_broken(t));
 	loam_transport_close(t);
 }
