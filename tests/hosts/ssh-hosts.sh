@@ -314,6 +314,8 @@ _lh_reap_orphans() { # the DIR being started, whose chroot is not an orphan
 		owner=$(<"$o")
 		[[ $owner == "$1" ]] && continue
 		[[ -d $owner ]] && _lh_is_ours arm64 "$owner" && continue
+		# A minute's grace: never race a start that is still setting up.
+		[[ -n $(find "$o" -mmin +1 2>/dev/null) ]] || continue
 		_lh_log "removing the orphaned chroot $r (of $owner)"
 		_lh_remove_root "$r"
 	done
