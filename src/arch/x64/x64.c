@@ -60,12 +60,20 @@ static bool x64_kvm_usable(const struct loam_kvm_probe *probe, const char **reas
 		*reason = "/dev/kvm is missing or cannot be opened";
 		return false;
 	}
-	if (!has_flag(probe->cpu_flags, "vmx") && !has_flag(probe->cpu_flags, "svm")) {
-		*reason = probe->kvm_module && strcmp(probe->kvm_module, "kvm_pvm") == 0
-			      ? "/dev/kvm is kvm_pvm, a software PVM hypervisor that cannot "
-				"boot stock kernels, and the CPU has no vmx or svm flag"
-			      : "the CPU has no vmx or svm flag, so /dev/kvm is not hardware "
-				"virtualization";
+	/* PVM serves /dev/kvm even on CPUs with vmx (nested), and still cannot
+	 * boot stock kernels, so the module decides before the flags. */
+	bool pvm = probe->kvm_module && strcmp(probe->kvm_module, "kvm_pvm") == 0;
+	bool hw = has_flag(probe->cpu_flags, "vmx") || has_flag(probe->cpu_flags, "svm");
+	if (pvm) {
+		*reason = hw ? "/dev/kvm is kvm_pvm, a software PVM hypervisor that cannot boot "
+			       "stock kernels"
+			     : "/dev/kvm is kvm_pvm, a software PVM hypervisor that cannot boot "
+			       "stock kernels, and the CPU has no vmx or svm flag";
+		return false;
+	}
+	if (!hw) {
+		*reason = "the CPU has no vmx or svm flag, so /dev/kvm is not hardware "
+			  "virtualization";
 		return false;
 	}
 	*reason = "/dev/kvm opens and the CPU has hardware virtualization";
