@@ -50,7 +50,8 @@ static char *read_line(const struct learn_root *root, const char *rel)
 static const struct loam_arch *arch_from_cpuinfo(const struct learn_cpuinfo *ci)
 {
 	for (size_t i = 0; ci->n && loam_arches[i]; i++)
-		if (learn_cpuinfo_get(&ci->blocks[0], loam_arches[i]->cpuinfo_signature_key))
+		if (loam_arches[i]->cpuinfo_signature_key &&
+		    learn_cpuinfo_get(&ci->blocks[0], loam_arches[i]->cpuinfo_signature_key))
 			return loam_arches[i];
 	return NULL;
 }
@@ -162,7 +163,8 @@ static int learn_cpus(struct learn_ctx *c, loam_err *err)
 		return loam_fail(err, LOAM_E_INTERNAL, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		const void *block = learn_cpuinfo_for_cpu(&c->cpuinfo, cpus[i].cpu);
-		c->arch->cpu_model(learn_cpuinfo_get, block, models[i], CPU_MODEL_LEN);
+		if (c->arch->cpu_model)
+			c->arch->cpu_model(learn_cpuinfo_get, block, models[i], CPU_MODEL_LEN);
 		cpus[i].model = models[i];
 	}
 	/* The model of the lowest CPU, before summarizing reorders them. */
@@ -220,7 +222,8 @@ static int learn_disk(struct learn_ctx *c, const char *storage_dir, loam_err *er
 static void learn_kvm(struct learn_ctx *c)
 {
 	const void *first = c->cpuinfo.n ? &c->cpuinfo.blocks[0] : NULL;
-	const char *flags = learn_cpuinfo_get(first, c->arch->cpuinfo_flags_key);
+	const char *key = c->arch->cpuinfo_flags_key;
+	const char *flags = key ? learn_cpuinfo_get(first, key) : NULL;
 	char module[64];
 	struct loam_kvm_probe probe;
 	learn_kvm_probe(c->root, flags, &probe, module, sizeof(module));
