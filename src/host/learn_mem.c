@@ -24,10 +24,11 @@ int learn_meminfo_kib(const char *buf, const char *key, uint64_t *kib, loam_err 
 	     line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
 		if (strncmp(line, key, n) != 0 || line[n] != ':')
 			continue;
+		const char *num = line + n + 1 + strspn(line + n + 1, " \t");
 		char *end;
 		errno = 0;
-		unsigned long long v = strtoull(line + n + 1, &end, 10);
-		if (end == line + n + 1 || errno || strncmp(end, " kB", 3) != 0)
+		unsigned long long v = strtoull(num, &end, 10);
+		if (*num < '0' || *num > '9' || errno || strncmp(end, " kB", 3) != 0)
 			return loam_fail(err, LOAM_E_INVALID, "meminfo: malformed %s line", key);
 		*kib = v;
 		return 0;

@@ -271,6 +271,8 @@ static void test_meminfo_and_rounding(void)
 	const char *mi = "MemTotalX:  1 kB\nMemTotal:       24684084 kB\nMemFree: 3 kB\n";
 	CHECK(learn_meminfo_kib(mi, "MemTotal", &kib, &err) == 0 && kib == 24684084);
 	CHECK(learn_meminfo_kib("MemTotal: lots\n", "MemTotal", &kib, &err) < 0);
+	CHECK(learn_meminfo_kib("MemTotal: -5 kB\n", "MemTotal", &kib, &err) < 0);
+	CHECK(learn_meminfo_kib("MemTotal: 5 MB\n", "MemTotal", &kib, &err) < 0);
 	CHECK(learn_meminfo_kib("MemFree: 1 kB\n", "MemTotal", &kib, &err) < 0);
 	struct {
 		uint64_t kib;
