@@ -84,7 +84,8 @@ struct bucket {
 };
 
 struct loam_allocator {
-	pthread_mutex_t mu;
+	pthread_mutex_t mu;    /* the index */
+	pthread_mutex_t tx_mu; /* write transactions, see write_tx */
 	enum loam_alloc_order order;
 	struct ahost **hosts;
 	size_t nhosts, cap;
@@ -503,6 +504,7 @@ int loam_alloc_new(struct loam_db *db, struct loam_allocator **out, loam_err *er
 	if (!a)
 		abort();
 	pthread_mutex_init(&a->mu, NULL);
+	pthread_mutex_init(&a->tx_mu, NULL);
 	if (loam_alloc_reload(a, db, err) < 0) {
 		loam_alloc_free(a);
 		return -1;
@@ -526,6 +528,7 @@ void loam_alloc_free(struct loam_allocator *a)
 	free(a->hosts);
 	free(a->buckets);
 	pthread_mutex_destroy(&a->mu);
+	pthread_mutex_destroy(&a->tx_mu);
 	free(a);
 }
 
@@ -669,6 +672,23 @@ static int explain(struct loam_allocator *a, const struct want *w,
 
 /* ---------- placing ---------- */
 
+/*
+ * One write transaction at a time per allocator. SQLite has one writer
+ * anyway (and its busy handler sleeps), and on PostgreSQL the threads of
+ * one process would otherwise pick the same least-loaded hosts at once and
+ * fail each other's serializable transactions; concurrency comes from
+ * group commit (loam_alloc_place_batch) instead. Other processes are
+ * handled by the guard and the transaction retry.
+ */
+static int write_tx(struct loam_allocator *a, struct loam_db *db, loam_db_tx_fn fn, void *ctx,
+		    loam_err *err)
+{
+	pthread_mutex_lock(&a->tx_mu);
+	int rc = loam_db_tx(db, fn, ctx, err);
+	pthread_mutex_unlock(&a->tx_mu);
+	return rc;
+}
+
 static int load_want(struct loam_db *db, const char *vm_id, struct want *w, char *host_id,
 		     loam_err *err)
 {
@@ -724,6 +744,7 @@ struct place_tx {
 	struct counters take;
 	bool hugepages;
 	enum outcome outcome;
+	bool committed_after; /* after/after_gen hold committed values */
 	struct counters after;
 	int64_t after_storage, after_gen;
 };
@@ -740,9 +761,21 @@ static const char guarded_update[] =
     "RETURNING used_cores, used_memory_gib, used_hugepages_1g, available_storage_gib, "
     "generation";
 
-static int place_fn(struct loam_db *db, void *ctx, loam_err *err)
+static void read_after(struct place_tx *p, const struct loam_db_rows *r)
 {
-	struct place_tx *p = ctx;
+	p->after = (struct counters){.cores = loam_db_rows_int(r, 0, 0),
+				     .mem = loam_db_rows_int(r, 0, 1),
+				     .huge = loam_db_rows_int(r, 0, 2)};
+	p->after_storage = loam_db_rows_int(r, 0, 3);
+	p->after_gen = loam_db_rows_int(r, 0, 4);
+}
+
+/* The guarded host update and the VM update; sets p->outcome. A VM that
+ * turned out to be placed already (ALREADY) leaves the host counters
+ * raised: the caller rolls back or calls undo_host. */
+static int apply_placement(struct loam_db *db, struct place_tx *p, loam_err *err)
+{
+	p->outcome = FAILED;
 	cleanup_rows struct loam_db_rows *r = NULL;
 	if (loam_db_query(db, guarded_update,
 			  DB_ARGS(DB_INT(p->take.cores), DB_INT(p->take.mem), DB_INT(p->take.huge),
@@ -753,13 +786,9 @@ static int place_fn(struct loam_db *db, void *ctx, loam_err *err)
 		return -1;
 	if (loam_db_rows_count(r) == 0) {
 		p->outcome = STALE;
-		return loam_fail(err, LOAM_E_CONFLICT, "host changed");
+		return 0;
 	}
-	p->after = (struct counters){.cores = loam_db_rows_int(r, 0, 0),
-				     .mem = loam_db_rows_int(r, 0, 1),
-				     .huge = loam_db_rows_int(r, 0, 2)};
-	p->after_storage = loam_db_rows_int(r, 0, 3);
-	p->after_gen = loam_db_rows_int(r, 0, 4);
+	read_after(p, r);
 	int64_t changed = 0;
 	if (loam_db_exec(db,
 			 "UPDATE vm SET host_id = ?, cores = ?, hugepages = ?, allocated_at = ?, "
@@ -768,11 +797,37 @@ static int place_fn(struct loam_db *db, void *ctx, loam_err *err)
 				 DB_INT(loam_db_now_ms()), DB_TEXT(p->vm_id)),
 			 &changed, err) < 0)
 		return -1;
-	if (changed == 0) {
-		p->outcome = ALREADY;
-		return loam_fail(err, LOAM_E_CONFLICT, "VM placed concurrently");
-	}
-	p->outcome = PLACED;
+	p->outcome = changed ? PLACED : ALREADY;
+	return 0;
+}
+
+static int undo_host(struct loam_db *db, struct place_tx *p, loam_err *err)
+{
+	cleanup_rows struct loam_db_rows *r = NULL;
+	if (loam_db_query(db,
+			  "UPDATE host SET used_cores = used_cores - ?, "
+			  "used_memory_gib = used_memory_gib - ?, "
+			  "used_hugepages_1g = used_hugepages_1g - ?, "
+			  "available_storage_gib = available_storage_gib + ?, "
+			  "generation = generation + 1 WHERE id = ? "
+			  "RETURNING used_cores, used_memory_gib, used_hugepages_1g, "
+			  "available_storage_gib, generation",
+			  DB_ARGS(DB_INT(p->take.cores), DB_INT(p->take.mem), DB_INT(p->take.huge),
+				  DB_INT(p->take.storage), DB_TEXT(p->host_id)),
+			  &r, err) < 0)
+		return -1;
+	if (loam_db_rows_count(r) == 1)
+		read_after(p, r);
+	return 0;
+}
+
+static int place_fn(struct loam_db *db, void *ctx, loam_err *err)
+{
+	struct place_tx *p = ctx;
+	if (apply_placement(db, p, err) < 0)
+		return -1;
+	if (p->outcome != PLACED) /* roll back; the caller looks again */
+		return loam_fail(err, LOAM_E_CONFLICT, "placement raced");
 	return 0;
 }
 
@@ -799,7 +854,7 @@ static void finish(struct loam_allocator *a, struct ahost *h, const struct place
 {
 	pthread_mutex_lock(&a->mu);
 	add_counters(&h->pending, &p->take, -1);
-	if (p->outcome == PLACED)
+	if (p->outcome == PLACED || p->committed_after)
 		store_committed(h, &p->after, p->after_storage, p->after_gen);
 	reposition(a, h);
 	pthread_mutex_unlock(&a->mu);
@@ -865,7 +920,7 @@ int loam_alloc_place(struct loam_allocator *a, struct loam_db *db,
 			continue;
 		}
 		cleanup_err loam_err txerr = NULL;
-		int rc = loam_db_tx(db, place_fn, &p, &txerr);
+		int rc = write_tx(a, db, place_fn, &p, &txerr);
 		finish(a, h, &p);
 		if (rc == 0) {
 			fill_result(h, &p, res);
@@ -882,6 +937,290 @@ int loam_alloc_place(struct loam_allocator *a, struct loam_db *db,
 	}
 	return loam_fail(err, LOAM_E_UNAVAILABLE,
 			 "place VM %s: hosts kept changing under the allocator; retry", req->vm_id);
+}
+
+/* ---------- placing many at once ---------- */
+
+struct batch_item {
+	struct want w;
+	char host_id[27]; /* already placed */
+	struct ahost *h;
+	struct place_tx p;
+};
+
+struct batch_tx {
+	struct batch_item *items;
+	size_t n;
+};
+
+/* Reads the VMs of the batch with one query. */
+static int load_wants(struct loam_db *db, const struct loam_alloc_request *reqs,
+		      struct batch_item *items, size_t n, loam_err *errs, loam_err *err)
+{
+	size_t len = 200 + 2 * n;
+	cleanup_free char *sql = malloc(len);
+	cleanup_free struct loam_db_val *args = calloc(n, sizeof(*args));
+	if (!sql || !args)
+		abort();
+	size_t o = (size_t)snprintf(sql, len,
+				    "SELECT id, arch, location, vcpus, memory_gib, storage_gib, "
+				    "boot_image, host_id FROM vm WHERE id IN (");
+	for (size_t i = 0; i < n; i++) {
+		sql[o++] = i ? ',' : ' ';
+		sql[o++] = '?';
+		args[i] = DB_TEXT(reqs[i].vm_id);
+	}
+	snprintf(sql + o, len - o, ")");
+	cleanup_rows struct loam_db_rows *r = NULL;
+	if (loam_db_query(db, sql, args, n, &r, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		struct want *w = &items[i].w;
+		size_t row = 0;
+		while (row < loam_db_rows_count(r) &&
+		       strcmp(loam_db_rows_text(r, row, 0), reqs[i].vm_id) != 0)
+			row++;
+		w->arch = -1;
+		if (row == loam_db_rows_count(r)) {
+			loam_fail(&errs[i], LOAM_E_NOTFOUND, "no VM with id '%.40s'",
+				  reqs[i].vm_id);
+			continue;
+		}
+		snprintf(w->id, sizeof(w->id), "%s", reqs[i].vm_id);
+		w->arch = arch_index(loam_db_rows_text(r, row, 1));
+		snprintf(w->location, sizeof(w->location), "%s", loam_db_rows_text(r, row, 2));
+		w->vcpus = loam_db_rows_int(r, row, 3);
+		w->mem = loam_db_rows_int(r, row, 4);
+		w->storage = loam_db_rows_int(r, row, 5);
+		w->has_image = !loam_db_rows_null(r, row, 6);
+		snprintf(w->boot_image, sizeof(w->boot_image), "%s", loam_db_rows_text(r, row, 6));
+		snprintf(items[i].host_id, sizeof(items[i].host_id), "%s",
+			 loam_db_rows_text(r, row, 7));
+	}
+	return 0;
+}
+
+/* One row per host of the batch with the sum of what its VMs take. */
+struct host_take {
+	const char *host_id;
+	struct counters take;
+	bool passed;
+	struct place_tx after; /* the RETURNING values */
+};
+
+static size_t host_takes(struct batch_tx *b, struct host_take *t)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < b->n; i++) {
+		if (!b->items[i].h)
+			continue;
+		size_t k = 0;
+		while (k < n && t[k].host_id != b->items[i].p.host_id)
+			k++;
+		if (k == n)
+			t[n++] = (struct host_take){.host_id = b->items[i].p.host_id};
+		add_counters(&t[k].take, &b->items[i].p.take, 1);
+	}
+	return n;
+}
+
+/* VALUES columns are column1.. on both SQLite and PostgreSQL; the casts
+ * give PostgreSQL the parameter types. */
+static char *values_sql(const char *head, const char *row, size_t n, const char *tail)
+{
+	size_t len = strlen(head) + n * (strlen(row) + 1) + strlen(tail) + 1;
+	char *sql = malloc(len);
+	if (!sql)
+		abort();
+	size_t o = (size_t)snprintf(sql, len, "%s", head);
+	for (size_t i = 0; i < n; i++)
+		o += (size_t)snprintf(sql + o, len - o, "%s%s", i ? "," : "", row);
+	snprintf(sql + o, len - o, "%s", tail);
+	return sql;
+}
+
+#define INT_P "CAST(? AS BIGINT)"
+
+/* The guarded update for every host of the batch in one statement. */
+static int batch_hosts(struct loam_db *db, struct host_take *t, size_t n, loam_err *err)
+{
+	cleanup_free char *sql = values_sql(
+	    "UPDATE host SET used_cores = used_cores + d.column2, "
+	    "used_memory_gib = used_memory_gib + d.column3, "
+	    "used_hugepages_1g = used_hugepages_1g + d.column4, "
+	    "available_storage_gib = available_storage_gib - d.column5, "
+	    "generation = generation + 1 FROM (VALUES ",
+	    "(?, " INT_P ", " INT_P ", " INT_P ", " INT_P ")", n,
+	    ") AS d WHERE host.id = d.column1 AND allocation_state = 'accepting' "
+	    "AND accel <> 'none' AND used_cores + d.column2 <= total_cores * cpu_overcommit "
+	    "AND (CASE WHEN total_hugepages_1g > 0 THEN total_hugepages_1g - used_hugepages_1g "
+	    "ELSE total_mem_gib - used_memory_gib END) >= d.column3 "
+	    "AND available_storage_gib >= d.column5 "
+	    "RETURNING host.id, used_cores, used_memory_gib, used_hugepages_1g, "
+	    "available_storage_gib, generation");
+	cleanup_free struct loam_db_val *args = calloc(n * 5, sizeof(*args));
+	if (!args)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		struct loam_db_val *v = args + 5 * i;
+		v[0] = DB_TEXT(t[i].host_id);
+		v[1] = DB_INT(t[i].take.cores);
+		/* the memory guard compares what the host gives (hugepages or
+		 * plain) with the memory asked, so both columns get it */
+		v[2] = DB_INT(t[i].take.mem);
+		v[3] = DB_INT(t[i].take.huge);
+		v[4] = DB_INT(t[i].take.storage);
+	}
+	cleanup_rows struct loam_db_rows *r = NULL;
+	if (loam_db_query(db, sql, args, n * 5, &r, err) < 0)
+		return -1;
+	for (size_t row = 0; row < loam_db_rows_count(r); row++) {
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(t[i].host_id, loam_db_rows_text(r, row, 0)) != 0)
+				continue;
+			t[i].passed = true;
+			struct place_tx *a = &t[i].after;
+			a->after = (struct counters){.cores = loam_db_rows_int(r, row, 1),
+						     .mem = loam_db_rows_int(r, row, 2),
+						     .huge = loam_db_rows_int(r, row, 3)};
+			a->after_storage = loam_db_rows_int(r, row, 4);
+			a->after_gen = loam_db_rows_int(r, row, 5);
+		}
+	}
+	return 0;
+}
+
+/* Sets host_id on every VM whose host passed; returns which were set. */
+static int batch_vms(struct loam_db *db, struct batch_tx *b, const struct host_take *t, size_t nt,
+		     loam_err *err)
+{
+	size_t n = 0;
+	cleanup_free struct loam_db_val *args = calloc(b->n * 4 + 1, sizeof(*args));
+	if (!args)
+		abort();
+	for (size_t i = 0; i < b->n; i++) {
+		struct place_tx *p = &b->items[i].p;
+		if (!b->items[i].h)
+			continue;
+		size_t k = 0;
+		while (t[k].host_id != p->host_id)
+			k++;
+		p->outcome = t[k].passed ? ALREADY : STALE; /* ALREADY until the row is set */
+		if (!t[k].passed)
+			continue;
+		struct loam_db_val *v = args + 4 * n++;
+		v[0] = DB_TEXT(p->vm_id);
+		v[1] = DB_TEXT(p->host_id);
+		v[2] = DB_INT(p->take.cores);
+		v[3] = DB_INT(p->hugepages);
+	}
+	(void)nt;
+	if (n == 0)
+		return 0;
+	cleanup_free char *sql = values_sql(
+	    "UPDATE vm SET host_id = d.column2, cores = d.column3, hugepages = d.column4, "
+	    "allocated_at = ?, state = 'allocated' FROM (VALUES ",
+	    "(?, ?, " INT_P ", " INT_P ")", n,
+	    ") AS d WHERE vm.id = d.column1 AND vm.host_id IS NULL RETURNING vm.id");
+	/* allocated_at's placeholder comes first in the text: rotate it there */
+	memmove(args + 1, args, 4 * n * sizeof(*args));
+	args[0] = DB_INT(loam_db_now_ms());
+	cleanup_rows struct loam_db_rows *r = NULL;
+	if (loam_db_query(db, sql, args, 4 * n + 1, &r, err) < 0)
+		return -1;
+	for (size_t row = 0; row < loam_db_rows_count(r); row++)
+		for (size_t i = 0; i < b->n; i++)
+			if (b->items[i].h &&
+			    strcmp(b->items[i].p.vm_id, loam_db_rows_text(r, row, 0)) == 0)
+				b->items[i].p.outcome = PLACED;
+	return 0;
+}
+
+/*
+ * Two statements for the whole batch: the guarded host update (with each
+ * host's summed take) and the VM update. A host whose guard fails leaves
+ * its VMs STALE (retried one by one); a VM found placed already has its
+ * take given back to its host in the same transaction.
+ */
+static int batch_fn(struct loam_db *db, void *ctx, loam_err *err)
+{
+	struct batch_tx *b = ctx;
+	cleanup_free struct host_take *t = calloc(b->n + 1, sizeof(*t));
+	if (!t)
+		abort();
+	size_t nt = host_takes(b, t);
+	for (size_t i = 0; i < b->n; i++)
+		b->items[i].p.committed_after = false, b->items[i].p.outcome = FAILED;
+	if (nt == 0)
+		return 0;
+	if (batch_hosts(db, t, nt, err) < 0 || batch_vms(db, b, t, nt, err) < 0)
+		return -1;
+	for (size_t i = 0; i < b->n; i++) {
+		struct place_tx *p = &b->items[i].p;
+		if (!b->items[i].h || p->outcome != ALREADY)
+			continue;
+		if (undo_host(db, p, err) < 0)
+			return -1;
+		p->committed_after = true;
+	}
+	/* The newest committed counters of each host, for the index. */
+	for (size_t i = 0; i < b->n; i++) {
+		struct place_tx *p = &b->items[i].p;
+		for (size_t k = 0; b->items[i].h && k < nt; k++) {
+			if (t[k].host_id != p->host_id || !t[k].passed || p->outcome == ALREADY)
+				continue;
+			p->after = t[k].after.after;
+			p->after_storage = t[k].after.after_storage;
+			p->after_gen = t[k].after.after_gen;
+			p->committed_after = true;
+		}
+	}
+	return 0;
+}
+
+int loam_alloc_place_batch(struct loam_allocator *a, struct loam_db *db,
+			   const struct loam_alloc_request *reqs, size_t n,
+			   struct loam_alloc_result *res, loam_err *errs, loam_err *err)
+{
+	if (n == 0)
+		return 0;
+	if (apply_dirty(a, db, err) < 0)
+		return -1;
+	struct batch_item *items = calloc(n, sizeof(*items));
+	if (!items)
+		abort();
+	if (load_wants(db, reqs, items, n, errs, err) < 0) {
+		free(items);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		items[i].p.vm_id = reqs[i].vm_id;
+		if (items[i].w.arch >= 0 && !items[i].host_id[0])
+			items[i].h = pick(a, &items[i].w, &reqs[i], &items[i].p, &errs[i]);
+	}
+	struct batch_tx b = {items, n};
+	cleanup_err loam_err txerr = NULL;
+	int rc = write_tx(a, db, batch_fn, &b, &txerr);
+	for (size_t i = 0; i < n; i++) {
+		struct batch_item *it = &items[i];
+		if (it->h)
+			finish(a, it->h, &it->p);
+		if (it->h && rc < 0)
+			loam_fail(&errs[i], loam_err_kind_of(txerr), "place VM %s: %s",
+				  reqs[i].vm_id, loam_err_msg(txerr));
+		else if (it->h && it->p.outcome == PLACED)
+			fill_result(it->h, &it->p, &res[i]);
+		else if (it->h || (it->host_id[0] && !errs[i]))
+			/* raced, stale or placed before: the one-by-one path sorts it out */
+			loam_alloc_place(a, db, &reqs[i], &res[i], &errs[i]);
+		else if (errs[i] && loam_err_kind_of(errs[i]) == LOAM_E_NOCAPACITY &&
+			 reload_due(a)) {
+			loam_err_free(&errs[i]);
+			loam_alloc_place(a, db, &reqs[i], &res[i], &errs[i]);
+		}
+	}
+	free(items);
+	return 0;
 }
 
 /* ---------- releasing ---------- */
@@ -950,7 +1289,7 @@ int loam_alloc_release(struct loam_allocator *a, struct loam_db *db, const char 
 		       loam_err *err)
 {
 	struct release_tx p = {.vm_id = vm_id};
-	if (loam_db_tx(db, release_fn, &p, err) < 0)
+	if (write_tx(a, db, release_fn, &p, err) < 0)
 		return loam_err_wrap(err, "release VM %.40s", vm_id);
 	if (!p.released)
 		return 0;

@@ -44,6 +44,17 @@ void loam_alloc_free(struct loam_allocator *a);
 int loam_alloc_place(struct loam_allocator *a, struct loam_db *db,
 		     const struct loam_alloc_request *req, struct loam_alloc_result *res,
 		     loam_err *err);
+/*
+ * Group commit: places n VMs with one read and one write transaction,
+ * which is how a queue of pending VMs is drained. res[i] and errs[i] (set
+ * to NULL by the caller) receive each VM's result or error, exactly as
+ * loam_alloc_place would give them; a VM whose placement raced with
+ * another allocator is retried one by one. Returns -1 only when the VMs
+ * could not be read.
+ */
+int loam_alloc_place_batch(struct loam_allocator *a, struct loam_db *db,
+			   const struct loam_alloc_request *reqs, size_t n,
+			   struct loam_alloc_result *res, loam_err *errs, loam_err *err);
 /* Releases the VM's counters on its host; a no-op the second time. */
 int loam_alloc_release(struct loam_allocator *a, struct loam_db *db, const char *vm_id,
 		       loam_err *err);

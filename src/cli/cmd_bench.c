@@ -1,6 +1,6 @@
 /*
  * `loam bench alloc --hosts N --vms M [--db URL] [--clients C]
- *                   [--baseline-vms K] [--seed S]`
+ *                   [--batch B] [--baseline-vms K] [--seed S]`
  *
  * Measures the allocator against the seed's SQL allocator (baseline.c) on
  * the same synthetic fleet and request stream, each run on its own fresh
@@ -10,6 +10,13 @@
  * at least 2000) because it is slow; `baseline.ran` says how many. After
  * each run an independent SQL check counts over-committed or drifted hosts.
  * Prints one JSON object (DESIGN.md §4).
+ *
+ * The requests are VM rows already created (state 'creating'), i.e. a
+ * queue of pending VMs. loam drains it B at a time (default 32) with
+ * loam_alloc_place_batch, one group commit per batch, as loamd does for
+ * VMs waiting to be placed; each request's latency is its batch's. The
+ * seed placed one VM per transaction, and so does the baseline. --batch 1
+ * measures loam one placement per transaction too.
  *
  * Fleet: 3 locations; ~70% x64 hosts (32, 64 or 96 SMT cores at 8 GiB per
  * core) and ~30% arm64 hosts (80 cores, 256 GiB, as the field's, plus a few
@@ -34,12 +41,14 @@
 #include "lib/cleanup.h"
 #include "lib/json.h"
 
-#define INSERT_BATCH 200
+#define INSERT_BATCH  200
+#define MAX_BATCH     256
+#define DEFAULT_BATCH 32
 
 static const char *const locations[] = {"fsn1", "hel1", "nbg1"};
 
 struct opts {
-	long hosts, vms, clients, baseline_vms;
+	long hosts, vms, clients, baseline_vms, batch;
 	unsigned long long seed;
 	const char *db;
 };
@@ -242,7 +251,8 @@ static int prepare_db(const char *url, const struct opts *o, const struct worklo
 struct run {
 	const char *url;
 	const struct workload *w;
-	long n; /* requests to run */
+	long n;	    /* requests to run */
+	long batch; /* loam: requests per group commit */
 	bool baseline;
 	struct loam_allocator *alloc;
 	atomic_long next, placed, nocap, failed;
@@ -266,6 +276,8 @@ static void note_error(struct run *r, loam_err e)
 	pthread_mutex_unlock(&r->mu);
 }
 
+static void count_result(struct run *r, int rc, loam_err e);
+
 static void place_one(struct run *r, struct loam_db *db, long i)
 {
 	struct loam_alloc_result res;
@@ -275,6 +287,11 @@ static void place_one(struct run *r, struct loam_db *db, long i)
 	int rc = r->baseline ? loam_alloc_baseline_place(db, req.vm_id, &res, &e)
 			     : loam_alloc_place(r->alloc, db, &req, &res, &e);
 	r->lat_us[i] = now_us() - t0;
+	count_result(r, rc, e);
+}
+
+static void count_result(struct run *r, int rc, loam_err e)
+{
 	if (rc == 0)
 		atomic_fetch_add(&r->placed, 1);
 	else if (loam_err_kind_of(e) == LOAM_E_NOCAPACITY)
@@ -282,6 +299,26 @@ static void place_one(struct run *r, struct loam_db *db, long i)
 	else {
 		atomic_fetch_add(&r->failed, 1);
 		note_error(r, e);
+	}
+}
+
+/* Requests [i, i + n) with one group commit; each request's latency is the
+ * whole batch's, since that is how long its caller waits. */
+static void place_batch(struct run *r, struct loam_db *db, long i, long n)
+{
+	struct loam_alloc_request reqs[MAX_BATCH];
+	struct loam_alloc_result res[MAX_BATCH];
+	loam_err errs[MAX_BATCH] = {0};
+	for (long k = 0; k < n; k++)
+		reqs[k] = (struct loam_alloc_request){.vm_id = r->w->reqs[i + k].id};
+	cleanup_err loam_err e = NULL;
+	int64_t t0 = now_us();
+	int rc = loam_alloc_place_batch(r->alloc, db, reqs, (size_t)n, res, errs, &e);
+	int64_t dt = now_us() - t0;
+	for (long k = 0; k < n; k++) {
+		r->lat_us[i + k] = dt;
+		count_result(r, rc < 0 ? -1 : errs[k] ? -1 : 0, rc < 0 ? e : errs[k]);
+		loam_err_free(&errs[k]);
 	}
 }
 
@@ -294,9 +331,14 @@ static void *client(void *arg)
 		note_error(r, e);
 		return NULL;
 	}
-	long i;
-	while ((i = atomic_fetch_add(&r->next, 1)) < r->n)
-		place_one(r, db, i);
+	long step = r->baseline ? 1 : r->batch, i;
+	while ((i = atomic_fetch_add(&r->next, step)) < r->n) {
+		long n = r->n - i < step ? r->n - i : step;
+		if (n == 1)
+			place_one(r, db, i);
+		else
+			place_batch(r, db, i, n);
+	}
 	loam_db_close(db);
 	return NULL;
 }
@@ -323,6 +365,8 @@ static json_t *run_json(struct run *r, double secs, int64_t overcommits, int64_t
 	json_object_set_new(j, "seconds", json_real(secs));
 	if (index_ms >= 0)
 		json_object_set_new(j, "index_build_ms", json_integer(index_ms));
+	if (!r->baseline)
+		json_object_set_new(j, "batch", json_integer(r->batch));
 	return j;
 }
 
@@ -347,7 +391,7 @@ static json_t *measure(const char *url, const struct opts *o, const struct workl
 	struct loam_db *db = NULL;
 	if (prepare_db(url, o, w, err) < 0 || loam_db_open(url, &db, err) < 0)
 		return NULL;
-	struct run r = {.url = url, .w = w, .baseline = baseline};
+	struct run r = {.url = url, .w = w, .baseline = baseline, .batch = o->batch};
 	r.n = baseline ? o->baseline_vms : o->vms;
 	r.lat_us = calloc((size_t)r.n + 1, sizeof(int64_t));
 	pthread_mutex_init(&r.mu, NULL);
@@ -393,8 +437,12 @@ static int parse_count(const char *flag, const char *v, long min, long *out)
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-	*o = (struct opts){
-	    .hosts = 1000, .vms = 10000, .clients = 1, .baseline_vms = -1, .seed = 42};
+	*o = (struct opts){.hosts = 1000,
+			   .vms = 10000,
+			   .clients = 1,
+			   .baseline_vms = -1,
+			   .batch = DEFAULT_BATCH,
+			   .seed = 42};
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		long seed = 0;
@@ -405,6 +453,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			rc = parse_count(a, v, 1, &o->vms);
 		else if (strcmp(a, "--clients") == 0)
 			rc = parse_count(a, v, 1, &o->clients);
+		else if (strcmp(a, "--batch") == 0)
+			rc = parse_count(a, v, 1, &o->batch);
 		else if (strcmp(a, "--baseline-vms") == 0)
 			rc = parse_count(a, v, 1, &o->baseline_vms);
 		else if (strcmp(a, "--seed") == 0)
@@ -421,6 +471,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		if (rc < 0)
 			return -1;
 		i++;
+	}
+	if (o->batch > MAX_BATCH) {
+		fprintf(stderr, "loam: bench alloc: --batch is at most %d\n", MAX_BATCH);
+		return -1;
 	}
 	if (o->clients > 256) {
 		fprintf(stderr, "loam: bench alloc: --clients is at most 256\n");
