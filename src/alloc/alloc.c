@@ -114,7 +114,7 @@ struct want {
 
 static int arch_index(const char *name)
 {
-	for (int i = 0; loam_arches[i] && i < MAX_ARCHES; i++)
+	for (int i = 0; i < MAX_ARCHES && loam_arches[i]; i++)
 		if (strcmp(loam_arches[i]->name, name) == 0)
 			return i;
 	return -1;
@@ -268,7 +268,7 @@ static void bucket_reposition(const struct loam_allocator *a, struct bucket *b, 
 
 static void reposition(struct loam_allocator *a, struct ahost *h)
 {
-	for (int arch = 0; loam_arches[arch] && arch < MAX_ARCHES; arch++) {
+	for (int arch = 0; arch < MAX_ARCHES && loam_arches[arch]; arch++) {
 		if (arch != h->arch && !(h->emulate & (1u << arch)))
 			continue;
 		struct bucket *b = bucket_find(a, h->location, arch, false);
@@ -288,7 +288,7 @@ static void rebuild_buckets(struct loam_allocator *a)
 		struct ahost *h = a->hosts[i];
 		if (!h->live)
 			continue;
-		for (int arch = 0; loam_arches[arch] && arch < MAX_ARCHES; arch++)
+		for (int arch = 0; arch < MAX_ARCHES && loam_arches[arch]; arch++)
 			if (arch == h->arch || (h->emulate & (1u << arch)))
 				bucket_push(bucket_find(a, h->location, arch, true), h);
 	}
@@ -897,7 +897,7 @@ int loam_alloc_place(struct loam_allocator *a, struct loam_db *db,
 		     loam_err *err)
 {
 	struct want w;
-	char host_id[27];
+	char host_id[27] = "";
 	if (apply_dirty(a, db, err) < 0 || load_want(db, req->vm_id, &w, host_id, err) < 0)
 		return -1;
 	if (host_id[0])

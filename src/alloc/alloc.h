@@ -32,7 +32,11 @@ struct loam_alloc_result {
 	bool hugepages; /* memory taken from 1 GiB hugepages */
 };
 
-/* One allocator per process, shared by its threads. */
+/*
+ * One allocator per process, shared by its threads; each thread passes its
+ * own connection. Place and release run their own write transaction, so
+ * call them outside any transaction open on that connection.
+ */
 int loam_alloc_new(struct loam_db *db, struct loam_allocator **out, loam_err *err);
 void loam_alloc_free(struct loam_allocator *a);
 
