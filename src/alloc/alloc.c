@@ -86,6 +86,8 @@ struct bucket {
 struct loam_allocator {
 	pthread_mutex_t mu;    /* the index */
 	pthread_mutex_t tx_mu; /* write transactions, see write_tx */
+	pthread_cond_t tx_turn;
+	uint64_t tx_next, tx_serving;
 	enum loam_alloc_order order;
 	struct ahost **hosts;
 	size_t nhosts, cap;
@@ -505,6 +507,7 @@ int loam_alloc_new(struct loam_db *db, struct loam_allocator **out, loam_err *er
 		abort();
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_mutex_init(&a->tx_mu, NULL);
+	pthread_cond_init(&a->tx_turn, NULL);
 	if (loam_alloc_reload(a, db, err) < 0) {
 		loam_alloc_free(a);
 		return -1;
@@ -529,6 +532,7 @@ void loam_alloc_free(struct loam_allocator *a)
 	free(a->buckets);
 	pthread_mutex_destroy(&a->mu);
 	pthread_mutex_destroy(&a->tx_mu);
+	pthread_cond_destroy(&a->tx_turn);
 	free(a);
 }
 
@@ -683,8 +687,16 @@ static int explain(struct loam_allocator *a, const struct want *w,
 static int write_tx(struct loam_allocator *a, struct loam_db *db, loam_db_tx_fn fn, void *ctx,
 		    loam_err *err)
 {
+	/* A ticket lock: first come, first served, so no thread starves. */
 	pthread_mutex_lock(&a->tx_mu);
+	uint64_t ticket = a->tx_next++;
+	while (a->tx_serving != ticket)
+		pthread_cond_wait(&a->tx_turn, &a->tx_mu);
+	pthread_mutex_unlock(&a->tx_mu);
 	int rc = loam_db_tx(db, fn, ctx, err);
+	pthread_mutex_lock(&a->tx_mu);
+	a->tx_serving++;
+	pthread_cond_broadcast(&a->tx_turn);
 	pthread_mutex_unlock(&a->tx_mu);
 	return rc;
 }

@@ -518,7 +518,7 @@ int main(void)
 	RUN(test_bad_urls);
 	RUN(test_placeholders);
 	RUN(test_ids);
-	for (backend = 0; backend < tdb_backends(); backend++) {
+	for (backend = tdb_first_backend(); backend < tdb_backends(); backend++) {
 		printf("backend %s\n", tdb_backend_name(backend));
 		RUN(test_migrate_twice);
 		RUN(test_migrate_refuses_newer);
