@@ -295,11 +295,17 @@ def test_local_cloudify(d):
         return
     code, strand = d.request("GET", "/v1/strands/" + doc["id"])
     R.check(code == 200 and strand.get("prog") == "cloudify", "cloudify strand id = host id")
-    h = wait_for(lambda: (lambda x: x if x and x["state"] in ("accepting", "failed") else None)(
-        host_by_name(d, "probe")), 600)
-    R.check(h is not None and h["state"] == "accepting", "local host accepting: %r" % h)
+    def settled():
+        x = host_by_name(d, "probe")
+        if x and (x["state"] in ("accepting", "failed") or
+                  (x.get("strand") or {}).get("tries", 0) >= 6):
+            return x
+        return None
+    h = wait_for(settled, 600)
+    if not R.check(h is not None and h["state"] == "accepting", "local host accepting: %r" % h):
+        return
     d.request("DELETE", "/v1/hosts/probe")
-    rc, out, err = d.cli("host", "add", "--local")
+    rc, out, err = d.cli("host", "add", "--local", "--timeout", "600")
     R.check(rc == 0 and "accepting" in out and "…" in out,
             "loam host add --local follows labels to accepting: %d %s %s" % (rc, out, err))
     rc, out, err = d.cli("host", "ls", "--json")
