@@ -5,6 +5,7 @@ import json
 import os
 import sqlite3
 import stat
+import subprocess
 import sys
 import time
 
@@ -161,19 +162,25 @@ def test_loamd_down():
         d.cleanup()
 
 
-def add_learned_hosts(db_path):
+def add_learned_hosts(d):
     """Two hosts with learned facts, written while loamd is stopped, to test
-    placement apart from cloudify: x1 (x64, SMT) and a1 (arm64)."""
-    con = sqlite3.connect(db_path)
+    placement apart from cloudify: x1 (x64, SMT) and a1 (arm64). The values
+    are this test's constants, so the SQL is built from them directly."""
     now = int(time.time() * 1000)
     rows = [("hx1" + "0" * 23, "x1", "x64", 8, 4, 2), ("ha1" + "0" * 23, "a1", "arm64", 8, 8, 1)]
+    sql = ""
     for hid, name, arch, cpus, cores, tpc in rows:
-        con.execute(
+        sql += (
             "INSERT INTO host (id, name, transport, address, arch, allocation_state, cpus, "
             "total_cores, sockets, dies, threads_per_core, numa_nodes, total_mem_gib, "
             "total_storage_gib, available_storage_gib, accel, allow_tcg, location, created_at) "
-            "VALUES (?, ?, 'ssh', '192.0.2.1', ?, 'accepting', ?, ?, 1, 1, ?, 1, 64, 1000, "
-            "1000, 'tcg', 1, 'lab', ?)", (hid, name, arch, cpus, cores, tpc, now))
+            "VALUES ('%s', '%s', 'ssh', '192.0.2.1', '%s', 'accepting', %d, %d, 1, 1, %d, 1, 64, "
+            "1000, 1000, 'tcg', 1, 'lab', %d);\n" % (hid, name, arch, cpus, cores, tpc, now))
+    if d.db and d.db.startswith("postgres"):
+        subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", d.db, "-c", sql], check=True)
+        return
+    con = sqlite3.connect(os.path.join(d.state_dir, "loam.db"))
+    con.executescript(sql)
     con.commit()
     con.close()
 
@@ -317,7 +324,11 @@ def test_local_cloudify(d):
 
 def main():
     test_loamd_down()
-    d = Loamd(db=sys.argv[1] if len(sys.argv) > 1 else None)
+    db = os.environ.get("LOAM_TEST_PG_URL") if "--pg" in sys.argv else None
+    if "--pg" in sys.argv and not db:
+        print("FAIL: --pg without LOAM_TEST_PG_URL (run through tests/with_pg.sh)")
+        return 1
+    d = Loamd(db=db)
     try:
         d.start()
         tok = test_token(d)
@@ -328,13 +339,12 @@ def main():
         d.stop()
         d.start()
         R.check(d.token() == tok, "token reused after restart")
-        if not d.db:
-            d.stop()
-            add_learned_hosts(os.path.join(d.state_dir, "loam.db"))
-            d.start()
-            test_placement(d)
-            test_vm_lifecycle(d)
-            test_host_set(d)
+        d.stop()
+        add_learned_hosts(d)
+        d.start()
+        test_placement(d)
+        test_vm_lifecycle(d)
+        test_host_set(d)
         test_local_cloudify(d)
     except Exception as e:  # a crash is a failure, with loamd's log
         R.check(False, "exception %r\n%s" % (e, d.logtext() if d.proc else ""))
