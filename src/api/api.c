@@ -35,6 +35,7 @@ int loam_api_new(const struct loam_api_config *cfg, struct loam_api **out, loam_
 	api->db_url = dup_str(cfg->db_url);
 	api->token = dup_str(cfg->token);
 	api->alloc = cfg->alloc;
+	api->artifact_store = cfg->artifact_store ? dup_str(cfg->artifact_store) : NULL;
 	pthread_mutex_init(&api->pool_mu, NULL);
 	*out = api;
 	return 0;
@@ -52,6 +53,7 @@ void loam_api_free(struct loam_api *api)
 	free(api->token);
 	free(api->state_dir);
 	free(api->db_url);
+	free(api->artifact_store);
 	free(api);
 }
 

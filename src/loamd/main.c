@@ -94,7 +94,8 @@ static int start_api(struct loamd *d, loam_err *err)
 	struct loam_api_config cfg = {.state_dir = d->opts.state_dir,
 				      .db_url = d->opts.db_url,
 				      .token = d->token,
-				      .alloc = d->alloc};
+				      .alloc = d->alloc,
+				      .artifact_store = d->opts.artifact_store};
 	if (loam_api_new(&cfg, &d->api, err) < 0)
 		return -1;
 	uint16_t port = 0;

@@ -54,6 +54,13 @@ def test_auth(d):
         R.check(code == 401, "%s: status %s, want 401" % (what, code))
         R.check(isinstance(doc, dict) and doc.get("error") == "unauthorized",
                 "%s: JSON error body %r" % (what, doc))
+    import urllib.request, urllib.error
+    try:
+        urllib.request.urlopen(d.url + "/artifacts/x64/none.img", timeout=30)
+        code = 200
+    except urllib.error.HTTPError as e:
+        code = e.code
+    R.check(code == 404, "/artifacts/ needs no token (404 for a missing file, not 401): %s" % code)
     code, doc = d.request("POST", "/v1/hosts", body={"local": True}, auth="Bearer " + wrong)
     R.check(code == 401, "POST with a wrong token: %s" % code)
     code, _ = d.request("GET", "/v1/hosts")
