@@ -306,7 +306,7 @@ def test_local_cloudify(d):
     R.check(code == 409 and "loam host rm probe" in dup.get("detail", ""), "duplicate name: %r" % dup)
     if not engine:
         print("SKIP: real cloudify (this loamd has no prog engine)", flush=True)
-        return
+        return False
     code, strand = d.request("GET", "/v1/strands/" + doc["id"])
     R.check(code == 200 and strand.get("prog") == "cloudify", "cloudify strand id = host id")
     def settled():
@@ -317,7 +317,7 @@ def test_local_cloudify(d):
         return None
     h = wait_for(settled, 600)
     if not R.check(h is not None and h["state"] == "accepting", "local host accepting: %r" % h):
-        return
+        return False
     d.request("DELETE", "/v1/hosts/probe")
     rc, out, err = d.cli("host", "add", "--local", "--timeout", "600")
     R.check(rc == 0 and "accepting" in out and "…" in out,
@@ -327,6 +327,45 @@ def test_local_cloudify(d):
     local = [h for h in hosts if h["name"] == "local"]
     R.check(local and HOST_KEYS <= set(local[0]) and local[0]["arch"] == "x64" and
             local[0]["cpus"] > 0 and local[0]["memory_gib"] > 0, "local host facts: %r" % local)
+    return True
+
+
+def read_hosts_env(path):
+    keys = ["SSH_KEY", "X64_ADDRESS", "X64_PORT", "X64_USER", "ARM64_ADDRESS", "ARM64_PORT",
+            "ARM64_USER"]
+    out = subprocess.run(["bash", "-c", 'source "$1"; shift; for k; do printf "%s\\n" "${!k}"; done',
+                          "_", path] + keys, capture_output=True, text=True, check=True).stdout
+    return dict(zip(keys, out.split("\n")))
+
+
+def test_ssh_hosts(d):
+    """Cloudify the real SSH test hosts (tests/hosts/): an x64 sshd and an
+    arm64 chroot under qemu-user; VMs then land by arch."""
+    src = os.environ.get("LOAM_SOURCE_DIR", ".")
+    hosts_dir = os.path.join(d.state_dir, "ssh-hosts")
+    start = os.path.join(src, "tests/hosts/start-ssh-hosts.sh")
+    try:
+        subprocess.run(["bash", start, hosts_dir, "all"], check=True, timeout=600)
+        env = read_hosts_env(os.path.join(hosts_dir, "hosts.env"))
+        for h, name, extra in (("X64", "sx", ["--state-dir", d.state_dir + "/sx-state"]),
+                               ("ARM64", "sa", [])):
+            rc, out, err = d.cli("host", "add", env[h + "_ADDRESS"], "--ssh-port", env[h + "_PORT"],
+                                 "--ssh-user", env[h + "_USER"], "--ssh-key", env["SSH_KEY"],
+                                 "--name", name, "--location", "lab2", "--timeout", "600", *extra)
+            R.check(rc == 0 and "accepting" in out, "cloudify %s: %d %s %s" % (name, rc, out, err))
+            d.cli("host", "set", name, "--allow-tcg")
+        sx, sa = host_by_name(d, "sx"), host_by_name(d, "sa")
+        R.check(sx and sx["arch"] == "x64" and sx["cpus"] > 0, "x64 host facts: %r" % sx)
+        R.check(sa and sa["arch"] == "arm64" and sa["cpus"] > 0, "arm64 host facts: %r" % sa)
+        for arch, want in (("arm64", "sa"), ("x64", "sx")):
+            rc, out, err = d.cli("vm", "create", "on-" + arch, "--arch", arch, "--size",
+                                 "standard-2", "--location", "lab2", "--json")
+            vm = json.loads(out) if rc == 0 else {}
+            R.check(vm.get("host") == want, "%s VM lands on %s: %r %s" % (arch, want, vm, err))
+            d.cli("vm", "rm", "on-" + arch)
+    finally:
+        subprocess.run(["bash", os.path.join(src, "tests/hosts/stop-ssh-hosts.sh"), hosts_dir],
+                       check=False, timeout=300)
 
 
 def main():
@@ -352,7 +391,8 @@ def main():
         test_placement(d)
         test_vm_lifecycle(d)
         test_host_set(d)
-        test_local_cloudify(d)
+        if test_local_cloudify(d) and not d.db:
+            test_ssh_hosts(d)
     except Exception as e:  # a crash is a failure, with loamd's log
         R.check(False, "exception %r\n%s" % (e, d.logtext() if d.proc else ""))
     finally:
