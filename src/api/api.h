@@ -16,7 +16,7 @@
 struct loam_allocator;
 
 /* Request bodies larger than this are refused with 413. */
-#define LOAM_API_BODY_MAX (64 * 1024)
+#define LOAM_API_BODY_MAX ((size_t)64 * 1024)
 
 struct loam_api_config {
 	const char *state_dir; /* loamd's state dir; a local host's dir defaults under it */

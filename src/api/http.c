@@ -131,9 +131,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 int loam_api_parse_listen(const char *listen, char *addr_out, size_t addr_size, uint16_t *port,
 			  loam_err *err)
 {
-	const char *colon = strrchr(listen ? listen : "", ':');
+	const char *colon = listen ? strrchr(listen, ':') : NULL;
 	if (!colon)
-		return loam_fail(err, LOAM_E_INVALID, "--listen '%.64s' must be ADDR:PORT", listen);
+		return loam_fail(err, LOAM_E_INVALID, "--listen '%.64s' must be ADDR:PORT",
+				 listen ? listen : "");
 	const char *host = listen;
 	size_t hlen = (size_t)(colon - listen);
 	if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
@@ -181,9 +182,9 @@ static int make_sockaddr(const char *addr, uint16_t port, union sockaddr_any *sa
 int loam_api_listen(struct loam_api *api, const char *listen, uint16_t *bound_port, loam_err *err)
 {
 	char addr[128];
-	uint16_t port;
+	uint16_t port = 0;
 	union sockaddr_any sa;
-	bool v6;
+	bool v6 = false;
 	if (loam_api_parse_listen(listen, addr, sizeof(addr), &port, err) < 0 ||
 	    make_sockaddr(addr, port, &sa, &v6, err) < 0)
 		return -1;

@@ -183,7 +183,7 @@ static int follow(struct loam_client *c, const char *name, long timeout_s)
 				name, state, label, name);
 			return 1;
 		}
-		sleep_ms(300);
+		sleep_ms(100);
 	}
 }
 
