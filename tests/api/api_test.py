@@ -382,7 +382,7 @@ def main():
         test_bad_input(d)
         test_bad_vms(d)
         test_sizes(d)
-        d.stop()
+        R.check(d.stop() == 0, "loamd exits 0 on SIGTERM")
         d.start()
         R.check(d.token() == tok, "token reused after restart")
         d.stop()
@@ -396,6 +396,10 @@ def main():
     except Exception as e:  # a crash is a failure, with loamd's log
         R.check(False, "exception %r\n%s" % (e, d.logtext() if d.proc else ""))
     finally:
+        rc = d.stop()
+        log = d.logtext() if os.path.exists(os.path.join(d.state_dir, "loamd.log")) else ""
+        R.check(rc == 0 and "Sanitizer" not in log,
+                "loamd stopped cleanly (exit %s, no sanitizer reports):\n%s" % (rc, log[-3000:]))
         d.cleanup()
     return R.summary()
 

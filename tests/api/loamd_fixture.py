@@ -58,17 +58,23 @@ class Loamd:
             return f.read().decode(errors="replace")[-4000:]
 
     def stop(self):
+        """Stops loamd with SIGTERM; returns its exit status (None if it
+        had to be killed)."""
+        rc = None
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=30)
+                rc = self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        elif self.proc:
+            rc = self.proc.returncode
         self.proc = None
         if getattr(self, "log", None):
             self.log.close()
             self.log = None
+        return rc
 
     def cleanup(self):
         self.stop()
