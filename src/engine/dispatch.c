@@ -518,15 +518,18 @@ static int run_label(struct loam_db *db, struct strand_run *r, void *app, loam_e
 	    .child_exit = r->reaped ? r->reaped : json_object_get(r->top, "child_exit"),
 	    .tries = r->tries,
 	    .app = app,
+	    .owner = r->owner,
 	};
 	struct loam_outcome o = {0};
 	cleanup_err loam_err lerr = NULL;
 	int rc = l->fn(&r->ctx, &o, &lerr);
 	struct plan pl = {.run = r};
-	if (rc == 0 && plan_outcome(&pl, &o, &lerr) == 0)
+	if (rc == 0 && plan_outcome(&pl, &o, &lerr) == 0) {
 		rc = apply(db, &pl, err);
-	else
+	} else {
 		record_failure(db, r, l->name, lerr ? loam_err_msg(lerr) : "label failed");
+		rc = 0; /* the label's failure is the strand's, not the dispatcher's */
+	}
 	outcome_free(&o);
 	plan_free(&pl);
 	return rc < 0 ? -1 : 0;

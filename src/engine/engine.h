@@ -24,6 +24,7 @@ struct loam_strand_ctx {
 	json_t *child_exit; /* after a push: the child's pop value; after bud: array of them */
 	int tries;	    /* failed attempts of this label so far */
 	void *app;	    /* process-wide services (struct loamd_app in loamd) */
+	const char *owner;  /* lease owner running this label ("<owner>/<worker>") */
 };
 
 enum loam_outcome_kind { LOAM_OUT_HOP, LOAM_OUT_NAP, LOAM_OUT_PUSH, LOAM_OUT_POP, LOAM_OUT_BUD };
