@@ -47,3 +47,8 @@ CREATE TABLE strand_signal (
 -- The heartbeat marks VMs of an unreachable host 'unavailable' and keeps
 -- the state they had here, to restore it when the host answers again.
 ALTER TABLE vm ADD COLUMN state_before_unavailable TEXT;
+
+-- Why a host is 'failed' or 'unreachable' (e.g. "host key changed"), and
+-- the state the heartbeat restores when an unreachable host answers again.
+ALTER TABLE host ADD COLUMN state_reason TEXT;
+ALTER TABLE host ADD COLUMN state_before_unreachable TEXT;

@@ -21,6 +21,8 @@
  * also takes the row lock on PostgreSQL, so checks that follow it (pending
  * signals, unfinished children) cannot race a writer that wakes us.
  */
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine/internal.h"
@@ -495,6 +497,24 @@ static int gather_reaped(struct loam_db *db, struct strand_run *r, bool *ready, 
 	return 0;
 }
 
+/*
+ * Test builds only: LOAM_ENGINE_KILL_AT=prog:label SIGKILLs this process
+ * right after that label ran and before its outcome is applied, the worst
+ * moment for a crash. Crash-resume tests of real progs (cloudify) use it.
+ */
+static void die_here_in_tests(const char *prog, const char *label)
+{
+#ifdef LOAM_TEST_BUILD
+	const char *at = getenv("LOAM_ENGINE_KILL_AT");
+	size_t n = strlen(prog);
+	if (at && strncmp(at, prog, n) == 0 && at[n] == ':' && strcmp(at + n + 1, label) == 0)
+		raise(SIGKILL);
+#else
+	(void)prog;
+	(void)label;
+#endif
+}
+
 static int run_label(struct loam_db *db, struct strand_run *r, void *app, loam_err *err)
 {
 	const char *prog = json_string_value(json_object_get(r->top, "prog"));
@@ -523,6 +543,7 @@ static int run_label(struct loam_db *db, struct strand_run *r, void *app, loam_e
 	struct loam_outcome o = {0};
 	cleanup_err loam_err lerr = NULL;
 	int rc = l->fn(&r->ctx, &o, &lerr);
+	die_here_in_tests(p->name, l->name);
 	struct plan pl = {.run = r};
 	if (rc == 0 && plan_outcome(&pl, &o, &lerr) == 0) {
 		rc = apply(db, &pl, err);
