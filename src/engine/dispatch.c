@@ -569,6 +569,14 @@ int loam_engine_run_one(struct loam_db *db, const char *owner, int lease_ms, voi
 	memcpy(r.id, t.id, sizeof(r.id));
 	memcpy(r.token, t.token, sizeof(r.token));
 	int rc = load_run(db, &r, err);
+	if (rc < 0 && loam_err_kind_of(*err) != LOAM_E_UNAVAILABLE) {
+		/* A row this loamd cannot read: say so on the strand and back off,
+		 * rather than re-leasing it every lease period. */
+		record_failure(db, &r, "(load)", loam_err_msg(*err));
+		loam_err_free(err);
+		run_free(&r);
+		return 1;
+	}
 	bool ready = true;
 	if (rc == 0)
 		rc = gather_reaped(db, &r, &ready, err);

@@ -83,6 +83,14 @@ static void *worker_main(void *arg)
 		int rc = loam_engine_run_one(db, w->owner, e->opts.lease_ms, e->opts.app, &err);
 		if (rc == 1)
 			continue;
+		if (rc < 0 && loam_err_kind_of(err) == LOAM_E_UNAVAILABLE) {
+			/* The connection may be gone (a restarted PostgreSQL):
+			 * start afresh rather than fail on it forever. */
+			log_error("%s: %s; reconnecting", w->owner, loam_err_msg(err));
+			loam_db_close(db);
+			db = open_until_stopped(e, w->owner);
+			continue;
+		}
 		if (rc < 0)
 			log_error("%s: %s", w->owner, loam_err_msg(err));
 		idle(e, e->opts.poll_ms);

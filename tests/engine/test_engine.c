@@ -455,6 +455,22 @@ static void test_create_in_caller_tx(void)
 	loam_db_close(db);
 }
 
+static void test_unreadable_strand_backs_off(void)
+{
+	cleanup_free char *url = NULL;
+	struct loam_db *db = fresh("corrupt", &url);
+	cleanup_free char *id = make(db, "t_hop", NULL);
+	t_exec_sql(db, "UPDATE strand SET stack = '{not json' WHERE id = ?", id);
+	CHECK_INT(run_due(db), 1);
+	CHECK_INT(run_due(db), 0); /* backing off, not spinning */
+	cleanup_free char *last = t_text(db, "SELECT last_error FROM strand WHERE id = ?", id);
+	CHECK_CONTAINS(last, "strand stack");
+	CHECK_INT(t_int(db, "SELECT tries FROM strand WHERE id = ?", id), 1);
+	CHECK_INT(t_int(db, "SELECT count(*) FROM strand WHERE id = ? AND lease_owner IS NULL", id),
+		  1);
+	loam_db_close(db);
+}
+
 static void test_status_list(void)
 {
 	cleanup_free char *url = NULL;
@@ -502,6 +518,7 @@ int main(void)
 		RUN(test_lease_held_elsewhere);
 		RUN(test_lease_lost_drops_outcome);
 		RUN(test_create_in_caller_tx);
+		RUN(test_unreadable_strand_backs_off);
 		RUN(test_status_list);
 	}
 	t_cleanup_dir();
