@@ -266,7 +266,9 @@ static void test_bud_and_reap(void)
 	cleanup_err loam_err err = NULL;
 	CHECK_INT(loam_engine_run_one(db, "test", 30000, NULL, &err), 1);
 	CHECK_INT(t_int(db, "SELECT count(*) FROM strand WHERE parent_id = ?", id), 3);
-	CHECK_INT(run_due(db), 4); /* three children, then the woken parent */
+	/* Three children, then the woken parent (which may also have been
+	 * leased early, between children, and gone back to waiting). */
+	CHECK(run_due(db) >= 4);
 	cleanup_json json_t *st = status(db, id);
 	json_t *ev = json_object_get(st, "exitval");
 	CHECK_INT(json_array_size(ev), 3);
