@@ -311,6 +311,13 @@ int main(void)
 	loam_log_init("test_cloudify", false, LOAM_LOG_WARN);
 	const char *dist = getenv("LOAM_DIST_DIR");
 	snprintf(dist_dir, sizeof(dist_dir), "%s", dist && *dist ? dist : "build/dist");
+	char agent[600];
+	const struct loam_arch *me = loam_arch_of_this_machine(NULL);
+	snprintf(agent, sizeof(agent), "%s/loam-host-%s", dist_dir, me ? me->name : "?");
+	if (access(agent, X_OK) != 0) {
+		fprintf(stderr, "%s is missing: build the agents first with: make\n", agent);
+		return 1;
+	}
 	loam_progs_register_all();
 	app = (struct loamd_app){
 	    .pool = loam_transport_pool_new(), .dist_dir = dist_dir, .heartbeat_ms = 3600 * 1000};
