@@ -78,6 +78,12 @@ static void run_until_waiting(struct loam_db *db, const char *id)
 			return;
 		if (t_int(db, "SELECT done FROM strand WHERE id = ?", id) == 1)
 			return;
+		if (t_int(db, "SELECT tries FROM strand WHERE id = ?", id) >= 3) {
+			cleanup_free char *e =
+			    t_text(db, "SELECT last_error FROM strand WHERE id = ?", id);
+			fprintf(stderr, "strand %s keeps failing: %s\n", id, e);
+			return; /* fail now rather than after minutes of backoff */
+		}
 		usleep(50 * 1000);
 	}
 }
