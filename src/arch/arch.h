@@ -81,6 +81,14 @@ struct loam_arch {
 	bool (*kvm_usable)(const struct loam_kvm_probe *probe, const char **reason);
 	/* Appends the machine, CPU and firmware arguments of this arch. */
 	void (*vmm_machine_args)(const struct loam_vmm_spec *spec, struct loam_argv *argv);
+	/* /proc/cpuinfo: a key only this arch's cpuinfo has (tells the arch of
+	 * a copied tree), and the key that holds the CPU feature flags. */
+	const char *cpuinfo_signature_key;
+	const char *cpuinfo_flags_key;
+	/* Writes a readable CPU model for one processor block of /proc/cpuinfo
+	 * into out ("" when unknown); lookup(block, key) returns a value or NULL. */
+	void (*cpu_model)(const char *(*lookup)(const void *block, const char *key),
+			  const void *block, char *out, size_t len);
 };
 
 /* All arches, in folder order; NULL-terminated. */

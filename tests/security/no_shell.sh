@@ -6,7 +6,9 @@ cd "${LOAM_SOURCE_DIR:?}"
 fails=0
 check() { # description, pattern
 	local hits
-	hits=$(git grep -nE "$2" -- 'src/*.c' 'src/*.h' 'fuzz/*.c' 'tests/*.c' ':!tests/security/' 2>/dev/null)
+	# Comment lines are skipped: they may name these calls to forbid them.
+	hits=$(git grep -nE "$2" -- 'src/*.c' 'src/*.h' 'fuzz/*.c' 'tests/*.c' ':!tests/security/' 2>/dev/null |
+		grep -vE '^[^:]+:[0-9]+:[[:space:]]*(/\*|\*|//)')
 	if [[ -n $hits ]]; then
 		echo "FAIL: $1:" >&2
 		echo "$hits" >&2
