@@ -131,6 +131,7 @@ static int bud_start(struct loam_strand_ctx *c, struct loam_outcome *o, loam_err
 	for (int x = 1; x <= 3; x++)
 		json_array_append_new(
 		    buds, json_pack("{s:s, s:{s:i}}", "prog", "t_child", "frame", "x", x));
+	json_array_append_new(buds, json_pack("{s:s}", "prog", "t_child")); /* no frame: {} */
 	*o = loam_bud(buds, "reaped");
 	return 0;
 }
@@ -265,16 +266,18 @@ static void test_bud_and_reap(void)
 	cleanup_free char *id = make(db, "t_bud", NULL);
 	cleanup_err loam_err err = NULL;
 	CHECK_INT(loam_engine_run_one(db, "test", 30000, NULL, &err), 1);
-	CHECK_INT(t_int(db, "SELECT count(*) FROM strand WHERE parent_id = ?", id), 3);
-	/* Three children, then the woken parent (which may also have been
+	CHECK_INT(t_int(db, "SELECT count(*) FROM strand WHERE parent_id = ?", id), 4);
+	/* Four children, then the woken parent (which may also have been
 	 * leased early, between children, and gone back to waiting). */
-	CHECK(run_due(db) >= 4);
+	CHECK(run_due(db) >= 5);
 	cleanup_json json_t *st = status(db, id);
 	json_t *ev = json_object_get(st, "exitval");
-	CHECK_INT(json_array_size(ev), 3);
+	CHECK_INT(json_array_size(ev), 4);
 	CHECK_INT(json_integer_value(json_array_get(ev, 0)), 10);
 	CHECK_INT(json_integer_value(json_array_get(ev, 1)), 20);
 	CHECK_INT(json_integer_value(json_array_get(ev, 2)), 30);
+	CHECK(json_is_integer(json_array_get(ev, 3)));
+	CHECK_INT(json_integer_value(json_array_get(ev, 3)), 0);
 	/* Reaped children are gone. */
 	CHECK_INT(t_int(db, "SELECT count(*) FROM strand WHERE parent_id = ?", id), 0);
 	loam_db_close(db);
