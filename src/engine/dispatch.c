@@ -349,6 +349,9 @@ static int plan_outcome(struct plan *p, struct loam_outcome *o, loam_err *err)
 		json_object_del(r->top, "reap");
 	}
 	p->schedule = loam_db_now_ms();
+	if ((o->kind == LOAM_OUT_HOP || o->kind == LOAM_OUT_PUSH || o->kind == LOAM_OUT_BUD) &&
+	    !o->label)
+		return loam_fail(err, LOAM_E_INVALID, "%s: outcome without a label", cur_prog);
 	switch (o->kind) {
 	case LOAM_OUT_HOP:
 		if (loam_check_prog_label(cur_prog, o->label, err) < 0)

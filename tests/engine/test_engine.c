@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "engine_t.h"
+#include "lib/log.h"
 #include "lib/spawn.h"
 #include "t.h"
 
@@ -202,6 +203,16 @@ static int thief_never(struct loam_strand_ctx *c, struct loam_outcome *o, loam_e
 static const struct loam_label thief_labels[] = {
     {"start", thief_start, 0}, {"never", thief_never, 0}, {0}};
 static const struct loam_prog thief_prog = {"t_thief", thief_labels};
+
+static int badhop_start(struct loam_strand_ctx *c, struct loam_outcome *o, loam_err *e)
+{
+	(void)e;
+	*o = loam_hop(json_is_true(json_object_get(c->frame, "null")) ? NULL : "nowhere");
+	return 0;
+}
+
+static const struct loam_label badhop_labels[] = {{"start", badhop_start, 0}, {0}};
+static const struct loam_prog badhop_prog = {"t_badhop", badhop_labels};
 
 /* ---- cases ---- */
 
@@ -476,6 +487,24 @@ static void test_unreadable_strand_backs_off(void)
 	loam_db_close(db);
 }
 
+static void test_bad_outcome_is_a_failure(void)
+{
+	cleanup_free char *url = NULL;
+	struct loam_db *db = fresh("badhop", &url);
+	cleanup_free char *id = make(db, "t_badhop", NULL);
+	cleanup_json json_t *frame = json_pack("{s:b}", "null", 1);
+	cleanup_free char *id2 = make(db, "t_badhop", frame);
+	CHECK_INT(run_due(db), 2);
+	cleanup_free char *last = t_text(db, "SELECT last_error FROM strand WHERE id = ?", id);
+	cleanup_free char *last2 = t_text(db, "SELECT last_error FROM strand WHERE id = ?", id2);
+	cleanup_free char *label = t_text(db, "SELECT label FROM strand WHERE id = ?", id);
+	CHECK_CONTAINS(last, "no label 'nowhere'");
+	CHECK_CONTAINS(last2, "without a label");
+	CHECK_STR(label, "start");
+	CHECK_INT(t_int(db, "SELECT tries FROM strand WHERE id = ?", id), 1);
+	loam_db_close(db);
+}
+
 static void test_status_list(void)
 {
 	cleanup_free char *url = NULL;
@@ -498,6 +527,7 @@ static void test_status_list(void)
 
 int main(void)
 {
+	loam_log_init("test_engine", false, LOAM_LOG_WARN);
 	loam_engine_register(&hop_prog);
 	loam_engine_register(&nap_prog);
 	loam_engine_register(&child_prog);
@@ -506,6 +536,7 @@ int main(void)
 	loam_engine_register(&flaky_prog);
 	loam_engine_register(&loop_prog);
 	loam_engine_register(&thief_prog);
+	loam_engine_register(&badhop_prog);
 	RUN(test_backoff_curve);
 	const char *bases[2];
 	int n = t_backends(bases);
@@ -524,6 +555,7 @@ int main(void)
 		RUN(test_lease_lost_drops_outcome);
 		RUN(test_create_in_caller_tx);
 		RUN(test_unreadable_strand_backs_off);
+		RUN(test_bad_outcome_is_a_failure);
 		RUN(test_status_list);
 	}
 	t_cleanup_dir();
