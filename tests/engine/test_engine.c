@@ -462,7 +462,8 @@ static void test_create_in_caller_tx(void)
 	cleanup_free char *label = t_text(db, "SELECT label FROM strand WHERE id = ?", c.id);
 	CHECK_STR(label, "finish");
 	CHECK_INT(loam_strand_create(db, "t_hop", NULL, NULL, c.id, NULL, &err), -1);
-	loam_err_free(&err); /* one strand per id */
+	CHECK_INT(loam_err_kind_of(err), LOAM_E_CONFLICT); /* one strand per id */
+	loam_err_free(&err);
 	CHECK_INT(loam_strand_create(db, "nosuchprog", NULL, NULL, NULL, NULL, &err), -1);
 	CHECK_INT(loam_err_kind_of(err), LOAM_E_INVALID);
 	CHECK_INT(loam_strand_create(db, "t_hop", "nosuchlabel", NULL, NULL, NULL, &err), -1);
