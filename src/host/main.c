@@ -10,10 +10,9 @@
 #include "verbs.h"
 
 static const struct loam_host_verb verbs[] = {
-	{"arch", "arch [NAME...]   print this machine's arch, or normalize names",
-	 loam_host_verb_arch},
-	{"learn", "learn [--root DIR] [--storage-dir DIR]   print host facts as JSON",
-	 loam_host_verb_learn},
+    {"arch", "arch [NAME...]   print this machine's arch, or normalize names", loam_host_verb_arch},
+    {"learn", "learn [--root DIR] [--storage-dir DIR]   print host facts as JSON",
+     loam_host_verb_learn},
 };
 
 static int usage(FILE *out)
