@@ -250,10 +250,14 @@ build_uki() { # stub kernel initrd cmdline out
 pe_fix_timestamp() { # file
 	local pe
 	pe=$(od -An -t u4 -j 60 -N 4 "$1" | tr -d ' ')
-	le32() { printf "\\x%02x\\x%02x\\x%02x\\x%02x" $(($1 & 255)) $(($1 >> 8 & 255)) \
+	# Little-endian 32-bit value as octal escapes, for printf %b.
+	le32() { printf '\\0%03o\\0%03o\\0%03o\\0%03o' $(($1 & 255)) $(($1 >> 8 & 255)) \
 		$(($1 >> 16 & 255)) $(($1 >> 24 & 255)); }
-	printf "$(le32 "$SOURCE_DATE_EPOCH")" | dd of="$1" bs=1 seek=$((pe + 8)) conv=notrunc status=none
-	printf "$(le32 0)" | dd of="$1" bs=1 seek=$((pe + 88)) conv=notrunc status=none
+	printf '%b' "$(le32 "$SOURCE_DATE_EPOCH")" |
+		dd of="$1" bs=1 seek=$((pe + 8)) conv=notrunc status=none
+	printf '%b' "$(le32 0)" | dd of="$1" bs=1 seek=$((pe + 88)) conv=notrunc status=none
+	[[ $(od -An -t u4 -j $((pe + 8)) -N 4 "$1" | tr -d ' ') == "$SOURCE_DATE_EPOCH" ]] ||
+		die "could not pin the PE timestamp of $1"
 }
 
 # The ESP is the whole disk (a "superfloppy"): OVMF and AAVMF boot a FAT
