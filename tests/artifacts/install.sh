@@ -139,6 +139,18 @@ for mangle in '.sha256="abc"' '.arch="amd64"' '.url="file:///etc/passwd"' '.vers
 	check "malformed ($mangle) changes nothing" test ! -e "$tmp/opt4"
 done
 
+# ---- uninstall: all entries checked before anything is removed -------------
+printf '{"prefix":"%s","entries":[{"component":"image","name":"g","version":"2.0","arch":"x64"},
+	{"component":"image","name":"g","version":"../..","arch":"x64"}]}' "$prefix" |
+	"$agent" uninstall >/dev/null 2>&1
+check "uninstall: malformed exits 2" test $? -eq 2
+check "uninstall: malformed removes nothing" test -f "$prefix/image/g/2.0/x64/g.img"
+printf '{"prefix":"%s","entries":[{"component":"image","name":"g","version":"2.0","arch":"x64"}]}' \
+	"$prefix" | "$agent" uninstall >"$tmp/un.json"
+check "uninstall: removed" test "$(state_of "$tmp/un.json" 0)" = removed
+check "uninstall: dir gone" test ! -e "$prefix/image/g/2.0"
+check "uninstall: firmware kept" test -f "$prefix/firmware/edk2/1.0/x64/CODE.fd"
+
 # ---- the control-plane side -------------------------------------------------
 if [[ -x $tests_bin/test_artifact_host_install ]]; then
 	LOAM_TEST_STORE=$store LOAM_TEST_BASE_URL=$base LOAM_TEST_AGENT=$agent \
