@@ -130,6 +130,18 @@ check "no dpkg: exit 0" test $? -eq 0
 check "no dpkg: package unavailable" test "$(state_of "$tmp/u.json" 0)" = unavailable
 check "no dpkg: files still install" test "$(state_of "$tmp/u.json" 1)" = installed
 
+# ---- the static arm64 agent, under qemu-user, on a host without dpkg -------
+arm_agent=${LOAM_DIST_DIR:-}/loam-host-arm64
+if [[ -x $arm_agent && -x /usr/bin/qemu-aarch64-static ]]; then
+	request "$tmp/opt5" "$pkg" "$(entry firmware edk2 1.0 arm64 tarball firmware/edk2/1.0/arm64/edk2.tar.gz)" |
+		PATH=$tmp/bin /usr/bin/qemu-aarch64-static "$arm_agent" install >"$tmp/a.json"
+	check "arm64 agent: exit 0" test $? -eq 0
+	check "arm64 agent: package unavailable" test "$(state_of "$tmp/a.json" 0)" = unavailable
+	check "arm64 agent: firmware installed" cmp -s "$tmp/fw-arm64/CODE.fd" "$tmp/opt5/firmware/edk2/1.0/arm64/CODE.fd"
+else
+	echo "note: no arm64 dist agent or qemu-aarch64-static; skipping the arm64 agent run"
+fi
+
 # ---- malformed requests change nothing ---------------------------------------
 for mangle in '.sha256="abc"' '.arch="amd64"' '.url="file:///etc/passwd"' '.version="../x"' \
 	'.component="agent"' '.size=-1'; do
