@@ -168,6 +168,11 @@ if [[ -x $tests_bin/test_artifact_host_install ]]; then
 	LOAM_TEST_STORE=$store LOAM_TEST_BASE_URL=$base LOAM_TEST_AGENT=$agent \
 		"$tests_bin/test_artifact_host_install"
 	check "test_artifact_host_install" test $? -eq 0
+	if command -v pg_ctlcluster >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+		LOAM_TEST_STORE=$store LOAM_TEST_BASE_URL=$base LOAM_TEST_AGENT=$agent \
+			bash "${LOAM_SOURCE_DIR:?}/tests/with_pg.sh" "$tests_bin/test_artifact_host_install"
+		check "test_artifact_host_install on PostgreSQL" test $? -eq 0
+	fi
 else
 	bad "missing $tests_bin/test_artifact_host_install"
 fi

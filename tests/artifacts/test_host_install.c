@@ -1,7 +1,8 @@
 /*
  * loam_artifact_install_on_host with real parts: SQLite, the local
  * transport, the agent binary and the HTTP server that install.sh starts
- * (LOAM_TEST_STORE, LOAM_TEST_BASE_URL, LOAM_TEST_AGENT). Checks per-arch
+ * (LOAM_TEST_STORE, LOAM_TEST_BASE_URL, LOAM_TEST_AGENT), on SQLite or, under
+ * tests/with_pg.sh, PostgreSQL. Checks per-arch
  * selection (an x64 host gets no arm64 artifact unless it emulates arm64),
  * host_artifact rows, idempotence, and a tampered artifact failing with both
  * digests and nothing installed.
@@ -279,6 +280,9 @@ int main(void)
 	}
 	char url[4200];
 	snprintf(url, sizeof url, "sqlite:%s/loam.db", tmp);
+	if (getenv("LOAM_TEST_PG_URL")) /* run under tests/with_pg.sh */
+		snprintf(url, sizeof url, "%s", getenv("LOAM_TEST_PG_URL"));
+	printf("database: %s\n", url);
 	cleanup_err loam_err err = NULL;
 	struct loam_host_target tg = {.kind = LOAM_TRANSPORT_LOCAL, .name = "this-machine"};
 	if (loam_db_open(url, &db, &err) < 0 || loam_db_migrate(db, &err) < 0 ||
