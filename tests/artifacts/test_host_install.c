@@ -235,6 +235,26 @@ static json_t *gc(void)
 	return removed;
 }
 
+static int64_t hosts_with_image(const char *image, const char *arch)
+{
+	cleanup_rows struct loam_db_rows *rows = NULL;
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(loam_db_query(
+		      db,
+		      "SELECT count(*) FROM host h WHERE " LOAM_ARTIFACT_HOST_HAS_IMAGE_SQL("h"),
+		      DB_ARGS(DB_TEXT(image), DB_TEXT(arch)), &rows, &err),
+		  0);
+	return rows ? loam_db_rows_int(rows, 0, 0) : -1;
+}
+
+/* h1 has image g for both arches; h2's failed (tampered). */
+static void test_image_filter_for_the_allocator(void)
+{
+	CHECK_INT(hosts_with_image("g", "x64"), 1);
+	CHECK_INT(hosts_with_image("g", "arm64"), 1);
+	CHECK_INT(hosts_with_image("other", "x64"), 0);
+}
+
 /* Runs after the pinning test: vm-old uses edk2 1.0, vm-new 1.1 (newest). */
 static void test_gc_keeps_versions_in_use(void)
 {
@@ -292,6 +312,7 @@ int main(void)
 	}
 	RUN(test_per_arch_selection_and_idempotence);
 	RUN(test_tampered_artifact_fails);
+	RUN(test_image_filter_for_the_allocator);
 	RUN(test_vm_pinning_survives_upgrade);
 	RUN(test_gc_keeps_versions_in_use);
 	loam_transport_close(tr);
