@@ -41,6 +41,10 @@ int loam_artifact_vm_json(struct loam_db *db, const char *vm_id, json_t **out, l
 	"EXISTS (SELECT 1 FROM host_artifact ha WHERE ha.host_id = " h ".id "                      \
 	"AND ha.component = 'image' AND ha.name = ? AND ha.arch = ? AND ha.state = 'installed')"
 
+/* For `loam artifact ls`: [{host, component, name, version, arch, state,
+ * vms}] with vms = how many VMs on that host are pinned to that version. */
+int loam_artifact_ls_json(struct loam_db *db, json_t **out, loam_err *err);
+
 struct loam_transport;
 
 /*

@@ -217,6 +217,25 @@ static void test_vm_pinning_survives_upgrade(void)
 	cleanup_json json_t *host = NULL;
 	CHECK_INT(loam_artifact_host_json(db, "h1", &host, &err), 0);
 	CHECK_INT(json_array_size(host), 5);
+	cleanup_json json_t *ls = NULL;
+	CHECK_INT(loam_artifact_ls_json(db, &ls, &err), 0);
+	size_t i;
+	json_t *row;
+	int64_t old_uses = -1, new_uses = -1;
+	json_array_foreach(ls, i, row)
+	{
+		const char *v = json_string_value(json_object_get(row, "version"));
+		bool fw =
+		    strcmp(json_string_value(json_object_get(row, "component")), "firmware") == 0;
+		bool x64 = strcmp(json_string_value(json_object_get(row, "arch")), "x64") == 0;
+		if (fw && x64 && strcmp(v, "1.0") == 0 &&
+		    strcmp(json_string_value(json_object_get(row, "host")), "host-one") == 0)
+			old_uses = json_integer_value(json_object_get(row, "vms"));
+		if (fw && x64 && strcmp(v, "1.1") == 0)
+			new_uses = json_integer_value(json_object_get(row, "vms"));
+	}
+	CHECK_INT(old_uses, 1);
+	CHECK_INT(new_uses, 1);
 	/* h2 has no image installed (the tampered one failed). */
 	add_vm("vm-h2", "h2");
 	CHECK_INT(loam_artifact_pin_vm(db, "vm-h2", "h2", "x64", &err), -1);
