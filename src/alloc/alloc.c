@@ -975,6 +975,7 @@ static int place_single(struct loam_allocator *a, struct loam_db *db,
 struct batch_item {
 	struct want w;
 	char host_id[27]; /* already placed */
+	bool dup;	  /* the same VM as an earlier item */
 	struct ahost *h;
 	struct place_tx p;
 };
@@ -1228,7 +1229,11 @@ int loam_alloc_place_batch(struct loam_allocator *a, struct loam_db *db,
 	}
 	for (size_t i = 0; i < n; i++) {
 		items[i].p.vm_id = reqs[i].vm_id;
-		if (items[i].w.arch >= 0 && !items[i].host_id[0])
+		/* A VM asked for twice is placed once; the repeat is resolved
+		 * after the commit, as "placed before". */
+		for (size_t j = 0; j < i && !items[i].dup; j++)
+			items[i].dup = strcmp(reqs[j].vm_id, reqs[i].vm_id) == 0;
+		if (items[i].w.arch >= 0 && !items[i].host_id[0] && !items[i].dup)
 			items[i].h = pick(a, &items[i].w, &reqs[i], &items[i].p, &errs[i]);
 	}
 	struct batch_tx b = {items, n};
@@ -1243,7 +1248,7 @@ int loam_alloc_place_batch(struct loam_allocator *a, struct loam_db *db,
 				  reqs[i].vm_id, loam_err_msg(txerr));
 		else if (it->h && it->p.outcome == PLACED)
 			fill_result(it->h, &it->p, &res[i]);
-		else if (it->h || (it->host_id[0] && !errs[i]))
+		else if (it->h || ((it->host_id[0] || it->dup) && !errs[i]))
 			/* raced, stale or placed before: the one-by-one path sorts it out */
 			place_single(a, db, &reqs[i], &res[i], &errs[i]);
 		else if (errs[i] && loam_err_kind_of(errs[i]) == LOAM_E_NOCAPACITY &&

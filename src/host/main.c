@@ -13,6 +13,10 @@ static const struct loam_host_verb verbs[] = {
     {"arch", "arch [NAME...]   print this machine's arch, or normalize names", loam_host_verb_arch},
     {"learn", "learn [--root DIR] [--storage-dir DIR]   print host facts as JSON",
      loam_host_verb_learn},
+    {"install", "install   install the artifacts of a JSON request on stdin",
+     loam_host_verb_install},
+    {"uninstall", "uninstall   remove artifact versions named in a JSON request on stdin",
+     loam_host_verb_uninstall},
 };
 
 static int usage(FILE *out)

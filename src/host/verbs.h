@@ -14,6 +14,8 @@ struct loam_host_verb {
 
 int loam_host_verb_arch(int argc, char **argv);
 int loam_host_verb_learn(int argc, char **argv);
+int loam_host_verb_install(int argc, char **argv);
+int loam_host_verb_uninstall(int argc, char **argv);
 
 /* Prints "loam-host: <verb>: <msg>" to stderr and returns the exit status
  * that fits the error (2 for invalid input). Frees the error. */
