@@ -54,13 +54,7 @@ def test_auth(d):
         R.check(code == 401, "%s: status %s, want 401" % (what, code))
         R.check(isinstance(doc, dict) and doc.get("error") == "unauthorized",
                 "%s: JSON error body %r" % (what, doc))
-    import urllib.request, urllib.error
-    try:
-        urllib.request.urlopen(d.url + "/artifacts/x64/none.img", timeout=30)
-        code = 200
-    except urllib.error.HTTPError as e:
-        code = e.code
-    R.check(code == 404, "/artifacts/ needs no token (404 for a missing file, not 401): %s" % code)
+    test_artifact_serving(d)
     code, doc = d.request("POST", "/v1/hosts", body={"local": True}, auth="Bearer " + wrong)
     R.check(code == 401, "POST with a wrong token: %s" % code)
     code, _ = d.request("GET", "/v1/hosts")
@@ -69,6 +63,28 @@ def test_auth(d):
     R.check(rc != 0 and "token" in err, "CLI with a wrong token: rc %d, %s" % (rc, err))
     rc, out, err = d.cli("host", "ls", env={"LOAM_STATE_DIR": "/nonexistent-loam"})
     R.check(rc != 0 and "LOAM_STATE_DIR" in err, "CLI without a token says how: %s" % err)
+
+
+def fetch(url):
+    import urllib.request, urllib.error
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def test_artifact_serving(d):
+    os.makedirs(os.path.join(d.state_dir, "store", "x64"), exist_ok=True)
+    with open(os.path.join(d.state_dir, "store", "x64", "hello.txt"), "w") as f:
+        f.write("hello artifact\n")
+    code, body = fetch(d.url + "/artifacts/x64/hello.txt")
+    R.check(code == 200 and body == b"hello artifact\n",
+            "/artifacts/ serves the store without a token: %s %r" % (code, body[:80]))
+    code, body = fetch(d.url + "/artifacts/x64/none.img")
+    R.check(code == 404, "a missing artifact is 404, not 401: %s" % code)
+    code, body = fetch(d.url + "/artifacts/x64/..%2F..%2Ftoken")
+    R.check(code != 200 and d.token().encode() not in body, "no traversal out of the store: %s" % code)
 
 
 def test_bad_input(d):

@@ -37,7 +37,8 @@ class Loamd:
         self.port = free_port()
         args = [BIN + "/loamd", "--state-dir", self.state_dir, "--listen",
                 "127.0.0.1:%d" % self.port, "--dist-dir", DIST, "--workers", "2",
-                "--heartbeat-s", "2"] + self.extra
+                "--heartbeat-s", "2", "--artifact-store",
+                os.path.join(self.state_dir, "store")] + self.extra
         if self.db:
             args += ["--db", self.db]
         self.log = open(os.path.join(self.state_dir, "loamd.log"), "ab")
