@@ -96,6 +96,7 @@ const struct loam_arch loam_arch_arm64 = {
 	.refusals = arm64_refusals,
 	.sizes = arm64_sizes,
 	.qemu_binary = "qemu-system-aarch64",
+	.smp_dies = false,
 	.console = "ttyAMA0",
 	.efi_boot_file = "BOOTAA64.EFI",
 	.image_suffix = "arm64.img",

@@ -91,6 +91,7 @@ const struct loam_arch loam_arch_x64 = {
 	.refusals = x64_refusals,
 	.sizes = x64_sizes,
 	.qemu_binary = "qemu-system-x86_64",
+	.smp_dies = true,
 	.console = "ttyS0",
 	.efi_boot_file = "BOOTX64.EFI",
 	.image_suffix = "x64.img",
