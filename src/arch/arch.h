@@ -30,10 +30,10 @@ struct loam_size {
 
 /* What the host agent learned that decides whether KVM is usable. */
 struct loam_kvm_probe {
-	bool dev_kvm_opens;   /* /dev/kvm opened read-write */
-	int kvm_api_version;  /* KVM_GET_API_VERSION, or -1 */
-	bool kvm_vm_creates;  /* KVM_CREATE_VM succeeded */
-	const char *cpu_flags; /* x86 "flags" line of /proc/cpuinfo, or "" */
+	bool dev_kvm_opens;	/* /dev/kvm opened read-write */
+	int kvm_api_version;	/* KVM_GET_API_VERSION, or -1 */
+	bool kvm_vm_creates;	/* KVM_CREATE_VM succeeded */
+	const char *cpu_flags;	/* x86 "flags" line of /proc/cpuinfo, or "" */
 	const char *kvm_module; /* name of the module behind /dev/kvm, e.g. "kvm_pvm", or "" */
 };
 
@@ -47,15 +47,16 @@ struct loam_vmm_spec {
 	unsigned vcpus;
 	struct loam_topology topo;
 	unsigned memory_mib;
-	bool hugepages;		/* back guest memory with 1 GiB hugepages */
-	bool kvm;		/* false: TCG emulation */
-	const char *fw_code;	/* read-only firmware code */
-	const char *fw_vars;	/* per-VM copy of the variable store */
-	const char *disk;	/* boot disk (qcow2 overlay) */
-	const char *seed;	/* cloud-init NoCloud seed, or NULL */
-	const char *kernel;	/* direct kernel boot: kernel, or NULL for firmware boot */
+	bool hugepages;	     /* back guest memory with 1 GiB hugepages */
+	bool kvm;	     /* false: TCG emulation */
+	const char *fw_code; /* read-only firmware code */
+	const char *fw_vars; /* per-VM copy of the variable store */
+	const char *disk;    /* boot disk (qcow2 overlay) */
+	const char *seed;    /* cloud-init NoCloud seed, or NULL */
+	const char *kernel;  /* direct kernel boot: kernel, or NULL for firmware boot */
 	const char *initrd;
 	const char *cmdline;
+	bool skip_firmware;	/* direct kernel only: boot without UEFI (fastest) */
 	const char *serial_log; /* file the guest console is written to */
 	const char *qmp_socket;
 	const char *pidfile;
@@ -67,20 +68,20 @@ struct loam_vmm_spec {
 };
 
 struct loam_arch {
-	const char *name;	   /* canonical: "x64", "arm64" */
-	const char *uname_machine; /* what uname -m prints: "x86_64", "aarch64" */
-	const char *debian_arch;   /* Debian's name: "amd64", "arm64" */
-	const char *const *aliases;	/* lower-case spellings of this arch */
+	const char *name;		   /* canonical: "x64", "arm64" */
+	const char *uname_machine;	   /* what uname -m prints: "x86_64", "aarch64" */
+	const char *debian_arch;	   /* Debian's name: "amd64", "arm64" */
+	const char *const *aliases;	   /* lower-case spellings of this arch */
 	const char *const *level_prefixes; /* names that take a -vN / _vN level suffix */
 	const char *const *oci_variants;   /* OCI platform variants; "v8" also admits "v8.2" */
 	const struct loam_arch_refusal *refusals; /* near misses, NULL-terminated */
 	const struct loam_size *sizes;		  /* NULL-terminated by name */
 	const char *qemu_binary;
-	bool smp_dies; /* the machine takes -smp dies= (QEMU 7.2's arm virt does not) */
-	const char *console;	     /* guest kernel console device */
-	const char *efi_boot_file;   /* removable-media path on the ESP */
-	const char *image_suffix;    /* boot image file suffix */
-	const char *firmware_code;   /* file names inside the firmware artifact */
+	bool smp_dies;		   /* the machine takes -smp dies= (QEMU 7.2's arm virt does not) */
+	const char *console;	   /* guest kernel console device */
+	const char *efi_boot_file; /* removable-media path on the ESP */
+	const char *image_suffix;  /* boot image file suffix */
+	const char *firmware_code; /* file names inside the firmware artifact */
 	const char *firmware_vars;
 	/* Hardware-assisted KVM usable for this arch? Sets a human reason. */
 	bool (*kvm_usable)(const struct loam_kvm_probe *probe, const char **reason);

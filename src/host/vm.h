@@ -58,6 +58,7 @@ struct vm_spec {
 	bool has_seed;
 	const char *meta_data, *user_data, *network_config;
 	const char *kernel, *initrd, *cmdline; /* kernel NULL: firmware boot */
+	bool kernel_firmware; /* direct kernel through UEFI (default) or without it */
 };
 
 /* Validates every field of j (takes a reference). Changes nothing. */

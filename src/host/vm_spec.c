@@ -166,7 +166,9 @@ static int parse_direct_kernel(const json_t *j, struct vm_spec *s, loam_err *err
 	if (!json_is_object(dk))
 		return loam_fail(err, LOAM_E_INVALID,
 				 "field 'direct_kernel' must be an object or null");
+	s->kernel_firmware = true;
 	if (loam_json_get_str(dk, "kernel", &s->kernel, err) < 0 ||
+	    loam_json_opt_bool(dk, "firmware", &s->kernel_firmware, err) < 0 ||
 	    loam_json_opt_str(dk, "initrd", &s->initrd, err) < 0 ||
 	    loam_json_opt_str(dk, "cmdline", &s->cmdline, err) < 0)
 		return loam_err_wrap(err, "direct_kernel");

@@ -91,8 +91,12 @@ static void add_direct_kernel(const struct loam_arch *arch, const struct loam_vm
 	if (s->initrd)
 		add_pair(argv, "-initrd", s->initrd);
 	loam_argv_add(argv, "-append");
-	loam_argv_addf(argv, "console=%s%s%s", arch->console, s->cmdline && *s->cmdline ? " " : "",
-		       s->cmdline ? s->cmdline : "");
+	/* The image's own command line may name the console already. */
+	const char *cmdline = s->cmdline ? s->cmdline : "";
+	if (strstr(cmdline, "console="))
+		loam_argv_add(argv, cmdline);
+	else
+		loam_argv_addf(argv, "console=%s%s%s", arch->console, *cmdline ? " " : "", cmdline);
 }
 
 static int check_spec(const struct loam_vmm_spec *s, loam_err *err)

@@ -122,6 +122,14 @@ static void test_direct_kernel_gets_arch_console(void)
 			  "panic=-1 ");
 	cleanup_free char *a = build("arm64", &spec, &err);
 	CHECK_CONTAINS(a, "-append console=ttyAMA0 quiet panic=-1 ");
+	CHECK_CONTAINS(x, "if=pflash");
+	spec.skip_firmware = true;
+	cleanup_free char *fast = build("x64", &spec, &err);
+	CHECK(fast && !strstr(fast, "pflash"));
+	spec.skip_firmware = false;
+	spec.cmdline = "console=hvc0 quiet";
+	cleanup_free char *own = build("arm64", &spec, &err);
+	CHECK_CONTAINS(own, "-append console=hvc0 quiet ");
 }
 
 static void test_refusals(void)

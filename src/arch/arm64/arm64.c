@@ -7,54 +7,57 @@
 /* 3.2 GiB per vCPU, floored per size: the arm64 servers come fixed at 80
  * cores and 256 GiB and every core must stay usable (DESIGN.md §2). */
 #define ARM64_GIB_PER_VCPU_TENTHS 32
-#define ARM64_MEM(vcpus) ((vcpus) * ARM64_GIB_PER_VCPU_TENTHS / 10)
+#define ARM64_MEM(vcpus)	  ((vcpus)*ARM64_GIB_PER_VCPU_TENTHS / 10)
 
 static const char *const arm64_aliases[] = {
-	"arm64", "aarch64", "a64", "arm64v8", "armv8-a", "armv9-a", NULL,
+    "arm64", "aarch64", "a64", "arm64v8", "armv8-a", "armv9-a", NULL,
 };
 
 static const char *const arm64_level_prefixes[] = {NULL};
 
 static const char *const arm64_oci_variants[] = {"v8", "v9", NULL};
 
-#define ARM32 "32-bit ARM; loam runs only 64-bit hosts"
+#define ARM32	   "32-bit ARM; loam runs only 64-bit hosts"
 #define BIG_ENDIAN "big-endian AArch64; arm64 hosts run little-endian binaries"
 
 static const struct loam_arch_refusal arm64_refusals[] = {
-	{"aarch64_be", BIG_ENDIAN},
-	{"aarch64be", BIG_ENDIAN},
-	{"arm64be", BIG_ENDIAN},
-	{"arm64_be", BIG_ENDIAN},
-	{"arm64_32", "arm64_32 is an ILP32 ABI with 32-bit pointers; arm64 hosts run LP64"},
-	{"aarch64_ilp32", "ILP32 ABI with 32-bit pointers; arm64 hosts run LP64"},
-	{"arm64ilp32", "ILP32 ABI with 32-bit pointers; arm64 hosts run LP64"},
-	{"aarch64c", "CHERI capability ABI (Morello purecap); arm64 hosts run plain LP64"},
-	{"arm64c", "CHERI capability ABI (Morello purecap); arm64 hosts run plain LP64"},
-	{"arm64e", "Apple's arm64e pointer-authentication ABI; arm64 hosts run Linux LP64"},
-	{"arm", ARM32},
-	{"arm32", ARM32},
-	{"aarch32", ARM32},
-	{"armel", ARM32},
-	{"armhf", ARM32},
-	{"armeb", ARM32},
-	{"armv5tel", ARM32},
-	{"armv6", ARM32},
-	{"armv6l", ARM32},
-	{"armv7", ARM32},
-	{"armv7l", ARM32},
-	{"armv7a", ARM32},
-	{"armv7hl", ARM32},
-	{"armv8l", ARM32 " (AArch32 mode)"},
-	{"armv8b", ARM32 " (AArch32 mode, big-endian)"},
-	{"thumbv7", ARM32},
-	{NULL, NULL},
+    {"aarch64_be", BIG_ENDIAN},
+    {"aarch64be", BIG_ENDIAN},
+    {"arm64be", BIG_ENDIAN},
+    {"arm64_be", BIG_ENDIAN},
+    {"arm64_32", "arm64_32 is an ILP32 ABI with 32-bit pointers; arm64 hosts run LP64"},
+    {"aarch64_ilp32", "ILP32 ABI with 32-bit pointers; arm64 hosts run LP64"},
+    {"arm64ilp32", "ILP32 ABI with 32-bit pointers; arm64 hosts run LP64"},
+    {"aarch64c", "CHERI capability ABI (Morello purecap); arm64 hosts run plain LP64"},
+    {"arm64c", "CHERI capability ABI (Morello purecap); arm64 hosts run plain LP64"},
+    {"arm64e", "Apple's arm64e pointer-authentication ABI; arm64 hosts run Linux LP64"},
+    {"arm", ARM32},
+    {"arm32", ARM32},
+    {"aarch32", ARM32},
+    {"armel", ARM32},
+    {"armhf", ARM32},
+    {"armeb", ARM32},
+    {"armv5tel", ARM32},
+    {"armv6", ARM32},
+    {"armv6l", ARM32},
+    {"armv7", ARM32},
+    {"armv7l", ARM32},
+    {"armv7a", ARM32},
+    {"armv7hl", ARM32},
+    {"armv8l", ARM32 " (AArch32 mode)"},
+    {"armv8b", ARM32 " (AArch32 mode, big-endian)"},
+    {"thumbv7", ARM32},
+    {NULL, NULL},
 };
 
 static const struct loam_size arm64_sizes[] = {
-	{"standard-2", 2, ARM64_MEM(2)},   {"standard-4", 4, ARM64_MEM(4)},
-	{"standard-8", 8, ARM64_MEM(8)},   {"standard-16", 16, ARM64_MEM(16)},
-	{"standard-30", 30, ARM64_MEM(30)}, {"standard-60", 60, ARM64_MEM(60)},
-	{NULL, 0, 0},
+    {"standard-2", 2, ARM64_MEM(2)},
+    {"standard-4", 4, ARM64_MEM(4)},
+    {"standard-8", 8, ARM64_MEM(8)},
+    {"standard-16", 16, ARM64_MEM(16)},
+    {"standard-30", 30, ARM64_MEM(30)},
+    {"standard-60", 60, ARM64_MEM(60)},
+    {NULL, 0, 0},
 };
 
 static bool arm64_kvm_usable(const struct loam_kvm_probe *probe, const char **reason)
@@ -80,6 +83,8 @@ static void arm64_vmm_machine_args(const struct loam_vmm_spec *spec, struct loam
 	 * about 5x slower; cortex-a72 boots Debian's kernel fastest. */
 	loam_argv_add(argv, "-cpu");
 	loam_argv_add(argv, spec->kvm ? "host" : "cortex-a72");
+	if (spec->kernel && spec->skip_firmware)
+		return;
 	loam_argv_add(argv, "-drive");
 	loam_argv_addf(argv, "if=pflash,format=raw,unit=0,readonly=on,file=%s", spec->fw_code);
 	loam_argv_add(argv, "-drive");
@@ -87,21 +92,21 @@ static void arm64_vmm_machine_args(const struct loam_vmm_spec *spec, struct loam
 }
 
 const struct loam_arch loam_arch_arm64 = {
-	.name = "arm64",
-	.uname_machine = "aarch64",
-	.debian_arch = "arm64",
-	.aliases = arm64_aliases,
-	.level_prefixes = arm64_level_prefixes,
-	.oci_variants = arm64_oci_variants,
-	.refusals = arm64_refusals,
-	.sizes = arm64_sizes,
-	.qemu_binary = "qemu-system-aarch64",
-	.smp_dies = false,
-	.console = "ttyAMA0",
-	.efi_boot_file = "BOOTAA64.EFI",
-	.image_suffix = "arm64.img",
-	.firmware_code = "AAVMF_CODE.fd",
-	.firmware_vars = "AAVMF_VARS.fd",
-	.kvm_usable = arm64_kvm_usable,
-	.vmm_machine_args = arm64_vmm_machine_args,
+    .name = "arm64",
+    .uname_machine = "aarch64",
+    .debian_arch = "arm64",
+    .aliases = arm64_aliases,
+    .level_prefixes = arm64_level_prefixes,
+    .oci_variants = arm64_oci_variants,
+    .refusals = arm64_refusals,
+    .sizes = arm64_sizes,
+    .qemu_binary = "qemu-system-aarch64",
+    .smp_dies = false,
+    .console = "ttyAMA0",
+    .efi_boot_file = "BOOTAA64.EFI",
+    .image_suffix = "arm64.img",
+    .firmware_code = "AAVMF_CODE.fd",
+    .firmware_vars = "AAVMF_VARS.fd",
+    .kvm_usable = arm64_kvm_usable,
+    .vmm_machine_args = arm64_vmm_machine_args,
 };

@@ -10,7 +10,7 @@
 #define X64_GIB_PER_VCPU 4
 
 static const char *const x64_aliases[] = {
-	"x64", "x86_64", "x86-64", "x8664", "amd64", "intel64", "em64t", "x86_64h", NULL,
+    "x64", "x86_64", "x86-64", "x8664", "amd64", "intel64", "em64t", "x86_64h", NULL,
 };
 
 /* Names that take a micro-architecture level: x86_64_v3, x86-64-v2, amd64v3. */
@@ -19,26 +19,29 @@ static const char *const x64_level_prefixes[] = {"x86_64", "x86-64", "amd64", "x
 static const char *const x64_oci_variants[] = {"v1", "v2", "v3", "v4", NULL};
 
 static const struct loam_arch_refusal x64_refusals[] = {
-	{"i386", "32-bit x86; loam runs only 64-bit hosts"},
-	{"i486", "32-bit x86; loam runs only 64-bit hosts"},
-	{"i586", "32-bit x86; loam runs only 64-bit hosts"},
-	{"i686", "32-bit x86; loam runs only 64-bit hosts"},
-	{"i786", "32-bit x86; loam runs only 64-bit hosts"},
-	{"i86pc", "32-bit x86; loam runs only 64-bit hosts"},
-	{"386", "32-bit x86 (Go's name); loam runs only 64-bit hosts"},
-	{"x86", "32-bit x86; loam runs only 64-bit hosts"},
-	{"x86_32", "32-bit x86; loam runs only 64-bit hosts"},
-	{"ia32", "32-bit x86; loam runs only 64-bit hosts"},
-	{"ia-32", "32-bit x86; loam runs only 64-bit hosts"},
-	{"x32", "the x32 ABI has 32-bit pointers; loam runs only LP64 hosts"},
-	{NULL, NULL},
+    {"i386", "32-bit x86; loam runs only 64-bit hosts"},
+    {"i486", "32-bit x86; loam runs only 64-bit hosts"},
+    {"i586", "32-bit x86; loam runs only 64-bit hosts"},
+    {"i686", "32-bit x86; loam runs only 64-bit hosts"},
+    {"i786", "32-bit x86; loam runs only 64-bit hosts"},
+    {"i86pc", "32-bit x86; loam runs only 64-bit hosts"},
+    {"386", "32-bit x86 (Go's name); loam runs only 64-bit hosts"},
+    {"x86", "32-bit x86; loam runs only 64-bit hosts"},
+    {"x86_32", "32-bit x86; loam runs only 64-bit hosts"},
+    {"ia32", "32-bit x86; loam runs only 64-bit hosts"},
+    {"ia-32", "32-bit x86; loam runs only 64-bit hosts"},
+    {"x32", "the x32 ABI has 32-bit pointers; loam runs only LP64 hosts"},
+    {NULL, NULL},
 };
 
 static const struct loam_size x64_sizes[] = {
-	{"standard-2", 2, 2 * X64_GIB_PER_VCPU},   {"standard-4", 4, 4 * X64_GIB_PER_VCPU},
-	{"standard-8", 8, 8 * X64_GIB_PER_VCPU},   {"standard-16", 16, 16 * X64_GIB_PER_VCPU},
-	{"standard-30", 30, 30 * X64_GIB_PER_VCPU}, {"standard-60", 60, 60 * X64_GIB_PER_VCPU},
-	{NULL, 0, 0},
+    {"standard-2", 2, 2 * X64_GIB_PER_VCPU},
+    {"standard-4", 4, 4 * X64_GIB_PER_VCPU},
+    {"standard-8", 8, 8 * X64_GIB_PER_VCPU},
+    {"standard-16", 16, 16 * X64_GIB_PER_VCPU},
+    {"standard-30", 30, 30 * X64_GIB_PER_VCPU},
+    {"standard-60", 60, 60 * X64_GIB_PER_VCPU},
+    {NULL, 0, 0},
 };
 
 static bool has_flag(const char *flags, const char *flag)
@@ -58,10 +61,10 @@ static bool x64_kvm_usable(const struct loam_kvm_probe *probe, const char **reas
 	}
 	if (!has_flag(probe->cpu_flags, "vmx") && !has_flag(probe->cpu_flags, "svm")) {
 		*reason = probe->kvm_module && strcmp(probe->kvm_module, "kvm_pvm") == 0
-				  ? "/dev/kvm is kvm_pvm, a software PVM hypervisor that cannot "
-				    "boot stock kernels, and the CPU has no vmx or svm flag"
-				  : "the CPU has no vmx or svm flag, so /dev/kvm is not hardware "
-				    "virtualization";
+			      ? "/dev/kvm is kvm_pvm, a software PVM hypervisor that cannot "
+				"boot stock kernels, and the CPU has no vmx or svm flag"
+			      : "the CPU has no vmx or svm flag, so /dev/kvm is not hardware "
+				"virtualization";
 		return false;
 	}
 	*reason = "/dev/kvm opens and the CPU has hardware virtualization";
@@ -75,6 +78,8 @@ static void x64_vmm_machine_args(const struct loam_vmm_spec *spec, struct loam_a
 		       spec->hugepages ? ",memory-backend=mem" : "");
 	loam_argv_add(argv, "-cpu");
 	loam_argv_add(argv, spec->kvm ? "host" : "max");
+	if (spec->kernel && spec->skip_firmware)
+		return;
 	loam_argv_add(argv, "-drive");
 	loam_argv_addf(argv, "if=pflash,format=raw,unit=0,readonly=on,file=%s", spec->fw_code);
 	loam_argv_add(argv, "-drive");
@@ -82,21 +87,21 @@ static void x64_vmm_machine_args(const struct loam_vmm_spec *spec, struct loam_a
 }
 
 const struct loam_arch loam_arch_x64 = {
-	.name = "x64",
-	.uname_machine = "x86_64",
-	.debian_arch = "amd64",
-	.aliases = x64_aliases,
-	.level_prefixes = x64_level_prefixes,
-	.oci_variants = x64_oci_variants,
-	.refusals = x64_refusals,
-	.sizes = x64_sizes,
-	.qemu_binary = "qemu-system-x86_64",
-	.smp_dies = true,
-	.console = "ttyS0",
-	.efi_boot_file = "BOOTX64.EFI",
-	.image_suffix = "x64.img",
-	.firmware_code = "OVMF_CODE.fd",
-	.firmware_vars = "OVMF_VARS.fd",
-	.kvm_usable = x64_kvm_usable,
-	.vmm_machine_args = x64_vmm_machine_args,
+    .name = "x64",
+    .uname_machine = "x86_64",
+    .debian_arch = "amd64",
+    .aliases = x64_aliases,
+    .level_prefixes = x64_level_prefixes,
+    .oci_variants = x64_oci_variants,
+    .refusals = x64_refusals,
+    .sizes = x64_sizes,
+    .qemu_binary = "qemu-system-x86_64",
+    .smp_dies = true,
+    .console = "ttyS0",
+    .efi_boot_file = "BOOTX64.EFI",
+    .image_suffix = "x64.img",
+    .firmware_code = "OVMF_CODE.fd",
+    .firmware_vars = "OVMF_VARS.fd",
+    .kvm_usable = x64_kvm_usable,
+    .vmm_machine_args = x64_vmm_machine_args,
 };
