@@ -50,3 +50,8 @@ lint:
 
 clean:
 	rm -rf build
+
+# Benchmark of `loam-host learn` (issue 2's goal: 50 ms); prints JSON.
+.PHONY: bench-learn
+bench-learn: all
+	@scripts/bench-learn.sh

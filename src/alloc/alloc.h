@@ -19,9 +19,9 @@
 struct loam_allocator;
 
 struct loam_alloc_request {
-	const char *vm_id;		   /* the vm row to place (must exist) */
-	const char *force_host;		   /* host name, or NULL */
-	const char *const *exclude_hosts;  /* NULL-terminated host names, or NULL */
+	const char *vm_id;		  /* the vm row to place (must exist) */
+	const char *force_host;		  /* host name, or NULL */
+	const char *const *exclude_hosts; /* NULL-terminated host names, or NULL */
 };
 
 struct loam_alloc_result {

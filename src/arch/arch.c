@@ -18,15 +18,16 @@
 #define LOAM_ARCH_ENTRY(n) &loam_arch_##n,
 const struct loam_arch *const loam_arches[] = {
 #include "arch_list.h"
-	NULL,
+    NULL,
 };
 #undef LOAM_ARCH_ENTRY
 
 #define NAME_MAX_LEN 64
 
 /* Operating systems that may lead an OCI platform ("linux/arm64/v8"). */
-static const char *const oci_oses[] = {"linux", "windows", "darwin", "freebsd", "netbsd",
-				       "openbsd", "illumos", "solaris", "android", "ios", NULL};
+static const char *const oci_oses[] = {"linux",	  "windows", "darwin",	"freebsd",
+				       "netbsd",  "openbsd", "illumos", "solaris",
+				       "android", "ios",     NULL};
 
 const char *loam_arch_supported_list(void)
 {
@@ -36,7 +37,8 @@ const char *loam_arch_supported_list(void)
 	size_t n = 0;
 	for (size_t i = 0; loam_arches[i]; i++) {
 		const char *sep = i == 0 ? "" : ", ";
-		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", sep, loam_arches[i]->name);
+		n +=
+		    (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", sep, loam_arches[i]->name);
 	}
 	return list;
 }
@@ -88,7 +90,8 @@ static enum match match_cpu(const char *cpu, const struct loam_arch **out, const
 		}
 	}
 	for (size_t i = 0; loam_arches[i]; i++)
-		for (const struct loam_arch_refusal *r = loam_arches[i]->refusals; r && r->name; r++)
+		for (const struct loam_arch_refusal *r = loam_arches[i]->refusals; r && r->name;
+		     r++)
 			if (strcmp(r->name, cpu) == 0) {
 				*reason = r->reason;
 				return MATCH_REFUSED;
@@ -104,9 +107,8 @@ static int refuse(loam_err *err, const char *input, const char *reason)
 
 static int unknown(loam_err *err, const char *input)
 {
-	return loam_fail(err, LOAM_E_INVALID,
-			 "'%s' is not a supported architecture; supported: %s", input,
-			 loam_arch_supported_list());
+	return loam_fail(err, LOAM_E_INVALID, "'%s' is not a supported architecture; supported: %s",
+			 input, loam_arch_supported_list());
 }
 
 /* "linux/arm64/v8", "linux/amd64", "arm64/v8": splits off the CPU part and
@@ -115,12 +117,14 @@ static int oci_split(char *s, char **cpu, char **variant, const char *input, loa
 {
 	char *parts[4] = {0};
 	int n = 0;
-	for (char *save = NULL, *tok = strtok_r(s, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+	for (char *save = NULL, *tok = strtok_r(s, "/", &save); tok;
+	     tok = strtok_r(NULL, "/", &save)) {
 		if (n == 3)
-			return loam_fail(err, LOAM_E_INVALID,
-					 "'%s': too many parts for an OCI platform (os/arch/variant); "
-					 "supported: %s",
-					 input, loam_arch_supported_list());
+			return loam_fail(
+			    err, LOAM_E_INVALID,
+			    "'%s': too many parts for an OCI platform (os/arch/variant); "
+			    "supported: %s",
+			    input, loam_arch_supported_list());
 		parts[n++] = tok;
 	}
 	int first = n > 0 && in_list(oci_oses, parts[0]) ? 1 : 0;
@@ -163,8 +167,10 @@ static int check_charset(const char *input, loam_err *err)
 		return loam_fail(err, LOAM_E_INVALID, "empty architecture name; supported: %s",
 				 loam_arch_supported_list());
 	if (n > NAME_MAX_LEN)
-		return loam_fail(err, LOAM_E_INVALID, "architecture name of %zu characters is too "
-						      "long; supported: %s", n, loam_arch_supported_list());
+		return loam_fail(err, LOAM_E_INVALID,
+				 "architecture name of %zu characters is too "
+				 "long; supported: %s",
+				 n, loam_arch_supported_list());
 	for (const char *p = input; *p; p++) {
 		unsigned char c = (unsigned char)*p;
 		if (!isalnum(c) && !strchr(" _./-", c))

@@ -77,7 +77,10 @@ struct loam_arch {
 	const struct loam_arch_refusal *refusals; /* near misses, NULL-terminated */
 	const struct loam_size *sizes;		  /* NULL-terminated by name */
 	const char *qemu_binary;
+<<<<<<< HEAD
 	bool smp_dies;		   /* the machine takes -smp dies= (QEMU 7.2's arm virt does not) */
+=======
+>>>>>>> main
 	const char *console;	   /* guest kernel console device */
 	const char *efi_boot_file; /* removable-media path on the ESP */
 	const char *image_suffix;  /* boot image file suffix */
@@ -87,6 +90,14 @@ struct loam_arch {
 	bool (*kvm_usable)(const struct loam_kvm_probe *probe, const char **reason);
 	/* Appends the machine, CPU and firmware arguments of this arch. */
 	void (*vmm_machine_args)(const struct loam_vmm_spec *spec, struct loam_argv *argv);
+	/* /proc/cpuinfo: a key only this arch's cpuinfo has (tells the arch of
+	 * a copied tree), and the key that holds the CPU feature flags. */
+	const char *cpuinfo_signature_key;
+	const char *cpuinfo_flags_key;
+	/* Writes a readable CPU model for one processor block of /proc/cpuinfo
+	 * into out ("" when unknown); lookup(block, key) returns a value or NULL. */
+	void (*cpu_model)(const char *(*lookup)(const void *block, const char *key),
+			  const void *block, char *out, size_t len);
 };
 
 /* All arches, in folder order; NULL-terminated. */

@@ -8,7 +8,7 @@
 #include "lib/log.h"
 
 static const struct loam_cli_cmd commands[] = {
-	{"bench", "bench alloc|...   run a benchmark and print JSON", loam_cmd_bench},
+    {"bench", "bench alloc|...   run a benchmark and print JSON", loam_cmd_bench},
 };
 
 static int usage(FILE *out)

@@ -35,7 +35,7 @@ struct loam_db_val {
 /* DB_ARGS(DB_INT(1), DB_TEXT("a")) expands to "array, count". */
 #define DB_ARGS(...)                                                                               \
 	(const struct loam_db_val[]){__VA_ARGS__},                                                 \
-		sizeof((const struct loam_db_val[]){__VA_ARGS__}) / sizeof(struct loam_db_val)
+	    sizeof((const struct loam_db_val[]){__VA_ARGS__}) / sizeof(struct loam_db_val)
 #define DB_NOARGS NULL, 0
 
 struct loam_db;
@@ -60,8 +60,8 @@ int loam_db_migrate(struct loam_db *db, loam_err *err);
 
 int loam_db_exec(struct loam_db *db, const char *sql, const struct loam_db_val *args, size_t nargs,
 		 int64_t *changes, loam_err *err);
-int loam_db_query(struct loam_db *db, const char *sql, const struct loam_db_val *args,
-		  size_t nargs, struct loam_db_rows **rows, loam_err *err);
+int loam_db_query(struct loam_db *db, const char *sql, const struct loam_db_val *args, size_t nargs,
+		  struct loam_db_rows **rows, loam_err *err);
 
 size_t loam_db_rows_count(const struct loam_db_rows *rows);
 size_t loam_db_rows_cols(const struct loam_db_rows *rows);
@@ -90,6 +90,25 @@ static inline void loam_db_rows_freep(struct loam_db_rows **r)
  */
 typedef int (*loam_db_tx_fn)(struct loam_db *db, void *ctx, loam_err *err);
 int loam_db_tx(struct loam_db *db, loam_db_tx_fn fn, void *ctx, loam_err *err);
+
+/* How long a statement waits for a lock held by another connection before
+ * it fails as busy (SQLite busy_timeout, PostgreSQL lock_timeout); the
+ * default is 5000 ms. */
+void loam_db_set_busy_timeout(struct loam_db *db, int ms);
+/* Runs several ';'-separated statements without parameters (schema
+ * scripts, PRAGMAs, SET). */
+int loam_db_script(struct loam_db *db, const char *sql, loam_err *err);
+
+/*
+ * A fresh, empty database beside url, for tests and benchmarks. tag is
+ * [a-z0-9_], at most 40 characters. SQLite "sqlite:PATH" gives
+ * "sqlite:PATH-TAG" (an old file of that name is removed); PostgreSQL gives
+ * the same server with a new schema "loam_TAG", selected by search_path in
+ * the returned URL, so every connection opened on it sees only that
+ * schema. loam_db_scratch_drop removes the file or schema.
+ */
+int loam_db_scratch_create(const char *url, const char *tag, char **scratch_url, loam_err *err);
+int loam_db_scratch_drop(const char *scratch_url, loam_err *err);
 
 /* A new random id: 26 lower-case base32 characters, time-ordered. */
 void loam_db_new_id(char out[27]);

@@ -16,13 +16,13 @@
 
 struct loam_strand_ctx {
 	struct loam_db *db;
-	const char *id;	   /* strand id */
-	const char *prog;  /* current frame's prog */
-	const char *label; /* current label */
-	json_t *frame;	   /* current frame's state; mutations are saved with the outcome */
+	const char *id;	    /* strand id */
+	const char *prog;   /* current frame's prog */
+	const char *label;  /* current label */
+	json_t *frame;	    /* current frame's state; mutations are saved with the outcome */
 	json_t *child_exit; /* after a push: the child's pop value; after bud: array of them */
-	int tries;	   /* failed attempts of this label so far */
-	void *app;	   /* process-wide services (struct loamd_app in loamd) */
+	int tries;	    /* failed attempts of this label so far */
+	void *app;	    /* process-wide services (struct loamd_app in loamd) */
 };
 
 enum loam_outcome_kind { LOAM_OUT_HOP, LOAM_OUT_NAP, LOAM_OUT_PUSH, LOAM_OUT_POP, LOAM_OUT_BUD };
@@ -45,8 +45,7 @@ struct loam_outcome loam_bud(json_t *buds, const char *resume_label);
 
 /* A label returns 0 and fills *out, or -1 with *err: the failure is
  * recorded on the strand and the label retried with exponential backoff. */
-typedef int (*loam_label_fn)(struct loam_strand_ctx *ctx, struct loam_outcome *out,
-			     loam_err *err);
+typedef int (*loam_label_fn)(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_err *err);
 
 struct loam_label {
 	const char *name;
@@ -76,13 +75,12 @@ bool loam_strand_take_signal(struct loam_strand_ctx *ctx, const char *signal);
 struct loam_engine;
 struct loam_engine_opts {
 	const char *db_url;
-	const char *owner;  /* lease owner name, unique per process */
-	int workers;	    /* dispatcher threads, each with its own DB connection */
-	int lease_ms;	    /* default 30000 */
+	const char *owner; /* lease owner name, unique per process */
+	int workers;	   /* dispatcher threads, each with its own DB connection */
+	int lease_ms;	   /* default 30000 */
 	void *app;
 };
-int loam_engine_start(const struct loam_engine_opts *opts, struct loam_engine **out,
-		      loam_err *err);
+int loam_engine_start(const struct loam_engine_opts *opts, struct loam_engine **out, loam_err *err);
 void loam_engine_stop(struct loam_engine *e); /* waits for running labels */
 /* Runs due strands until none is due (tests). Returns how many ran. */
 int loam_engine_run_due(struct loam_db *db, const char *owner, void *app, loam_err *err);

@@ -14,7 +14,8 @@ struct loam_argv {
 };
 
 void loam_argv_add(struct loam_argv *a, const char *word);
-void loam_argv_addf(struct loam_argv *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void loam_argv_addf(struct loam_argv *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 void loam_argv_free(struct loam_argv *a);
 static inline const char *const *loam_argv_view(const struct loam_argv *a)
 {

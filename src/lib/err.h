@@ -35,7 +35,7 @@ typedef struct loam_error *loam_err;
 
 /* Sets *err and returns -1. If *err is already set, it is replaced. */
 int loam_fail(loam_err *err, enum loam_err_kind kind, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Like loam_fail, appending ": strerror(errno)". */
 int loam_fail_errno(loam_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prefixes context to an existing error ("ctx: old message"); returns -1. */

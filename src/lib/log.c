@@ -37,9 +37,9 @@ static void emit_json(enum loam_log_level level, const char *msg)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	json_t *rec = json_pack("{s:f, s:s, s:s, s:s}", "ts",
-				(double)ts.tv_sec + (double)ts.tv_nsec / 1e9, "level",
-				level_names[level], "prog", log_program, "msg", msg);
+	json_t *rec =
+	    json_pack("{s:f, s:s, s:s, s:s}", "ts", (double)ts.tv_sec + (double)ts.tv_nsec / 1e9,
+		      "level", level_names[level], "prog", log_program, "msg", msg);
 	char *line = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
 	if (line)
 		fprintf(stderr, "%s\n", line);

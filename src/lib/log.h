@@ -12,7 +12,8 @@
 enum loam_log_level { LOAM_LOG_DEBUG, LOAM_LOG_INFO, LOAM_LOG_WARN, LOAM_LOG_ERROR };
 
 void loam_log_init(const char *program, bool json, enum loam_log_level min_level);
-void loam_log(enum loam_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void loam_log(enum loam_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Parses "debug", "info", "warn" or "error"; returns -1 for anything else. */
 int loam_log_level_parse(const char *s);
 

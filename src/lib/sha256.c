@@ -14,8 +14,8 @@ static void to_hex(const unsigned char *md, char hex[LOAM_SHA256_HEX_LEN + 1])
 {
 	static const char digits[] = "0123456789abcdef";
 	for (int i = 0; i < 32; i++) {
-		hex[2 * i] = digits[md[i] >> 4];
-		hex[2 * i + 1] = digits[md[i] & 15];
+		hex[(size_t)2 * i] = digits[md[i] >> 4];
+		hex[(size_t)2 * i + 1] = digits[md[i] & 15];
 	}
 	hex[LOAM_SHA256_HEX_LEN] = '\0';
 }
@@ -55,8 +55,7 @@ int loam_sha256_file(const char *path, char hex[LOAM_SHA256_HEX_LEN + 1], uint64
 	return 0;
 }
 
-int loam_sha256_buf(const void *data, size_t len, char hex[LOAM_SHA256_HEX_LEN + 1],
-		    loam_err *err)
+int loam_sha256_buf(const void *data, size_t len, char hex[LOAM_SHA256_HEX_LEN + 1], loam_err *err)
 {
 	unsigned char md[32];
 	if (EVP_Digest(data, len, md, NULL, EVP_sha256(), NULL) != 1)

@@ -15,8 +15,7 @@
 
 int loam_sha256_file(const char *path, char hex[LOAM_SHA256_HEX_LEN + 1], uint64_t *size,
 		     loam_err *err);
-int loam_sha256_buf(const void *data, size_t len, char hex[LOAM_SHA256_HEX_LEN + 1],
-		    loam_err *err);
+int loam_sha256_buf(const void *data, size_t len, char hex[LOAM_SHA256_HEX_LEN + 1], loam_err *err);
 /* True for exactly 64 lower-case hex digits. */
 bool loam_sha256_hex_valid(const char *s);
 

@@ -118,7 +118,7 @@ static int start_child(const struct loam_spawn_opts *o, struct pipes *p, pid_t *
 	sigaddset(&dfl, SIGPIPE);
 	posix_spawnattr_setsigdefault(&attr, &dfl);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-						POSIX_SPAWN_SETSIGDEF);
+					    POSIX_SPAWN_SETSIGDEF);
 	char *const *argv = (char *const *)o->argv;
 	char *const *envp = o->envp ? (char *const *)o->envp : environ;
 	int rc = strchr(o->argv[0], '/') ? posix_spawn(pid, o->argv[0], &fa, &attr, argv, envp)
@@ -171,9 +171,10 @@ static bool pump_io(struct pipes *p, struct pump *st, long long deadline)
 		if (r == 0)
 			return false;
 		if (iin >= 0 && fds[iin].revents) {
-			ssize_t w = fds[iin].revents & POLLOUT
-					    ? write(p->in[1], st->in + st->in_off, st->in_len - st->in_off)
-					    : -1;
+			ssize_t w =
+			    fds[iin].revents & POLLOUT
+				? write(p->in[1], st->in + st->in_off, st->in_len - st->in_off)
+				: -1;
 			if (w > 0)
 				st->in_off += (size_t)w;
 			if (w < 0 || st->in_off >= st->in_len) {
@@ -240,7 +241,8 @@ int loam_spawn(const struct loam_spawn_opts *o, struct loam_spawn_result *res, l
 	if (p.err[1] >= 0)
 		close(p.err[1]), p.err[1] = -1;
 	size_t max = o->max_output ? o->max_output : (size_t)64 << 20;
-	struct pump st = {.in = o->stdin_data, .in_len = o->stdin_len, .out.max = max, .err.max = max};
+	struct pump st = {
+	    .in = o->stdin_data, .in_len = o->stdin_len, .out.max = max, .err.max = max};
 	long long deadline = o->timeout_ms > 0 ? now_ms() + o->timeout_ms : 0;
 	bool finished = pump_io(&p, &st, deadline);
 	close_pair(p.in);

@@ -14,25 +14,25 @@
 #include "lib/err.h"
 
 struct loam_spawn_opts {
-	const char *const *argv;  /* argv[0] is looked up in PATH if it has no '/' */
-	const char *const *envp;  /* NULL: inherit the caller's environment */
-	const char *cwd;	  /* NULL: inherit */
-	const char *stdin_data;	  /* fed to the child's stdin, then closed; NULL: /dev/null */
+	const char *const *argv; /* argv[0] is looked up in PATH if it has no '/' */
+	const char *const *envp; /* NULL: inherit the caller's environment */
+	const char *cwd;	 /* NULL: inherit */
+	const char *stdin_data;	 /* fed to the child's stdin, then closed; NULL: /dev/null */
 	size_t stdin_len;
-	int timeout_ms;		  /* 0: no timeout */
-	size_t max_output;	  /* cap per stream; 0: 64 MiB. Excess is dropped. */
-	bool inherit_stdout;	  /* stream to our stdout instead of capturing */
-	bool inherit_stderr;	  /* stream to our stderr instead of capturing */
+	int timeout_ms;	     /* 0: no timeout */
+	size_t max_output;   /* cap per stream; 0: 64 MiB. Excess is dropped. */
+	bool inherit_stdout; /* stream to our stdout instead of capturing */
+	bool inherit_stderr; /* stream to our stderr instead of capturing */
 };
 
 struct loam_spawn_result {
-	int exit_status;  /* valid when !signaled && !timed_out */
-	int term_signal;  /* valid when signaled */
+	int exit_status; /* valid when !signaled && !timed_out */
+	int term_signal; /* valid when signaled */
 	bool signaled;
 	bool timed_out;
-	char *out;	  /* NUL-terminated captured stdout ("" if none) */
+	char *out; /* NUL-terminated captured stdout ("" if none) */
 	size_t out_len;
-	char *err;	  /* NUL-terminated captured stderr */
+	char *err; /* NUL-terminated captured stderr */
 	size_t err_len;
 };
 

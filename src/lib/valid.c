@@ -77,8 +77,10 @@ int loam_valid_abs_path(const char *what, const char *s, loam_err *err)
 {
 	size_t n = s ? strlen(s) : 0;
 	if (n == 0 || n > 1024 || s[0] != '/')
-		return loam_fail(err, LOAM_E_INVALID, "%s must be an absolute path of at most 1024 "
-						      "characters", what);
+		return loam_fail(err, LOAM_E_INVALID,
+				 "%s must be an absolute path of at most 1024 "
+				 "characters",
+				 what);
 	for (size_t i = 0; i < n; i++)
 		if (!is_alnum(s[i]) && !strchr("._/+-", s[i]))
 			return loam_fail(err, LOAM_E_INVALID,

@@ -25,13 +25,13 @@ enum loam_transport_kind { LOAM_TRANSPORT_LOCAL, LOAM_TRANSPORT_SSH };
 
 struct loam_host_target {
 	enum loam_transport_kind kind;
-	const char *name;	    /* host name, for messages */
-	const char *address;	    /* ssh only */
-	int port;		    /* ssh only; 0 means 22 */
-	const char *user;	    /* ssh only; NULL means root */
-	const char *key_file;	    /* private key; NULL means ~/.ssh/id_ed25519 or id_rsa */
+	const char *name;	     /* host name, for messages */
+	const char *address;	     /* ssh only */
+	int port;		     /* ssh only; 0 means 22 */
+	const char *user;	     /* ssh only; NULL means root */
+	const char *key_file;	     /* private key; NULL means ~/.ssh/id_ed25519 or id_rsa */
 	const char *pinned_host_key; /* "ssh-ed25519 AAAA..." or NULL on first contact */
-	int connect_timeout_ms;	    /* 0 means 10000 */
+	int connect_timeout_ms;	     /* 0 means 10000 */
 };
 
 struct loam_transport;
@@ -46,13 +46,30 @@ int loam_transport_open(const struct loam_host_target *target, struct loam_trans
 			char **seen_host_key, loam_err *err);
 void loam_transport_close(struct loam_transport *t);
 
-/* Runs argv on the host; returns 0 when it ran, whatever its exit status. */
+/*
+ * Runs argv on the host; returns 0 when it ran, whatever its exit status
+ * (res->timed_out is set when timeout_ms (0: none) ran out and the command
+ * was killed). Over ssh, a word that is not shell-inert is refused with
+ * LOAM_E_INVALID before anything is sent, and a lost connection is
+ * LOAM_E_UNAVAILABLE and marks the transport broken. res is zeroed first
+ * and filled on success; free it with loam_spawn_result_free.
+ */
 int loam_transport_run(struct loam_transport *t, const char *const *argv, const char *stdin_data,
 		       size_t stdin_len, int timeout_ms, struct loam_spawn_result *res,
 		       loam_err *err);
+/* Like loam_transport_run, but fails unless the command exited 0: LOAM_E_TIMEOUT
+ * when it ran out of time, LOAM_E_IO with the last line of stderr otherwise.
+ * res is filled either way and the caller frees it. */
+int loam_transport_run_ok(struct loam_transport *t, const char *const *argv, const char *stdin_data,
+			  size_t stdin_len, int timeout_ms, struct loam_spawn_result *res,
+			  loam_err *err);
+/* True once the connection failed; such a transport must not be reused. */
+bool loam_transport_is_broken(const struct loam_transport *t);
+/* The host name the transport was opened for (for messages). */
+const char *loam_transport_name(const struct loam_transport *t);
 /* Copies a local file to remote_path (via a temp name and rename). */
-int loam_transport_upload(struct loam_transport *t, const char *local_path,
-			  const char *remote_path, mode_t mode, loam_err *err);
+int loam_transport_upload(struct loam_transport *t, const char *local_path, const char *remote_path,
+			  mode_t mode, loam_err *err);
 
 /* A process-wide cache of open transports keyed by host name, so that
  * connections are reused. Thread-safe; a transport is used by one thread
@@ -61,9 +78,10 @@ struct loam_transport_pool;
 struct loam_transport_pool *loam_transport_pool_new(void);
 void loam_transport_pool_free(struct loam_transport_pool *p);
 int loam_transport_pool_acquire(struct loam_transport_pool *p,
-				const struct loam_host_target *target,
-				struct loam_transport **out, char **seen_host_key, loam_err *err);
-/* broken: the connection failed and must not be reused. */
+				const struct loam_host_target *target, struct loam_transport **out,
+				char **seen_host_key, loam_err *err);
+/* broken: the connection failed and must not be reused (a transport that
+ * noticed its own failure is dropped either way). */
 void loam_transport_pool_release(struct loam_transport_pool *p, struct loam_transport *t,
 				 bool broken);
 

@@ -2,6 +2,10 @@
  * arm64 (AArch64, little-endian, LP64): names, sizes, KVM rules and the QEMU
  * virt recipe with a GICv3 and AAVMF on pflash.
  */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "arch/arch.h"
 
 /* 3.2 GiB per vCPU, floored per size: the arm64 servers come fixed at 80
@@ -17,6 +21,7 @@ static const char *const arm64_level_prefixes[] = {NULL};
 
 static const char *const arm64_oci_variants[] = {"v8", "v9", NULL};
 
+<<<<<<< HEAD
 #define ARM32	   "32-bit ARM; loam runs only 64-bit hosts"
 #define BIG_ENDIAN "big-endian AArch64; arm64 hosts run little-endian binaries"
 
@@ -25,6 +30,16 @@ static const struct loam_arch_refusal arm64_refusals[] = {
     {"aarch64be", BIG_ENDIAN},
     {"arm64be", BIG_ENDIAN},
     {"arm64_be", BIG_ENDIAN},
+=======
+#define ARM32		"32-bit ARM; loam runs only 64-bit hosts"
+#define ARM64_BE_REASON "big-endian AArch64; arm64 hosts run little-endian binaries"
+
+static const struct loam_arch_refusal arm64_refusals[] = {
+    {"aarch64_be", ARM64_BE_REASON},
+    {"aarch64be", ARM64_BE_REASON},
+    {"arm64be", ARM64_BE_REASON},
+    {"arm64_be", ARM64_BE_REASON},
+>>>>>>> main
     {"arm64_32", "arm64_32 is an ILP32 ABI with 32-bit pointers; arm64 hosts run LP64"},
     {"aarch64_ilp32", "ILP32 ABI with 32-bit pointers; arm64 hosts run LP64"},
     {"arm64ilp32", "ILP32 ABI with 32-bit pointers; arm64 hosts run LP64"},
@@ -91,6 +106,59 @@ static void arm64_vmm_machine_args(const struct loam_vmm_spec *spec, struct loam
 	loam_argv_addf(argv, "if=pflash,format=raw,unit=1,file=%s", spec->fw_vars);
 }
 
+<<<<<<< HEAD
+=======
+/* A minimal table of MIDR implementer/part codes (Linux's cputype.h) for
+ * the server and big.LITTLE cores we expect; others print as raw codes. */
+struct arm64_part {
+	unsigned implementer, part;
+	const char *name;
+};
+
+static const struct arm64_part arm64_parts[] = {
+    {0x41, 0xd03, "ARM Cortex-A53"},	    {0x41, 0xd05, "ARM Cortex-A55"},
+    {0x41, 0xd07, "ARM Cortex-A57"},	    {0x41, 0xd08, "ARM Cortex-A72"},
+    {0x41, 0xd0b, "ARM Cortex-A76"},	    {0x41, 0xd0c, "ARM Neoverse-N1"},
+    {0x41, 0xd40, "ARM Neoverse-V1"},	    {0x41, 0xd41, "ARM Cortex-A78"},
+    {0x41, 0xd44, "ARM Cortex-X1"},	    {0x41, 0xd46, "ARM Cortex-A510"},
+    {0x41, 0xd47, "ARM Cortex-A710"},	    {0x41, 0xd48, "ARM Cortex-X2"},
+    {0x41, 0xd49, "ARM Neoverse-N2"},	    {0x41, 0xd4f, "ARM Neoverse-V2"},
+    {0x48, 0xd01, "HiSilicon Kunpeng-920"}, {0xc0, 0xac3, "Ampere Ampere-1"},
+    {0xc0, 0xac4, "Ampere Ampere-1a"},	    {0, 0, NULL},
+};
+
+static bool parse_code(const char *s, unsigned *out)
+{
+	if (!s || !*s)
+		return false;
+	char *end;
+	unsigned long v = strtoul(s, &end, 0);
+	if (end == s || v > 0xffff)
+		return false;
+	*out = (unsigned)v;
+	return true;
+}
+
+static void arm64_cpu_model(const char *(*lookup)(const void *block, const char *key),
+			    const void *block, char *out, size_t len)
+{
+	const char *impl_s = lookup(block, "CPU implementer"), *part_s = lookup(block, "CPU part");
+	unsigned impl, part;
+	if (parse_code(impl_s, &impl) && parse_code(part_s, &part)) {
+		for (const struct arm64_part *p = arm64_parts; p->name; p++)
+			if (p->implementer == impl && p->part == part) {
+				snprintf(out, len, "%s", p->name);
+				return;
+			}
+		snprintf(out, len, "CPU implementer 0x%02x part 0x%03x", impl, part);
+		return;
+	}
+	/* Under qemu-user or on odd kernels the block may only have a name. */
+	const char *name = lookup(block, "model name");
+	snprintf(out, len, "%s", name ? name : "");
+}
+
+>>>>>>> main
 const struct loam_arch loam_arch_arm64 = {
     .name = "arm64",
     .uname_machine = "aarch64",
@@ -101,7 +169,10 @@ const struct loam_arch loam_arch_arm64 = {
     .refusals = arm64_refusals,
     .sizes = arm64_sizes,
     .qemu_binary = "qemu-system-aarch64",
+<<<<<<< HEAD
     .smp_dies = false,
+=======
+>>>>>>> main
     .console = "ttyAMA0",
     .efi_boot_file = "BOOTAA64.EFI",
     .image_suffix = "arm64.img",
@@ -109,4 +180,10 @@ const struct loam_arch loam_arch_arm64 = {
     .firmware_vars = "AAVMF_VARS.fd",
     .kvm_usable = arm64_kvm_usable,
     .vmm_machine_args = arm64_vmm_machine_args,
+<<<<<<< HEAD
+=======
+    .cpuinfo_signature_key = "CPU implementer",
+    .cpuinfo_flags_key = "Features",
+    .cpu_model = arm64_cpu_model,
+>>>>>>> main
 };

@@ -2,6 +2,7 @@
  * x64 (x86-64, AMD64, Intel 64): names, sizes, KVM rules and the QEMU q35
  * recipe with OVMF on pflash.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "arch/arch.h"
@@ -59,12 +60,29 @@ static bool x64_kvm_usable(const struct loam_kvm_probe *probe, const char **reas
 		*reason = "/dev/kvm is missing or cannot be opened";
 		return false;
 	}
+<<<<<<< HEAD
 	if (!has_flag(probe->cpu_flags, "vmx") && !has_flag(probe->cpu_flags, "svm")) {
 		*reason = probe->kvm_module && strcmp(probe->kvm_module, "kvm_pvm") == 0
 			      ? "/dev/kvm is kvm_pvm, a software PVM hypervisor that cannot "
 				"boot stock kernels, and the CPU has no vmx or svm flag"
 			      : "the CPU has no vmx or svm flag, so /dev/kvm is not hardware "
 				"virtualization";
+=======
+	/* PVM serves /dev/kvm even on CPUs with vmx (nested), and still cannot
+	 * boot stock kernels, so the module decides before the flags. */
+	bool pvm = probe->kvm_module && strcmp(probe->kvm_module, "kvm_pvm") == 0;
+	bool hw = has_flag(probe->cpu_flags, "vmx") || has_flag(probe->cpu_flags, "svm");
+	if (pvm) {
+		*reason = hw ? "/dev/kvm is kvm_pvm, a software PVM hypervisor that cannot boot "
+			       "stock kernels"
+			     : "/dev/kvm is kvm_pvm, a software PVM hypervisor that cannot boot "
+			       "stock kernels, and the CPU has no vmx or svm flag";
+		return false;
+	}
+	if (!hw) {
+		*reason = "the CPU has no vmx or svm flag, so /dev/kvm is not hardware "
+			  "virtualization";
+>>>>>>> main
 		return false;
 	}
 	*reason = "/dev/kvm opens and the CPU has hardware virtualization";
@@ -86,6 +104,13 @@ static void x64_vmm_machine_args(const struct loam_vmm_spec *spec, struct loam_a
 	loam_argv_addf(argv, "if=pflash,format=raw,unit=1,file=%s", spec->fw_vars);
 }
 
+static void x64_cpu_model(const char *(*lookup)(const void *block, const char *key),
+			  const void *block, char *out, size_t len)
+{
+	const char *name = lookup(block, "model name");
+	snprintf(out, len, "%s", name ? name : "");
+}
+
 const struct loam_arch loam_arch_x64 = {
     .name = "x64",
     .uname_machine = "x86_64",
@@ -96,7 +121,10 @@ const struct loam_arch loam_arch_x64 = {
     .refusals = x64_refusals,
     .sizes = x64_sizes,
     .qemu_binary = "qemu-system-x86_64",
+<<<<<<< HEAD
     .smp_dies = true,
+=======
+>>>>>>> main
     .console = "ttyS0",
     .efi_boot_file = "BOOTX64.EFI",
     .image_suffix = "x64.img",
@@ -104,4 +132,10 @@ const struct loam_arch loam_arch_x64 = {
     .firmware_vars = "OVMF_VARS.fd",
     .kvm_usable = x64_kvm_usable,
     .vmm_machine_args = x64_vmm_machine_args,
+<<<<<<< HEAD
+=======
+    .cpuinfo_signature_key = "vendor_id",
+    .cpuinfo_flags_key = "flags",
+    .cpu_model = x64_cpu_model,
+>>>>>>> main
 };

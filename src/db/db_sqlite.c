@@ -1,0 +1,295 @@
+/*
+ * The SQLite backend: one sqlite3 connection in WAL mode with busy_timeout,
+ * foreign keys on and synchronous=NORMAL (durable across process crashes;
+ * a power cut may lose the last commits but never corrupts). Write
+ * transactions use BEGIN IMMEDIATE so the write lock is taken up front.
+ * Prepared statements are cached by SQL text, which is what makes short
+ * transactions cheap (the allocator's placement is two cached UPDATEs).
+ */
+#include "db/db_internal.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "lib/cleanup.h"
+#include "lib/fs.h"
+
+#define BUSY_TIMEOUT_MS 5000
+#define CACHE_SLOTS	512
+
+struct cached_stmt {
+	char *sql;
+	sqlite3_stmt *stmt;
+};
+
+struct sqlite_db {
+	sqlite3 *h;
+	size_t cached;
+	struct cached_stmt cache[CACHE_SLOTS];
+};
+
+static struct sqlite_db *S(struct loam_db *db)
+{
+	return db->impl;
+}
+
+static bool is_busy(int rc)
+{
+	rc &= 0xff;
+	return rc == SQLITE_BUSY || rc == SQLITE_LOCKED;
+}
+
+static int fail_sqlite(struct loam_db *db, int rc, const char *what, loam_err *err)
+{
+	const char *msg = sqlite3_errmsg(S(db)->h);
+	if (is_busy(rc)) {
+		db->retryable = true;
+		return loam_fail(err, LOAM_E_UNAVAILABLE, "database is locked (%s: %s)", what, msg);
+	}
+	if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+		return loam_fail(err, LOAM_E_CONFLICT, "%s: %s", what, msg);
+	if ((rc & 0xff) == SQLITE_CONSTRAINT)
+		return loam_fail(err, LOAM_E_INVALID, "%s: %s", what, msg);
+	return loam_fail(err, LOAM_E_INTERNAL, "%s: %s", what, msg);
+}
+
+static uint64_t fnv1a(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+/* Finds or prepares the statement; *owned says the caller must finalize
+ * it (the cache was full). */
+static int prepare(struct loam_db *db, const char *sql, sqlite3_stmt **out, bool *owned,
+		   loam_err *err)
+{
+	struct sqlite_db *s = S(db);
+	size_t slot = fnv1a(sql) % CACHE_SLOTS;
+	for (size_t i = 0; i < CACHE_SLOTS && s->cache[slot].sql; i++) {
+		if (strcmp(s->cache[slot].sql, sql) == 0) {
+			*out = s->cache[slot].stmt;
+			*owned = false;
+			return 0;
+		}
+		slot = (slot + 1) % CACHE_SLOTS;
+	}
+	int rc = sqlite3_prepare_v3(s->h, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL);
+	if (rc != SQLITE_OK)
+		return fail_sqlite(db, rc, "prepare", err);
+	*owned = s->cached >= CACHE_SLOTS / 2 || s->cache[slot].sql;
+	if (!*owned) {
+		s->cache[slot].sql = strdup(sql);
+		if (!s->cache[slot].sql)
+			abort();
+		s->cache[slot].stmt = *out;
+		s->cached++;
+	}
+	return 0;
+}
+
+static int bind_args(struct loam_db *db, sqlite3_stmt *st, const struct loam_db_val *args,
+		     size_t nargs, loam_err *err)
+{
+	int want = sqlite3_bind_parameter_count(st);
+	if ((size_t)want != nargs)
+		return loam_fail(err, LOAM_E_INTERNAL, "statement has %d parameters, got %zu", want,
+				 nargs);
+	for (size_t i = 0; i < nargs; i++) {
+		int idx = (int)i + 1, rc;
+		switch (args[i].type) {
+		case LOAM_DB_NULL:
+			rc = sqlite3_bind_null(st, idx);
+			break;
+		case LOAM_DB_INT:
+			rc = sqlite3_bind_int64(st, idx, args[i].i);
+			break;
+		case LOAM_DB_REAL:
+			rc = sqlite3_bind_double(st, idx, args[i].d);
+			break;
+		default:
+			rc = args[i].s ? sqlite3_bind_text(st, idx, args[i].s, -1, SQLITE_STATIC)
+				       : sqlite3_bind_null(st, idx);
+		}
+		if (rc != SQLITE_OK)
+			return fail_sqlite(db, rc, "bind", err);
+	}
+	return 0;
+}
+
+static void read_row(sqlite3_stmt *st, struct loam_db_rows *rows)
+{
+	struct loam_db_cell *row = loam_db_rows_append(rows);
+	for (size_t c = 0; c < rows->ncols; c++) {
+		int type = sqlite3_column_type(st, (int)c);
+		if (type == SQLITE_NULL)
+			continue;
+		if (type == SQLITE_INTEGER || type == SQLITE_FLOAT) {
+			row[c].has_num = true;
+			row[c].i = sqlite3_column_int64(st, (int)c);
+			row[c].d = sqlite3_column_double(st, (int)c);
+		}
+		const unsigned char *t = sqlite3_column_text(st, (int)c);
+		row[c].s = strdup(t ? (const char *)t : "");
+		if (!row[c].s)
+			abort();
+	}
+}
+
+/* Runs one statement to completion, collecting rows when asked. */
+static int run(struct loam_db *db, const char *sql, const struct loam_db_val *args, size_t nargs,
+	       struct loam_db_rows **rows, int64_t *changes, loam_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	bool owned = false;
+	if (prepare(db, sql, &st, &owned, err) < 0)
+		return loam_err_wrap(err, "%.80s", sql);
+	int ret = bind_args(db, st, args, nargs, err);
+	struct loam_db_rows *r = NULL;
+	if (ret == 0 && rows) {
+		r = loam_db_rows_new((size_t)sqlite3_column_count(st));
+		for (size_t c = 0; c < r->ncols; c++)
+			loam_db_rows_set_name(r, c, sqlite3_column_name(st, (int)c));
+	}
+	int rc = SQLITE_DONE;
+	while (ret == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (r)
+			read_row(st, r);
+	if (ret == 0 && rc != SQLITE_DONE)
+		ret = fail_sqlite(db, rc, "step", err);
+	if (ret == 0 && changes)
+		*changes = sqlite3_changes64(S(db)->h);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (owned)
+		sqlite3_finalize(st);
+	if (ret < 0) {
+		loam_db_rows_free(r);
+		return -1;
+	}
+	if (rows)
+		*rows = r;
+	return 0;
+}
+
+static int sq_exec(struct loam_db *db, const char *sql, const struct loam_db_val *args,
+		   size_t nargs, int64_t *changes, loam_err *err)
+{
+	return run(db, sql, args, nargs, NULL, changes, err);
+}
+
+static int sq_query(struct loam_db *db, const char *sql, const struct loam_db_val *args,
+		    size_t nargs, struct loam_db_rows **rows, loam_err *err)
+{
+	return run(db, sql, args, nargs, rows, NULL, err);
+}
+
+static int sq_script(struct loam_db *db, const char *sql, loam_err *err)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(S(db)->h, sql, NULL, NULL, &msg);
+	if (rc == SQLITE_OK)
+		return 0;
+	if (is_busy(rc))
+		db->retryable = true;
+	loam_fail(err, is_busy(rc) ? LOAM_E_UNAVAILABLE : LOAM_E_INTERNAL, "%s",
+		  msg ? msg : sqlite3_errstr(rc));
+	sqlite3_free(msg);
+	return -1;
+}
+
+static int sq_begin(struct loam_db *db, loam_err *err)
+{
+	return run(db, "BEGIN IMMEDIATE", NULL, 0, NULL, NULL, err);
+}
+
+static int sq_commit(struct loam_db *db, loam_err *err)
+{
+	return run(db, "COMMIT", NULL, 0, NULL, NULL, err);
+}
+
+static void sq_rollback(struct loam_db *db)
+{
+	if (!sqlite3_get_autocommit(S(db)->h))
+		sqlite3_exec(S(db)->h, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static void sq_set_busy_timeout(struct loam_db *db, int ms)
+{
+	sqlite3_busy_timeout(S(db)->h, ms);
+}
+
+static void sq_close(struct loam_db *db)
+{
+	struct sqlite_db *s = S(db);
+	for (size_t i = 0; i < CACHE_SLOTS; i++) {
+		if (s->cache[i].sql) {
+			sqlite3_finalize(s->cache[i].stmt);
+			free(s->cache[i].sql);
+		}
+	}
+	sqlite3_close_v2(s->h);
+	free(s);
+}
+
+static const struct loam_db_ops sqlite_ops = {
+    .exec = sq_exec,
+    .query = sq_query,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .exec_script = sq_script,
+    .set_busy_timeout = sq_set_busy_timeout,
+    .close = sq_close,
+};
+
+/* Creates the directory holding the database file, like mkdir -p. */
+static int make_parent(const char *path, loam_err *err)
+{
+	cleanup_free char *dir = strdup(path);
+	if (!dir)
+		abort();
+	char *slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	return loam_mkdir_p(dir, 0700, err);
+}
+
+int loam_db_sqlite_open(const char *path, struct loam_db *db, loam_err *err)
+{
+	if (!*path)
+		return loam_fail(err, LOAM_E_INVALID, "sqlite: URL needs a path (sqlite:PATH)");
+	if (strcmp(path, ":memory:") != 0 && make_parent(path, err) < 0)
+		return loam_err_wrap(err, "open database %s", path);
+	struct sqlite_db *s = calloc(1, sizeof(*s));
+	if (!s)
+		abort();
+	int rc = sqlite3_open_v2(
+	    path, &s->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		loam_fail(err, LOAM_E_IO, "open database %s: %s", path,
+			  s->h ? sqlite3_errmsg(s->h) : sqlite3_errstr(rc));
+		sqlite3_close_v2(s->h);
+		free(s);
+		return -1;
+	}
+	sqlite3_extended_result_codes(s->h, 1);
+	sqlite3_busy_timeout(s->h, BUSY_TIMEOUT_MS);
+	db->backend = LOAM_DB_SQLITE;
+	db->ops = &sqlite_ops;
+	db->impl = s;
+	if (sq_script(db,
+		      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+		      "PRAGMA foreign_keys=ON;",
+		      err) < 0) {
+		sq_close(db);
+		return loam_err_wrap(err, "open database %s", path);
+	}
+	return 0;
+}

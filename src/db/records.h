@@ -1,0 +1,37 @@
+/*
+ * Validated writes of the core records that more than one part creates:
+ * the VM size table (from the arch modules) and new VM rows. Everything is
+ * checked before anything is written, so bad input changes nothing.
+ */
+#ifndef LOAM_DB_RECORDS_H
+#define LOAM_DB_RECORDS_H
+
+#include "arch/arch.h"
+#include "db/db.h"
+#include "lib/err.h"
+
+/* Disk per VM: 20 GiB per vCPU, so standard-2 gets 40 GiB. */
+#define LOAM_STORAGE_GIB_PER_VCPU 20
+unsigned loam_size_storage_gib(const struct loam_size *size);
+
+/* Upserts the `size` table from every arch's size table (loam_arches[]). */
+int loam_db_sync_sizes(struct loam_db *db, loam_err *err);
+
+struct loam_vm_spec {
+	const char *name;	/* a DNS label, see lib/valid.h */
+	const char *arch;	/* any spelling loam_arch_normalize accepts */
+	const char *size;	/* "standard-2" ... */
+	const char *location;	/* must be the location of at least one host */
+	const char *boot_image; /* NULL or a name */
+};
+
+/*
+ * Inserts a VM in state 'creating' with its size's vCPUs, memory and
+ * storage. Unknown arch, size or location, or a bad name, fail with
+ * LOAM_E_INVALID and a message listing what is valid; a taken name fails
+ * with LOAM_E_CONFLICT. id_out (may be NULL) receives the new id.
+ */
+int loam_vm_insert(struct loam_db *db, const struct loam_vm_spec *spec, char id_out[27],
+		   loam_err *err);
+
+#endif
