@@ -67,7 +67,7 @@ int loam_topology_scale(const struct loam_host_topology *host, unsigned vcpus,
 	*out = (struct loam_topology){
 	    .packages = packages,
 	    .dies = dies / packages,
-	    .cores = cores / dies,
+	    .cores = cores / dies, /* NOLINT(clang-analyzer-core.DivideZero): dies >= 1 */
 	    .threads = threads,
 	};
 	return 0;
