@@ -84,6 +84,10 @@ check_run() { # id arch
 	expect "$2 QEMU runs as the VM user" "$(id -u "$user")" "$(awk '/^Uid:/{print $2}' "/proc/$pid/status")"
 	grep -qw "$(getent group kvm | cut -d: -f3)" <(awk '/^Groups:/' "/proc/$pid/status") && ok ||
 		bad "$2: QEMU lacks the kvm group"
+	# vm-argv prints exactly what runs (no systemd on this machine).
+	expect "$2 vm-argv is the running command line" "$(tr '\0' '\n' <"/proc/$pid/cmdline")" \
+		"$("$agent" vm-argv "$id" --state-dir "$state" |
+			python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)["argv"]))')"
 	out=$("$agent" vm-start "$id" --state-dir "$state")
 	expect "$2 second start is a no-op" "false $pid" "$(jget started <<<"$out") $(jget pid <<<"$out")"
 	out=$("$agent" vm-status "$id" --state-dir "$state")
