@@ -16,6 +16,8 @@ expect() { # what, want, got
 }
 jget() { python3 -c 'import json,sys; v=json.load(sys.stdin); print(json.dumps(v[sys.argv[1]]) if not isinstance(v[sys.argv[1]], str) else v[sys.argv[1]])' "$1"; }
 
+jget_lines() { python3 -c 'import json,sys; [print(json.dumps(json.loads(l)[sys.argv[1]])) for l in sys.stdin]' "$1"; }
+
 state=$(mktemp -d /tmp/loam-vmrun.XXXXXX)
 chmod 0755 "$state"
 ids=()
@@ -122,7 +124,15 @@ check_run() { # id arch
 check_purge() { # id arch; purges a running VM
 	local id=$1 user=loam-vm-$1 uid
 	uid=$(id -u "$user")
-	"$agent" vm-start "$id" --state-dir "$state" >/dev/null || bad "$2: restart failed"
+	# Two starts at once: the VM's lock lets exactly one QEMU run.
+	"$agent" vm-start "$id" --state-dir "$state" >"$state/start1.json" &
+	"$agent" vm-start "$id" --state-dir "$state" >"$state/start2.json" || bad "$2: restart failed"
+	wait $! || bad "$2: concurrent restart failed"
+	expect "$2 concurrent starts agree on the pid" "$(jget pid <"$state/start1.json")" \
+		"$(jget pid <"$state/start2.json")"
+	expect "$2 concurrent starts: one started" "false true" \
+		"$(cat "$state"/start[12].json | jget_lines started | sort | tr '\n' ' ' | sed 's/ $//')"
+	expect "$2 QEMU processes for this VM" 1 "$(pgrep -cf -- "-pidfile $state/vms/$id/qemu.pid")"
 	local out
 	out=$("$agent" vm-purge "$id" --state-dir "$state") || bad "$2: vm-purge failed"
 	expect "$2 purge" true "$(jget existed <<<"$out")"
