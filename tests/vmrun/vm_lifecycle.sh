@@ -119,6 +119,19 @@ check_run() { # id arch
 	expect "$2 second stop is a no-op" false "$(jget was_running <<<"$out")"
 	out=$("$agent" vm-status "$id" --state-dir "$state")
 	expect "$2 status after stop" "false null" "$(jget running <<<"$out") $(jget qmp <<<"$out")"
+
+	# The VMM dies behind the agent's back: status says so and keeps the
+	# serial tail; the stale pid file and socket do not stop a new start.
+	pid=$(jget pid <<<"$("$agent" vm-start "$id" --state-dir "$state")")
+	kill -9 "$pid"
+	for i in $(seq 1 100); do
+		[[ $(awk '/^State:/{print $2}' "/proc/$pid/status" 2>/dev/null) =~ ^(Z|)$ ]] && break
+		sleep 0.1
+	done
+	out=$("$agent" vm-status "$id" --state-dir "$state")
+	expect "$2 status after the VMM died" "true false null" \
+		"$(jget exists <<<"$out") $(jget running <<<"$out") $(jget qmp <<<"$out")"
+	[[ -e $dir/qemu.pid ]] && ok || bad "$2: test premise: a killed QEMU leaves its pid file"
 }
 
 check_purge() { # id arch; purges a running VM
