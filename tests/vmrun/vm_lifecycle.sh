@@ -21,6 +21,7 @@ jget_lines() { python3 -c 'import json,sys; [print(json.dumps(json.loads(l)[sys.
 state=$(mktemp -d /tmp/loam-vmrun.XXXXXX)
 chmod 0755 "$state"
 ids=()
+declare -A user_of=()
 cleanup() {
 	for id in "${ids[@]}"; do "$agent" vm-purge "$id" --state-dir "$state" >/dev/null 2>&1; done
 	rm -rf "$state"
@@ -56,9 +57,14 @@ live_procs_of() {
 serial_size() { stat -c %s "$1/serial.log" 2>/dev/null || echo 0; }
 
 check_prep() { # id arch code vars
-	local id=$1 dir=$state/vms/$1 user=loam-vm-$1 out
+	local id=$1 dir=$state/vms/$1 user out
 	out=$(spec "$@" | "$agent" vm-prep --state-dir "$state") || { bad "$2: vm-prep failed"; return 1; }
-	expect "$2 prep user" "$user" "$(jget user <<<"$out")"
+	user=$(jget user <<<"$out")
+	user_of[$id]=$user
+	# Ids are 26 characters (loam_db_new_id): the user name is cut to 32
+	# with a hash of the id, and stays the same on every run.
+	[[ $user =~ ^loam-vm-[a-z0-9]{24}$ && $user == loam-vm-${id:0:16}* ]] && ok ||
+		bad "$2: user name '$user' for id $id"
 	expect "$2 user's groups" "$user kvm" "$(id -Gn "$user")"
 	expect "$2 dir mode and owner" "700 $user" "$(stat -c '%a %U' "$dir")"
 	local info
@@ -79,7 +85,7 @@ check_prep() { # id arch code vars
 }
 
 check_run() { # id arch
-	local id=$1 dir=$state/vms/$1 user=loam-vm-$1 out pid
+	local id=$1 dir=$state/vms/$1 user=${user_of[$1]} out pid
 	out=$("$agent" vm-start "$id" --state-dir "$state") || { bad "$2: vm-start failed"; return 1; }
 	pid=$(jget pid <<<"$out")
 	expect "$2 started" true "$(jget started <<<"$out")"
@@ -135,7 +141,7 @@ check_run() { # id arch
 }
 
 check_purge() { # id arch; purges a running VM
-	local id=$1 user=loam-vm-$1 uid
+	local id=$1 user=${user_of[$1]} uid
 	uid=$(id -u "$user")
 	# Two starts at once: the VM's lock lets exactly one QEMU run.
 	"$agent" vm-start "$id" --state-dir "$state" >"$state/start1.json" &
@@ -159,8 +165,8 @@ check_purge() { # id arch; purges a running VM
 }
 
 one_arch() { # arch code vars
-	local id=vr${1}${suffix}
-	id=${id//[^a-z0-9]/}
+	local id=vr${1}${suffix}0000000000000000000000000
+	id=${id:0:26}
 	ids+=("$id")
 	check_prep "$id" "$@" && check_run "$id" "$1" && check_purge "$id" "$1"
 }
