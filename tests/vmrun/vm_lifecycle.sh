@@ -189,6 +189,19 @@ bad_input() {
 	grep -q "vm-prep" <<<"$out" && ok || bad "unprepared start does not say to run vm-prep: $out"
 	"$agent" vm-stop 'x;y' --state-dir "$state" >/dev/null 2>&1
 	expect "bad id on stop: exit status" 2 "$?"
+	# 1 GiB hugepages wanted, none mounted here: start refuses, clearly.
+	if ! grep -q 'hugetlbfs.*pagesize=1024M' /proc/mounts; then
+		local id=vrhuge$suffix
+		ids+=("$id")
+		spec "$id" x64 /usr/share/OVMF/OVMF_CODE.fd /usr/share/OVMF/OVMF_VARS.fd |
+			sed 's/"hugepages":false/"hugepages":true/; s/"memory_mib":256/"memory_mib":1024/' |
+			"$agent" vm-prep --state-dir "$state" >/dev/null || bad "hugepage VM: vm-prep failed"
+		out=$("$agent" vm-start "$id" --state-dir "$state" 2>&1)
+		expect "hugepages without a 1G mount: exit status" 1 "$?"
+		grep -q "hugetlbfs" <<<"$out" && ok || bad "hugepage refusal does not name hugetlbfs: $out"
+		expect "hugepage VM not running" false "$("$agent" vm-status "$id" --state-dir "$state" | jget running)"
+		"$agent" vm-purge "$id" --state-dir "$state" >/dev/null || bad "hugepage VM: purge failed"
+	fi
 }
 
 bad_input
