@@ -116,6 +116,9 @@ static const struct route routes[] = {
     {"GET", {"sizes"}, api_sizes_list},
     {"GET", {"strands"}, api_strands_list},
     {"GET", {"strands", "*"}, api_strands_show},
+    {"GET", {"artifacts"}, api_artifacts_list},
+    {"POST", {"artifacts", "gc"}, api_artifacts_gc},
+    {"POST", {"hosts", "*", "upgrade"}, api_hosts_upgrade},
 };
 
 static bool pattern_matches(const struct route *rt, const struct api_req *r)

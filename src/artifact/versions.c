@@ -2,6 +2,7 @@
  * Artifact versions per host and per VM (versions.h). Plain SQL that runs
  * unchanged on SQLite and PostgreSQL.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "artifact/versions.h"
@@ -130,10 +131,11 @@ int loam_artifact_ls_json(struct loam_db *db, json_t **out, loam_err *err)
 	return 0;
 }
 
-static int pin_component(struct loam_db *db, const char *vm_id, const char *host_id,
-			 const char *arch, const char *component, loam_err *err)
+int loam_artifact_pick_for_vm(struct loam_db *db, const char *host_id, const char *arch,
+			      const char *component, char **name, char **version, loam_err *err)
 {
 	cleanup_rows struct loam_db_rows *rows = NULL;
+	*name = *version = NULL;
 	if (loam_db_query(db,
 			  "SELECT name, version FROM host_artifact WHERE host_id = ? AND arch = ? "
 			  "AND component = ? AND (state = 'installed' OR (state = 'unavailable' "
@@ -143,6 +145,22 @@ static int pin_component(struct loam_db *db, const char *vm_id, const char *host
 			  err) < 0)
 		return -1;
 	if (loam_db_rows_count(rows) == 0)
+		return 0;
+	*name = strdup(loam_db_rows_text(rows, 0, 0));
+	*version = strdup(loam_db_rows_text(rows, 0, 1));
+	if (!*name || !*version)
+		abort();
+	return 1;
+}
+
+static int pin_component(struct loam_db *db, const char *vm_id, const char *host_id,
+			 const char *arch, const char *component, loam_err *err)
+{
+	cleanup_free char *name = NULL, *version = NULL;
+	int found = loam_artifact_pick_for_vm(db, host_id, arch, component, &name, &version, err);
+	if (found < 0)
+		return -1;
+	if (found == 0)
 		return strcmp(component, "firmware") == 0 || strcmp(component, "image") == 0
 			   ? loam_fail(err, LOAM_E_NOTFOUND,
 				       "host has no installed %s for %s; run the host's "
@@ -152,9 +170,8 @@ static int pin_component(struct loam_db *db, const char *vm_id, const char *host
 	return loam_db_exec(db,
 			    "INSERT INTO vm_artifact (vm_id, component, name, version, arch) "
 			    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (vm_id, component) DO NOTHING",
-			    DB_ARGS(DB_TEXT(vm_id), DB_TEXT(component),
-				    DB_TEXT(loam_db_rows_text(rows, 0, 0)),
-				    DB_TEXT(loam_db_rows_text(rows, 0, 1)), DB_TEXT(arch)),
+			    DB_ARGS(DB_TEXT(vm_id), DB_TEXT(component), DB_TEXT(name),
+				    DB_TEXT(version), DB_TEXT(arch)),
 			    NULL, err);
 }
 

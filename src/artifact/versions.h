@@ -17,6 +17,19 @@
 int loam_artifact_host_json(struct loam_db *db, const char *host_id, json_t **out, loam_err *err);
 
 /*
+ * THE selection rule for a new VM (the VM prog calls this, directly or
+ * through loam_artifact_pin_vm): the version of `component` a new VM on
+ * host_id for arch starts with is the newest installed one, newest meaning
+ * the latest installed_at (`loam host upgrade` installs side by side, so the
+ * version installed last wins; a debian-package 'unavailable' on the host
+ * counts, as in pin_vm). Returns 1 with *name and *version set (the caller
+ * frees both), 0 when the host has none, -1 on a DB error. A running VM never
+ * calls this again: its vm_artifact rows keep the version it started with.
+ */
+int loam_artifact_pick_for_vm(struct loam_db *db, const char *host_id, const char *arch,
+			      const char *component, char **name, char **version, loam_err *err);
+
+/*
  * Records in vm_artifact, for each component, the newest version (latest
  * installed_at) installed on host_id for arch (debian-package entries that
  * are 'unavailable' on the host count: the VMM is provided another way, and

@@ -16,5 +16,6 @@ int loam_cmd_bench(int argc, char **argv);
 int loam_cmd_host(int argc, char **argv);
 int loam_cmd_vm(int argc, char **argv);
 int loam_cmd_sizes(int argc, char **argv);
+int loam_cmd_artifact(int argc, char **argv);
 
 #endif

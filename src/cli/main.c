@@ -12,6 +12,8 @@ static const struct loam_cli_cmd commands[] = {
     {"host", "host add|ls|show|set|rm   cloudify and manage hosts", loam_cmd_host},
     {"vm", "vm create|ls|show|stop|start|reboot|rm   manage VMs", loam_cmd_vm},
     {"sizes", "sizes [--json]   list VM sizes per arch", loam_cmd_sizes},
+    {"artifact", "artifact ls|gc   artifact versions per host; remove unused ones",
+     loam_cmd_artifact},
 };
 
 static int usage(FILE *out)

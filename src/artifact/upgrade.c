@@ -1,0 +1,150 @@
+/*
+ * Host upgrade selection and the GC plan (upgrade.h). Plain SQL that runs
+ * unchanged on SQLite and PostgreSQL.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "artifact/upgrade.h"
+#include "lib/cleanup.h"
+
+static bool in_list(const char *s, const char *const *list)
+{
+	for (; list && *list; list++)
+		if (strcmp(*list, s) == 0)
+			return true;
+	return false;
+}
+
+static bool same_line(const struct loam_artifact_entry *a, const struct loam_artifact_entry *b)
+{
+	return a->component == b->component && strcmp(a->name, b->name) == 0 &&
+	       strcmp(a->arch, b->arch) == 0;
+}
+
+/* Whether e is the last entry of its component/name/arch in m. */
+static bool listed_last(const struct loam_artifact_manifest *m, size_t i)
+{
+	for (size_t k = i + 1; k < m->count; k++)
+		if (same_line(&m->entries[i], &m->entries[k]))
+			return false;
+	return true;
+}
+
+static bool wanted(const struct loam_artifact_entry *e, const char *const *arches,
+		   const enum loam_artifact_component *component)
+{
+	return in_list(e->arch, arches) && (!component || e->component == *component);
+}
+
+static bool listed_before(const struct loam_artifact_manifest *m, size_t i,
+			  const char *const *arches, const enum loam_artifact_component *component)
+{
+	for (size_t k = 0; k < i; k++)
+		if (wanted(&m->entries[k], arches, component) &&
+		    strcmp(m->entries[k].version, m->entries[i].version) == 0)
+			return true;
+	return false;
+}
+
+/* "A, B" of the versions the store has for the selection, for messages. */
+static char *versions_text(const struct loam_artifact_manifest *m, const char *const *arches,
+			   const enum loam_artifact_component *component)
+{
+	size_t len = 1;
+	for (size_t i = 0; i < m->count; i++)
+		if (wanted(&m->entries[i], arches, component))
+			len += strlen(m->entries[i].version) + 2;
+	char *s = calloc(1, len);
+	if (!s)
+		abort();
+	for (size_t i = 0; i < m->count; i++) {
+		const struct loam_artifact_entry *e = &m->entries[i];
+		if (!wanted(e, arches, component) || listed_before(m, i, arches, component))
+			continue;
+		if (*s)
+			strcat(s, ", ");
+		strcat(s, e->version);
+	}
+	return s;
+}
+
+int loam_artifact_upgrade_select(const struct loam_artifact_manifest *m, const char *const *arches,
+				 const char *component, const char *version,
+				 struct loam_artifact_manifest *out, loam_err *err)
+{
+	enum loam_artifact_component c;
+	if (component && loam_artifact_component_parse(component, &c) < 0)
+		return loam_fail(err, LOAM_E_INVALID,
+				 "unknown component '%.64s'; use vmm, firmware, image or storage",
+				 component);
+	const enum loam_artifact_component *cp = component ? &c : NULL;
+	struct loam_artifact_entry *picked = calloc(m->count + 1, sizeof(*picked));
+	if (!picked)
+		abort();
+	size_t n = 0;
+	for (size_t i = 0; i < m->count; i++) {
+		const struct loam_artifact_entry *e = &m->entries[i];
+		if (!wanted(e, arches, cp))
+			continue;
+		if (version ? strcmp(e->version, version) == 0 : listed_last(m, i))
+			picked[n++] = *e;
+	}
+	if (n == 0) {
+		free(picked);
+		cleanup_free char *have = versions_text(m, arches, cp);
+		return loam_fail(err, LOAM_E_INVALID,
+				 "the artifact store has no %s%s%s for arch %s%s%s; it has: %s",
+				 component ? component : "artifact", version ? " version " : "",
+				 version ? version : "", arches[0], arches[1] ? " or " : "",
+				 arches[1] ? arches[1] : "", *have ? have : "nothing");
+	}
+	*out = (struct loam_artifact_manifest){.entries = picked, .count = n};
+	return 0;
+}
+
+static const char *keep_reason(const char *kind, const char *state, int64_t vms, bool newer)
+{
+	if (strcmp(kind, "debian-package") == 0)
+		return "debian-package: apt owns it, gc leaves it";
+	if (strcmp(state, "installed") != 0)
+		return "not installed";
+	if (vms > 0)
+		return "in use by VMs pinned to it";
+	if (!newer)
+		return "newest installed version: new VMs take it";
+	return NULL;
+}
+
+int loam_artifact_gc_plan(struct loam_db *db, const char *host_id, json_t **out, loam_err *err)
+{
+	cleanup_rows struct loam_db_rows *rows = NULL;
+	if (loam_db_query(
+		db,
+		"SELECT h.component, h.name, h.version, h.arch, h.kind, h.state, "
+		"(SELECT count(*) FROM vm_artifact va JOIN vm ON vm.id = va.vm_id "
+		"WHERE vm.host_id = h.host_id AND va.component = h.component AND va.name = h.name "
+		"AND va.version = h.version AND va.arch = h.arch), "
+		"CASE WHEN EXISTS (SELECT 1 FROM host_artifact n WHERE n.host_id = h.host_id "
+		"AND n.component = h.component AND n.name = h.name AND n.arch = h.arch "
+		"AND n.state = 'installed' AND n.installed_at > h.installed_at) THEN 1 ELSE 0 END "
+		"FROM host_artifact h WHERE h.host_id = ? "
+		"ORDER BY h.component, h.arch, h.name, h.installed_at, h.version",
+		DB_ARGS(DB_TEXT(host_id)), &rows, err) < 0)
+		return -1;
+	json_t *plan = json_pack("{s:[], s:[]}", "remove", "keep");
+	for (size_t r = 0; r < loam_db_rows_count(rows); r++) {
+		int64_t vms = loam_db_rows_int(rows, r, 6);
+		const char *why =
+		    keep_reason(loam_db_rows_text(rows, r, 4), loam_db_rows_text(rows, r, 5), vms,
+				loam_db_rows_int(rows, r, 7) != 0);
+		json_t *e = json_pack(
+		    "{s:s, s:s, s:s, s:s, s:I, s:s}", "component", loam_db_rows_text(rows, r, 0),
+		    "name", loam_db_rows_text(rows, r, 1), "version", loam_db_rows_text(rows, r, 2),
+		    "arch", loam_db_rows_text(rows, r, 3), "vms", (json_int_t)vms, "reason",
+		    why ? why : "no VM uses it and a newer version is installed");
+		json_array_append_new(json_object_get(plan, why ? "keep" : "remove"), e);
+	}
+	*out = plan;
+	return 0;
+}
