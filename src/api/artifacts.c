@@ -114,22 +114,23 @@ static int artifact_base_url(struct loam_api *api, char **out, loam_err *err)
 {
 	const union MHD_DaemonInfo *info =
 	    api->mhd ? MHD_get_daemon_info(api->mhd, MHD_DAEMON_INFO_LISTEN_FD) : NULL;
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	if (!info || getsockname(info->listen_fd, (struct sockaddr *)&ss, &len) < 0)
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in4;
+		struct sockaddr_in6 in6;
+		struct sockaddr_storage ss;
+	} u;
+	memset(&u, 0, sizeof(u));
+	socklen_t len = sizeof(u);
+	if (!info || getsockname(info->listen_fd, &u.sa, &len) < 0)
 		return loam_fail(err, LOAM_E_INTERNAL, "loamd's listen address is unknown");
 	char addr[INET6_ADDRSTRLEN] = "";
-	unsigned port;
-	bool v6 = ss.ss_family == AF_INET6;
-	if (v6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-		inet_ntop(AF_INET6, &s6->sin6_addr, addr, sizeof(addr));
-		port = ntohs(s6->sin6_port);
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-		inet_ntop(AF_INET, &s4->sin_addr, addr, sizeof(addr));
-		port = ntohs(s4->sin_port);
-	}
+	bool v6 = u.sa.sa_family == AF_INET6;
+	unsigned port = ntohs(v6 ? u.in6.sin6_port : u.in4.sin_port);
+	if (v6)
+		inet_ntop(AF_INET6, &u.in6.sin6_addr, addr, sizeof(addr));
+	else
+		inet_ntop(AF_INET, &u.in4.sin_addr, addr, sizeof(addr));
 	const char *host = strcmp(addr, "0.0.0.0") == 0 ? "127.0.0.1"
 			   : strcmp(addr, "::") == 0	? "::1"
 							: addr;

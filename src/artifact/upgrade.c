@@ -2,6 +2,7 @@
  * Host upgrade selection and the GC plan (upgrade.h). Plain SQL that runs
  * unchanged on SQLite and PostgreSQL.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,21 +52,21 @@ static bool listed_before(const struct loam_artifact_manifest *m, size_t i,
 static char *versions_text(const struct loam_artifact_manifest *m, const char *const *arches,
 			   const enum loam_artifact_component *component)
 {
-	size_t len = 1;
-	for (size_t i = 0; i < m->count; i++)
-		if (wanted(&m->entries[i], arches, component))
-			len += strlen(m->entries[i].version) + 2;
-	char *s = calloc(1, len);
-	if (!s)
+	char *s = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&s, &len);
+	if (!f)
 		abort();
+	const char *sep = "";
 	for (size_t i = 0; i < m->count; i++) {
 		const struct loam_artifact_entry *e = &m->entries[i];
 		if (!wanted(e, arches, component) || listed_before(m, i, arches, component))
 			continue;
-		if (*s)
-			strcat(s, ", ");
-		strcat(s, e->version);
+		fprintf(f, "%s%s", sep, e->version);
+		sep = ", ";
 	}
+	if (fclose(f) != 0 || !s)
+		abort();
 	return s;
 }
 
