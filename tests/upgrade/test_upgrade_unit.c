@@ -4,6 +4,7 @@
  * (loam_artifact_upgrade_select), which installed version a new VM takes
  * (loam_artifact_pick_for_vm, the rule the VM prog relies on) while a pinned
  * VM keeps its own, and GC's plan with its reasons (loam_artifact_gc_plan).
+ * Under tests/with_pg.sh (unit_pg.sh) the same checks run on PostgreSQL.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,8 +197,9 @@ int main(void)
 		return 1;
 	char url[256];
 	snprintf(url, sizeof url, "sqlite:%s/loam.db", dir);
+	const char *pg = getenv("LOAM_TEST_PG_URL"); /* set by tests/with_pg.sh */
 	cleanup_err loam_err err = NULL;
-	if (loam_db_open(url, &db, &err) < 0 || loam_db_migrate(db, &err) < 0 ||
+	if (loam_db_open(pg ? pg : url, &db, &err) < 0 || loam_db_migrate(db, &err) < 0 ||
 	    loam_db_sync_sizes(db, &err) < 0) {
 		fprintf(stderr, "db: %s\n", loam_err_msg(err));
 		return 1;
