@@ -212,7 +212,7 @@ static int upgrade_prepare(struct api_req *r, struct upgrade *u, loam_err *err)
 	if (served_arches(r->db, &u->host, &u->emulated, u->arches, 9, err) < 0 ||
 	    loam_artifact_upgrade_select(&u->store, u->arches, u->component, u->version, &u->picked,
 					 err) < 0)
-		return loam_err_wrap(err, "upgrade %s", r->seg[1]);
+		return -1;
 	return artifact_base_url(r->api, &u->base_url, err);
 }
 
