@@ -13,10 +13,13 @@ if ! clang-format --dry-run --Werror "${files[@]}" 2>/tmp/loam-format.$$; then
 fi
 rm -f /tmp/loam-format.$$
 
+# cppcheck does not model __attribute__((cleanup)) either, so its leak
+# check is off; LeakSanitizer covers leaks in make check.
 echo "lint: cppcheck"
 mapfile -t cfiles < <(git ls-files '*.c')
 if ! cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
-	--std=c11 --inline-suppr --suppress=missingIncludeSystem -I src \
+	--std=c11 --inline-suppr --suppress=missingIncludeSystem \
+	--suppress=memleak -I src \
 	-I build/generated "${cfiles[@]}"; then
 	status=1
 fi

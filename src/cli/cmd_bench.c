@@ -205,7 +205,7 @@ static int load_fn(struct loam_db *db, void *ctx, loam_err *err)
 {
 	struct load_ctx *c = ctx;
 	int64_t now = loam_db_now_ms();
-	struct loam_db_val *v = calloc(INSERT_BATCH * (HOST_K), sizeof(*v));
+	struct loam_db_val *v = calloc((size_t)INSERT_BATCH * (HOST_K), sizeof(*v));
 	if (!v)
 		abort();
 	int rc = 0;

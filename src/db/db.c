@@ -74,7 +74,9 @@ int loam_db_open(const char *url, struct loam_db **out, loam_err *err)
 			       "unsupported database URL '%.200s'; use sqlite:PATH or "
 			       "postgres://...",
 			       url);
-	if (rc < 0) {
+	if (rc != 0 || !db->ops) {
+		if (rc == 0)
+			loam_fail(err, LOAM_E_INTERNAL, "database backend did not initialise");
 		free(db);
 		return -1;
 	}

@@ -92,7 +92,8 @@ static int load_dir(const char *dir, struct migration_set *s, loam_err *err)
 			return -1;
 		set_add(s, e->d_name, sql);
 	}
-	qsort(s->v, s->n, sizeof(*s->v), by_name);
+	if (s->n > 1)
+		qsort(s->v, s->n, sizeof(*s->v), by_name);
 	return 0;
 }
 

@@ -202,7 +202,7 @@ const struct learn_cpuinfo_block *learn_cpuinfo_for_cpu(const struct learn_cpuin
 {
 	for (size_t i = 0; i < ci->n; i++) {
 		const char *p = learn_cpuinfo_get(&ci->blocks[i], "processor");
-		long v;
+		long v = -1;
 		cleanup_err loam_err err = NULL;
 		if (p && learn_parse_long(p, &v, &err) == 0 && v == (long)cpu)
 			return &ci->blocks[i];
@@ -311,7 +311,7 @@ static long read_topo_value(const struct learn_root *root, unsigned cpu, const c
 	snprintf(rel, sizeof(rel), "sys/devices/system/cpu/cpu%u/%s", cpu, file);
 	cleanup_free char *buf = NULL;
 	cleanup_err loam_err err = NULL;
-	long v;
+	long v = -1;
 	if (learn_read(root, rel, 64, &buf, NULL, &err) < 0 || learn_parse_long(buf, &v, &err) < 0)
 		return -1;
 	return v;

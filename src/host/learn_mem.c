@@ -163,7 +163,7 @@ static uint64_t memory_blocks_gib(const struct learn_root *root)
 int learn_memory(const struct learn_root *root, struct learn_memory *out, loam_err *err)
 {
 	cleanup_free char *meminfo = NULL;
-	uint64_t total_kib;
+	uint64_t total_kib = 0;
 	if (learn_read(root, "proc/meminfo", 0, &meminfo, NULL, err) < 0 ||
 	    learn_meminfo_kib(meminfo, "MemTotal", &total_kib, err) < 0)
 		return loam_err_wrap(err, "memory");
