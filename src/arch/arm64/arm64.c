@@ -87,6 +87,8 @@ static void arm64_vmm_machine_args(const struct loam_vmm_spec *spec, struct loam
 	 * about 5x slower; cortex-a72 boots Debian's kernel fastest. */
 	loam_argv_add(argv, "-cpu");
 	loam_argv_add(argv, spec->kvm ? "host" : "cortex-a72");
+	if (spec->kernel && spec->skip_firmware)
+		return;
 	loam_argv_add(argv, "-drive");
 	loam_argv_addf(argv, "if=pflash,format=raw,unit=0,readonly=on,file=%s", spec->fw_code);
 	loam_argv_add(argv, "-drive");
@@ -153,6 +155,7 @@ const struct loam_arch loam_arch_arm64 = {
     .refusals = arm64_refusals,
     .sizes = arm64_sizes,
     .qemu_binary = "qemu-system-aarch64",
+    .smp_dies = false,
     .console = "ttyAMA0",
     .efi_boot_file = "BOOTAA64.EFI",
     .image_suffix = "arm64.img",

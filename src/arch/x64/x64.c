@@ -87,6 +87,8 @@ static void x64_vmm_machine_args(const struct loam_vmm_spec *spec, struct loam_a
 		       spec->hugepages ? ",memory-backend=mem" : "");
 	loam_argv_add(argv, "-cpu");
 	loam_argv_add(argv, spec->kvm ? "host" : "max");
+	if (spec->kernel && spec->skip_firmware)
+		return;
 	loam_argv_add(argv, "-drive");
 	loam_argv_addf(argv, "if=pflash,format=raw,unit=0,readonly=on,file=%s", spec->fw_code);
 	loam_argv_add(argv, "-drive");
@@ -110,6 +112,7 @@ const struct loam_arch loam_arch_x64 = {
     .refusals = x64_refusals,
     .sizes = x64_sizes,
     .qemu_binary = "qemu-system-x86_64",
+    .smp_dies = true,
     .console = "ttyS0",
     .efi_boot_file = "BOOTX64.EFI",
     .image_suffix = "x64.img",
