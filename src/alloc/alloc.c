@@ -929,6 +929,7 @@ int loam_alloc_place(struct loam_allocator *a, struct loam_db *db,
 		if (p.outcome == ALREADY)
 			return existing_result(db, req->vm_id, res, err);
 		if (p.outcome != STALE) {
+			loam_err_free(err);
 			*err = loam_steal(&txerr);
 			return loam_err_wrap(err, "place VM %s", req->vm_id);
 		}

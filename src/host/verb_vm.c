@@ -417,12 +417,12 @@ static const char *stop_qemu(const struct vm_paths *p, long powerdown_ms, loam_e
 		how = "powerdown";
 	else if (qmp_command(p, "quit") && wait_gone(pid, 5000))
 		how = "quit";
-	else if (kill(pid, SIGKILL) == 0 && wait_gone(pid, 10000))
-		how = "kill";
-	else if (vm_pid_alive(pid)) {
-		loam_fail(err, LOAM_E_IO, "QEMU (pid %d) survives SIGKILL", (int)pid);
-		return "";
-	} else {
+	else {
+		kill(pid, SIGKILL);
+		if (!wait_gone(pid, 10000)) {
+			loam_fail(err, LOAM_E_IO, "QEMU (pid %d) survives SIGKILL", (int)pid);
+			return "";
+		}
 		how = "kill";
 	}
 	unlink(p->pid);

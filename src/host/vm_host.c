@@ -114,7 +114,7 @@ static int run_shadow_tool(const char *const *argv, int ok_status, loam_err *err
 			return -1;
 		}
 		loam_spawn_result_free(&r);
-		struct timespec ts = {0, 200 * 1000 * 1000};
+		struct timespec ts = {0, 200L * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
 }
@@ -254,7 +254,7 @@ int vm_kill_user_processes(uid_t uid, loam_err *err)
 	for (int round = 0; round < 100; round++) {
 		if (kill_round(uid) == 0)
 			return 0;
-		struct timespec ts = {0, 50 * 1000 * 1000};
+		struct timespec ts = {0, 50L * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
 	return loam_fail(err, LOAM_E_IO, "processes of uid %u survive SIGKILL", (unsigned)uid);

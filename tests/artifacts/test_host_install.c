@@ -16,6 +16,8 @@
 
 #include "arch/arch.h"
 #include "artifact/host_install.h"
+#include "artifact/versions.h"
+#include "db/records.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
 #include "lib/sha256.h"
@@ -163,6 +165,62 @@ static void test_tampered_artifact_fails(void)
 	loam_artifact_manifest_free(&m);
 }
 
+static void add_vm(const char *id, const char *host_id)
+{
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(
+	    loam_db_exec(db,
+			 "INSERT INTO vm (id, name, arch, size, vcpus, memory_gib, storage_gib, "
+			 "host_id, created_at) VALUES (?, ?, 'x64', 'standard-2', 2, 8, 10, ?, 0)",
+			 DB_ARGS(DB_TEXT(id), DB_TEXT(id), DB_TEXT(host_id)), NULL, &err),
+	    0);
+}
+
+static const char *pinned(const char *vm_id, const char *component)
+{
+	static char version[64];
+	cleanup_json json_t *o = NULL;
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(loam_artifact_vm_json(db, vm_id, &o, &err), 0);
+	const char *v =
+	    json_string_value(json_object_get(json_object_get(o, component), "version"));
+	snprintf(version, sizeof version, "%s", v ? v : "(none)");
+	return version;
+}
+
+/* Runs after the install test: h1 has edk2 1.0 and g 2.0 for x64. */
+static void test_vm_pinning_survives_upgrade(void)
+{
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(loam_db_sync_sizes(db, &err), 0);
+	add_vm("vm-old", "h1");
+	CHECK_INT(loam_artifact_pin_vm(db, "vm-old", "h1", "x64", &err), 0);
+	CHECK_STR(pinned("vm-old", "firmware"), "1.0");
+	CHECK_STR(pinned("vm-old", "image"), "2.0");
+	/* An upgrade installs edk2 1.1 side by side. */
+	CHECK_INT(
+	    loam_db_exec(db,
+			 "INSERT INTO host_artifact (host_id, component, name, version, arch, "
+			 "kind, path, sha256, state, installed_at, updated_at) VALUES ('h1', "
+			 "'firmware', 'edk2', '1.1', 'x64', 'tarball', '/p', 'x', 'installed', "
+			 "?, ?)",
+			 DB_ARGS(DB_INT(loam_db_now_ms() + 1000), DB_INT(loam_db_now_ms())), NULL,
+			 &err),
+	    0);
+	CHECK_INT(loam_artifact_pin_vm(db, "vm-old", "h1", "x64", &err), 0);
+	CHECK_STR(pinned("vm-old", "firmware"), "1.0"); /* keeps its version */
+	add_vm("vm-new", "h1");
+	CHECK_INT(loam_artifact_pin_vm(db, "vm-new", "h1", "x64", &err), 0);
+	CHECK_STR(pinned("vm-new", "firmware"), "1.1");
+	cleanup_json json_t *host = NULL;
+	CHECK_INT(loam_artifact_host_json(db, "h1", &host, &err), 0);
+	CHECK_INT(json_array_size(host), 5);
+	/* h2 has no image installed (the tampered one failed). */
+	add_vm("vm-h2", "h2");
+	CHECK_INT(loam_artifact_pin_vm(db, "vm-h2", "h2", "x64", &err), -1);
+	CHECK_INT(loam_err_kind_of(err), LOAM_E_NOTFOUND);
+}
+
 int main(void)
 {
 	store = getenv("LOAM_TEST_STORE");
@@ -183,6 +241,7 @@ int main(void)
 	}
 	RUN(test_per_arch_selection_and_idempotence);
 	RUN(test_tampered_artifact_fails);
+	RUN(test_vm_pinning_survives_upgrade);
 	loam_transport_close(tr);
 	loam_db_close(db);
 	const char *rm[] = {"rm", "-rf", tmp, NULL};

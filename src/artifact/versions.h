@@ -1,0 +1,34 @@
+/*
+ * Which artifact versions a host has and a VM runs with (issue 5, items 4
+ * and 5): host_artifact rows as JSON for `loam host show`, pinning a new VM
+ * to the newest installed version of each component on its host, and the
+ * VM's pinned versions as JSON for `loam vm show` ("artifacts").
+ */
+#ifndef LOAM_ARTIFACT_VERSIONS_H
+#define LOAM_ARTIFACT_VERSIONS_H
+
+#include <jansson.h>
+
+#include "db/db.h"
+#include "lib/err.h"
+
+/* [{component, name, version, arch, kind, state, path, sha256, error,
+ *   installed_at}] for the host, ordered by component, arch, version. */
+int loam_artifact_host_json(struct loam_db *db, const char *host_id, json_t **out, loam_err *err);
+
+/*
+ * Records in vm_artifact, for each component, the newest version (latest
+ * installed_at) installed on host_id for arch (debian-package entries that
+ * are 'unavailable' on the host count: the VMM is provided another way, and
+ * the pinned version is still what the manifest names). A VM that already
+ * has a pin for a component keeps it, so this is idempotent and running VMs
+ * keep their versions across upgrades. Fails (LOAM_E_NOTFOUND) when the host
+ * has no usable firmware or image for the arch.
+ */
+int loam_artifact_pin_vm(struct loam_db *db, const char *vm_id, const char *host_id,
+			 const char *arch, loam_err *err);
+
+/* {"vmm": {"name", "version", "arch"}, "firmware": ..., ...} */
+int loam_artifact_vm_json(struct loam_db *db, const char *vm_id, json_t **out, loam_err *err);
+
+#endif
