@@ -367,7 +367,7 @@ static int host_add_tx(struct loam_db *db, void *ctx, loam_err *err)
 		return -1;
 #ifdef LOAM_HAVE_ENGINE
 	char strand_id[27];
-	json_t *frame = json_pack("{s:s}", "host_id", h->id);
+	cleanup_json json_t *frame = json_pack("{s:s}", "host_id", h->id);
 	if (loam_strand_create(db, "cloudify", NULL, frame, h->id, strand_id, err) < 0)
 		return loam_err_wrap(err, "create the cloudify strand");
 #endif
