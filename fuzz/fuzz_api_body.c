@@ -28,10 +28,10 @@ struct route {
 };
 
 static const struct route routes[] = {
-    {"POST", "/v1/hosts", "/v1/hosts/"},   {"PATCH", "/v1/hosts/h1", NULL},
-    {"POST", "/v1/hosts/h1/set", NULL},    {"POST", "/v1/vms", "/v1/vms/"},
-    {"POST", "/v1/vms/v1/stop", NULL},	   {"POST", "/v1/vms/v1/start", NULL},
-    {"POST", "/v1/vms/v1/reboot", NULL},   {"PATCH", "/v1/hosts/nohost", NULL},
+    {"POST", "/v1/hosts", "/v1/hosts/"}, {"PATCH", "/v1/hosts/h1", NULL},
+    {"POST", "/v1/hosts/h1/set", NULL},	 {"POST", "/v1/vms", "/v1/vms/"},
+    {"POST", "/v1/vms/v1/stop", NULL},	 {"POST", "/v1/vms/v1/start", NULL},
+    {"POST", "/v1/vms/v1/reboot", NULL}, {"PATCH", "/v1/hosts/nohost", NULL},
 };
 
 static void close_fixture(void)
@@ -80,8 +80,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const struct route *rt = &routes[data[0] % (sizeof(routes) / sizeof(routes[0]))];
 	cleanup_free char *before = api_fixture_digest(&fx);
 	cleanup_free char *body = NULL;
-	int status = api_fixture_call(&fx, rt->method, rt->path, (const char *)data + 1, size - 1,
-				      &body);
+	int status =
+	    api_fixture_call(&fx, rt->method, rt->path, (const char *)data + 1, size - 1, &body);
 	check_response(status, body);
 	if (status >= 400) {
 		cleanup_free char *after = api_fixture_digest(&fx);

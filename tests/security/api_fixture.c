@@ -19,8 +19,8 @@
 #include "progs/progs.h"
 #endif
 
-static const char *const digest_tables[] = {"host", "host_emulation", "vm", "strand",
-					    "strand_signal", NULL};
+static const char *const digest_tables[] = {"host",   "host_emulation", "vm",
+					    "strand", "strand_signal",	NULL};
 
 static int seed(struct api_fixture *f, loam_err *err)
 {
@@ -30,8 +30,8 @@ static int seed(struct api_fixture *f, loam_err *err)
 	if (status != 201)
 		return loam_fail(err, LOAM_E_INTERNAL, "fixture: adding host h1: %d %s", status,
 				 resp);
-	struct loam_vm_spec vm = {.name = "v1", .arch = "x64", .size = "standard-2",
-				  .location = "default"};
+	struct loam_vm_spec vm = {
+	    .name = "v1", .arch = "x64", .size = "standard-2", .location = "default"};
 	return loam_vm_insert(f->db, &vm, NULL, err);
 }
 
@@ -93,8 +93,8 @@ void api_fixture_close(struct api_fixture *f)
 	memset(f, 0, sizeof(*f));
 }
 
-int api_fixture_call(struct api_fixture *f, const char *method, const char *path,
-		     const char *body, size_t len, char **resp_body)
+int api_fixture_call(struct api_fixture *f, const char *method, const char *path, const char *body,
+		     size_t len, char **resp_body)
 {
 	struct loam_api_response resp = {0};
 	loam_api_handle(f->api, method, path, "Bearer " API_FIXTURE_TOKEN, body, len, &resp);
@@ -134,8 +134,9 @@ char *api_fixture_digest(struct api_fixture *f)
 		for (size_t r = 0; r < loam_db_rows_count(rows); r++)
 			for (size_t c = 0; c < loam_db_rows_cols(rows); c++)
 				append(&out, &len,
-				       loam_db_rows_null(rows, r, c) ? "(null)"
-								     : loam_db_rows_text(rows, r, c));
+				       loam_db_rows_null(rows, r, c)
+					   ? "(null)"
+					   : loam_db_rows_text(rows, r, c));
 	}
 	return out;
 }

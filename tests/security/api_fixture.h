@@ -30,8 +30,8 @@ void api_fixture_close(struct api_fixture *f);
 
 /* Runs one request with the right token; returns the status, *body the
  * response (caller frees; may pass NULL). */
-int api_fixture_call(struct api_fixture *f, const char *method, const char *path,
-		     const char *body, size_t len, char **resp_body);
+int api_fixture_call(struct api_fixture *f, const char *method, const char *path, const char *body,
+		     size_t len, char **resp_body);
 
 /* Every row of every table the API writes, as one string (caller frees). */
 char *api_fixture_digest(struct api_fixture *f);
