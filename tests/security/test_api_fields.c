@@ -84,24 +84,49 @@ static const struct route routes[] = {
 
 /* Bad values per kind, as JSON. */
 static const char *const bad_strings[] = {
-    "\"a;reboot\"", "\"$(id)\"",   "\"`id`\"",	    "\"a|b\"",	    "\"a&b\"",
-    "\"a b\"",	    "\"a\\nb\"",   "\"a\\u0000b\"", "\"a\\u001bb\"", "\"../../etc\"",
-    "\"-oProxyCommand=x\"",	   "\"\\u00e9\"",   "\"'\"",	    "\"\\\"\"",
-    "\"\\\\\"",	    "\"a>b\"",	   "\"*\"",	    "\"\"",	    "123",
-    "true",	    "[]",	   "{}",
+    "\"a;reboot\"",
+    "\"$(id)\"",
+    "\"`id`\"",
+    "\"a|b\"",
+    "\"a&b\"",
+    "\"a b\"",
+    "\"a\\nb\"",
+    "\"a\\u0000b\"",
+    "\"a\\u001bb\"",
+    "\"../../etc\"",
+    "\"-oProxyCommand=x\"",
+    "\"\\u00e9\"",
+    "\"'\"",
+    "\"\\\"\"",
+    "\"\\\\\"",
+    "\"a>b\"",
+    "\"*\"",
+    "\"\"",
+    "123",
+    "true",
+    "[]",
+    "{}",
 };
 static const char *const bad_paths[] = {
-    "\"relative/x\"",	  "\"/tmp/a;b\"",     "\"/tmp/$(id)\"", "\"/tmp/`id`\"", "\"/tmp/a\\nb\"",
-    "\"/tmp/a\\u0000b\"", "\"/etc/../etc/x\"", "\"/tmp/a|b\"",	 "\"/tmp/a'b\"",   "\"\"",
-    "1",		  "[]",
+    "\"relative/x\"",
+    "\"/tmp/a;b\"",
+    "\"/tmp/$(id)\"",
+    "\"/tmp/`id`\"",
+    "\"/tmp/a\\nb\"",
+    "\"/tmp/a\\u0000b\"",
+    "\"/etc/../etc/x\"",
+    "\"/tmp/a|b\"",
+    "\"/tmp/a'b\"",
+    "\"\"",
+    "1",
+    "[]",
 };
-static const char *const bad_ints[] = {"0", "-1", "65536", "\"22\"", "22.5", "true", "[]",
-				       "1e20"};
+static const char *const bad_ints[] = {"0", "-1", "65536", "\"22\"", "22.5", "true", "[]", "1e20"};
 static const char *const bad_bools[] = {"\"true\"", "1", "0", "[]", "{}", "\"yes\""};
 static const char *const bad_nums[] = {"0.5", "0", "-1", "65", "1e308", "\"2\"", "true", "[]"};
 static const char *const bad_arches[] = {
-    "\"x64\"",	       "[\"x64;id\"]", "[\"riscv64\"]", "[1]",	     "[\"\"]",
-    "[\"$(id)\"]",     "[[]]",	       "{}",		"[\"x64\\n\"]", "true",
+    "\"x64\"", "[\"x64;id\"]", "[\"riscv64\"]", "[1]",	"[\"\"]", "[\"$(id)\"]",
+    "[[]]",    "{}",	       "[\"x64\\n\"]",	"true",
 };
 
 static char *long_value(enum kind k, size_t n)
@@ -171,7 +196,8 @@ static void check_field(const struct route *rt, const struct field *f)
 	if (f->kind == STR || f->kind == PATH) {
 		/* Over every name/address limit (253), and over the path limit (1024). */
 		size_t lengths[] = {1100, 4000, 60000, 256};
-		for (size_t i = 0; i < sizeof(lengths) / sizeof(*lengths) - (f->kind == PATH); i++) {
+		for (size_t i = 0; i < sizeof(lengths) / sizeof(*lengths) - (f->kind == PATH);
+		     i++) {
 			cleanup_free char *value = long_value(f->kind, lengths[i]);
 			cleanup_free char *body = body_with(rt, f->name, value);
 			char what[128];
@@ -218,7 +244,12 @@ static void test_unknown_fields_are_refused(void)
 static void test_names_in_paths_are_checked(void)
 {
 	static const char *const names[] = {
-	    "a;b", "$(id)", "a%20b", "UPPER", "-x", "..",
+	    "a;b",
+	    "$(id)",
+	    "a%20b",
+	    "UPPER",
+	    "-x",
+	    "..",
 	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
 	static const struct route named[] = {
 	    {"PATCH", "/v1/hosts/%s", "{\"location\":\"hel2\"}", NULL, {{NULL, STR}}},
