@@ -31,4 +31,18 @@ int loam_artifact_pin_vm(struct loam_db *db, const char *vm_id, const char *host
 /* {"vmm": {"name", "version", "arch"}, "firmware": ..., ...} */
 int loam_artifact_vm_json(struct loam_db *db, const char *vm_id, json_t **out, loam_err *err);
 
+struct loam_transport;
+
+/*
+ * GC on one host: removes every file/tarball version that no VM on the host
+ * is pinned to and that is not the newest installed version of its
+ * component/name/arch (new VMs need that one). The rows are deleted inside
+ * one transaction that re-checks "unused" (call loam_artifact_pin_vm inside
+ * a transaction too, so the two serialize), then `agent_path uninstall`
+ * removes the directories. *removed (may be NULL) gets the list removed.
+ */
+int loam_artifact_gc_host(struct loam_db *db, struct loam_transport *t, const char *host_id,
+			  const char *agent_path, const char *prefix, json_t **removed,
+			  loam_err *err);
+
 #endif

@@ -17,6 +17,8 @@ static const struct loam_host_verb verbs[] = {
      loam_host_verb_vm_prep},
     {"vm-start", "vm-start ID --state-dir DIR   start the VM's QEMU as its user",
      loam_host_verb_vm_start},
+    {"vm-argv", "vm-argv ID --state-dir DIR   print the QEMU argv vm-start runs, as JSON",
+     loam_host_verb_vm_argv},
     {"vm-status", "vm-status ID --state-dir DIR   print process, QMP and readiness as JSON",
      loam_host_verb_vm_status},
     {"vm-stop", "vm-stop ID --state-dir DIR [--timeout S]   power down, quit, then kill",
@@ -25,6 +27,8 @@ static const struct loam_host_verb verbs[] = {
      loam_host_verb_vm_purge},
     {"install", "install   install the artifacts of a JSON request on stdin",
      loam_host_verb_install},
+    {"uninstall", "uninstall   remove artifact versions named in a JSON request on stdin",
+     loam_host_verb_uninstall},
 };
 
 static int usage(FILE *out)

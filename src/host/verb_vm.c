@@ -211,7 +211,7 @@ static void systemctl_quiet(const char *verb, const char *user)
 	loam_err_free(&err);
 }
 
-static int build_start_argv(const struct vm_paths *p, const struct vm_spec *s,
+static int build_start_argv(const struct vm_paths *p, const struct vm_spec *s, bool supervised,
 			    struct loam_argv *argv, loam_err *err)
 {
 	char huge[VM_PATH_MAX] = "";
@@ -223,7 +223,7 @@ static int build_start_argv(const struct vm_paths *p, const struct vm_spec *s,
 	}
 	struct loam_vmm_spec v;
 	fill_vmm_spec(p, s, s->hugepages ? huge : NULL, &v);
-	if (vm_systemd_present())
+	if (supervised && vm_systemd_present())
 		add_systemd_prefix(p, argv);
 	return loam_vmm_argv(s->arch, s->qemu ? s->qemu : s->arch->qemu_binary, &v, argv, err);
 }
@@ -247,7 +247,7 @@ static int check_prepared(const struct vm_paths *p, const char *user, loam_err *
 static int start_qemu(const struct vm_paths *p, const struct vm_spec *s, pid_t *pid, loam_err *err)
 {
 	cleanup_argv struct loam_argv argv = {0};
-	if (check_prepared(p, p->user, err) < 0 || build_start_argv(p, s, &argv, err) < 0)
+	if (check_prepared(p, p->user, err) < 0 || build_start_argv(p, s, true, &argv, err) < 0)
 		return -1;
 	unlink(p->pid);
 	unlink(p->qmp);
@@ -291,6 +291,30 @@ int loam_host_verb_vm_start(int argc, char **argv)
 		return loam_host_report("vm-start", &err);
 	return print_json(
 	    json_pack("{s:s,s:i,s:b}", "id", p.id, "pid", (json_int_t)pid, "started", started));
+}
+
+/* ---- vm-argv ---- */
+
+int loam_host_verb_vm_argv(int argc, char **argv)
+{
+	cleanup_err loam_err err = NULL;
+	struct vm_args a;
+	struct vm_paths p;
+	if (parse_args(argc, argv, true, 0, &a, &err) < 0 ||
+	    vm_paths_init(a.state_dir, a.id, &p, &err) < 0)
+		return loam_host_report("vm-argv", &err);
+	struct vm_spec spec = {0};
+	cleanup_argv struct loam_argv qemu = {0};
+	int rc = vm_spec_load(&p, &spec, &err) < 0
+		     ? -1
+		     : build_start_argv(&p, &spec, false, &qemu, &err);
+	vm_spec_free(&spec);
+	if (rc < 0)
+		return loam_host_report("vm-argv", &err);
+	json_t *words = json_array();
+	for (size_t i = 0; i < qemu.n; i++)
+		json_array_append_new(words, json_string(qemu.v[i]));
+	return print_json(json_pack("{s:s,s:o}", "id", p.id, "argv", words));
 }
 
 /* ---- vm-status ---- */

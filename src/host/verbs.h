@@ -16,10 +16,12 @@ int loam_host_verb_arch(int argc, char **argv);
 int loam_host_verb_learn(int argc, char **argv);
 int loam_host_verb_vm_prep(int argc, char **argv);
 int loam_host_verb_vm_start(int argc, char **argv);
+int loam_host_verb_vm_argv(int argc, char **argv);
 int loam_host_verb_vm_status(int argc, char **argv);
 int loam_host_verb_vm_stop(int argc, char **argv);
 int loam_host_verb_vm_purge(int argc, char **argv);
 int loam_host_verb_install(int argc, char **argv);
+int loam_host_verb_uninstall(int argc, char **argv);
 
 /* The parsing halves of the verbs, without their side effects (for the
  * fuzzers): an install request as on stdin, and the VM verbs' argv (with

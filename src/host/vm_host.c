@@ -83,8 +83,8 @@ int vm_user_lookup(const char *user, uid_t *uid, gid_t *gid, bool *found, loam_e
 	return 0;
 }
 
-/* Runs a shadow-utils tool, retrying while another process holds the lock
- * on /etc/passwd (other users of this machine add users too). */
+/* Runs a shadow-utils tool, retrying while it reports a transient busy
+ * state (other users of this machine add users too). */
 static int run_shadow_tool(const char *const *argv, int ok_status, loam_err *err)
 {
 	char tool[PATH_MAX];
@@ -106,7 +106,10 @@ static int run_shadow_tool(const char *const *argv, int ok_status, loam_err *err
 			loam_spawn_result_free(&r);
 			return 0;
 		}
-		if (!strstr(r.err, "lock") || attempt >= SHADOW_RETRIES) {
+		/* Busy: another tool holds /etc/passwd's lock, or userdel sees a
+		 * just-killed process of the user not yet reaped. */
+		bool busy = strstr(r.err, "lock") || strstr(r.err, "currently used");
+		if (!busy || attempt >= SHADOW_RETRIES) {
 			r.err[strcspn(r.err, "\n")] = '\0';
 			loam_fail(err, LOAM_E_IO, "%s exited with status %d: %.300s", argv[0],
 				  status, r.err);

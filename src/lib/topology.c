@@ -73,6 +73,27 @@ int loam_topology_scale(const struct loam_host_topology *host, unsigned vcpus,
 	return 0;
 }
 
+int loam_host_topology_from_learned(unsigned sockets, unsigned dies, unsigned cores,
+				    unsigned threads_per_core, struct loam_host_topology *out,
+				    loam_err *err)
+{
+	if (!sockets || !cores || !threads_per_core)
+		return loam_fail(err, LOAM_E_INVALID,
+				 "learned topology has a zero count (sockets %u, cores %u, threads "
+				 "per core %u)",
+				 sockets, cores, threads_per_core);
+	if (dies < sockets) /* arm64 has no die_id: a socket is a die */
+		dies = sockets;
+	unsigned per_die = cores / dies;
+	*out = (struct loam_host_topology){
+	    .sockets = sockets,
+	    .dies_per_socket = dies / sockets,
+	    .cores_per_die = per_die ? per_die : 1,
+	    .threads_per_core = threads_per_core,
+	};
+	return 0;
+}
+
 bool loam_topology_valid(const struct loam_topology *t, unsigned vcpus)
 {
 	if (!t->packages || !t->dies || !t->cores || !t->threads)
