@@ -51,7 +51,9 @@ fuzz_one() { # bin
 	dir=$work/fuzz-$name
 	mkdir -p "$dir/new" "$dir/art" "$corpus"
 	t0=$(date +%s)
-	"$bin" -max_total_time="$fuzz_secs" -timeout=10 -rss_limit_mb=2048 \
+	local dict=()
+	[[ -f fuzz/dict/$name.dict ]] && dict=(-dict="fuzz/dict/$name.dict")
+	"$bin" "${dict[@]}" -max_total_time="$fuzz_secs" -timeout=10 -rss_limit_mb=2048 \
 		-artifact_prefix="$dir/art/" -print_final_stats=1 "$dir/new" "$corpus" \
 		>"$dir/log" 2>&1
 	rc=$?
