@@ -94,7 +94,8 @@ static int start_api(struct loamd *d, loam_err *err)
 	struct loam_api_config cfg = {.state_dir = d->opts.state_dir,
 				      .db_url = d->opts.db_url,
 				      .token = d->token,
-				      .alloc = d->alloc};
+				      .alloc = d->alloc,
+				      .artifact_store = d->opts.artifact_store};
 	if (loam_api_new(&cfg, &d->api, err) < 0)
 		return -1;
 	uint16_t port = 0;
@@ -151,7 +152,11 @@ int main(int argc, char **argv)
 	struct loamd d = {0};
 	cleanup_err loam_err err = NULL;
 	loam_log_init("loamd", false, LOAM_LOG_INFO);
-	if (loamd_parse_opts(argc, argv, &d.opts, &err) < 0) {
+	char addr[128];
+	uint16_t port;
+	if (loamd_parse_opts(argc, argv, &d.opts, &err) < 0 ||
+	    (d.opts.listen &&
+	     loam_api_parse_listen(d.opts.listen, addr, sizeof(addr), &port, &err) < 0)) {
 		fprintf(stderr, "loamd: %s\n", loam_err_msg(err));
 		loamd_free_opts(&d.opts);
 		return 2;
