@@ -21,6 +21,7 @@ jget_lines() { python3 -c 'import json,sys; [print(json.dumps(json.loads(l)[sys.
 state=$(mktemp -d /tmp/loam-vmrun.XXXXXX)
 chmod 0755 "$state"
 ids=()
+declare -A user_of=()
 cleanup() {
 	for id in "${ids[@]}"; do "$agent" vm-purge "$id" --state-dir "$state" >/dev/null 2>&1; done
 	rm -rf "$state"
@@ -56,9 +57,14 @@ live_procs_of() {
 serial_size() { stat -c %s "$1/serial.log" 2>/dev/null || echo 0; }
 
 check_prep() { # id arch code vars
-	local id=$1 dir=$state/vms/$1 user=loam-vm-$1 out
+	local id=$1 dir=$state/vms/$1 user out
 	out=$(spec "$@" | "$agent" vm-prep --state-dir "$state") || { bad "$2: vm-prep failed"; return 1; }
-	expect "$2 prep user" "$user" "$(jget user <<<"$out")"
+	user=$(jget user <<<"$out")
+	user_of[$id]=$user
+	# Ids are 26 characters (loam_db_new_id): the user name is cut to 32
+	# with a hash of the id, and stays the same on every run.
+	[[ $user =~ ^loam-vm-[a-z0-9]{24}$ && $user == loam-vm-${id:0:16}* ]] && ok ||
+		bad "$2: user name '$user' for id $id"
 	expect "$2 user's groups" "$user kvm" "$(id -Gn "$user")"
 	expect "$2 dir mode and owner" "700 $user" "$(stat -c '%a %U' "$dir")"
 	local info
@@ -79,7 +85,7 @@ check_prep() { # id arch code vars
 }
 
 check_run() { # id arch
-	local id=$1 dir=$state/vms/$1 user=loam-vm-$1 out pid
+	local id=$1 dir=$state/vms/$1 user=${user_of[$1]} out pid
 	out=$("$agent" vm-start "$id" --state-dir "$state") || { bad "$2: vm-start failed"; return 1; }
 	pid=$(jget pid <<<"$out")
 	expect "$2 started" true "$(jget started <<<"$out")"
@@ -97,13 +103,13 @@ check_run() { # id arch
 	expect "$2 QMP status" running "$(jget qmp <<<"$out")"
 	expect "$2 not ready (no guest)" false "$(jget ready <<<"$out")"
 	# The firmware writes to the serial port: the log must grow.
-	local first grew=0 i
-	for i in $(seq 1 120); do
+	local first grew=0
+	for _ in $(seq 1 120); do
 		first=$(serial_size "$dir")
 		[[ $first -gt 0 ]] && break
 		sleep 0.5
 	done
-	for i in $(seq 1 120); do
+	for _ in $(seq 1 120); do
 		[[ $(serial_size "$dir") -gt $first ]] && { grew=1; break; }
 		sleep 0.5
 	done
@@ -124,7 +130,7 @@ check_run() { # id arch
 	# serial tail; the stale pid file and socket do not stop a new start.
 	pid=$(jget pid <<<"$("$agent" vm-start "$id" --state-dir "$state")")
 	kill -9 "$pid"
-	for i in $(seq 1 100); do
+	for _ in $(seq 1 100); do
 		[[ $(awk '/^State:/{print $2}' "/proc/$pid/status" 2>/dev/null) =~ ^(Z|)$ ]] && break
 		sleep 0.1
 	done
@@ -135,7 +141,7 @@ check_run() { # id arch
 }
 
 check_purge() { # id arch; purges a running VM
-	local id=$1 user=loam-vm-$1 uid
+	local id=$1 user=${user_of[$1]} uid
 	uid=$(id -u "$user")
 	# Two starts at once: the VM's lock lets exactly one QEMU run.
 	"$agent" vm-start "$id" --state-dir "$state" >"$state/start1.json" &
@@ -159,8 +165,8 @@ check_purge() { # id arch; purges a running VM
 }
 
 one_arch() { # arch code vars
-	local id=vr${1}${suffix}
-	id=${id//[^a-z0-9]/}
+	local id=vr${1}${suffix}0000000000000000000000000
+	id=${id:0:26}
 	ids+=("$id")
 	check_prep "$id" "$@" && check_run "$id" "$1" && check_purge "$id" "$1"
 }
@@ -183,6 +189,19 @@ bad_input() {
 	grep -q "vm-prep" <<<"$out" && ok || bad "unprepared start does not say to run vm-prep: $out"
 	"$agent" vm-stop 'x;y' --state-dir "$state" >/dev/null 2>&1
 	expect "bad id on stop: exit status" 2 "$?"
+	# 1 GiB hugepages wanted, none mounted here: start refuses, clearly.
+	if ! grep -q 'hugetlbfs.*pagesize=1024M' /proc/mounts; then
+		local id=vrhuge$suffix
+		ids+=("$id")
+		spec "$id" x64 /usr/share/OVMF/OVMF_CODE.fd /usr/share/OVMF/OVMF_VARS.fd |
+			sed 's/"hugepages":false/"hugepages":true/; s/"memory_mib":256/"memory_mib":1024/' |
+			"$agent" vm-prep --state-dir "$state" >/dev/null || bad "hugepage VM: vm-prep failed"
+		out=$("$agent" vm-start "$id" --state-dir "$state" 2>&1)
+		expect "hugepages without a 1G mount: exit status" 1 "$?"
+		grep -q "hugetlbfs" <<<"$out" && ok || bad "hugepage refusal does not name hugetlbfs: $out"
+		expect "hugepage VM not running" false "$("$agent" vm-status "$id" --state-dir "$state" | jget running)"
+		"$agent" vm-purge "$id" --state-dir "$state" >/dev/null || bad "hugepage VM: purge failed"
+	fi
 }
 
 bad_input
