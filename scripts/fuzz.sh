@@ -5,6 +5,7 @@
 #                               dir (this is what CTest runs in make check)
 #   scripts/fuzz.sh             every target for FUZZ_SECONDS (make fuzz: 60),
 #                               adding new inputs to the committed corpora
+# A target's dictionary (field names, options), if any, is fuzz/dict/NAME.dict.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${FUZZ_SECONDS:-5}
@@ -20,10 +21,11 @@ run_one() { # bin, keep_new
 		out=$(mktemp -d)
 		trap 'rm -rf "$out"' RETURN
 	fi
-	local artifacts
+	local artifacts dict=()
+	[[ -f fuzz/dict/$name.dict ]] && dict=(-dict="fuzz/dict/$name.dict")
 	artifacts=$(mktemp -d)
 	echo "fuzz: $name for ${secs}s"
-	if ! "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+	if ! "$bin" "${dict[@]}" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
 		-artifact_prefix="$artifacts/" -print_final_stats=1 "$out" "$corpus" 2>"$artifacts/log"; then
 		tail -40 "$artifacts/log" >&2
 		echo "fuzz: $name found a crash; inputs in $artifacts" >&2

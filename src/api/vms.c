@@ -266,9 +266,11 @@ static const char *action_target(const char *action, const char *state, const ch
 
 int api_vms_action(struct api_req *r, loam_err *err)
 {
+	static const char *const no_fields[] = {NULL};
 	const char *action = r->seg[2];
 	cleanup_rows struct loam_db_rows *rows = NULL;
-	if (load_vm(r->db, r->seg[1], &rows, err) < 0)
+	if (api_body_check(r, no_fields, true, err) < 0 ||
+	    load_vm(r->db, r->seg[1], &rows, err) < 0)
 		return -1;
 	const char *id = api_text(rows, 0, "id");
 	const char *target = action_target(action, api_text(rows, 0, "state"), r->seg[1], err);

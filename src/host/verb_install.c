@@ -447,12 +447,9 @@ static json_t *install_one(const struct install_entry *e)
 	return res;
 }
 
-static int read_request(json_t **out, const char **prefix, loam_err *err)
+static int parse_request(const char *buf, size_t len, json_t **out, const char **prefix,
+			 loam_err *err)
 {
-	cleanup_free char *buf = malloc(REQUEST_MAX + 1);
-	size_t len = buf ? fread(buf, 1, REQUEST_MAX + 1, stdin) : 0;
-	if (!buf || len > REQUEST_MAX)
-		return loam_fail(err, LOAM_E_INVALID, "the request on stdin is too large");
 	json_t *req = loam_json_parse(buf, len, "install request", err);
 	if (!req)
 		return -1;
@@ -465,6 +462,29 @@ static int read_request(json_t **out, const char **prefix, loam_err *err)
 	if (!*prefix)
 		*prefix = "/opt/loam";
 	*out = req;
+	return 0;
+}
+
+static int read_request(json_t **out, const char **prefix, loam_err *err)
+{
+	cleanup_free char *buf = malloc(REQUEST_MAX + 1);
+	size_t len = buf ? fread(buf, 1, REQUEST_MAX + 1, stdin) : 0;
+	if (!buf || len > REQUEST_MAX)
+		return loam_fail(err, LOAM_E_INVALID, "the request on stdin is too large");
+	return parse_request(buf, len, out, prefix, err);
+}
+
+int loam_host_install_check(const char *buf, size_t len, loam_err *err)
+{
+	cleanup_json json_t *req = NULL;
+	const char *prefix = NULL;
+	if (parse_request(buf, len, &req, &prefix, err) < 0)
+		return -1;
+	const json_t *entries = json_object_get(req, "entries");
+	struct install_entry entry;
+	for (size_t i = 0; i < json_array_size(entries); i++)
+		if (parse_entry(json_array_get(entries, i), i, prefix, &entry, err) < 0)
+			return -1;
 	return 0;
 }
 

@@ -511,3 +511,12 @@ int loam_host_verb_vm_purge(int argc, char **argv)
 	return print_json(
 	    json_pack("{s:s,s:b,s:b}", "id", p.id, "existed", existed, "purged", true));
 }
+
+int loam_host_vm_args_check(int argc, char **argv, bool want_id, loam_err *err)
+{
+	struct vm_args a;
+	struct vm_paths p;
+	if (parse_args(argc, argv, want_id, DEFAULT_STOP_TIMEOUT_S, &a, err) < 0)
+		return -1;
+	return want_id ? vm_paths_init(a.state_dir, a.id, &p, err) : 0;
+}

@@ -23,6 +23,15 @@ int loam_host_verb_vm_purge(int argc, char **argv);
 int loam_host_verb_install(int argc, char **argv);
 int loam_host_verb_uninstall(int argc, char **argv);
 
+/* The parsing halves of the verbs, without their side effects (for the
+ * fuzzers): an install request as on stdin, and the VM verbs' argv (with
+ * the id and --state-dir checked as vm_paths_init does). */
+#include <stdbool.h>
+#include <stddef.h>
+#include "lib/err.h"
+int loam_host_install_check(const char *buf, size_t len, loam_err *err);
+int loam_host_vm_args_check(int argc, char **argv, bool want_id, loam_err *err);
+
 /* Prints "loam-host: <verb>: <msg>" to stderr and returns the exit status
  * that fits the error (2 for invalid input). Frees the error. */
 #include "lib/err.h"

@@ -77,6 +77,13 @@ int loam_json_opt_bool(const json_t *obj, const char *key, bool *out, loam_err *
 	return 0;
 }
 
+/* A required field given as null is missing: the caller gets no NULL. */
+static bool present(const json_t *obj, const char *key)
+{
+	const json_t *v = lookup(obj, key);
+	return v && !json_is_null(v);
+}
+
 static int missing(const char *key, loam_err *err)
 {
 	return loam_fail(err, LOAM_E_INVALID, "field '%s' is required", key);
@@ -84,21 +91,21 @@ static int missing(const char *key, loam_err *err)
 
 int loam_json_get_str(const json_t *obj, const char *key, const char **out, loam_err *err)
 {
-	if (!lookup(obj, key))
+	if (!present(obj, key))
 		return missing(key, err);
 	return loam_json_opt_str(obj, key, out, err);
 }
 
 int loam_json_get_int(const json_t *obj, const char *key, int64_t *out, loam_err *err)
 {
-	if (!lookup(obj, key))
+	if (!present(obj, key))
 		return missing(key, err);
 	return loam_json_opt_int(obj, key, out, err);
 }
 
 int loam_json_get_bool(const json_t *obj, const char *key, bool *out, loam_err *err)
 {
-	if (!lookup(obj, key))
+	if (!present(obj, key))
 		return missing(key, err);
 	return loam_json_opt_bool(obj, key, out, err);
 }
