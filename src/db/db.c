@@ -39,7 +39,7 @@
 #include "lib/paths.h"
 
 /* A transaction is retried this often, and for at most this long. */
-#define TX_MAX_ATTEMPTS 30
+#define TX_MAX_ATTEMPTS 100
 #define TX_MAX_MS	15000
 
 char *loam_db_default_url(const char *state_dir)
@@ -313,10 +313,10 @@ static void sleep_ms(long ms)
 		;
 }
 
-/* Exponential backoff with full jitter: 1, 2, 4 .. 64 ms upper bounds. */
+/* Exponential backoff with full jitter: 1, 2, 4 .. 128 ms upper bounds. */
 static long backoff_ms(int attempt)
 {
-	long cap = 1L << (attempt < 6 ? attempt : 6);
+	long cap = 1L << (attempt < 7 ? attempt : 7);
 	unsigned r = 0;
 	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
 		r = (unsigned)attempt * 7919u;

@@ -15,7 +15,7 @@
 
 #include "lib/cleanup.h"
 
-#define MAX_PARAMS 256
+#define MAX_PARAMS 32767 /* the protocol's limit is 65535 */
 
 static PGconn *C(struct loam_db *db)
 {
@@ -58,8 +58,8 @@ static int fail_result(struct loam_db *db, PGresult *res, const char *sql, loam_
 }
 
 /* Text forms of the parameters; ints and reals are formatted into buf. */
-static void params_as_text(const struct loam_db_val *args, size_t nargs,
-			   const char *values[MAX_PARAMS], char buf[MAX_PARAMS][32])
+static void params_as_text(const struct loam_db_val *args, size_t nargs, const char **values,
+			   char (*buf)[32])
 {
 	for (size_t i = 0; i < nargs; i++) {
 		switch (args[i].type) {
@@ -90,8 +90,10 @@ static PGresult *run(struct loam_db *db, const char *sql, const struct loam_db_v
 			  want, nargs, sql);
 		return NULL;
 	}
-	const char *values[MAX_PARAMS];
-	char buf[MAX_PARAMS][32];
+	cleanup_free const char **values = calloc(nargs + 1, sizeof(*values));
+	cleanup_free char(*buf)[32] = calloc(nargs + 1, sizeof(*buf));
+	if (!values || !buf)
+		abort();
 	params_as_text(args, nargs, values, buf);
 	PGresult *res = PQexecParams(C(db), pg_sql, (int)nargs, NULL, values, NULL, NULL, 0);
 	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;

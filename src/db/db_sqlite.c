@@ -5,28 +5,52 @@
  * transactions use BEGIN IMMEDIATE so the write lock is taken up front.
  * Prepared statements are cached by SQL text, which is what makes short
  * transactions cheap (the allocator's placement is two cached UPDATEs).
+ *
+ * Checkpoints run in a background thread, one per database file per
+ * process, instead of inside whichever commit crosses the auto-checkpoint
+ * threshold: with synchronous=NORMAL a WAL commit is a write() with no
+ * fsync, and the checkpoint's fsyncs would otherwise land on one unlucky
+ * request (milliseconds of p99). The thread runs PASSIVE checkpoints, which
+ * never block writers; if the thread cannot keep up the WAL grows until it
+ * does.
  */
 #include "db/db_internal.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 
 #define BUSY_TIMEOUT_MS 5000
 #define CACHE_SLOTS	512
+#define CHECKPOINT_MS	100
 
 struct cached_stmt {
 	char *sql;
 	sqlite3_stmt *stmt;
 };
 
+struct checkpointer {
+	struct checkpointer *next;
+	char *path;
+	int refs;
+	bool stop;
+	pthread_t thread;
+	pthread_cond_t wake;
+};
+
+static pthread_mutex_t checkpointers_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct checkpointer *checkpointers;
+
 struct sqlite_db {
 	sqlite3 *h;
+	struct checkpointer *ckpt;
 	size_t cached;
 	struct cached_stmt cache[CACHE_SLOTS];
 };
@@ -224,6 +248,84 @@ static void sq_set_busy_timeout(struct loam_db *db, int ms)
 	sqlite3_busy_timeout(S(db)->h, ms);
 }
 
+static void *checkpoint_loop(void *arg)
+{
+	struct checkpointer *c = arg;
+	sqlite3 *h = NULL;
+	if (sqlite3_open_v2(c->path, &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+	    SQLITE_OK) {
+		sqlite3_close_v2(h);
+		return NULL;
+	}
+	sqlite3_busy_timeout(h, 0);
+	pthread_mutex_lock(&checkpointers_mu);
+	while (!c->stop) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += CHECKPOINT_MS * 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&c->wake, &checkpointers_mu, &until);
+		if (c->stop)
+			break;
+		pthread_mutex_unlock(&checkpointers_mu);
+		sqlite3_wal_checkpoint_v2(h, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_lock(&checkpointers_mu);
+	}
+	pthread_mutex_unlock(&checkpointers_mu);
+	sqlite3_close_v2(h);
+	return NULL;
+}
+
+/* Shares one checkpoint thread among this process's connections to path. */
+static struct checkpointer *checkpointer_get(const char *path)
+{
+	pthread_mutex_lock(&checkpointers_mu);
+	struct checkpointer *c = checkpointers;
+	while (c && strcmp(c->path, path) != 0)
+		c = c->next;
+	if (!c) {
+		c = calloc(1, sizeof(*c));
+		if (!c || !(c->path = strdup(path)))
+			abort();
+		pthread_cond_init(&c->wake, NULL);
+		if (pthread_create(&c->thread, NULL, checkpoint_loop, c) != 0) {
+			pthread_mutex_unlock(&checkpointers_mu);
+			free(c->path);
+			free(c);
+			return NULL;
+		}
+		c->next = checkpointers;
+		checkpointers = c;
+	}
+	c->refs++;
+	pthread_mutex_unlock(&checkpointers_mu);
+	return c;
+}
+
+static void checkpointer_put(struct checkpointer *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&checkpointers_mu);
+	bool last = --c->refs == 0;
+	if (last) {
+		struct checkpointer **p = &checkpointers;
+		while (*p != c)
+			p = &(*p)->next;
+		*p = c->next;
+		c->stop = true;
+		pthread_cond_signal(&c->wake);
+	}
+	pthread_mutex_unlock(&checkpointers_mu);
+	if (!last)
+		return;
+	pthread_join(c->thread, NULL);
+	pthread_cond_destroy(&c->wake);
+	free(c->path);
+	free(c);
+}
+
 static void sq_close(struct loam_db *db)
 {
 	struct sqlite_db *s = S(db);
@@ -234,6 +336,7 @@ static void sq_close(struct loam_db *db)
 		}
 	}
 	sqlite3_close_v2(s->h);
+	checkpointer_put(s->ckpt);
 	free(s);
 }
 
@@ -290,6 +393,11 @@ int loam_db_sqlite_open(const char *path, struct loam_db *db, loam_err *err)
 		      err) < 0) {
 		sq_close(db);
 		return loam_err_wrap(err, "open database %s", path);
+	}
+	if (strcmp(path, ":memory:") != 0) {
+		s->ckpt = checkpointer_get(path);
+		if (s->ckpt)
+			sqlite3_wal_autocheckpoint(s->h, 0);
 	}
 	return 0;
 }
