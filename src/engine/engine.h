@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "db/db.h"
 #include "lib/err.h"
@@ -23,6 +24,7 @@ struct loam_strand_ctx {
 	json_t *child_exit; /* after a push: the child's pop value; after bud: array of them */
 	int tries;	    /* failed attempts of this label so far */
 	void *app;	    /* process-wide services (struct loamd_app in loamd) */
+	const char *owner;  /* lease owner running this label ("<owner>/<worker>") */
 };
 
 enum loam_outcome_kind { LOAM_OUT_HOP, LOAM_OUT_NAP, LOAM_OUT_PUSH, LOAM_OUT_POP, LOAM_OUT_BUD };
@@ -63,7 +65,8 @@ void loam_engine_register(const struct loam_prog *prog);
 
 /* Creates a strand at the prog's first label, or at `label`. Works inside a
  * caller's transaction; with `id` non-NULL the id is chosen by the caller
- * (so that a strand can share its id with the row it manages). */
+ * (so that a strand can share its id with the row it manages). `frame` is
+ * borrowed (NULL: {}); out_id may be NULL. */
 int loam_strand_create(struct loam_db *db, const char *prog, const char *label, json_t *frame,
 		       const char *id, char out_id[27], loam_err *err);
 /* Raises a named signal ("stop", "destroy") and makes the strand due now. */
@@ -79,10 +82,34 @@ struct loam_engine_opts {
 	int workers;	   /* dispatcher threads, each with its own DB connection */
 	int lease_ms;	   /* default 30000 */
 	void *app;
+	int poll_ms; /* idle workers look for due strands this often; default 200 */
 };
 int loam_engine_start(const struct loam_engine_opts *opts, struct loam_engine **out, loam_err *err);
 void loam_engine_stop(struct loam_engine *e); /* waits for running labels */
 /* Runs due strands until none is due (tests). Returns how many ran. */
 int loam_engine_run_due(struct loam_db *db, const char *owner, void *app, loam_err *err);
+
+/* Takes at most one due strand under a lease of lease_ms, runs its label
+ * and applies the outcome. Returns 1 if one ran, 0 if none was due. */
+int loam_engine_run_one(struct loam_db *db, const char *owner, int lease_ms, void *app,
+			loam_err *err);
+
+/* Flags strands whose current label outlived its deadline_s (column
+ * `stuck`, plus a warning in the log). Returns how many were flagged. */
+int loam_engine_flag_stuck(struct loam_db *db, loam_err *err);
+
+/* Status for the API: with id, one object (LOAM_E_NOTFOUND if none); with
+ * NULL, an array of every strand. Keys: id, prog, label, depth, schedule,
+ * lease_owner, lease_expires_at, parent_id, done, exitval, tries,
+ * last_error, label_since, deadline_at, stuck, signals, created_at,
+ * updated_at. */
+int loam_strand_status_json(struct loam_db *db, const char *id, json_t **out, loam_err *err);
+
+/* Retry delay after the n-th failure of a label: 1 s doubling to 60 s. */
+int64_t loam_engine_backoff_ms(int tries);
+
+/* The registered prog of that name, or NULL. */
+const struct loam_prog *loam_engine_find_prog(const char *name);
+const struct loam_label *loam_engine_find_label(const struct loam_prog *prog, const char *name);
 
 #endif

@@ -1,0 +1,28 @@
+/*
+ * The progs loamd runs on the engine (src/engine/engine.h), one file of
+ * labelled steps each, and struct loamd_app: the process-wide services
+ * their labels reach through ctx->app.
+ */
+#ifndef LOAM_PROGS_H
+#define LOAM_PROGS_H
+
+struct loam_transport_pool;
+struct loam_allocator;
+
+struct loamd_app {
+	struct loam_transport_pool *pool;
+	struct loam_allocator *alloc;  /* may be NULL */
+	const char *dist_dir;	       /* agents: <dist_dir>/loam-host-<arch>; NULL: "build/dist" */
+	const char *state_dir;	       /* loamd's own state dir */
+	const char *artifact_base_url; /* unused for now */
+	int heartbeat_ms;	       /* host check period; 0: 30000 */
+	int command_timeout_ms;	       /* agent commands (learn); 0: 300000 */
+};
+
+/* Registers every prog with the engine; call once before it starts. */
+void loam_progs_register_all(void);
+
+/* The cloudify prog's name; its strand id is the host id. */
+#define LOAM_PROG_CLOUDIFY "cloudify"
+
+#endif
