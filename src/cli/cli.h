@@ -13,5 +13,8 @@ struct loam_cli_cmd {
 };
 
 int loam_cmd_bench(int argc, char **argv);
+int loam_cmd_host(int argc, char **argv);
+int loam_cmd_vm(int argc, char **argv);
+int loam_cmd_sizes(int argc, char **argv);
 
 #endif

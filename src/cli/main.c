@@ -9,6 +9,9 @@
 
 static const struct loam_cli_cmd commands[] = {
     {"bench", "bench alloc|...   run a benchmark and print JSON", loam_cmd_bench},
+    {"host", "host add|ls|show|set|rm   cloudify and manage hosts", loam_cmd_host},
+    {"vm", "vm create|ls|show|stop|start|reboot|rm   manage VMs", loam_cmd_vm},
+    {"sizes", "sizes [--json]   list VM sizes per arch", loam_cmd_sizes},
 };
 
 static int usage(FILE *out)

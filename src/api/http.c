@@ -1,0 +1,189 @@
+/*
+ * Serves the API over HTTP with libmicrohttpd: one thread per connection
+ * (each takes a DB connection from the pool only while a request runs),
+ * request bodies buffered up to LOAM_API_BODY_MAX, and JSON responses.
+ * /artifacts/... is reserved for the artifact store, served without auth
+ * because hosts fetch from it and check integrity by sha256.
+ */
+#include "api/internal.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/json.h"
+#include "lib/log.h"
+
+struct upload {
+	char *buf;
+	size_t len;
+	bool too_big;
+};
+
+static enum MHD_Result send_json(struct MHD_Connection *conn, int status, char *body)
+{
+	struct MHD_Response *resp =
+	    MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static char *error_body(const char *kind, const char *detail)
+{
+	json_t *doc = json_pack("{s:s, s:s}", "error", kind, "detail", detail);
+	char *s = loam_json_dump(doc);
+	json_decref(doc);
+	return s;
+}
+
+/* Accumulates the body; returns false once it is over the limit. */
+static void take_upload(struct upload *up, const char *data, size_t size)
+{
+	if (up->too_big || up->len + size > LOAM_API_BODY_MAX) {
+		up->too_big = true;
+		return;
+	}
+	char *p = realloc(up->buf, up->len + size + 1);
+	if (!p)
+		abort();
+	memcpy(p + up->len, data, size);
+	up->buf = p;
+	up->len += size;
+	up->buf[up->len] = '\0';
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version, const char *data,
+				  size_t *data_size, void **con_cls)
+{
+	(void)version;
+	struct loam_api *api = cls;
+	struct upload *up = *con_cls;
+	if (!up) {
+		up = calloc(1, sizeof(*up));
+		if (!up)
+			return MHD_NO;
+		*con_cls = up;
+		return MHD_YES;
+	}
+	if (*data_size) {
+		take_upload(up, data, *data_size);
+		*data_size = 0;
+		return MHD_YES;
+	}
+	if (up->too_big)
+		return send_json(conn, 413, error_body("invalid", "request body is over 64 KiB"));
+	if (strncmp(url, "/artifacts/", 11) == 0)
+		return send_json(conn, 404,
+				 error_body("not_found", "no artifact store in this loamd"));
+	const char *auth =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	struct loam_api_response resp = {0};
+	loam_api_handle(api, method, url, auth, up->buf, up->len, &resp);
+	log_debug("%s %s -> %d", method, url, resp.status);
+	return send_json(conn, resp.status, resp.body);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	struct upload *up = *con_cls;
+	if (up) {
+		free(up->buf);
+		free(up);
+		*con_cls = NULL;
+	}
+}
+
+int loam_api_parse_listen(const char *listen, char *addr_out, size_t addr_size, uint16_t *port,
+			  loam_err *err)
+{
+	const char *colon = strrchr(listen ? listen : "", ':');
+	if (!colon)
+		return loam_fail(err, LOAM_E_INVALID, "--listen '%.64s' must be ADDR:PORT", listen);
+	const char *host = listen;
+	size_t hlen = (size_t)(colon - listen);
+	if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
+		host++;
+		hlen -= 2;
+	}
+	char *end = NULL;
+	long p = strtol(colon + 1, &end, 10);
+	if (!colon[1] || *end || p < 0 || p > 65535)
+		return loam_fail(err, LOAM_E_INVALID, "--listen: port must be 0..65535");
+	if (hlen == 0 || hlen >= addr_size)
+		return loam_fail(err, LOAM_E_INVALID, "--listen: give an IP address before ':'");
+	memcpy(addr_out, host, hlen);
+	addr_out[hlen] = '\0';
+	*port = (uint16_t)p;
+	return 0;
+}
+
+union sockaddr_any {
+	struct sockaddr sa;
+	struct sockaddr_in in4;
+	struct sockaddr_in6 in6;
+};
+
+static int make_sockaddr(const char *addr, uint16_t port, union sockaddr_any *sa, bool *v6,
+			 loam_err *err)
+{
+	memset(sa, 0, sizeof(*sa));
+	if (inet_pton(AF_INET, addr, &sa->in4.sin_addr) == 1) {
+		sa->in4.sin_family = AF_INET;
+		sa->in4.sin_port = htons(port);
+		*v6 = false;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, addr, &sa->in6.sin6_addr) == 1) {
+		sa->in6.sin6_family = AF_INET6;
+		sa->in6.sin6_port = htons(port);
+		*v6 = true;
+		return 0;
+	}
+	return loam_fail(err, LOAM_E_INVALID, "--listen: '%.64s' is not an IPv4 or IPv6 address",
+			 addr);
+}
+
+int loam_api_listen(struct loam_api *api, const char *listen, uint16_t *bound_port, loam_err *err)
+{
+	char addr[128];
+	uint16_t port;
+	union sockaddr_any sa;
+	bool v6;
+	if (loam_api_parse_listen(listen, addr, sizeof(addr), &port, err) < 0 ||
+	    make_sockaddr(addr, port, &sa, &v6, err) < 0)
+		return -1;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+			 MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+	api->mhd = MHD_start_daemon(flags, port, NULL, NULL, on_request, api, MHD_OPTION_SOCK_ADDR,
+				    &sa.sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+				    MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_CONNECTION_LIMIT,
+				    256u, MHD_OPTION_END);
+	if (!api->mhd)
+		return loam_fail(err, LOAM_E_IO,
+				 "cannot listen on %s (in use? pick another with --listen)",
+				 listen);
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(api->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	*bound_port = info ? info->port : port;
+	return 0;
+}
+
+void loam_api_stop(struct loam_api *api)
+{
+	if (api && api->mhd) {
+		MHD_stop_daemon(api->mhd);
+		api->mhd = NULL;
+	}
+}

@@ -1,0 +1,84 @@
+/*
+ * What the API's source files share: the api struct with its DB connection
+ * pool, the per-request context handed to each route handler, and the
+ * helpers for request bodies and row-to-JSON views.
+ */
+#ifndef LOAM_API_INTERNAL_H
+#define LOAM_API_INTERNAL_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "api/api.h"
+#include "db/db.h"
+
+#define API_POOL_MAX	 8
+#define API_MAX_SEGMENTS 4
+
+struct MHD_Daemon;
+
+struct loam_api {
+	char *state_dir;
+	char *db_url;
+	char *token;
+	struct loam_allocator *alloc;
+	pthread_mutex_t pool_mu;
+	struct loam_db *pool[API_POOL_MAX];
+	size_t npool;
+	struct MHD_Daemon *mhd;
+};
+
+struct api_req {
+	struct loam_api *api;
+	struct loam_db *db;
+	const char *method;
+	const char *seg[API_MAX_SEGMENTS]; /* path segments after /v1/ */
+	size_t nseg;
+	json_t *body; /* parsed request body, or NULL when empty */
+	int status;   /* set by the handler; 200 when left 0 */
+	json_t *out;  /* the response document, set by the handler */
+};
+
+typedef int (*api_route_fn)(struct api_req *r, loam_err *err);
+
+/* Route handlers (hosts.c, vms.c, misc.c). */
+int api_hosts_add(struct api_req *r, loam_err *err);
+int api_hosts_list(struct api_req *r, loam_err *err);
+int api_hosts_show(struct api_req *r, loam_err *err);
+int api_hosts_set(struct api_req *r, loam_err *err);
+int api_hosts_delete(struct api_req *r, loam_err *err);
+int api_vms_create(struct api_req *r, loam_err *err);
+int api_vms_list(struct api_req *r, loam_err *err);
+int api_vms_show(struct api_req *r, loam_err *err);
+int api_vms_action(struct api_req *r, loam_err *err);
+int api_vms_delete(struct api_req *r, loam_err *err);
+int api_sizes_list(struct api_req *r, loam_err *err);
+int api_strands_list(struct api_req *r, loam_err *err);
+int api_strands_show(struct api_req *r, loam_err *err);
+
+/* body.c: request bodies. */
+/* Fails unless the body is an object whose keys are all in `allowed`
+ * (NULL-terminated); an empty body counts as {} when allow_empty. */
+int api_body_check(struct api_req *r, const char *const *allowed, bool allow_empty, loam_err *err);
+/* An optional string field of at most max bytes, without control chars. */
+int api_body_str(struct api_req *r, const char *key, size_t max, const char **out, loam_err *err);
+
+/* rows.c: reading result rows by column name. */
+size_t api_col(const struct loam_db_rows *rows, const char *name);
+const char *api_text(const struct loam_db_rows *rows, size_t row, const char *name);
+int64_t api_int(const struct loam_db_rows *rows, size_t row, const char *name);
+double api_real(const struct loam_db_rows *rows, size_t row, const char *name);
+bool api_null(const struct loam_db_rows *rows, size_t row, const char *name);
+/* A text column as a JSON string, or null. */
+json_t *api_json_text(const struct loam_db_rows *rows, size_t row, const char *name);
+/* True if the table exists (strands and artifacts arrive with other work). */
+bool api_table_exists(struct loam_db *db, const char *table);
+
+/* Views shared by hosts.c and misc.c. */
+json_t *api_strand_view(const struct loam_db_rows *rows, size_t row);
+#define API_STRAND_COLS                                                                            \
+	"id, prog, label, done, tries, last_error, stuck, schedule, lease_owner, "                 \
+	"lease_expires_at, parent_id, exitval, created_at, updated_at"
+
+#endif

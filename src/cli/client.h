@@ -1,0 +1,50 @@
+/*
+ * The CLI's side of the API: a small HTTP/JSON client over libcurl that
+ * finds loamd ($LOAM_URL) and its token ($LOAM_TOKEN or the token file),
+ * turns API errors back into loam_err with their kind, and says what to do
+ * when loamd is down or the token is wrong. Also the helpers every verb
+ * shares: printing JSON or an aligned table, and reporting an error.
+ */
+#ifndef LOAM_CLI_CLIENT_H
+#define LOAM_CLI_CLIENT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "lib/err.h"
+
+struct loam_client;
+
+int loam_client_open(struct loam_client **out, loam_err *err);
+void loam_client_close(struct loam_client *c);
+static inline void loam_client_closep(struct loam_client **c)
+{
+	loam_client_close(*c);
+}
+#define cleanup_client __attribute__((cleanup(loam_client_closep)))
+
+/* method "GET"/"POST"/...; body NULL or an object; *out gets the parsed
+ * response document on 2xx. */
+int loam_client_call(struct loam_client *c, const char *method, const char *path,
+		     const json_t *body, json_t **out, loam_err *err);
+
+/* Prints "loam: <msg>" on stderr and returns the exit status. */
+int loam_cli_error(const loam_err err);
+/* Prints a usage line for a verb and returns 2. */
+int loam_cli_usage(const char *usage);
+/* Pretty JSON on stdout. */
+void loam_cli_print_json(const json_t *doc);
+
+/* One table column: header and the key in each row object. */
+struct loam_col {
+	const char *header;
+	const char *key;
+};
+/* Prints rows (an array of objects) as an aligned table. */
+void loam_cli_print_table(const json_t *rows, const struct loam_col *cols, size_t ncols);
+/* A JSON value as display text: "-" for null, arrays joined by ','. */
+void loam_cli_value_text(const json_t *v, char *buf, size_t size);
+/* Prints an object as "key: value" lines. */
+void loam_cli_print_fields(const json_t *obj);
+
+#endif

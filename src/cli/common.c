@@ -1,0 +1,131 @@
+/*
+ * What the host and vm verbs share: sub-verb dispatch, and the three shapes
+ * most verbs take (list, show, act on a name), so that each verb file only
+ * says what is particular to it.
+ */
+#include "cli/verbs.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/cleanup.h"
+#include "lib/json.h"
+#include "lib/valid.h"
+
+int loam_cli_dispatch(const char *group, const struct loam_cli_verb *verbs, size_t n, int argc,
+		      char **argv)
+{
+	bool help = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0);
+	for (size_t i = 0; argc >= 2 && !help && i < n; i++)
+		if (strcmp(argv[1], verbs[i].name) == 0)
+			return verbs[i].run(argc - 1, argv + 1);
+	FILE *out = help ? stdout : stderr;
+	if (argc >= 2 && !help)
+		fprintf(stderr, "loam %s: unknown verb '%.64s'\n", group, argv[1]);
+	fprintf(out, "usage:\n");
+	for (size_t i = 0; i < n; i++)
+		fprintf(out, "  %s\n", verbs[i].usage);
+	return help ? 0 : 2;
+}
+
+int loam_cli_check_name(const char *what, const char *name, loam_err *err)
+{
+	return loam_valid_name(what, name, err);
+}
+
+int loam_cli_call_once(const char *method, const char *path, const json_t *body, json_t **out,
+		       loam_err *err)
+{
+	cleanup_client struct loam_client *c = NULL;
+	if (loam_client_open(&c, err) < 0)
+		return -1;
+	return loam_client_call(c, method, path, body, out, err);
+}
+
+/* Parses "[--json] [NAME]"; nnames is 0 or 1. */
+static int parse_json_name(int argc, char **argv, size_t nnames, bool *json, const char **name)
+{
+	static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
+	optind = 0;
+	opterr = 1;
+	int c;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c != 'j')
+			return -1;
+		*json = true;
+	}
+	if ((size_t)(argc - optind) != nnames)
+		return -1;
+	if (nnames)
+		*name = argv[optind];
+	return 0;
+}
+
+int loam_cli_list(int argc, char **argv, const char *usage, const char *path,
+		  const struct loam_col *cols, size_t ncols)
+{
+	bool json = false;
+	const char *none = NULL;
+	if (parse_json_name(argc, argv, 0, &json, &none) < 0)
+		return loam_cli_usage(usage);
+	cleanup_err loam_err err = NULL;
+	cleanup_json json_t *doc = NULL;
+	if (loam_cli_call_once("GET", path, NULL, &doc, &err) < 0)
+		return loam_cli_error(err);
+	if (json)
+		loam_cli_print_json(doc);
+	else
+		loam_cli_print_table(doc, cols, ncols);
+	return 0;
+}
+
+int loam_cli_show(int argc, char **argv, const char *usage, const char *prefix)
+{
+	bool json = false;
+	const char *name = NULL;
+	if (parse_json_name(argc, argv, 1, &json, &name) < 0)
+		return loam_cli_usage(usage);
+	cleanup_err loam_err err = NULL;
+	if (loam_cli_check_name("name", name, &err) < 0)
+		return loam_cli_error(err);
+	cleanup_free char *path = NULL;
+	if (asprintf(&path, "%s/%s", prefix, name) < 0)
+		return 1;
+	cleanup_json json_t *doc = NULL;
+	if (loam_cli_call_once("GET", path, NULL, &doc, &err) < 0)
+		return loam_cli_error(err);
+	if (json)
+		loam_cli_print_json(doc);
+	else
+		loam_cli_print_fields(doc);
+	return 0;
+}
+
+int loam_cli_name_call(int argc, char **argv, const char *usage, const char *method,
+		       const char *prefix, const char *suffix, const char *done)
+{
+	bool json = false;
+	const char *name = NULL;
+	if (parse_json_name(argc, argv, 1, &json, &name) < 0)
+		return loam_cli_usage(usage);
+	cleanup_err loam_err err = NULL;
+	if (loam_cli_check_name("name", name, &err) < 0)
+		return loam_cli_error(err);
+	cleanup_free char *path = NULL;
+	if (asprintf(&path, "%s/%s%s%s", prefix, name, suffix ? "/" : "", suffix ? suffix : "") < 0)
+		return 1;
+	cleanup_json json_t *doc = NULL;
+	if (loam_cli_call_once(method, path, NULL, &doc, &err) < 0)
+		return loam_cli_error(err);
+	if (json) {
+		loam_cli_print_json(doc);
+		return 0;
+	}
+	const json_t *state = json_object_get(doc, "state");
+	if (json_is_string(state))
+		printf("%s %s (%s)\n", name, done, json_string_value(state));
+	else
+		printf("%s %s\n", name, done);
+	return 0;
+}

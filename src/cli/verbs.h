@@ -1,0 +1,51 @@
+/*
+ * The sub-verbs of `loam host`, `loam vm` and `loam sizes`, one file each
+ * (host_add.c, vm_create.c, ...), and the helpers they share (common.c).
+ * Each gets argv starting at its own name and returns the exit status.
+ */
+#ifndef LOAM_CLI_VERBS_H
+#define LOAM_CLI_VERBS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "cli/client.h"
+
+struct loam_cli_verb {
+	const char *name;
+	const char *usage;
+	int (*run)(int argc, char **argv);
+};
+
+/* Runs the verb named argv[1] from the table, or prints the group's usage. */
+int loam_cli_dispatch(const char *group, const struct loam_cli_verb *verbs, size_t n, int argc,
+		      char **argv);
+
+/* `VERB [--json]`: GET path; JSON with --json, else a table. */
+int loam_cli_list(int argc, char **argv, const char *usage, const char *path,
+		  const struct loam_col *cols, size_t ncols);
+/* `VERB NAME [--json]`: GET prefix/NAME; JSON with --json, else fields. */
+int loam_cli_show(int argc, char **argv, const char *usage, const char *prefix);
+/* `VERB NAME`: METHOD prefix/NAME[/suffix]; prints what `done` says. */
+int loam_cli_name_call(int argc, char **argv, const char *usage, const char *method,
+		       const char *prefix, const char *suffix, const char *done);
+/* Calls the API once, opening a client; reports errors itself. */
+int loam_cli_call_once(const char *method, const char *path, const json_t *body, json_t **out,
+		       loam_err *err);
+/* Validates a resource name given on the command line. */
+int loam_cli_check_name(const char *what, const char *name, loam_err *err);
+
+int loam_host_add(int argc, char **argv);
+int loam_host_ls(int argc, char **argv);
+int loam_host_show(int argc, char **argv);
+int loam_host_set(int argc, char **argv);
+int loam_host_rm(int argc, char **argv);
+int loam_vm_create(int argc, char **argv);
+int loam_vm_ls(int argc, char **argv);
+int loam_vm_show(int argc, char **argv);
+int loam_vm_stop(int argc, char **argv);
+int loam_vm_start(int argc, char **argv);
+int loam_vm_reboot(int argc, char **argv);
+int loam_vm_rm(int argc, char **argv);
+
+#endif

@@ -1,0 +1,178 @@
+/*
+ * loamd: the control plane. Starts, in order: the state dir and API token,
+ * the database (migrated, sizes synced), the allocator, the prog engine's
+ * dispatcher threads, and the HTTP API; then waits for SIGTERM or SIGINT
+ * and stops them in reverse order. Everything durable lives in the
+ * database, so a kill -9 at any point loses nothing.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "alloc/alloc.h"
+#include "api/api.h"
+#include "db/db.h"
+#include "db/records.h"
+#include "engine/engine.h"
+#include "lib/cleanup.h"
+#include "lib/fs.h"
+#include "lib/log.h"
+#include "loamd/loamd.h"
+#ifdef LOAM_HAVE_PROGS
+#include "progs/progs.h"
+#include "transport/transport.h"
+#endif
+
+struct loamd {
+	struct loamd_opts opts;
+	char *token;
+	struct loam_db *db;
+	struct loam_allocator *alloc;
+	struct loam_engine *engine;
+	struct loam_api *api;
+	char owner[128];
+#ifdef LOAM_HAVE_PROGS
+	struct loamd_app app;
+#endif
+};
+
+static int prepare_state_dir(const char *dir, loam_err *err)
+{
+	if (loam_mkdir_p(dir, 0700, err) < 0)
+		return loam_err_wrap(err, "state dir");
+	struct stat st;
+	if (stat(dir, &st) < 0)
+		return loam_fail_errno(err, "stat %s", dir);
+	if (!S_ISDIR(st.st_mode))
+		return loam_fail(err, LOAM_E_INVALID, "state dir %s is not a directory", dir);
+	return 0;
+}
+
+static int open_database(struct loamd *d, loam_err *err)
+{
+	if (loam_db_open(d->opts.db_url, &d->db, err) < 0)
+		return loam_err_wrap(err, "open database");
+	if (loam_db_migrate(d->db, err) < 0)
+		return loam_err_wrap(err, "migrate database");
+	if (loam_db_sync_sizes(d->db, err) < 0)
+		return loam_err_wrap(err, "sync sizes");
+	return 0;
+}
+
+static int start_engine(struct loamd *d, loam_err *err)
+{
+	char host[64] = "loamd";
+	gethostname(host, sizeof(host) - 1);
+	snprintf(d->owner, sizeof(d->owner), "%s:%d", host, (int)getpid());
+#ifdef LOAM_HAVE_ENGINE
+	void *app = NULL;
+#ifdef LOAM_HAVE_PROGS
+	d->app = (struct loamd_app){.pool = loam_transport_pool_new(),
+				    .alloc = d->alloc,
+				    .dist_dir = d->opts.dist_dir,
+				    .state_dir = d->opts.state_dir,
+				    .heartbeat_ms = d->opts.heartbeat_s * 1000};
+	app = &d->app;
+	loam_progs_register_all();
+#endif
+	struct loam_engine_opts eo = {
+	    .db_url = d->opts.db_url, .owner = d->owner, .workers = d->opts.workers, .app = app};
+	if (loam_engine_start(&eo, &d->engine, err) < 0)
+		return loam_err_wrap(err, "start the engine");
+#else
+	(void)err;
+	log_warn("this loamd is built without the prog engine: hosts are recorded, not cloudified");
+#endif
+	return 0;
+}
+
+static int start_api(struct loamd *d, loam_err *err)
+{
+	struct loam_api_config cfg = {.state_dir = d->opts.state_dir,
+				      .db_url = d->opts.db_url,
+				      .token = d->token,
+				      .alloc = d->alloc};
+	if (loam_api_new(&cfg, &d->api, err) < 0)
+		return -1;
+	uint16_t port = 0;
+	if (loam_api_listen(d->api, d->opts.listen, &port, err) < 0)
+		return -1;
+	char addr[128];
+	uint16_t ignored;
+	loam_api_parse_listen(d->opts.listen, addr, sizeof(addr), &ignored, err);
+	log_info("listening on http://%s%s%s:%u (state dir %s, token in %s/token)",
+		 strchr(addr, ':') ? "[" : "", addr, strchr(addr, ':') ? "]" : "", port,
+		 d->opts.state_dir, d->opts.state_dir);
+	return 0;
+}
+
+static int start(struct loamd *d, loam_err *err)
+{
+	if (prepare_state_dir(d->opts.state_dir, err) < 0 ||
+	    loamd_token_load_or_create(d->opts.state_dir, &d->token, err) < 0 ||
+	    open_database(d, err) < 0)
+		return -1;
+	if (loam_alloc_new(d->db, &d->alloc, err) < 0)
+		return loam_err_wrap(err, "start the allocator");
+	return start_engine(d, err) < 0 || start_api(d, err) < 0 ? -1 : 0;
+}
+
+static void stop(struct loamd *d)
+{
+	loam_api_free(d->api);
+#ifdef LOAM_HAVE_ENGINE
+	if (d->engine)
+		loam_engine_stop(d->engine);
+#endif
+#ifdef LOAM_HAVE_PROGS
+	if (d->app.pool)
+		loam_transport_pool_free(d->app.pool);
+#endif
+	if (d->alloc)
+		loam_alloc_free(d->alloc);
+	if (d->db)
+		loam_db_close(d->db);
+	free(d->token);
+	loamd_free_opts(&d->opts);
+}
+
+static int wait_for_signal(const sigset_t *set)
+{
+	int sig = 0;
+	sigwait(set, &sig);
+	return sig;
+}
+
+int main(int argc, char **argv)
+{
+	struct loamd d = {0};
+	cleanup_err loam_err err = NULL;
+	loam_log_init("loamd", false, LOAM_LOG_INFO);
+	if (loamd_parse_opts(argc, argv, &d.opts, &err) < 0) {
+		fprintf(stderr, "loamd: %s\n", loam_err_msg(err));
+		loamd_free_opts(&d.opts);
+		return 2;
+	}
+	loam_log_init("loamd", d.opts.log_json, (enum loam_log_level)d.opts.log_level);
+	/* Blocked before any thread starts, so that every thread inherits the
+	 * mask and only sigwait() below sees them. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	int rc = 0;
+	if (loamd_default_opts(&d.opts, &err) < 0 || start(&d, &err) < 0) {
+		log_error("%s", loam_err_msg(err));
+		rc = loam_err_exit_status(err);
+	} else {
+		int sig = wait_for_signal(&set);
+		log_info("%s: stopping", strsignal(sig));
+	}
+	stop(&d);
+	return rc;
+}

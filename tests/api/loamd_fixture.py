@@ -1,0 +1,129 @@
+"""A real loamd for the API tests: a temp state dir, a free port picked at
+run time, SQLite (default) or a given --db URL, and cleanup that stops only
+the loamd this fixture started."""
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+BIN = os.environ.get("LOAM_BIN_DIR", "build/bin")
+DIST = os.environ.get("LOAM_DIST_DIR", "build/dist")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Loamd:
+    def __init__(self, state_dir=None, db=None, extra=()):
+        self.own_dir = state_dir is None
+        self.state_dir = state_dir or tempfile.mkdtemp(prefix="loam-api-")
+        self.db = db
+        self.extra = list(extra)
+        self.proc = None
+        self.port = None
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def start(self):
+        self.port = free_port()
+        args = [BIN + "/loamd", "--state-dir", self.state_dir, "--listen",
+                "127.0.0.1:%d" % self.port, "--dist-dir", DIST, "--workers", "2",
+                "--heartbeat-s", "2"] + self.extra
+        if self.db:
+            args += ["--db", self.db]
+        self.log = open(os.path.join(self.state_dir, "loamd.log"), "ab")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("loamd exited %d: %s" % (self.proc.returncode, self.logtext()))
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("loamd did not listen: " + self.logtext())
+
+    def logtext(self):
+        with open(os.path.join(self.state_dir, "loamd.log"), "rb") as f:
+            return f.read().decode(errors="replace")[-4000:]
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        if getattr(self, "log", None):
+            self.log.close()
+            self.log = None
+
+    def cleanup(self):
+        self.stop()
+        if self.own_dir:
+            subprocess.run(["rm", "-rf", "--", self.state_dir], check=False)
+
+    def token(self):
+        with open(os.path.join(self.state_dir, "token")) as f:
+            return f.read().strip()
+
+    def request(self, method, path, body=None, token=None, raw=None, auth=None):
+        """Returns (status, parsed JSON or None)."""
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        if auth is not None:
+            req.add_header("Authorization", auth)
+        else:
+            req.add_header("Authorization", "Bearer " + (token if token is not None else self.token()))
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                return r.status, json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as e:
+            text = e.read()
+            try:
+                return e.code, json.loads(text)
+            except ValueError:
+                return e.code, None
+
+    def cli(self, *args, env=None, token=True):
+        e = dict(os.environ)
+        e.pop("LOAM_TOKEN", None)
+        e["LOAM_URL"] = self.url
+        e["LOAM_STATE_DIR"] = self.state_dir
+        if env:
+            e.update(env)
+        p = subprocess.run([BIN + "/loam"] + list(args), env=e, capture_output=True,
+                           text=True, timeout=900)
+        return p.returncode, p.stdout, p.stderr
+
+
+class Results:
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, cond, what):
+        if cond:
+            self.passed += 1
+        else:
+            self.failed += 1
+            print("FAIL: " + what, flush=True)
+        return cond
+
+    def summary(self):
+        print("%d passed, %d failed" % (self.passed, self.failed), flush=True)
+        return 1 if self.failed else 0
