@@ -56,10 +56,15 @@ struct loam_vmm_spec {
 	const char *kernel;  /* direct kernel boot: kernel, or NULL for firmware boot */
 	const char *initrd;
 	const char *cmdline;
+	bool skip_firmware;	/* direct kernel only: boot without UEFI (fastest) */
 	const char *serial_log; /* file the guest console is written to */
 	const char *qmp_socket;
 	const char *pidfile;
 	const char *name;
+	const char *hugepage_dir; /* hugetlbfs mount with 1 GiB pages, when hugepages */
+	const char *console_log;  /* file the virtio console is written to, or NULL */
+	const char *runas;	  /* unix user QEMU drops to after setup, or NULL */
+	bool daemonize;		  /* -daemonize: QEMU returns once the VM is set up */
 };
 
 struct loam_arch {
@@ -72,6 +77,10 @@ struct loam_arch {
 	const struct loam_arch_refusal *refusals; /* near misses, NULL-terminated */
 	const struct loam_size *sizes;		  /* NULL-terminated by name */
 	const char *qemu_binary;
+<<<<<<< HEAD
+	bool smp_dies;		   /* the machine takes -smp dies= (QEMU 7.2's arm virt does not) */
+=======
+>>>>>>> main
 	const char *console;	   /* guest kernel console device */
 	const char *efi_boot_file; /* removable-media path on the ESP */
 	const char *image_suffix;  /* boot image file suffix */

@@ -13,6 +13,16 @@ static const struct loam_host_verb verbs[] = {
     {"arch", "arch [NAME...]   print this machine's arch, or normalize names", loam_host_verb_arch},
     {"learn", "learn [--root DIR] [--storage-dir DIR]   print host facts as JSON",
      loam_host_verb_learn},
+    {"vm-prep", "vm-prep --state-dir DIR < SPEC.json   create a VM's user, dir, disk, VARS, seed",
+     loam_host_verb_vm_prep},
+    {"vm-start", "vm-start ID --state-dir DIR   start the VM's QEMU as its user",
+     loam_host_verb_vm_start},
+    {"vm-status", "vm-status ID --state-dir DIR   print process, QMP and readiness as JSON",
+     loam_host_verb_vm_status},
+    {"vm-stop", "vm-stop ID --state-dir DIR [--timeout S]   power down, quit, then kill",
+     loam_host_verb_vm_stop},
+    {"vm-purge", "vm-purge ID --state-dir DIR   stop and remove the VM's processes, dir and user",
+     loam_host_verb_vm_purge},
 };
 
 static int usage(FILE *out)

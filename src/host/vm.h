@@ -1,0 +1,90 @@
+/*
+ * The host side of one VM: its id, its unix user, the files in its
+ * directory, the spec the control plane sent (vm.json), and the processes
+ * that belong to it. The VM verbs (verb_vm.c) are built from these parts.
+ *
+ * Layout under the state dir D, all per VM:
+ *   D/vms/<id>/            mode 0700, owned by loam-vm-<id>
+ *     vm.json              the spec, root-owned; refused if anyone else owns it
+ *     disk.qcow2 VARS.fd seed.img      made by vm-prep
+ *     serial.log console.log qmp.sock qemu.pid   made by QEMU on vm-start
+ */
+#ifndef LOAM_HOST_VM_H
+#define LOAM_HOST_VM_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "arch/arch.h"
+#include "lib/err.h"
+
+#define VM_USER_MAX 32
+#define VM_PATH_MAX 512
+
+struct vm_paths {
+	char id[64];
+	char user[VM_USER_MAX + 1];
+	char vms[VM_PATH_MAX]; /* D/vms */
+	char dir[VM_PATH_MAX];
+	char spec[VM_PATH_MAX];
+	char disk[VM_PATH_MAX];
+	char vars[VM_PATH_MAX];
+	char seed[VM_PATH_MAX];
+	char serial[VM_PATH_MAX];
+	char console[VM_PATH_MAX];
+	char qmp[VM_PATH_MAX];
+	char pid[VM_PATH_MAX];
+};
+
+/* A VM id: 1..63 lower-case letters and digits. */
+int vm_valid_id(const char *id, loam_err *err);
+/* "loam-vm-<id>", or for long ids a prefix of the id and 8 hex digits of
+ * its SHA-256, so the name stays unique and within 32 characters. */
+int vm_user_name(const char *id, char out[VM_USER_MAX + 1], loam_err *err);
+/* Validates state_dir and id and fills every path. */
+int vm_paths_init(const char *state_dir, const char *id, struct vm_paths *p, loam_err *err);
+
+struct vm_spec {
+	json_t *json; /* owns every string below */
+	const char *id, *name, *image, *image_format, *fw_code, *fw_vars;
+	const char *qemu;	  /* optional: QEMU binary; default the arch's, from PATH */
+	const char *hugepage_dir; /* optional: hugetlbfs mount; default found in /proc/mounts */
+	const struct loam_arch *arch;
+	unsigned vcpus, memory_mib, disk_gib; /* disk_gib 0: the image's size */
+	bool hugepages, kvm;
+	struct loam_topology topo;
+	bool has_seed;
+	const char *meta_data, *user_data, *network_config;
+	const char *kernel, *initrd, *cmdline; /* kernel NULL: firmware boot */
+	bool kernel_firmware; /* direct kernel through UEFI (default) or without it */
+};
+
+/* Validates every field of j (takes a reference). Changes nothing. */
+int vm_spec_parse(json_t *j, struct vm_spec *s, loam_err *err);
+void vm_spec_free(struct vm_spec *s);
+/* Reads D/vms/<id>/vm.json, refusing one not owned by root. */
+int vm_spec_load(const struct vm_paths *p, struct vm_spec *s, loam_err *err);
+
+/* Users and groups, read from /etc/passwd and /etc/group (no NSS, so the
+ * static agent needs no glibc at run time). */
+int vm_user_lookup(const char *user, uid_t *uid, gid_t *gid, bool *found, loam_err *err);
+int vm_user_ensure(const char *user, uid_t *uid, gid_t *gid, loam_err *err);
+int vm_user_remove(const char *user, loam_err *err);
+/* Full path of a system tool, looked up in PATH and then the sbin dirs. */
+int vm_tool(const char *name, char out[PATH_MAX], loam_err *err);
+
+/* The pid of this VM's QEMU when it runs: the pid file names a live,
+ * non-zombie process whose command line carries this VM's pid file. */
+pid_t vm_running_pid(const struct vm_paths *p);
+bool vm_pid_alive(pid_t pid);
+/* SIGKILLs every process of uid until none is left (or fails). */
+int vm_kill_user_processes(uid_t uid, loam_err *err);
+/* rm -rf without following symlinks; absent is fine. */
+int vm_remove_tree(const char *dir, loam_err *err);
+
+/* Whether systemd runs here (it supervises QEMU as a unit). */
+bool vm_systemd_present(void);
+
+#endif

@@ -1,0 +1,228 @@
+/*
+ * vm-prep; see vm_prep.h. Files are made under a temporary name, given to
+ * the VM user and renamed into place, so a half-done prep never leaves a
+ * file that looks finished. Tools run by argv: qemu-img, mkfs.vfat, mcopy.
+ */
+#include "vm_prep.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/cleanup.h"
+#include "lib/fs.h"
+#include "lib/json.h"
+#include "lib/spawn.h"
+
+#define TOOL_TIMEOUT_MS 120000
+#define SEED_KIB	"2048"
+
+struct owner {
+	uid_t uid;
+	gid_t gid;
+};
+
+static bool exists(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0;
+}
+
+static int run_tool(const char *name, const char *const *args, loam_err *err)
+{
+	char tool[PATH_MAX];
+	if (vm_tool(name, tool, err) < 0)
+		return -1;
+	const char *argv[16] = {tool};
+	for (size_t i = 0; args[i] && i < 14; i++)
+		argv[i + 1] = args[i];
+	struct loam_spawn_opts o = {.argv = argv, .timeout_ms = TOOL_TIMEOUT_MS};
+	struct loam_spawn_result r;
+	int rc = loam_spawn_ok(&o, &r, err);
+	loam_spawn_result_free(&r);
+	return rc;
+}
+
+/* Hands tmp to the VM user, mode 0600, and renames it to path. */
+static int give_and_place(const char *tmp, const char *path, const struct owner *o, loam_err *err)
+{
+	if (lchown(tmp, o->uid, o->gid) < 0 || chmod(tmp, 0600) < 0 || rename(tmp, path) < 0) {
+		loam_fail_errno(err, "place %s", path);
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+static void tmp_name(char *out, size_t n, const char *path)
+{
+	snprintf(out, n, "%s.tmp", path);
+}
+
+static int make_dir(const struct vm_paths *p, const struct owner *o, loam_err *err)
+{
+	/* D/vms: root's, but traversable so each user can reach its own dir. */
+	if (loam_mkdir_p(p->vms, 0711, err) < 0)
+		return -1;
+	if (mkdir(p->dir, 0700) < 0 && errno != EEXIST)
+		return loam_fail_errno(err, "mkdir %s", p->dir);
+	struct stat st;
+	if (lstat(p->dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		return loam_fail(err, LOAM_E_CONFLICT, "%s exists and is not a directory", p->dir);
+	if (lchown(p->dir, o->uid, o->gid) < 0 || chmod(p->dir, 0700) < 0)
+		return loam_fail_errno(err, "own %s", p->dir);
+	return 0;
+}
+
+/* QEMU opens the backing image before it drops to the VM user, but a
+ * later reopen (or a supervisor that starts it unprivileged) needs the
+ * user to read it: installed images are made world-readable, never
+ * writable. Their directories must let others through (checked). */
+static int image_readable(const char *image, loam_err *err)
+{
+	struct stat st;
+	if (stat(image, &st) < 0)
+		return loam_fail_errno(err, "stat %s", image);
+	if (!(st.st_mode & S_IROTH) && chmod(image, (st.st_mode & 07777) | S_IROTH) < 0)
+		return loam_fail_errno(err, "make %s readable", image);
+	if (st.st_mode & S_IWOTH)
+		return loam_fail(err, LOAM_E_CONFLICT,
+				 "boot image %s is world-writable; fix its mode (0644)", image);
+	return 0;
+}
+
+static int make_disk(const struct vm_paths *p, const struct vm_spec *s, const struct owner *o,
+		     loam_err *err)
+{
+	if (exists(p->disk))
+		return 0;
+	char tmp[VM_PATH_MAX + 8], size[32] = "";
+	tmp_name(tmp, sizeof(tmp), p->disk);
+	unlink(tmp);
+	if (s->disk_gib)
+		snprintf(size, sizeof(size), "%uG", s->disk_gib);
+	const char *args[] = {"create", "-q",
+			      "-f",	"qcow2",
+			      "-b",	s->image,
+			      "-F",	s->image_format,
+			      tmp,	s->disk_gib ? size : NULL,
+			      NULL};
+	if (run_tool("qemu-img", args, err) < 0) {
+		unlink(tmp);
+		return loam_err_wrap(err, "make the disk overlay");
+	}
+	return give_and_place(tmp, p->disk, o, err);
+}
+
+static int copy_fd(int in, int out, loam_err *err)
+{
+	char buf[1 << 16];
+	for (;;) {
+		ssize_t r = read(in, buf, sizeof(buf));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return loam_fail_errno(err, "read");
+		if (r == 0)
+			return fsync(out) < 0 ? loam_fail_errno(err, "fsync") : 0;
+		for (ssize_t off = 0; off < r;) {
+			ssize_t w = write(out, buf + off, (size_t)(r - off));
+			if (w < 0 && errno != EINTR)
+				return loam_fail_errno(err, "write");
+			off += w > 0 ? w : 0;
+		}
+	}
+}
+
+/* The VARS file is the guest's NVRAM: copied once, then kept. */
+static int copy_vars(const struct vm_paths *p, const struct vm_spec *s, const struct owner *o,
+		     loam_err *err)
+{
+	if (exists(p->vars))
+		return 0;
+	char tmp[VM_PATH_MAX + 8];
+	tmp_name(tmp, sizeof(tmp), p->vars);
+	unlink(tmp);
+	cleanup_close int in = open(s->fw_vars, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return loam_fail_errno(err, "open %s", s->fw_vars);
+	cleanup_close int out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0)
+		return loam_fail_errno(err, "create %s", tmp);
+	if (copy_fd(in, out, err) < 0) {
+		unlink(tmp);
+		return loam_err_wrap(err, "copy %s", s->fw_vars);
+	}
+	return give_and_place(tmp, p->vars, o, err);
+}
+
+static int add_seed_file(const struct vm_paths *p, const char *img, const char *name,
+			 const char *text, loam_err *err)
+{
+	char src[VM_PATH_MAX + 32], dst[64];
+	snprintf(src, sizeof(src), "%s/.seed-%s", p->dir, name);
+	snprintf(dst, sizeof(dst), "::%s", name);
+	if (loam_write_file_atomic(src, text, strlen(text), 0600, err) < 0)
+		return -1;
+	const char *args[] = {"-i", img, src, dst, NULL};
+	int rc = run_tool("mcopy", args, err);
+	unlink(src);
+	return rc;
+}
+
+static int make_seed(const struct vm_paths *p, const struct vm_spec *s, const struct owner *o,
+		     loam_err *err)
+{
+	if (!s->has_seed) {
+		unlink(p->seed);
+		return 0;
+	}
+	char tmp[VM_PATH_MAX + 8];
+	tmp_name(tmp, sizeof(tmp), p->seed);
+	unlink(tmp);
+	const char *mkfs[] = {"-C", "-n", "CIDATA", tmp, SEED_KIB, NULL};
+	if (run_tool("mkfs.vfat", mkfs, err) < 0 ||
+	    add_seed_file(p, tmp, "meta-data", s->meta_data, err) < 0 ||
+	    add_seed_file(p, tmp, "user-data", s->user_data, err) < 0 ||
+	    (s->network_config &&
+	     add_seed_file(p, tmp, "network-config", s->network_config, err) < 0)) {
+		unlink(tmp);
+		return loam_err_wrap(err, "write the cloud-init seed");
+	}
+	return give_and_place(tmp, p->seed, o, err);
+}
+
+static int write_spec(const struct vm_paths *p, const struct vm_spec *s, loam_err *err)
+{
+	cleanup_free char *text = loam_json_dump_pretty(s->json);
+	return loam_write_file_atomic(p->spec, text, strlen(text), 0600, err);
+}
+
+static int prep_files(const struct vm_paths *p, const struct vm_spec *s, const struct owner *o,
+		      loam_err *err)
+{
+	cleanup_close int lock = open(p->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (lock < 0 || flock(lock, LOCK_EX) < 0)
+		return loam_fail_errno(err, "lock %s", p->dir);
+	if (image_readable(s->image, err) < 0 || make_disk(p, s, o, err) < 0 ||
+	    copy_vars(p, s, o, err) < 0 || make_seed(p, s, o, err) < 0 || write_spec(p, s, err) < 0)
+		return -1;
+	return 0;
+}
+
+int vm_prep(const struct vm_paths *p, const struct vm_spec *s, json_t **result, loam_err *err)
+{
+	struct owner o;
+	if (vm_user_ensure(p->user, &o.uid, &o.gid, err) < 0 || make_dir(p, &o, err) < 0 ||
+	    prep_files(p, s, &o, err) < 0)
+		return loam_err_wrap(err, "prepare VM %s", p->id);
+	*result = json_pack("{s:s,s:s,s:i,s:s,s:s,s:s,s:o}", "id", p->id, "user", p->user, "uid",
+			    (json_int_t)o.uid, "dir", p->dir, "disk", p->disk, "vars", p->vars,
+			    "seed", s->has_seed ? json_string(p->seed) : json_null());
+	return 0;
+}

@@ -1,0 +1,293 @@
+/*
+ * VM ids, user names, paths and the spec (vm.json): everything a VM verb
+ * validates before it touches the host, so bad input changes nothing.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "lib/cleanup.h"
+#include "lib/fs.h"
+#include "lib/json.h"
+#include "lib/sha256.h"
+#include "lib/topology.h"
+#include "lib/valid.h"
+#include "vm.h"
+
+#define VM_USER_PREFIX	  "loam-vm-"
+#define VM_MAX_VCPUS	  4096
+#define VM_MAX_MEMORY_MIB (16u << 20)
+#define VM_MAX_DISK_GIB	  65536
+#define VM_SEED_MAX	  (256 * 1024)
+
+int vm_valid_id(const char *id, loam_err *err)
+{
+	size_t n = id ? strlen(id) : 0;
+	bool ok = n >= 1 && n <= 63;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = (id[i] >= 'a' && id[i] <= 'z') || (id[i] >= '0' && id[i] <= '9');
+	if (!ok)
+		return loam_fail(err, LOAM_E_INVALID,
+				 "VM id must be 1 to 63 lower-case letters and digits");
+	return 0;
+}
+
+int vm_user_name(const char *id, char out[VM_USER_MAX + 1], loam_err *err)
+{
+	if (vm_valid_id(id, err) < 0)
+		return -1;
+	size_t room = VM_USER_MAX - strlen(VM_USER_PREFIX);
+	if (strlen(id) <= room) {
+		snprintf(out, VM_USER_MAX + 1, VM_USER_PREFIX "%s", id);
+		return 0;
+	}
+	char hex[LOAM_SHA256_HEX_LEN + 1];
+	if (loam_sha256_buf(id, strlen(id), hex, err) < 0)
+		return -1;
+	snprintf(out, VM_USER_MAX + 1, VM_USER_PREFIX "%.*s%.8s", (int)(room - 8), id, hex);
+	return 0;
+}
+
+static int join(char out[VM_PATH_MAX], const char *dir, const char *file, loam_err *err)
+{
+	if ((size_t)snprintf(out, VM_PATH_MAX, "%s/%s", dir, file) >= VM_PATH_MAX)
+		return loam_fail(err, LOAM_E_INVALID, "path %s/%s is too long", dir, file);
+	return 0;
+}
+
+int vm_paths_init(const char *state_dir, const char *id, struct vm_paths *p, loam_err *err)
+{
+	memset(p, 0, sizeof(*p));
+	if (loam_valid_abs_path("--state-dir", state_dir, err) < 0 ||
+	    vm_user_name(id, p->user, err) < 0)
+		return -1;
+	snprintf(p->id, sizeof(p->id), "%s", id);
+	if (join(p->vms, state_dir, "vms", err) < 0 || join(p->dir, p->vms, id, err) < 0 ||
+	    join(p->spec, p->dir, "vm.json", err) < 0 ||
+	    join(p->disk, p->dir, "disk.qcow2", err) < 0 ||
+	    join(p->vars, p->dir, "VARS.fd", err) < 0 ||
+	    join(p->seed, p->dir, "seed.img", err) < 0 ||
+	    join(p->serial, p->dir, "serial.log", err) < 0 ||
+	    join(p->console, p->dir, "console.log", err) < 0 ||
+	    join(p->qmp, p->dir, "qmp.sock", err) < 0 || join(p->pid, p->dir, "qemu.pid", err) < 0)
+		return -1;
+	if (strlen(p->qmp) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return loam_fail(err, LOAM_E_INVALID,
+				 "--state-dir %s is too long: the QMP socket path %s must stay "
+				 "under 108 bytes",
+				 state_dir, p->qmp);
+	return 0;
+}
+
+static int want_file(const char *what, const char *path, loam_err *err)
+{
+	if (loam_valid_abs_path(what, path, err) < 0)
+		return -1;
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return loam_fail(err, LOAM_E_INVALID, "%s %s: %s", what, path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return loam_fail(err, LOAM_E_INVALID, "%s %s is not a regular file", what, path);
+	return 0;
+}
+
+static int get_uint(const json_t *j, const char *key, unsigned min, unsigned max, unsigned *out,
+		    bool required, loam_err *err)
+{
+	int64_t v = -1;
+	if ((required ? loam_json_get_int(j, key, &v, err) : loam_json_opt_int(j, key, &v, err)) <
+	    0)
+		return -1;
+	if (!required && v == -1)
+		return 0;
+	if (v < min || v > max)
+		return loam_fail(err, LOAM_E_INVALID, "field '%s' must be %u..%u", key, min, max);
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int parse_topology(const json_t *j, struct vm_spec *s, loam_err *err)
+{
+	const json_t *t = json_object_get(j, "topology");
+	if (!t || json_is_null(t)) { /* no host shape sent: one package of plain cores */
+		s->topo = (struct loam_topology){1, 1, s->vcpus, 1};
+		return 0;
+	}
+	if (!json_is_object(t))
+		return loam_fail(err, LOAM_E_INVALID, "field 'topology' must be an object");
+	if (get_uint(t, "packages", 1, VM_MAX_VCPUS, &s->topo.packages, true, err) < 0 ||
+	    get_uint(t, "dies", 1, VM_MAX_VCPUS, &s->topo.dies, true, err) < 0 ||
+	    get_uint(t, "cores", 1, VM_MAX_VCPUS, &s->topo.cores, true, err) < 0 ||
+	    get_uint(t, "threads", 1, VM_MAX_VCPUS, &s->topo.threads, true, err) < 0)
+		return loam_err_wrap(err, "topology");
+	if (!loam_topology_valid(&s->topo, s->vcpus))
+		return loam_fail(
+		    err, LOAM_E_INVALID, "topology %ux%ux%ux%u does not multiply to %u vCPUs",
+		    s->topo.packages, s->topo.dies, s->topo.cores, s->topo.threads, s->vcpus);
+	return 0;
+}
+
+static int seed_text(const json_t *seed, const char *key, bool required, const char **out,
+		     loam_err *err)
+{
+	if ((required ? loam_json_get_str(seed, key, out, err)
+		      : loam_json_opt_str(seed, key, out, err)) < 0)
+		return loam_err_wrap(err, "seed");
+	if (*out && strlen(*out) > VM_SEED_MAX)
+		return loam_fail(err, LOAM_E_INVALID, "seed: '%s' is over %d bytes", key,
+				 VM_SEED_MAX);
+	return 0;
+}
+
+static int parse_seed(const json_t *j, struct vm_spec *s, loam_err *err)
+{
+	const json_t *seed = json_object_get(j, "seed");
+	if (!seed || json_is_null(seed))
+		return 0;
+	if (!json_is_object(seed))
+		return loam_fail(err, LOAM_E_INVALID, "field 'seed' must be an object or null");
+	s->has_seed = true;
+	return seed_text(seed, "meta-data", true, &s->meta_data, err) < 0 ||
+		       seed_text(seed, "user-data", true, &s->user_data, err) < 0 ||
+		       seed_text(seed, "network-config", false, &s->network_config, err) < 0
+		   ? -1
+		   : 0;
+}
+
+static int parse_direct_kernel(const json_t *j, struct vm_spec *s, loam_err *err)
+{
+	const json_t *dk = json_object_get(j, "direct_kernel");
+	if (!dk || json_is_null(dk))
+		return 0;
+	if (!json_is_object(dk))
+		return loam_fail(err, LOAM_E_INVALID,
+				 "field 'direct_kernel' must be an object or null");
+	s->kernel_firmware = true;
+	if (loam_json_get_str(dk, "kernel", &s->kernel, err) < 0 ||
+	    loam_json_opt_bool(dk, "firmware", &s->kernel_firmware, err) < 0 ||
+	    loam_json_opt_str(dk, "initrd", &s->initrd, err) < 0 ||
+	    loam_json_opt_str(dk, "cmdline", &s->cmdline, err) < 0)
+		return loam_err_wrap(err, "direct_kernel");
+	if (want_file("direct_kernel.kernel", s->kernel, err) < 0 ||
+	    (s->initrd && want_file("direct_kernel.initrd", s->initrd, err) < 0))
+		return -1;
+	if (s->cmdline && (strlen(s->cmdline) > 2048 || loam_has_unsafe_chars(s->cmdline)))
+		return loam_fail(err, LOAM_E_INVALID,
+				 "direct_kernel.cmdline must be at most 2048 characters without "
+				 "control or shell metacharacters");
+	return 0;
+}
+
+static int parse_arch(const json_t *j, struct vm_spec *s, loam_err *err)
+{
+	const char *arch = NULL;
+	if (loam_json_get_str(j, "arch", &arch, err) < 0)
+		return -1;
+	s->arch = loam_arch_by_name(arch);
+	if (!s->arch)
+		return loam_fail(err, LOAM_E_INVALID,
+				 "arch '%.32s' is not a canonical arch; use "
+				 "one of: %s",
+				 loam_has_unsafe_chars(arch) ? "?" : arch,
+				 loam_arch_supported_list());
+	return 0;
+}
+
+static int parse_files(const json_t *j, struct vm_spec *s, loam_err *err)
+{
+	s->image_format = "raw";
+	if (loam_json_get_str(j, "image", &s->image, err) < 0 ||
+	    loam_json_opt_str(j, "image_format", &s->image_format, err) < 0 ||
+	    loam_json_get_str(j, "fw_code", &s->fw_code, err) < 0 ||
+	    loam_json_get_str(j, "fw_vars", &s->fw_vars, err) < 0 ||
+	    loam_json_opt_str(j, "qemu", &s->qemu, err) < 0 ||
+	    loam_json_opt_str(j, "hugepage_dir", &s->hugepage_dir, err) < 0)
+		return -1;
+	if (strcmp(s->image_format, "raw") != 0 && strcmp(s->image_format, "qcow2") != 0)
+		return loam_fail(err, LOAM_E_INVALID, "image_format must be raw or qcow2");
+	if (want_file("image", s->image, err) < 0 || want_file("fw_code", s->fw_code, err) < 0 ||
+	    want_file("fw_vars", s->fw_vars, err) < 0)
+		return -1;
+	if (s->qemu && loam_valid_abs_path("qemu", s->qemu, err) < 0)
+		return -1;
+	if (s->hugepage_dir && loam_valid_abs_path("hugepage_dir", s->hugepage_dir, err) < 0)
+		return -1;
+	return 0;
+}
+
+static int parse_fields(const json_t *j, struct vm_spec *s, loam_err *err)
+{
+	if (!json_is_object(j))
+		return loam_fail(err, LOAM_E_INVALID, "the VM spec must be a JSON object");
+	if (loam_json_get_str(j, "id", &s->id, err) < 0 || vm_valid_id(s->id, err) < 0)
+		return -1;
+	if (loam_json_get_str(j, "name", &s->name, err) < 0 ||
+	    loam_valid_name("VM name", s->name, err) < 0)
+		return -1;
+	if (parse_arch(j, s, err) < 0 ||
+	    get_uint(j, "vcpus", 1, VM_MAX_VCPUS, &s->vcpus, true, err) < 0 ||
+	    get_uint(j, "memory_mib", 64, VM_MAX_MEMORY_MIB, &s->memory_mib, true, err) < 0 ||
+	    get_uint(j, "disk_gib", 1, VM_MAX_DISK_GIB, &s->disk_gib, false, err) < 0)
+		return -1;
+	s->hugepages = s->kvm = false;
+	if (loam_json_opt_bool(j, "hugepages", &s->hugepages, err) < 0 ||
+	    loam_json_get_bool(j, "kvm", &s->kvm, err) < 0)
+		return -1;
+	if (s->hugepages && s->memory_mib % 1024 != 0)
+		return loam_fail(err, LOAM_E_INVALID,
+				 "memory_mib must be whole GiB when backed by 1 GiB hugepages");
+	return parse_topology(j, s, err) < 0 || parse_files(j, s, err) < 0 ||
+		       parse_seed(j, s, err) < 0 || parse_direct_kernel(j, s, err) < 0
+		   ? -1
+		   : 0;
+}
+
+int vm_spec_parse(json_t *j, struct vm_spec *s, loam_err *err)
+{
+	memset(s, 0, sizeof(*s));
+	s->json = json_incref(j);
+	if (parse_fields(j, s, err) < 0) {
+		vm_spec_free(s);
+		return loam_err_wrap(err, "VM spec");
+	}
+	return 0;
+}
+
+void vm_spec_free(struct vm_spec *s)
+{
+	json_decref(s->json);
+	s->json = NULL;
+}
+
+int vm_spec_load(const struct vm_paths *p, struct vm_spec *s, loam_err *err)
+{
+	cleanup_close int fd = open(p->spec, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT)
+		return loam_fail(err, LOAM_E_NOTFOUND, "VM %s is not prepared (no %s); run vm-prep",
+				 p->id, p->spec);
+	if (fd < 0)
+		return loam_fail_errno(err, "open %s", p->spec);
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0)
+		return loam_fail(err, LOAM_E_CONFLICT,
+				 "%s is not a regular file owned by root; refusing to use it "
+				 "(run vm-prep again)",
+				 p->spec);
+	cleanup_free char *buf = NULL;
+	size_t len = 0;
+	if (loam_read_file(p->spec, 1 << 20, &buf, &len, err) < 0)
+		return -1;
+	cleanup_json json_t *j = loam_json_parse(buf, len, p->spec, err);
+	if (!j || vm_spec_parse(j, s, err) < 0)
+		return -1;
+	if (strcmp(s->id, p->id) != 0) {
+		vm_spec_free(s);
+		return loam_fail(err, LOAM_E_CONFLICT, "%s holds VM id %s, not %s", p->spec, s->id,
+				 p->id);
+	}
+	return 0;
+}

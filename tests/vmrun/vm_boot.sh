@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Real guests, both arches, under TCG, through the agent's VM verbs: the
+# images and firmware of the artifact store (`make artifacts`) boot through
+# OVMF and AAVMF, and each guest reports its own machine on the serial
+# console (LOAM-READY machine=x86_64 / aarch64) and the seed's hostname.
+# The direct-kernel fast path (no UEFI) boots the same image's kernel too.
+# Boot times are printed as figures, never asserted. Skips (exit 77) when
+# the store has not been built. Everything is purged on exit.
+set -uo pipefail
+agent=${LOAM_BIN_DIR:?}/loam-host
+store=${LOAM_ARTIFACT_STORE:-${LOAM_SOURCE_DIR:?}/build/artifacts/store}
+if [[ ! -f $store/manifest.json ]]; then
+	echo "SKIP: no artifact store at $store; run make artifacts"
+	exit 77
+fi
+fails=0 passes=0
+ok() { passes=$((passes + 1)); }
+bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+expect() { if [[ $2 == "$3" ]]; then ok; else bad "$1: want '$2', got '$3'"; fi; }
+jget() { python3 -c 'import json,sys; v=json.load(sys.stdin)[sys.argv[1]]; print(v if isinstance(v,str) else json.dumps(v))' "$1"; }
+
+state=$(mktemp -d /tmp/loam-vmboot.XXXXXX)
+chmod 0755 "$state"
+ids=()
+cleanup() {
+	for id in "${ids[@]}"; do "$agent" vm-purge "$id" --state-dir "$state" >/dev/null 2>&1; done
+	rm -rf "$state"
+}
+trap cleanup EXIT
+suffix=$(printf '%x%x' $$ "$(date +%s)")
+
+# Newest version of a component for an arch, unpacked under $state/art.
+unpack() { # component name arch
+	local tarball dir=$state/art/$3/$2
+	tarball=$(ls -d "$store/$1/$2"/*/"$3/$2.tar.gz" 2>/dev/null | sort -V | tail -1)
+	[[ -n $tarball ]] || { bad "no $1 $2 for $3 in $store"; return 1; }
+	mkdir -p "$dir" && tar xzf "$tarball" -C "$dir" && chmod -R a+rX "$state/art"
+	echo "$dir"
+}
+
+declare -A machine=([x64]=x86_64 [arm64]=aarch64)
+declare -A fwfile=([x64]=OVMF [arm64]=AAVMF)
+declare -A started=()
+
+spec() { # id arch img fw direct_kernel_json
+	cat <<JSON
+{"id":"$1","name":"boot-$1","arch":"$2","vcpus":2,"memory_mib":512,"hugepages":false,"kvm":false,
+ "image":"$(ls "$3"/loam-guest.*.img)","fw_code":"$4/${fwfile[$2]}_CODE.fd",
+ "fw_vars":"$4/${fwfile[$2]}_VARS.fd",
+ "seed":{"meta-data":"instance-id: $1\nlocal-hostname: host-$1\n","user-data":"#cloud-config\n"},
+ "direct_kernel":$5}
+JSON
+}
+
+boot() { # id arch img fw direct_kernel_json
+	ids+=("$1")
+	spec "$@" | "$agent" vm-prep --state-dir "$state" >/dev/null || { bad "$1: vm-prep failed"; return; }
+	started[$1]=$(date +%s%N)
+	"$agent" vm-start "$1" --state-dir "$state" >/dev/null || bad "$1: vm-start failed"
+}
+
+direct_kernel() { # arch img
+	local kernel=$2/vmlinuz
+	[[ $1 == x64 && -f $2/vmlinux ]] && kernel=$2/vmlinux # PVH: fastest without UEFI
+	printf '{"kernel":"%s","initrd":"%s","cmdline":"%s","firmware":false}' \
+		"$kernel" "$2/initrd.img" "$(cat "$2/cmdline")"
+}
+
+declare -A arch_of=()
+for arch in x64 arm64; do
+	img=$(unpack image loam-guest "$arch") || continue
+	fw=$(unpack firmware edk2 "$arch") || continue
+	id=bu${arch}${suffix} && arch_of[$id]=$arch
+	boot "$id" "$arch" "$img" "$fw" null
+	id=bk${arch}${suffix} && arch_of[$id]=$arch
+	boot "$id" "$arch" "$img" "$fw" "$(direct_kernel "$arch" "$img")"
+done
+
+# Poll every VM until it is ready; 300 s is a hang guard, not a threshold.
+declare -A done_at=()
+deadline=$(($(date +%s) + 300))
+while [[ ${#done_at[@]} -lt ${#ids[@]} && $(date +%s) -lt $deadline ]]; do
+	for id in "${ids[@]}"; do
+		[[ -n ${done_at[$id]:-} ]] && continue
+		out=$("$agent" vm-status "$id" --state-dir "$state")
+		if [[ $(jget ready <<<"$out") == true ]]; then
+			done_at[$id]=$(date +%s%N)
+			expect "$id reports its machine" "${machine[${arch_of[$id]}]}" "$(jget guest_machine <<<"$out")"
+			grep -q "LOAM-SEED hostname=host-$id" <<<"$(jget serial_tail <<<"$out")" && ok ||
+				bad "$id: the seed's hostname did not reach the guest"
+			expect "$id QMP status" running "$(jget qmp <<<"$out")"
+		elif [[ $(jget running <<<"$out") != true ]]; then
+			bad "$id: QEMU died before the guest was ready: $(jget serial_tail <<<"$out" | tail -3)"
+			done_at[$id]=0
+		fi
+	done
+	sleep 0.5
+done
+for id in "${ids[@]}"; do
+	if [[ -z ${done_at[$id]:-} ]]; then
+		bad "$id never reported LOAM-READY"
+	elif [[ ${done_at[$id]} != 0 ]]; then
+		kind=firmware && [[ $id == bk* ]] && kind="direct kernel"
+		printf 'boot %-6s %-14s %6.1f s to LOAM-READY (4 guests at once, TCG)\n' \
+			"${arch_of[$id]}" "$kind" "$(((done_at[$id] - started[$id]) / 1000000))e-3"
+	fi
+	out=$("$agent" vm-stop "$id" --state-dir "$state" --timeout 2) || bad "$id: vm-stop failed"
+	expect "$id stopped" true "$(jget was_running <<<"$out")"
+done
+echo "$passes passed, $fails failed"
+[[ $fails -eq 0 ]]

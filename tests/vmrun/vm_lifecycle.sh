@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# The agent's VM verbs against real QEMU and real firmware, for both arches
+# under TCG: vm-prep (user with only kvm as extra group, 0700 dir, qcow2
+# overlay, VARS copy, CIDATA seed), vm-start (QEMU as the VM user, QMP
+# running, serial log growing), vm-stop, vm-purge, each run twice, and bad
+# input refused before anything changes. No guest image is needed: OVMF and
+# AAVMF with an empty disk boot to the UEFI shell, which talks on serial.
+# Everything made here is purged on exit, even on failure.
+set -uo pipefail
+agent=${LOAM_BIN_DIR:?}/loam-host
+fails=0 passes=0
+ok() { passes=$((passes + 1)); }
+bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+expect() { # what, want, got
+	if [[ $2 == "$3" ]]; then ok; else bad "$1: want '$2', got '$3'"; fi
+}
+jget() { python3 -c 'import json,sys; v=json.load(sys.stdin); print(json.dumps(v[sys.argv[1]]) if not isinstance(v[sys.argv[1]], str) else v[sys.argv[1]])' "$1"; }
+
+state=$(mktemp -d /tmp/loam-vmrun.XXXXXX)
+chmod 0755 "$state"
+ids=()
+cleanup() {
+	for id in "${ids[@]}"; do "$agent" vm-purge "$id" --state-dir "$state" >/dev/null 2>&1; done
+	rm -rf "$state"
+}
+trap cleanup EXIT
+
+# A unique id per run and arch: lower-case letters and digits only.
+suffix=$(printf '%x%x' $$ "$(date +%s)")
+
+truncate -s 64M "$state/base.img"
+chmod 0600 "$state/base.img" # vm-prep must make it readable by the VM user
+
+spec() { # id arch code vars
+	cat <<JSON
+{"id":"$1","name":"lifecycle-$2","arch":"$2","vcpus":2,"memory_mib":256,"hugepages":false,
+ "kvm":false,"topology":{"packages":1,"dies":1,"cores":2,"threads":1},
+ "image":"$state/base.img","fw_code":"$3","fw_vars":"$4","disk_gib":1,
+ "seed":{"meta-data":"instance-id: $1\nlocal-hostname: lifecycle\n","user-data":"#cloud-config\n"},
+ "direct_kernel":null}
+JSON
+}
+
+# Live (non-zombie) processes of a uid. PID 1 here may not reap orphans,
+# so a killed QEMU can linger as a zombie; that is not a running process.
+live_procs_of() {
+	local n=0 f
+	for f in /proc/[0-9]*/status; do
+		awk -v u="$1" '/^State:/{s=$2} /^Uid:/{id=$2} END{exit !(id==u && s!="Z")}' "$f" 2>/dev/null && n=$((n + 1))
+	done
+	echo $n
+}
+
+serial_size() { stat -c %s "$1/serial.log" 2>/dev/null || echo 0; }
+
+check_prep() { # id arch code vars
+	local id=$1 dir=$state/vms/$1 user=loam-vm-$1 out
+	out=$(spec "$@" | "$agent" vm-prep --state-dir "$state") || { bad "$2: vm-prep failed"; return 1; }
+	expect "$2 prep user" "$user" "$(jget user <<<"$out")"
+	expect "$2 user's groups" "$user kvm" "$(id -Gn "$user")"
+	expect "$2 dir mode and owner" "700 $user" "$(stat -c '%a %U' "$dir")"
+	local info
+	info=$(qemu-img info --output=json "$dir/disk.qcow2")
+	expect "$2 disk format" qcow2 "$(jget format <<<"$info")"
+	expect "$2 disk backing file" "$state/base.img" "$(jget backing-filename <<<"$info")"
+	expect "$2 disk size" 1073741824 "$(jget virtual-size <<<"$info")"
+	cmp -s "$4" "$dir/VARS.fd" && ok || bad "$2: VARS.fd is not a copy of $4"
+	mlabel -s -i "$dir/seed.img" :: | grep -q CIDATA && ok || bad "$2: seed label is not CIDATA"
+	expect "$2 seed meta-data" "instance-id: $id" "$(mtype -i "$dir/seed.img" ::meta-data | head -1)"
+	[[ $(stat -c %a "$state/base.img") == 604 ]] && ok || bad "$2: base image not made readable"
+	# Twice is safe and keeps the disk (the guest's data) as it was.
+	local inode
+	inode=$(stat -c %i "$dir/disk.qcow2")
+	spec "$@" | "$agent" vm-prep --state-dir "$state" >/dev/null || bad "$2: second vm-prep failed"
+	expect "$2 disk kept on re-prep" "$inode" "$(stat -c %i "$dir/disk.qcow2")"
+	expect "$2 groups after re-prep" "$user kvm" "$(id -Gn "$user")"
+}
+
+check_run() { # id arch
+	local id=$1 dir=$state/vms/$1 user=loam-vm-$1 out pid
+	out=$("$agent" vm-start "$id" --state-dir "$state") || { bad "$2: vm-start failed"; return 1; }
+	pid=$(jget pid <<<"$out")
+	expect "$2 started" true "$(jget started <<<"$out")"
+	expect "$2 QEMU runs as the VM user" "$(id -u "$user")" "$(awk '/^Uid:/{print $2}' "/proc/$pid/status")"
+	grep -qw "$(getent group kvm | cut -d: -f3)" <(awk '/^Groups:/' "/proc/$pid/status") && ok ||
+		bad "$2: QEMU lacks the kvm group"
+	out=$("$agent" vm-start "$id" --state-dir "$state")
+	expect "$2 second start is a no-op" "false $pid" "$(jget started <<<"$out") $(jget pid <<<"$out")"
+	out=$("$agent" vm-status "$id" --state-dir "$state")
+	expect "$2 status running" true "$(jget running <<<"$out")"
+	expect "$2 QMP status" running "$(jget qmp <<<"$out")"
+	expect "$2 not ready (no guest)" false "$(jget ready <<<"$out")"
+	# The firmware writes to the serial port: the log must grow.
+	local first grew=0 i
+	for i in $(seq 1 120); do
+		first=$(serial_size "$dir")
+		[[ $first -gt 0 ]] && break
+		sleep 0.5
+	done
+	for i in $(seq 1 120); do
+		[[ $(serial_size "$dir") -gt $first ]] && { grew=1; break; }
+		sleep 0.5
+	done
+	[[ $first -gt 0 && $grew -eq 1 ]] && ok || bad "$2: serial.log did not grow ($first bytes)"
+	out=$("$agent" vm-status "$id" --state-dir "$state")
+	[[ -n $(jget serial_tail <<<"$out") ]] && ok || bad "$2: empty serial_tail"
+
+	out=$("$agent" vm-stop "$id" --state-dir "$state" --timeout 1) || bad "$2: vm-stop failed"
+	expect "$2 stop" true "$(jget was_running <<<"$out")"
+	vm_alive=$(awk '/^State:/{print $2}' "/proc/$pid/status" 2>/dev/null)
+	[[ -z $vm_alive || $vm_alive == Z ]] && ok || bad "$2: QEMU $pid still alive after vm-stop"
+	out=$("$agent" vm-stop "$id" --state-dir "$state")
+	expect "$2 second stop is a no-op" false "$(jget was_running <<<"$out")"
+	out=$("$agent" vm-status "$id" --state-dir "$state")
+	expect "$2 status after stop" "false null" "$(jget running <<<"$out") $(jget qmp <<<"$out")"
+}
+
+check_purge() { # id arch; purges a running VM
+	local id=$1 user=loam-vm-$1 uid
+	uid=$(id -u "$user")
+	"$agent" vm-start "$id" --state-dir "$state" >/dev/null || bad "$2: restart failed"
+	local out
+	out=$("$agent" vm-purge "$id" --state-dir "$state") || bad "$2: vm-purge failed"
+	expect "$2 purge" true "$(jget existed <<<"$out")"
+	id "$user" >/dev/null 2>&1 && bad "$2: user $user survives purge" || ok
+	[[ -e $state/vms/$id ]] && bad "$2: dir survives purge" || ok
+	expect "$2 live processes of the user after purge" 0 "$(live_procs_of "$uid")"
+	out=$("$agent" vm-purge "$id" --state-dir "$state") || bad "$2: second vm-purge failed"
+	expect "$2 second purge" false "$(jget existed <<<"$out")"
+	out=$("$agent" vm-status "$id" --state-dir "$state")
+	expect "$2 status after purge" false "$(jget exists <<<"$out")"
+}
+
+one_arch() { # arch code vars
+	local id=vr${1}${suffix}
+	id=${id//[^a-z0-9]/}
+	ids+=("$id")
+	check_prep "$id" "$@" && check_run "$id" "$1" && check_purge "$id" "$1"
+}
+
+bad_input() {
+	local out rc
+	out=$(spec "bad;id" x64 /usr/share/OVMF/OVMF_CODE.fd /usr/share/OVMF/OVMF_VARS.fd |
+		"$agent" vm-prep --state-dir "$state" 2>&1)
+	rc=$?
+	expect "shell metacharacters in the id: exit status" 2 "$rc"
+	[[ ! -e $state/vms ]] && ok || bad "a refused prep created $state/vms"
+	out=$(spec "vrname$suffix" x64 /usr/share/OVMF/OVMF_CODE.fd /usr/share/OVMF/OVMF_VARS.fd |
+		sed 's/"lifecycle-x64"/"web$(reboot)"/' | "$agent" vm-prep --state-dir "$state" 2>&1)
+	expect "shell metacharacters in the name: exit status" 2 "$?"
+	id "loam-vm-vrname$suffix" >/dev/null 2>&1 && bad "a refused prep created a user" || ok
+	"$agent" vm-start "vrnone$suffix" --state-dir relative/dir >/dev/null 2>&1
+	expect "relative state dir: exit status" 2 "$?"
+	out=$("$agent" vm-start "vrnone$suffix" --state-dir "$state" 2>&1)
+	expect "start of an unprepared VM: exit status" 1 "$?"
+	grep -q "vm-prep" <<<"$out" && ok || bad "unprepared start does not say to run vm-prep: $out"
+	"$agent" vm-stop 'x;y' --state-dir "$state" >/dev/null 2>&1
+	expect "bad id on stop: exit status" 2 "$?"
+}
+
+bad_input
+one_arch x64 /usr/share/OVMF/OVMF_CODE.fd /usr/share/OVMF/OVMF_VARS.fd
+one_arch arm64 /usr/share/AAVMF/AAVMF_CODE.fd /usr/share/AAVMF/AAVMF_VARS.fd
+echo "$passes passed, $fails failed"
+[[ $fails -eq 0 ]]
