@@ -1,0 +1,38 @@
+/*
+ * Installing the manifest's artifacts on a host, from the control plane
+ * (cloudify's install step and host upgrade). See host_install.c and
+ * docs/artifacts.md.
+ */
+#ifndef LOAM_ARTIFACT_HOST_INSTALL_H
+#define LOAM_ARTIFACT_HOST_INSTALL_H
+
+#include <stddef.h>
+
+#include "arch/arch.h"
+#include "artifact/manifest.h"
+#include "db/db.h"
+#include "lib/err.h"
+#include "transport/transport.h"
+
+/*
+ * Installs every entry of m whose arch is in arches (NULL-terminated: the
+ * host's own arch plus the arches it is opted in to emulate) on the host
+ * behind t, by running `agent_path install` there. Files come from
+ * base_url/<entry path> (loamd's /artifacts) and land under prefix. Records
+ * one host_artifact row per entry. Idempotent; rerunning after a crash
+ * resumes. Fails (LOAM_E_IO) when an entry failed, with the agent's message,
+ * which names component, version, host and both digests on a mismatch; the
+ * caller must then not mark the host accepting. "unavailable" entries
+ * (debian-package on a host without dpkg) are not failures.
+ */
+int loam_artifact_install_on_host(struct loam_db *db, struct loam_transport *t, const char *host_id,
+				  const char *agent_path, const struct loam_artifact_manifest *m,
+				  const char *const *arches, const char *base_url,
+				  const char *prefix, loam_err *err);
+
+/* Fills out (max slots, NULL-terminated) with own's name then the emulated
+ * arches; returns how many. */
+int loam_artifact_host_selection(const struct loam_arch *own, const char *const *emulated,
+				 const char **out, size_t max);
+
+#endif

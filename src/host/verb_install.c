@@ -1,0 +1,504 @@
+/*
+ * `loam-host install`: installs pinned artifacts on this host. The request
+ * is JSON on stdin, never argv, because URLs and versions are data:
+ *
+ *   {"prefix": "/opt/loam",
+ *    "entries": [{"component": "firmware", "name": "edk2", "version": "V",
+ *                 "arch": "x64", "kind": "tarball", "url": "http://...",
+ *                 "sha256": "<hex>", "size": N, "dest": "/opt/loam/..."},
+ *                {"component": "vmm", "name": "qemu", "version": "V",
+ *                 "arch": "x64", "kind": "debian-package",
+ *                 "package": "qemu-system-x86", "package_version": "V"}]}
+ *
+ * Every file or tarball entry owns one directory, `dest` (default
+ * PREFIX/<component>/<name>/<version>/<arch>). It is downloaded (curl, else
+ * wget: the agent stays static, so no libcurl) into a temp file next to that
+ * directory, checked for size and sha256, fsynced, unpacked or moved into a
+ * staging directory with a marker holding the digest, and renamed into
+ * place. A mismatch names component, version, host and both digests and
+ * leaves nothing at dest. An entry whose marker (and file) already match is
+ * "already". Leftover temp files of an interrupted run are removed first, so
+ * running the verb again resumes after a crash.
+ *
+ * Output: {"host": H, "results": [{"component", "name", "version", "arch",
+ * "state": installed|already|unavailable|failed, "path", "sha256",
+ * "error"}]}. Exit 0 when nothing failed, 1 when an entry failed, 2 for a
+ * malformed request.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "arch/arch.h"
+#include "lib/cleanup.h"
+#include "lib/fs.h"
+#include "lib/json.h"
+#include "lib/sha256.h"
+#include "lib/spawn.h"
+#include "lib/valid.h"
+#include "verbs.h"
+
+#define REQUEST_MAX	 (4u << 20)
+#define DOWNLOAD_TIMEOUT (30 * 60 * 1000)
+#define MARKER		 ".loam-artifact"
+
+struct install_entry {
+	const char *component, *name, *version, *arch, *kind;
+	const char *url, *sha256, *package, *package_version;
+	uint64_t size;
+	char dest[4096];
+};
+
+/* A formatted path, malloc'd (NULL only when out of memory). */
+__attribute__((format(printf, 1, 2))) static char *fmt(const char *f, ...)
+{
+	va_list ap;
+	va_start(ap, f);
+	char *s = NULL;
+	if (vasprintf(&s, f, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	return s;
+}
+
+static const char *host_name(void)
+{
+	static char name[256];
+	if (!name[0] && gethostname(name, sizeof name - 1) < 0)
+		snprintf(name, sizeof name, "unknown-host");
+	return name;
+}
+
+/* Same word rules as the manifest loader: no "..", never an option. */
+static bool word_ok(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n == 0 || n > 128 || s[0] == '.' || s[0] == '-')
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || strchr(".+~:_-", *s)))
+			return false;
+	return true;
+}
+
+static bool url_ok(const char *s)
+{
+	if (!s || strlen(s) > 2048 ||
+	    (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0))
+		return false;
+	for (; *s; s++)
+		if (*s <= ' ' || *s == 0x7f || strchr("\"'\\`<>{}|^", *s))
+			return false;
+	return true;
+}
+
+static bool abs_path_ok(const char *s)
+{
+	return s && s[0] == '/' && strlen(s) < 3000 && !strstr(s, "/..") && !strstr(s, "/./") &&
+	       !loam_has_unsafe_chars(s);
+}
+
+static bool one_of(const char *s, const char *const *set)
+{
+	for (; s && *set; set++)
+		if (strcmp(s, *set) == 0)
+			return true;
+	return false;
+}
+
+static const char *str(const json_t *e, const char *key)
+{
+	return json_string_value(json_object_get(e, key));
+}
+
+static int parse_entry(const json_t *e, size_t i, const char *prefix, struct install_entry *out,
+		       loam_err *err)
+{
+	static const char *const components[] = {"vmm", "firmware", "image", "storage", NULL};
+	static const char *const kinds[] = {"file", "tarball", "debian-package", NULL};
+	*out = (struct install_entry){
+	    .component = str(e, "component"),
+	    .name = str(e, "name"),
+	    .version = str(e, "version"),
+	    .arch = str(e, "arch"),
+	    .kind = str(e, "kind"),
+	    .url = str(e, "url"),
+	    .sha256 = str(e, "sha256"),
+	    .package = str(e, "package"),
+	    .package_version = str(e, "package_version"),
+	};
+	const char *bad = !one_of(out->component, components)		   ? "component"
+			  : !word_ok(out->name)				   ? "name"
+			  : !word_ok(out->version)			   ? "version"
+			  : !loam_arch_by_name(out->arch ? out->arch : "") ? "arch"
+			  : !one_of(out->kind, kinds)			   ? "kind"
+									   : NULL;
+	if (!bad && strcmp(out->kind, "debian-package") == 0) {
+		bad = !word_ok(out->package)	       ? "package"
+		      : !word_ok(out->package_version) ? "package_version"
+						       : NULL;
+	} else if (!bad) {
+		const json_t *size = json_object_get(e, "size");
+		const char *dest = str(e, "dest");
+		bad = !url_ok(out->url)					       ? "url"
+		      : !loam_sha256_hex_valid(out->sha256)		       ? "sha256"
+		      : !json_is_integer(size) || json_integer_value(size) < 0 ? "size"
+		      : dest && !abs_path_ok(dest)			       ? "dest"
+		      : !dest && !abs_path_ok(prefix)			       ? "prefix"
+									       : NULL;
+		if (!bad) {
+			out->size = (uint64_t)json_integer_value(size);
+			if (dest)
+				snprintf(out->dest, sizeof out->dest, "%s", dest);
+			else
+				snprintf(out->dest, sizeof out->dest, "%s/%s/%s/%s/%s", prefix,
+					 out->component, out->name, out->version, out->arch);
+		}
+	}
+	if (bad)
+		return loam_fail(err, LOAM_E_INVALID,
+				 "request entry %zu: field '%s' is missing or invalid", i, bad);
+	return 0;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	return remove(path);
+}
+
+static void remove_tree(const char *path)
+{
+	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static bool have_program(const char *name)
+{
+	const char *path = getenv("PATH");
+	cleanup_free char *copy = strdup(path && *path ? path : "/usr/sbin:/usr/bin:/sbin:/bin");
+	char *save = NULL;
+	for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		cleanup_free char *p = fmt("%s/%s", d, name);
+		if (p && access(p, X_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Where dest's staging files go: its parent, so a rename is atomic. */
+static void parent_of(const char *path, char *out, size_t len)
+{
+	snprintf(out, len, "%s", path);
+	char *slash = strrchr(out, '/');
+	if (slash && slash != out)
+		*slash = '\0';
+}
+
+static const char *base_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return slash ? slash + 1 : path;
+}
+
+/* Removes temp files and staging dirs an interrupted run left next to dest. */
+static void remove_leftovers(const char *parent, const char *leaf)
+{
+	cleanup_dir DIR *d = opendir(parent);
+	cleanup_free char *prefix = fmt(".%s.", leaf);
+	for (struct dirent *de; prefix && d && (de = readdir(d));)
+		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0) {
+			cleanup_free char *p = fmt("%s/%s", parent, de->d_name);
+			if (p)
+				remove_tree(p);
+		}
+}
+
+static int download(const char *url, const char *tmp, loam_err *err)
+{
+	const char *curl[] = {"curl", "-fsS", "--retry", "2", "-o", tmp, "--", url, NULL};
+	const char *wget[] = {"wget", "-q", "-O", tmp, url, NULL};
+	bool use_curl = have_program("curl");
+	if (!use_curl && !have_program("wget"))
+		return loam_fail(err, LOAM_E_UNAVAILABLE, "neither curl nor wget is installed");
+	struct loam_spawn_opts o = {.argv = use_curl ? curl : wget, .timeout_ms = DOWNLOAD_TIMEOUT};
+	struct loam_spawn_result r = {0};
+	int rc = loam_spawn_ok(&o, &r, err);
+	loam_spawn_result_free(&r);
+	return rc < 0 ? loam_err_wrap(err, "download %s", url) : 0;
+}
+
+static int fsync_path(const char *path, loam_err *err)
+{
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) < 0)
+		return loam_fail_errno(err, "fsync %s", path);
+	return 0;
+}
+
+static int check_digest(const struct install_entry *e, const char *file, char got[65],
+			loam_err *err)
+{
+	uint64_t size = 0;
+	if (loam_sha256_file(file, got, &size, err) < 0)
+		return -1;
+	if (size != e->size || strcmp(got, e->sha256) != 0)
+		return loam_fail(
+		    err, LOAM_E_INVALID,
+		    "%s %s version %s (%s) on host %s: %s mismatch: expected sha256 %s "
+		    "(%llu bytes), got sha256 %s (%llu bytes)",
+		    e->component, e->name, e->version, e->arch, host_name(),
+		    size != e->size ? "size" : "sha256", e->sha256, (unsigned long long)e->size,
+		    got, (unsigned long long)size);
+	return 0;
+}
+
+/* "already" when dest's marker holds the digest and, for a file, the file
+ * itself still matches it. */
+static bool already_installed(const struct install_entry *e, const char *file)
+{
+	char buf[80] = "";
+	cleanup_free char *marker = fmt("%s/" MARKER, e->dest);
+	cleanup_fclose FILE *f = marker ? fopen(marker, "r") : NULL;
+	if (!f || !fgets(buf, sizeof buf, f) || strncmp(buf, e->sha256, 64) != 0)
+		return false;
+	if (strcmp(e->kind, "file") != 0)
+		return true;
+	char got[65];
+	cleanup_err loam_err ignored = NULL;
+	return check_digest(e, file, got, &ignored) == 0;
+}
+
+/* Fills stage (a new dir) with the verified download, then the marker. */
+static int fill_stage(const struct install_entry *e, const char *tmp, const char *stage,
+		      const char *file_name, loam_err *err)
+{
+	if (strcmp(e->kind, "tarball") == 0) {
+		const char *tar[] = {"tar", "-xzf", tmp, "-C", stage, NULL};
+		struct loam_spawn_opts o = {.argv = tar, .timeout_ms = DOWNLOAD_TIMEOUT};
+		struct loam_spawn_result r = {0};
+		int rc = loam_spawn_ok(&o, &r, err);
+		loam_spawn_result_free(&r);
+		if (rc < 0)
+			return loam_err_wrap(err, "unpack %s", e->name);
+		const char *sync_argv[] = {"sync", NULL};
+		struct loam_spawn_opts so = {.argv = sync_argv, .timeout_ms = 600000};
+		loam_spawn(&so, &r, NULL);
+		loam_spawn_result_free(&r);
+	} else {
+		cleanup_free char *path = fmt("%s/%s", stage, file_name);
+		if (!path || rename(tmp, path) < 0)
+			return loam_fail_errno(err, "rename %s", tmp);
+	}
+	char line[128];
+	cleanup_free char *marker = fmt("%s/" MARKER, stage);
+	if (!marker)
+		return loam_fail(err, LOAM_E_INTERNAL, "out of memory");
+	int n = snprintf(line, sizeof line, "%s %llu\n", e->sha256, (unsigned long long)e->size);
+	if (loam_write_file_atomic(marker, line, (size_t)n, 0644, err) < 0)
+		return -1;
+	return fsync_path(stage, err);
+}
+
+static int install_files(const struct install_entry *e, const char *file, char got[65],
+			 loam_err *err)
+{
+	char parent[4096];
+	parent_of(e->dest, parent, sizeof parent);
+	const char *leaf = base_of(e->dest);
+	if (loam_mkdir_p(parent, 0755, err) < 0)
+		return -1;
+	remove_leftovers(parent, leaf);
+	cleanup_free char *tmp = fmt("%s/.%s.part-XXXXXX", parent, leaf);
+	cleanup_free char *stage = fmt("%s/.%s.stage-XXXXXX", parent, leaf);
+	if (!tmp || !stage)
+		return loam_fail(err, LOAM_E_INTERNAL, "out of memory");
+	cleanup_close int fd = mkstemp(tmp);
+	if (fd < 0)
+		return loam_fail_errno(err, "create a temp file in %s", parent);
+	int rc = -1;
+	if (download(e->url, tmp, err) == 0 && check_digest(e, tmp, got, err) == 0 &&
+	    fsync_path(tmp, err) == 0) {
+		if (!mkdtemp(stage))
+			loam_fail_errno(err, "create a staging dir in %s", parent);
+		else if (fill_stage(e, tmp, stage, base_of(file), err) == 0) {
+			remove_tree(e->dest); /* a stale install of the same version */
+			rc = rename(stage, e->dest) < 0
+				 ? loam_fail_errno(err, "rename into %s", e->dest)
+				 : loam_fsync_parent(e->dest, err);
+		}
+	}
+	unlink(tmp);
+	if (rc < 0) {
+		remove_tree(stage);
+		rmdir(parent); /* only when empty: this version dir was new */
+	}
+	return rc;
+}
+
+/* The file name a "file" entry keeps: the last word of its URL's path. */
+static int file_path_of(const struct install_entry *e, char *out, size_t len, loam_err *err)
+{
+	const char *q = strpbrk(e->url, "?#");
+	size_t n = q ? (size_t)(q - e->url) : strlen(e->url);
+	cleanup_free char *url = strndup(e->url, n);
+	const char *b = url ? base_of(url) : "";
+	if (!word_ok(b))
+		return loam_fail(err, LOAM_E_INVALID, "%s %s: the URL does not end in a file name",
+				 e->component, e->name);
+	cleanup_free char *p = fmt("%s/%s", e->dest, b);
+	if (!p || strlen(p) >= len)
+		return loam_fail(err, LOAM_E_INVALID, "%s %s: the install path is too long",
+				 e->component, e->name);
+	memcpy(out, p, strlen(p) + 1);
+	return 0;
+}
+
+static json_t *install_artifact(const struct install_entry *e, loam_err *err)
+{
+	char file[4400] = "", got[65] = "";
+	if (strcmp(e->kind, "file") == 0 && file_path_of(e, file, sizeof file, err) < 0)
+		return NULL;
+	const char *path = strcmp(e->kind, "file") == 0 ? file : e->dest;
+	if (already_installed(e, file))
+		return json_pack("{s:s, s:s, s:s}", "state", "already", "path", path, "sha256",
+				 e->sha256);
+	if (install_files(e, file, got, err) < 0)
+		return json_pack("{s:s, s:s, s:s}", "state", "failed", "sha256", got, "error",
+				 loam_err_msg(*err));
+	return json_pack("{s:s, s:s, s:s}", "state", "installed", "path", path, "sha256",
+			 e->sha256);
+}
+
+/* dpkg-query's idea of the installed version, or "" (NULL: no dpkg). */
+static char *dpkg_version(const char *package)
+{
+	if (!have_program("dpkg-query"))
+		return NULL;
+	const char *argv[] = {"dpkg-query", "-W", "-f", "${Version}", "--", package, NULL};
+	struct loam_spawn_opts o = {.argv = argv, .timeout_ms = 60000};
+	struct loam_spawn_result r = {0};
+	char *v = NULL;
+	if (loam_spawn(&o, &r, NULL) == 0)
+		v = strdup(r.exit_status == 0 && !r.signaled ? r.out : "");
+	loam_spawn_result_free(&r);
+	return v;
+}
+
+static json_t *install_package(const struct install_entry *e)
+{
+	cleanup_free char *have = dpkg_version(e->package);
+	if (!have)
+		return json_pack("{s:s, s:s}", "state", "unavailable", "error",
+				 "no dpkg on this host: debian-package entries cannot be installed "
+				 "here; provide the VMM and storage backend another way");
+	if (strcmp(have, e->package_version) == 0)
+		return json_pack("{s:s, s:s}", "state", "already", "path", e->package);
+	if (!have_program("apt-get"))
+		return json_pack("{s:s, s:s}", "state", "failed", "error",
+				 "dpkg is here but apt-get is not");
+	char spec[300];
+	snprintf(spec, sizeof spec, "%s=%s", e->package, e->package_version);
+	const char *argv[] = {
+	    "apt-get", "install", "-y", "-q", "--no-install-recommends", "--allow-downgrades",
+	    "--",      spec,	  NULL};
+	const char *envp[] = {"DEBIAN_FRONTEND=noninteractive",
+			      "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+	struct loam_spawn_opts o = {.argv = argv, .envp = envp, .timeout_ms = DOWNLOAD_TIMEOUT};
+	struct loam_spawn_result r = {0};
+	cleanup_err loam_err err = NULL;
+	int rc = loam_spawn_ok(&o, &r, &err);
+	loam_spawn_result_free(&r);
+	cleanup_free char *now = dpkg_version(e->package);
+	if (rc == 0 && now && strcmp(now, e->package_version) == 0)
+		return json_pack("{s:s, s:s}", "state", "installed", "path", e->package);
+	char msg[1024];
+	snprintf(msg, sizeof msg, "%s %s version %s on host %s: apt-get install %s failed: %s",
+		 e->component, e->name, e->version, host_name(), spec,
+		 err ? loam_err_msg(err) : "the installed version differs");
+	return json_pack("{s:s, s:s}", "state", "failed", "error", msg);
+}
+
+static json_t *install_one(const struct install_entry *e)
+{
+	json_t *res;
+	if (strcmp(e->kind, "debian-package") == 0) {
+		res = install_package(e);
+	} else {
+		cleanup_err loam_err err = NULL;
+		res = install_artifact(e, &err);
+		if (!res)
+			res =
+			    json_pack("{s:s, s:s}", "state", "failed", "error", loam_err_msg(err));
+	}
+	json_object_set_new(res, "component", json_string(e->component));
+	json_object_set_new(res, "name", json_string(e->name));
+	json_object_set_new(res, "version", json_string(e->version));
+	json_object_set_new(res, "arch", json_string(e->arch));
+	return res;
+}
+
+static int read_request(json_t **out, const char **prefix, loam_err *err)
+{
+	cleanup_free char *buf = malloc(REQUEST_MAX + 1);
+	size_t len = buf ? fread(buf, 1, REQUEST_MAX + 1, stdin) : 0;
+	if (!buf || len > REQUEST_MAX)
+		return loam_fail(err, LOAM_E_INVALID, "the request on stdin is too large");
+	json_t *req = loam_json_parse(buf, len, "install request", err);
+	if (!req)
+		return -1;
+	if (!json_is_array(json_object_get(req, "entries"))) {
+		json_decref(req);
+		return loam_fail(err, LOAM_E_INVALID,
+				 "install request: 'entries' must be an array");
+	}
+	*prefix = json_string_value(json_object_get(req, "prefix"));
+	if (!*prefix)
+		*prefix = "/opt/loam";
+	*out = req;
+	return 0;
+}
+
+int loam_host_verb_install(int argc, char **argv)
+{
+	(void)argv;
+	cleanup_err loam_err err = NULL;
+	if (argc != 1)
+		return loam_fail(&err, LOAM_E_INVALID,
+				 "takes no arguments; the request is JSON "
+				 "on stdin"),
+		       loam_host_report("install", &err);
+	cleanup_json json_t *req = NULL;
+	const char *prefix = NULL;
+	if (read_request(&req, &prefix, &err) < 0)
+		return loam_host_report("install", &err);
+	const json_t *entries = json_object_get(req, "entries");
+	size_t n = json_array_size(entries);
+	struct install_entry *parsed = calloc(n + 1, sizeof(*parsed));
+	for (size_t i = 0; i < n; i++)
+		if (parse_entry(json_array_get(entries, i), i, prefix, &parsed[i], &err) < 0) {
+			free(parsed);
+			return loam_host_report("install", &err);
+		}
+	cleanup_json json_t *out = json_pack("{s:s, s:[]}", "host", host_name(), "results");
+	int status = 0;
+	for (size_t i = 0; i < n; i++) {
+		json_t *res = install_one(&parsed[i]);
+		if (strcmp(json_string_value(json_object_get(res, "state")), "failed") == 0)
+			status = 1;
+		json_array_append_new(json_object_get(out, "results"), res);
+	}
+	free(parsed);
+	cleanup_free char *text = loam_json_dump(out);
+	printf("%s\n", text);
+	return status;
+}
