@@ -77,10 +77,7 @@ struct loam_arch {
 	const struct loam_arch_refusal *refusals; /* near misses, NULL-terminated */
 	const struct loam_size *sizes;		  /* NULL-terminated by name */
 	const char *qemu_binary;
-<<<<<<< HEAD
 	bool smp_dies;		   /* the machine takes -smp dies= (QEMU 7.2's arm virt does not) */
-=======
->>>>>>> main
 	const char *console;	   /* guest kernel console device */
 	const char *efi_boot_file; /* removable-media path on the ESP */
 	const char *image_suffix;  /* boot image file suffix */

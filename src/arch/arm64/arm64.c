@@ -21,16 +21,6 @@ static const char *const arm64_level_prefixes[] = {NULL};
 
 static const char *const arm64_oci_variants[] = {"v8", "v9", NULL};
 
-<<<<<<< HEAD
-#define ARM32	   "32-bit ARM; loam runs only 64-bit hosts"
-#define BIG_ENDIAN "big-endian AArch64; arm64 hosts run little-endian binaries"
-
-static const struct loam_arch_refusal arm64_refusals[] = {
-    {"aarch64_be", BIG_ENDIAN},
-    {"aarch64be", BIG_ENDIAN},
-    {"arm64be", BIG_ENDIAN},
-    {"arm64_be", BIG_ENDIAN},
-=======
 #define ARM32		"32-bit ARM; loam runs only 64-bit hosts"
 #define ARM64_BE_REASON "big-endian AArch64; arm64 hosts run little-endian binaries"
 
@@ -39,7 +29,6 @@ static const struct loam_arch_refusal arm64_refusals[] = {
     {"aarch64be", ARM64_BE_REASON},
     {"arm64be", ARM64_BE_REASON},
     {"arm64_be", ARM64_BE_REASON},
->>>>>>> main
     {"arm64_32", "arm64_32 is an ILP32 ABI with 32-bit pointers; arm64 hosts run LP64"},
     {"aarch64_ilp32", "ILP32 ABI with 32-bit pointers; arm64 hosts run LP64"},
     {"arm64ilp32", "ILP32 ABI with 32-bit pointers; arm64 hosts run LP64"},
@@ -106,8 +95,6 @@ static void arm64_vmm_machine_args(const struct loam_vmm_spec *spec, struct loam
 	loam_argv_addf(argv, "if=pflash,format=raw,unit=1,file=%s", spec->fw_vars);
 }
 
-<<<<<<< HEAD
-=======
 /* A minimal table of MIDR implementer/part codes (Linux's cputype.h) for
  * the server and big.LITTLE cores we expect; others print as raw codes. */
 struct arm64_part {
@@ -158,7 +145,6 @@ static void arm64_cpu_model(const char *(*lookup)(const void *block, const char 
 	snprintf(out, len, "%s", name ? name : "");
 }
 
->>>>>>> main
 const struct loam_arch loam_arch_arm64 = {
     .name = "arm64",
     .uname_machine = "aarch64",
@@ -169,10 +155,7 @@ const struct loam_arch loam_arch_arm64 = {
     .refusals = arm64_refusals,
     .sizes = arm64_sizes,
     .qemu_binary = "qemu-system-aarch64",
-<<<<<<< HEAD
     .smp_dies = false,
-=======
->>>>>>> main
     .console = "ttyAMA0",
     .efi_boot_file = "BOOTAA64.EFI",
     .image_suffix = "arm64.img",
@@ -180,10 +163,7 @@ const struct loam_arch loam_arch_arm64 = {
     .firmware_vars = "AAVMF_VARS.fd",
     .kvm_usable = arm64_kvm_usable,
     .vmm_machine_args = arm64_vmm_machine_args,
-<<<<<<< HEAD
-=======
     .cpuinfo_signature_key = "CPU implementer",
     .cpuinfo_flags_key = "Features",
     .cpu_model = arm64_cpu_model,
->>>>>>> main
 };

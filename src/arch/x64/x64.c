@@ -60,14 +60,6 @@ static bool x64_kvm_usable(const struct loam_kvm_probe *probe, const char **reas
 		*reason = "/dev/kvm is missing or cannot be opened";
 		return false;
 	}
-<<<<<<< HEAD
-	if (!has_flag(probe->cpu_flags, "vmx") && !has_flag(probe->cpu_flags, "svm")) {
-		*reason = probe->kvm_module && strcmp(probe->kvm_module, "kvm_pvm") == 0
-			      ? "/dev/kvm is kvm_pvm, a software PVM hypervisor that cannot "
-				"boot stock kernels, and the CPU has no vmx or svm flag"
-			      : "the CPU has no vmx or svm flag, so /dev/kvm is not hardware "
-				"virtualization";
-=======
 	/* PVM serves /dev/kvm even on CPUs with vmx (nested), and still cannot
 	 * boot stock kernels, so the module decides before the flags. */
 	bool pvm = probe->kvm_module && strcmp(probe->kvm_module, "kvm_pvm") == 0;
@@ -82,7 +74,6 @@ static bool x64_kvm_usable(const struct loam_kvm_probe *probe, const char **reas
 	if (!hw) {
 		*reason = "the CPU has no vmx or svm flag, so /dev/kvm is not hardware "
 			  "virtualization";
->>>>>>> main
 		return false;
 	}
 	*reason = "/dev/kvm opens and the CPU has hardware virtualization";
@@ -121,10 +112,7 @@ const struct loam_arch loam_arch_x64 = {
     .refusals = x64_refusals,
     .sizes = x64_sizes,
     .qemu_binary = "qemu-system-x86_64",
-<<<<<<< HEAD
     .smp_dies = true,
-=======
->>>>>>> main
     .console = "ttyS0",
     .efi_boot_file = "BOOTX64.EFI",
     .image_suffix = "x64.img",
@@ -132,10 +120,7 @@ const struct loam_arch loam_arch_x64 = {
     .firmware_vars = "OVMF_VARS.fd",
     .kvm_usable = x64_kvm_usable,
     .vmm_machine_args = x64_vmm_machine_args,
-<<<<<<< HEAD
-=======
     .cpuinfo_signature_key = "vendor_id",
     .cpuinfo_flags_key = "flags",
     .cpu_model = x64_cpu_model,
->>>>>>> main
 };
