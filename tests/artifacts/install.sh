@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# `loam-host install` against a real HTTP server (python3 -m http.server on a
+# free port, serving a small temp store): correct install, idempotent second
+# run, a tampered byte and a wrong size (fail naming component, version, host
+# and both digests, nothing left in the install path), cleanup of an
+# interrupted download, debian-package entries with and without dpkg, and a
+# malformed request. Then runs test_artifact_host_install (the control-plane
+# side, with SQLite and the local transport) against the same server.
+set -uo pipefail
+agent=${LOAM_BIN_DIR:?}/loam-host
+tests_bin=$(dirname "$LOAM_BIN_DIR")/tests
+tmp=$(mktemp -d /tmp/loam-install.XXXXXX)
+server=
+cleanup() {
+	[[ -n $server ]] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() {
+	echo "FAIL: $*"
+	fail=$((fail + 1))
+}
+check() { # description, command...
+	local what=$1
+	shift
+	if "$@"; then ok; else bad "$what"; fi
+}
+
+# ---- a small store ----------------------------------------------------------
+store=$tmp/store
+for arch in x64 arm64; do
+	mkdir -p "$tmp/fw-$arch" "$store/firmware/edk2/1.0/$arch" "$store/image/g/2.0/$arch"
+	head -c 300000 /dev/urandom >"$tmp/fw-$arch/CODE.fd"
+	head -c 1000 /dev/urandom >"$tmp/fw-$arch/VARS.fd"
+	tar -C "$tmp/fw-$arch" -czf "$store/firmware/edk2/1.0/$arch/edk2.tar.gz" .
+	head -c 200000 /dev/urandom >"$store/image/g/2.0/$arch/g.img"
+done
+python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$store" >"$tmp/http.log" 2>&1 &
+server=$!
+for _ in $(seq 100); do
+	port=$(sed -n 's/.*port \([0-9]*\).*/\1/p' "$tmp/http.log" | head -n 1)
+	[[ -n $port ]] && break
+	sleep 0.1
+done
+[[ -n $port ]] || { echo "FAIL: http.server did not start"; exit 1; }
+base=http://127.0.0.1:$port
+
+entry() { # component name version arch kind relpath [size_delta]
+	local f=$store/$6 sum size
+	sum=$(sha256sum "$f" | cut -c1-64)
+	size=$(($(stat -c %s "$f") + ${7:-0}))
+	jq -nc --arg c "$1" --arg n "$2" --arg v "$3" --arg a "$4" --arg k "$5" \
+		--arg u "$base/$6" --arg s "$sum" --argjson z "$size" \
+		'{component:$c,name:$n,version:$v,arch:$a,kind:$k,url:$u,sha256:$s,size:$z}'
+}
+request() { # prefix entries...
+	local p=$1
+	shift
+	printf '%s\n' "$@" | jq -sc --arg p "$p" '{prefix:$p, entries:.}'
+}
+state_of() { jq -r --argjson i "$2" '.results[$i].state' "$1"; }
+
+fw=$(entry firmware edk2 1.0 x64 tarball firmware/edk2/1.0/x64/edk2.tar.gz)
+img=$(entry image g 2.0 x64 file image/g/2.0/x64/g.img)
+dpkg_ver=$(dpkg-query -W -f '${Version}' qemu-utils)
+pkg=$(jq -nc --arg v "$dpkg_ver" '{component:"storage",name:"qemu-storage-daemon",version:$v,
+	arch:"x64",kind:"debian-package",package:"qemu-utils",package_version:$v}')
+prefix=$tmp/opt
+
+# ---- correct install, then idempotent --------------------------------------
+mkdir -p "$prefix/firmware/edk2/1.0"
+touch "$prefix/firmware/edk2/1.0/.x64.part-crashed" # an interrupted run's leftover
+request "$prefix" "$fw" "$img" "$pkg" | "$agent" install >"$tmp/r1.json" 2>"$tmp/r1.err"
+check "first install exits 0 ($(cat "$tmp/r1.err"))" test $? -eq 0
+check "firmware installed" test "$(state_of "$tmp/r1.json" 0)" = installed
+check "image installed" test "$(state_of "$tmp/r1.json" 1)" = installed
+check "pinned package already there" test "$(state_of "$tmp/r1.json" 2)" = already
+check "tarball unpacked in the versioned dir" \
+	cmp -s "$tmp/fw-x64/CODE.fd" "$prefix/firmware/edk2/1.0/x64/CODE.fd"
+check "file in its versioned dir" cmp -s "$store/image/g/2.0/x64/g.img" "$prefix/image/g/2.0/x64/g.img"
+check "result path of the file" \
+	test "$(jq -r '.results[1].path' "$tmp/r1.json")" = "$prefix/image/g/2.0/x64/g.img"
+check "interrupted download cleaned up" test ! -e "$prefix/firmware/edk2/1.0/.x64.part-crashed"
+check "no temp files left" test -z "$(find "$prefix" -name '.*.part-*' -o -name '.*.stage-*')"
+check "host named in the result" test "$(jq -r .host "$tmp/r1.json")" = "$(hostname)"
+
+request "$prefix" "$fw" "$img" "$pkg" | "$agent" install >"$tmp/r2.json"
+check "second run exits 0" test $? -eq 0
+check "second run: all already" test "$(jq -r '[.results[].state] | unique | join(",")' "$tmp/r2.json")" = already
+
+# A file damaged on the host is noticed and replaced.
+printf 'X' | dd of="$prefix/image/g/2.0/x64/g.img" bs=1 seek=10 conv=notrunc status=none
+request "$prefix" "$img" | "$agent" install >"$tmp/r3.json"
+check "damaged file reinstalled" test "$(state_of "$tmp/r3.json" 0)" = installed
+check "damaged file repaired" cmp -s "$store/image/g/2.0/x64/g.img" "$prefix/image/g/2.0/x64/g.img"
+
+# ---- tampering and wrong size -------------------------------------------
+good_sum=$(jq -r .sha256 <<<"$fw")
+cp "$store/firmware/edk2/1.0/x64/edk2.tar.gz" "$tmp/edk2.orig"
+printf '\xff' | dd of="$store/firmware/edk2/1.0/x64/edk2.tar.gz" bs=1 seek=100 conv=notrunc status=none
+bad_sum=$(sha256sum "$store/firmware/edk2/1.0/x64/edk2.tar.gz" | cut -c1-64)
+p2=$tmp/opt2
+request "$p2" "$fw" | "$agent" install >"$tmp/t.json"
+check "tampered install exits 1" test $? -eq 1
+err=$(jq -r '.results[0].error' "$tmp/t.json")
+check "tampered: failed" test "$(state_of "$tmp/t.json" 0)" = failed
+for word in firmware "version 1.0" "host $(hostname)" "$good_sum" "$bad_sum"; do
+	check "tampered error names '$word': $err" grep -qF -- "$word" <<<"$err"
+done
+check "tampered: nothing in the install path" test ! -e "$p2/firmware/edk2/1.0/x64"
+check "tampered: no temp files" test -z "$(find "$p2" -name '.*' 2>/dev/null)"
+cp "$tmp/edk2.orig" "$store/firmware/edk2/1.0/x64/edk2.tar.gz"
+
+big=$(entry image g 2.0 arm64 file image/g/2.0/arm64/g.img 1)
+request "$p2" "$big" | "$agent" install >"$tmp/s.json"
+check "wrong size exits 1" test $? -eq 1
+check "wrong size named: $(jq -r '.results[0].error' "$tmp/s.json")" \
+	grep -q "size mismatch" <<<"$(jq -r '.results[0].error' "$tmp/s.json")"
+check "wrong size: nothing installed" test ! -e "$p2/image/g/2.0/arm64"
+
+# ---- a host without dpkg (like the busybox arm64 test host) ----------------
+mkdir -p "$tmp/bin"
+for t in curl tar gzip sync; do ln -s "$(command -v $t)" "$tmp/bin/$t"; done
+request "$tmp/opt3" "$pkg" "$(entry firmware edk2 1.0 arm64 tarball firmware/edk2/1.0/arm64/edk2.tar.gz)" |
+	PATH=$tmp/bin "$agent" install >"$tmp/u.json"
+check "no dpkg: exit 0" test $? -eq 0
+check "no dpkg: package unavailable" test "$(state_of "$tmp/u.json" 0)" = unavailable
+check "no dpkg: files still install" test "$(state_of "$tmp/u.json" 1)" = installed
+
+# ---- malformed requests change nothing ---------------------------------------
+for mangle in '.sha256="abc"' '.arch="amd64"' '.url="file:///etc/passwd"' '.version="../x"' \
+	'.component="agent"' '.size=-1'; do
+	bad_entry=$(jq -c "$mangle" <<<"$fw")
+	request "$tmp/opt4" "$bad_entry" | "$agent" install >/dev/null 2>"$tmp/m.err"
+	check "malformed ($mangle) exits 2" test $? -eq 2
+	check "malformed ($mangle) changes nothing" test ! -e "$tmp/opt4"
+done
+
+# ---- the control-plane side -------------------------------------------------
+if [[ -x $tests_bin/test_artifact_host_install ]]; then
+	LOAM_TEST_STORE=$store LOAM_TEST_BASE_URL=$base LOAM_TEST_AGENT=$agent \
+		"$tests_bin/test_artifact_host_install"
+	check "test_artifact_host_install" test $? -eq 0
+else
+	bad "missing $tests_bin/test_artifact_host_install"
+fi
+
+echo "$pass passed, $fail failed"
+[[ $fail -eq 0 ]]

@@ -1,0 +1,194 @@
+/*
+ * loam_artifact_install_on_host with real parts: SQLite, the local
+ * transport, the agent binary and the HTTP server that install.sh starts
+ * (LOAM_TEST_STORE, LOAM_TEST_BASE_URL, LOAM_TEST_AGENT). Checks per-arch
+ * selection (an x64 host gets no arm64 artifact unless it emulates arm64),
+ * host_artifact rows, idempotence, and a tampered artifact failing with both
+ * digests and nothing installed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "arch/arch.h"
+#include "artifact/host_install.h"
+#include "lib/cleanup.h"
+#include "lib/json.h"
+#include "lib/sha256.h"
+#include "t.h"
+
+static const char *store, *base_url, *agent;
+static char tmp[] = "/tmp/loam-hostinst-XXXXXX";
+static struct loam_db *db;
+static struct loam_transport *tr;
+
+static json_t *file_entry(const char *component, const char *name, const char *version,
+			  const char *arch, const char *kind, const char *rel)
+{
+	char path[4096], sum[65];
+	uint64_t size = 0;
+	snprintf(path, sizeof path, "%s/%s", store, rel);
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(loam_sha256_file(path, sum, &size, &err), 0);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "component", component, "name",
+			 name, "version", version, "arch", arch, "kind", kind, "path", rel,
+			 "sha256", sum, "size", (json_int_t)size);
+}
+
+static void load_manifest(struct loam_artifact_manifest *m)
+{
+	json_t *entries = json_array();
+	const char *arches[] = {"x64", "arm64"};
+	for (int i = 0; i < 2; i++) {
+		char fw[256], img[256];
+		snprintf(fw, sizeof fw, "firmware/edk2/1.0/%s/edk2.tar.gz", arches[i]);
+		snprintf(img, sizeof img, "image/g/2.0/%s/g.img", arches[i]);
+		json_array_append_new(
+		    entries, file_entry("firmware", "edk2", "1.0", arches[i], "tarball", fw));
+		json_array_append_new(entries,
+				      file_entry("image", "g", "2.0", arches[i], "file", img));
+	}
+	cleanup_json json_t *doc = json_pack("{s:o}", "entries", entries);
+	cleanup_free char *text = loam_json_dump(doc);
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(loam_artifact_manifest_parse(text, strlen(text), m, &err), 0);
+}
+
+static void add_host(const char *id, const char *name)
+{
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(loam_db_exec(db,
+			       "INSERT INTO host (id, name, transport, arch, created_at) "
+			       "VALUES (?, ?, 'local', 'x64', 0)",
+			       DB_ARGS(DB_TEXT(id), DB_TEXT(name)), NULL, &err),
+		  0);
+}
+
+static int64_t count_rows(const char *host_id, const char *where)
+{
+	char sql[512];
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM host_artifact WHERE host_id = ? AND %s",
+		 where);
+	cleanup_rows struct loam_db_rows *rows = NULL;
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(loam_db_query(db, sql, DB_ARGS(DB_TEXT(host_id)), &rows, &err), 0);
+	return rows ? loam_db_rows_int(rows, 0, 0) : -1;
+}
+
+static bool exists(const char *prefix, const char *rel)
+{
+	char p[4096];
+	struct stat st;
+	snprintf(p, sizeof p, "%s/%s", prefix, rel);
+	return stat(p, &st) == 0;
+}
+
+static int install(const char *host_id, const char *prefix, const char *const *arches,
+		   const struct loam_artifact_manifest *m, loam_err *err)
+{
+	return loam_artifact_install_on_host(db, tr, host_id, agent, m, arches, base_url, prefix,
+					     err);
+}
+
+static void test_per_arch_selection_and_idempotence(void)
+{
+	struct loam_artifact_manifest m = {0};
+	load_manifest(&m);
+	char prefix[4096];
+	snprintf(prefix, sizeof prefix, "%s/h1", tmp);
+	add_host("h1", "host-one");
+	const char *sel[4];
+	loam_artifact_host_selection(loam_arch_by_name("x64"), NULL, sel, 4);
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(install("h1", prefix, sel, &m, &err), 0);
+	if (err)
+		fprintf(stderr, "  %s\n", loam_err_msg(err));
+	CHECK_INT(count_rows("h1", "arch = 'x64' AND state = 'installed'"), 2);
+	CHECK_INT(count_rows("h1", "arch = 'arm64'"), 0);
+	CHECK_INT(count_rows("h1", "path IS NULL OR sha256 IS NULL OR installed_at IS NULL"), 0);
+	CHECK(exists(prefix, "firmware/edk2/1.0/x64/CODE.fd"));
+	CHECK(exists(prefix, "image/g/2.0/x64/g.img"));
+	CHECK(!exists(prefix, "firmware/edk2/1.0/arm64"));
+	CHECK(!exists(prefix, "image/g/2.0/arm64"));
+
+	CHECK_INT(install("h1", prefix, sel, &m, &err), 0); /* again: nothing changes */
+	CHECK_INT(count_rows("h1", "state = 'installed'"), 2);
+
+	const char *emulated[] = {"arm64", NULL};
+	CHECK_INT(loam_artifact_host_selection(loam_arch_by_name("x64"), emulated, sel, 4), 2);
+	CHECK_INT(install("h1", prefix, sel, &m, &err), 0);
+	CHECK_INT(count_rows("h1", "state = 'installed'"), 4);
+	CHECK(exists(prefix, "image/g/2.0/arm64/g.img"));
+	CHECK(exists(prefix, "firmware/edk2/1.0/arm64/VARS.fd"));
+	loam_artifact_manifest_free(&m);
+}
+
+static void test_tampered_artifact_fails(void)
+{
+	struct loam_artifact_manifest m = {0};
+	load_manifest(&m);
+	char path[4096], prefix[4096];
+	snprintf(path, sizeof path, "%s/image/g/2.0/x64/g.img", store);
+	snprintf(prefix, sizeof prefix, "%s/h2", tmp);
+	FILE *f = fopen(path, "r+b");
+	CHECK(f != NULL);
+	int c = f ? (fseek(f, 5, SEEK_SET), fgetc(f)) : 0;
+	if (f) {
+		fseek(f, 5, SEEK_SET);
+		fputc(c ^ 0x55, f);
+		fclose(f);
+	}
+	add_host("h2", "host-two");
+	const char *sel[] = {"x64", NULL};
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(install("h2", prefix, sel, &m, &err), -1);
+	const char *msg = err ? loam_err_msg(err) : "";
+	CHECK_CONTAINS(msg, "image g version 2.0");
+	CHECK_CONTAINS(msg, m.entries[1].sha256); /* the expected digest */
+	CHECK_CONTAINS(msg, "got sha256 ");
+	CHECK_INT(count_rows("h2", "component = 'image' AND state = 'failed' AND error LIKE "
+				   "'%mismatch%'"),
+		  1);
+	CHECK_INT(count_rows("h2", "component = 'firmware' AND state = 'installed'"), 1);
+	CHECK(!exists(prefix, "image/g/2.0/x64"));
+	if ((f = fopen(path, "r+b"))) {
+		fseek(f, 5, SEEK_SET);
+		fputc(c, f);
+		fclose(f);
+	}
+	loam_artifact_manifest_free(&m);
+}
+
+int main(void)
+{
+	store = getenv("LOAM_TEST_STORE");
+	base_url = getenv("LOAM_TEST_BASE_URL");
+	agent = getenv("LOAM_TEST_AGENT");
+	if (!store || !base_url || !agent || !mkdtemp(tmp)) {
+		fprintf(stderr, "run me from tests/artifacts/install.sh\n");
+		return 1;
+	}
+	char url[4200];
+	snprintf(url, sizeof url, "sqlite:%s/loam.db", tmp);
+	cleanup_err loam_err err = NULL;
+	struct loam_host_target tg = {.kind = LOAM_TRANSPORT_LOCAL, .name = "this-machine"};
+	if (loam_db_open(url, &db, &err) < 0 || loam_db_migrate(db, &err) < 0 ||
+	    loam_transport_open(&tg, &tr, NULL, &err) < 0) {
+		fprintf(stderr, "setup: %s\n", loam_err_msg(err));
+		return 1;
+	}
+	RUN(test_per_arch_selection_and_idempotence);
+	RUN(test_tampered_artifact_fails);
+	loam_transport_close(tr);
+	loam_db_close(db);
+	const char *rm[] = {"rm", "-rf", tmp, NULL};
+	struct loam_spawn_opts o = {.argv = rm};
+	struct loam_spawn_result r = {0};
+	loam_spawn(&o, &r, NULL);
+	loam_spawn_result_free(&r);
+	return t_summary();
+}

@@ -1,0 +1,164 @@
+/*
+ * The artifact manifest loader: the release manifest in the tree loads, and
+ * each kind of bad entry is refused with a message naming the entry and the
+ * field, leaving the output untouched.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "artifact/manifest.h"
+#include "lib/cleanup.h"
+#include "t.h"
+
+#define SUM "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static const char *good_entry(void)
+{
+	return "{\"component\":\"firmware\",\"name\":\"edk2\",\"version\":\"2022.11-6+deb12u2\","
+	       "\"arch\":\"x64\",\"kind\":\"tarball\",\"path\":\"firmware/edk2/v/x64/edk2.tar.gz\","
+	       "\"sha256\":\"" SUM "\",\"size\":10}";
+}
+
+/* Parses {"entries":[good, bad]} with `bad` = good entry with key set to
+ * value (raw JSON, or NULL to delete the key); returns the error or NULL. */
+static char *refusal(const char *key, const char *value)
+{
+	char buf[2048];
+	char entry[1024];
+	snprintf(entry, sizeof entry, "%s", good_entry());
+	json_t *e = json_loads(entry, 0, NULL);
+	json_object_set_new(e, "name", json_string("second"));
+	if (value)
+		json_object_set_new(e, key, json_loads(value, JSON_DECODE_ANY, NULL));
+	else
+		json_object_del(e, key);
+	char *bad = json_dumps(e, 0);
+	json_decref(e);
+	snprintf(buf, sizeof buf, "{\"entries\":[%s,%s]}", good_entry(), bad);
+	free(bad);
+	struct loam_artifact_manifest m = {.count = 777};
+	cleanup_err loam_err err = NULL;
+	if (loam_artifact_manifest_parse(buf, strlen(buf), &m, &err) == 0) {
+		loam_artifact_manifest_free(&m);
+		return NULL;
+	}
+	CHECK_INT(m.count, 777); /* untouched */
+	CHECK_INT(loam_err_kind_of(err), LOAM_E_INVALID);
+	return strdup(loam_err_msg(err));
+}
+
+static void check_refused(const char *key, const char *value, const char *field)
+{
+	cleanup_free char *msg = refusal(key, value);
+	CHECK(msg != NULL);
+	if (!msg) {
+		fprintf(stderr, "  accepted %s = %s\n", key, value ? value : "(absent)");
+		return;
+	}
+	CHECK_CONTAINS(msg, "entry 1 (");
+	if (strcmp(key, "name") != 0)
+		CHECK_CONTAINS(msg, "/second/");
+	char want[64];
+	snprintf(want, sizeof want, "field '%s'", field);
+	CHECK_CONTAINS(msg, want);
+}
+
+static void test_tree_manifest_loads(void)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/artifacts/manifest.json",
+		 getenv("LOAM_SOURCE_DIR") ? getenv("LOAM_SOURCE_DIR") : ".");
+	struct loam_artifact_manifest m = {0};
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(loam_artifact_manifest_load(path, &m, &err), 0);
+	CHECK(m.count >= 8);
+	size_t per_component[4] = {0};
+	for (size_t i = 0; i < m.count; i++) {
+		per_component[m.entries[i].component]++;
+		if (m.entries[i].kind != LOAM_ARTIFACT_DEBIAN_PACKAGE)
+			CHECK(m.entries[i].path && m.entries[i].size > 0);
+	}
+	for (size_t c = 0; c < 4; c++)
+		CHECK_INT(per_component[c], 2); /* one per arch */
+	loam_artifact_manifest_free(&m);
+}
+
+static void test_good_entries_parse(void)
+{
+	const char *doc =
+	    "{\"entries\":[{\"component\":\"image\",\"name\":\"g\",\"version\":\"1\","
+	    "\"arch\":\"arm64\",\"kind\":\"file\",\"url\":\"http://h:1/a/b.img\","
+	    "\"sha256\":\"" SUM "\",\"size\":0},"
+	    "{\"component\":\"vmm\",\"name\":\"qemu\",\"version\":\"1:7.2+dfsg-7\","
+	    "\"arch\":\"x64\",\"kind\":\"debian-package\",\"package\":\"qemu-system-x86\","
+	    "\"package_version\":\"1:7.2+dfsg-7\"}]}";
+	struct loam_artifact_manifest m = {0};
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(loam_artifact_manifest_parse(doc, strlen(doc), &m, &err), 0);
+	CHECK_INT(m.count, 2);
+	CHECK_STR(m.entries[0].arch, "arm64");
+	CHECK_STR(m.entries[0].url, "http://h:1/a/b.img");
+	CHECK_INT(m.entries[1].kind, LOAM_ARTIFACT_DEBIAN_PACKAGE);
+	CHECK_STR(m.entries[1].package, "qemu-system-x86");
+	cleanup_free char *dir = loam_artifact_install_dir("/tmp/p", &m.entries[1]);
+	CHECK_STR(dir, "/tmp/p/vmm/qemu/1:7.2+dfsg-7/x64");
+	loam_artifact_manifest_free(&m);
+}
+
+static void test_bad_entries_are_named(void)
+{
+	check_refused("component", "\"agent\"", "component");
+	check_refused("component", NULL, "component");
+	check_refused("kind", "\"zip\"", "kind");
+	check_refused("arch", "\"riscv64\"", "arch");
+	check_refused("arch", "\"armhf\"", "arch");
+	check_refused("arch", "\"amd64\"", "arch"); /* understood but not canonical */
+	check_refused("arch", "\"X64\"", "arch");
+	check_refused("sha256", "\"" SUM "0\"", "sha256");
+	check_refused("sha256",
+		      "\"0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef\"",
+		      "sha256");
+	check_refused("sha256",
+		      "\"zz23456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"",
+		      "sha256");
+	check_refused("sha256", NULL, "sha256");
+	check_refused("size", "-1", "size");
+	check_refused("size", "\"10\"", "size");
+	check_refused("path", "\"../etc/passwd\"", "path");
+	check_refused("path", "\"/etc/passwd\"", "path");
+	check_refused("path", "\"a//b\"", "path");
+	check_refused("path", NULL, "path");
+	check_refused("version", "\"1 2\"", "version");
+	check_refused("version", "\"..\"", "version");
+	check_refused("version", "\"-rf\"", "version");
+	check_refused("name", "\"a/b\"", "name");
+	cleanup_free char *url = refusal("url", "\"file:///etc/passwd\"");
+	CHECK(url && strstr(url, "field 'url'"));
+}
+
+static void test_duplicates_and_shape(void)
+{
+	char doc[2048];
+	snprintf(doc, sizeof doc, "{\"entries\":[%s,%s]}", good_entry(), good_entry());
+	struct loam_artifact_manifest m = {0};
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(loam_artifact_manifest_parse(doc, strlen(doc), &m, &err), -1);
+	CHECK_CONTAINS(loam_err_msg(err), "repeats entry 0");
+	loam_err_free(&err);
+	CHECK_INT(loam_artifact_manifest_parse("{\"entries\":{}}", 14, &m, &err), -1);
+	CHECK_CONTAINS(loam_err_msg(err), "'entries'");
+	loam_err_free(&err);
+	CHECK_INT(loam_artifact_manifest_parse("{\"entries\":[", 12, &m, &err), -1);
+}
+
+int main(void)
+{
+	RUN(test_tree_manifest_loads);
+	RUN(test_good_entries_parse);
+	RUN(test_bad_entries_are_named);
+	RUN(test_duplicates_and_shape);
+	return t_summary();
+}
