@@ -17,6 +17,7 @@ struct loam_transport {
 	bool broken;		     /* the connection failed; never reuse it */
 	struct loam_transport *next; /* a pool's idle list */
 	ssh_session session;	     /* ssh only */
+	int timeout_ms;		     /* ssh only: bound on blocking libssh calls */
 	char *host_key;		     /* ssh only: the key the server presented */
 };
 

@@ -90,19 +90,60 @@ static int check_target(const struct loam_host_target *tg, loam_err *err)
 	return 0;
 }
 
-static int set_options(ssh_session s, const struct loam_host_target *tg)
+/* Bounds every blocking libssh call on the session (connect included). */
+static int set_timeout(ssh_session s, long long ms)
 {
+	long sec = (long)(ms / 1000), usec = (long)(ms % 1000) * 1000;
+	return ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &sec) |
+	       ssh_options_set(s, SSH_OPTIONS_TIMEOUT_USEC, &usec);
+}
+
+/* libssh's own preference order for host key algorithms. */
+static const char *const hostkey_algos[] = {
+    "ssh-ed25519",	   "ecdsa-sha2-nistp521", "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp256", "rsa-sha2-512",	  "rsa-sha2-256",
+};
+
+static bool pinned_type_is(const char *pinned, const char *algo)
+{
+	/* An "ssh-rsa" key is offered under the rsa-sha2-* algorithms. */
+	const char *type = strncmp(algo, "rsa-sha2-", 9) == 0 ? "ssh-rsa" : algo;
+	size_t n = strlen(type);
+	return strncmp(pinned, type, n) == 0 && (pinned[n] == ' ' || pinned[n] == '\t');
+}
+
+/* A server with several host keys shows the one of the first algorithm we
+ * both know, so the pinned key's type goes first: pinning never depends on
+ * which of its keys a server happens to pick. */
+static char *hostkey_order(const char *pinned)
+{
+	size_t n = sizeof(hostkey_algos) / sizeof(hostkey_algos[0]);
+	char *out = calloc(1, 256);
+	if (!out)
+		abort();
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < n; i++) {
+			bool first = pinned && pinned_type_is(pinned, hostkey_algos[i]);
+			if (first == (pass == 0)) {
+				if (*out)
+					strncat(out, ",", 255 - strlen(out));
+				strncat(out, hostkey_algos[i], 255 - strlen(out));
+			}
+		}
+	return out;
+}
+
+static int set_options(ssh_session s, const struct loam_host_target *tg, int timeout_ms)
+{
+	cleanup_free char *hostkeys = hostkey_order(tg->pinned_host_key);
 	int port = tg->port ? tg->port : 22;
-	int ms = tg->connect_timeout_ms > 0 ? tg->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
-	long sec = ms / 1000, usec = (long)(ms % 1000) * 1000;
 	bool no = false;
-	int rc = 0;
+	int rc = set_timeout(s, timeout_ms);
 	rc |= ssh_options_set(s, SSH_OPTIONS_HOST, tg->address);
 	rc |= ssh_options_set(s, SSH_OPTIONS_PORT, &port);
 	rc |= ssh_options_set(s, SSH_OPTIONS_USER, tg->user ? tg->user : "root");
-	rc |= ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &sec);
-	rc |= ssh_options_set(s, SSH_OPTIONS_TIMEOUT_USEC, &usec);
 	rc |= ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &no);
+	rc |= ssh_options_set(s, SSH_OPTIONS_HOSTKEYS, hostkeys);
 	rc |= ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, "/dev/null");
 	rc |= ssh_options_set(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null");
 	return rc;
@@ -204,9 +245,10 @@ static int authenticate(ssh_session s, const struct loam_host_target *tg, loam_e
 	return 0;
 }
 
-static int connect_session(ssh_session s, const struct loam_host_target *tg, loam_err *err)
+static int connect_session(ssh_session s, const struct loam_host_target *tg, int timeout_ms,
+			   loam_err *err)
 {
-	if (set_options(s, tg) != 0)
+	if (set_options(s, tg, timeout_ms) != 0)
 		return loam_fail(err, LOAM_E_INTERNAL, "set ssh options: %s", ssh_get_error(s));
 	if (ssh_connect(s) != SSH_OK)
 		return loam_fail(err, LOAM_E_UNAVAILABLE,
@@ -216,17 +258,22 @@ static int connect_session(ssh_session s, const struct loam_host_target *tg, loa
 	return 0;
 }
 
-int loam_ssh_open(const struct loam_host_target *tg, struct loam_transport *t, char **seen,
+int loam_ssh_open(const struct loam_host_target *target, struct loam_transport *t, char **seen,
 		  loam_err *err)
 {
+	struct loam_host_target named = *target;
+	named.name = t->name; /* never NULL in messages */
+	const struct loam_host_target *tg = &named;
 	pthread_once(&libssh_once, libssh_init);
 	if (check_target(tg, err) < 0)
 		return loam_err_wrap(err, "ssh to %s", t->name);
 	t->session = ssh_new();
 	if (!t->session)
 		abort();
-	if (connect_session(t->session, tg, err) < 0 || check_host_key(t, tg, seen, err) < 0 ||
-	    authenticate(t->session, tg, err) < 0) {
+	t->timeout_ms =
+	    tg->connect_timeout_ms > 0 ? tg->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
+	if (connect_session(t->session, tg, t->timeout_ms, err) < 0 ||
+	    check_host_key(t, tg, seen, err) < 0 || authenticate(t->session, tg, err) < 0) {
 		if (seen && *seen && *err) {
 			free(*seen);
 			*seen = NULL;
@@ -274,10 +321,13 @@ static int build_command(const char *const *argv, char **out, loam_err *err)
 	char *cmd = calloc(1, len);
 	if (!cmd)
 		abort();
+	size_t pos = 0;
 	for (size_t i = 0; argv[i]; i++) {
+		size_t n = strlen(argv[i]);
 		if (i)
-			strcat(cmd, " ");
-		strcat(cmd, argv[i]);
+			cmd[pos++] = ' ';
+		memcpy(cmd + pos, argv[i], n);
+		pos += n;
 	}
 	*out = cmd;
 	return 0;
@@ -315,8 +365,18 @@ struct exchange {
 	bool eof_sent;
 	struct sink out, err;
 	char signal_name[32];
+	bool got_status;
+	int status;
 	struct ssh_channel_callbacks_struct cb;
 };
+
+static void on_exit_status(ssh_session session, ssh_channel channel, int status, void *userdata)
+{
+	(void)session, (void)channel;
+	struct exchange *x = userdata;
+	x->got_status = true;
+	x->status = status;
+}
 
 static void on_exit_signal(ssh_session session, ssh_channel channel, const char *signal, int core,
 			   const char *errmsg, const char *lang, void *userdata)
@@ -418,6 +478,7 @@ static int start_channel(struct loam_transport *t, struct exchange *x, const cha
 				 ssh_get_error(t->session));
 	x->cb.userdata = x;
 	x->cb.channel_exit_signal_function = on_exit_signal;
+	x->cb.channel_exit_status_function = on_exit_status;
 	ssh_callbacks_init(&x->cb);
 	ssh_set_channel_callbacks(x->ch, &x->cb);
 	if (ssh_channel_open_session(x->ch) != SSH_OK)
@@ -429,15 +490,35 @@ static int start_channel(struct loam_transport *t, struct exchange *x, const cha
 	return 0;
 }
 
-static void collect_status(struct exchange *x, struct loam_spawn_result *res)
+/* The exit status follows the output's EOF, normally at once; but a
+ * command may close its output and keep running, so wait for it only until
+ * the deadline. 0: known; 1: out of time; -1: the connection broke. */
+static int collect_status(struct loam_transport *t, struct exchange *x, long long deadline,
+			  struct loam_spawn_result *res)
 {
-	int status = ssh_channel_get_exit_status(x->ch);
+	while (!x->got_status && !x->signal_name[0]) {
+		if (!ssh_is_connected(t->session))
+			return -1;
+		if (ssh_channel_is_closed(x->ch))
+			break;
+		if (deadline && now_ms() >= deadline)
+			return 1;
+		long long left = deadline - now_ms();
+		if (deadline)
+			set_timeout(t->session, left > 0 ? left : 1);
+		ssh_channel_get_exit_status(x->ch); /* waits at most the session timeout */
+		if (deadline)
+			set_timeout(t->session, t->timeout_ms);
+	}
 	if (x->signal_name[0]) {
 		res->signaled = true;
 		res->term_signal = signal_number(x->signal_name);
+	} else if (x->got_status) {
+		res->exit_status = x->status;
 	} else {
-		res->exit_status = status;
+		res->exit_status = 255; /* closed without a status, as ssh(1) reports it */
 	}
+	return 0;
 }
 
 int loam_ssh_run(struct loam_transport *t, const char *const *argv, const char *stdin_data,
@@ -449,6 +530,8 @@ int loam_ssh_run(struct loam_transport *t, const char *const *argv, const char *
 	struct exchange x = {.in = stdin_data, .in_len = stdin_data ? stdin_len : 0};
 	long long deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
 	int rc = start_channel(t, &x, cmd, err) < 0 ? -1 : pump(&x, deadline);
+	if (rc == 0)
+		rc = collect_status(t, &x, deadline, res);
 	if (rc == 1) {
 		/* sshd delivers the signal to the command's process group, but
 		 * only in privilege-separated sessions: OpenSSH refuses it for
@@ -457,8 +540,6 @@ int loam_ssh_run(struct loam_transport *t, const char *const *argv, const char *
 		 * SIGPIPE/EOF; one that does neither runs until it ends. */
 		ssh_channel_request_send_signal(x.ch, "KILL");
 		res->timed_out = true;
-	} else if (rc == 0) {
-		collect_status(&x, res);
 	}
 	if (x.ch) {
 		/* libssh keeps a closed channel until the peer confirms; its

@@ -14,7 +14,7 @@ struct loam_transport *loam_transport_alloc(enum loam_transport_kind kind, const
 	if (!t)
 		abort();
 	t->kind = kind;
-	t->name = strdup(name ? name : "local");
+	t->name = strdup(name ? name : kind == LOAM_TRANSPORT_SSH ? "(unnamed)" : "local");
 	if (!t->name)
 		abort();
 	return t;
@@ -26,7 +26,8 @@ int loam_transport_open(const struct loam_host_target *target, struct loam_trans
 	*out = NULL;
 	if (seen_host_key)
 		*seen_host_key = NULL;
-	struct loam_transport *t = loam_transport_alloc(target->kind, target->name);
+	struct loam_transport *t =
+	    loam_transport_alloc(target->kind, target->name ? target->name : target->address);
 	if (target->kind == LOAM_TRANSPORT_SSH &&
 	    loam_ssh_open(target, t, seen_host_key, err) < 0) {
 		loam_transport_close(t);

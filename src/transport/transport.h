@@ -76,6 +76,7 @@ int loam_transport_upload(struct loam_transport *t, const char *local_path, cons
  * at a time. */
 struct loam_transport_pool;
 struct loam_transport_pool *loam_transport_pool_new(void);
+/* Closes the idle transports; release every acquired one first. */
 void loam_transport_pool_free(struct loam_transport_pool *p);
 int loam_transport_pool_acquire(struct loam_transport_pool *p,
 				const struct loam_host_target *target, struct loam_transport **out,

@@ -67,10 +67,18 @@ source "$a/hosts.env"
 [[ $X64_PID != "$old" ]] && ok || bad "restart kept pid $old"
 expect "x64 after restart" x86_64 "$(sshx "$X64_PORT" uname -m)"
 
-# A second set alongside the first.
-bash "$h/start-ssh-hosts.sh" "$b" x64 || bad "second start"
-b_port=$(source "$b/hosts.env" && echo "$X64_PORT")
+# A second set alongside the first, its sshd on three ports.
+LOAM_HOSTS_PORTS=3 bash "$h/start-ssh-hosts.sh" "$b" x64 || bad "second start"
+b_ports=$(source "$b/hosts.env" && echo "$X64_PORTS")
+b_port=${b_ports%% *}
 [[ -n $b_port && $b_port != "$X64_PORT" && $b_port != "$ARM64_PORT" ]] && ok || bad "second set port $b_port"
+read -ra pa <<<"$b_ports"
+expect "three ports" 3 "${#pa[@]}"
+for p in "${pa[@]}"; do
+	expect "second set on port $p" x86_64 "$(source "$b/hosts.env" && ssh -q -o BatchMode=yes \
+		-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -i "$SSH_KEY" -p "$p" \
+		root@127.0.0.1 uname -m)"
+done
 
 # Stop leaves nothing.
 root=$ARM64_ROOT pids="$X64_PID $ARM64_PID"

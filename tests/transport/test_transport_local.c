@@ -30,19 +30,27 @@ static struct loam_transport *open_local(void)
 static void test_run_streams_and_status(void)
 {
 	struct loam_transport *t = open_local();
-	const char *argv[] = {"sh", "-c", "cat; echo to-err >&2; exit 3", NULL};
 	struct loam_spawn_result res;
 	cleanup_err loam_err err = NULL;
-	CHECK_INT(loam_transport_run(t, argv, "from stdin", 10, 0, &res, &err), 0);
+	const char *cat[] = {"cat", NULL};
+	CHECK_INT(loam_transport_run(t, cat, "from stdin", 10, 0, &res, &err), 0);
 	CHECK_STR(res.out, "from stdin");
-	CHECK_STR(res.err, "to-err\n");
-	CHECK_INT(res.exit_status, 3);
+	CHECK_INT(res.err_len, 0);
+	CHECK_INT(res.exit_status, 0);
 	CHECK(!res.timed_out && !res.signaled);
 	loam_spawn_result_free(&res);
 
-	CHECK_INT(loam_transport_run_ok(t, argv, "", 0, 0, &res, &err), -1);
+	const char *ls[] = {"ls", "/nonexistent-loam-path", NULL};
+	CHECK_INT(loam_transport_run(t, ls, NULL, 0, 0, &res, &err), 0);
+	CHECK_STR(res.out, "");
+	CHECK_CONTAINS(res.err, "nonexistent-loam-path");
+	CHECK_INT(res.exit_status, 2);
+	loam_spawn_result_free(&res);
+
+	CHECK_INT(loam_transport_run_ok(t, ls, NULL, 0, 0, &res, &err), -1);
 	CHECK_INT(loam_err_kind_of(err), LOAM_E_IO);
-	CHECK_CONTAINS(loam_err_msg(err), "to-err");
+	CHECK_CONTAINS(loam_err_msg(err), "exited with status 2");
+	CHECK_CONTAINS(loam_err_msg(err), "nonexistent-loam-path");
 	loam_spawn_result_free(&res);
 	loam_transport_close(t);
 }

@@ -11,6 +11,7 @@
  */
 #include <dirent.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,18 @@ static void test_pinned_key_accepted(void)
 	tg.pinned_host_key = commented;
 	struct loam_transport *t2 = NULL;
 	CHECK_INT(loam_transport_open(&tg, &t2, NULL, &err), 0);
+	loam_transport_close(t2);
+
+	/* The server's other key (ecdsa) pinned: that one is asked for. */
+	cleanup_free char *pub_path = path_in(hosts_dir, "x64/ssh_host_ecdsa_key.pub");
+	cleanup_free char *ecdsa = NULL;
+	size_t len = 0;
+	CHECK_INT(loam_read_file(pub_path, 0, &ecdsa, &len, &err), 0);
+	tg.pinned_host_key = ecdsa;
+	t2 = NULL;
+	if (loam_transport_open(&tg, &t2, NULL, &err) < 0)
+		fprintf(stderr, "ecdsa pin: %s\n", loam_err_msg(err));
+	CHECK(t2 != NULL);
 	loam_transport_close(t2);
 	loam_transport_close(t);
 }
@@ -265,6 +278,18 @@ static void test_timeout_kills_and_connection_survives(void)
 	CHECK_INT(loam_err_kind_of(err), LOAM_E_TIMEOUT);
 	loam_spawn_result_free(&res);
 
+	/* A command that closes its output and keeps running: the deadline
+	 * also bounds the wait for its exit status. */
+	cleanup_free char *script = path_in(work_dir, "quiet-sleeper");
+	static const char body[] = "#!/bin/sh\nexec >/dev/null 2>&1 </dev/null\nsleep 4.5\n";
+	cleanup_free char *script_src = path_in(work_dir, "quiet-sleeper.src");
+	CHECK_INT(loam_write_file_atomic(script_src, body, sizeof(body) - 1, 0644, &err), 0);
+	CHECK_INT(loam_transport_upload(t, script_src, script, 0755, &err), 0);
+	const char *quiet[] = {script, NULL};
+	CHECK_INT(loam_transport_run(t, quiet, NULL, 0, 500, &res, &err), 0);
+	CHECK(res.timed_out);
+	loam_spawn_result_free(&res);
+
 	const char *echo[] = {"echo", "still-here", NULL};
 	CHECK_INT(loam_transport_run(t, echo, NULL, 0, 10000, &res, &err), 0);
 	CHECK_STR(res.out, "still-here\n");
@@ -331,6 +356,17 @@ static int count_entries(const char *dir)
 	return n;
 }
 
+/* The static agents `make` builds, in $LOAM_DIST_DIR (CTest sets it). */
+static char *dist_agent(const char *arch)
+{
+	const char *dir = getenv("LOAM_DIST_DIR");
+	char *p = NULL;
+	if (asprintf(&p, "%s/loam-host-%s", dir && *dir ? dir : LOAM_SOURCE_DIR "/build/dist",
+		     arch) < 0)
+		abort();
+	return p;
+}
+
 static void test_upload(void)
 {
 	struct loam_transport *t = open_pinned("X64");
@@ -340,7 +376,7 @@ static void test_upload(void)
 	cleanup_free char *updir = path_in(work_dir, "up");
 	cleanup_free char *dst = path_in(updir, "loam-host");
 	CHECK_INT(loam_mkdir_p(updir, 0755, &err), 0);
-	const char *agent = LOAM_SOURCE_DIR "/build/dist/loam-host-x64";
+	cleanup_free char *agent = dist_agent("x64");
 	char want[LOAM_SHA256_HEX_LEN + 1], got[LOAM_SHA256_HEX_LEN + 1];
 	CHECK_INT(loam_sha256_file(agent, want, NULL, &err), 0);
 
@@ -384,6 +420,71 @@ static long connection_id(struct loam_transport *t)
 		id = strtol(res.out + strlen("PPid:"), NULL, 10);
 	loam_spawn_result_free(&res);
 	return id;
+}
+
+/* Until pid has exited (a zombie has closed its sockets already). */
+static void wait_dead(long pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	for (int i = 0; i < 500; i++) {
+		cleanup_free char *st = NULL;
+		size_t len = 0;
+		cleanup_err loam_err err = NULL;
+		if (loam_read_file(path, 4096, &st, &len, &err) < 0 || strstr(st, ") Z "))
+			return;
+		usleep(10000);
+	}
+}
+
+struct killer {
+	long pid;
+	int delay_ms;
+};
+
+static void *kill_later(void *arg)
+{
+	struct killer *k = arg;
+	usleep((useconds_t)k->delay_ms * 1000);
+	kill((pid_t)k->pid, SIGKILL);
+	return NULL;
+}
+
+static void test_connection_dies(void)
+{
+	struct loam_transport *t = open_pinned("X64");
+	if (!t)
+		return;
+	cleanup_err loam_err err = NULL;
+	struct loam_spawn_result res;
+	/* Mid-run: the connection's sshd dies while a command runs. */
+	struct killer k = {.pid = connection_id(t), .delay_ms = 300};
+	CHECK(k.pid > 1);
+	pthread_t th;
+	pthread_create(&th, NULL, kill_later, &k);
+	const char *argv[] = {"sleep", "5.5", NULL};
+	CHECK_INT(loam_transport_run(t, argv, NULL, 0, 0, &res, &err), -1);
+	pthread_join(th, NULL);
+	CHECK_INT(loam_err_kind_of(err), LOAM_E_UNAVAILABLE);
+	CHECK(loam_transport_is_broken(t));
+	loam_transport_close(t);
+
+	/* Between runs, with stdin to send: an error, never SIGPIPE. */
+	t = open_pinned("X64");
+	if (!t)
+		return;
+	long pid = connection_id(t);
+	CHECK(pid > 1);
+	kill((pid_t)pid, SIGKILL);
+	wait_dead(pid);
+	const char *cat[] = {"cat", NULL};
+	CHECK_INT(loam_transport_run(t, cat, "data", 4, 10000, &res, &err), -1);
+	CHECK_INT(loam_err_kind_of(err), LOAM_E_UNAVAILABLE);
+	CHECK(loam_transport_is_broken(t));
+	CHECK_INT(
+	    loam_transport_upload(t, LOAM_SOURCE_DIR "/README.md", "/tmp/loam-never", 0644, &err),
+	    -1);
+	loam_transport_close(t);
 }
 
 static void restart_x64_sshd(void)
@@ -607,7 +708,7 @@ static void test_arm64_host(void)
 	CHECK_STR(res.out, "aarch64\n");
 	loam_spawn_result_free(&res);
 
-	const char *agent = LOAM_SOURCE_DIR "/build/dist/loam-host-arm64";
+	cleanup_free char *agent = dist_agent("arm64");
 	CHECK_INT(loam_transport_upload(t, agent, "/var/lib/loam-host/loam-host", 0755, &err), 0);
 	char want[LOAM_SHA256_HEX_LEN + 1], got[LOAM_SHA256_HEX_LEN + 1];
 	CHECK_INT(loam_sha256_file(agent, want, NULL, &err), 0);
@@ -642,5 +743,6 @@ int main(void)
 	RUN(test_pool_from_threads);
 	RUN(test_arm64_host);
 	RUN(test_pool_reuses_and_reconnects);
+	RUN(test_connection_dies);
 	return t_summary();
 }
