@@ -32,6 +32,7 @@ int loam_api_new(const struct loam_api_config *cfg, struct loam_api **out, loam_
 	if (!api)
 		abort();
 	api->state_dir = dup_str(cfg->state_dir);
+	api->artifact_store = cfg->artifact_store ? dup_str(cfg->artifact_store) : NULL;
 	api->db_url = dup_str(cfg->db_url);
 	api->token = dup_str(cfg->token);
 	api->alloc = cfg->alloc;
@@ -51,6 +52,7 @@ void loam_api_free(struct loam_api *api)
 	OPENSSL_cleanse(api->token, strlen(api->token));
 	free(api->token);
 	free(api->state_dir);
+	free(api->artifact_store);
 	free(api->db_url);
 	free(api);
 }

@@ -23,6 +23,7 @@ struct loam_api_config {
 	const char *db_url;    /* each request thread takes a connection from a pool */
 	const char *token;     /* the bearer token every /v1 request must carry */
 	struct loam_allocator *alloc;
+	const char *artifact_store; /* served read-only under /artifacts/; NULL: none */
 };
 
 struct loam_api;

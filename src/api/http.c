@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "artifact/serve.h"
 #include "lib/json.h"
 #include "lib/log.h"
 
@@ -81,6 +82,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (up->too_big)
 		return send_json(conn, 413, error_body("invalid", "request body is over 64 KiB"));
+	if (strncmp(url, "/artifacts/", 11) == 0 && api->artifact_store)
+		return loam_artifact_serve(conn, api->artifact_store, url + 11);
 	if (strncmp(url, "/artifacts/", 11) == 0)
 		return send_json(conn, 404,
 				 error_body("not_found", "no artifact store in this loamd"));

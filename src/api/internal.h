@@ -23,6 +23,7 @@ struct loam_api {
 	char *db_url;
 	char *token;
 	struct loam_allocator *alloc;
+	char *artifact_store;
 	pthread_mutex_t pool_mu;
 	struct loam_db *pool[API_POOL_MAX];
 	size_t npool;
