@@ -1,7 +1,8 @@
 /*
  * `loam vm create NAME --arch A --size S [--location L] [--image I]`:
- * records the VM and places it on a host of that arch (the API refuses
- * unknown arches and sizes, naming the valid ones).
+ * records the VM; its "vm" strand then places it on a host of that arch
+ * and boots it (the API refuses unknown arches and sizes, naming the valid
+ * ones). Progress: loam vm show NAME.
  */
 #include "cli/verbs.h"
 
@@ -64,12 +65,11 @@ int loam_vm_create(int argc, char **argv)
 		loam_cli_print_json(vm);
 		return 0;
 	}
-	printf("vm %s: %s on host %s (%s %s: %lld vCPUs, %lld GiB)\n", name,
-	       json_string_value(json_object_get(vm, "state")),
-	       json_string_value(json_object_get(vm, "host")),
+	printf("vm %s: %s (%s %s: %lld vCPUs, %lld GiB); follow it with: loam vm show %s\n",
+	       name, json_string_value(json_object_get(vm, "state")),
 	       json_string_value(json_object_get(vm, "arch")),
 	       json_string_value(json_object_get(vm, "size")),
 	       (long long)json_integer_value(json_object_get(vm, "vcpus")),
-	       (long long)json_integer_value(json_object_get(vm, "memory_gib")));
+	       (long long)json_integer_value(json_object_get(vm, "memory_gib")), name);
 	return 0;
 }
