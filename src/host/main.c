@@ -23,6 +23,8 @@ static const struct loam_host_verb verbs[] = {
      loam_host_verb_vm_stop},
     {"vm-purge", "vm-purge ID --state-dir DIR   stop and remove the VM's processes, dir and user",
      loam_host_verb_vm_purge},
+    {"vm-argv", "vm-argv ID --state-dir DIR   print the QEMU argv vm-start runs, as JSON",
+     loam_host_verb_vm_argv},
     {"install", "install   install the artifacts of a JSON request on stdin",
      loam_host_verb_install},
 };

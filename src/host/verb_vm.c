@@ -293,6 +293,41 @@ int loam_host_verb_vm_start(int argc, char **argv)
 	    json_pack("{s:s,s:i,s:b}", "id", p.id, "pid", (json_int_t)pid, "started", started));
 }
 
+/* ---- vm-argv ---- */
+
+/* The exact QEMU argv vm-start runs (without the systemd-run wrapper), so
+ * that a benchmark can boot the same VM the same way without loam. */
+int loam_host_verb_vm_argv(int argc, char **argv)
+{
+	cleanup_err loam_err err = NULL;
+	struct vm_args a;
+	struct vm_paths p;
+	if (parse_args(argc, argv, true, DEFAULT_STOP_TIMEOUT_S, &a, &err) < 0 ||
+	    vm_paths_init(a.state_dir, a.id, &p, &err) < 0)
+		return loam_host_report("vm-argv", &err);
+	struct vm_spec spec = {0};
+	if (vm_spec_load(&p, &spec, &err) < 0)
+		return loam_host_report("vm-argv", &err);
+	char huge[VM_PATH_MAX] = "";
+	int rc = spec.hugepages && !spec.hugepage_dir ? find_hugepage_dir(huge, &err) : 0;
+	if (spec.hugepage_dir)
+		snprintf(huge, sizeof(huge), "%s", spec.hugepage_dir);
+	struct loam_vmm_spec v;
+	fill_vmm_spec(&p, &spec, spec.hugepages ? huge : NULL, &v);
+	cleanup_argv struct loam_argv qemu = {0};
+	if (rc == 0)
+		rc = loam_vmm_argv(spec.arch, spec.qemu ? spec.qemu : spec.arch->qemu_binary, &v,
+				   &qemu, &err);
+	vm_spec_free(&spec);
+	if (rc < 0)
+		return loam_host_report("vm-argv", &err);
+	json_t *list = json_array();
+	for (const char *const *w = loam_argv_view(&qemu); *w; w++)
+		json_array_append_new(list, json_string(*w));
+	return print_json(json_pack("{s:s, s:o, s:s, s:s}", "id", p.id, "argv", list, "serial",
+				    p.serial, "pidfile", p.pid));
+}
+
 /* ---- vm-status ---- */
 
 /* Reads the serial log, refusing anything but a root-owned regular file:

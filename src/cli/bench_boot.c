@@ -1,0 +1,320 @@
+/*
+ * `loam bench boot --arch A [--runs N] [--size S]` (issue 6): how much loam
+ * adds to a boot. It measures, against the running loamd ($LOAM_URL), the
+ * time from `vm create` to state `running` (p50 over N runs); then it takes
+ * the last VM's exact QEMU argv from the agent (`loam-host vm-argv`) and
+ * boots that same VM N times directly, without loam, timing the start of
+ * QEMU to the guest's LOAM-READY line on the serial log. It prints JSON with
+ * both p50s and their ratio (goal: ≤ 1.10). The guest boots through its
+ * UEFI firmware (OVMF / AAVMF); the direct boot is measured from the same
+ * argv, so both figures are the firmware path. It needs a local host (the
+ * direct boot runs on this machine) that serves the arch.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/bench_boot.h"
+#include "cli/client.h"
+#include "lib/cleanup.h"
+#include "lib/json.h"
+#include "lib/spawn.h"
+
+#define POLL_MS	      50
+#define BOOT_LIMIT_MS (15 * 60 * 1000)
+#define MAX_RUNS      50
+
+struct boot_opts {
+	const char *arch, *size;
+	long runs;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+	nanosleep(&ts, NULL);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+static int64_t p50(int64_t *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), cmp_i64);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* The first accepting local host that serves arch (own or emulated). */
+static json_t *find_host(struct loam_client *c, const char *arch, loam_err *err)
+{
+	cleanup_json json_t *hosts = NULL;
+	if (loam_client_call(c, "GET", "/v1/hosts", NULL, &hosts, err) < 0)
+		return NULL;
+	size_t i;
+	json_t *h;
+	json_array_foreach(hosts, i, h)
+	{
+		const char *name = json_string_value(json_object_get(h, "name"));
+		char path[128];
+		snprintf(path, sizeof(path), "/v1/hosts/%s", name ? name : "");
+		json_t *full = NULL;
+		if (loam_client_call(c, "GET", path, NULL, &full, err) < 0)
+			return NULL;
+		bool local = strcmp(json_string_value(json_object_get(full, "transport")) ?: "",
+				    "local") == 0;
+		bool accepting = strcmp(json_string_value(json_object_get(full, "state")) ?: "",
+					"accepting") == 0;
+		bool serves = strcmp(json_string_value(json_object_get(full, "arch")) ?: "", arch) == 0;
+		size_t k;
+		json_t *e;
+		json_array_foreach(json_object_get(full, "emulate"), k, e) serves |=
+		    strcmp(json_string_value(e) ?: "", arch) == 0;
+		if (local && accepting && serves)
+			return full;
+		json_decref(full);
+	}
+	loam_fail(err, LOAM_E_NOTFOUND,
+		  "no accepting local host serves %s; add one with: loam host add --local "
+		  "(and loam host set local --emulate %s --allow-tcg for a foreign arch)",
+		  arch, arch);
+	return NULL;
+}
+
+static json_t *vm_get(struct loam_client *c, const char *name, loam_err *err)
+{
+	char path[160];
+	snprintf(path, sizeof(path), "/v1/vms/%s", name);
+	json_t *vm = NULL;
+	return loam_client_call(c, "GET", path, NULL, &vm, err) < 0 ? NULL : vm;
+}
+
+/* Creates the VM and waits until it runs; *ms is request → running. */
+static int loam_boot(struct loam_client *c, const struct boot_opts *o, const char *name,
+		     int64_t *ms, loam_err *err)
+{
+	cleanup_json json_t *body =
+	    json_pack("{s:s, s:s, s:s}", "name", name, "arch", o->arch, "size", o->size);
+	int64_t t0 = now_ms();
+	cleanup_json json_t *created = NULL;
+	if (loam_client_call(c, "POST", "/v1/vms", body, &created, err) < 0)
+		return -1;
+	while (now_ms() - t0 < BOOT_LIMIT_MS) {
+		cleanup_json json_t *vm = vm_get(c, name, err);
+		if (!vm)
+			return -1;
+		const char *state = json_string_value(json_object_get(vm, "state")) ?: "";
+		if (strcmp(state, "running") == 0) {
+			*ms = now_ms() - t0;
+			return 0;
+		}
+		if (strcmp(state, "failed") == 0)
+			return loam_fail(err, LOAM_E_IO, "VM %s failed: %s", name,
+					 json_string_value(json_object_get(vm, "state_reason")) ?: "");
+		sleep_ms(POLL_MS);
+	}
+	return loam_fail(err, LOAM_E_TIMEOUT, "VM %s did not run within 15 min", name);
+}
+
+static int vm_remove(struct loam_client *c, const char *name, loam_err *err)
+{
+	char path[160];
+	snprintf(path, sizeof(path), "/v1/vms/%s", name);
+	cleanup_json json_t *out = NULL;
+	if (loam_client_call(c, "DELETE", path, NULL, &out, err) < 0)
+		return -1;
+	for (int i = 0; i < 600; i++) {
+		loam_err gone = NULL;
+		json_t *vm = vm_get(c, name, &gone);
+		json_decref(vm);
+		bool missing = !vm && loam_err_kind_of(gone) == LOAM_E_NOTFOUND;
+		loam_err_free(&gone);
+		if (missing)
+			return 0;
+		sleep_ms(200);
+	}
+	return loam_fail(err, LOAM_E_TIMEOUT, "VM %s was not removed within 2 min", name);
+}
+
+static json_t *agent_json(const char *agent, const char *verb, const char *id, const char *dir,
+			  const char *timeout, loam_err *err)
+{
+	const char *argv[] = {agent, verb, id, "--state-dir", dir, timeout ? "--timeout" : NULL,
+			      timeout, NULL};
+	struct loam_spawn_opts so = {.argv = argv, .timeout_ms = 120000};
+	struct loam_spawn_result r;
+	if (loam_spawn_ok(&so, &r, err) < 0) {
+		loam_spawn_result_free(&r);
+		return NULL;
+	}
+	json_t *j = loam_json_parse(r.out, r.out_len, verb, err);
+	loam_spawn_result_free(&r);
+	return j;
+}
+
+static bool serial_ready(const char *path)
+{
+	cleanup_fclose FILE *f = fopen(path, "re");
+	char line[4096];
+	while (f && fgets(line, sizeof(line), f))
+		if (strstr(line, "LOAM-READY machine="))
+			return true;
+	return false;
+}
+
+static void kill_pidfile(const char *path)
+{
+	cleanup_fclose FILE *f = fopen(path, "re");
+	long pid = 0;
+	if (!f || fscanf(f, "%ld", &pid) != 1 || pid <= 1)
+		return;
+	kill((pid_t)pid, SIGKILL);
+	for (int i = 0; i < 100 && kill((pid_t)pid, 0) == 0; i++)
+		sleep_ms(50);
+}
+
+/* Starts QEMU from argv (it daemonizes once set up) and waits for the
+ * guest's readiness line; *ms is start → ready. */
+static int direct_boot(const json_t *argv_json, const char *serial, const char *pidfile,
+		       int64_t *ms, loam_err *err)
+{
+	size_t n = json_array_size(argv_json);
+	cleanup_free const char **argv = calloc(n + 1, sizeof(*argv));
+	if (!argv)
+		abort();
+	for (size_t i = 0; i < n; i++)
+		argv[i] = json_string_value(json_array_get(argv_json, i));
+	unlink(serial);
+	int64_t t0 = now_ms();
+	struct loam_spawn_opts so = {.argv = argv, .timeout_ms = 120000};
+	struct loam_spawn_result r;
+	int rc = loam_spawn_ok(&so, &r, err);
+	loam_spawn_result_free(&r);
+	if (rc < 0)
+		return loam_err_wrap(err, "start QEMU directly");
+	while (!serial_ready(serial)) {
+		if (now_ms() - t0 > BOOT_LIMIT_MS) {
+			kill_pidfile(pidfile);
+			return loam_fail(err, LOAM_E_TIMEOUT, "direct boot: no LOAM-READY in %s",
+					 serial);
+		}
+		sleep_ms(POLL_MS);
+	}
+	*ms = now_ms() - t0;
+	kill_pidfile(pidfile);
+	return 0;
+}
+
+struct bench_run {
+	struct loam_client *c;
+	const struct boot_opts *o;
+	int64_t loam_ms[MAX_RUNS], direct_ms[MAX_RUNS];
+	char name[64];
+};
+
+static int measure_direct(struct bench_run *b, const json_t *host, const char *id, loam_err *err)
+{
+	const char *agent = json_string_value(json_object_get(host, "agent_path"));
+	const char *dir = json_string_value(json_object_get(host, "state_dir"));
+	if (!agent || !dir)
+		return loam_fail(err, LOAM_E_INVALID, "the host has no agent path or state dir");
+	cleanup_json json_t *stopped = agent_json(agent, "vm-stop", id, dir, "0", err);
+	cleanup_json json_t *spec = stopped ? agent_json(agent, "vm-argv", id, dir, NULL, err) : NULL;
+	if (!spec)
+		return -1;
+	const char *serial = json_string_value(json_object_get(spec, "serial"));
+	const char *pidfile = json_string_value(json_object_get(spec, "pidfile"));
+	for (long i = 0; i < b->o->runs; i++)
+		if (direct_boot(json_object_get(spec, "argv"), serial, pidfile, &b->direct_ms[i],
+				err) < 0)
+			return -1;
+	return 0;
+}
+
+static int run_bench(struct bench_run *b, json_t **out, loam_err *err)
+{
+	cleanup_json json_t *host = find_host(b->c, b->o->arch, err);
+	if (!host)
+		return -1;
+	for (long i = 0; i < b->o->runs; i++) {
+		snprintf(b->name, sizeof(b->name), "bench-boot-%ld-%ld", (long)getpid(), i);
+		if (loam_boot(b->c, b->o, b->name, &b->loam_ms[i], err) < 0)
+			return -1;
+		fprintf(stderr, "loam: bench boot: run %ld: request → running %lld ms\n", i + 1,
+			(long long)b->loam_ms[i]);
+		if (i + 1 < b->o->runs && vm_remove(b->c, b->name, err) < 0)
+			return -1;
+	}
+	cleanup_json json_t *vm = vm_get(b->c, b->name, err);
+	if (!vm)
+		return -1;
+	int rc = measure_direct(b, host, json_string_value(json_object_get(vm, "id")), err);
+	cleanup_err loam_err rm = NULL;
+	vm_remove(b->c, b->name, &rm);
+	if (rc < 0)
+		return -1;
+	int64_t lp = p50(b->loam_ms, (size_t)b->o->runs), dp = p50(b->direct_ms, (size_t)b->o->runs);
+	*out = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:f, s:f, s:s}", "arch", b->o->arch, "size",
+			 b->o->size, "boot", "firmware", "runs", (json_int_t)b->o->runs,
+			 "loam_p50_ms", (json_int_t)lp, "direct_p50_ms", (json_int_t)dp, "ratio",
+			 dp > 0 ? (double)lp / (double)dp : 0.0, "goal_ratio", 1.10, "host",
+			 json_string_value(json_object_get(host, "name")));
+	return 0;
+}
+
+static int parse(int argc, char **argv, struct boot_opts *o)
+{
+	static const struct option opts[] = {{"arch", required_argument, NULL, 'a'},
+					     {"runs", required_argument, NULL, 'r'},
+					     {"size", required_argument, NULL, 's'},
+					     {0}};
+	*o = (struct boot_opts){.size = "standard-2", .runs = 3};
+	optind = 1;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		char *end = NULL;
+		if (c == 'a')
+			o->arch = optarg;
+		else if (c == 's')
+			o->size = optarg;
+		else if (c == 'r' && ((o->runs = strtol(optarg, &end, 10)) < 1 || *end ||
+				      o->runs > MAX_RUNS))
+			return -1;
+		else if (c != 'r')
+			return -1;
+	}
+	return o->arch && optind == argc ? 0 : -1;
+}
+
+int loam_bench_boot(int argc, char **argv)
+{
+	struct boot_opts o;
+	if (parse(argc, argv, &o) < 0)
+		return loam_cli_usage("loam bench boot --arch A [--runs N (1..50)] [--size S]");
+	cleanup_err loam_err err = NULL;
+	struct bench_run b = {.o = &o};
+	if (loam_client_open(&b.c, &err) < 0)
+		return loam_cli_error(err);
+	cleanup_json json_t *out = NULL;
+	int rc = run_bench(&b, &out, &err);
+	loam_client_close(b.c);
+	if (rc < 0)
+		return loam_cli_error(err);
+	loam_cli_print_json(out);
+	return 0;
+}
