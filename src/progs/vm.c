@@ -684,6 +684,22 @@ static int delete_rows(struct loam_db *db, void *ctx, loam_err *err)
 	return loam_db_exec(db, "DELETE FROM vm WHERE id = ?", DB_ARGS(DB_TEXT(id)), NULL, err);
 }
 
+/* vm-purge on the VM's host. A host without an agent never ran anything
+ * of this VM, so there is nothing to purge there. */
+static int purge_on_host(struct loam_strand_ctx *ctx, const struct vm_row *v, loam_err *err)
+{
+	cleanup_vm_host struct vm_host h = {0};
+	if (loam_host_row_load(ctx->db, v->host_id, &h.row, err) < 0)
+		return -1;
+	if (!h.row.agent_path)
+		return 0;
+	if (loam_host_connect(ctx, &h.row, &h.conn, err) < 0)
+		return -1;
+	cleanup_json json_t *res =
+	    agent_call(&h, "vm-purge", ctx->id, NULL, NULL, AGENT_TIMEOUT_MS, err);
+	return res ? 0 : -1;
+}
+
 /* Purges on the host first (while the row still names it), then releases
  * the counters (a no-op once done), then deletes the rows. */
 static int vm_destroy(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_err *err)
@@ -695,12 +711,7 @@ static int vm_destroy(struct loam_strand_ctx *ctx, struct loam_outcome *out, loa
 	if (found && set_state(ctx, "destroying", NULL, err) < 0)
 		return -1;
 	if (found && v.host_id) {
-		cleanup_vm_host struct vm_host h = {0};
-		if (vm_host_open(ctx, v.host_id, &h, err) < 0)
-			return loam_err_wrap(err, "destroy VM %s", v.name);
-		cleanup_json json_t *res =
-		    agent_call(&h, "vm-purge", ctx->id, NULL, NULL, AGENT_TIMEOUT_MS, err);
-		if (!res)
+		if (purge_on_host(ctx, &v, err) < 0)
 			return loam_err_wrap(err, "destroy VM %s", v.name);
 		struct loamd_app *app = ctx->app;
 		if (!app || !app->alloc)
