@@ -86,6 +86,8 @@ struct bucket {
 struct loam_allocator {
 	pthread_mutex_t mu;    /* the index */
 	pthread_mutex_t tx_mu; /* write transactions, see write_tx */
+	pthread_cond_t tx_turn;
+	uint64_t tx_next, tx_serving;
 	enum loam_alloc_order order;
 	struct ahost **hosts;
 	size_t nhosts, cap;
@@ -115,7 +117,7 @@ struct want {
 
 static int arch_index(const char *name)
 {
-	for (int i = 0; loam_arches[i] && i < MAX_ARCHES; i++)
+	for (int i = 0; i < MAX_ARCHES && loam_arches[i]; i++)
 		if (strcmp(loam_arches[i]->name, name) == 0)
 			return i;
 	return -1;
@@ -269,7 +271,7 @@ static void bucket_reposition(const struct loam_allocator *a, struct bucket *b, 
 
 static void reposition(struct loam_allocator *a, struct ahost *h)
 {
-	for (int arch = 0; loam_arches[arch] && arch < MAX_ARCHES; arch++) {
+	for (int arch = 0; arch < MAX_ARCHES && loam_arches[arch]; arch++) {
 		if (arch != h->arch && !(h->emulate & (1u << arch)))
 			continue;
 		struct bucket *b = bucket_find(a, h->location, arch, false);
@@ -289,7 +291,7 @@ static void rebuild_buckets(struct loam_allocator *a)
 		struct ahost *h = a->hosts[i];
 		if (!h->live)
 			continue;
-		for (int arch = 0; loam_arches[arch] && arch < MAX_ARCHES; arch++)
+		for (int arch = 0; arch < MAX_ARCHES && loam_arches[arch]; arch++)
 			if (arch == h->arch || (h->emulate & (1u << arch)))
 				bucket_push(bucket_find(a, h->location, arch, true), h);
 	}
@@ -506,6 +508,7 @@ int loam_alloc_new(struct loam_db *db, struct loam_allocator **out, loam_err *er
 		abort();
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_mutex_init(&a->tx_mu, NULL);
+	pthread_cond_init(&a->tx_turn, NULL);
 	if (loam_alloc_reload(a, db, err) < 0) {
 		loam_alloc_free(a);
 		return -1;
@@ -530,6 +533,7 @@ void loam_alloc_free(struct loam_allocator *a)
 	free(a->buckets);
 	pthread_mutex_destroy(&a->mu);
 	pthread_mutex_destroy(&a->tx_mu);
+	pthread_cond_destroy(&a->tx_turn);
 	free(a);
 }
 
@@ -709,8 +713,16 @@ static int explain(struct loam_allocator *a, const struct want *w,
 static int write_tx(struct loam_allocator *a, struct loam_db *db, loam_db_tx_fn fn, void *ctx,
 		    loam_err *err)
 {
+	/* A ticket lock: first come, first served, so no thread starves. */
 	pthread_mutex_lock(&a->tx_mu);
+	uint64_t ticket = a->tx_next++;
+	while (a->tx_serving != ticket)
+		pthread_cond_wait(&a->tx_turn, &a->tx_mu);
+	pthread_mutex_unlock(&a->tx_mu);
 	int rc = loam_db_tx(db, fn, ctx, err);
+	pthread_mutex_lock(&a->tx_mu);
+	a->tx_serving++;
+	pthread_cond_broadcast(&a->tx_turn);
 	pthread_mutex_unlock(&a->tx_mu);
 	return rc;
 }
@@ -923,7 +935,7 @@ int loam_alloc_place(struct loam_allocator *a, struct loam_db *db,
 		     loam_err *err)
 {
 	struct want w;
-	char host_id[27];
+	char host_id[27] = "";
 	if (apply_dirty(a, db, err) < 0 || load_want(db, req->vm_id, &w, host_id, err) < 0)
 		return -1;
 	if (host_id[0])
@@ -955,6 +967,7 @@ int loam_alloc_place(struct loam_allocator *a, struct loam_db *db,
 		if (p.outcome == ALREADY)
 			return existing_result(db, req->vm_id, res, err);
 		if (p.outcome != STALE) {
+			loam_err_free(err);
 			*err = loam_steal(&txerr);
 			return loam_err_wrap(err, "place VM %s", req->vm_id);
 		}

@@ -32,7 +32,11 @@ struct loam_alloc_result {
 	bool hugepages; /* memory taken from 1 GiB hugepages */
 };
 
-/* One allocator per process, shared by its threads. */
+/*
+ * One allocator per process, shared by its threads; each thread passes its
+ * own connection. Place and release run their own write transaction, so
+ * call them outside any transaction open on that connection.
+ */
 int loam_alloc_new(struct loam_db *db, struct loam_allocator **out, loam_err *err);
 void loam_alloc_free(struct loam_allocator *a);
 
@@ -55,7 +59,9 @@ int loam_alloc_place(struct loam_allocator *a, struct loam_db *db,
 int loam_alloc_place_batch(struct loam_allocator *a, struct loam_db *db,
 			   const struct loam_alloc_request *reqs, size_t n,
 			   struct loam_alloc_result *res, loam_err *errs, loam_err *err);
-/* Releases the VM's counters on its host; a no-op the second time. */
+/* Releases the VM's counters on its host and clears its host_id, cores,
+ * hugepages and allocated_at in the same transaction (its state is left
+ * to the caller); a no-op the second time. */
 int loam_alloc_release(struct loam_allocator *a, struct loam_db *db, const char *vm_id,
 		       loam_err *err);
 /*

@@ -444,7 +444,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			   .baseline_vms = -1,
 			   .batch = DEFAULT_BATCH,
 			   .seed = 42};
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < argc; i += 2) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		long seed = 0;
 		int rc = 0;
@@ -466,12 +466,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			fprintf(
 			    stderr,
 			    "usage: loam bench alloc --hosts N --vms M [--db URL] [--clients C] "
-			    "[--baseline-vms K] [--seed S]\n");
+			    "[--batch B] [--baseline-vms K] [--seed S]\n");
 			return -1;
 		}
 		if (rc < 0)
 			return -1;
-		i++;
 	}
 	if (o->batch > MAX_BATCH) {
 		fprintf(stderr, "loam: bench alloc: --batch is at most %d\n", MAX_BATCH);

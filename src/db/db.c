@@ -355,7 +355,10 @@ int loam_db_tx(struct loam_db *db, loam_db_tx_fn fn, void *ctx, loam_err *err)
 		bool retry = db->retryable;
 		db->retryable = false;
 		if (!retry) {
-			*err = loam_steal(&e);
+			if (err) {
+				loam_err_free(err);
+				*err = loam_steal(&e);
+			}
 			return -1;
 		}
 		if (attempt + 1 >= TX_MAX_ATTEMPTS || loam_db_now_ms() - start > TX_MAX_MS)

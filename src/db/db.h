@@ -55,7 +55,8 @@ enum loam_db_backend loam_db_backend_of(const struct loam_db *db);
 char *loam_db_default_url(const char *state_dir);
 
 /* Applies migrations/NNNN_*.sql in order, recording schema_version; a
- * second run is a no-op. Safe when several processes start at once. */
+ * second run is a no-op. Safe when several processes start at once. Then
+ * refreshes the `size` table from the arch modules (db/records.h). */
 int loam_db_migrate(struct loam_db *db, loam_err *err);
 
 int loam_db_exec(struct loam_db *db, const char *sql, const struct loam_db_val *args, size_t nargs,

@@ -6,6 +6,8 @@
  * check and the DDL share one write transaction), PostgreSQL by a session
  * advisory lock held around the whole run (its concurrent CREATE TABLE IF
  * NOT EXISTS can otherwise fail on the catalog's unique index).
+ * Afterwards the `size` table is refreshed from the arch modules, so a
+ * migrated database can always take VMs.
  */
 #include "db/migrate.h"
 
@@ -16,6 +18,7 @@
 #include <string.h>
 
 #include "db/db.h"
+#include "db/records.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 
@@ -191,6 +194,10 @@ int loam_db_migrate(struct loam_db *db, loam_err *err)
 		if (pg)
 			loam_db_script(db, "SELECT pg_advisory_unlock(" PG_MIGRATE_LOCK ")", NULL);
 	}
+	/* The size table mirrors the arch modules; a trial schema from
+	 * $LOAM_MIGRATIONS_DIR may not have one. */
+	if (rc == 0 && !(dir && *dir))
+		rc = loam_db_sync_sizes(db, err);
 	set_free(&s);
 	return rc < 0 ? loam_err_wrap(err, "migrate database") : 0;
 }

@@ -597,7 +597,7 @@ static void test_concurrent(void)
 
 int main(void)
 {
-	for (backend = 0; backend < tdb_backends(); backend++) {
+	for (backend = tdb_first_backend(); backend < tdb_backends(); backend++) {
 		printf("backend %s\n", tdb_backend_name(backend));
 		RUN(test_place_release);
 		RUN(test_constraint_arch);

@@ -190,7 +190,7 @@ static void test_oracle(void)
 
 int main(void)
 {
-	for (backend = 0; backend < tdb_backends(); backend++) {
+	for (backend = tdb_first_backend(); backend < tdb_backends(); backend++) {
 		printf("backend %s\n", tdb_backend_name(backend));
 		RUN(test_oracle);
 	}

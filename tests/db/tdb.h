@@ -31,6 +31,14 @@ static inline int tdb_backends(void)
 	return pg && *pg ? 2 : 1;
 }
 
+/* The first backend to run: with_pg.sh sets LOAM_TEST_PG_ONLY so that the
+ * *_pg test runs do not repeat the SQLite cases of the plain runs. */
+static inline int tdb_first_backend(void)
+{
+	const char *only = getenv("LOAM_TEST_PG_ONLY");
+	return only && *only == '1' && tdb_backends() == 2 ? 1 : 0;
+}
+
 /* A fresh database URL for backend b; aborts the test program on failure. */
 static inline void tdb_fresh(struct tdb *t, int b, const char *tag)
 {
