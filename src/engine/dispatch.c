@@ -450,6 +450,10 @@ static int apply(struct loam_db *db, struct plan *p, loam_err *err)
 		return loam_err_wrap(err, "strand %s: apply outcome", p->run->id);
 	if (p->lease_lost)
 		log_warn("strand %s: lease lost while its label ran; outcome dropped", p->run->id);
+	else if (p->done)
+		log_info("strand %s: done", p->run->id);
+	else if (p->label_changed)
+		log_info("strand %s: %s.%s", p->run->id, p->prog, p->label);
 	return 0;
 }
 

@@ -18,6 +18,7 @@
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/sha256.h"
+#include "lib/valid.h"
 #include "progs/hostops.h"
 #include "progs/images.h"
 
@@ -78,6 +79,11 @@ static int cloudify_start(struct loam_strand_ctx *ctx, struct loam_outcome *out,
 		*out = loam_pop(json_pack("{s:s}", "state", "failed"));
 		return 0;
 	}
+	/* The API validates too; this guards rows written any other way, since
+	 * state_dir becomes words of remote commands. */
+	cleanup_err loam_err bad = NULL;
+	if (loam_valid_abs_path("host state_dir", h.state_dir, &bad) < 0)
+		return give_up(ctx, loam_err_msg(bad), out, err);
 	*out = loam_hop("connect");
 	return 0;
 }

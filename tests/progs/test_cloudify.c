@@ -9,8 +9,9 @@
  *    and one agent copy;
  *  - the heartbeat marks the host 'unreachable' and its running VMs
  *    'unavailable' when the agent stops answering, and restores both;
- *  - an ssh host that cannot be reached is retried with backoff, and the
- *    'destroy' signal ends the heartbeat.
+ *  - an ssh host that cannot be reached is retried with backoff, the
+ *    'destroy' signal ends the heartbeat, and a host row whose state_dir is
+ *    not a safe absolute path fails before anything runs.
  */
 #include <dirent.h>
 #include <netinet/in.h>
@@ -78,6 +79,12 @@ static void run_until_waiting(struct loam_db *db, const char *id)
 			return;
 		if (t_int(db, "SELECT done FROM strand WHERE id = ?", id) == 1)
 			return;
+		if (t_int(db, "SELECT tries FROM strand WHERE id = ?", id) >= 3) {
+			cleanup_free char *e =
+			    t_text(db, "SELECT last_error FROM strand WHERE id = ?", id);
+			fprintf(stderr, "strand %s keeps failing: %s\n", id, e);
+			return; /* fail now rather than after minutes of backoff */
+		}
 		usleep(50 * 1000);
 	}
 }
@@ -306,6 +313,28 @@ static void test_unreachable_ssh_host_retries(void)
 	loam_db_close(db);
 }
 
+static void test_bad_state_dir_refused(void)
+{
+	cleanup_free char *url = NULL;
+	struct loam_db *db = fresh("baddir", &url);
+	cleanup_err loam_err err = NULL;
+	if (loam_db_exec(db,
+			 "INSERT INTO host (id, name, transport, state_dir, created_at) VALUES "
+			 "('hbad', 'hbad', 'local', '/tmp/x;touch y', ?)",
+			 DB_ARGS(DB_INT(loam_db_now_ms())), NULL, &err) < 0 ||
+	    loam_strand_create(db, LOAM_PROG_CLOUDIFY, NULL, NULL, "hbad", NULL, &err) < 0)
+		abort();
+	CHECK_INT(loam_engine_run_due(db, "test", &app, &err), 1);
+	cleanup_free char *state = host_text(db, "allocation_state", "hbad");
+	cleanup_free char *reason = host_text(db, "state_reason", "hbad");
+	cleanup_free char *arch = host_text(db, "arch", "hbad");
+	CHECK_STR(state, "failed");
+	CHECK_CONTAINS(reason, "state_dir");
+	CHECK_STR(arch, "(null)"); /* nothing ran */
+	CHECK_INT(t_int(db, "SELECT done FROM strand WHERE id = ?", "hbad"), 1);
+	loam_db_close(db);
+}
+
 int main(void)
 {
 	loam_log_init("test_cloudify", false, LOAM_LOG_WARN);
@@ -330,6 +359,7 @@ int main(void)
 		RUN(test_crash_at_each_label);
 		RUN(test_heartbeat);
 		RUN(test_unreachable_ssh_host_retries);
+		RUN(test_bad_state_dir_refused);
 	}
 	loam_transport_pool_free(app.pool);
 	t_cleanup_dir();

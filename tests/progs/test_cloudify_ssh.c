@@ -72,6 +72,12 @@ static void run_until_settled(const char *id)
 			continue;
 		if (t_int(db, "SELECT done FROM strand WHERE id = ?", id) == 1)
 			return;
+		if (t_int(db, "SELECT tries FROM strand WHERE id = ?", id) >= 3) {
+			cleanup_free char *e =
+			    t_text(db, "SELECT last_error FROM strand WHERE id = ?", id);
+			fprintf(stderr, "strand %s keeps failing: %s\n", id, e);
+			return; /* fail now rather than after minutes of backoff */
+		}
 		cleanup_free char *label = t_text(db, "SELECT label FROM strand WHERE id = ?", id);
 		if (strcmp(label, "wait") == 0)
 			return;
