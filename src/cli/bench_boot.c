@@ -236,8 +236,10 @@ static int measure_direct(struct bench_run *b, const json_t *host, const char *i
 	cleanup_json json_t *spec = stopped ? agent_json(agent, "vm-argv", id, dir, NULL, err) : NULL;
 	if (!spec)
 		return -1;
-	const char *serial = json_string_value(json_object_get(spec, "serial"));
-	const char *pidfile = json_string_value(json_object_get(spec, "pidfile"));
+	cleanup_free char *serial = NULL, *pidfile = NULL;
+	if (asprintf(&serial, "%s/vms/%s/serial.log", dir, id) < 0 ||
+	    asprintf(&pidfile, "%s/vms/%s/qemu.pid", dir, id) < 0)
+		abort();
 	for (long i = 0; i < b->o->runs; i++)
 		if (direct_boot(json_object_get(spec, "argv"), serial, pidfile, &b->direct_ms[i],
 				err) < 0)

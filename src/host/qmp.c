@@ -126,6 +126,8 @@ static json_t *read_reply(struct loam_qmp *q, loam_err *err)
 int loam_qmp_execute(struct loam_qmp *q, const char *command, json_t *args, json_t **ret,
 		     loam_err *err)
 {
+	if (!q)
+		return loam_fail(err, LOAM_E_INTERNAL, "QMP %s: not connected", command);
 	cleanup_json json_t *req = json_pack("{s:s}", "execute", command);
 	if (args)
 		json_object_set(req, "arguments", args);
@@ -154,7 +156,7 @@ static int connect_unix(const char *path, loam_err *err)
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return loam_fail(err, LOAM_E_INVALID, "QMP socket path %s is longer than %zu bytes",
 				 path, sizeof(sa.sun_path) - 1);
-	strcpy(sa.sun_path, path);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return loam_fail_errno(err, "QMP: socket");

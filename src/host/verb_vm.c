@@ -211,7 +211,7 @@ static void systemctl_quiet(const char *verb, const char *user)
 	loam_err_free(&err);
 }
 
-static int build_start_argv(const struct vm_paths *p, const struct vm_spec *s,
+static int build_start_argv(const struct vm_paths *p, const struct vm_spec *s, bool supervised,
 			    struct loam_argv *argv, loam_err *err)
 {
 	char huge[VM_PATH_MAX] = "";
@@ -223,7 +223,7 @@ static int build_start_argv(const struct vm_paths *p, const struct vm_spec *s,
 	}
 	struct loam_vmm_spec v;
 	fill_vmm_spec(p, s, s->hugepages ? huge : NULL, &v);
-	if (vm_systemd_present())
+	if (supervised && vm_systemd_present())
 		add_systemd_prefix(p, argv);
 	return loam_vmm_argv(s->arch, s->qemu ? s->qemu : s->arch->qemu_binary, &v, argv, err);
 }
@@ -247,7 +247,7 @@ static int check_prepared(const struct vm_paths *p, const char *user, loam_err *
 static int start_qemu(const struct vm_paths *p, const struct vm_spec *s, pid_t *pid, loam_err *err)
 {
 	cleanup_argv struct loam_argv argv = {0};
-	if (check_prepared(p, p->user, err) < 0 || build_start_argv(p, s, &argv, err) < 0)
+	if (check_prepared(p, p->user, err) < 0 || build_start_argv(p, s, true, &argv, err) < 0)
 		return -1;
 	unlink(p->pid);
 	unlink(p->qmp);
@@ -295,37 +295,26 @@ int loam_host_verb_vm_start(int argc, char **argv)
 
 /* ---- vm-argv ---- */
 
-/* The exact QEMU argv vm-start runs (without the systemd-run wrapper), so
- * that a benchmark can boot the same VM the same way without loam. */
 int loam_host_verb_vm_argv(int argc, char **argv)
 {
 	cleanup_err loam_err err = NULL;
 	struct vm_args a;
 	struct vm_paths p;
-	if (parse_args(argc, argv, true, DEFAULT_STOP_TIMEOUT_S, &a, &err) < 0 ||
+	if (parse_args(argc, argv, true, 0, &a, &err) < 0 ||
 	    vm_paths_init(a.state_dir, a.id, &p, &err) < 0)
 		return loam_host_report("vm-argv", &err);
 	struct vm_spec spec = {0};
-	if (vm_spec_load(&p, &spec, &err) < 0)
-		return loam_host_report("vm-argv", &err);
-	char huge[VM_PATH_MAX] = "";
-	int rc = spec.hugepages && !spec.hugepage_dir ? find_hugepage_dir(huge, &err) : 0;
-	if (spec.hugepage_dir)
-		snprintf(huge, sizeof(huge), "%s", spec.hugepage_dir);
-	struct loam_vmm_spec v;
-	fill_vmm_spec(&p, &spec, spec.hugepages ? huge : NULL, &v);
 	cleanup_argv struct loam_argv qemu = {0};
-	if (rc == 0)
-		rc = loam_vmm_argv(spec.arch, spec.qemu ? spec.qemu : spec.arch->qemu_binary, &v,
-				   &qemu, &err);
+	int rc = vm_spec_load(&p, &spec, &err) < 0
+		     ? -1
+		     : build_start_argv(&p, &spec, false, &qemu, &err);
 	vm_spec_free(&spec);
 	if (rc < 0)
 		return loam_host_report("vm-argv", &err);
-	json_t *list = json_array();
-	for (const char *const *w = loam_argv_view(&qemu); *w; w++)
-		json_array_append_new(list, json_string(*w));
-	return print_json(json_pack("{s:s, s:o, s:s, s:s}", "id", p.id, "argv", list, "serial",
-				    p.serial, "pidfile", p.pid));
+	json_t *words = json_array();
+	for (size_t i = 0; i < qemu.n; i++)
+		json_array_append_new(words, json_string(qemu.v[i]));
+	return print_json(json_pack("{s:s,s:o}", "id", p.id, "argv", words));
 }
 
 /* ---- vm-status ---- */
@@ -452,12 +441,12 @@ static const char *stop_qemu(const struct vm_paths *p, long powerdown_ms, loam_e
 		how = "powerdown";
 	else if (qmp_command(p, "quit") && wait_gone(pid, 5000))
 		how = "quit";
-	else if (kill(pid, SIGKILL) == 0 && wait_gone(pid, 10000))
-		how = "kill";
-	else if (vm_pid_alive(pid)) {
-		loam_fail(err, LOAM_E_IO, "QEMU (pid %d) survives SIGKILL", (int)pid);
-		return "";
-	} else {
+	else {
+		kill(pid, SIGKILL);
+		if (!wait_gone(pid, 10000)) {
+			loam_fail(err, LOAM_E_IO, "QEMU (pid %d) survives SIGKILL", (int)pid);
+			return "";
+		}
 		how = "kill";
 	}
 	unlink(p->pid);

@@ -16,11 +16,11 @@ int loam_host_verb_arch(int argc, char **argv);
 int loam_host_verb_learn(int argc, char **argv);
 int loam_host_verb_vm_prep(int argc, char **argv);
 int loam_host_verb_vm_start(int argc, char **argv);
+int loam_host_verb_vm_argv(int argc, char **argv);
 int loam_host_verb_vm_status(int argc, char **argv);
 int loam_host_verb_vm_stop(int argc, char **argv);
 int loam_host_verb_vm_purge(int argc, char **argv);
 int loam_host_verb_install(int argc, char **argv);
-int loam_host_verb_vm_argv(int argc, char **argv);
 
 /* Prints "loam-host: <verb>: <msg>" to stderr and returns the exit status
  * that fits the error (2 for invalid input). Frees the error. */

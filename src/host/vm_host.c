@@ -83,8 +83,8 @@ int vm_user_lookup(const char *user, uid_t *uid, gid_t *gid, bool *found, loam_e
 	return 0;
 }
 
-/* Runs a shadow-utils tool, retrying while another process holds the lock
- * on /etc/passwd (other users of this machine add users too). */
+/* Runs a shadow-utils tool, retrying while it reports a transient busy
+ * state (other users of this machine add users too). */
 static int run_shadow_tool(const char *const *argv, int ok_status, loam_err *err)
 {
 	char tool[PATH_MAX];
@@ -106,7 +106,10 @@ static int run_shadow_tool(const char *const *argv, int ok_status, loam_err *err
 			loam_spawn_result_free(&r);
 			return 0;
 		}
-		if (!strstr(r.err, "lock") || attempt >= SHADOW_RETRIES) {
+		/* Busy: another tool holds /etc/passwd's lock, or userdel sees a
+		 * just-killed process of the user not yet reaped. */
+		bool busy = strstr(r.err, "lock") || strstr(r.err, "currently used");
+		if (!busy || attempt >= SHADOW_RETRIES) {
 			r.err[strcspn(r.err, "\n")] = '\0';
 			loam_fail(err, LOAM_E_IO, "%s exited with status %d: %.300s", argv[0],
 				  status, r.err);
@@ -114,7 +117,7 @@ static int run_shadow_tool(const char *const *argv, int ok_status, loam_err *err
 			return -1;
 		}
 		loam_spawn_result_free(&r);
-		struct timespec ts = {0, 200 * 1000 * 1000};
+		struct timespec ts = {0, 200L * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
 }
@@ -254,7 +257,7 @@ int vm_kill_user_processes(uid_t uid, loam_err *err)
 	for (int round = 0; round < 100; round++) {
 		if (kill_round(uid) == 0)
 			return 0;
-		struct timespec ts = {0, 50 * 1000 * 1000};
+		struct timespec ts = {0, 50L * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
 	return loam_fail(err, LOAM_E_IO, "processes of uid %u survive SIGKILL", (unsigned)uid);

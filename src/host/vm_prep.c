@@ -39,7 +39,7 @@ static int run_tool(const char *name, const char *const *args, loam_err *err)
 	if (vm_tool(name, tool, err) < 0)
 		return -1;
 	const char *argv[16] = {tool};
-	for (size_t i = 0; args[i] && i < 14; i++)
+	for (size_t i = 0; i < 14 && args[i]; i++)
 		argv[i + 1] = args[i];
 	struct loam_spawn_opts o = {.argv = argv, .timeout_ms = TOOL_TIMEOUT_MS};
 	struct loam_spawn_result r;

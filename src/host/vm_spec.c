@@ -22,7 +22,7 @@
 #define VM_MAX_VCPUS	  4096
 #define VM_MAX_MEMORY_MIB (16u << 20)
 #define VM_MAX_DISK_GIB	  65536
-#define VM_SEED_MAX	  (256 * 1024)
+#define VM_SEED_MAX	  262144u
 
 int vm_valid_id(const char *id, loam_err *err)
 {
@@ -138,7 +138,7 @@ static int seed_text(const json_t *seed, const char *key, bool required, const c
 		      : loam_json_opt_str(seed, key, out, err)) < 0)
 		return loam_err_wrap(err, "seed");
 	if (*out && strlen(*out) > VM_SEED_MAX)
-		return loam_fail(err, LOAM_E_INVALID, "seed: '%s' is over %d bytes", key,
+		return loam_fail(err, LOAM_E_INVALID, "seed: '%s' is over %u bytes", key,
 				 VM_SEED_MAX);
 	return 0;
 }

@@ -15,19 +15,19 @@ static unsigned smallest_divisor_from(unsigned total, unsigned at_least)
 	for (unsigned n = at_least ? at_least : 1; n < total; n++)
 		if (total % n == 0)
 			return n;
-	return total;
+	return total ? total : 1;
 }
 
 static unsigned ceil_div(unsigned a, unsigned b)
 {
-	return (a + b - 1) / b;
+	return b ? (a + b - 1) / b : a;
 }
 
 /* The host's threads per core, or the largest count below it that divides
  * vcpus: an odd VM on an SMT host cannot have uniform sibling pairs. */
 static unsigned guest_threads(unsigned host_threads, unsigned vcpus)
 {
-	unsigned t = host_threads;
+	unsigned t = host_threads ? host_threads : 1;
 	while (t > 1 && vcpus % t != 0)
 		t--;
 	if (t != host_threads)
@@ -62,11 +62,34 @@ int loam_topology_scale(const struct loam_host_topology *host, unsigned vcpus,
 	unsigned dies = smallest_divisor_from(cores, ceil_div(cores, host->cores_per_die));
 	/* Packages: as few as hold those dies at the host's dies per socket. */
 	unsigned packages = smallest_divisor_from(dies, ceil_div(dies, host->dies_per_socket));
+	if (!packages || !dies) /* cannot happen: divisors are at least 1 */
+		return loam_fail(err, LOAM_E_INTERNAL, "topology: no divisor for %u cores", cores);
 	*out = (struct loam_topology){
 	    .packages = packages,
 	    .dies = dies / packages,
-	    .cores = cores / dies,
+	    .cores = cores / dies, /* NOLINT(clang-analyzer-core.DivideZero): dies >= 1 */
 	    .threads = threads,
+	};
+	return 0;
+}
+
+int loam_host_topology_from_learned(unsigned sockets, unsigned dies, unsigned cores,
+				    unsigned threads_per_core, struct loam_host_topology *out,
+				    loam_err *err)
+{
+	if (!sockets || !cores || !threads_per_core)
+		return loam_fail(err, LOAM_E_INVALID,
+				 "learned topology has a zero count (sockets %u, cores %u, threads "
+				 "per core %u)",
+				 sockets, cores, threads_per_core);
+	if (dies < sockets) /* arm64 has no die_id: a socket is a die */
+		dies = sockets;
+	unsigned per_die = cores / dies;
+	*out = (struct loam_host_topology){
+	    .sockets = sockets,
+	    .dies_per_socket = dies / sockets,
+	    .cores_per_die = per_die ? per_die : 1,
+	    .threads_per_core = threads_per_core,
 	};
 	return 0;
 }

@@ -32,6 +32,16 @@ struct loam_host_topology {
 int loam_topology_scale(const struct loam_host_topology *host, unsigned vcpus,
 			struct loam_topology *out, loam_err *err);
 
+/*
+ * The host's shape from the totals `loam-host learn` reports (sockets,
+ * dies, physical cores, threads per core; dies are totals over all
+ * sockets, and at least one per socket). Uneven splits round down, never
+ * below 1. Fails on a zero count.
+ */
+int loam_host_topology_from_learned(unsigned sockets, unsigned dies, unsigned cores,
+				    unsigned threads_per_core, struct loam_host_topology *out,
+				    loam_err *err);
+
 /* True when the shape is non-zero everywhere and multiplies to vcpus. */
 bool loam_topology_valid(const struct loam_topology *t, unsigned vcpus);
 

@@ -93,6 +93,26 @@ static void test_every_count_multiplies_out(void)
 		}
 }
 
+static void test_from_learned_totals(void)
+{
+	cleanup_err loam_err err = NULL;
+	struct loam_host_topology h;
+	CHECK_INT(loam_host_topology_from_learned(2, 2, 32, 2, &h, &err), 0);
+	CHECK_INT(h.sockets, 2);
+	CHECK_INT(h.dies_per_socket, 1);
+	CHECK_INT(h.cores_per_die, 16);
+	CHECK_INT(h.threads_per_core, 2);
+	/* arm64 reports no dies: one per socket. */
+	CHECK_INT(loam_host_topology_from_learned(1, 0, 80, 1, &h, &err), 0);
+	CHECK_INT(h.dies_per_socket, 1);
+	CHECK_INT(h.cores_per_die, 80);
+	CHECK_INT(loam_host_topology_from_learned(2, 8, 64, 2, &h, &err), 0);
+	CHECK_INT(h.dies_per_socket, 4);
+	CHECK_INT(h.cores_per_die, 8);
+	CHECK_INT(loam_host_topology_from_learned(1, 1, 0, 1, &h, &err), -1);
+	CHECK_INT(loam_err_kind_of(err), LOAM_E_INVALID);
+}
+
 static void test_bad_input(void)
 {
 	struct loam_topology t = {0};
@@ -121,6 +141,7 @@ int main(void)
 	RUN(test_this_machine);
 	RUN(test_odd_counts_fall_back_on_threads);
 	RUN(test_every_count_multiplies_out);
+	RUN(test_from_learned_totals);
 	RUN(test_bad_input);
 	return t_summary();
 }

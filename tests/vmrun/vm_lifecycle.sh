@@ -16,9 +16,12 @@ expect() { # what, want, got
 }
 jget() { python3 -c 'import json,sys; v=json.load(sys.stdin); print(json.dumps(v[sys.argv[1]]) if not isinstance(v[sys.argv[1]], str) else v[sys.argv[1]])' "$1"; }
 
+jget_lines() { python3 -c 'import json,sys; [print(json.dumps(json.loads(l)[sys.argv[1]])) for l in sys.stdin]' "$1"; }
+
 state=$(mktemp -d /tmp/loam-vmrun.XXXXXX)
 chmod 0755 "$state"
 ids=()
+declare -A user_of=()
 cleanup() {
 	for id in "${ids[@]}"; do "$agent" vm-purge "$id" --state-dir "$state" >/dev/null 2>&1; done
 	rm -rf "$state"
@@ -54,9 +57,14 @@ live_procs_of() {
 serial_size() { stat -c %s "$1/serial.log" 2>/dev/null || echo 0; }
 
 check_prep() { # id arch code vars
-	local id=$1 dir=$state/vms/$1 user=loam-vm-$1 out
+	local id=$1 dir=$state/vms/$1 user out
 	out=$(spec "$@" | "$agent" vm-prep --state-dir "$state") || { bad "$2: vm-prep failed"; return 1; }
-	expect "$2 prep user" "$user" "$(jget user <<<"$out")"
+	user=$(jget user <<<"$out")
+	user_of[$id]=$user
+	# Ids are 26 characters (loam_db_new_id): the user name is cut to 32
+	# with a hash of the id, and stays the same on every run.
+	[[ $user =~ ^loam-vm-[a-z0-9]{24}$ && $user == loam-vm-${id:0:16}* ]] && ok ||
+		bad "$2: user name '$user' for id $id"
 	expect "$2 user's groups" "$user kvm" "$(id -Gn "$user")"
 	expect "$2 dir mode and owner" "700 $user" "$(stat -c '%a %U' "$dir")"
 	local info
@@ -77,13 +85,17 @@ check_prep() { # id arch code vars
 }
 
 check_run() { # id arch
-	local id=$1 dir=$state/vms/$1 user=loam-vm-$1 out pid
+	local id=$1 dir=$state/vms/$1 user=${user_of[$1]} out pid
 	out=$("$agent" vm-start "$id" --state-dir "$state") || { bad "$2: vm-start failed"; return 1; }
 	pid=$(jget pid <<<"$out")
 	expect "$2 started" true "$(jget started <<<"$out")"
 	expect "$2 QEMU runs as the VM user" "$(id -u "$user")" "$(awk '/^Uid:/{print $2}' "/proc/$pid/status")"
 	grep -qw "$(getent group kvm | cut -d: -f3)" <(awk '/^Groups:/' "/proc/$pid/status") && ok ||
 		bad "$2: QEMU lacks the kvm group"
+	# vm-argv prints exactly what runs (no systemd on this machine).
+	expect "$2 vm-argv is the running command line" "$(tr '\0' '\n' <"/proc/$pid/cmdline")" \
+		"$("$agent" vm-argv "$id" --state-dir "$state" |
+			python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)["argv"]))')"
 	out=$("$agent" vm-start "$id" --state-dir "$state")
 	expect "$2 second start is a no-op" "false $pid" "$(jget started <<<"$out") $(jget pid <<<"$out")"
 	out=$("$agent" vm-status "$id" --state-dir "$state")
@@ -113,12 +125,33 @@ check_run() { # id arch
 	expect "$2 second stop is a no-op" false "$(jget was_running <<<"$out")"
 	out=$("$agent" vm-status "$id" --state-dir "$state")
 	expect "$2 status after stop" "false null" "$(jget running <<<"$out") $(jget qmp <<<"$out")"
+
+	# The VMM dies behind the agent's back: status says so and keeps the
+	# serial tail; the stale pid file and socket do not stop a new start.
+	pid=$(jget pid <<<"$("$agent" vm-start "$id" --state-dir "$state")")
+	kill -9 "$pid"
+	for i in $(seq 1 100); do
+		[[ $(awk '/^State:/{print $2}' "/proc/$pid/status" 2>/dev/null) =~ ^(Z|)$ ]] && break
+		sleep 0.1
+	done
+	out=$("$agent" vm-status "$id" --state-dir "$state")
+	expect "$2 status after the VMM died" "true false null" \
+		"$(jget exists <<<"$out") $(jget running <<<"$out") $(jget qmp <<<"$out")"
+	[[ -e $dir/qemu.pid ]] && ok || bad "$2: test premise: a killed QEMU leaves its pid file"
 }
 
 check_purge() { # id arch; purges a running VM
-	local id=$1 user=loam-vm-$1 uid
+	local id=$1 user=${user_of[$1]} uid
 	uid=$(id -u "$user")
-	"$agent" vm-start "$id" --state-dir "$state" >/dev/null || bad "$2: restart failed"
+	# Two starts at once: the VM's lock lets exactly one QEMU run.
+	"$agent" vm-start "$id" --state-dir "$state" >"$state/start1.json" &
+	"$agent" vm-start "$id" --state-dir "$state" >"$state/start2.json" || bad "$2: restart failed"
+	wait $! || bad "$2: concurrent restart failed"
+	expect "$2 concurrent starts agree on the pid" "$(jget pid <"$state/start1.json")" \
+		"$(jget pid <"$state/start2.json")"
+	expect "$2 concurrent starts: one started" "false true" \
+		"$(cat "$state"/start[12].json | jget_lines started | sort | tr '\n' ' ' | sed 's/ $//')"
+	expect "$2 QEMU processes for this VM" 1 "$(pgrep -cf -- "-pidfile $state/vms/$id/qemu.pid")"
 	local out
 	out=$("$agent" vm-purge "$id" --state-dir "$state") || bad "$2: vm-purge failed"
 	expect "$2 purge" true "$(jget existed <<<"$out")"
@@ -132,8 +165,8 @@ check_purge() { # id arch; purges a running VM
 }
 
 one_arch() { # arch code vars
-	local id=vr${1}${suffix}
-	id=${id//[^a-z0-9]/}
+	local id=vr${1}${suffix}0000000000000000000000000
+	id=${id:0:26}
 	ids+=("$id")
 	check_prep "$id" "$@" && check_run "$id" "$1" && check_purge "$id" "$1"
 }
@@ -156,10 +189,26 @@ bad_input() {
 	grep -q "vm-prep" <<<"$out" && ok || bad "unprepared start does not say to run vm-prep: $out"
 	"$agent" vm-stop 'x;y' --state-dir "$state" >/dev/null 2>&1
 	expect "bad id on stop: exit status" 2 "$?"
+	# 1 GiB hugepages wanted, none mounted here: start refuses, clearly.
+	if ! grep -q 'hugetlbfs.*pagesize=1024M' /proc/mounts; then
+		local id=vrhuge$suffix
+		ids+=("$id")
+		spec "$id" x64 /usr/share/OVMF/OVMF_CODE.fd /usr/share/OVMF/OVMF_VARS.fd |
+			sed 's/"hugepages":false/"hugepages":true/; s/"memory_mib":256/"memory_mib":1024/' |
+			"$agent" vm-prep --state-dir "$state" >/dev/null || bad "hugepage VM: vm-prep failed"
+		out=$("$agent" vm-start "$id" --state-dir "$state" 2>&1)
+		expect "hugepages without a 1G mount: exit status" 1 "$?"
+		grep -q "hugetlbfs" <<<"$out" && ok || bad "hugepage refusal does not name hugetlbfs: $out"
+		expect "hugepage VM not running" false "$("$agent" vm-status "$id" --state-dir "$state" | jget running)"
+		"$agent" vm-purge "$id" --state-dir "$state" >/dev/null || bad "hugepage VM: purge failed"
+	fi
 }
 
 bad_input
-one_arch x64 /usr/share/OVMF/OVMF_CODE.fd /usr/share/OVMF/OVMF_VARS.fd
-one_arch arm64 /usr/share/AAVMF/AAVMF_CODE.fd /usr/share/AAVMF/AAVMF_VARS.fd
+arches=${LOAM_VMRUN_ARCHES:-x64 arm64}
+[[ " $arches " == *" x64 "* ]] &&
+	one_arch x64 /usr/share/OVMF/OVMF_CODE.fd /usr/share/OVMF/OVMF_VARS.fd
+[[ " $arches " == *" arm64 "* ]] &&
+	one_arch arm64 /usr/share/AAVMF/AAVMF_CODE.fd /usr/share/AAVMF/AAVMF_VARS.fd
 echo "$passes passed, $fails failed"
 [[ $fails -eq 0 ]]
