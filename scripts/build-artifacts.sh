@@ -30,11 +30,12 @@ elif [[ $(id -u) -eq 0 ]]; then
 else
 	cache=${XDG_CACHE_HOME:-$HOME/.cache}/loam/artifacts
 fi
-arches=(${LOAM_ARTIFACT_ARCHES:-x64 arm64})
+read -r -a arches <<<"${LOAM_ARTIFACT_ARCHES:-x64 arm64}"
 image_name=loam-guest
 image_rev=1 # bump when the init or the image layout changes
 fw_name=edk2
-export SOURCE_DATE_EPOCH=$(jq -r '.source_date_epoch' "$tree_manifest")
+SOURCE_DATE_EPOCH=$(jq -r '.source_date_epoch' "$tree_manifest")
+export SOURCE_DATE_EPOCH
 export TZ=UTC LC_ALL=C
 mkdir -p "$cache/debs" "$cache/x" "$store" "$work"
 
@@ -250,16 +251,20 @@ build_uki() { # stub kernel initrd cmdline out
 pe_fix_timestamp() { # file
 	local pe
 	pe=$(od -An -t u4 -j 60 -N 4 "$1" | tr -d ' ')
-	le32() { printf "\\x%02x\\x%02x\\x%02x\\x%02x" $(($1 & 255)) $(($1 >> 8 & 255)) \
+	# Little-endian 32-bit value as octal escapes, for printf %b.
+	le32() { printf '\\0%03o\\0%03o\\0%03o\\0%03o' $(($1 & 255)) $(($1 >> 8 & 255)) \
 		$(($1 >> 16 & 255)) $(($1 >> 24 & 255)); }
-	printf "$(le32 "$SOURCE_DATE_EPOCH")" | dd of="$1" bs=1 seek=$((pe + 8)) conv=notrunc status=none
-	printf "$(le32 0)" | dd of="$1" bs=1 seek=$((pe + 88)) conv=notrunc status=none
+	printf '%b' "$(le32 "$SOURCE_DATE_EPOCH")" |
+		dd of="$1" bs=1 seek=$((pe + 8)) conv=notrunc status=none
+	printf '%b' "$(le32 0)" | dd of="$1" bs=1 seek=$((pe + 88)) conv=notrunc status=none
+	[[ $(od -An -t u4 -j $((pe + 8)) -N 4 "$1" | tr -d ' ') == "$SOURCE_DATE_EPOCH" ]] ||
+		die "could not pin the PE timestamp of $1"
 }
 
 # The ESP is the whole disk (a "superfloppy"): OVMF and AAVMF boot a FAT
 # file system on a virtio disk with no partition table as removable media.
 build_esp() { # uki out
-	local kib=$(($(stat -c %s "$1") / 1024 * 11 / 10 + 8192)) t=$work/esp.$$
+	local kib=$(($(stat -c %s "$1") * 11 / 10240 + 8192)) t=$work/esp.$$
 	kib=$(((kib + 1023) / 1024 * 1024))
 	rm -rf "$2" "$t"
 	mkdir -p "$t/EFI/BOOT"
@@ -298,7 +303,8 @@ build_image() { # arch -> sets image_version, image_tar
 	local b=$work/image-$arch
 	rm -rf "$b"
 	mkdir -p "$b/out"
-	cp "$(ls "$ktree"/boot/vmlinuz-* | head -n 1)" "$b/out/vmlinuz"
+	local kernels=("$ktree"/boot/vmlinuz-*)
+	cp "${kernels[0]}" "$b/out/vmlinuz"
 	printf 'console=%s panic=-1 quiet' "$CONSOLE" >"$b/out/cmdline"
 	build_initrd "$ktree" "$btree" "$CONSOLE" "$b/out/initrd.img"
 	[[ $SHIP_VMLINUX -eq 1 ]] && extract_vmlinux "$b/out/vmlinuz" "$b/out/vmlinux"
@@ -402,6 +408,7 @@ for arch in "${arches[@]}"; do
 	entries+=("$(file_entry image "$image_name" "$image_version" "$arch" tarball "$image_tar")")
 done
 for arch in "${arches[@]}"; do
+	# shellcheck source=scripts/artifacts/x64.env
 	source "$here/$arch.env"
 	entries+=("$(package_entry vmm qemu "$arch" "$VMM_PKG")")
 	entries+=("$(package_entry storage qemu-storage-daemon "$arch" qemu-utils)")

@@ -130,7 +130,7 @@ static int get_word(const json_t *e, const char *label, const char *field, char 
 		    err, label, field,
 		    "must be 1-128 letters, digits or .+~:_- not starting with . or -");
 	*out = strdup(s);
-	return 0;
+	return *out ? 0 : loam_fail(err, LOAM_E_INTERNAL, "out of memory");
 }
 
 /* Only canonical names: "amd64" is understood but refused, with a hint. */
@@ -222,10 +222,15 @@ void loam_artifact_manifest_free(struct loam_artifact_manifest *m)
 	m->count = 0;
 }
 
+static bool same_str(const char *a, const char *b)
+{
+	return a && b && strcmp(a, b) == 0;
+}
+
 static bool same_key(const struct loam_artifact_entry *a, const struct loam_artifact_entry *b)
 {
-	return a->component == b->component && strcmp(a->name, b->name) == 0 &&
-	       strcmp(a->version, b->version) == 0 && strcmp(a->arch, b->arch) == 0;
+	return a->component == b->component && same_str(a->name, b->name) &&
+	       same_str(a->version, b->version) && same_str(a->arch, b->arch);
 }
 
 int loam_artifact_manifest_parse(const char *buf, size_t len, struct loam_artifact_manifest *out,
@@ -240,6 +245,8 @@ int loam_artifact_manifest_parse(const char *buf, size_t len, struct loam_artifa
 	struct loam_artifact_manifest m = {
 	    .entries = calloc(json_array_size(entries) + 1, sizeof(*m.entries)),
 	};
+	if (!m.entries)
+		return loam_fail(err, LOAM_E_INTERNAL, "out of memory");
 	for (size_t i = 0; i < json_array_size(entries); i++) {
 		m.count = i + 1;
 		if (parse_entry(json_array_get(entries, i), i, &m.entries[i], err) < 0)

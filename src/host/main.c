@@ -27,6 +27,8 @@ static const struct loam_host_verb verbs[] = {
      loam_host_verb_vm_purge},
     {"install", "install   install the artifacts of a JSON request on stdin",
      loam_host_verb_install},
+    {"uninstall", "uninstall   remove artifact versions named in a JSON request on stdin",
+     loam_host_verb_uninstall},
 };
 
 static int usage(FILE *out)

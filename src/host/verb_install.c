@@ -502,3 +502,79 @@ int loam_host_verb_install(int argc, char **argv)
 	printf("%s\n", text);
 	return status;
 }
+
+/* `loam-host uninstall`: removes installed versions (GC). Request on stdin:
+ * {"prefix": P, "entries": [{"component", "name", "version", "arch"}]}.
+ * Each version dir is renamed aside first, so a crash never leaves a
+ * half-removed dir under its real name. Prints {"host", "results": [{...,
+ * "state": removed|absent}]}. */
+static int uninstall_entry_ok(const json_t *e, size_t i, loam_err *err)
+{
+	static const char *const components[] = {"vmm", "firmware", "image", "storage", NULL};
+	const char *a = str(e, "arch");
+	if (!one_of(str(e, "component"), components) || !word_ok(str(e, "name")) ||
+	    !word_ok(str(e, "version")) || !loam_arch_by_name(a ? a : ""))
+		return loam_fail(err, LOAM_E_INVALID,
+				 "uninstall request entry %zu: missing or invalid component, name, "
+				 "version or arch",
+				 i);
+	return 0;
+}
+
+static json_t *uninstall_one(const json_t *e, const char *prefix, loam_err *err)
+{
+	const char *c = str(e, "component"), *n = str(e, "name"), *v = str(e, "version"),
+		   *a = str(e, "arch");
+	cleanup_free char *dir = fmt("%s/%s/%s/%s/%s", prefix, c, n, v, a);
+	cleanup_free char *aside = fmt("%s/%s/%s/%s/.%s.gc-%d", prefix, c, n, v, a, (int)getpid());
+	if (!dir || !aside)
+		return loam_fail(err, LOAM_E_INTERNAL, "out of memory"), NULL;
+	const char *state = "absent";
+	if (rename(dir, aside) == 0) {
+		remove_tree(aside);
+		state = "removed";
+	} else if (errno != ENOENT) {
+		return loam_fail_errno(err, "remove %s", dir), NULL;
+	}
+	char parent[4096];
+	parent_of(dir, parent, sizeof parent);
+	rmdir(parent); /* the version dir, when no other arch is left in it */
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "component", c, "name", n, "version", v,
+			 "arch", a, "state", state, "path", dir);
+}
+
+int loam_host_verb_uninstall(int argc, char **argv)
+{
+	(void)argv;
+	cleanup_err loam_err err = NULL;
+	if (argc != 1)
+		return loam_fail(&err, LOAM_E_INVALID,
+				 "takes no arguments; the request is JSON "
+				 "on stdin"),
+		       loam_host_report("uninstall", &err);
+	cleanup_json json_t *req = NULL;
+	const char *prefix = NULL;
+	if (read_request(&req, &prefix, &err) < 0)
+		return loam_host_report("uninstall", &err);
+	if (!abs_path_ok(prefix))
+		return loam_fail(&err, LOAM_E_INVALID, "uninstall request: bad 'prefix'"),
+		       loam_host_report("uninstall", &err);
+	cleanup_json json_t *out = json_pack("{s:s, s:[]}", "host", host_name(), "results");
+	const json_t *e;
+	size_t i;
+	json_array_foreach(json_object_get(req, "entries"), i, e)
+	{
+		if (uninstall_entry_ok(e, i, &err) < 0) /* all checked before any change */
+			return loam_host_report("uninstall", &err);
+	}
+	json_array_foreach(json_object_get(req, "entries"), i, e)
+	{
+		json_t *res = uninstall_one(e, prefix, &err);
+		if (!res)
+			return loam_host_report("uninstall", &err);
+		json_array_append_new(json_object_get(out, "results"), res);
+	}
+	cleanup_free char *text = loam_json_dump(out);
+	printf("%s\n", text);
+	return 0;
+}

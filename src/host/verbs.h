@@ -21,6 +21,7 @@ int loam_host_verb_vm_status(int argc, char **argv);
 int loam_host_verb_vm_stop(int argc, char **argv);
 int loam_host_verb_vm_purge(int argc, char **argv);
 int loam_host_verb_install(int argc, char **argv);
+int loam_host_verb_uninstall(int argc, char **argv);
 
 /* Prints "loam-host: <verb>: <msg>" to stderr and returns the exit status
  * that fits the error (2 for invalid input). Frees the error. */

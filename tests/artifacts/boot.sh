@@ -90,6 +90,7 @@ for arch in "${arches[@]}"; do
 	qemu-img create -q -f qcow2 -b "$d/img/loam-guest.$IMAGE_SUFFIX" -F raw "$d/disk.qcow2"
 	disks=(-drive "if=virtio,format=qcow2,file=$d/disk.qcow2"
 		-drive "if=virtio,format=raw,file=$d/seed.img")
+	# shellcheck disable=SC2054 # "virt,gic-version=3" is one word
 	case $arch in
 	x64) vmm=(qemu-system-x86_64 -accel tcg -M q35 -cpu max) kernel=$d/img/vmlinux ;;
 	arm64) vmm=(qemu-system-aarch64 -accel tcg -M virt,gic-version=3 -cpu cortex-a72)

@@ -130,6 +130,18 @@ check "no dpkg: exit 0" test $? -eq 0
 check "no dpkg: package unavailable" test "$(state_of "$tmp/u.json" 0)" = unavailable
 check "no dpkg: files still install" test "$(state_of "$tmp/u.json" 1)" = installed
 
+# ---- the static arm64 agent, under qemu-user, on a host without dpkg -------
+arm_agent=${LOAM_DIST_DIR:-}/loam-host-arm64
+if [[ -x $arm_agent && -x /usr/bin/qemu-aarch64-static ]]; then
+	request "$tmp/opt5" "$pkg" "$(entry firmware edk2 1.0 arm64 tarball firmware/edk2/1.0/arm64/edk2.tar.gz)" |
+		PATH=$tmp/bin /usr/bin/qemu-aarch64-static "$arm_agent" install >"$tmp/a.json"
+	check "arm64 agent: exit 0" test $? -eq 0
+	check "arm64 agent: package unavailable" test "$(state_of "$tmp/a.json" 0)" = unavailable
+	check "arm64 agent: firmware installed" cmp -s "$tmp/fw-arm64/CODE.fd" "$tmp/opt5/firmware/edk2/1.0/arm64/CODE.fd"
+else
+	echo "note: no arm64 dist agent or qemu-aarch64-static; skipping the arm64 agent run"
+fi
+
 # ---- malformed requests change nothing ---------------------------------------
 for mangle in '.sha256="abc"' '.arch="amd64"' '.url="file:///etc/passwd"' '.version="../x"' \
 	'.component="agent"' '.size=-1'; do
@@ -139,11 +151,28 @@ for mangle in '.sha256="abc"' '.arch="amd64"' '.url="file:///etc/passwd"' '.vers
 	check "malformed ($mangle) changes nothing" test ! -e "$tmp/opt4"
 done
 
+# ---- uninstall: all entries checked before anything is removed -------------
+printf '{"prefix":"%s","entries":[{"component":"image","name":"g","version":"2.0","arch":"x64"},
+	{"component":"image","name":"g","version":"../..","arch":"x64"}]}' "$prefix" |
+	"$agent" uninstall >/dev/null 2>&1
+check "uninstall: malformed exits 2" test $? -eq 2
+check "uninstall: malformed removes nothing" test -f "$prefix/image/g/2.0/x64/g.img"
+printf '{"prefix":"%s","entries":[{"component":"image","name":"g","version":"2.0","arch":"x64"}]}' \
+	"$prefix" | "$agent" uninstall >"$tmp/un.json"
+check "uninstall: removed" test "$(state_of "$tmp/un.json" 0)" = removed
+check "uninstall: dir gone" test ! -e "$prefix/image/g/2.0"
+check "uninstall: firmware kept" test -f "$prefix/firmware/edk2/1.0/x64/CODE.fd"
+
 # ---- the control-plane side -------------------------------------------------
 if [[ -x $tests_bin/test_artifact_host_install ]]; then
 	LOAM_TEST_STORE=$store LOAM_TEST_BASE_URL=$base LOAM_TEST_AGENT=$agent \
 		"$tests_bin/test_artifact_host_install"
 	check "test_artifact_host_install" test $? -eq 0
+	if command -v pg_ctlcluster >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+		LOAM_TEST_STORE=$store LOAM_TEST_BASE_URL=$base LOAM_TEST_AGENT=$agent \
+			bash "${LOAM_SOURCE_DIR:?}/tests/with_pg.sh" "$tests_bin/test_artifact_host_install"
+		check "test_artifact_host_install on PostgreSQL" test $? -eq 0
+	fi
 else
 	bad "missing $tests_bin/test_artifact_host_install"
 fi

@@ -1,7 +1,8 @@
 /*
  * loam_artifact_install_on_host with real parts: SQLite, the local
  * transport, the agent binary and the HTTP server that install.sh starts
- * (LOAM_TEST_STORE, LOAM_TEST_BASE_URL, LOAM_TEST_AGENT). Checks per-arch
+ * (LOAM_TEST_STORE, LOAM_TEST_BASE_URL, LOAM_TEST_AGENT), on SQLite or, under
+ * tests/with_pg.sh, PostgreSQL. Checks per-arch
  * selection (an x64 host gets no arm64 artifact unless it emulates arm64),
  * host_artifact rows, idempotence, and a tampered artifact failing with both
  * digests and nothing installed.
@@ -16,7 +17,10 @@
 
 #include "arch/arch.h"
 #include "artifact/host_install.h"
+#include "artifact/versions.h"
+#include "db/records.h"
 #include "lib/cleanup.h"
+#include "lib/fs.h"
 #include "lib/json.h"
 #include "lib/sha256.h"
 #include "t.h"
@@ -163,6 +167,108 @@ static void test_tampered_artifact_fails(void)
 	loam_artifact_manifest_free(&m);
 }
 
+static void add_vm(const char *id, const char *host_id)
+{
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(
+	    loam_db_exec(db,
+			 "INSERT INTO vm (id, name, arch, size, vcpus, memory_gib, storage_gib, "
+			 "host_id, created_at) VALUES (?, ?, 'x64', 'standard-2', 2, 8, 10, ?, 0)",
+			 DB_ARGS(DB_TEXT(id), DB_TEXT(id), DB_TEXT(host_id)), NULL, &err),
+	    0);
+}
+
+static const char *pinned(const char *vm_id, const char *component)
+{
+	static char version[64];
+	cleanup_json json_t *o = NULL;
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(loam_artifact_vm_json(db, vm_id, &o, &err), 0);
+	const char *v =
+	    json_string_value(json_object_get(json_object_get(o, component), "version"));
+	snprintf(version, sizeof version, "%s", v ? v : "(none)");
+	return version;
+}
+
+/* Runs after the install test: h1 has edk2 1.0 and g 2.0 for x64. */
+static void test_vm_pinning_survives_upgrade(void)
+{
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(loam_db_sync_sizes(db, &err), 0);
+	add_vm("vm-old", "h1");
+	CHECK_INT(loam_artifact_pin_vm(db, "vm-old", "h1", "x64", &err), 0);
+	CHECK_STR(pinned("vm-old", "firmware"), "1.0");
+	CHECK_STR(pinned("vm-old", "image"), "2.0");
+	/* An upgrade installs edk2 1.1 side by side. */
+	CHECK_INT(
+	    loam_db_exec(db,
+			 "INSERT INTO host_artifact (host_id, component, name, version, arch, "
+			 "kind, path, sha256, state, installed_at, updated_at) VALUES ('h1', "
+			 "'firmware', 'edk2', '1.1', 'x64', 'tarball', '/p', 'x', 'installed', "
+			 "?, ?)",
+			 DB_ARGS(DB_INT(loam_db_now_ms() + 1000), DB_INT(loam_db_now_ms())), NULL,
+			 &err),
+	    0);
+	CHECK_INT(loam_artifact_pin_vm(db, "vm-old", "h1", "x64", &err), 0);
+	CHECK_STR(pinned("vm-old", "firmware"), "1.0"); /* keeps its version */
+	add_vm("vm-new", "h1");
+	CHECK_INT(loam_artifact_pin_vm(db, "vm-new", "h1", "x64", &err), 0);
+	CHECK_STR(pinned("vm-new", "firmware"), "1.1");
+	cleanup_json json_t *host = NULL;
+	CHECK_INT(loam_artifact_host_json(db, "h1", &host, &err), 0);
+	CHECK_INT(json_array_size(host), 5);
+	/* h2 has no image installed (the tampered one failed). */
+	add_vm("vm-h2", "h2");
+	CHECK_INT(loam_artifact_pin_vm(db, "vm-h2", "h2", "x64", &err), -1);
+	CHECK_INT(loam_err_kind_of(err), LOAM_E_NOTFOUND);
+}
+
+static json_t *gc(void)
+{
+	char prefix[4096];
+	snprintf(prefix, sizeof prefix, "%s/h1", tmp);
+	json_t *removed = NULL;
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(loam_artifact_gc_host(db, tr, "h1", agent, prefix, &removed, &err), 0);
+	if (err)
+		fprintf(stderr, "  %s\n", loam_err_msg(err));
+	return removed;
+}
+
+/* Runs after the pinning test: vm-old uses edk2 1.0, vm-new 1.1 (newest). */
+static void test_gc_keeps_versions_in_use(void)
+{
+	char prefix[4096], dir[4200];
+	snprintf(prefix, sizeof prefix, "%s/h1", tmp);
+	snprintf(dir, sizeof dir, "%s/firmware/edk2/0.9/x64", prefix);
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(loam_mkdir_p(dir, 0755, &err), 0);
+	CHECK_INT(
+	    loam_db_exec(db,
+			 "INSERT INTO host_artifact (host_id, component, name, version, arch, "
+			 "kind, path, sha256, state, installed_at, updated_at) VALUES ('h1', "
+			 "'firmware', 'edk2', '0.9', 'x64', 'tarball', ?, 'x', 'installed', 1, "
+			 "1)",
+			 DB_ARGS(DB_TEXT(dir)), NULL, &err),
+	    0);
+	cleanup_json json_t *first = gc();
+	CHECK_INT(json_array_size(first), 1); /* only 0.9: unused and not the newest */
+	CHECK_STR(json_string_value(json_object_get(json_array_get(first, 0), "version")), "0.9");
+	CHECK(!exists(prefix, "firmware/edk2/0.9"));
+	CHECK(exists(prefix, "firmware/edk2/1.0/x64/CODE.fd"));	  /* vm-old uses it */
+	CHECK(exists(prefix, "firmware/edk2/1.0/arm64/CODE.fd")); /* newest for arm64 */
+	CHECK_INT(count_rows("h1", "version = '1.0' AND component = 'firmware'"), 2);
+
+	CHECK_INT(loam_db_exec(db, "DELETE FROM vm WHERE id = 'vm-old'", DB_NOARGS, NULL, &err), 0);
+	cleanup_json json_t *second = gc();
+	CHECK_INT(json_array_size(second), 1);
+	CHECK(!exists(prefix, "firmware/edk2/1.0/x64"));
+	CHECK(exists(prefix, "firmware/edk2/1.0/arm64/CODE.fd"));
+	CHECK_INT(count_rows("h1", "component = 'firmware' AND arch = 'x64'"), 1); /* 1.1 */
+	cleanup_json json_t *third = gc();
+	CHECK_INT(json_array_size(third), 0);
+}
+
 int main(void)
 {
 	store = getenv("LOAM_TEST_STORE");
@@ -174,6 +280,9 @@ int main(void)
 	}
 	char url[4200];
 	snprintf(url, sizeof url, "sqlite:%s/loam.db", tmp);
+	if (getenv("LOAM_TEST_PG_URL")) /* run under tests/with_pg.sh */
+		snprintf(url, sizeof url, "%s", getenv("LOAM_TEST_PG_URL"));
+	printf("database: %s\n", url);
 	cleanup_err loam_err err = NULL;
 	struct loam_host_target tg = {.kind = LOAM_TRANSPORT_LOCAL, .name = "this-machine"};
 	if (loam_db_open(url, &db, &err) < 0 || loam_db_migrate(db, &err) < 0 ||
@@ -183,6 +292,8 @@ int main(void)
 	}
 	RUN(test_per_arch_selection_and_idempotence);
 	RUN(test_tampered_artifact_fails);
+	RUN(test_vm_pinning_survives_upgrade);
+	RUN(test_gc_keeps_versions_in_use);
 	loam_transport_close(tr);
 	loam_db_close(db);
 	const char *rm[] = {"rm", "-rf", tmp, NULL};
