@@ -46,6 +46,9 @@
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000
 #define MAX_OUTPUT		   ((size_t)64 << 20)
 #define IO_CHUNK		   32768
+/* Each SFTP write waits for its reply, so fewer, larger writes are faster;
+ * OpenSSH's sftp-server takes messages of up to 256 KiB. */
+#define UPLOAD_CHUNK ((size_t)128 * 1024)
 
 static pthread_once_t libssh_once = PTHREAD_ONCE_INIT;
 
@@ -138,7 +141,9 @@ static int set_options(ssh_session s, const struct loam_host_target *tg, int tim
 	cleanup_free char *hostkeys = hostkey_order(tg->pinned_host_key);
 	int port = tg->port ? tg->port : 22;
 	bool no = false;
+	int nodelay = 1; /* SFTP writes wait for each reply: Nagle would stall them */
 	int rc = set_timeout(s, timeout_ms);
+	rc |= ssh_options_set(s, SSH_OPTIONS_NODELAY, &nodelay);
 	rc |= ssh_options_set(s, SSH_OPTIONS_HOST, tg->address);
 	rc |= ssh_options_set(s, SSH_OPTIONS_PORT, &port);
 	rc |= ssh_options_set(s, SSH_OPTIONS_USER, tg->user ? tg->user : "root");
@@ -400,6 +405,18 @@ static int signal_number(const char *name)
 	return 0;
 }
 
+/* A write failed. On a live connection that means the command is done
+ * with its stdin (it exited, and sshd closed the channel; libssh keeps such
+ * a channel "open" until we have read what it holds), which is fine: a
+ * command need not read all of its input. */
+static int write_failed(struct exchange *x)
+{
+	if (!ssh_is_connected(ssh_channel_get_session(x->ch)))
+		return -1;
+	x->eof_sent = true;
+	return 1;
+}
+
 /* Sends as much stdin as the window allows; -1 on a broken channel. */
 static int feed_stdin(struct exchange *x)
 {
@@ -416,13 +433,15 @@ static int feed_stdin(struct exchange *x)
 			return 0;
 		int w = ssh_channel_write(x->ch, x->in + x->sent, (uint32_t)n);
 		if (w == SSH_ERROR)
-			return -1;
+			return write_failed(x);
 		x->sent += (size_t)w;
 		return 1;
 	}
 	/* All sent, or the command stopped reading: either way, EOF. */
 	x->eof_sent = true;
-	return ssh_channel_send_eof(x->ch) == SSH_ERROR ? -1 : 1;
+	if (ssh_channel_is_closed(x->ch))
+		return 1;
+	return ssh_channel_send_eof(x->ch) == SSH_ERROR ? write_failed(x) : 1;
 }
 
 static int drain(struct exchange *x, int is_stderr)
@@ -529,7 +548,8 @@ int loam_ssh_run(struct loam_transport *t, const char *const *argv, const char *
 		return loam_err_wrap(err, "refused to run a command on %s", t->name);
 	struct exchange x = {.in = stdin_data, .in_len = stdin_data ? stdin_len : 0};
 	long long deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
-	int rc = start_channel(t, &x, cmd, err) < 0 ? -1 : pump(&x, deadline);
+	bool no_channel = start_channel(t, &x, cmd, err) < 0; /* sets err */
+	int rc = no_channel ? -1 : pump(&x, deadline);
 	if (rc == 0)
 		rc = collect_status(t, &x, deadline, res);
 	if (rc == 1) {
@@ -552,7 +572,7 @@ int loam_ssh_run(struct loam_transport *t, const char *const *argv, const char *
 	if (rc < 0) {
 		t->broken = true;
 		loam_spawn_result_free(res);
-		if (!*err)
+		if (!no_channel)
 			loam_fail(err, LOAM_E_UNAVAILABLE, "connection lost: %s",
 				  ssh_get_error(t->session));
 		return loam_err_wrap(err, "run %s on %s", argv[0], t->name);
@@ -576,8 +596,20 @@ static int sftp_fail(struct loam_transport *t, sftp_session sf, loam_err *err, c
 	int code = sf ? sftp_get_error(sf) : 0;
 	if (!ssh_is_connected(t->session))
 		t->broken = true;
-	return loam_fail(err, t->broken ? LOAM_E_UNAVAILABLE : LOAM_E_IO,
-			 "%s %s: %s (sftp status %d)", what, path, ssh_get_error(t->session), code);
+	enum loam_err_kind kind = t->broken			? LOAM_E_UNAVAILABLE
+				  : code == SSH_FX_NO_SUCH_FILE ? LOAM_E_NOTFOUND
+								: LOAM_E_IO;
+	static const char *const reasons[] = {
+	    [SSH_FX_NO_SUCH_FILE] = "no such file or directory",
+	    [SSH_FX_PERMISSION_DENIED] = "permission denied",
+	    [SSH_FX_FAILURE] = "failure",
+	    [SSH_FX_FILE_ALREADY_EXISTS] = "file exists",
+	};
+	const char *reason =
+	    code > 0 && (size_t)code < sizeof(reasons) / sizeof(reasons[0]) && reasons[code]
+		? reasons[code]
+		: ssh_get_error(t->session);
+	return loam_fail(err, kind, "%s %s: %s", what, path, reason);
 }
 
 static int send_file(struct loam_transport *t, sftp_session sf, int fd, const char *local_path,
@@ -586,10 +618,12 @@ static int send_file(struct loam_transport *t, sftp_session sf, int fd, const ch
 	sftp_file f = sftp_open(sf, tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
 	if (!f)
 		return sftp_fail(t, sf, err, "create", tmp);
-	char buf[IO_CHUNK];
+	cleanup_free char *buf = malloc(UPLOAD_CHUNK);
+	if (!buf)
+		abort();
 	int rc = 0;
 	for (;;) {
-		ssize_t n = read(fd, buf, sizeof(buf));
+		ssize_t n = read(fd, buf, UPLOAD_CHUNK);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {

@@ -78,6 +78,10 @@ struct loam_transport_pool;
 struct loam_transport_pool *loam_transport_pool_new(void);
 /* Closes the idle transports; release every acquired one first. */
 void loam_transport_pool_free(struct loam_transport_pool *p);
+/* An idle transport for the same name, address, port, user and key file,
+ * or a new one. One whose peer has gone away, or whose server's key is not
+ * target->pinned_host_key, is closed and replaced. seen_host_key works as
+ * in loam_transport_open (also when an unpinned connection is reused). */
 int loam_transport_pool_acquire(struct loam_transport_pool *p,
 				const struct loam_host_target *target, struct loam_transport **out,
 				char **seen_host_key, loam_err *err);

@@ -91,6 +91,11 @@ MaxStartups 200
 MaxSessions 100
 LogLevel ${LOAM_HOSTS_LOGLEVEL:-VERBOSE}
 Subsystem sftp internal-sftp
+# bash sources ~/.bashrc for a command that sshd starts, unless it is a
+# nested shell (SHLVL >= 2 once it counts itself). This machine's root
+# .bashrc is a developer's (pyenv, cargo) and costs ~150 ms per command;
+# a test host behaves like a plain server without it.
+SetEnv SHLVL=1
 EOF
 	[[ -n $chroot ]] && echo "ChrootDirectory $chroot" >>"$hd/sshd_config"
 	return 0
@@ -301,13 +306,17 @@ _lh_remove_root() { # root
 
 # Chroots whose test dir is gone were left by a run that never called
 # stop (killed with its dir removed); unmount and remove them.
-_lh_reap_orphans() {
-	local o r
+_lh_reap_orphans() { # the DIR being started, whose chroot is not an orphan
+	local o r owner
 	for o in "$LOAM_HOSTS_CHROOT_BASE"/arm64.*.owner; do
 		[[ -f $o ]] || continue
 		r=${o%.owner}
-		[[ -d $(<"$o") ]] && continue
-		_lh_log "removing the orphaned chroot $r"
+		owner=$(<"$o")
+		[[ $owner == "$1" ]] && continue
+		[[ -d $owner ]] && _lh_is_ours arm64 "$owner" && continue
+		# A minute's grace: never race a start that is still setting up.
+		[[ -n $(find "$o" -mmin +1 2>/dev/null) ]] || continue
+		_lh_log "removing the orphaned chroot $r (of $owner)"
 		_lh_remove_root "$r"
 	done
 	return 0
@@ -322,19 +331,26 @@ _lh_start_x64() {
 }
 
 _lh_start_arm64() {
-	local d=$1 r
+	local d=$1
 	_lh_locked _lh_fetch_busybox || return 1
 	_lh_locked _lh_binfmt || return 1
+	mkdir -p "$LOAM_HOSTS_CHROOT_BASE" "$d/arm64"
+	chmod 0755 "$LOAM_HOSTS_CHROOT_BASE"
+	# Locked from the chroot's creation to a listening sshd (and likewise
+	# in stop and restart), so the reaper never takes a chroot in between.
+	_lh_locked _lh_start_arm64_locked "$d"
+}
+
+_lh_start_arm64_locked() {
+	local d=$1 r
+	_lh_reap_orphans "$d"
 	if [[ -s $d/arm64/root_path ]]; then
 		r=$(<"$d/arm64/root_path")
 	else
-		mkdir -p "$LOAM_HOSTS_CHROOT_BASE" "$d/arm64"
-		chmod 0755 "$LOAM_HOSTS_CHROOT_BASE"
-		_lh_locked _lh_reap_orphans
 		r=$(mktemp -d "$LOAM_HOSTS_CHROOT_BASE/arm64.XXXXXX")
 		echo "$d" >"$r.owner"
 		echo "$r" >"$d/arm64/root_path"
-		_lh_locked _lh_copy_template "$r" || return 1
+		_lh_copy_template "$r" || return 1
 		chmod 0755 "$r"
 	fi
 	_lh_mount_root "$r" || return 1
@@ -391,17 +407,31 @@ loam_hosts_stop() { # DIR
 	local d=${1:-}
 	[[ -n $d && -d $d ]] || return 0
 	_lh_stop_sshd x64 "$d"
+	[[ -d $d/arm64 ]] && _lh_locked _lh_stop_arm64 "$d"
+	rm -f "$d/hosts.env"
+	return 0
+}
+
+_lh_stop_arm64() {
+	local d=$1
 	_lh_stop_sshd arm64 "$d"
 	if [[ -s $d/arm64/root_path ]]; then
 		_lh_remove_root "$(<"$d/arm64/root_path")" && rm -f "$d/arm64/root_path"
 	fi
-	rm -f "$d/hosts.env"
 	return 0
 }
 
 # Restarts one host's sshd on the same port with the same keys, killing
 # its open sessions, as a reboot of that host would.
 loam_hosts_restart() { # DIR x64|arm64
+	if [[ $2 == arm64 ]]; then
+		_lh_locked _lh_restart "$1" arm64
+	else
+		_lh_restart "$1" "$2"
+	fi
+}
+
+_lh_restart() { # DIR x64|arm64
 	local d=$1 h=$2 port
 	port=$(<"$d/$h/port") # all of its ports, space-separated
 	_lh_stop_sshd "$h" "$d"
