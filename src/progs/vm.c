@@ -330,20 +330,17 @@ static int choose_accel(const struct host_facts *f, const char *vm_arch, bool *k
 static json_t *topology_json(const struct host_facts *f, const char *vm_arch, unsigned vcpus,
 			     loam_err *err)
 {
+	/* an emulated arch gets no SMT siblings: the host's threads are not its own */
+	unsigned tpc = strcmp(f->arch, vm_arch) == 0 && f->threads_per_core > 0
+			   ? (unsigned)f->threads_per_core
+			   : 1;
 	unsigned sockets = f->sockets > 0 ? (unsigned)f->sockets : 1;
-	unsigned dies = f->dies >= (int64_t)sockets ? (unsigned)f->dies : sockets;
-	unsigned cores = f->cores > 0 ? (unsigned)f->cores : 1;
-	struct loam_host_topology ht = {
-	    .sockets = sockets,
-	    .dies_per_socket = dies / sockets ? dies / sockets : 1,
-	    .cores_per_die = cores / dies ? cores / dies : 1,
-	    /* an emulated arch gets no SMT siblings: its host threads are not its own */
-	    .threads_per_core = strcmp(f->arch, vm_arch) == 0 && f->threads_per_core > 0
-				    ? (unsigned)f->threads_per_core
-				    : 1,
-	};
+	struct loam_host_topology ht;
 	struct loam_topology t;
-	if (loam_topology_scale(&ht, vcpus, &t, err) < 0)
+	if (loam_host_topology_from_learned(sockets, f->dies > 0 ? (unsigned)f->dies : sockets,
+					    f->cores > 0 ? (unsigned)f->cores : 1, tpc, &ht,
+					    err) < 0 ||
+	    loam_topology_scale(&ht, vcpus, &t, err) < 0)
 		return NULL;
 	return json_pack("{s:i, s:i, s:i, s:i}", "packages", (json_int_t)t.packages, "dies",
 			 (json_int_t)t.dies, "cores", (json_int_t)t.cores, "threads",
