@@ -79,7 +79,8 @@ static json_t *find_host(struct loam_client *c, const char *arch, loam_err *err)
 				    "local") == 0;
 		bool accepting = strcmp(json_string_value(json_object_get(full, "state")) ?: "",
 					"accepting") == 0;
-		bool serves = strcmp(json_string_value(json_object_get(full, "arch")) ?: "", arch) == 0;
+		bool serves =
+		    strcmp(json_string_value(json_object_get(full, "arch")) ?: "", arch) == 0;
 		size_t k;
 		json_t *e;
 		json_array_foreach(json_object_get(full, "emulate"), k, e) serves |=
@@ -124,7 +125,8 @@ static int loam_boot(struct loam_client *c, const struct boot_opts *o, const cha
 		}
 		if (strcmp(state, "failed") == 0)
 			return loam_fail(err, LOAM_E_IO, "VM %s failed: %s", name,
-					 json_string_value(json_object_get(vm, "state_reason")) ?: "");
+					 json_string_value(json_object_get(vm, "state_reason"))
+					     ?: "");
 		sleep_ms(POLL_MS);
 	}
 	return loam_fail(err, LOAM_E_TIMEOUT, "VM %s did not run within 15 min", name);
@@ -153,7 +155,7 @@ static int vm_remove(struct loam_client *c, const char *name, loam_err *err)
 static json_t *agent_json(const char *agent, const char *verb, const char *id, const char *dir,
 			  const char *timeout, loam_err *err)
 {
-	const char *argv[] = {agent, verb, id, "--state-dir", dir, timeout ? "--timeout" : NULL,
+	const char *argv[] = {agent,   verb, id, "--state-dir", dir, timeout ? "--timeout" : NULL,
 			      timeout, NULL};
 	struct loam_spawn_opts so = {.argv = argv, .timeout_ms = 120000};
 	struct loam_spawn_result r;
@@ -233,7 +235,8 @@ static int measure_direct(struct bench_run *b, const json_t *host, const char *i
 	if (!agent || !dir)
 		return loam_fail(err, LOAM_E_INVALID, "the host has no agent path or state dir");
 	cleanup_json json_t *stopped = agent_json(agent, "vm-stop", id, dir, "0", err);
-	cleanup_json json_t *spec = stopped ? agent_json(agent, "vm-argv", id, dir, NULL, err) : NULL;
+	cleanup_json json_t *spec =
+	    stopped ? agent_json(agent, "vm-argv", id, dir, NULL, err) : NULL;
 	if (!spec)
 		return -1;
 	cleanup_free char *serial = NULL, *pidfile = NULL;
@@ -269,9 +272,10 @@ static int run_bench(struct bench_run *b, json_t **out, loam_err *err)
 	vm_remove(b->c, b->name, &rm);
 	if (rc < 0)
 		return -1;
-	int64_t lp = p50(b->loam_ms, (size_t)b->o->runs), dp = p50(b->direct_ms, (size_t)b->o->runs);
-	*out = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:f, s:f, s:s}", "arch", b->o->arch, "size",
-			 b->o->size, "boot", "firmware", "runs", (json_int_t)b->o->runs,
+	int64_t lp = p50(b->loam_ms, (size_t)b->o->runs),
+		dp = p50(b->direct_ms, (size_t)b->o->runs);
+	*out = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:f, s:f, s:s}", "arch", b->o->arch,
+			 "size", b->o->size, "boot", "firmware", "runs", (json_int_t)b->o->runs,
 			 "loam_p50_ms", (json_int_t)lp, "direct_p50_ms", (json_int_t)dp, "ratio",
 			 dp > 0 ? (double)lp / (double)dp : 0.0, "goal_ratio", 1.10, "host",
 			 json_string_value(json_object_get(host, "name")));
@@ -294,8 +298,8 @@ static int parse(int argc, char **argv, struct boot_opts *o)
 			o->arch = optarg;
 		else if (c == 's')
 			o->size = optarg;
-		else if (c == 'r' && ((o->runs = strtol(optarg, &end, 10)) < 1 || *end ||
-				      o->runs > MAX_RUNS))
+		else if (c == 'r' &&
+			 ((o->runs = strtol(optarg, &end, 10)) < 1 || *end || o->runs > MAX_RUNS))
 			return -1;
 		else if (c != 'r')
 			return -1;

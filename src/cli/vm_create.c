@@ -65,8 +65,8 @@ int loam_vm_create(int argc, char **argv)
 		loam_cli_print_json(vm);
 		return 0;
 	}
-	printf("vm %s: %s (%s %s: %lld vCPUs, %lld GiB); follow it with: loam vm show %s\n",
-	       name, json_string_value(json_object_get(vm, "state")),
+	printf("vm %s: %s (%s %s: %lld vCPUs, %lld GiB); follow it with: loam vm show %s\n", name,
+	       json_string_value(json_object_get(vm, "state")),
 	       json_string_value(json_object_get(vm, "arch")),
 	       json_string_value(json_object_get(vm, "size")),
 	       (long long)json_integer_value(json_object_get(vm, "vcpus")),

@@ -93,8 +93,8 @@ static int load_artifacts(struct loamd *d, loam_err *err)
 	if (loam_api_parse_listen(d->opts.listen, addr, sizeof(addr), &ignored, err) < 0)
 		return -1;
 	const char *host = strcmp(addr, "0.0.0.0") == 0 ? "127.0.0.1"
-			   : strcmp(addr, "::") == 0	 ? "::1"
-							 : addr;
+			   : strcmp(addr, "::") == 0	? "::1"
+							: addr;
 	bool v6 = strchr(host, ':') != NULL;
 	if (asprintf(&d->artifact_base_url, "http://%s%s%s:%u/artifacts", v6 ? "[" : "", host,
 		     v6 ? "]" : "", d->port) < 0)

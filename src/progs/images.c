@@ -73,8 +73,8 @@ bool loam_image_index_present(void *ctx, const char *host_id, const char *image,
 	bool found = false;
 	pthread_mutex_lock(&x->mu);
 	for (size_t i = 0; i < x->n && !found; i++)
-		found = strcmp(x->v[i].host_id, host_id) == 0 &&
-			strcmp(x->v[i].name, image) == 0 && strcmp(x->v[i].arch, arch) == 0;
+		found = strcmp(x->v[i].host_id, host_id) == 0 && strcmp(x->v[i].name, image) == 0 &&
+			strcmp(x->v[i].arch, arch) == 0;
 	pthread_mutex_unlock(&x->mu);
 	return found;
 }

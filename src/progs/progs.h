@@ -21,8 +21,8 @@ struct loamd_app {
 	const char *artifact_prefix;		       /* install prefix on hosts; NULL: under
 							  the host's state dir */
 	struct loam_image_index *images; /* installed boot images, for the allocator; may be NULL */
-	int heartbeat_ms;	       /* host check period; 0: 30000 */
-	int command_timeout_ms;	       /* agent commands (learn); 0: 300000 */
+	int heartbeat_ms;		 /* host check period; 0: 30000 */
+	int command_timeout_ms;		 /* agent commands (learn); 0: 300000 */
 };
 
 /* Registers every prog with the engine; call once before it starts. */

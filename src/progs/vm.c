@@ -25,13 +25,13 @@
 #include "lib/topology.h"
 #include "progs/hostops.h"
 
-#define QUEUE_NAP_MS	     2000
-#define READY_POLL_MS	     300
-#define CHECKUP_MS	     5000
-#define IDLE_NAP_MS	     60000
-#define AGENT_TIMEOUT_MS     120000
-#define STATUS_TIMEOUT_MS    30000
-#define PREP_MAX_TRIES	     5
+#define QUEUE_NAP_MS	  2000
+#define READY_POLL_MS	  300
+#define CHECKUP_MS	  5000
+#define IDLE_NAP_MS	  60000
+#define AGENT_TIMEOUT_MS  120000
+#define STATUS_TIMEOUT_MS 30000
+#define PREP_MAX_TRIES	  5
 
 /* The columns of the vm row the labels use. */
 struct vm_row {
@@ -83,10 +83,10 @@ static int vm_load(struct loam_db *db, const char *id, struct vm_row *v, loam_er
 static int set_state(struct loam_strand_ctx *ctx, const char *state, const char *reason,
 		     loam_err *err)
 {
-	return loam_db_exec(ctx->db, "UPDATE vm SET state = ?, state_reason = ? WHERE id = ?",
-			    DB_ARGS(DB_TEXT(state), reason ? DB_TEXT(reason) : DB_NULL,
-				    DB_TEXT(ctx->id)),
-			    NULL, err);
+	return loam_db_exec(
+	    ctx->db, "UPDATE vm SET state = ?, state_reason = ? WHERE id = ?",
+	    DB_ARGS(DB_TEXT(state), reason ? DB_TEXT(reason) : DB_NULL, DB_TEXT(ctx->id)), NULL,
+	    err);
 }
 
 /* Ends up in 'failed' with the reason; the strand stays for start/destroy.
@@ -176,7 +176,8 @@ static char *reason_with_tail(const char *what, const json_t *status)
 {
 	const char *tail = json_string_value(json_object_get(status, "serial_tail"));
 	char *s = NULL;
-	if (asprintf(&s, "%s; serial console tail:\n%s", what, tail && *tail ? tail : "(empty)") < 0)
+	if (asprintf(&s, "%s; serial console tail:\n%s", what, tail && *tail ? tail : "(empty)") <
+	    0)
 		abort();
 	return s;
 }
@@ -199,8 +200,8 @@ static int queue_head(struct loam_strand_ctx *ctx, const struct vm_row *v, char 
 	return 0;
 }
 
-static int wait_in_queue(struct loam_strand_ctx *ctx, const char *reason,
-			 struct loam_outcome *out, loam_err *err)
+static int wait_in_queue(struct loam_strand_ctx *ctx, const char *reason, struct loam_outcome *out,
+			 loam_err *err)
 {
 	if (loam_db_exec(ctx->db,
 			 "UPDATE vm SET state = 'waiting', state_reason = ? WHERE id = ? AND "
@@ -256,8 +257,8 @@ static int vm_start(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_
 	if (is_head)
 		return place(ctx, &v, out, err);
 	cleanup_free char *reason = NULL;
-	if (asprintf(&reason, "waiting in the %s/%s queue behind VM %s", v.location, v.arch,
-		     head) < 0)
+	if (asprintf(&reason, "waiting in the %s/%s queue behind VM %s", v.location, v.arch, head) <
+	    0)
 		abort();
 	return wait_in_queue(ctx, reason, out, err);
 }
@@ -367,9 +368,9 @@ static int pin_artifacts(struct loam_strand_ctx *ctx, const struct vm_row *v, lo
 			"AND (state = 'installed' OR (? = 0 AND state = 'unavailable')) "
 			"ORDER BY installed_at DESC, version DESC LIMIT 1 "
 			"ON CONFLICT (vm_id, component) DO NOTHING",
-			DB_ARGS(DB_TEXT(ctx->id), DB_TEXT(v->host_id), DB_TEXT(*c), DB_TEXT(v->arch),
-				DB_INT(image && v->boot_image), DB_TEXT(v->boot_image ? v->boot_image : ""),
-				DB_INT(files)),
+			DB_ARGS(DB_TEXT(ctx->id), DB_TEXT(v->host_id), DB_TEXT(*c),
+				DB_TEXT(v->arch), DB_INT(image && v->boot_image),
+				DB_TEXT(v->boot_image ? v->boot_image : ""), DB_INT(files)),
 			NULL, err) < 0)
 			return loam_err_wrap(err, "pin the %s of VM %s", *c, v->name);
 	}
@@ -426,7 +427,9 @@ static int add_artifact_paths(struct loam_strand_ctx *ctx, const struct vm_row *
 	cleanup_free char *fw = pinned_path(ctx, v, "firmware", err);
 	if (!fw)
 		return -1;
-	json_object_set_new(spec, "image", path_join(img, v->boot_image ? v->boot_image : "loam-guest", ".", arch->image_suffix));
+	json_object_set_new(
+	    spec, "image",
+	    path_join(img, v->boot_image ? v->boot_image : "loam-guest", ".", arch->image_suffix));
 	json_object_set_new(spec, "fw_code", path_join(fw, "", "", arch->firmware_code));
 	json_object_set_new(spec, "fw_vars", path_join(fw, "", "", arch->firmware_vars));
 	return 0;
@@ -443,12 +446,12 @@ static json_t *prep_spec(struct loam_strand_ctx *ctx, const struct vm_row *v,
 	json_t *topo = topology_json(f, v->arch, (unsigned)v->vcpus, err);
 	if (!topo)
 		return NULL;
-	json_t *spec = json_pack(
-	    "{s:s, s:s, s:s, s:i, s:i, s:b, s:b, s:o, s:s, s:i, s:o}", "id", ctx->id, "name",
-	    v->name, "arch", v->arch, "vcpus", (json_int_t)v->vcpus, "memory_mib",
-	    (json_int_t)(v->memory_gib * 1024), "hugepages", (int)(v->hugepages != 0), "kvm",
-	    (int)kvm, "topology", topo, "image_format", "raw", "disk_gib",
-	    (json_int_t)v->storage_gib, "seed", seed_json(ctx->id, v->name));
+	json_t *spec =
+	    json_pack("{s:s, s:s, s:s, s:i, s:i, s:b, s:b, s:o, s:s, s:i, s:o}", "id", ctx->id,
+		      "name", v->name, "arch", v->arch, "vcpus", (json_int_t)v->vcpus, "memory_mib",
+		      (json_int_t)(v->memory_gib * 1024), "hugepages", (int)(v->hugepages != 0),
+		      "kvm", (int)kvm, "topology", topo, "image_format", "raw", "disk_gib",
+		      (json_int_t)v->storage_gib, "seed", seed_json(ctx->id, v->name));
 	if (add_artifact_paths(ctx, v, arch, spec, err) < 0) {
 		json_decref(spec);
 		return NULL;
@@ -500,7 +503,8 @@ static int vm_prep(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_e
 	cleanup_vm_host struct vm_host h = {0};
 	if (vm_host_open(ctx, v.host_id, &h, err) < 0)
 		return prep_failed(ctx, out, err);
-	cleanup_json json_t *res = agent_call(&h, "vm-prep", NULL, NULL, body, AGENT_TIMEOUT_MS, err);
+	cleanup_json json_t *res =
+	    agent_call(&h, "vm-prep", NULL, NULL, body, AGENT_TIMEOUT_MS, err);
 	if (!res)
 		return prep_failed(ctx, out, err);
 	*out = loam_hop("run");
@@ -572,8 +576,8 @@ static int vm_wait_ready(struct loam_strand_ctx *ctx, struct loam_outcome *out, 
 	if (loam_db_exec(ctx->db,
 			 "UPDATE vm SET state = 'running', state_reason = NULL, guest_machine = ?, "
 			 "provisioned_at = COALESCE(provisioned_at, ?) WHERE id = ?",
-			 DB_ARGS(DB_TEXT(machine), DB_INT(loam_db_now_ms()), DB_TEXT(ctx->id)), NULL,
-			 err) < 0)
+			 DB_ARGS(DB_TEXT(machine), DB_INT(loam_db_now_ms()), DB_TEXT(ctx->id)),
+			 NULL, err) < 0)
 		return -1;
 	log_info("vm %s (%s) running: guest reports %s", v.name, ctx->id, machine);
 	*out = loam_hop("wait");
@@ -620,7 +624,8 @@ static int stop_vmm(struct loam_strand_ctx *ctx, loam_err *err)
 	if (vm_host_open(ctx, v.host_id, &h, err) < 0)
 		return -1;
 	/* --timeout 0: the guest init has no ACPI power button; QMP quit is clean */
-	cleanup_json json_t *res = agent_call(&h, "vm-stop", ctx->id, "0", NULL, AGENT_TIMEOUT_MS, err);
+	cleanup_json json_t *res =
+	    agent_call(&h, "vm-stop", ctx->id, "0", NULL, AGENT_TIMEOUT_MS, err);
 	return res ? 0 : -1;
 }
 
@@ -675,8 +680,8 @@ static int vm_failed(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam
 static int delete_rows(struct loam_db *db, void *ctx, loam_err *err)
 {
 	const char *id = ctx;
-	if (loam_db_exec(db, "DELETE FROM vm_artifact WHERE vm_id = ?", DB_ARGS(DB_TEXT(id)),
-			 NULL, err) < 0)
+	if (loam_db_exec(db, "DELETE FROM vm_artifact WHERE vm_id = ?", DB_ARGS(DB_TEXT(id)), NULL,
+			 err) < 0)
 		return -1;
 	return loam_db_exec(db, "DELETE FROM vm WHERE id = ?", DB_ARGS(DB_TEXT(id)), NULL, err);
 }
