@@ -174,6 +174,11 @@ def add_learned_hosts(db_path):
             "total_storage_gib, available_storage_gib, accel, allow_tcg, location, created_at) "
             "VALUES (?, ?, 'ssh', '192.0.2.1', ?, 'accepting', ?, ?, 1, 1, ?, 1, 64, 1000, "
             "1000, 'tcg', 1, 'lab', ?)", (hid, name, arch, cpus, cores, tpc, now))
+        # the boot image the allocator looks for (loam-guest, per arch)
+        con.execute(
+            "INSERT INTO host_artifact (host_id, component, name, version, arch, kind, path, "
+            "state, updated_at) VALUES (?, 'image', 'loam-guest', '1', ?, 'tarball', '/x', "
+            "'installed', ?)", (hid, arch, now))
     con.commit()
     con.close()
 
