@@ -118,20 +118,27 @@ int api_vms_show(struct api_req *r, loam_err *err)
 struct vm_spec {
 	char id[27];
 	const char *name, *location, *image, *arch_input, *size_input;
+	const char *boot; /* "firmware" (UEFI from the disk) or "kernel" (the image's kernel) */
 	const struct loam_arch *arch;
 	const struct loam_size *size;
 };
 
 static int vm_spec_from_body(struct api_req *r, struct vm_spec *s, loam_err *err)
 {
-	static const char *const allowed[] = {"name", "arch", "size", "location", "image", NULL};
+	static const char *const allowed[] = {"name",  "arch", "size", "location",
+					      "image", "boot", NULL};
 	if (api_body_check(r, allowed, false, err) < 0 ||
 	    api_body_str(r, "name", LOAM_NAME_MAX, &s->name, err) < 0 ||
 	    api_body_str(r, "arch", 64, &s->arch_input, err) < 0 ||
 	    api_body_str(r, "size", 64, &s->size_input, err) < 0 ||
 	    api_body_str(r, "location", LOAM_NAME_MAX, &s->location, err) < 0 ||
-	    api_body_str(r, "image", LOAM_NAME_MAX, &s->image, err) < 0)
+	    api_body_str(r, "image", LOAM_NAME_MAX, &s->image, err) < 0 ||
+	    api_body_str(r, "boot", 16, &s->boot, err) < 0)
 		return -1;
+	if (s->boot && strcmp(s->boot, "firmware") != 0 && strcmp(s->boot, "kernel") != 0)
+		return loam_fail(err, LOAM_E_INVALID,
+				 "boot must be 'firmware' (UEFI from the disk) or 'kernel' (the "
+				 "image's kernel directly, the fast path)");
 	if (loam_valid_name("VM name", s->name, err) < 0 ||
 	    loam_valid_name("location", s->location, err) < 0)
 		return -1;
@@ -176,7 +183,8 @@ static int vm_create_tx(struct loam_db *db, void *ctx, loam_err *err)
 	if (vm_insert_tx(db, ctx, err) < 0)
 		return -1;
 #ifdef LOAM_HAVE_ENGINE
-	if (loam_strand_create(db, "vm", NULL, NULL, s->id, NULL, err) < 0)
+	cleanup_json json_t *frame = json_pack("{s:s}", "boot", s->boot ? s->boot : "firmware");
+	if (loam_strand_create(db, "vm", NULL, frame, s->id, NULL, err) < 0)
 		return loam_err_wrap(err, "create the vm strand");
 	return 0;
 #else

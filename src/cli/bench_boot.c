@@ -32,6 +32,7 @@
 struct boot_opts {
 	const char *arch, *size;
 	long runs;
+	bool direct_kernel;
 };
 
 static int64_t now_ms(void)
@@ -109,7 +110,8 @@ static int loam_boot(struct loam_client *c, const struct boot_opts *o, const cha
 		     int64_t *ms, loam_err *err)
 {
 	cleanup_json json_t *body =
-	    json_pack("{s:s, s:s, s:s}", "name", name, "arch", o->arch, "size", o->size);
+	    json_pack("{s:s, s:s, s:s, s:s}", "name", name, "arch", o->arch, "size", o->size,
+		      "boot", o->direct_kernel ? "kernel" : "firmware");
 	int64_t t0 = now_ms();
 	cleanup_json json_t *created = NULL;
 	if (loam_client_call(c, "POST", "/v1/vms", body, &created, err) < 0)
@@ -274,11 +276,12 @@ static int run_bench(struct bench_run *b, json_t **out, loam_err *err)
 		return -1;
 	int64_t lp = p50(b->loam_ms, (size_t)b->o->runs),
 		dp = p50(b->direct_ms, (size_t)b->o->runs);
-	*out = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:f, s:f, s:s}", "arch", b->o->arch,
-			 "size", b->o->size, "boot", "firmware", "runs", (json_int_t)b->o->runs,
-			 "loam_p50_ms", (json_int_t)lp, "direct_p50_ms", (json_int_t)dp, "ratio",
-			 dp > 0 ? (double)lp / (double)dp : 0.0, "goal_ratio", 1.10, "host",
-			 json_string_value(json_object_get(host, "name")));
+	*out = json_pack(
+	    "{s:s, s:s, s:s, s:i, s:i, s:i, s:f, s:f, s:s}", "arch", b->o->arch, "size", b->o->size,
+	    "boot", b->o->direct_kernel ? "direct-kernel" : "firmware", "runs",
+	    (json_int_t)b->o->runs, "loam_p50_ms", (json_int_t)lp, "direct_p50_ms", (json_int_t)dp,
+	    "ratio", dp > 0 ? (double)lp / (double)dp : 0.0, "goal_ratio", 1.10, "host",
+	    json_string_value(json_object_get(host, "name")));
 	return 0;
 }
 
@@ -287,6 +290,7 @@ static int parse(int argc, char **argv, struct boot_opts *o)
 	static const struct option opts[] = {{"arch", required_argument, NULL, 'a'},
 					     {"runs", required_argument, NULL, 'r'},
 					     {"size", required_argument, NULL, 's'},
+					     {"direct-kernel", no_argument, NULL, 'k'},
 					     {0}};
 	*o = (struct boot_opts){.size = "standard-2", .runs = 3};
 	optind = 1;
@@ -296,6 +300,8 @@ static int parse(int argc, char **argv, struct boot_opts *o)
 		char *end = NULL;
 		if (c == 'a')
 			o->arch = optarg;
+		else if (c == 'k')
+			o->direct_kernel = true;
 		else if (c == 's')
 			o->size = optarg;
 		else if (c == 'r' &&
@@ -311,7 +317,8 @@ int loam_bench_boot(int argc, char **argv)
 {
 	struct boot_opts o;
 	if (parse(argc, argv, &o) < 0)
-		return loam_cli_usage("loam bench boot --arch A [--runs N (1..50)] [--size S]");
+		return loam_cli_usage(
+		    "loam bench boot --arch A [--runs N (1..50)] [--size S] [--direct-kernel]");
 	cleanup_err loam_err err = NULL;
 	struct bench_run b = {.o = &o};
 	if (loam_client_open(&b.c, &err) < 0)

@@ -435,6 +435,24 @@ static int add_artifact_paths(struct loam_strand_ctx *ctx, const struct vm_row *
 	return 0;
 }
 
+/*
+ * The fast path: the image's own kernel and initrd booted by QEMU without
+ * UEFI (vmlinuz is bootable by -kernel on every arch's machine; the agent
+ * prepends the arch's console=).
+ */
+static int add_direct_kernel(struct loam_strand_ctx *ctx, const struct vm_row *v, json_t *spec,
+			     loam_err *err)
+{
+	cleanup_free char *img = pinned_path(ctx, v, "image", err);
+	if (!img)
+		return -1;
+	json_t *dk = json_pack("{s:o, s:o, s:s, s:b}", "kernel", path_join(img, "", "", "vmlinuz"),
+			       "initrd", path_join(img, "", "", "initrd.img"), "cmdline",
+			       "panic=-1 quiet", "firmware", 0);
+	json_object_set_new(spec, "direct_kernel", dk);
+	return 0;
+}
+
 static json_t *prep_spec(struct loam_strand_ctx *ctx, const struct vm_row *v,
 			 const struct host_facts *f, bool kvm, loam_err *err)
 {
@@ -453,6 +471,11 @@ static json_t *prep_spec(struct loam_strand_ctx *ctx, const struct vm_row *v,
 		      "kvm", (int)kvm, "topology", topo, "image_format", "raw", "disk_gib",
 		      (json_int_t)v->storage_gib, "seed", seed_json(ctx->id, v->name));
 	if (add_artifact_paths(ctx, v, arch, spec, err) < 0) {
+		json_decref(spec);
+		return NULL;
+	}
+	const char *boot = json_string_value(json_object_get(ctx->frame, "boot"));
+	if (boot && strcmp(boot, "kernel") == 0 && add_direct_kernel(ctx, v, spec, err) < 0) {
 		json_decref(spec);
 		return NULL;
 	}

@@ -134,6 +134,17 @@ loam vm rm t-x64 >/dev/null || bad "rm t-x64"
 loam vm rm t-arm64 >/dev/null || bad "rm t-arm64"
 until_true 120 "t-x64 gone" vm_gone t-x64
 until_true 120 "t-arm64 gone" vm_gone t-arm64
+
+# ---- the direct-kernel fast path (the image's kernel, no UEFI) ----
+api() { curl -s -H "Authorization: Bearer $(cat "$state/token")" -H 'Content-Type: application/json' "$@"; }
+contains "a bad boot mode is refused" "boot must be" \
+	"$(api -d '{"name":"t-bad","arch":"x64","size":"standard-2","boot":"pxe"}' "$LOAM_URL/v1/vms")"
+api -d '{"name":"t-fast","arch":"x64","size":"standard-2","boot":"kernel"}' "$LOAM_URL/v1/vms" >/dev/null
+until_true 300 "t-fast running" vm_state_is t-fast running
+expect "direct-kernel guest machine" x86_64 "$(vm_field t-fast .guest_machine)"
+loam vm rm t-fast >/dev/null || bad "rm t-fast"
+until_true 120 "t-fast gone" vm_gone t-fast
+
 expect "host counters back to where they were" "$base" "$(counters)"
 for id in "$id_x64" "$id_arm"; do
 	expect "no dir for $id" 0 "$(ls -d "$state/host/vms/$id" 2>/dev/null | wc -l)"
