@@ -1,14 +1,15 @@
 /*
- * `loam bench boot --arch A [--runs N] [--size S]` (issue 6): how much loam
- * adds to a boot. It measures, against the running loamd ($LOAM_URL), the
- * time from `vm create` to state `running` (p50 over N runs); then it takes
- * the last VM's exact QEMU argv from the agent (`loam-host vm-argv`) and
- * boots that same VM N times directly, without loam, timing the start of
- * QEMU to the guest's LOAM-READY line on the serial log. It prints JSON with
- * both p50s and their ratio (goal: ≤ 1.10). The guest boots through its
- * UEFI firmware (OVMF / AAVMF); the direct boot is measured from the same
- * argv, so both figures are the firmware path. It needs a local host (the
- * direct boot runs on this machine) that serves the arch.
+ * `loam bench boot --arch A [--runs N] [--size S] [--direct-kernel]`
+ * (issue 6): how much loam adds to a boot. Each run creates a VM through
+ * the running loamd ($LOAM_URL) and times `vm create` → state `running`;
+ * then it stops that VM, takes its exact QEMU argv from the agent
+ * (`loam-host vm-argv`) and boots it directly, without loam, timing QEMU's
+ * start → the guest's LOAM-READY line on the serial log. Both happen back
+ * to back so that they see the same machine load. It prints JSON with both
+ * p50s and their ratio (goal: ≤ 1.10). The default is the UEFI firmware
+ * path (OVMF / AAVMF); --direct-kernel measures the fast path (the image's
+ * kernel without UEFI). It needs an accepting local host that serves the
+ * arch (the direct boot runs on this machine).
  */
 #include <getopt.h>
 #include <signal.h>
@@ -110,8 +111,9 @@ static int loam_boot(struct loam_client *c, const struct boot_opts *o, const cha
 		     int64_t *ms, loam_err *err)
 {
 	cleanup_json json_t *body =
-	    json_pack("{s:s, s:s, s:s, s:s}", "name", name, "arch", o->arch, "size", o->size,
-		      "boot", o->direct_kernel ? "kernel" : "firmware");
+	    json_pack("{s:s, s:s, s:s}", "name", name, "arch", o->arch, "size", o->size);
+	if (o->direct_kernel)
+		json_object_set_new(body, "boot", json_string("kernel"));
 	int64_t t0 = now_ms();
 	cleanup_json json_t *created = NULL;
 	if (loam_client_call(c, "POST", "/v1/vms", body, &created, err) < 0)
@@ -230,7 +232,8 @@ struct bench_run {
 	char name[64];
 };
 
-static int measure_direct(struct bench_run *b, const json_t *host, const char *id, loam_err *err)
+/* Stops the loam-booted VM and boots its exact argv once more without loam. */
+static int measure_direct(const json_t *host, const char *id, int64_t *ms, loam_err *err)
 {
 	const char *agent = json_string_value(json_object_get(host, "agent_path"));
 	const char *dir = json_string_value(json_object_get(host, "state_dir"));
@@ -245,11 +248,27 @@ static int measure_direct(struct bench_run *b, const json_t *host, const char *i
 	if (asprintf(&serial, "%s/vms/%s/serial.log", dir, id) < 0 ||
 	    asprintf(&pidfile, "%s/vms/%s/qemu.pid", dir, id) < 0)
 		abort();
-	for (long i = 0; i < b->o->runs; i++)
-		if (direct_boot(json_object_get(spec, "argv"), serial, pidfile, &b->direct_ms[i],
-				err) < 0)
-			return -1;
-	return 0;
+	return direct_boot(json_object_get(spec, "argv"), serial, pidfile, ms, err);
+}
+
+/* One pair, back to back so that both see the same machine load: request →
+ * running through loam, then the same VM's argv directly. */
+static int run_pair(struct bench_run *b, const json_t *host, long i, loam_err *err)
+{
+	snprintf(b->name, sizeof(b->name), "bench-boot-%ld-%ld", (long)getpid(), i);
+	if (loam_boot(b->c, b->o, b->name, &b->loam_ms[i], err) < 0)
+		return -1;
+	cleanup_json json_t *vm = vm_get(b->c, b->name, err);
+	int rc = vm ? measure_direct(host, json_string_value(json_object_get(vm, "id")),
+				     &b->direct_ms[i], err)
+		    : -1;
+	cleanup_err loam_err rm = NULL;
+	if (vm_remove(b->c, b->name, rc < 0 ? &rm : err) < 0 && rc == 0)
+		return -1;
+	if (rc == 0)
+		fprintf(stderr, "loam: bench boot: run %ld: loam %lld ms, direct %lld ms\n", i + 1,
+			(long long)b->loam_ms[i], (long long)b->direct_ms[i]);
+	return rc;
 }
 
 static int run_bench(struct bench_run *b, json_t **out, loam_err *err)
@@ -257,23 +276,9 @@ static int run_bench(struct bench_run *b, json_t **out, loam_err *err)
 	cleanup_json json_t *host = find_host(b->c, b->o->arch, err);
 	if (!host)
 		return -1;
-	for (long i = 0; i < b->o->runs; i++) {
-		snprintf(b->name, sizeof(b->name), "bench-boot-%ld-%ld", (long)getpid(), i);
-		if (loam_boot(b->c, b->o, b->name, &b->loam_ms[i], err) < 0)
+	for (long i = 0; i < b->o->runs; i++)
+		if (run_pair(b, host, i, err) < 0)
 			return -1;
-		fprintf(stderr, "loam: bench boot: run %ld: request → running %lld ms\n", i + 1,
-			(long long)b->loam_ms[i]);
-		if (i + 1 < b->o->runs && vm_remove(b->c, b->name, err) < 0)
-			return -1;
-	}
-	cleanup_json json_t *vm = vm_get(b->c, b->name, err);
-	if (!vm)
-		return -1;
-	int rc = measure_direct(b, host, json_string_value(json_object_get(vm, "id")), err);
-	cleanup_err loam_err rm = NULL;
-	vm_remove(b->c, b->name, &rm);
-	if (rc < 0)
-		return -1;
 	int64_t lp = p50(b->loam_ms, (size_t)b->o->runs),
 		dp = p50(b->direct_ms, (size_t)b->o->runs);
 	*out = json_pack(
