@@ -122,12 +122,12 @@ report() {
 	done
 	say "what next"
 	cat <<EOF
-  loam vm ls / loam vm show demo-arm64        (LOAM_URL=$LOAM_URL, token in $STATE/token)
-  loam host show local                         the host, its facts and installed artifacts
-  less $STATE/host/vms/<id>/serial.log         a guest's firmware + kernel console
-  loam vm stop|start|reboot demo-x64           the life cycle
-  tail -f $LOG                                 loamd's log
-  make demo-clean                              remove everything the demo made
+  loam vm ls; loam vm show demo-arm64     (LOAM_URL=$LOAM_URL, token in $STATE/token)
+  loam host show local                    the host, its facts and installed artifacts
+  less $STATE/host/vms/ID/serial.log      a guest's firmware + kernel console (ID: loam vm show)
+  loam vm stop|start|reboot demo-x64      the life cycle
+  tail -f $LOG                            loamd's log
+  make demo-clean                         remove everything the demo made
 EOF
 }
 
