@@ -139,7 +139,7 @@ until_true 120 "t-arm64 gone" vm_gone t-arm64
 api() { curl -s -H "Authorization: Bearer $(cat "$state/token")" -H 'Content-Type: application/json' "$@"; }
 contains "a bad boot mode is refused" "boot must be" \
 	"$(api -d '{"name":"t-bad","arch":"x64","size":"standard-2","boot":"pxe"}' "$LOAM_URL/v1/vms")"
-api -d '{"name":"t-fast","arch":"x64","size":"standard-2","boot":"kernel"}' "$LOAM_URL/v1/vms" >/dev/null
+loam vm create t-fast --arch x64 --size standard-2 --boot kernel >/dev/null || bad "create t-fast"
 until_true 300 "t-fast running" vm_state_is t-fast running
 expect "direct-kernel guest machine" x86_64 "$(vm_field t-fast .guest_machine)"
 loam vm rm t-fast >/dev/null || bad "rm t-fast"
