@@ -9,18 +9,32 @@
  * p50s and their ratio (goal: ≤ 1.10). The default is the UEFI firmware
  * path (OVMF / AAVMF); --direct-kernel measures the fast path (the image's
  * kernel without UEFI). It needs an accepting local host that serves the
- * arch (the direct boot runs on this machine).
+ * arch (the direct boot runs on this machine); when no loamd answers, it
+ * starts one in a temp dir, cloudifies this machine there (TCG, emulating
+ * the arch if foreign) and removes it all afterwards.
  */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+extern char **environ;
+
 #include "cli/bench_boot.h"
+#include "arch/arch.h"
 #include "cli/client.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
@@ -290,6 +304,163 @@ static int run_bench(struct bench_run *b, json_t **out, loam_err *err)
 	return 0;
 }
 
+/* ---- a loamd of our own, in a temp dir, when none answers ---- */
+
+struct temp_loamd {
+	char dir[64];
+	pid_t pid;
+};
+
+static int free_port(uint16_t *port, loam_err *err)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	int rc = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+			 getsockname(fd, (struct sockaddr *)&a, &len) == 0
+		     ? 0
+		     : -1;
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0)
+		return loam_fail_errno(err, "pick a free port");
+	*port = ntohs(a.sin_port);
+	return 0;
+}
+
+/* loamd next to this loam binary, its output in DIR/loamd.log. */
+static int spawn_loamd(struct temp_loamd *t, uint16_t port, loam_err *err)
+{
+	char exe[PATH_MAX], loamd[PATH_MAX + 8], listen_addr[32], log[96];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return loam_fail_errno(err, "find the loam binary");
+	exe[n] = '\0';
+	snprintf(loamd, sizeof(loamd), "%s/loamd", dirname(exe));
+	snprintf(listen_addr, sizeof(listen_addr), "127.0.0.1:%u", port);
+	snprintf(log, sizeof(log), "%s/loamd.log", t->dir);
+	char *const argv[] = {loamd, "--state-dir", t->dir, "--listen", listen_addr, NULL};
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	int rc = posix_spawn(&t->pid, loamd, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (rc != 0) {
+		errno = rc;
+		return loam_fail_errno(err, "start %s", loamd);
+	}
+	return 0;
+}
+
+static json_t *call_json(const char *method, const char *path, json_t *body, loam_err *err)
+{
+	cleanup_client struct loam_client *c = NULL;
+	json_t *out = NULL;
+	if (loam_client_open(&c, err) < 0 || loam_client_call(c, method, path, body, &out, err) < 0)
+		return NULL;
+	return out;
+}
+
+static bool host_has_image(const json_t *h, const char *arch)
+{
+	if (strcmp(json_string_value(json_object_get(h, "state")) ?: "", "accepting") != 0)
+		return false;
+	size_t i;
+	json_t *a;
+	json_array_foreach(
+	    json_object_get(h, "artifacts"), i,
+	    a) if (strcmp(json_string_value(json_object_get(a, "component")) ?: "", "image") == 0 &&
+		   strcmp(json_string_value(json_object_get(a, "arch")) ?: "", arch) == 0 &&
+		   strcmp(json_string_value(json_object_get(a, "state")) ?: "", "installed") ==
+		       0) return true;
+	return false;
+}
+
+/* Adds this machine as host "local" serving arch (emulated if foreign). */
+static int cloudify_local(const char *arch, loam_err *err)
+{
+	cleanup_json json_t *added =
+	    call_json("POST", "/v1/hosts", json_pack("{s:b}", "local", 1), err);
+	if (!added)
+		return -1;
+	const struct loam_arch *own = loam_arch_of_this_machine(err);
+	if (!own)
+		return -1;
+	json_t *set =
+	    json_pack("{s:b, s:f, s:[]}", "allow_tcg", 1, "cpu_overcommit", 2.0, "emulate");
+	if (strcmp(own->name, arch) != 0)
+		json_array_append_new(json_object_get(set, "emulate"), json_string(arch));
+	cleanup_json json_t *h = call_json("PATCH", "/v1/hosts/local", set, err);
+	json_decref(set);
+	if (!h)
+		return -1;
+	for (int i = 0; i < 1800; i++) {
+		cleanup_json json_t *cur = call_json("GET", "/v1/hosts/local", NULL, err);
+		if (!cur)
+			return -1;
+		if (host_has_image(cur, arch))
+			return 0;
+		sleep_ms(500);
+	}
+	return loam_fail(err, LOAM_E_TIMEOUT, "the local host did not get ready in 15 min");
+}
+
+static void temp_loamd_stop(struct temp_loamd *t)
+{
+	if (t->pid > 0) {
+		kill(t->pid, SIGTERM);
+		waitpid(t->pid, NULL, 0);
+	}
+	if (t->dir[0]) {
+		const char *argv[] = {"rm", "-rf", "--one-file-system", t->dir, NULL};
+		struct loam_spawn_opts so = {.argv = argv, .timeout_ms = 60000};
+		struct loam_spawn_result r;
+		cleanup_err loam_err err = NULL;
+		if (loam_spawn(&so, &r, &err) == 0)
+			loam_spawn_result_free(&r);
+	}
+}
+
+static int temp_loamd_start(const char *arch, struct temp_loamd *t, loam_err *err)
+{
+	snprintf(t->dir, sizeof(t->dir), "/tmp/loam-bench-boot.XXXXXX");
+	uint16_t port = 0;
+	if (!mkdtemp(t->dir)) {
+		t->dir[0] = '\0';
+		return loam_fail_errno(err, "mkdtemp");
+	}
+	chmod(t->dir, 0755); /* the VM users traverse it to their own dirs */
+	if (free_port(&port, err) < 0 || spawn_loamd(t, port, err) < 0)
+		return -1;
+	char url[64];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u", port);
+	setenv("LOAM_URL", url, 1);
+	setenv("LOAM_STATE_DIR", t->dir, 1);
+	unsetenv("LOAM_TOKEN");
+	fprintf(stderr, "loam: bench boot: no loamd answers; started one in %s\n", t->dir);
+	for (int i = 0; i < 300; i++) {
+		loam_err down = NULL;
+		json_t *sizes = call_json("GET", "/v1/sizes", NULL, &down);
+		loam_err_free(&down);
+		if (sizes) {
+			json_decref(sizes);
+			return cloudify_local(arch, err);
+		}
+		sleep_ms(100);
+	}
+	return loam_fail(err, LOAM_E_TIMEOUT, "loamd in %s did not answer; see its loamd.log",
+			 t->dir);
+}
+
+/* True when a loamd answers at $LOAM_URL. */
+static bool loamd_answers(void)
+{
+	cleanup_err loam_err err = NULL;
+	cleanup_json json_t *sizes = call_json("GET", "/v1/sizes", NULL, &err);
+	return sizes != NULL;
+}
+
 static int parse(int argc, char **argv, struct boot_opts *o)
 {
 	static const struct option opts[] = {{"arch", required_argument, NULL, 'a'},
@@ -326,11 +497,19 @@ int loam_bench_boot(int argc, char **argv)
 		    "loam bench boot --arch A [--runs N (1..50)] [--size S] [--direct-kernel]");
 	cleanup_err loam_err err = NULL;
 	struct bench_run b = {.o = &o};
-	if (loam_client_open(&b.c, &err) < 0)
+	struct temp_loamd own = {0};
+	if (!loamd_answers() && temp_loamd_start(o.arch, &own, &err) < 0) {
+		temp_loamd_stop(&own);
 		return loam_cli_error(err);
+	}
+	if (loam_client_open(&b.c, &err) < 0) {
+		temp_loamd_stop(&own);
+		return loam_cli_error(err);
+	}
 	cleanup_json json_t *out = NULL;
 	int rc = run_bench(&b, &out, &err);
 	loam_client_close(b.c);
+	temp_loamd_stop(&own);
 	if (rc < 0)
 		return loam_cli_error(err);
 	loam_cli_print_json(out);
