@@ -98,6 +98,9 @@ expect "a waiting VM has no host" null "$(vm_field t-arm64 .host)"
 # ---- x64 boots through OVMF ----
 until_true 300 "t-x64 running" vm_state_is t-x64 running
 expect "x64 guest machine" x86_64 "$(vm_field t-x64 .guest_machine)"
+id_x64=$(vm_field t-x64 .id)
+expect "the running VM has its own user" 1 "$(grep -c "^loam-vm-${id_x64:0:16}" /etc/passwd)"
+expect "the running VM has its own 0700 dir" 700 "$(stat -c %a "$state/host/vms/$id_x64")"
 expect "x64 VM pins 4 artifacts" "firmware image storage vmm" \
 	"$(vm_field t-x64 '[.artifacts[].component] | sort | join(" ")')"
 expect "x64 firmware is x64's" x64 "$(vm_field t-x64 '.artifacts[] | select(.component=="firmware") | .arch')"
