@@ -110,6 +110,7 @@ struct loam_allocator {
 	char **dirty; /* ids from loam_alloc_host_changed */
 	size_t ndirty;
 	loam_alloc_image_present_fn image_present;
+	loam_alloc_image_arch_present_fn image_arch_present;
 	void *image_ctx;
 	int64_t reloaded_at; /* ms */
 };
@@ -570,6 +571,28 @@ void loam_alloc_set_image_check(struct loam_allocator *a, loam_alloc_image_prese
 	pthread_mutex_unlock(&a->mu);
 }
 
+void loam_alloc_set_image_arch_check(struct loam_allocator *a,
+				     loam_alloc_image_arch_present_fn present, void *ctx)
+{
+	pthread_mutex_lock(&a->mu);
+	a->image_arch_present = present;
+	a->image_ctx = ctx;
+	pthread_mutex_unlock(&a->mu);
+}
+
+static bool image_checked(const struct loam_allocator *a)
+{
+	return a->image_present || a->image_arch_present;
+}
+
+static bool image_ok(const struct loam_allocator *a, const struct ahost *h, const struct want *w)
+{
+	if (a->image_arch_present)
+		return a->image_arch_present(a->image_ctx, h->id, w->boot_image,
+					     loam_arches[w->arch]->name);
+	return !a->image_present || a->image_present(a->image_ctx, h->id, w->boot_image);
+}
+
 void loam_alloc_host_changed(struct loam_allocator *a, const char *host_id)
 {
 	char *id = strdup(host_id);
@@ -627,8 +650,7 @@ static enum filter first_failed(const struct loam_allocator *a, const struct aho
 		return F_MEMORY;
 	if (free_storage(h) < w->storage)
 		return F_STORAGE;
-	if (w->has_image && a->image_present &&
-	    !a->image_present(a->image_ctx, h->id, w->boot_image))
+	if (w->has_image && !image_ok(a, h, w))
 		return F_IMAGE;
 	return F_COUNT;
 }
@@ -675,13 +697,17 @@ static int explain(struct loam_allocator *a, const struct want *w,
 		snprintf(labels[F_CORES], 96, "cores≥%lld..%lld", (long long)cmin, (long long)cmax);
 	snprintf(labels[F_MEMORY], 96, "memory≥%lldGiB", (long long)w->mem);
 	snprintf(labels[F_STORAGE], 96, "storage≥%lldGiB", (long long)w->storage);
-	snprintf(labels[F_IMAGE], 96, "image=%s", w->boot_image);
+	if (a->image_arch_present)
+		snprintf(labels[F_IMAGE], 96, "image=%s/%s installed", w->boot_image,
+			 loam_arches[w->arch]->name);
+	else
+		snprintf(labels[F_IMAGE], 96, "image=%s", w->boot_image);
 	char msg[1024];
 	size_t n = 0;
 	for (int k = 0; k < F_COUNT && n < sizeof(msg); k++) {
 		if (k == F_HOSTS && !labels[F_HOSTS][0])
 			continue;
-		if (k == F_IMAGE && !(w->has_image && a->image_present))
+		if (k == F_IMAGE && !(w->has_image && image_checked(a)))
 			continue;
 		n += (size_t)snprintf(msg + n, sizeof(msg) - n, "%s%s: %zu", n ? " → " : "",
 				      labels[k], passed[k]);

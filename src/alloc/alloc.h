@@ -85,6 +85,13 @@ typedef bool (*loam_alloc_image_present_fn)(void *ctx, const char *host_id, cons
 void loam_alloc_set_image_check(struct loam_allocator *a, loam_alloc_image_present_fn present,
 				void *ctx);
 
+/* The same filter, told the VM's arch too (an image is installed per arch);
+ * when set it replaces the arch-less check. */
+typedef bool (*loam_alloc_image_arch_present_fn)(void *ctx, const char *host_id, const char *image,
+						 const char *arch);
+void loam_alloc_set_image_arch_check(struct loam_allocator *a,
+				     loam_alloc_image_arch_present_fn present, void *ctx);
+
 /* Re-reads every host from the database (what loam_alloc_new does). */
 int loam_alloc_reload(struct loam_allocator *a, struct loam_db *db, loam_err *err);
 

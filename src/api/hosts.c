@@ -501,6 +501,18 @@ static int set_emulation(struct loam_db *db, struct host_set *s, loam_err *err)
 	return 0;
 }
 
+#ifdef LOAM_HAVE_ENGINE
+static bool host_has_live_strand(struct loam_db *db, const char *id)
+{
+	cleanup_rows struct loam_db_rows *rows = NULL;
+	cleanup_err loam_err err = NULL;
+	return api_table_exists(db, "strand") &&
+	       loam_db_query(db, "SELECT 1 FROM strand WHERE id = ? AND done = 0",
+			     DB_ARGS(DB_TEXT(id)), &rows, &err) == 0 &&
+	       loam_db_rows_count(rows) > 0;
+}
+#endif
+
 static int host_set_tx(struct loam_db *db, void *ctx, loam_err *err)
 {
 	struct host_set *s = ctx;
@@ -517,6 +529,13 @@ static int host_set_tx(struct loam_db *db, void *ctx, loam_err *err)
 		return -1;
 	if (s->has_emulate && set_emulation(db, s, err) < 0)
 		return -1;
+#ifdef LOAM_HAVE_ENGINE
+	/* The host installs the artifacts of arches it now serves: its cloudify
+	 * strand hops to its install step and back to its heartbeat. */
+	if (s->has_emulate && host_has_live_strand(db, s->id) &&
+	    loam_strand_signal(db, s->id, "install", err) < 0)
+		return -1;
+#endif
 	if (s->has_allow_tcg &&
 	    loam_db_exec(db,
 			 "UPDATE host SET allow_tcg = ?, accel = CASE WHEN kvm = 1 THEN 'kvm' "

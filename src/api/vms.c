@@ -1,10 +1,9 @@
 /*
- * /v1/vms: create (validate, record the row, place it with the allocator;
- * the boot comes with the "vm" prog, and api_vm_create is the one function
- * that will then create its strand), list, show, stop/start/reboot and
- * destroy (releasing the allocation exactly once). When a VM has a strand
- * (id = VM id), actions are raised as signals on it instead of being
- * recorded directly.
+ * /v1/vms: create (validate, then record the row and its "vm" strand in
+ * one transaction; the strand places, prepares and boots the VM), list,
+ * show, stop/start/reboot and destroy. When a VM has a strand (id = VM
+ * id), actions are raised as signals on it instead of being recorded
+ * directly.
  */
 #include "api/internal.h"
 
@@ -18,6 +17,9 @@
 #include "lib/cleanup.h"
 #include "lib/json.h"
 #include "lib/valid.h"
+
+/* The guest image the artifact store builds for every arch. */
+#define LOAM_DEFAULT_BOOT_IMAGE "loam-guest"
 
 #define VM_SELECT                                                                                  \
 	"SELECT v.id, v.name, v.arch, v.size, v.state, v.state_reason, v.vcpus, v.cores, "         \
@@ -116,20 +118,27 @@ int api_vms_show(struct api_req *r, loam_err *err)
 struct vm_spec {
 	char id[27];
 	const char *name, *location, *image, *arch_input, *size_input;
+	const char *boot; /* "firmware" (UEFI from the disk) or "kernel" (the image's kernel) */
 	const struct loam_arch *arch;
 	const struct loam_size *size;
 };
 
 static int vm_spec_from_body(struct api_req *r, struct vm_spec *s, loam_err *err)
 {
-	static const char *const allowed[] = {"name", "arch", "size", "location", "image", NULL};
+	static const char *const allowed[] = {"name",  "arch", "size", "location",
+					      "image", "boot", NULL};
 	if (api_body_check(r, allowed, false, err) < 0 ||
 	    api_body_str(r, "name", LOAM_NAME_MAX, &s->name, err) < 0 ||
 	    api_body_str(r, "arch", 64, &s->arch_input, err) < 0 ||
 	    api_body_str(r, "size", 64, &s->size_input, err) < 0 ||
 	    api_body_str(r, "location", LOAM_NAME_MAX, &s->location, err) < 0 ||
-	    api_body_str(r, "image", LOAM_NAME_MAX, &s->image, err) < 0)
+	    api_body_str(r, "image", LOAM_NAME_MAX, &s->image, err) < 0 ||
+	    api_body_str(r, "boot", 16, &s->boot, err) < 0)
 		return -1;
+	if (s->boot && strcmp(s->boot, "firmware") != 0 && strcmp(s->boot, "kernel") != 0)
+		return loam_fail(err, LOAM_E_INVALID,
+				 "boot must be 'firmware' (UEFI from the disk) or 'kernel' (the "
+				 "image's kernel directly, the fast path)");
 	if (loam_valid_name("VM name", s->name, err) < 0 ||
 	    loam_valid_name("location", s->location, err) < 0)
 		return -1;
@@ -166,47 +175,31 @@ static int vm_insert_tx(struct loam_db *db, void *ctx, loam_err *err)
 	return loam_vm_insert(db, &spec, s->id, err);
 }
 
-static int vm_record_placement(struct loam_db *db, const struct vm_spec *s,
-			       const struct loam_alloc_result *res, loam_err *err)
+/* The VM row and its "vm" strand (id = VM id) in one transaction: the
+ * strand places, prepares and boots it; nothing is allocated here. */
+static int vm_create_tx(struct loam_db *db, void *ctx, loam_err *err)
 {
-	return loam_db_exec(db,
-			    "UPDATE vm SET state = 'allocated', host_id = ?, cores = ?, "
-			    "hugepages = ?, allocated_at = COALESCE(allocated_at, ?) WHERE id = ?",
-			    DB_ARGS(DB_TEXT(res->host_id), DB_INT(res->cores),
-				    DB_INT(res->hugepages), DB_INT(loam_db_now_ms()),
-				    DB_TEXT(s->id)),
-			    NULL, err);
+	struct vm_spec *s = ctx;
+	if (vm_insert_tx(db, ctx, err) < 0)
+		return -1;
+#ifdef LOAM_HAVE_ENGINE
+	cleanup_json json_t *frame = json_pack("{s:s}", "boot", s->boot ? s->boot : "firmware");
+	if (loam_strand_create(db, "vm", NULL, frame, s->id, NULL, err) < 0)
+		return loam_err_wrap(err, "create the vm strand");
+	return 0;
+#else
+	return loam_fail(err, LOAM_E_UNAVAILABLE, "this loamd has no prog engine to boot VMs");
+#endif
 }
 
-/* Records the VM and places it. On no capacity the row is removed again,
- * so a refused create leaves nothing behind. */
 static int api_vm_create(struct api_req *r, struct vm_spec *s, loam_err *err)
 {
-	if (!r->api->alloc)
-		return loam_fail(err, LOAM_E_UNAVAILABLE, "the allocator is not running");
-	if (loam_db_tx(r->db, vm_insert_tx, s, err) < 0)
-		return -1;
-	struct loam_alloc_request req = {.vm_id = s->id};
-	struct loam_alloc_result res;
-	if (loam_alloc_place(r->api->alloc, r->db, &req, &res, err) < 0 ||
-	    vm_record_placement(r->db, s, &res, err) < 0) {
-		cleanup_err loam_err cleanup = NULL;
-		loam_alloc_release(r->api->alloc, r->db, s->id, &cleanup);
-		loam_db_exec(r->db, "DELETE FROM vm WHERE id = ?", DB_ARGS(DB_TEXT(s->id)), NULL,
-			     &cleanup);
-		if (loam_err_kind_of(*err) == LOAM_E_NOCAPACITY)
-			return loam_err_wrap(err,
-					     "no accepting host can take %s %s in location %s "
-					     "(add one with: loam host add)",
-					     s->arch->name, s->size->name, s->location);
-		return -1;
-	}
-	return 0;
+	return loam_db_tx(r->db, vm_create_tx, s, err);
 }
 
 int api_vms_create(struct api_req *r, loam_err *err)
 {
-	struct vm_spec s = {.location = "default"};
+	struct vm_spec s = {.location = "default", .image = LOAM_DEFAULT_BOOT_IMAGE};
 	if (vm_spec_from_body(r, &s, err) < 0 || api_vm_create(r, &s, err) < 0)
 		return -1;
 	char name[LOAM_NAME_MAX + 1];

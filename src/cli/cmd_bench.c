@@ -35,6 +35,7 @@
 
 #include "alloc/alloc.h"
 #include "arch/arch.h"
+#include "cli/bench_boot.h"
 #include "cli/cli.h"
 #include "db/db.h"
 #include "db/records.h"
@@ -556,6 +557,8 @@ int loam_cmd_bench(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "alloc") == 0)
 		return bench_alloc(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "boot") == 0)
+		return loam_bench_boot(argc - 1, argv + 1);
 	fprintf(stderr, "usage: loam bench alloc --hosts N --vms M [--db URL] [--clients C]\n");
 	return 2;
 }

@@ -1,7 +1,8 @@
 /*
  * `loam vm create NAME --arch A --size S [--location L] [--image I]`:
- * records the VM and places it on a host of that arch (the API refuses
- * unknown arches and sizes, naming the valid ones).
+ * records the VM; its "vm" strand then places it on a host of that arch
+ * and boots it (the API refuses unknown arches and sizes, naming the valid
+ * ones). Progress: loam vm show NAME.
  */
 #include "cli/verbs.h"
 
@@ -12,15 +13,19 @@
 #include "lib/json.h"
 
 static const char usage[] =
-    "loam vm create NAME --arch A --size S [--location L] [--image I] [--json]";
+    "loam vm create NAME --arch A --size S [--location L] [--image I] [--boot firmware|kernel] "
+    "[--json]";
 
 int loam_vm_create(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"arch", required_argument, NULL, 'a'},	{"size", required_argument, NULL, 's'},
-	    {"location", required_argument, NULL, 'l'}, {"image", required_argument, NULL, 'i'},
-	    {"json", no_argument, NULL, 'j'},		{NULL, 0, NULL, 0}};
-	const char *arch = NULL, *size = NULL, *location = NULL, *image = NULL;
+	static const struct option opts[] = {{"arch", required_argument, NULL, 'a'},
+					     {"size", required_argument, NULL, 's'},
+					     {"location", required_argument, NULL, 'l'},
+					     {"image", required_argument, NULL, 'i'},
+					     {"json", no_argument, NULL, 'j'},
+					     {"boot", required_argument, NULL, 'b'},
+					     {NULL, 0, NULL, 0}};
+	const char *arch = NULL, *size = NULL, *location = NULL, *image = NULL, *boot = NULL;
 	bool json = false;
 	optind = 0;
 	int c;
@@ -41,6 +46,9 @@ int loam_vm_create(int argc, char **argv)
 		case 'j':
 			json = true;
 			break;
+		case 'b':
+			boot = optarg;
+			break;
 		default:
 			return loam_cli_usage(usage);
 		}
@@ -55,6 +63,8 @@ int loam_vm_create(int argc, char **argv)
 	    json_pack("{s:s, s:s, s:s}", "name", name, "arch", arch, "size", size);
 	if (location)
 		json_object_set_new(body, "location", json_string(location));
+	if (boot)
+		json_object_set_new(body, "boot", json_string(boot));
 	if (image)
 		json_object_set_new(body, "image", json_string(image));
 	cleanup_json json_t *vm = NULL;
@@ -64,12 +74,11 @@ int loam_vm_create(int argc, char **argv)
 		loam_cli_print_json(vm);
 		return 0;
 	}
-	printf("vm %s: %s on host %s (%s %s: %lld vCPUs, %lld GiB)\n", name,
+	printf("vm %s: %s (%s %s: %lld vCPUs, %lld GiB); follow it with: loam vm show %s\n", name,
 	       json_string_value(json_object_get(vm, "state")),
-	       json_string_value(json_object_get(vm, "host")),
 	       json_string_value(json_object_get(vm, "arch")),
 	       json_string_value(json_object_get(vm, "size")),
 	       (long long)json_integer_value(json_object_get(vm, "vcpus")),
-	       (long long)json_integer_value(json_object_get(vm, "memory_gib")));
+	       (long long)json_integer_value(json_object_get(vm, "memory_gib")), name);
 	return 0;
 }

@@ -10,8 +10,9 @@
 #include "db/db.h"
 #include "lib/err.h"
 
-/* Disk per VM: 20 GiB per vCPU, so standard-2 gets 40 GiB. */
-#define LOAM_STORAGE_GIB_PER_VCPU 20
+/* Disk per VM: 10 GiB per vCPU, so standard-2 gets 20 GiB (a thin qcow2
+ * overlay; two standard-2 VMs must fit a small development disk). */
+#define LOAM_STORAGE_GIB_PER_VCPU 10
 unsigned loam_size_storage_gib(const struct loam_size *size);
 
 /* Upserts the `size` table from every arch's size table (loam_arches[]). */

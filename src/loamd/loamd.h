@@ -18,6 +18,7 @@ struct loamd_opts {
 	int log_level;
 	char *dist_dir;
 	char *artifact_store;
+	bool artifact_store_defaulted; /* not given: a missing store is only a warning */
 	int heartbeat_s;
 };
 

@@ -22,6 +22,8 @@
 #include "lib/log.h"
 #include "loamd/loamd.h"
 #ifdef LOAM_HAVE_PROGS
+#include "artifact/manifest.h"
+#include "progs/images.h"
 #include "progs/progs.h"
 #include "transport/transport.h"
 #endif
@@ -36,7 +38,11 @@ struct loamd {
 	char owner[128];
 #ifdef LOAM_HAVE_PROGS
 	struct loamd_app app;
+	struct loam_artifact_manifest manifest;
+	bool have_manifest;
+	char *artifact_base_url;
 #endif
+	uint16_t port;
 };
 
 static int prepare_state_dir(const char *dir, loam_err *err)
@@ -62,6 +68,42 @@ static int open_database(struct loamd *d, loam_err *err)
 	return 0;
 }
 
+#ifdef LOAM_HAVE_PROGS
+/*
+ * The store's manifest (what hosts install) and the URL hosts fetch it
+ * from: loamd's own listen address, with a wildcard address replaced by
+ * the loopback one (the local host; remote hosts need a routable --listen).
+ */
+static int load_artifacts(struct loamd *d, loam_err *err)
+{
+	cleanup_free char *path = NULL;
+	if (asprintf(&path, "%s/manifest.json", d->opts.artifact_store) < 0)
+		abort();
+	if (access(path, R_OK) != 0) {
+		log_warn("no manifest.json in the artifact store %s (build it with: make "
+			 "artifacts); hosts get no VMM, firmware or images",
+			 d->opts.artifact_store);
+		return 0;
+	}
+	if (loam_artifact_manifest_load(path, &d->manifest, err) < 0)
+		return loam_err_wrap(err, "artifact store %s", d->opts.artifact_store);
+	d->have_manifest = true;
+	char addr[128];
+	uint16_t ignored;
+	if (loam_api_parse_listen(d->opts.listen, addr, sizeof(addr), &ignored, err) < 0)
+		return -1;
+	const char *host = strcmp(addr, "0.0.0.0") == 0 ? "127.0.0.1"
+			   : strcmp(addr, "::") == 0	? "::1"
+							: addr;
+	bool v6 = strchr(host, ':') != NULL;
+	if (asprintf(&d->artifact_base_url, "http://%s%s%s:%u/artifacts", v6 ? "[" : "", host,
+		     v6 ? "]" : "", d->port) < 0)
+		abort();
+	log_info("artifact store %s served at %s", d->opts.artifact_store, d->artifact_base_url);
+	return 0;
+}
+#endif
+
 static int start_engine(struct loamd *d, loam_err *err)
 {
 	char host[64] = "loamd";
@@ -70,11 +112,22 @@ static int start_engine(struct loamd *d, loam_err *err)
 #ifdef LOAM_HAVE_ENGINE
 	void *app = NULL;
 #ifdef LOAM_HAVE_PROGS
+	if (load_artifacts(d, err) < 0)
+		return -1;
 	d->app = (struct loamd_app){.pool = loam_transport_pool_new(),
 				    .alloc = d->alloc,
 				    .dist_dir = d->opts.dist_dir,
 				    .state_dir = d->opts.state_dir,
-				    .heartbeat_ms = d->opts.heartbeat_s * 1000};
+				    .heartbeat_ms = d->opts.heartbeat_s * 1000,
+				    .artifact_base_url = d->artifact_base_url,
+				    .manifest = d->have_manifest ? &d->manifest : NULL,
+				    .images = loam_image_index_new()};
+	if (loam_image_index_reload(d->app.images, d->db, err) < 0)
+		return loam_err_wrap(err, "read installed images");
+	/* Without a store no host has images: placement then ignores them and
+	 * prep says what is missing. */
+	if (d->have_manifest)
+		loam_alloc_set_image_arch_check(d->alloc, loam_image_index_present, d->app.images);
 	app = &d->app;
 	loam_progs_register_all();
 #endif
@@ -101,6 +154,7 @@ static int start_api(struct loamd *d, loam_err *err)
 	uint16_t port = 0;
 	if (loam_api_listen(d->api, d->opts.listen, &port, err) < 0)
 		return -1;
+	d->port = port;
 	char addr[128];
 	uint16_t ignored;
 	loam_api_parse_listen(d->opts.listen, addr, sizeof(addr), &ignored, err);
@@ -118,7 +172,8 @@ static int start(struct loamd *d, loam_err *err)
 		return -1;
 	if (loam_alloc_new(d->db, &d->alloc, err) < 0)
 		return loam_err_wrap(err, "start the allocator");
-	return start_engine(d, err) < 0 || start_api(d, err) < 0 ? -1 : 0;
+	/* The API first: the artifact URL handed to the progs needs its port. */
+	return start_api(d, err) < 0 || start_engine(d, err) < 0 ? -1 : 0;
 }
 
 static void stop(struct loamd *d)
@@ -131,6 +186,10 @@ static void stop(struct loamd *d)
 #ifdef LOAM_HAVE_PROGS
 	if (d->app.pool)
 		loam_transport_pool_free(d->app.pool);
+	loam_image_index_free(d->app.images);
+	if (d->have_manifest)
+		loam_artifact_manifest_free(&d->manifest);
+	free(d->artifact_base_url);
 #endif
 	if (d->alloc)
 		loam_alloc_free(d->alloc);

@@ -140,15 +140,15 @@ int loamd_parse_opts(int argc, char **argv, struct loamd_opts *o, loam_err *err)
 	return 0;
 }
 
-/* build/bin/loamd → build/dist; else the source tree's build/dist. */
-static char *default_dist_dir(void)
+/* build/bin/loamd → build/<rel>; else the source tree's build/<rel>. */
+static char *default_build_dir(const char *rel)
 {
 	char exe[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	char *p = NULL;
 	if (n > 0) {
 		exe[n] = '\0';
-		if (asprintf(&p, "%s/../dist", dirname(exe)) < 0)
+		if (asprintf(&p, "%s/../%s", dirname(exe), rel) < 0)
 			abort();
 		char real[PATH_MAX];
 		if (realpath(p, real)) {
@@ -158,7 +158,7 @@ static char *default_dist_dir(void)
 		free(p);
 	}
 	const char *src = getenv("LOAM_SOURCE_DIR");
-	if (asprintf(&p, "%s/build/dist", src && *src ? src : LOAM_SOURCE_DIR) < 0)
+	if (asprintf(&p, "%s/build/%s", src && *src ? src : LOAM_SOURCE_DIR, rel) < 0)
 		abort();
 	return p;
 }
@@ -173,7 +173,11 @@ int loamd_default_opts(struct loamd_opts *o, loam_err *err)
 	if (!o->listen)
 		o->listen = xstrdup("127.0.0.1:7070");
 	if (!o->dist_dir)
-		o->dist_dir = default_dist_dir();
+		o->dist_dir = default_build_dir("dist");
+	if (!o->artifact_store) {
+		o->artifact_store = default_build_dir("artifacts/store");
+		o->artifact_store_defaulted = true;
+	}
 	return 0;
 }
 

@@ -13,12 +13,14 @@
 #include <string.h>
 
 #include "arch/arch.h"
+#include "artifact/host_install.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/sha256.h"
 #include "lib/valid.h"
 #include "progs/hostops.h"
+#include "progs/images.h"
 
 #define DEFAULT_HEARTBEAT_MS	30000
 #define DEFAULT_COMMAND_TIMEOUT 300000
@@ -272,16 +274,59 @@ static int cloudify_learn(struct loam_strand_ctx *ctx, struct loam_outcome *out,
 	return 0;
 }
 
+/* The host's own arch, then the arches it is opted in to emulate. */
+static int served_arches(struct loam_db *db, const struct loam_host_row *h,
+			 struct loam_db_rows **rows, const char **out, size_t max, loam_err *err)
+{
+	if (loam_db_query(db, "SELECT arch FROM host_emulation WHERE host_id = ? ORDER BY arch",
+			  DB_ARGS(DB_TEXT(h->id)), rows, err) < 0)
+		return -1;
+	const char *emulated[8] = {0};
+	for (size_t i = 0; i < loam_db_rows_count(*rows) && i + 1 < 8; i++)
+		emulated[i] = loam_db_rows_text(*rows, i, 0);
+	const struct loam_arch *own = loam_arch_by_name(h->arch);
+	if (!own)
+		return loam_fail(err, LOAM_E_INTERNAL, "host %s has no arch yet", h->name);
+	loam_artifact_host_selection(own, emulated, out, max);
+	return 0;
+}
+
 /*
- * PLACEHOLDER: installing the pinned per-arch artifacts (QEMU, firmware,
- * images) belongs to the artifacts work, which fills in this label. It
- * must stay idempotent like the others.
+ * Installs the store's artifacts for every arch the host serves (its own and
+ * the emulated ones) under the install prefix, records them (host_artifact)
+ * and refreshes the allocator's image index. Re-run by `host set --emulate`
+ * (signal "install"); already installed entries are skipped by the agent.
  */
 static int cloudify_install_artifacts(struct loam_strand_ctx *ctx, struct loam_outcome *out,
 				      loam_err *err)
 {
-	(void)ctx;
-	(void)err;
+	struct loamd_app *app = app_of(ctx);
+	if (!app || !app->manifest || !app->artifact_base_url) {
+		log_warn("host %s: no artifact store in this loamd; nothing installed", ctx->id);
+		*out = loam_hop("accept");
+		return 0;
+	}
+	cleanup_host_row struct loam_host_row h = {0};
+	cleanup_host_conn struct loam_host_conn c = {0};
+	cleanup_rows struct loam_db_rows *emu = NULL;
+	const char *arches[9] = {0};
+	if (load(ctx, &h, err) < 0 || served_arches(ctx->db, &h, &emu, arches, 9, err) < 0)
+		return -1;
+	int rc = connect_or_fail(ctx, &h, &c, out, err);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	cleanup_free char *prefix = NULL;
+	if (app->artifact_prefix ? asprintf(&prefix, "%s", app->artifact_prefix) < 0
+				 : asprintf(&prefix, "%s/artifacts", h.state_dir) < 0)
+		abort();
+	if (loam_artifact_install_on_host(ctx->db, c.t, h.id, h.agent_path, app->manifest, arches,
+					  app->artifact_base_url, prefix, err) < 0)
+		return loam_err_wrap(err, "install artifacts on %s", h.name);
+	if (app->images && loam_image_index_reload(app->images, ctx->db, err) < 0)
+		return -1;
+	loam_host_changed(app, ctx->id);
+	log_info("host %s: artifacts installed for %s%s%s", h.name, arches[0],
+		 arches[1] ? " and " : "", arches[1] ? arches[1] : "");
 	*out = loam_hop("accept");
 	return 0;
 }
@@ -309,6 +354,10 @@ static int cloudify_wait(struct loam_strand_ctx *ctx, struct loam_outcome *out, 
 	int period = app && app->heartbeat_ms > 0 ? app->heartbeat_ms : DEFAULT_HEARTBEAT_MS;
 	if (loam_strand_take_signal(ctx, "destroy")) {
 		*out = loam_pop(json_pack("{s:s}", "state", "removed"));
+		return 0;
+	}
+	if (loam_strand_take_signal(ctx, "install")) { /* served arches changed */
+		*out = loam_hop("install_artifacts");
 		return 0;
 	}
 	cleanup_host_row struct loam_host_row h = {0};

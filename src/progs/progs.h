@@ -8,15 +8,21 @@
 
 struct loam_transport_pool;
 struct loam_allocator;
+struct loam_artifact_manifest;
+struct loam_image_index;
 
 struct loamd_app {
 	struct loam_transport_pool *pool;
 	struct loam_allocator *alloc;  /* may be NULL */
 	const char *dist_dir;	       /* agents: <dist_dir>/loam-host-<arch>; NULL: "build/dist" */
 	const char *state_dir;	       /* loamd's own state dir */
-	const char *artifact_base_url; /* unused for now */
-	int heartbeat_ms;	       /* host check period; 0: 30000 */
-	int command_timeout_ms;	       /* agent commands (learn); 0: 300000 */
+	const char *artifact_base_url; /* "http://ADDR:PORT/artifacts" hosts download from */
+	const struct loam_artifact_manifest *manifest; /* the store's; NULL: install nothing */
+	const char *artifact_prefix;		       /* install prefix on hosts; NULL: under
+							  the host's state dir */
+	struct loam_image_index *images; /* installed boot images, for the allocator; may be NULL */
+	int heartbeat_ms;		 /* host check period; 0: 30000 */
+	int command_timeout_ms;		 /* agent commands (learn); 0: 300000 */
 };
 
 /* Registers every prog with the engine; call once before it starts. */
@@ -24,5 +30,7 @@ void loam_progs_register_all(void);
 
 /* The cloudify prog's name; its strand id is the host id. */
 #define LOAM_PROG_CLOUDIFY "cloudify"
+/* The vm prog's name; its strand id is the VM id. */
+#define LOAM_PROG_VM "vm"
 
 #endif

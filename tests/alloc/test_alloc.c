@@ -108,7 +108,7 @@ static void test_place_release(void)
 	CHECK_INT(q_int(e.db, "SELECT used_cores FROM host", NULL), 4);
 	CHECK_INT(q_int(e.db, "SELECT used_memory_gib FROM host", NULL), 32);
 	CHECK_INT(q_int(e.db, "SELECT used_hugepages_1g FROM host", NULL), 32);
-	CHECK_INT(q_int(e.db, "SELECT available_storage_gib FROM host", NULL), 4000 - 160);
+	CHECK_INT(q_int(e.db, "SELECT available_storage_gib FROM host", NULL), 4000 - 80);
 	CHECK_INT(q_int(e.db, "SELECT generation FROM host", NULL), 1);
 	CHECK_INT(q_int(e.db, "SELECT cores FROM vm WHERE id = ?", vm), 4);
 	CHECK_INT(q_int(e.db, "SELECT hugepages FROM vm WHERE id = ?", vm), 1);
@@ -209,7 +209,7 @@ static void few_hugepages(struct thost *h)
 }
 static void little_disk(struct thost *h)
 {
-	h->storage = 159;
+	h->storage = 79;
 }
 
 static void test_constraint_arch(void)
@@ -246,7 +246,7 @@ static void test_constraint_hugepages(void)
 }
 static void test_constraint_storage(void)
 {
-	constraint_case("c_disk", little_disk, "x64", "standard-8", "storage≥160GiB: 0");
+	constraint_case("c_disk", little_disk, "x64", "standard-8", "storage≥80GiB: 0");
 }
 
 static void test_boundaries_and_overcommit(void)
@@ -256,7 +256,7 @@ static void test_boundaries_and_overcommit(void)
 	struct thost h = thost_default("tight");
 	h.cores = 4; /* exactly standard-8 on SMT: the last core is usable */
 	h.mem = 32;
-	h.storage = 160;
+	h.storage = 80;
 	fleet_add_host(e.db, &h, NULL);
 	struct thost oc = thost_default("dev");
 	oc.location = "fsn1";
@@ -399,7 +399,7 @@ static void test_image_hook(void)
 	die_on(loam_vm_insert(e.db, &spec, id, &err), &err, "vm");
 	loam_alloc_set_image_check(e.a, image_nowhere, NULL);
 	CHECK_INT(place(&e, id, &res, &err), -1);
-	CHECK_CONTAINS(loam_err_msg(err), "storage≥40GiB: 2 → image=debian-12: 0");
+	CHECK_CONTAINS(loam_err_msg(err), "storage≥20GiB: 2 → image=debian-12: 0");
 	loam_err_free(&err);
 	env_close(&e);
 }

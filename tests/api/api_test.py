@@ -199,6 +199,11 @@ def add_learned_hosts(d):
             "total_storage_gib, available_storage_gib, accel, allow_tcg, location, created_at) "
             "VALUES ('%s', '%s', 'ssh', '192.0.2.1', '%s', 'accepting', %d, %d, 1, 1, %d, 1, 64, "
             "1000, 1000, 'tcg', 1, 'lab', %d);\n" % (hid, name, arch, cpus, cores, tpc, now))
+        # the boot image the allocator looks for (loam-guest, per arch)
+        sql += (
+            "INSERT INTO host_artifact (host_id, component, name, version, arch, kind, path, "
+            "state, updated_at) VALUES ('%s', 'image', 'loam-guest', '1', '%s', 'tarball', "
+            "'/x', 'installed', %d);\n" % (hid, arch, now))
     if d.db and d.db.startswith("postgres"):
         subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", d.db, "-c", sql], check=True)
         return
@@ -213,13 +218,30 @@ def host_by_name(d, name):
     return h if code == 200 else None
 
 
+def vm_by_name(d, name):
+    code, v = d.request("GET", "/v1/vms/" + name)
+    return v if code == 200 else None
+
+
+def vm_placed(d, name):
+    """Creation is asynchronous: the VM's strand places it."""
+    return wait_for(lambda: (lambda v: v if v and v.get("host") else None)(vm_by_name(d, name)), 60)
+
+
+def vm_gone(d, name):
+    return wait_for(lambda: vm_by_name(d, name) is None, 120)
+
+
 def test_placement(d):
     rc, out, err = d.cli("vm", "create", "vx", "--arch", "x86_64", "--size", "standard-2",
                          "--location", "lab")
-    R.check(rc == 0 and "x1" in out, "x64 VM lands on the x64 host: %d %s %s" % (rc, out, err))
+    vx = vm_placed(d, "vx") or {}
+    R.check(rc == 0 and vx.get("host") == "x1",
+            "x64 VM lands on the x64 host: %d %s %s %r" % (rc, out, err, vx))
     rc, out, err = d.cli("vm", "create", "va", "--arch", "aarch64", "--size", "standard-2",
                          "--location", "lab", "--json")
-    va = json.loads(out) if rc == 0 else {}
+    R.check(rc == 0 and json.loads(out).get("state") == "creating", "create returns at once")
+    va = vm_placed(d, "va") or {}
     R.check(va.get("host") == "a1" and va.get("arch") == "arm64",
             "arm64 VM lands on the arm64 host: %r %s" % (va, err))
     R.check(va.get("memory_gib") == 6 and va.get("vcpus") == 2, "arm64 standard-2 is 2/6")
@@ -230,7 +252,7 @@ def test_placement(d):
     R.check(len(vms) == 2 and all(VM_KEYS <= set(v) for v in vms), "vm ls --json keys: %r" % vms)
     rc, out, err = d.cli("vm", "show", "va", "--json")
     show = json.loads(out) if rc == 0 else {}
-    R.check("guest_machine" in show and show.get("artifacts") == [],
+    R.check("guest_machine" in show and isinstance(show.get("artifacts"), list),
             "vm show --json has guest_machine and artifacts: %r" % show)
     rc, out, err = d.cli("vm", "ls")
     R.check(rc == 0 and "NAME" in out and "vx" in out and "x1" in out, "vm ls table")
@@ -239,8 +261,12 @@ def test_placement(d):
     R.check(code == 409, "duplicate VM name: %s" % code)
     code, doc = d.request("POST", "/v1/vms", body={"name": "big", "arch": "x64",
                                                    "size": "standard-60", "location": "lab"})
-    R.check(code == 503 and doc.get("error") == "no_capacity" and "standard-60" in doc["detail"],
-            "no capacity explained: %s %r" % (code, doc))
+    big = wait_for(lambda: (lambda v: v if v and v["state"] == "waiting" else None)(
+        vm_by_name(d, "big")), 60) or {}
+    R.check(code == 201 and "cores" in (big.get("state_reason") or ""),
+            "no capacity: the VM waits with the reason: %s %r" % (code, big))
+    d.cli("vm", "rm", "big")
+    R.check(vm_gone(d, "big"), "a waiting VM is removed")
     code, doc = d.request("POST", "/v1/vms", body={"name": "far", "arch": "x64",
                                                    "size": "standard-2", "location": "mars"})
     R.check(code == 400 and "location" in doc.get("detail", ""), "unknown location: %r" % doc)
@@ -249,18 +275,17 @@ def test_placement(d):
 
 
 def test_vm_lifecycle(d):
+    # The life cycle on real guests is tests/vmprog/vm_flow.sh; these hosts
+    # are rows only, so here the actions are signals to the VM's strand.
     rc, out, err = d.cli("vm", "stop", "vx")
-    R.check(rc == 0 and "stopped" in out, "stop: %s %s" % (out, err))
-    rc, out, err = d.cli("vm", "reboot", "vx")
-    R.check(rc != 0 and "loam vm start vx" in err, "reboot of a stopped VM says start it: %s" % err)
+    R.check(rc == 0, "stop is accepted: %s %s" % (out, err))
     rc, out, err = d.cli("vm", "start", "vx", "--json")
-    R.check(rc == 0 and json.loads(out)["state"] != "stopped", "start: %s" % out)
-    rc, out, err = d.cli("vm", "reboot", "vx")
-    R.check(rc == 0, "reboot: %s" % err)
+    R.check(rc == 0, "start is accepted: %s" % err)
     rc, out, err = d.cli("host", "rm", "x1")
     R.check(rc != 0 and "VM" in err, "host with VMs is not removed: %s" % err)
     rc, out, err = d.cli("vm", "rm", "vx")
     R.check(rc == 0, "vm rm: %s" % err)
+    R.check(vm_gone(d, "vx"), "vm rm removes the VM")
     R.check(host_by_name(d, "x1")["used_cores"] == 0, "vm rm releases the cores")
     rc, out, err = d.cli("vm", "rm", "vx")
     R.check(rc != 0 and "no VM named" in err, "second rm is not found: %s" % err)
@@ -287,7 +312,12 @@ def test_host_set(d):
     rc, out, err = d.cli("host", "set", "a1", "--draining")
     code, doc = d.request("POST", "/v1/vms", body={"name": "vd", "arch": "arm64",
                                                    "size": "standard-2", "location": "lab"})
-    R.check(code == 503, "a draining host takes no VM: %s %r" % (code, doc))
+    vd = wait_for(lambda: (lambda v: v if v and v["state"] == "waiting" else None)(
+        vm_by_name(d, "vd")), 60) or {}
+    R.check(code == 201 and "state=accepting: 0" in (vd.get("state_reason") or ""),
+            "a draining host takes no VM: %s %r" % (code, vd))
+    d.cli("vm", "rm", "vd")
+    R.check(vm_gone(d, "vd"), "the waiting VM is removed")
     rc, out, err = d.cli("host", "set", "a1", "--accepting")
     R.check(rc == 0, "back to accepting: %s" % err)
     rc, out, err = d.cli("host", "ls", "--json")
@@ -296,6 +326,7 @@ def test_host_set(d):
     rc, out, err = d.cli("host", "ls")
     R.check(rc == 0 and "MEMORY_GIB" in out and "a1" in out, "host ls table")
     rc, out, err = d.cli("vm", "rm", "va")
+    R.check(vm_gone(d, "va"), "va removed")
     rc, out, err = d.cli("host", "rm", "a1")
     R.check(rc == 0 and host_by_name(d, "a1") is None, "empty host removed: %s" % err)
 
@@ -376,8 +407,9 @@ def test_ssh_hosts(d):
         for arch, want in (("arm64", "sa"), ("x64", "sx")):
             rc, out, err = d.cli("vm", "create", "on-" + arch, "--arch", arch, "--size",
                                  "standard-2", "--location", "lab2", "--json")
-            vm = json.loads(out) if rc == 0 else {}
-            R.check(vm.get("host") == want, "%s VM lands on %s: %r %s" % (arch, want, vm, err))
+            vm = vm_placed(d, "on-" + arch) if rc == 0 else {}
+            R.check(vm and vm.get("host") == want,
+                    "%s VM lands on %s: %r %s" % (arch, want, vm, err))
             d.cli("vm", "rm", "on-" + arch)
     finally:
         subprocess.run(["bash", os.path.join(src, "tests/hosts/stop-ssh-hosts.sh"), hosts_dir],

@@ -395,7 +395,7 @@ static void test_sizes(void)
 	    count(db, "SELECT memory_gib FROM size WHERE arch = 'x64' AND name = 'standard-2'"), 8);
 	CHECK_INT(
 	    count(db, "SELECT storage_gib FROM size WHERE arch = 'x64' AND name = 'standard-16'"),
-	    320);
+	    160);
 	loam_db_close(db);
 	tdb_done(&t);
 }
@@ -445,7 +445,7 @@ static void test_vm_insert(void)
 	CHECK_STR(loam_db_rows_text(rows, 0, 0), "arm64");
 	CHECK_INT(loam_db_rows_int(rows, 0, 1), 4);
 	CHECK_INT(loam_db_rows_int(rows, 0, 2), 12);
-	CHECK_INT(loam_db_rows_int(rows, 0, 3), 80);
+	CHECK_INT(loam_db_rows_int(rows, 0, 3), 40);
 	CHECK_STR(loam_db_rows_text(rows, 0, 4), "creating");
 	CHECK(loam_db_rows_null(rows, 0, 5));
 	loam_db_rows_free(rows);

@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# The whole VM flow through loamd (issue 6 acceptance), on the local host,
+# with real guests under TCG booting through OVMF (x64) and AAVMF (arm64)
+# from the artifact store, installed on the host by cloudify:
+#   - bad VM names are refused before anything is recorded or runs;
+#   - placement queue: an arm64 VM created while the only host is x64
+#     without emulation waits with the allocator's reason, and starts once
+#     the host is set to emulate arm64 (which installs arm64's artifacts);
+#   - each guest reports its own machine (x86_64, aarch64) and the VM shows
+#     the artifact versions it was started with;
+#   - stop/start, a killed VMM (failed, serial tail in vm show), destroy:
+#     afterwards the host's used cores/memory/hugepages are what they were,
+#     and no VM user, directory or QEMU process is left.
+# Temp state dir, free port, everything purged on exit. Skips (77) when the
+# artifact store has not been built (make artifacts).
+set -uo pipefail
+bin=${LOAM_BIN_DIR:?}
+store=${LOAM_ARTIFACT_STORE:-${LOAM_SOURCE_DIR:?}/build/artifacts/store}
+dist=${LOAM_DIST_DIR:-${LOAM_SOURCE_DIR}/build/dist}
+if [[ ! -f $store/manifest.json ]]; then
+	echo "SKIP: no artifact store at $store; run make artifacts"
+	exit 77
+fi
+fails=0 passes=0
+ok() { passes=$((passes + 1)); }
+bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+expect() { if [[ $2 == "$3" ]]; then ok; else bad "$1: want '$2', got '$3'"; fi; }
+contains() { if [[ $3 == *"$2"* ]]; then ok; else bad "$1: '$2' not in '$3'"; fi; }
+
+state=$(mktemp -d /tmp/loam-vmflow.XXXXXX)
+chmod 0755 "$state"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export LOAM_URL=http://127.0.0.1:$port LOAM_STATE_DIR=$state
+loamd_pid=
+cleanup() {
+	[[ -n $loamd_pid ]] && kill "$loamd_pid" 2>/dev/null && wait "$loamd_pid" 2>/dev/null
+	local agent
+	agent=$(ls "$state"/host/agent/*/loam-host 2>/dev/null | head -n1)
+	for d in "$state"/host/vms/*/; do
+		[[ -d $d && -n $agent ]] && "$agent" vm-purge "$(basename "$d")" --state-dir "$state/host" >/dev/null 2>&1
+	done
+	rm -rf "$state"
+}
+trap cleanup EXIT
+
+loam() { "$bin/loam" "$@"; }
+vm_field() { loam vm show "$1" --json 2>/dev/null | jq -r "$2"; }
+host_field() { loam host show local --json 2>/dev/null | jq -r "$1"; }
+# until_true SECONDS WHAT CMD...: polls CMD every second.
+until_true() {
+	local limit=$1 what=$2
+	shift 2
+	for ((i = 0; i < limit; i++)); do
+		"$@" && return 0
+		sleep 1
+	done
+	bad "timed out after ${limit}s waiting for $what"
+	return 1
+}
+vm_state_is() { [[ $(vm_field "$1" .state) == "$2" ]]; }
+vm_gone() { ! loam vm show "$1" --json >/dev/null 2>&1; }
+image_installed() {
+	[[ $(host_field "[.artifacts[] | select(.component==\"image\" and .arch==\"$1\" and .state==\"installed\")] | length") -ge 1 ]]
+}
+host_accepting() { [[ $(host_field .state) == accepting ]]; }
+counters() { host_field '"\(.used_cores) \(.used_memory_gib) \(.hugepages_1g_used)"'; }
+
+"$bin/loamd" --state-dir "$state" --listen "127.0.0.1:$port" --dist-dir "$dist" \
+	--artifact-store "$store" >"$state/loamd.log" 2>&1 &
+loamd_pid=$!
+loamd_up() { loam sizes >/dev/null 2>&1; }
+until_true 30 "loamd" loamd_up || exit 1
+
+# ---- bad names: refused before anything is recorded ----
+for name in 'x;reboot' 'a$(id)' 'a b' "$(printf 'n%.0s' {1..70})"; do
+	if loam vm create "$name" --arch x64 --size standard-2 >/dev/null 2>&1; then
+		bad "VM name '$name' was accepted"
+	else ok; fi
+done
+expect "no VM recorded after bad names" 0 "$(loam vm ls --json | jq length)"
+
+# ---- the local host: x64 with TCG, no emulation yet ----
+loam host add --local >/dev/null || bad "host add --local"
+loam host set local --allow-tcg --cpu-overcommit 2 >/dev/null || bad "host set"
+host_ready_x64() { host_accepting && image_installed x64; }
+until_true 300 "host accepting with the x64 image" host_ready_x64 || exit 1
+base=$(counters)
+expect "host starts with nothing used" "0 0 0" "$base"
+
+loam vm create t-x64 --arch x64 --size standard-2 >/dev/null || bad "create t-x64"
+loam vm create t-arm64 --arch arm64 --size standard-2 >/dev/null || bad "create t-arm64"
+
+# ---- placement queue: arm64 waits, with the allocator's reason ----
+until_true 30 "t-arm64 waiting" vm_state_is t-arm64 waiting
+contains "arm64 waits for an arm64-capable host" "arch=arm64: 0" "$(vm_field t-arm64 .state_reason)"
+expect "a waiting VM has no host" null "$(vm_field t-arm64 .host)"
+
+# ---- x64 boots through OVMF ----
+until_true 300 "t-x64 running" vm_state_is t-x64 running
+expect "x64 guest machine" x86_64 "$(vm_field t-x64 .guest_machine)"
+id_x64=$(vm_field t-x64 .id)
+expect "the running VM has its own user" 1 "$(grep -c "^loam-vm-${id_x64:0:16}" /etc/passwd)"
+expect "the running VM has its own 0700 dir" 700 "$(stat -c %a "$state/host/vms/$id_x64")"
+expect "x64 VM pins 4 artifacts" "firmware image storage vmm" \
+	"$(vm_field t-x64 '[.artifacts[].component] | sort | join(" ")')"
+expect "x64 firmware is x64's" x64 "$(vm_field t-x64 '.artifacts[] | select(.component=="firmware") | .arch')"
+
+# ---- the host learns to emulate arm64: installs arm64 and the queue moves ----
+loam host set local --emulate arm64 >/dev/null || bad "host set --emulate arm64"
+until_true 300 "t-arm64 running" vm_state_is t-arm64 running
+expect "arm64 guest machine" aarch64 "$(vm_field t-arm64 .guest_machine)"
+expect "arm64 image installed by the emulate switch" 0 "$(image_installed arm64; echo $?)"
+contains "arm64 VM runs AAVMF's edk2" "edk2" "$(vm_field t-arm64 '.artifacts[] | select(.component=="firmware") | .name')"
+
+# ---- stop and start ----
+loam vm stop t-x64 >/dev/null || bad "stop t-x64"
+until_true 60 "t-x64 stopped" vm_state_is t-x64 stopped
+id_x64=$(vm_field t-x64 .id)
+agent=$(host_field .agent_path)
+expect "stopped VM has no QEMU" false \
+	"$("$agent" vm-status "$id_x64" --state-dir "$state/host" | jq -r .running)"
+loam vm start t-x64 >/dev/null || bad "start t-x64"
+until_true 300 "t-x64 running again" vm_state_is t-x64 running
+
+# ---- the VMM dies: failed, with the serial tail ----
+id_arm=$(vm_field t-arm64 .id)
+pid=$("$agent" vm-status "$id_arm" --state-dir "$state/host" | jq -r .pid)
+if [[ $pid =~ ^[0-9]+$ ]]; then kill -KILL "$pid"; else bad "no QEMU pid for t-arm64"; fi
+until_true 60 "t-arm64 failed" vm_state_is t-arm64 failed
+reason=$(vm_field t-arm64 .state_reason)
+contains "failed reason says the VMM died" "VMM died" "$reason"
+contains "failed reason carries the serial tail" "LOAM-READY machine=aarch64" "$reason"
+contains "vm show prints the reason" "LOAM-READY" "$(loam vm show t-arm64)"
+
+# ---- destroy: counters, users, dirs and processes all gone ----
+loam vm rm t-x64 >/dev/null || bad "rm t-x64"
+loam vm rm t-arm64 >/dev/null || bad "rm t-arm64"
+until_true 120 "t-x64 gone" vm_gone t-x64
+until_true 120 "t-arm64 gone" vm_gone t-arm64
+
+# ---- the direct-kernel fast path (the image's kernel, no UEFI) ----
+api() { curl -s -H "Authorization: Bearer $(cat "$state/token")" -H 'Content-Type: application/json' "$@"; }
+contains "a bad boot mode is refused" "boot must be" \
+	"$(api -d '{"name":"t-bad","arch":"x64","size":"standard-2","boot":"pxe"}' "$LOAM_URL/v1/vms")"
+loam vm create t-fast --arch x64 --size standard-2 --boot kernel >/dev/null || bad "create t-fast"
+until_true 300 "t-fast running" vm_state_is t-fast running
+expect "direct-kernel guest machine" x86_64 "$(vm_field t-fast .guest_machine)"
+loam vm rm t-fast >/dev/null || bad "rm t-fast"
+until_true 120 "t-fast gone" vm_gone t-fast
+
+# ---- the agent cannot be run during prep: retries with backoff, then
+# failed with the reason; destroy still cleans up ----
+real_agent=$(host_field .agent_path)
+sql() { sqlite3 -cmd '.timeout 5000' "$state/loam.db" "$1"; }
+sql "UPDATE host SET agent_path = '/nonexistent/loam-host'"
+loam vm create t-half --arch x64 --size standard-2 >/dev/null || bad "create t-half"
+until_true 120 "t-half failed" vm_state_is t-half failed
+contains "prep gave up with the reason" "prep failed after 5 tries" "$(vm_field t-half .state_reason)"
+id_half=$(vm_field t-half .id)
+sql "UPDATE host SET agent_path = '$real_agent'"
+loam vm rm t-half >/dev/null || bad "rm t-half"
+until_true 120 "t-half gone" vm_gone t-half
+expect "no user for the failed VM" 0 "$(grep -c "^loam-vm-${id_half:0:16}" /etc/passwd)"
+
+expect "host counters back to where they were" "$base" "$(counters)"
+for id in "$id_x64" "$id_arm"; do
+	expect "no dir for $id" 0 "$(ls -d "$state/host/vms/$id" 2>/dev/null | wc -l)"
+	expect "no user for $id" 0 "$(grep -c "^loam-vm-${id:0:16}" /etc/passwd)"
+	expect "no QEMU for $id" 0 "$(pgrep -f -c "$state/host/vms/$id/")"
+done
+
+if ((fails)); then
+	echo "--- loamd log (tail)"
+	tail -n 40 "$state/loamd.log"
+fi
+echo "$passes passed, $fails failed"
+((fails == 0))
