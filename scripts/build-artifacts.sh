@@ -127,10 +127,12 @@ fetch() { # pkg deb_arch version
 		mv "$tmp"/*.deb "$deb"
 		rm -rf "$tmp"
 	fi
+	# The cache is shared by every tree on the machine: unpack privately,
+	# then rename; a concurrent build that won the race keeps its copy.
 	if [[ ! -d $dir ]]; then
-		rm -rf "$dir.tmp"
-		dpkg-deb -x "$deb" "$dir.tmp"
-		mv "$dir.tmp" "$dir"
+		tmp=$(mktemp -d "$cache/x/.unpack.XXXXXX")
+		dpkg-deb -x "$deb" "$tmp"
+		mv -T "$tmp" "$dir" 2>/dev/null || rm -rf "$tmp"
 	fi
 	echo "$dir"
 }

@@ -42,6 +42,13 @@
  * change by another process): the host is re-read from the database and the
  * choice is made again. After commit the returned counters are stored if
  * their generation is newer than the one known.
+ *
+ * Group commit: concurrent loam_alloc_place calls are queued and placed
+ * together, one transaction per group (see "group commit" below), and
+ * loam_alloc_place_batch does the same for a known list of pending VMs.
+ * The whole group takes two statements: one guarded UPDATE ... FROM
+ * (VALUES ...) over its hosts, with each host's summed take, and one
+ * UPDATE of its VMs.
  */
 #include "alloc/alloc.h"
 
@@ -56,6 +63,7 @@
 #define MAX_ARCHES	8
 #define STALE_RETRIES	64
 #define RELOAD_EVERY_MS 5000
+#define GROUP_MAX	64
 
 struct counters {
 	int64_t cores, mem, huge, storage;
@@ -88,6 +96,10 @@ struct loam_allocator {
 	pthread_mutex_t tx_mu; /* write transactions, see write_tx */
 	pthread_cond_t tx_turn;
 	uint64_t tx_next, tx_serving;
+	pthread_mutex_t gc_mu; /* the group-commit queue, see loam_alloc_place */
+	pthread_cond_t gc_cond;
+	struct gc_slot *gc_head, **gc_tail;
+	bool gc_leader;
 	enum loam_alloc_order order;
 	struct ahost **hosts;
 	size_t nhosts, cap;
@@ -509,6 +521,9 @@ int loam_alloc_new(struct loam_db *db, struct loam_allocator **out, loam_err *er
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_mutex_init(&a->tx_mu, NULL);
 	pthread_cond_init(&a->tx_turn, NULL);
+	pthread_mutex_init(&a->gc_mu, NULL);
+	pthread_cond_init(&a->gc_cond, NULL);
+	a->gc_tail = &a->gc_head;
 	if (loam_alloc_reload(a, db, err) < 0) {
 		loam_alloc_free(a);
 		return -1;
@@ -534,6 +549,8 @@ void loam_alloc_free(struct loam_allocator *a)
 	pthread_mutex_destroy(&a->mu);
 	pthread_mutex_destroy(&a->tx_mu);
 	pthread_cond_destroy(&a->tx_turn);
+	pthread_mutex_destroy(&a->gc_mu);
+	pthread_cond_destroy(&a->gc_cond);
 	free(a);
 }
 
@@ -930,9 +947,10 @@ static void fill_result(const struct ahost *h, const struct place_tx *p,
 	res->hugepages = p->hugepages;
 }
 
-int loam_alloc_place(struct loam_allocator *a, struct loam_db *db,
-		     const struct loam_alloc_request *req, struct loam_alloc_result *res,
-		     loam_err *err)
+/* One VM, one transaction. */
+static int place_single(struct loam_allocator *a, struct loam_db *db,
+			const struct loam_alloc_request *req, struct loam_alloc_result *res,
+			loam_err *err)
 {
 	struct want w;
 	char host_id[27] = "";
@@ -983,6 +1001,7 @@ int loam_alloc_place(struct loam_allocator *a, struct loam_db *db,
 struct batch_item {
 	struct want w;
 	char host_id[27]; /* already placed */
+	bool dup;	  /* the same VM as an earlier item */
 	struct ahost *h;
 	struct place_tx p;
 };
@@ -1221,6 +1240,8 @@ int loam_alloc_place_batch(struct loam_allocator *a, struct loam_db *db,
 			   const struct loam_alloc_request *reqs, size_t n,
 			   struct loam_alloc_result *res, loam_err *errs, loam_err *err)
 {
+	if (n == 1)
+		return place_single(a, db, reqs, res, &errs[0]) < 0 && !errs[0] ? -1 : 0;
 	if (n == 0)
 		return 0;
 	if (apply_dirty(a, db, err) < 0)
@@ -1234,7 +1255,11 @@ int loam_alloc_place_batch(struct loam_allocator *a, struct loam_db *db,
 	}
 	for (size_t i = 0; i < n; i++) {
 		items[i].p.vm_id = reqs[i].vm_id;
-		if (items[i].w.arch >= 0 && !items[i].host_id[0])
+		/* A VM asked for twice is placed once; the repeat is resolved
+		 * after the commit, as "placed before". */
+		for (size_t j = 0; j < i && !items[i].dup; j++)
+			items[i].dup = strcmp(reqs[j].vm_id, reqs[i].vm_id) == 0;
+		if (items[i].w.arch >= 0 && !items[i].host_id[0] && !items[i].dup)
 			items[i].h = pick(a, &items[i].w, &reqs[i], &items[i].p, &errs[i]);
 	}
 	struct batch_tx b = {items, n};
@@ -1249,16 +1274,97 @@ int loam_alloc_place_batch(struct loam_allocator *a, struct loam_db *db,
 				  reqs[i].vm_id, loam_err_msg(txerr));
 		else if (it->h && it->p.outcome == PLACED)
 			fill_result(it->h, &it->p, &res[i]);
-		else if (it->h || (it->host_id[0] && !errs[i]))
+		else if (it->h || ((it->host_id[0] || it->dup) && !errs[i]))
 			/* raced, stale or placed before: the one-by-one path sorts it out */
-			loam_alloc_place(a, db, &reqs[i], &res[i], &errs[i]);
+			place_single(a, db, &reqs[i], &res[i], &errs[i]);
 		else if (errs[i] && loam_err_kind_of(errs[i]) == LOAM_E_NOCAPACITY &&
 			 reload_due(a)) {
 			loam_err_free(&errs[i]);
-			loam_alloc_place(a, db, &reqs[i], &res[i], &errs[i]);
+			place_single(a, db, &reqs[i], &res[i], &errs[i]);
 		}
 	}
 	free(items);
+	return 0;
+}
+
+/* ---------- group commit of concurrent placements ---------- */
+
+/*
+ * Concurrent loam_alloc_place calls are combined: each caller queues its
+ * request; one of them (the leader) takes everything queued and places it
+ * with loam_alloc_place_batch on its own connection — one transaction for
+ * the group — then hands leadership to a caller still waiting. A lone
+ * caller is a group of one and takes the single-VM path.
+ */
+struct gc_slot {
+	const struct loam_alloc_request *req;
+	struct loam_alloc_result *res;
+	struct loam_alloc_result out;
+	loam_err err;
+	bool done;
+	struct gc_slot *next;
+};
+
+static size_t gc_take(struct loam_allocator *a, struct gc_slot **group)
+{
+	size_t n = 0;
+	while (a->gc_head && n < GROUP_MAX) {
+		group[n++] = a->gc_head;
+		a->gc_head = a->gc_head->next;
+	}
+	if (!a->gc_head)
+		a->gc_tail = &a->gc_head;
+	return n;
+}
+
+static void gc_run(struct loam_allocator *a, struct loam_db *db, struct gc_slot **group, size_t n)
+{
+	struct loam_alloc_request reqs[GROUP_MAX] = {0};
+	struct loam_alloc_result res[GROUP_MAX] = {0};
+	loam_err errs[GROUP_MAX] = {0};
+	for (size_t i = 0; i < n; i++)
+		reqs[i] = *group[i]->req;
+	cleanup_err loam_err err = NULL;
+	int rc = loam_alloc_place_batch(a, db, reqs, n, res, errs, &err);
+	for (size_t i = 0; i < n; i++) {
+		if (rc < 0 && !errs[i])
+			loam_fail(&errs[i], loam_err_kind_of(err), "%s", loam_err_msg(err));
+		group[i]->err = errs[i];
+		group[i]->out = res[i];
+	}
+}
+
+int loam_alloc_place(struct loam_allocator *a, struct loam_db *db,
+		     const struct loam_alloc_request *req, struct loam_alloc_result *res,
+		     loam_err *err)
+{
+	struct gc_slot me = {.req = req};
+	pthread_mutex_lock(&a->gc_mu);
+	*a->gc_tail = &me;
+	a->gc_tail = &me.next;
+	while (!me.done && a->gc_leader)
+		pthread_cond_wait(&a->gc_cond, &a->gc_mu);
+	if (!me.done) {
+		a->gc_leader = true;
+		while (!me.done) {
+			struct gc_slot *group[GROUP_MAX];
+			size_t n = gc_take(a, group);
+			pthread_mutex_unlock(&a->gc_mu);
+			gc_run(a, db, group, n);
+			pthread_mutex_lock(&a->gc_mu);
+			for (size_t i = 0; i < n; i++)
+				group[i]->done = true;
+		}
+		a->gc_leader = false;
+		pthread_cond_broadcast(&a->gc_cond);
+	}
+	pthread_mutex_unlock(&a->gc_mu);
+	if (me.err) {
+		loam_err_free(err);
+		*err = me.err;
+		return -1;
+	}
+	*res = me.out;
 	return 0;
 }
 

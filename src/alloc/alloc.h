@@ -41,7 +41,9 @@ int loam_alloc_new(struct loam_db *db, struct loam_allocator **out, loam_err *er
 void loam_alloc_free(struct loam_allocator *a);
 
 /*
- * Places the VM. When nothing fits the error is LOAM_E_NOCAPACITY and its
+ * Places the VM. Concurrent calls from several threads are group-committed
+ * (one transaction for all of them). When nothing fits the error is
+ * LOAM_E_NOCAPACITY and its
  * message explains which filter emptied the candidate set, e.g.
  * "arch=arm64: 12 → location=hel1: 5 → cores≥2: 0".
  */

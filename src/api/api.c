@@ -32,10 +32,10 @@ int loam_api_new(const struct loam_api_config *cfg, struct loam_api **out, loam_
 	if (!api)
 		abort();
 	api->state_dir = dup_str(cfg->state_dir);
-	api->artifact_store = cfg->artifact_store ? dup_str(cfg->artifact_store) : NULL;
 	api->db_url = dup_str(cfg->db_url);
 	api->token = dup_str(cfg->token);
 	api->alloc = cfg->alloc;
+	api->artifact_store = cfg->artifact_store ? dup_str(cfg->artifact_store) : NULL;
 	pthread_mutex_init(&api->pool_mu, NULL);
 	*out = api;
 	return 0;
@@ -52,8 +52,8 @@ void loam_api_free(struct loam_api *api)
 	OPENSSL_cleanse(api->token, strlen(api->token));
 	free(api->token);
 	free(api->state_dir);
-	free(api->artifact_store);
 	free(api->db_url);
+	free(api->artifact_store);
 	free(api);
 }
 
@@ -156,9 +156,10 @@ static int split_path(const char *path, char *buf, size_t size, struct api_req *
 	if (strncmp(path, "/v1/", 4) != 0)
 		return loam_fail(err, LOAM_E_NOTFOUND,
 				 "no such API path; the API lives under /v1/");
-	if (strlen(path + 4) >= size)
+	size_t plen = strlen(path + 4);
+	if (plen >= size)
 		return loam_fail(err, LOAM_E_INVALID, "path too long");
-	strcpy(buf, path + 4);
+	memcpy(buf, path + 4, plen + 1);
 	size_t len = strlen(buf);
 	if (len && buf[len - 1] == '/')
 		buf[len - 1] = '\0';
@@ -178,7 +179,7 @@ static int split_path(const char *path, char *buf, size_t size, struct api_req *
 static int parse_body(struct api_req *r, const char *body, size_t len, loam_err *err)
 {
 	if (len > LOAM_API_BODY_MAX)
-		return loam_fail(err, LOAM_E_INVALID, "request body is over %d bytes",
+		return loam_fail(err, LOAM_E_INVALID, "request body is over %zu bytes",
 				 LOAM_API_BODY_MAX);
 	if (len == 0)
 		return 0;

@@ -16,14 +16,14 @@
 struct loam_allocator;
 
 /* Request bodies larger than this are refused with 413. */
-#define LOAM_API_BODY_MAX (64 * 1024)
+#define LOAM_API_BODY_MAX ((size_t)64 * 1024)
 
 struct loam_api_config {
 	const char *state_dir; /* loamd's state dir; a local host's dir defaults under it */
 	const char *db_url;    /* each request thread takes a connection from a pool */
 	const char *token;     /* the bearer token every /v1 request must carry */
 	struct loam_allocator *alloc;
-	const char *artifact_store; /* served read-only under /artifacts/; NULL: none */
+	const char *artifact_store; /* served under /artifacts/ without auth; NULL: none */
 };
 
 struct loam_api;

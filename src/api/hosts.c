@@ -14,6 +14,9 @@
 
 #include "alloc/alloc.h"
 #include "arch/arch.h"
+#ifdef LOAM_HAVE_ARTIFACT
+#include "artifact/versions.h"
+#endif
 #include "engine/engine.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
@@ -186,9 +189,16 @@ static int load_host(struct loam_db *db, const char *name, struct loam_db_rows *
 	return 0;
 }
 
-/* Installed artifacts, once the artifacts work adds its table. */
+/* Installed artifacts: the artifact store's own view when it is built in,
+ * else the host_artifact rows as they are. */
 static json_t *host_artifacts(struct loam_db *db, const char *host_id)
 {
+#ifdef LOAM_HAVE_ARTIFACT
+	json_t *typed = NULL;
+	cleanup_err loam_err aerr = NULL;
+	if (loam_artifact_host_json(db, host_id, &typed, &aerr) == 0 && typed)
+		return typed;
+#endif
 	json_t *list = json_array();
 	if (!api_table_exists(db, "host_artifact"))
 		return list;
@@ -368,7 +378,7 @@ static int host_add_tx(struct loam_db *db, void *ctx, loam_err *err)
 		return -1;
 #ifdef LOAM_HAVE_ENGINE
 	char strand_id[27];
-	json_t *frame = json_pack("{s:s}", "host_id", h->id);
+	cleanup_json json_t *frame = json_pack("{s:s}", "host_id", h->id); /* borrowed */
 	if (loam_strand_create(db, "cloudify", NULL, frame, h->id, strand_id, err) < 0)
 		return loam_err_wrap(err, "create the cloudify strand");
 #endif

@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef LOAM_HAVE_ARTIFACT
 #include "artifact/serve.h"
+#endif
 #include "lib/json.h"
 #include "lib/log.h"
 
@@ -61,6 +63,26 @@ static void take_upload(struct upload *up, const char *data, size_t size)
 	up->buf[up->len] = '\0';
 }
 
+/* Read-only and unauthenticated: hosts check each file's sha256. */
+static enum MHD_Result serve_artifact(struct loam_api *api, struct MHD_Connection *conn,
+				      const char *method, const char *rel)
+{
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		return send_json(conn, 405,
+				 error_body("invalid", "the artifact store is read-only"));
+#ifdef LOAM_HAVE_ARTIFACT
+	if (api->artifact_store)
+		return loam_artifact_serve(conn, api->artifact_store, rel) == MHD_YES ? MHD_YES
+										      : MHD_NO;
+#else
+	(void)api;
+	(void)rel;
+#endif
+	return send_json(conn, 404,
+			 error_body("not_found", "no artifact store in this loamd "
+						 "(start it with --artifact-store DIR)"));
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *data,
 				  size_t *data_size, void **con_cls)
@@ -82,11 +104,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (up->too_big)
 		return send_json(conn, 413, error_body("invalid", "request body is over 64 KiB"));
-	if (strncmp(url, "/artifacts/", 11) == 0 && api->artifact_store)
-		return loam_artifact_serve(conn, api->artifact_store, url + 11);
 	if (strncmp(url, "/artifacts/", 11) == 0)
-		return send_json(conn, 404,
-				 error_body("not_found", "no artifact store in this loamd"));
+		return serve_artifact(api, conn, method, url + 11);
 	const char *auth =
 	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	struct loam_api_response resp = {0};
@@ -112,9 +131,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 int loam_api_parse_listen(const char *listen, char *addr_out, size_t addr_size, uint16_t *port,
 			  loam_err *err)
 {
-	const char *colon = strrchr(listen ? listen : "", ':');
+	const char *colon = listen ? strrchr(listen, ':') : NULL;
 	if (!colon)
-		return loam_fail(err, LOAM_E_INVALID, "--listen '%.64s' must be ADDR:PORT", listen);
+		return loam_fail(err, LOAM_E_INVALID, "--listen '%.64s' must be ADDR:PORT",
+				 listen ? listen : "");
 	const char *host = listen;
 	size_t hlen = (size_t)(colon - listen);
 	if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
@@ -162,9 +182,9 @@ static int make_sockaddr(const char *addr, uint16_t port, union sockaddr_any *sa
 int loam_api_listen(struct loam_api *api, const char *listen, uint16_t *bound_port, loam_err *err)
 {
 	char addr[128];
-	uint16_t port;
+	uint16_t port = 0;
 	union sockaddr_any sa;
-	bool v6;
+	bool v6 = false;
 	if (loam_api_parse_listen(listen, addr, sizeof(addr), &port, err) < 0 ||
 	    make_sockaddr(addr, port, &sa, &v6, err) < 0)
 		return -1;

@@ -23,7 +23,7 @@ struct loam_api {
 	char *db_url;
 	char *token;
 	struct loam_allocator *alloc;
-	char *artifact_store;
+	char *artifact_store; /* NULL: /artifacts/ answers 404 */
 	pthread_mutex_t pool_mu;
 	struct loam_db *pool[API_POOL_MAX];
 	size_t npool;

@@ -104,6 +104,32 @@ int loam_artifact_host_json(struct loam_db *db, const char *host_id, json_t **ou
 	return 0;
 }
 
+int loam_artifact_ls_json(struct loam_db *db, json_t **out, loam_err *err)
+{
+	cleanup_rows struct loam_db_rows *rows = NULL;
+	if (loam_db_query(db,
+			  "SELECT host.name, h.component, h.name, h.version, h.arch, h.state, "
+			  "(SELECT count(*) FROM vm_artifact va JOIN vm ON vm.id = va.vm_id "
+			  "WHERE vm.host_id = h.host_id AND va.component = h.component AND "
+			  "va.name = h.name AND va.version = h.version AND va.arch = h.arch) "
+			  "FROM host_artifact h JOIN host ON host.id = h.host_id "
+			  "ORDER BY host.name, h.component, h.arch, h.name, h.version",
+			  DB_NOARGS, &rows, err) < 0)
+		return -1;
+	json_t *list = json_array();
+	for (size_t r = 0; r < loam_db_rows_count(rows); r++)
+		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "host",
+						      loam_db_rows_text(rows, r, 0), "component",
+						      loam_db_rows_text(rows, r, 1), "name",
+						      loam_db_rows_text(rows, r, 2), "version",
+						      loam_db_rows_text(rows, r, 3), "arch",
+						      loam_db_rows_text(rows, r, 4), "state",
+						      loam_db_rows_text(rows, r, 5), "vms",
+						      (json_int_t)loam_db_rows_int(rows, r, 6)));
+	*out = list;
+	return 0;
+}
+
 static int pin_component(struct loam_db *db, const char *vm_id, const char *host_id,
 			 const char *arch, const char *component, loam_err *err)
 {

@@ -31,6 +31,20 @@ int loam_artifact_pin_vm(struct loam_db *db, const char *vm_id, const char *host
 /* {"vmm": {"name", "version", "arch"}, "firmware": ..., ...} */
 int loam_artifact_vm_json(struct loam_db *db, const char *vm_id, json_t **out, loam_err *err);
 
+/*
+ * For the allocator (issue 5, item 7): an SQL condition, true when the host
+ * row aliased `h` has the boot image installed for the VM's arch. It takes
+ * two '?' parameters: the image name, then the arch. Explain text: "no
+ * accepting host has image NAME installed for ARCH".
+ */
+#define LOAM_ARTIFACT_HOST_HAS_IMAGE_SQL(h)                                                        \
+	"EXISTS (SELECT 1 FROM host_artifact ha WHERE ha.host_id = " h ".id "                      \
+	"AND ha.component = 'image' AND ha.name = ? AND ha.arch = ? AND ha.state = 'installed')"
+
+/* For `loam artifact ls`: [{host, component, name, version, arch, state,
+ * vms}] with vms = how many VMs on that host are pinned to that version. */
+int loam_artifact_ls_json(struct loam_db *db, json_t **out, loam_err *err);
+
 struct loam_transport;
 
 /*

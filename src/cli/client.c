@@ -15,7 +15,7 @@
 #include "lib/json.h"
 #include "lib/paths.h"
 
-#define RESPONSE_MAX (64 * 1024 * 1024)
+#define RESPONSE_MAX ((size_t)64 * 1024 * 1024)
 
 struct loam_client {
 	char *url;

@@ -113,6 +113,15 @@ static int parse(int argc, char **argv, struct add_opts *o)
 	return 0;
 }
 
+/* Errors recorded by the engine may end with the agent's newline. */
+static void copy_trimmed(char *dst, size_t size, const char *src)
+{
+	snprintf(dst, size, "%s", src);
+	size_t n = strlen(dst);
+	while (n > 0 && (dst[n - 1] == '\n' || dst[n - 1] == ' '))
+		dst[--n] = '\0';
+}
+
 static void sleep_ms(long ms)
 {
 	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
@@ -147,7 +156,8 @@ static int follow(struct loam_client *c, const char *name, long timeout_s)
 		if (loam_client_call(c, "GET", path, NULL, &h, &err) < 0)
 			return loam_cli_error(err);
 		const char *state = str_of(h, "state"), *label = str_of(h, "label");
-		const char *error = str_of(h, "last_error");
+		char error[1024];
+		copy_trimmed(error, sizeof(error), str_of(h, "last_error"));
 		if (*label && strcmp(label, last_label) != 0) {
 			printf("%s…\n", label);
 			fflush(stdout);
@@ -173,7 +183,7 @@ static int follow(struct loam_client *c, const char *name, long timeout_s)
 				name, state, label, name);
 			return 1;
 		}
-		sleep_ms(300);
+		sleep_ms(100);
 	}
 }
 

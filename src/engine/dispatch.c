@@ -350,6 +350,9 @@ static int plan_outcome(struct plan *p, struct loam_outcome *o, loam_err *err)
 		json_object_del(r->top, "reap");
 	}
 	p->schedule = loam_db_now_ms();
+	if ((o->kind == LOAM_OUT_HOP || o->kind == LOAM_OUT_PUSH || o->kind == LOAM_OUT_BUD) &&
+	    !o->label)
+		return loam_fail(err, LOAM_E_INVALID, "%s: outcome without a label", cur_prog);
 	switch (o->kind) {
 	case LOAM_OUT_HOP:
 		if (loam_check_prog_label(cur_prog, o->label, err) < 0)
@@ -412,10 +415,10 @@ static int plan_outcome(struct plan *p, struct loam_outcome *o, loam_err *err)
 			char id[27];
 			loam_db_new_id(id);
 			json_array_append_new(ids, json_string(id));
-			json_array_append_new(p->buds,
-					      json_pack("{s:s, s:s, s:s, s:O}", "id", id, "prog",
-							bp->name, "label", bp->labels[0].name,
-							"state", state ? state : json_object()));
+			json_array_append_new(
+			    p->buds, json_pack("{s:s, s:s, s:s, s:o}", "id", id, "prog", bp->name,
+					       "label", bp->labels[0].name, "state",
+					       state ? json_incref(state) : json_object()));
 		}
 		json_object_set_new(r->top, "label", json_string(o->label));
 		json_object_set_new(r->top, "reap", ids);

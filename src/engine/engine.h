@@ -86,6 +86,9 @@ struct loam_engine_opts {
 };
 int loam_engine_start(const struct loam_engine_opts *opts, struct loam_engine **out, loam_err *err);
 void loam_engine_stop(struct loam_engine *e); /* waits for running labels */
+/* Makes idle workers look for due strands now (e.g. after the API created
+ * one) instead of at their next poll. */
+void loam_engine_wake(struct loam_engine *e);
 /* Runs due strands until none is due (tests). Returns how many ran. */
 int loam_engine_run_due(struct loam_db *db, const char *owner, void *app, loam_err *err);
 

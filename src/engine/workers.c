@@ -193,3 +193,10 @@ void loam_engine_stop(struct loam_engine *e)
 		pthread_join(e->renewer, NULL);
 	engine_free(e);
 }
+
+void loam_engine_wake(struct loam_engine *e)
+{
+	pthread_mutex_lock(&e->lock);
+	pthread_cond_broadcast(&e->wake);
+	pthread_mutex_unlock(&e->lock);
+}

@@ -208,7 +208,11 @@ int main(int argc, char **argv)
 	struct loamd d = {0};
 	cleanup_err loam_err err = NULL;
 	loam_log_init("loamd", false, LOAM_LOG_INFO);
-	if (loamd_parse_opts(argc, argv, &d.opts, &err) < 0) {
+	char addr[128];
+	uint16_t port;
+	if (loamd_parse_opts(argc, argv, &d.opts, &err) < 0 ||
+	    (d.opts.listen &&
+	     loam_api_parse_listen(d.opts.listen, addr, sizeof(addr), &port, &err) < 0)) {
 		fprintf(stderr, "loamd: %s\n", loam_err_msg(err));
 		loamd_free_opts(&d.opts);
 		return 2;

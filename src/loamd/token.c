@@ -17,7 +17,7 @@
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 
-#define TOKEN_BYTES 32
+#define TOKEN_BYTES ((size_t)32)
 
 static int token_path(const char *state_dir, char **out, loam_err *err)
 {

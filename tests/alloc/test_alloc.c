@@ -504,6 +504,15 @@ static void test_batch(void)
 		loam_err_free(&errs[i]);
 	CHECK_INT(q_int(e.db, "SELECT used_cores FROM host", NULL), 8);
 	CHECK_INT(overcommits(e.db), 0);
+	/* The same VM twice in one group is placed once. */
+	CHECK_INT(loam_alloc_release(e.a, e.db, ids[1], &err), 0);
+	CHECK_INT(loam_alloc_release(e.a, e.db, ids[2], &err), 0);
+	reqs[0] = reqs[1] = (struct loam_alloc_request){.vm_id = ids[4]};
+	CHECK_INT(loam_alloc_place_batch(e.a, e.db, reqs, 2, res, errs, &err), 0);
+	CHECK(errs[0] == NULL && errs[1] == NULL);
+	CHECK_STR(res[0].host_id, res[1].host_id);
+	CHECK_INT(q_int(e.db, "SELECT used_cores FROM host", NULL), 4 + 1);
+	CHECK_INT(overcommits(e.db), 0);
 	env_close(&e);
 }
 

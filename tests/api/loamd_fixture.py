@@ -37,7 +37,8 @@ class Loamd:
         self.port = free_port()
         args = [BIN + "/loamd", "--state-dir", self.state_dir, "--listen",
                 "127.0.0.1:%d" % self.port, "--dist-dir", DIST, "--workers", "2",
-                "--heartbeat-s", "2"] + self.extra
+                "--heartbeat-s", "2", "--artifact-store",
+                os.path.join(self.state_dir, "store")] + self.extra
         if self.db:
             args += ["--db", self.db]
         self.log = open(os.path.join(self.state_dir, "loamd.log"), "ab")
@@ -58,17 +59,23 @@ class Loamd:
             return f.read().decode(errors="replace")[-4000:]
 
     def stop(self):
+        """Stops loamd with SIGTERM; returns its exit status (None if it
+        had to be killed)."""
+        rc = None
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=30)
+                rc = self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        elif self.proc:
+            rc = self.proc.returncode
         self.proc = None
         if getattr(self, "log", None):
             self.log.close()
             self.log = None
+        return rc
 
     def cleanup(self):
         self.stop()

@@ -217,6 +217,25 @@ static void test_vm_pinning_survives_upgrade(void)
 	cleanup_json json_t *host = NULL;
 	CHECK_INT(loam_artifact_host_json(db, "h1", &host, &err), 0);
 	CHECK_INT(json_array_size(host), 5);
+	cleanup_json json_t *ls = NULL;
+	CHECK_INT(loam_artifact_ls_json(db, &ls, &err), 0);
+	size_t i;
+	json_t *row;
+	int64_t old_uses = -1, new_uses = -1;
+	json_array_foreach(ls, i, row)
+	{
+		const char *v = json_string_value(json_object_get(row, "version"));
+		bool fw =
+		    strcmp(json_string_value(json_object_get(row, "component")), "firmware") == 0;
+		bool x64 = strcmp(json_string_value(json_object_get(row, "arch")), "x64") == 0;
+		if (fw && x64 && strcmp(v, "1.0") == 0 &&
+		    strcmp(json_string_value(json_object_get(row, "host")), "host-one") == 0)
+			old_uses = json_integer_value(json_object_get(row, "vms"));
+		if (fw && x64 && strcmp(v, "1.1") == 0)
+			new_uses = json_integer_value(json_object_get(row, "vms"));
+	}
+	CHECK_INT(old_uses, 1);
+	CHECK_INT(new_uses, 1);
 	/* h2 has no image installed (the tampered one failed). */
 	add_vm("vm-h2", "h2");
 	CHECK_INT(loam_artifact_pin_vm(db, "vm-h2", "h2", "x64", &err), -1);
@@ -233,6 +252,26 @@ static json_t *gc(void)
 	if (err)
 		fprintf(stderr, "  %s\n", loam_err_msg(err));
 	return removed;
+}
+
+static int64_t hosts_with_image(const char *image, const char *arch)
+{
+	cleanup_rows struct loam_db_rows *rows = NULL;
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(loam_db_query(
+		      db,
+		      "SELECT count(*) FROM host h WHERE " LOAM_ARTIFACT_HOST_HAS_IMAGE_SQL("h"),
+		      DB_ARGS(DB_TEXT(image), DB_TEXT(arch)), &rows, &err),
+		  0);
+	return rows ? loam_db_rows_int(rows, 0, 0) : -1;
+}
+
+/* h1 has image g for both arches; h2's failed (tampered). */
+static void test_image_filter_for_the_allocator(void)
+{
+	CHECK_INT(hosts_with_image("g", "x64"), 1);
+	CHECK_INT(hosts_with_image("g", "arm64"), 1);
+	CHECK_INT(hosts_with_image("other", "x64"), 0);
 }
 
 /* Runs after the pinning test: vm-old uses edk2 1.0, vm-new 1.1 (newest). */
@@ -292,6 +331,7 @@ int main(void)
 	}
 	RUN(test_per_arch_selection_and_idempotence);
 	RUN(test_tampered_artifact_fails);
+	RUN(test_image_filter_for_the_allocator);
 	RUN(test_vm_pinning_survives_upgrade);
 	RUN(test_gc_keeps_versions_in_use);
 	loam_transport_close(tr);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "engine_t.h"
+#include "lib/log.h"
 #include "lib/spawn.h"
 #include "t.h"
 
@@ -131,6 +132,7 @@ static int bud_start(struct loam_strand_ctx *c, struct loam_outcome *o, loam_err
 	for (int x = 1; x <= 3; x++)
 		json_array_append_new(
 		    buds, json_pack("{s:s, s:{s:i}}", "prog", "t_child", "frame", "x", x));
+	json_array_append_new(buds, json_pack("{s:s}", "prog", "t_child")); /* no frame: {} */
 	*o = loam_bud(buds, "reaped");
 	return 0;
 }
@@ -202,6 +204,16 @@ static const struct loam_label thief_labels[] = {
     {"start", thief_start, 0}, {"never", thief_never, 0}, {0}};
 static const struct loam_prog thief_prog = {"t_thief", thief_labels};
 
+static int badhop_start(struct loam_strand_ctx *c, struct loam_outcome *o, loam_err *e)
+{
+	(void)e;
+	*o = loam_hop(json_is_true(json_object_get(c->frame, "null")) ? NULL : "nowhere");
+	return 0;
+}
+
+static const struct loam_label badhop_labels[] = {{"start", badhop_start, 0}, {0}};
+static const struct loam_prog badhop_prog = {"t_badhop", badhop_labels};
+
 /* ---- cases ---- */
 
 static void test_hop_and_pop(void)
@@ -265,16 +277,18 @@ static void test_bud_and_reap(void)
 	cleanup_free char *id = make(db, "t_bud", NULL);
 	cleanup_err loam_err err = NULL;
 	CHECK_INT(loam_engine_run_one(db, "test", 30000, NULL, &err), 1);
-	CHECK_INT(t_int(db, "SELECT count(*) FROM strand WHERE parent_id = ?", id), 3);
-	/* Three children, then the woken parent (which may also have been
+	CHECK_INT(t_int(db, "SELECT count(*) FROM strand WHERE parent_id = ?", id), 4);
+	/* Four children, then the woken parent (which may also have been
 	 * leased early, between children, and gone back to waiting). */
-	CHECK(run_due(db) >= 4);
+	CHECK(run_due(db) >= 5);
 	cleanup_json json_t *st = status(db, id);
 	json_t *ev = json_object_get(st, "exitval");
-	CHECK_INT(json_array_size(ev), 3);
+	CHECK_INT(json_array_size(ev), 4);
 	CHECK_INT(json_integer_value(json_array_get(ev, 0)), 10);
 	CHECK_INT(json_integer_value(json_array_get(ev, 1)), 20);
 	CHECK_INT(json_integer_value(json_array_get(ev, 2)), 30);
+	CHECK(json_is_integer(json_array_get(ev, 3)));
+	CHECK_INT(json_integer_value(json_array_get(ev, 3)), 0);
 	/* Reaped children are gone. */
 	CHECK_INT(t_int(db, "SELECT count(*) FROM strand WHERE parent_id = ?", id), 0);
 	loam_db_close(db);
@@ -448,7 +462,8 @@ static void test_create_in_caller_tx(void)
 	cleanup_free char *label = t_text(db, "SELECT label FROM strand WHERE id = ?", c.id);
 	CHECK_STR(label, "finish");
 	CHECK_INT(loam_strand_create(db, "t_hop", NULL, NULL, c.id, NULL, &err), -1);
-	loam_err_free(&err); /* one strand per id */
+	CHECK_INT(loam_err_kind_of(err), LOAM_E_CONFLICT); /* one strand per id */
+	loam_err_free(&err);
 	CHECK_INT(loam_strand_create(db, "nosuchprog", NULL, NULL, NULL, NULL, &err), -1);
 	CHECK_INT(loam_err_kind_of(err), LOAM_E_INVALID);
 	CHECK_INT(loam_strand_create(db, "t_hop", "nosuchlabel", NULL, NULL, NULL, &err), -1);
@@ -470,6 +485,24 @@ static void test_unreadable_strand_backs_off(void)
 	CHECK_INT(t_int(db, "SELECT tries FROM strand WHERE id = ?", id), 1);
 	CHECK_INT(t_int(db, "SELECT count(*) FROM strand WHERE id = ? AND lease_owner IS NULL", id),
 		  1);
+	loam_db_close(db);
+}
+
+static void test_bad_outcome_is_a_failure(void)
+{
+	cleanup_free char *url = NULL;
+	struct loam_db *db = fresh("badhop", &url);
+	cleanup_free char *id = make(db, "t_badhop", NULL);
+	cleanup_json json_t *frame = json_pack("{s:b}", "null", 1);
+	cleanup_free char *id2 = make(db, "t_badhop", frame);
+	CHECK_INT(run_due(db), 2);
+	cleanup_free char *last = t_text(db, "SELECT last_error FROM strand WHERE id = ?", id);
+	cleanup_free char *last2 = t_text(db, "SELECT last_error FROM strand WHERE id = ?", id2);
+	cleanup_free char *label = t_text(db, "SELECT label FROM strand WHERE id = ?", id);
+	CHECK_CONTAINS(last, "no label 'nowhere'");
+	CHECK_CONTAINS(last2, "without a label");
+	CHECK_STR(label, "start");
+	CHECK_INT(t_int(db, "SELECT tries FROM strand WHERE id = ?", id), 1);
 	loam_db_close(db);
 }
 
@@ -495,6 +528,7 @@ static void test_status_list(void)
 
 int main(void)
 {
+	loam_log_init("test_engine", false, LOAM_LOG_WARN);
 	loam_engine_register(&hop_prog);
 	loam_engine_register(&nap_prog);
 	loam_engine_register(&child_prog);
@@ -503,6 +537,7 @@ int main(void)
 	loam_engine_register(&flaky_prog);
 	loam_engine_register(&loop_prog);
 	loam_engine_register(&thief_prog);
+	loam_engine_register(&badhop_prog);
 	RUN(test_backoff_curve);
 	const char *bases[2];
 	int n = t_backends(bases);
@@ -521,6 +556,7 @@ int main(void)
 		RUN(test_lease_lost_drops_outcome);
 		RUN(test_create_in_caller_tx);
 		RUN(test_unreadable_strand_backs_off);
+		RUN(test_bad_outcome_is_a_failure);
 		RUN(test_status_list);
 	}
 	t_cleanup_dir();

@@ -4,14 +4,17 @@
 # OVMF and AAVMF, and each guest reports its own machine on the serial
 # console (LOAM-READY machine=x86_64 / aarch64) and the seed's hostname.
 # The direct-kernel fast path (no UEFI) boots the same image's kernel too.
-# Boot times are printed as figures, never asserted. Skips (exit 77) when
-# the store has not been built. Everything is purged on exit.
+# Boot times are printed as figures, never asserted. The store is built
+# first when missing (as tests/artifacts/boot.sh does; CTest runs that test
+# before this one so the two never build it at once).
 set -uo pipefail
 agent=${LOAM_BIN_DIR:?}/loam-host
-store=${LOAM_ARTIFACT_STORE:-${LOAM_SOURCE_DIR:?}/build/artifacts/store}
+root=${LOAM_SOURCE_DIR:?}
+store=${LOAM_ARTIFACT_STORE:-$root/build/artifacts/store}
 if [[ ! -f $store/manifest.json ]]; then
-	echo "SKIP: no artifact store at $store; run make artifacts"
-	exit 77
+	echo "vm_boot: no store at $store; building it (scripts/build-artifacts.sh)"
+	LOAM_ARTIFACT_OUT=$(dirname "$store") "$root/scripts/build-artifacts.sh" ||
+		{ echo "FAIL: could not build the artifact store" >&2; exit 1; }
 fi
 fails=0 passes=0
 ok() { passes=$((passes + 1)); }
@@ -29,12 +32,20 @@ cleanup() {
 trap cleanup EXIT
 suffix=$(printf '%x%x' $$ "$(date +%s)")
 
-# Newest version of a component for an arch, unpacked under $state/art.
+# The newest entry of a component for an arch, checked against its
+# manifest digest and unpacked under $state/art.
 unpack() { # component name arch
-	local tarball dir=$state/art/$3/$2
-	tarball=$(ls -d "$store/$1/$2"/*/"$3/$2.tar.gz" 2>/dev/null | sort -V | tail -1)
-	[[ -n $tarball ]] || { bad "no $1 $2 for $3 in $store"; return 1; }
-	mkdir -p "$dir" && tar xzf "$tarball" -C "$dir" && chmod -R a+rX "$state/art"
+	local entry path sum dir=$state/art/$3/$2
+	entry=$(python3 -c 'import json,sys
+m = json.load(open(sys.argv[1]))
+e = [e for e in m["entries"] if e["component"] == sys.argv[2] and e["name"] == sys.argv[3]
+     and e["arch"] == sys.argv[4] and e.get("kind") == "tarball"]
+print(e[-1]["path"], e[-1]["sha256"]) if e else None' "$store/manifest.json" "$@")
+	[[ -n $entry ]] || { bad "no $1 $2 for $3 in $store/manifest.json"; return 1; }
+	read -r path sum <<<"$entry"
+	[[ $(sha256sum "$store/$path" | cut -c1-64) == "$sum" ]] ||
+		{ bad "$store/$path does not match its manifest digest"; return 1; }
+	mkdir -p "$dir" && tar xzf "$store/$path" -C "$dir" && chmod -R a+rX "$state/art"
 	echo "$dir"
 }
 
@@ -75,6 +86,9 @@ for arch in x64 arm64; do
 	id=bk${arch}${suffix} && arch_of[$id]=$arch
 	boot "$id" "$arch" "$img" "$fw" "$(direct_kernel "$arch" "$img")"
 done
+
+# unpack runs in a subshell, so its failures show here as missing VMs.
+expect "guests started (firmware and direct kernel, both arches)" 4 "${#ids[@]}"
 
 # Poll every VM until it is ready; 300 s is a hang guard, not a threshold.
 declare -A done_at=()

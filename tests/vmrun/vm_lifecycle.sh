@@ -103,13 +103,13 @@ check_run() { # id arch
 	expect "$2 QMP status" running "$(jget qmp <<<"$out")"
 	expect "$2 not ready (no guest)" false "$(jget ready <<<"$out")"
 	# The firmware writes to the serial port: the log must grow.
-	local first grew=0 i
-	for i in $(seq 1 120); do
+	local first grew=0
+	for _ in $(seq 1 120); do
 		first=$(serial_size "$dir")
 		[[ $first -gt 0 ]] && break
 		sleep 0.5
 	done
-	for i in $(seq 1 120); do
+	for _ in $(seq 1 120); do
 		[[ $(serial_size "$dir") -gt $first ]] && { grew=1; break; }
 		sleep 0.5
 	done
@@ -130,7 +130,7 @@ check_run() { # id arch
 	# serial tail; the stale pid file and socket do not stop a new start.
 	pid=$(jget pid <<<"$("$agent" vm-start "$id" --state-dir "$state")")
 	kill -9 "$pid"
-	for i in $(seq 1 100); do
+	for _ in $(seq 1 100); do
 		[[ $(awk '/^State:/{print $2}' "/proc/$pid/status" 2>/dev/null) =~ ^(Z|)$ ]] && break
 		sleep 0.1
 	done
