@@ -6,7 +6,7 @@
 # and "N passed, N failed"; LOAM_CRASH_RESULT=FILE also gets the summary.
 # Exit status: the harness's (0 all passed, 77 no artifact store).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 export LOAM_BIN_DIR=${LOAM_BIN_DIR:-$PWD/build/check/bin} LOAM_SOURCE_DIR=$PWD
 out=$(mktemp /tmp/loam-crash-out.XXXXXX)
 trap 'rm -f "$out"' EXIT

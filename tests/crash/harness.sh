@@ -49,7 +49,7 @@ loamd_pid=
 cleanup() {
 	[[ -n $loamd_pid ]] && kill -KILL "$loamd_pid" 2>/dev/null && { wait "$loamd_pid"; } 2>/dev/null
 	local agent
-	agent=$(ls "$state"/host/agent/*/loam-host 2>/dev/null | head -n1)
+	agent=$(find "$state/host/agent" -name loam-host 2>/dev/null | head -n1)
 	for d in "$state"/host/vms/*/; do
 		[[ -d $d && -n $agent ]] && "$agent" vm-purge "$(basename "$d")" --state-dir "$state/host" >/dev/null 2>&1
 	done
@@ -146,7 +146,8 @@ orphan() { orphans=$((orphans + 1)) && bad "orphan: $*"; }
 check_orphans() { # at the end, after convergence
 	local live id
 	live=" $(sql "SELECT id FROM vm WHERE host_id IS NOT NULL AND state NOT IN ('destroying')" | tr '\n' ' ') "
-	local running=" $(sql "SELECT id FROM vm WHERE state = 'running'" | tr '\n' ' ') "
+	local running
+	running=" $(sql "SELECT id FROM vm WHERE state = 'running'" | tr '\n' ' ') "
 	for d in "$state"/host/vms/*/; do
 		[[ -d $d ]] || continue
 		id=$(basename "$d")
@@ -220,9 +221,14 @@ for ((k = 1; k <= kills; k++)); do
 			host_accepting && break
 			sleep 0.1
 		done
-		sleep "0.$((RANDOM % 9 + 1))"
-		kill_loamd
-		kinds_install=$((kinds_install + 1))
+		sleep "0.$((RANDOM % 5 + 1))"
+		if install_running; then
+			kill_loamd
+			kinds_install=$((kinds_install + 1))
+		else
+			kill_loamd
+			kinds_random=$((kinds_random + 1))
+		fi
 		fault=
 	else
 		step
@@ -283,6 +289,12 @@ if settled; then ok; else
 fi
 check_db
 check_orphans
+# The sanitizers report into loamd.log; a SIGKILL cannot hide an earlier one.
+sanitizer=$(grep -cE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$state/loamd.log")
+if ((sanitizer == 0)); then ok; else
+	bad "$sanitizer sanitizer report(s) in loamd.log"
+	grep -E -A12 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$state/loamd.log" | head -40 >&2
+fi
 vms=$(sql "SELECT count(*) FROM vm")
 running=$(sql "SELECT count(*) FROM vm WHERE state = 'running'")
 failed=$(sql "SELECT count(*) FROM vm WHERE state = 'failed'")

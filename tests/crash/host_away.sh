@@ -36,7 +36,7 @@ export LOAM_URL=http://127.0.0.1:$port LOAM_STATE_DIR=$state
 loamd_pid=
 purge_vms() { # state dir of one host
 	local agent d
-	agent=$(ls "$1"/agent/*/loam-host 2>/dev/null | head -n1)
+	agent=$(find "$1/agent" -name loam-host 2>/dev/null | head -n1)
 	for d in "$1"/vms/*/; do
 		[[ -d $d && -n $agent ]] && "$agent" vm-purge "$(basename "$d")" --state-dir "$1" >/dev/null 2>&1
 	done
@@ -133,7 +133,7 @@ loam vm rm a2 >/dev/null || bad "rm a2"
 vm_gone() { ! loam vm show "$1" --json >/dev/null 2>&1; }
 until_true 120 "a1 gone" vm_gone a1
 until_true 120 "a2 gone" vm_gone a2
-expect "no VM dir left on the SSH host" 0 "$(ls "$state/sshhost/vms" 2>/dev/null | wc -l)"
+expect "no VM dir left on the SSH host" 0 "$(find "$state/sshhost/vms" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)"
 expect "no QEMU left for a1" 0 "$(pgrep -f -c "$state/sshhost/vms/$a1_id/")"
 counters_match "after destroy"
 
