@@ -41,7 +41,7 @@ extern char **environ;
 #include "lib/spawn.h"
 
 #define POLL_MS	      50
-#define BOOT_LIMIT_MS (15 * 60 * 1000)
+#define BOOT_LIMIT_MS (15LL * 60 * 1000)
 #define MAX_RUNS      50
 
 struct boot_opts {
@@ -480,10 +480,11 @@ static int parse(int argc, char **argv, struct boot_opts *o)
 			o->direct_kernel = true;
 		else if (c == 's')
 			o->size = optarg;
-		else if (c == 'r' &&
-			 ((o->runs = strtol(optarg, &end, 10)) < 1 || *end || o->runs > MAX_RUNS))
+		else if (c == 'r')
+			o->runs = strtol(optarg, &end, 10);
+		else
 			return -1;
-		else if (c != 'r')
+		if (c == 'r' && (o->runs < 1 || *end || o->runs > MAX_RUNS))
 			return -1;
 	}
 	return o->arch && optind == argc ? 0 : -1;

@@ -79,9 +79,9 @@ static int load_artifacts(struct loamd *d, loam_err *err)
 	cleanup_free char *path = NULL;
 	if (asprintf(&path, "%s/manifest.json", d->opts.artifact_store) < 0)
 		abort();
-	if (access(path, R_OK) != 0 && d->opts.artifact_store_defaulted) {
-		log_warn("no artifact store at %s (build it with: make artifacts); hosts get no "
-			 "VMM, firmware or images",
+	if (access(path, R_OK) != 0) {
+		log_warn("no manifest.json in the artifact store %s (build it with: make "
+			 "artifacts); hosts get no VMM, firmware or images",
 			 d->opts.artifact_store);
 		return 0;
 	}
@@ -124,7 +124,10 @@ static int start_engine(struct loamd *d, loam_err *err)
 				    .images = loam_image_index_new()};
 	if (loam_image_index_reload(d->app.images, d->db, err) < 0)
 		return loam_err_wrap(err, "read installed images");
-	loam_alloc_set_image_arch_check(d->alloc, loam_image_index_present, d->app.images);
+	/* Without a store no host has images: placement then ignores them and
+	 * prep says what is missing. */
+	if (d->have_manifest)
+		loam_alloc_set_image_arch_check(d->alloc, loam_image_index_present, d->app.images);
 	app = &d->app;
 	loam_progs_register_all();
 #endif

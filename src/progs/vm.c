@@ -271,6 +271,14 @@ struct host_facts {
 	bool allow_tcg, emulates;
 };
 
+static char *xstrdup_or_abort(const char *s)
+{
+	char *d = strdup(s);
+	if (!d)
+		abort();
+	return d;
+}
+
 static int host_facts_load(struct loam_db *db, const char *host_id, const char *vm_arch,
 			   struct host_facts *f, loam_err *err)
 {
@@ -290,8 +298,8 @@ static int host_facts_load(struct loam_db *db, const char *host_id, const char *
 				 .cores = loam_db_rows_int(r, 0, 3),
 				 .threads_per_core = loam_db_rows_int(r, 0, 4),
 				 .hugepages = loam_db_rows_int(r, 0, 5),
-				 .arch = strdup(loam_db_rows_text(r, 0, 6)),
-				 .name = strdup(loam_db_rows_text(r, 0, 7)),
+				 .arch = xstrdup_or_abort(loam_db_rows_text(r, 0, 6)),
+				 .name = xstrdup_or_abort(loam_db_rows_text(r, 0, 7)),
 				 .allow_tcg = loam_db_rows_int(r, 0, 8) != 0,
 				 .emulates = loam_db_rows_int(r, 0, 9) > 0};
 	return 0;
@@ -467,7 +475,7 @@ static json_t *prep_spec(struct loam_strand_ctx *ctx, const struct vm_row *v,
 	json_t *spec =
 	    json_pack("{s:s, s:s, s:s, s:i, s:i, s:b, s:b, s:o, s:s, s:i, s:o}", "id", ctx->id,
 		      "name", v->name, "arch", v->arch, "vcpus", (json_int_t)v->vcpus, "memory_mib",
-		      (json_int_t)(v->memory_gib * 1024), "hugepages", (int)(v->hugepages != 0),
+		      (json_int_t)v->memory_gib * 1024, "hugepages", (int)(v->hugepages != 0),
 		      "kvm", (int)kvm, "topology", topo, "image_format", "raw", "disk_gib",
 		      (json_int_t)v->storage_gib, "seed", seed_json(ctx->id, v->name));
 	if (add_artifact_paths(ctx, v, arch, spec, err) < 0) {
@@ -511,8 +519,12 @@ static int vm_prep(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_e
 		return found < 0 ? -1 : 0;
 	}
 	cleanup_host_facts struct host_facts f = {0};
+	if (!v.arch)
+		return loam_fail(err, LOAM_E_INTERNAL, "VM %s has no arch", ctx->id);
 	if (host_facts_load(ctx->db, v.host_id, v.arch, &f, err) < 0)
 		return -1;
+	if (!f.arch)
+		return loam_fail(err, LOAM_E_INTERNAL, "the host of VM %s has no arch", ctx->id);
 	bool kvm = false;
 	cleanup_free char *why = NULL;
 	if (choose_accel(&f, v.arch, &kvm, &why))

@@ -407,8 +407,9 @@ def test_ssh_hosts(d):
         for arch, want in (("arm64", "sa"), ("x64", "sx")):
             rc, out, err = d.cli("vm", "create", "on-" + arch, "--arch", arch, "--size",
                                  "standard-2", "--location", "lab2", "--json")
-            vm = json.loads(out) if rc == 0 else {}
-            R.check(vm.get("host") == want, "%s VM lands on %s: %r %s" % (arch, want, vm, err))
+            vm = vm_placed(d, "on-" + arch) if rc == 0 else {}
+            R.check(vm and vm.get("host") == want,
+                    "%s VM lands on %s: %r %s" % (arch, want, vm, err))
             d.cli("vm", "rm", "on-" + arch)
     finally:
         subprocess.run(["bash", os.path.join(src, "tests/hosts/stop-ssh-hosts.sh"), hosts_dir],

@@ -98,6 +98,9 @@ expect "a waiting VM has no host" null "$(vm_field t-arm64 .host)"
 # ---- x64 boots through OVMF ----
 until_true 300 "t-x64 running" vm_state_is t-x64 running
 expect "x64 guest machine" x86_64 "$(vm_field t-x64 .guest_machine)"
+id_x64=$(vm_field t-x64 .id)
+expect "the running VM has its own user" 1 "$(grep -c "^loam-vm-${id_x64:0:16}" /etc/passwd)"
+expect "the running VM has its own 0700 dir" 700 "$(stat -c %a "$state/host/vms/$id_x64")"
 expect "x64 VM pins 4 artifacts" "firmware image storage vmm" \
 	"$(vm_field t-x64 '[.artifacts[].component] | sort | join(" ")')"
 expect "x64 firmware is x64's" x64 "$(vm_field t-x64 '.artifacts[] | select(.component=="firmware") | .arch')"
@@ -145,10 +148,24 @@ expect "direct-kernel guest machine" x86_64 "$(vm_field t-fast .guest_machine)"
 loam vm rm t-fast >/dev/null || bad "rm t-fast"
 until_true 120 "t-fast gone" vm_gone t-fast
 
+# ---- the agent cannot be run during prep: retries with backoff, then
+# failed with the reason; destroy still cleans up ----
+real_agent=$(host_field .agent_path)
+sql() { sqlite3 -cmd '.timeout 5000' "$state/loam.db" "$1"; }
+sql "UPDATE host SET agent_path = '/nonexistent/loam-host'"
+loam vm create t-half --arch x64 --size standard-2 >/dev/null || bad "create t-half"
+until_true 120 "t-half failed" vm_state_is t-half failed
+contains "prep gave up with the reason" "prep failed after 5 tries" "$(vm_field t-half .state_reason)"
+id_half=$(vm_field t-half .id)
+sql "UPDATE host SET agent_path = '$real_agent'"
+loam vm rm t-half >/dev/null || bad "rm t-half"
+until_true 120 "t-half gone" vm_gone t-half
+expect "no user for the failed VM" 0 "$(grep -c "^loam-vm-${id_half:0:16}" /etc/passwd)"
+
 expect "host counters back to where they were" "$base" "$(counters)"
 for id in "$id_x64" "$id_arm"; do
 	expect "no dir for $id" 0 "$(ls -d "$state/host/vms/$id" 2>/dev/null | wc -l)"
-	expect "no user for $id" 0 "$(grep -c "^loam-vm-$id:" /etc/passwd)"
+	expect "no user for $id" 0 "$(grep -c "^loam-vm-${id:0:16}" /etc/passwd)"
 	expect "no QEMU for $id" 0 "$(pgrep -f -c "$state/host/vms/$id/")"
 done
 
