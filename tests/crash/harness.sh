@@ -189,7 +189,11 @@ step() { # one workload step, picked from what exists
 	3)
 		if ((live >= 2)); then
 			name=$(live_names | sort | sed -n "$((RANDOM % live + 1))p")
-			act vm rm "$name" && destroyed[$name]=1 && return
+			# A request cut by a kill may still have been recorded: the VM
+			# counts as destroyed either way, and is asked again at the end.
+			destroyed[$name]=1
+			act vm rm "$name"
+			return
 		fi
 		;;
 	esac
@@ -279,8 +283,11 @@ settled() {
 }
 for ((i = 0; i < converge_s; i++)); do
 	settled && break
-	# A VM stopped by a step whose start request died with loamd: start it.
-	((i % 10 == 9)) && for name in $(sql "SELECT name FROM vm WHERE state = 'stopped'"); do loam vm start "$name" >/dev/null 2>&1; done
+	# Stopped VMs are started; destroys whose request a kill cut are asked again.
+	if ((i % 10 == 9)); then
+		for name in $(sql "SELECT name FROM vm WHERE state = 'stopped'"); do loam vm start "$name" >/dev/null 2>&1; done
+		for name in "${!destroyed[@]}"; do [[ -n $(vm_state "$name") ]] && loam vm rm "$name" >/dev/null 2>&1; done
+	fi
 	sleep 1
 done
 if settled; then ok; else
