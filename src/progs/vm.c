@@ -26,7 +26,7 @@
 #include "progs/hostops.h"
 
 #define QUEUE_NAP_MS	  2000
-#define READY_POLL_MS	  300
+#define READY_POLL_MS	  150
 #define CHECKUP_MS	  5000
 #define IDLE_NAP_MS	  60000
 #define AGENT_TIMEOUT_MS  120000
