@@ -27,7 +27,7 @@
 	"arch, allocation_state, cpus, total_cores, sockets, dies, threads_per_core, numa_nodes, " \
 	"total_mem_gib, total_hugepages_1g, total_storage_gib, available_storage_gib, kvm, "       \
 	"cpu_model, os, kernel, facts, accel, allow_tcg, cpu_overcommit, used_cores, "             \
-	"used_memory_gib, used_hugepages_1g, agent_path, created_at, last_seen_at"
+	"used_memory_gib, used_hugepages_1g, agent_path, created_at, last_seen_at, state_reason"
 
 #define TEXT_MAX 255
 
@@ -97,6 +97,7 @@ static json_t *host_view(struct loam_db *db, const struct loam_db_rows *rows, si
 	set_text(v, "name", rows, i, "name");
 	set_text(v, "arch", rows, i, "arch");
 	set_text(v, "state", rows, i, "allocation_state");
+	set_text(v, "state_reason", rows, i, "state_reason");
 	set_int(v, "cpus", rows, i, "cpus");
 	set_int(v, "cores", rows, i, "total_cores");
 	set_int(v, "memory_gib", rows, i, "total_mem_gib");

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "lib/cleanup.h"
+#include "lib/fault.h"
 #include "lib/paths.h"
 
 /* A transaction is retried this often, and for at most this long. */
@@ -337,6 +338,7 @@ static int run_once(struct loam_db *db, loam_db_tx_fn fn, void *ctx, loam_err *e
 		db->ops->rollback(db);
 		return -1;
 	}
+	loam_fault_point("db-before-commit");
 	if (db->ops->commit(db, err) < 0) {
 		db->ops->rollback(db);
 		return -1;

@@ -27,6 +27,7 @@
 
 #include "engine/internal.h"
 #include "lib/cleanup.h"
+#include "lib/fault.h"
 #include "lib/json.h"
 #include "lib/log.h"
 
@@ -516,6 +517,7 @@ static void die_here_in_tests(const char *prog, const char *label)
 	size_t n = strlen(prog);
 	if (at && strncmp(at, prog, n) == 0 && at[n] == ':' && strcmp(at + n + 1, label) == 0)
 		raise(SIGKILL);
+	loam_fault_point("engine-label-done");
 #else
 	(void)prog;
 	(void)label;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/fault.h"
 #include "lib/valid.h"
 #include "transport/internal.h"
 
@@ -55,9 +56,12 @@ int loam_transport_run(struct loam_transport *t, const char *const *argv, const 
 	memset(res, 0, sizeof(*res));
 	if (!argv || !argv[0])
 		return loam_fail(err, LOAM_E_INVALID, "run on %s: empty command", t->name);
-	if (t->kind == LOAM_TRANSPORT_SSH)
-		return loam_ssh_run(t, argv, stdin_data, stdin_len, timeout_ms, res, err);
-	return loam_local_run(t, argv, stdin_data, stdin_len, timeout_ms, res, err);
+	int rc = t->kind == LOAM_TRANSPORT_SSH
+		     ? loam_ssh_run(t, argv, stdin_data, stdin_len, timeout_ms, res, err)
+		     : loam_local_run(t, argv, stdin_data, stdin_len, timeout_ms, res, err);
+	if (rc == 0) /* the command ran on the host; nothing has recorded it yet */
+		loam_fault_point("host-command-done");
+	return rc;
 }
 
 static const char *last_line(const char *s, char *buf, size_t cap)
