@@ -1340,7 +1340,10 @@ int loam_alloc_place(struct loam_allocator *a, struct loam_db *db,
 {
 	struct gc_slot me = {.req = req};
 	pthread_mutex_lock(&a->gc_mu);
+	/* The slot lives on this caller's stack only while it waits: the leader
+	 * unlinks it and sets done before this function can return. */
 	*a->gc_tail = &me;
+	// cppcheck-suppress autoVariables
 	a->gc_tail = &me.next;
 	while (!me.done && a->gc_leader)
 		pthread_cond_wait(&a->gc_cond, &a->gc_mu);
