@@ -14,6 +14,7 @@
 
 #include "arch/arch.h"
 #include "artifact/host_install.h"
+#include "artifact/upgrade.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -319,8 +320,16 @@ static int cloudify_install_artifacts(struct loam_strand_ctx *ctx, struct loam_o
 	if (app->artifact_prefix ? asprintf(&prefix, "%s", app->artifact_prefix) < 0
 				 : asprintf(&prefix, "%s/artifacts", h.state_dir) < 0)
 		abort();
-	if (loam_artifact_install_on_host(ctx->db, c.t, h.id, h.agent_path, app->manifest, arches,
-					  app->artifact_base_url, prefix, err) < 0)
+	/* A store may list several versions of a component (upgrades append
+	 * theirs); a new host gets the newest of each, older ones only through
+	 * `loam host upgrade`. */
+	struct loam_artifact_manifest newest = {0};
+	if (loam_artifact_upgrade_select(app->manifest, arches, NULL, NULL, &newest, err) < 0)
+		return loam_err_wrap(err, "install artifacts on %s", h.name);
+	int installed = loam_artifact_install_on_host(ctx->db, c.t, h.id, h.agent_path, &newest,
+						      arches, app->artifact_base_url, prefix, err);
+	free(newest.entries);
+	if (installed < 0)
 		return loam_err_wrap(err, "install artifacts on %s", h.name);
 	if (app->images && loam_image_index_reload(app->images, ctx->db, err) < 0)
 		return -1;
