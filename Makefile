@@ -18,8 +18,11 @@ all: deps
 deps:
 	@scripts/deps.sh build
 
+# The artifact store is built (or taken from the cache) before the tests so
+# that no VM test depends on another test having built it first.
 check: all
 	@scripts/deps.sh test
+	@scripts/build-artifacts.sh
 	@scripts/build.sh check
 	@scripts/check.sh
 

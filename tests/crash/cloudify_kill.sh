@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# kill -9 loamd at each label of the cloudify prog in turn (issue 4): the
+# test build's kill switch (LOAM_ENGINE_KILL_AT=cloudify:LABEL) SIGKILLs
+# loamd right after the label ran and before its outcome was applied. After
+# a restart without the switch, cloudify must finish with the host
+# `accepting`, exactly one host row, one strand and one agent copy.
+# A restart waits for the killed loamd's lease to expire (30 s), so this
+# takes about 25 s per label. Skips (77) without the artifact store.
+set -uo pipefail
+src=${LOAM_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+bin=${LOAM_BIN_DIR:-$src/build/check/bin}
+store=${LOAM_ARTIFACT_STORE:-$src/build/artifacts/store}
+dist=${LOAM_DIST_DIR:-$src/build/dist}
+if [[ ! -f $store/manifest.json ]]; then
+	echo "SKIP: no artifact store at $store; run make artifacts"
+	exit 77
+fi
+labels=(start connect detect_arch upload_agent learn install_artifacts accept wait)
+fails=0 passes=0
+ok() { passes=$((passes + 1)); }
+bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+expect() { if [[ $2 == "$3" ]]; then ok; else bad "$1: want '$2', got '$3'"; fi; }
+
+state=
+loamd_pid=
+cleanup() {
+	[[ -n $loamd_pid ]] && kill "$loamd_pid" 2>/dev/null && wait "$loamd_pid" 2>/dev/null
+	[[ -n $state ]] && rm -rf "$state"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start_loamd() { # extra env words...
+	env "$@" "$bin/loamd" --state-dir "$state" --listen "127.0.0.1:$port" --dist-dir "$dist" \
+		--artifact-store "$store" >>"$state/loamd.log" 2>&1 &
+	loamd_pid=$!
+	for ((i = 0; i < 60; i++)); do
+		"$bin/loam" sizes >/dev/null 2>&1 && return 0
+		kill -0 "$loamd_pid" 2>/dev/null || return 1
+		sleep 0.5
+	done
+	return 1
+}
+sql() { sqlite3 -readonly -cmd '.timeout 5000' "$state/loam.db" "$@"; }
+
+for label in "${labels[@]}"; do
+	state=$(mktemp -d /tmp/loam-cloudify-kill.XXXXXX)
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	export LOAM_URL=http://127.0.0.1:$port LOAM_STATE_DIR=$state
+	start_loamd LOAM_ENGINE_KILL_AT="cloudify:$label" || bad "$label: loamd did not start"
+	"$bin/loam" host add --local --no-wait >/dev/null 2>&1 || bad "$label: host add"
+	# The switch fires once the strand reaches the label.
+	for ((i = 0; i < 240; i++)); do
+		kill -0 "$loamd_pid" 2>/dev/null || break
+		sleep 0.5
+	done
+	wait "$loamd_pid" 2>/dev/null
+	rc=$?
+	loamd_pid=
+	expect "$label: loamd was SIGKILLed at the label" 137 "$rc"
+	start_loamd || bad "$label: loamd did not restart"
+	for ((i = 0; i < 240; i++)); do
+		[[ $(sql "SELECT allocation_state FROM host") == accepting ]] && break
+		sleep 0.5
+	done
+	expect "$label: host accepting after restart" accepting "$(sql "SELECT allocation_state FROM host")"
+	expect "$label: exactly one host row" 1 "$(sql "SELECT count(*) FROM host")"
+	expect "$label: exactly one strand" 1 "$(sql "SELECT count(*) FROM strand WHERE prog = 'cloudify'")"
+	expect "$label: one agent copy" 1 "$(find "$state/host/agent" -name loam-host -type f | wc -l)"
+	kill "$loamd_pid" 2>/dev/null && wait "$loamd_pid" 2>/dev/null
+	loamd_pid=
+	rm -rf "$state"
+	state=
+done
+echo "$passes passed, $fails failed"
+[[ $fails -eq 0 ]]
