@@ -119,9 +119,32 @@ static int make_disk(const struct vm_paths *p, const struct vm_spec *s, const st
 	return give_and_place(tmp, p->disk, o, err);
 }
 
+static bool all_zero(const char *buf, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (buf[i])
+			return false;
+	return true;
+}
+
+static int write_all(int out, const char *buf, size_t n, loam_err *err)
+{
+	for (size_t off = 0; off < n;) {
+		ssize_t w = write(out, buf + off, n - off);
+		if (w < 0 && errno != EINTR)
+			return loam_fail_errno(err, "write");
+		off += w > 0 ? (size_t)w : 0;
+	}
+	return 0;
+}
+
+/* Copies leaving holes where the source is zero: AAVMF's VARS file is 64 MiB
+ * of zeros, and writing them out for every VM was most of loam's boot
+ * overhead on arm64. */
 static int copy_fd(int in, int out, loam_err *err)
 {
 	char buf[1 << 16];
+	off_t total = 0;
 	for (;;) {
 		ssize_t r = read(in, buf, sizeof(buf));
 		if (r < 0 && errno == EINTR)
@@ -129,14 +152,18 @@ static int copy_fd(int in, int out, loam_err *err)
 		if (r < 0)
 			return loam_fail_errno(err, "read");
 		if (r == 0)
-			return fsync(out) < 0 ? loam_fail_errno(err, "fsync") : 0;
-		for (ssize_t off = 0; off < r;) {
-			ssize_t w = write(out, buf + off, (size_t)(r - off));
-			if (w < 0 && errno != EINTR)
-				return loam_fail_errno(err, "write");
-			off += w > 0 ? w : 0;
+			break;
+		if (all_zero(buf, (size_t)r)) {
+			if (lseek(out, r, SEEK_CUR) < 0)
+				return loam_fail_errno(err, "seek");
+		} else if (write_all(out, buf, (size_t)r, err) < 0) {
+			return -1;
 		}
+		total += r;
 	}
+	if (ftruncate(out, total) < 0)
+		return loam_fail_errno(err, "truncate");
+	return fsync(out) < 0 ? loam_fail_errno(err, "fsync") : 0;
 }
 
 /* The VARS file is the guest's NVRAM: copied once, then kept. */
