@@ -131,7 +131,7 @@ int learn_memory(const struct learn_root *root, struct learn_memory *out, loam_e
 /* 1 GiB hugepages; 0 when the kernel has none configured. */
 void learn_hugepages_1g(const struct learn_root *root, long *total, long *avail);
 
-/* ---- system (learn_sys.c) ---- */
+/* ---- OS, kernel, KVM and storage facts (learn_sys.c) ---- */
 
 /* PRETTY_NAME (else NAME) of an os-release file, unquoted; the caller frees. */
 int learn_os_release_pretty(const char *buf, char **out, loam_err *err);
