@@ -18,6 +18,7 @@
 
 #include "learn.h"
 #include "lib/cleanup.h"
+#include "lib/fs.h"
 
 #define LEARN_READ_MAX (1u << 20)
 
@@ -68,34 +69,7 @@ int learn_read(const struct learn_root *root, const char *rel, size_t max, char 
 	cleanup_close int fd = learn_openat(root, rel, O_RDONLY);
 	if (fd < 0)
 		return loam_fail_errno(err, "open %s", rel);
-	size_t cap = 4096, n = 0;
-	cleanup_free char *buf = malloc(cap);
-	if (!buf)
-		return loam_fail(err, LOAM_E_INTERNAL, "out of memory");
-	for (;;) {
-		if (n + 1 >= cap) {
-			if (cap >= max + 1)
-				break;
-			cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
-			char *nb = realloc(buf, cap);
-			if (!nb)
-				return loam_fail(err, LOAM_E_INTERNAL, "out of memory");
-			buf = nb;
-		}
-		ssize_t r = read(fd, buf + n, cap - n - 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return loam_fail_errno(err, "read %s", rel);
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	buf[n] = '\0';
-	if (len)
-		*len = n;
-	*out = loam_steal(&buf);
-	return 0;
+	return loam_read_fd(fd, rel, max, out, len, err);
 }
 
 static bool name_matches(const char *name, const char *prefix, bool any_suffix)

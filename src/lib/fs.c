@@ -15,13 +15,10 @@
 
 #include "lib/cleanup.h"
 
-int loam_read_file(const char *path, size_t max, char **out, size_t *len, loam_err *err)
+int loam_read_fd(int fd, const char *what, size_t max, char **out, size_t *len, loam_err *err)
 {
 	if (!max)
 		max = (size_t)64 << 20;
-	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return loam_fail_errno(err, "open %s", path);
 	size_t cap = 4096, n = 0;
 	cleanup_free char *buf = malloc(cap);
 	if (!buf)
@@ -40,7 +37,7 @@ int loam_read_file(const char *path, size_t max, char **out, size_t *len, loam_e
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
-			return loam_fail_errno(err, "read %s", path);
+			return loam_fail_errno(err, "read %s", what);
 		if (r == 0)
 			break;
 		n += (size_t)r;
@@ -50,6 +47,14 @@ int loam_read_file(const char *path, size_t max, char **out, size_t *len, loam_e
 		*len = n;
 	*out = loam_steal(&buf);
 	return 0;
+}
+
+int loam_read_file(const char *path, size_t max, char **out, size_t *len, loam_err *err)
+{
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return loam_fail_errno(err, "open %s", path);
+	return loam_read_fd(fd, path, max, out, len, err);
 }
 
 int loam_fsync_parent(const char *path, loam_err *err)

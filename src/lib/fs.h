@@ -12,6 +12,8 @@
 
 /* Reads at most max bytes (0: 64 MiB) into a NUL-terminated buffer. */
 int loam_read_file(const char *path, size_t max, char **out, size_t *len, loam_err *err);
+/* The same from an open descriptor; `what` names it in errors. */
+int loam_read_fd(int fd, const char *what, size_t max, char **out, size_t *len, loam_err *err);
 /* Writes via PATH.tmp.<pid>, fsyncs, renames; the file and its directory
  * are durable when this returns 0. Nothing is left behind on failure. */
 int loam_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
