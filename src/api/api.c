@@ -194,6 +194,24 @@ static int parse_body(struct api_req *r, const char *body, size_t len, loam_err 
 	return 0;
 }
 
+void loam_api_on_change(struct loam_api *api, void (*fn)(void *arg), void *arg)
+{
+	pthread_mutex_lock(&api->pool_mu);
+	api->on_change = fn;
+	api->on_change_arg = arg;
+	pthread_mutex_unlock(&api->pool_mu);
+}
+
+static void notify_change(struct loam_api *api)
+{
+	pthread_mutex_lock(&api->pool_mu);
+	void (*fn)(void *) = api->on_change;
+	void *arg = api->on_change_arg;
+	pthread_mutex_unlock(&api->pool_mu);
+	if (fn)
+		fn(arg);
+}
+
 static int run_request(struct api_req *r, const char *path, const char *body, size_t len,
 		       loam_err *err)
 {
@@ -208,6 +226,8 @@ static int run_request(struct api_req *r, const char *path, const char *body, si
 	int rc = rt->fn(r, err);
 	pool_put(r->api, r->db);
 	r->db = NULL;
+	if (rc == 0 && strcmp(r->method, "GET") != 0)
+		notify_change(r->api);
 	return rc;
 }
 

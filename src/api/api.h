@@ -31,6 +31,11 @@ struct loam_api;
 int loam_api_new(const struct loam_api_config *cfg, struct loam_api **out, loam_err *err);
 void loam_api_free(struct loam_api *api); /* stops the server first */
 
+/* fn(arg) runs after every request that changed state (any method but GET),
+ * so that loamd's engine picks up a new or signalled strand at once rather
+ * than at its next poll. Set once the engine runs; NULL fn clears it. */
+void loam_api_on_change(struct loam_api *api, void (*fn)(void *arg), void *arg);
+
 struct loam_api_response {
 	int status;
 	char *body; /* JSON; the caller frees */

@@ -28,6 +28,8 @@ struct loam_api {
 	struct loam_db *pool[API_POOL_MAX];
 	size_t npool;
 	struct MHD_Daemon *mhd;
+	void (*on_change)(void *arg); /* under pool_mu */
+	void *on_change_arg;
 };
 
 struct api_req {

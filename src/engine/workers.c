@@ -7,6 +7,7 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 
@@ -29,14 +30,24 @@ struct loam_engine {
 	atomic_bool stopping;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
+	uint64_t wakes; /* under lock: a worker that saw an older count does not sleep */
 	struct worker *workers;
 	int nworkers;
 	pthread_t renewer;
 	bool renewer_started;
 };
 
-/* Sleeps up to ms, or until the engine stops. */
-static void idle(struct loam_engine *e, int ms)
+static uint64_t wakes_seen(struct loam_engine *e)
+{
+	pthread_mutex_lock(&e->lock);
+	uint64_t n = e->wakes;
+	pthread_mutex_unlock(&e->lock);
+	return n;
+}
+
+/* Sleeps up to ms, or until the engine stops or is woken; a wake that came
+ * after `seen` was read (while the caller was busy) is not lost. */
+static void idle_since(struct loam_engine *e, int ms, uint64_t seen)
 {
 	struct timespec until;
 	clock_gettime(CLOCK_REALTIME, &until);
@@ -47,9 +58,14 @@ static void idle(struct loam_engine *e, int ms)
 		until.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&e->lock);
-	if (!atomic_load(&e->stopping))
+	if (!atomic_load(&e->stopping) && e->wakes == seen)
 		pthread_cond_timedwait(&e->wake, &e->lock, &until);
 	pthread_mutex_unlock(&e->lock);
+}
+
+static void idle(struct loam_engine *e, int ms)
+{
+	idle_since(e, ms, wakes_seen(e));
 }
 
 static struct loam_db *open_until_stopped(struct loam_engine *e, const char *who)
@@ -80,6 +96,7 @@ static void *worker_main(void *arg)
 				loam_err_free(&err);
 			}
 		}
+		uint64_t seen = wakes_seen(e);
 		int rc = loam_engine_run_one(db, w->owner, e->opts.lease_ms, e->opts.app, &err);
 		if (rc == 1)
 			continue;
@@ -93,7 +110,7 @@ static void *worker_main(void *arg)
 		}
 		if (rc < 0)
 			log_error("%s: %s", w->owner, loam_err_msg(err));
-		idle(e, e->opts.poll_ms);
+		idle_since(e, e->opts.poll_ms, seen);
 	}
 	loam_db_close(db);
 	return NULL;
@@ -197,6 +214,7 @@ void loam_engine_stop(struct loam_engine *e)
 void loam_engine_wake(struct loam_engine *e)
 {
 	pthread_mutex_lock(&e->lock);
+	e->wakes++;
 	pthread_cond_broadcast(&e->wake);
 	pthread_mutex_unlock(&e->lock);
 }

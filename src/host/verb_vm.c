@@ -35,6 +35,8 @@
 #define SERIAL_SCAN_MAX	       (32u << 20)
 #define SERIAL_TAIL_LINES      20
 #define READY_MARK	       "LOAM-READY machine="
+#define DEFAULT_WAIT_READY_S   5
+#define WAIT_READY_POLL_MS     25
 
 struct vm_args {
 	const char *id, *state_dir;
@@ -395,6 +397,31 @@ static json_t *qmp_status(const struct vm_paths *p, pid_t pid)
 	return json_string(status);
 }
 
+static bool vm_dir_exists(const struct vm_paths *p)
+{
+	struct stat st;
+	return lstat(p->dir, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The status object of vm-status and vm-wait-ready; QMP is asked only when
+ * with_qmp (vm-wait-ready leaves QEMU's monitor alone while it boots). */
+static int print_status(const struct vm_paths *p, bool with_qmp, bool timed_out)
+{
+	bool exists = vm_dir_exists(p);
+	pid_t pid = exists ? vm_running_pid(p) : 0;
+	size_t len = 0;
+	cleanup_free char *log = exists ? read_serial(p, &len) : NULL;
+	json_t *machine = guest_machine(log, len);
+	json_t *out = json_pack("{s:s,s:b,s:b,s:o,s:o,s:b,s:o,s:o}", "id", p->id, "exists", exists,
+				"running", pid != 0, "pid", pid ? json_integer(pid) : json_null(),
+				"qmp", with_qmp ? qmp_status(p, pid) : json_null(), "ready",
+				machine != NULL, "guest_machine", machine ? machine : json_null(),
+				"serial_tail", serial_tail(log, len));
+	if (!with_qmp)
+		json_object_set_new(out, "timed_out", json_boolean(timed_out));
+	return print_json(out);
+}
+
 int loam_host_verb_vm_status(int argc, char **argv)
 {
 	cleanup_err loam_err err = NULL;
@@ -403,17 +430,62 @@ int loam_host_verb_vm_status(int argc, char **argv)
 	if (parse_args(argc, argv, true, DEFAULT_STOP_TIMEOUT_S, &a, &err) < 0 ||
 	    vm_paths_init(a.state_dir, a.id, &p, &err) < 0)
 		return loam_host_report("vm-status", &err);
-	struct stat st;
-	bool exists = lstat(p.dir, &st) == 0 && S_ISDIR(st.st_mode);
-	pid_t pid = exists ? vm_running_pid(&p) : 0;
+	return print_status(&p, true, false);
+}
+
+/* ---- vm-wait-ready ---- */
+
+static int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool serial_has_mark(const struct vm_paths *p)
+{
 	size_t len = 0;
-	cleanup_free char *log = exists ? read_serial(&p, &len) : NULL;
-	json_t *machine = guest_machine(log, len);
-	return print_json(
-	    json_pack("{s:s,s:b,s:b,s:o,s:o,s:b,s:o,s:o}", "id", p.id, "exists", exists, "running",
-		      pid != 0, "pid", pid ? json_integer(pid) : json_null(), "qmp",
-		      qmp_status(&p, pid), "ready", machine != NULL, "guest_machine",
-		      machine ? machine : json_null(), "serial_tail", serial_tail(log, len)));
+	cleanup_free char *log = read_serial(p, &len);
+	return log && memmem(log, len, READY_MARK, strlen(READY_MARK));
+}
+
+/*
+ * Waits until the guest's readiness line is on the serial log, the VMM is
+ * gone, or timeout_s passes. One process watching the log's size costs the
+ * booting guest far less CPU than a status call (a spawn and a QMP round
+ * trip) every few hundred milliseconds, and it sees the line sooner.
+ * Returns true when it timed out.
+ */
+static bool wait_ready(const struct vm_paths *p, long timeout_s)
+{
+	int64_t deadline = monotonic_ms() + timeout_s * 1000;
+	off_t seen = -1;
+	for (;;) {
+		struct stat st;
+		if (lstat(p->serial, &st) == 0 && st.st_size != seen) {
+			seen = st.st_size;
+			if (serial_has_mark(p))
+				return false;
+		}
+		if (!vm_running_pid(p))
+			return false;
+		if (monotonic_ms() >= deadline)
+			return true;
+		struct timespec nap = {0, WAIT_READY_POLL_MS * 1000L * 1000};
+		nanosleep(&nap, NULL);
+	}
+}
+
+int loam_host_verb_vm_wait_ready(int argc, char **argv)
+{
+	cleanup_err loam_err err = NULL;
+	struct vm_args a;
+	struct vm_paths p;
+	if (parse_args(argc, argv, true, DEFAULT_WAIT_READY_S, &a, &err) < 0 ||
+	    vm_paths_init(a.state_dir, a.id, &p, &err) < 0)
+		return loam_host_report("vm-wait-ready", &err);
+	bool timed_out = vm_dir_exists(&p) && wait_ready(&p, a.timeout_s);
+	return print_status(&p, false, timed_out);
 }
 
 /* ---- vm-stop and vm-purge ---- */

@@ -18,6 +18,7 @@ int loam_host_verb_vm_prep(int argc, char **argv);
 int loam_host_verb_vm_start(int argc, char **argv);
 int loam_host_verb_vm_argv(int argc, char **argv);
 int loam_host_verb_vm_status(int argc, char **argv);
+int loam_host_verb_vm_wait_ready(int argc, char **argv);
 int loam_host_verb_vm_stop(int argc, char **argv);
 int loam_host_verb_vm_purge(int argc, char **argv);
 int loam_host_verb_install(int argc, char **argv);

@@ -104,6 +104,13 @@ static int load_artifacts(struct loamd *d, loam_err *err)
 }
 #endif
 
+#ifdef LOAM_HAVE_ENGINE
+static void wake_engine(void *engine)
+{
+	loam_engine_wake(engine);
+}
+#endif
+
 static int start_engine(struct loamd *d, loam_err *err)
 {
 	char host[64] = "loamd";
@@ -135,6 +142,7 @@ static int start_engine(struct loamd *d, loam_err *err)
 	    .db_url = d->opts.db_url, .owner = d->owner, .workers = d->opts.workers, .app = app};
 	if (loam_engine_start(&eo, &d->engine, err) < 0)
 		return loam_err_wrap(err, "start the engine");
+	loam_api_on_change(d->api, wake_engine, d->engine);
 #else
 	(void)err;
 	log_warn("this loamd is built without the prog engine: hosts are recorded, not cloudified");

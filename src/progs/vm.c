@@ -26,12 +26,13 @@
 #include "progs/hostops.h"
 
 #define QUEUE_NAP_MS	  2000
-#define READY_POLL_MS	  150
 #define CHECKUP_MS	  5000
 #define IDLE_NAP_MS	  60000
 #define AGENT_TIMEOUT_MS  120000
 #define STATUS_TIMEOUT_MS 30000
-#define PREP_MAX_TRIES	  5
+/* One vm-wait-ready call; signals are taken between slices. */
+#define READY_SLICE_S  "3"
+#define PREP_MAX_TRIES 5
 
 /* The columns of the vm row the labels use. */
 struct vm_row {
@@ -596,16 +597,21 @@ static int vm_wait_ready(struct loam_strand_ctx *ctx, struct loam_outcome *out, 
 	int found = vm_load(ctx->db, ctx->id, &v, err);
 	if (found <= 0 || !v.host_id)
 		return found < 0 ? -1 : (*out = loam_hop("start"), 0);
-	cleanup_json json_t *st = vm_status(ctx, v.host_id, err);
+	cleanup_vm_host struct vm_host h = {0};
+	if (vm_host_open(ctx, v.host_id, &h, err) < 0)
+		return -1;
+	cleanup_json json_t *st =
+	    agent_call(&h, "vm-wait-ready", ctx->id, READY_SLICE_S, NULL, STATUS_TIMEOUT_MS, err);
 	if (!st)
 		return -1;
+	const char *machine = json_string_value(json_object_get(st, "guest_machine"));
+	bool ready = json_is_true(json_object_get(st, "ready")) && machine;
 	if (!json_is_true(json_object_get(st, "running"))) {
 		cleanup_free char *reason = reason_with_tail("the VMM exited during boot", st);
 		return fail_vm(ctx, reason, "run", out, err);
 	}
-	const char *machine = json_string_value(json_object_get(st, "guest_machine"));
-	if (!json_is_true(json_object_get(st, "ready")) || !machine) {
-		*out = loam_nap(READY_POLL_MS);
+	if (!ready) {
+		*out = loam_nap(0);
 		return 0;
 	}
 	if (loam_db_exec(ctx->db,
