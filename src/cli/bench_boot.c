@@ -38,6 +38,7 @@ extern char **environ;
 #include "arch/arch.h"
 #include "cli/client.h"
 #include "lib/cleanup.h"
+#include "lib/fs.h"
 #include "lib/json.h"
 #include "lib/spawn.h"
 
@@ -188,11 +189,22 @@ static int vm_remove(struct loam_client *c, const char *name, loam_err *err)
 }
 
 static json_t *agent_json(const char *agent, const char *verb, const char *id, const char *dir,
-			  const char *timeout, loam_err *err)
+			  const char *timeout, const char *stdin_data, loam_err *err)
 {
-	const char *argv[] = {agent,   verb, id, "--state-dir", dir, timeout ? "--timeout" : NULL,
-			      timeout, NULL};
-	struct loam_spawn_opts so = {.argv = argv, .timeout_ms = 120000};
+	const char *argv[8] = {agent, verb};
+	size_t n = 2;
+	if (id)
+		argv[n++] = id;
+	argv[n++] = "--state-dir";
+	argv[n++] = dir;
+	if (timeout) {
+		argv[n++] = "--timeout";
+		argv[n++] = timeout;
+	}
+	struct loam_spawn_opts so = {.argv = argv,
+				     .timeout_ms = 120000,
+				     .stdin_data = stdin_data,
+				     .stdin_len = stdin_data ? strlen(stdin_data) : 0};
 	struct loam_spawn_result r;
 	if (loam_spawn_ok(&so, &r, err) < 0) {
 		loam_spawn_result_free(&r);
@@ -201,6 +213,30 @@ static json_t *agent_json(const char *agent, const char *verb, const char *id, c
 	json_t *j = loam_json_parse(r.out, r.out_len, verb, err);
 	loam_spawn_result_free(&r);
 	return j;
+}
+
+/*
+ * Gives the stopped VM the fresh VARS and disk overlay of a new VM again,
+ * through the agent's own vm-prep and the spec it saved: a first boot's
+ * firmware sets up its NVRAM (about 0.8 s with OVMF), so a direct boot on
+ * the VARS loam's boot already filled would be a second boot, not the
+ * same one.
+ */
+static int reprep(const char *agent, const char *dir, const char *id, loam_err *err)
+{
+	cleanup_free char *vm_dir = NULL, *spec_path = NULL, *vars = NULL, *disk = NULL;
+	if (asprintf(&vm_dir, "%s/vms/%s", dir, id) < 0 ||
+	    asprintf(&spec_path, "%s/vm.json", vm_dir) < 0 ||
+	    asprintf(&vars, "%s/VARS.fd", vm_dir) < 0 ||
+	    asprintf(&disk, "%s/disk.qcow2", vm_dir) < 0)
+		abort();
+	cleanup_free char *spec = NULL;
+	if (loam_read_file(spec_path, 1 << 20, &spec, NULL, err) < 0)
+		return loam_err_wrap(err, "read the VM's spec");
+	if ((unlink(vars) < 0 && errno != ENOENT) || (unlink(disk) < 0 && errno != ENOENT))
+		return loam_fail_errno(err, "remove the VM's VARS or disk");
+	cleanup_json json_t *prepped = agent_json(agent, "vm-prep", NULL, dir, NULL, spec, err);
+	return prepped ? 0 : loam_err_wrap(err, "prepare the direct boot");
 }
 
 static bool serial_ready(const char *path)
@@ -272,9 +308,10 @@ static int measure_direct(const struct boot_opts *o, const json_t *host, const c
 	const char *dir = json_string_value(json_object_get(host, "state_dir"));
 	if (!agent || !dir)
 		return loam_fail(err, LOAM_E_INVALID, "the host has no agent path or state dir");
-	cleanup_json json_t *stopped = agent_json(agent, "vm-stop", id, dir, "0", err);
-	cleanup_json json_t *spec =
-	    stopped ? agent_json(agent, "vm-argv", id, dir, NULL, err) : NULL;
+	cleanup_json json_t *stopped = agent_json(agent, "vm-stop", id, dir, "0", NULL, err);
+	if (!stopped || reprep(agent, dir, id, err) < 0)
+		return -1;
+	cleanup_json json_t *spec = agent_json(agent, "vm-argv", id, dir, NULL, NULL, err);
 	if (!spec)
 		return -1;
 	cleanup_free char *serial = NULL, *pidfile = NULL;

@@ -2,7 +2,8 @@
  * Unit tests of the API's request pipeline that need no database: the
  * constant-time token check (401 for every wrong shape), routing errors,
  * the --listen parser, and loamd's token file (0600, reused, refused when
- * others can read it).
+ * others can read it). One test takes a real SQLite file: the change hook
+ * that wakes loamd's engine runs after state-changing requests only.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -10,9 +11,12 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "db/db.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
+#include "lib/spawn.h"
 #include "loamd/loamd.h"
+#include "progs/progs.h"
 #include "t.h"
 
 static const char token[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
@@ -104,11 +108,63 @@ static void test_token_file(void)
 	rmdir(dir);
 }
 
+static int call(struct loam_api *api, const char *method, const char *path, const char *body)
+{
+	char auth[80];
+	snprintf(auth, sizeof(auth), "Bearer %s", token);
+	struct loam_api_response resp = {0};
+	loam_api_handle(api, method, path, auth, body, body ? strlen(body) : 0, &resp);
+	if (resp.status >= 400)
+		fprintf(stderr, "%s %s -> %d %s\n", method, path, resp.status, resp.body);
+	free(resp.body);
+	return resp.status;
+}
+
+static void count_change(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+static void test_change_hook_runs_after_writes_only(void)
+{
+	char dir[] = "/tmp/loam-api-hook-XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	cleanup_free char *url = NULL;
+	CHECK(asprintf(&url, "sqlite:%s/loam.db", dir) > 0);
+	cleanup_err loam_err err = NULL;
+	struct loam_db *db = NULL;
+	CHECK(loam_db_open(url, &db, &err) == 0 && loam_db_migrate(db, &err) == 0);
+	loam_db_close(db);
+	loam_progs_register_all(); /* the strands are created, never run */
+	struct loam_api_config cfg = {.state_dir = dir, .db_url = url, .token = token};
+	struct loam_api *api = NULL;
+	CHECK(loam_api_new(&cfg, &api, &err) == 0);
+	int changes = 0;
+	loam_api_on_change(api, count_change, &changes);
+	CHECK_INT(call(api, "GET", "/v1/hosts", NULL), 200);
+	CHECK_INT(call(api, "POST", "/v1/hosts", "{\"local\": 7}"), 400);
+	CHECK_INT(changes, 0);
+	CHECK_INT(call(api, "POST", "/v1/hosts", "{\"local\": true, \"name\": \"h1\"}"), 201);
+	CHECK_INT(changes, 1);
+	CHECK_INT(call(api, "GET", "/v1/hosts/h1", NULL), 200);
+	CHECK_INT(changes, 1);
+	loam_api_on_change(api, NULL, NULL);
+	CHECK_INT(call(api, "PATCH", "/v1/hosts/h1", "{\"allow_tcg\": true}"), 200);
+	CHECK_INT(changes, 1);
+	loam_api_free(api);
+	const char *rm[] = {"rm", "-rf", dir, NULL};
+	struct loam_spawn_opts o = {.argv = rm, .timeout_ms = 30000};
+	struct loam_spawn_result r;
+	CHECK(loam_spawn_ok(&o, &r, &err) == 0);
+	loam_spawn_result_free(&r);
+}
+
 int main(void)
 {
 	RUN(test_auth_refuses_wrong_tokens);
 	RUN(test_routing_errors_need_no_database);
 	RUN(test_parse_listen);
 	RUN(test_token_file);
+	RUN(test_change_hook_runs_after_writes_only);
 	return t_summary();
 }

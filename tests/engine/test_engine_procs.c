@@ -7,7 +7,9 @@
  *  - two dispatcher processes (two workers each) on one database never run
  *    one strand at once, and apply every step exactly once;
  *  - a SIGKILLed worker's lease runs out and the other process takes its
- *    strand over, while a live one keeps its lease renewed.
+ *    strand over, while a live one keeps its lease renewed;
+ *  - loam_engine_wake makes idle workers take new work at once, not at
+ *    their next poll.
  * Children are forked before any engine thread exists in the parent.
  */
 #include <errno.h>
@@ -185,6 +187,35 @@ child_engine(const char *url, const char *owner, int workers, int lease_ms)
 	_exit(0);
 }
 
+#define WAKE_TEST_POLL_MS 120000
+
+/* Child: an engine whose workers poll only every 2 minutes, a strand made
+ * while they sleep, and a wake; exits 0 when the strand finished long
+ * before the workers would have polled. */
+static void __attribute__((noreturn)) child_wake(const char *url)
+{
+	struct loam_engine *e = NULL;
+	cleanup_err loam_err err = NULL;
+	struct loam_engine_opts opts = {
+	    .db_url = url, .owner = "pW", .workers = 2, .poll_ms = WAKE_TEST_POLL_MS};
+	struct loam_db *db = NULL;
+	if (loam_db_open(url, &db, &err) < 0 || loam_engine_start(&opts, &e, &err) < 0)
+		_exit(4);
+	usleep(500 * 1000); /* both workers found nothing and sleep */
+	if (loam_strand_create(db, "t_steps", NULL, NULL, NULL, NULL, &err) < 0)
+		_exit(5);
+	loam_engine_wake(e);
+	int64_t until = loam_db_now_ms() + WAKE_TEST_POLL_MS / 2;
+	bool done = false;
+	while (!done && loam_db_now_ms() < until) {
+		done = t_int(db, "SELECT count(*) FROM strand WHERE done = 0", NULL) == 0;
+		usleep(20 * 1000);
+	}
+	loam_engine_stop(e);
+	loam_db_close(db);
+	_exit(done ? 0 : 1);
+}
+
 static int wait_exit(pid_t pid)
 {
 	int st = 0;
@@ -348,6 +379,18 @@ static void test_lease_expiry_hands_over(void)
 	loam_db_close(db);
 }
 
+static void test_wake_runs_new_work_at_once(void)
+{
+	cleanup_free char *url = NULL;
+	struct loam_db *db = fresh("wake", &url);
+	pid_t pid = fork();
+	if (pid == 0)
+		child_wake(url);
+	CHECK_INT(wait_exit(pid), 0);
+	CHECK_INT(t_int(db, "SELECT count(*) FROM t_step", NULL), 4);
+	loam_db_close(db);
+}
+
 int main(void)
 {
 	loam_log_init("test_engine_procs", false, LOAM_LOG_WARN);
@@ -362,6 +405,7 @@ int main(void)
 		RUN(test_crash_resume_each_label);
 		RUN(test_two_dispatchers);
 		RUN(test_lease_expiry_hands_over);
+		RUN(test_wake_runs_new_work_at_once);
 	}
 	t_cleanup_dir();
 	return t_summary();

@@ -102,6 +102,13 @@ check_run() { # id arch
 	expect "$2 status running" true "$(jget running <<<"$out")"
 	expect "$2 QMP status" running "$(jget qmp <<<"$out")"
 	expect "$2 not ready (no guest)" false "$(jget ready <<<"$out")"
+	# No guest ever prints the readiness line: vm-wait-ready gives up after
+	# its timeout, says so, and leaves QMP alone.
+	local t0=$SECONDS
+	out=$("$agent" vm-wait-ready "$id" --state-dir "$state" --timeout 1)
+	expect "$2 wait-ready times out without a guest" "true true false null" \
+		"$(jget timed_out <<<"$out") $(jget running <<<"$out") $(jget ready <<<"$out") $(jget qmp <<<"$out")"
+	[[ $((SECONDS - t0)) -ge 1 ]] && ok || bad "$2: vm-wait-ready returned before its timeout"
 	# The firmware writes to the serial port: the log must grow.
 	local first grew=0
 	for _ in $(seq 1 120); do
@@ -138,6 +145,9 @@ check_run() { # id arch
 	expect "$2 status after the VMM died" "true false null" \
 		"$(jget exists <<<"$out") $(jget running <<<"$out") $(jget qmp <<<"$out")"
 	[[ -e $dir/qemu.pid ]] && ok || bad "$2: test premise: a killed QEMU leaves its pid file"
+	out=$("$agent" vm-wait-ready "$id" --state-dir "$state" --timeout 60)
+	expect "$2 wait-ready returns when the VMM is gone" "false false" \
+		"$(jget timed_out <<<"$out") $(jget running <<<"$out")"
 }
 
 check_purge() { # id arch; purges a running VM
@@ -162,6 +172,9 @@ check_purge() { # id arch; purges a running VM
 	expect "$2 second purge" false "$(jget existed <<<"$out")"
 	out=$("$agent" vm-status "$id" --state-dir "$state")
 	expect "$2 status after purge" false "$(jget exists <<<"$out")"
+	out=$("$agent" vm-wait-ready "$id" --state-dir "$state" --timeout 60)
+	expect "$2 wait-ready after purge" "false false" \
+		"$(jget exists <<<"$out") $(jget timed_out <<<"$out")"
 }
 
 one_arch() { # arch code vars
