@@ -20,6 +20,7 @@ struct loamd_opts {
 	char *artifact_store;
 	bool artifact_store_defaulted; /* not given: a missing store is only a warning */
 	int heartbeat_s;
+	int lease_s;
 };
 
 /* Parses argv; exits 0 on --help. Returns -1 with *err on bad usage. */

@@ -138,8 +138,11 @@ static int start_engine(struct loamd *d, loam_err *err)
 	app = &d->app;
 	loam_progs_register_all();
 #endif
-	struct loam_engine_opts eo = {
-	    .db_url = d->opts.db_url, .owner = d->owner, .workers = d->opts.workers, .app = app};
+	struct loam_engine_opts eo = {.db_url = d->opts.db_url,
+				      .owner = d->owner,
+				      .workers = d->opts.workers,
+				      .lease_ms = d->opts.lease_s * 1000,
+				      .app = app};
 	if (loam_engine_start(&eo, &d->engine, err) < 0)
 		return loam_err_wrap(err, "start the engine");
 	loam_api_on_change(d->api, wake_engine, d->engine);

@@ -1,7 +1,8 @@
 /*
  * loamd's command line: the flags and defaults of DESIGN.md §4
  * (--state-dir, --db, --listen, --workers) plus logging, the directory of
- * the static agents, the artifact store and the heartbeat period.
+ * the static agents, the artifact store, the heartbeat period and the
+ * lease length.
  */
 #include "loamd/loamd.h"
 
@@ -24,7 +25,9 @@ static const char usage_text[] =
     "  --state-dir DIR       state dir (default $XDG_STATE_HOME/loam, /var/lib/loam as root)\n"
     "  --db URL              sqlite:PATH or postgres://... (default sqlite:DIR/loam.db)\n"
     "  --listen ADDR:PORT    API address (default 127.0.0.1:7070)\n"
-    "  --workers N           engine dispatcher threads (default 2)\n"
+    "  --workers N           engine dispatcher threads (default 4)\n"
+    "  --lease-s N           seconds a worker's lease on a strand lasts (default 30; a\n"
+    "                        killed loamd's strands resume elsewhere after this)\n"
     "  --log-json            log JSON lines\n"
     "  --log-level LEVEL     debug, info, warn or error (default info)\n"
     "  --dist-dir DIR        static agents loam-host-<arch> (default: ../dist next to loamd)\n"
@@ -60,6 +63,7 @@ enum {
 	OPT_DIST,
 	OPT_ART,
 	OPT_HB,
+	OPT_LEASE,
 	OPT_HELP
 };
 
@@ -73,6 +77,7 @@ static const struct option long_opts[] = {
     {"dist-dir", required_argument, NULL, OPT_DIST},
     {"artifact-store", required_argument, NULL, OPT_ART},
     {"heartbeat-s", required_argument, NULL, OPT_HB},
+    {"lease-s", required_argument, NULL, OPT_LEASE},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -113,6 +118,8 @@ static int take_opt(int c, struct loamd_opts *o, loam_err *err)
 		return 0;
 	case OPT_HB:
 		return parse_int("--heartbeat-s", optarg, 1, 86400, &o->heartbeat_s, err);
+	case OPT_LEASE:
+		return parse_int("--lease-s", optarg, 5, 3600, &o->lease_s, err);
 	case OPT_HELP:
 		fputs(usage_text, stdout);
 		exit(0);
@@ -122,7 +129,9 @@ static int take_opt(int c, struct loamd_opts *o, loam_err *err)
 
 int loamd_parse_opts(int argc, char **argv, struct loamd_opts *o, loam_err *err)
 {
-	*o = (struct loamd_opts){.workers = 2, .log_level = LOAM_LOG_INFO, .heartbeat_s = 30};
+	*o = (struct loamd_opts){
+	    .workers = 4, .log_level = LOAM_LOG_INFO, .heartbeat_s = 30, .lease_s = 30};
+	optind = 1;
 	opterr = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
@@ -188,4 +197,5 @@ void loamd_free_opts(struct loamd_opts *o)
 	free(o->listen);
 	free(o->dist_dir);
 	free(o->artifact_store);
+	*o = (struct loamd_opts){0};
 }

@@ -108,6 +108,32 @@ static void test_token_file(void)
 	rmdir(dir);
 }
 
+static int parse_opts(const char *a, const char *b, struct loamd_opts *o, loam_err *err)
+{
+	char *argv[] = {"loamd", (char *)a, (char *)b, NULL};
+	return loamd_parse_opts(a ? 3 : 1, argv, o, err);
+}
+
+static void test_loamd_lease_and_workers_options(void)
+{
+	struct loamd_opts o;
+	cleanup_err loam_err err = NULL;
+	CHECK(parse_opts(NULL, NULL, &o, &err) == 0);
+	CHECK_INT(o.workers, 4);
+	CHECK_INT(o.lease_s, 30);
+	loamd_free_opts(&o);
+	CHECK(parse_opts("--lease-s", "10", &o, &err) == 0);
+	CHECK_INT(o.lease_s, 10);
+	loamd_free_opts(&o);
+	const char *bad[] = {"4", "3601", "10s", ""};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK(parse_opts("--lease-s", bad[i], &o, &err) < 0);
+		CHECK_CONTAINS(loam_err_msg(err), "--lease-s must be a number from 5 to 3600");
+		loam_err_free(&err);
+		loamd_free_opts(&o);
+	}
+}
+
 static int call(struct loam_api *api, const char *method, const char *path, const char *body)
 {
 	char auth[80];
@@ -166,5 +192,6 @@ int main(void)
 	RUN(test_parse_listen);
 	RUN(test_token_file);
 	RUN(test_change_hook_runs_after_writes_only);
+	RUN(test_loamd_lease_and_workers_options);
 	return t_summary();
 }

@@ -67,7 +67,7 @@ start_loamd() { # [LOAM_FAULT spec]
 	boots=$((boots + 1))
 	echo "--- boot $boots fault=${1:-none}" >>"$state/loamd.log"
 	LOAM_FAULT=${1:-} "$bin/loamd" --state-dir "$state" --listen "127.0.0.1:$port" \
-		--dist-dir "$dist" --artifact-store "$store" --heartbeat-s 3 >>"$state/loamd.log" 2>&1 &
+		--dist-dir "$dist" --artifact-store "$store" --heartbeat-s 3 --lease-s 10 >>"$state/loamd.log" 2>&1 &
 	loamd_pid=$!
 	for ((i = 0; i < 60; i++)); do
 		loam sizes >/dev/null 2>&1 && return 0
