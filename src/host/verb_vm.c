@@ -175,7 +175,7 @@ static void fill_vmm_spec(const struct vm_paths *p, const struct vm_spec *s,
 	    .kernel = s->kernel,
 	    .initrd = s->initrd,
 	    .cmdline = s->cmdline,
-	    .skip_firmware = !s->kernel_firmware,
+	    .skip_firmware = !vm_spec_uses_firmware(s),
 	    .serial_log = p->serial,
 	    .console_log = p->console,
 	    .qmp_socket = p->qmp,
@@ -230,15 +230,16 @@ static int build_start_argv(const struct vm_paths *p, const struct vm_spec *s, b
 	return loam_vmm_argv(s->arch, s->qemu ? s->qemu : s->arch->qemu_binary, &v, argv, err);
 }
 
-static int check_prepared(const struct vm_paths *p, const char *user, loam_err *err)
+static int check_prepared(const struct vm_paths *p, const struct vm_spec *s, loam_err *err)
 {
 	uid_t uid;
 	gid_t gid;
 	bool found = false;
-	if (vm_user_lookup(user, &uid, &gid, &found, err) < 0)
+	if (vm_user_lookup(p->user, &uid, &gid, &found, err) < 0)
 		return -1;
 	struct stat st;
-	if (!found || stat(p->disk, &st) < 0 || stat(p->vars, &st) < 0)
+	if (!found || stat(p->disk, &st) < 0 ||
+	    (vm_spec_uses_firmware(s) && stat(p->vars, &st) < 0))
 		return loam_fail(err, LOAM_E_NOTFOUND,
 				 "VM %s is only partly prepared (user, disk or VARS missing); run "
 				 "vm-prep",
@@ -249,7 +250,7 @@ static int check_prepared(const struct vm_paths *p, const char *user, loam_err *
 static int start_qemu(const struct vm_paths *p, const struct vm_spec *s, pid_t *pid, loam_err *err)
 {
 	cleanup_argv struct loam_argv argv = {0};
-	if (check_prepared(p, p->user, err) < 0 || build_start_argv(p, s, true, &argv, err) < 0)
+	if (check_prepared(p, s, err) < 0 || build_start_argv(p, s, true, &argv, err) < 0)
 		return -1;
 	unlink(p->pid);
 	unlink(p->qmp);

@@ -66,6 +66,8 @@ int vm_spec_parse(json_t *j, struct vm_spec *s, loam_err *err);
 void vm_spec_free(struct vm_spec *s);
 /* Reads D/vms/<id>/vm.json, refusing one not owned by root. */
 int vm_spec_load(const struct vm_paths *p, struct vm_spec *s, loam_err *err);
+/* False only for a kernel booted without UEFI: no pflash, no VARS. */
+bool vm_spec_uses_firmware(const struct vm_spec *s);
 
 /* Users and groups, read from /etc/passwd and /etc/group (no NSS, so the
  * static agent needs no glibc at run time). */

@@ -119,12 +119,10 @@ static int make_disk(const struct vm_paths *p, const struct vm_spec *s, const st
 	return give_and_place(tmp, p->disk, o, err);
 }
 
+/* memcmp against itself shifted by one byte: vectorized, unlike a loop. */
 static bool all_zero(const char *buf, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		if (buf[i])
-			return false;
-	return true;
+	return n == 0 || (buf[0] == 0 && memcmp(buf, buf + 1, n - 1) == 0);
 }
 
 static int write_all(int out, const char *buf, size_t n, loam_err *err)
@@ -166,11 +164,12 @@ static int copy_fd(int in, int out, loam_err *err)
 	return fsync(out) < 0 ? loam_fail_errno(err, "fsync") : 0;
 }
 
-/* The VARS file is the guest's NVRAM: copied once, then kept. */
+/* The VARS file is the guest's NVRAM: copied once, then kept. A kernel
+ * booted without UEFI has no NVRAM, and its VM gets no copy. */
 static int copy_vars(const struct vm_paths *p, const struct vm_spec *s, const struct owner *o,
 		     loam_err *err)
 {
-	if (exists(p->vars))
+	if (exists(p->vars) || !vm_spec_uses_firmware(s))
 		return 0;
 	char tmp[VM_PATH_MAX + 8];
 	tmp_name(tmp, sizeof(tmp), p->vars);
@@ -248,8 +247,9 @@ int vm_prep(const struct vm_paths *p, const struct vm_spec *s, json_t **result, 
 	if (vm_user_ensure(p->user, &o.uid, &o.gid, err) < 0 || make_dir(p, &o, err) < 0 ||
 	    prep_files(p, s, &o, err) < 0)
 		return loam_err_wrap(err, "prepare VM %s", p->id);
-	*result = json_pack("{s:s,s:s,s:i,s:s,s:s,s:s,s:o}", "id", p->id, "user", p->user, "uid",
-			    (json_int_t)o.uid, "dir", p->dir, "disk", p->disk, "vars", p->vars,
-			    "seed", s->has_seed ? json_string(p->seed) : json_null());
+	*result = json_pack("{s:s,s:s,s:i,s:s,s:s,s:o,s:o}", "id", p->id, "user", p->user, "uid",
+			    (json_int_t)o.uid, "dir", p->dir, "disk", p->disk, "vars",
+			    vm_spec_uses_firmware(s) ? json_string(p->vars) : json_null(), "seed",
+			    s->has_seed ? json_string(p->seed) : json_null());
 	return 0;
 }

@@ -291,3 +291,8 @@ int vm_spec_load(const struct vm_paths *p, struct vm_spec *s, loam_err *err)
 	}
 	return 0;
 }
+
+bool vm_spec_uses_firmware(const struct vm_spec *s)
+{
+	return !s->kernel || s->kernel_firmware;
+}

@@ -65,7 +65,16 @@ JSON
 
 boot() { # id arch img fw direct_kernel_json
 	ids+=("$1")
-	spec "$@" | "$agent" vm-prep --state-dir "$state" >/dev/null || { bad "$1: vm-prep failed"; return; }
+	local out
+	out=$(spec "$@" | "$agent" vm-prep --state-dir "$state") || { bad "$1: vm-prep failed"; return; }
+	# A kernel booted without UEFI has no NVRAM: no VARS copy to make.
+	if [[ $5 == null ]]; then
+		[[ -s $state/vms/$1/VARS.fd && $(jget vars <<<"$out") == "$state/vms/$1/VARS.fd" ]] &&
+			ok || bad "$1: firmware boot without its VARS copy"
+	else
+		[[ ! -e $state/vms/$1/VARS.fd && $(jget vars <<<"$out") == null ]] && ok ||
+			bad "$1: a VARS copy for a kernel booted without UEFI"
+	fi
 	started[$1]=$(date +%s%N)
 	"$agent" vm-start "$1" --state-dir "$state" >/dev/null || bad "$1: vm-start failed"
 }
