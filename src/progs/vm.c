@@ -7,6 +7,8 @@
  *     → run (vm-start) → wait_ready (LOAM-READY on the serial log)
  *     → wait (periodic checkup; signals stop/start/reboot/destroy)
  *   stop → stopped → run;  reboot → run;  failed (until start/destroy)
+ *   a stop before the guest boots (queued, prep, run) parks it in stopped,
+ *   and a later start resumes at the label it left
  *   destroy (vm-purge, release the allocation once, delete the rows)
  *
  * Every label is idempotent: the agent verbs are, placement and release
@@ -110,6 +112,30 @@ static const char *take_any(struct loam_strand_ctx *ctx, const char *const *name
 		if (loam_strand_take_signal(ctx, *names))
 			return *names;
 	return NULL;
+}
+
+/*
+ * Signals taken before the guest boots. stop parks the VM in 'stopped'
+ * and remembers where a later start resumes (a VM stopped in the queue
+ * leaves it, so it never blocks the VMs behind it); reboot is dropped, as
+ * the guest is about to boot fresh anyway. Returns 1 when it hopped, 0
+ * when the label goes on, -1 on error.
+ */
+static int early_signal(struct loam_strand_ctx *ctx, const char *resume, struct loam_outcome *out,
+			loam_err *err)
+{
+	if (loam_strand_take_signal(ctx, "destroy")) {
+		*out = loam_hop("destroy");
+		return 1;
+	}
+	loam_strand_take_signal(ctx, "reboot");
+	if (!loam_strand_take_signal(ctx, "stop"))
+		return 0;
+	if (set_state(ctx, "stopped", "stopped before it booted", err) < 0)
+		return -1;
+	json_object_set_new(ctx->frame, "resume", json_string(resume));
+	*out = loam_hop("stopped");
+	return 1;
 }
 
 /* ---- the agent on the VM's host ---- */
@@ -237,10 +263,9 @@ static int place(struct loam_strand_ctx *ctx, const struct vm_row *v, struct loa
 
 static int vm_start(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_err *err)
 {
-	if (loam_strand_take_signal(ctx, "destroy")) {
-		*out = loam_hop("destroy");
-		return 0;
-	}
+	int early = early_signal(ctx, "start", out, err);
+	if (early != 0)
+		return early < 0 ? -1 : 0;
 	cleanup_vm_row struct vm_row v = {0};
 	int found = vm_load(ctx->db, ctx->id, &v, err);
 	if (found <= 0) {
@@ -506,10 +531,9 @@ static int prep_failed(struct loam_strand_ctx *ctx, struct loam_outcome *out, lo
 
 static int vm_prep(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_err *err)
 {
-	if (loam_strand_take_signal(ctx, "destroy")) {
-		*out = loam_hop("destroy");
-		return 0;
-	}
+	int early = early_signal(ctx, "prep", out, err);
+	if (early != 0)
+		return early < 0 ? -1 : 0;
 	cleanup_vm_row struct vm_row v = {0};
 	int found = vm_load(ctx->db, ctx->id, &v, err);
 	if (found <= 0 || !v.host_id) {
@@ -551,10 +575,9 @@ static int vm_prep(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_e
 
 static int vm_run(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_err *err)
 {
-	if (loam_strand_take_signal(ctx, "destroy")) {
-		*out = loam_hop("destroy");
-		return 0;
-	}
+	int early = early_signal(ctx, "run", out, err);
+	if (early != 0)
+		return early < 0 ? -1 : 0;
 	cleanup_vm_row struct vm_row v = {0};
 	int found = vm_load(ctx->db, ctx->id, &v, err);
 	if (found <= 0 || !v.host_id) {
@@ -674,6 +697,7 @@ static int vm_stop(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_e
 {
 	if (stop_vmm(ctx, err) < 0 || set_state(ctx, "stopped", NULL, err) < 0)
 		return -1;
+	json_object_set_new(ctx->frame, "resume", json_string("run"));
 	*out = loam_hop("stopped");
 	return 0;
 }
@@ -705,15 +729,16 @@ static int idle(struct loam_strand_ctx *ctx, const char *start_label, struct loa
 	return 0;
 }
 
-static int vm_stopped(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_err *err)
+/* stopped and failed: a start resumes at the label the frame names
+ * (start or prep when the VM never booted), else at run. */
+static int vm_parked(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_err *err)
 {
-	return idle(ctx, "run", out, err);
-}
-
-static int vm_failed(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_err *err)
-{
-	const char *resume = json_string_value(json_object_get(ctx->frame, "resume"));
-	return idle(ctx, resume && strcmp(resume, "prep") == 0 ? "prep" : "run", out, err);
+	const char *resume = json_string_value(json_object_get(ctx->frame, "resume")) ?: "";
+	/* literals: the outcome keeps the label pointer past the frame */
+	const char *label = strcmp(resume, "start") == 0  ? "start"
+			    : strcmp(resume, "prep") == 0 ? "prep"
+							  : "run";
+	return idle(ctx, label, out, err);
 }
 
 /* ---- destroy ---- */
@@ -776,9 +801,9 @@ static const struct loam_label vm_labels[] = {
     {"wait_ready", vm_wait_ready, 600},
     {"wait", vm_wait, 0},
     {"stop", vm_stop, 300},
-    {"stopped", vm_stopped, 0},
+    {"stopped", vm_parked, 0},
     {"reboot", vm_reboot, 300},
-    {"failed", vm_failed, 0},
+    {"failed", vm_parked, 0},
     {"destroy", vm_destroy, 900},
     {0},
 };

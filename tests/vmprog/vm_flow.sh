@@ -6,6 +6,8 @@
 #   - placement queue: an arm64 VM created while the only host is x64
 #     without emulation waits with the allocator's reason, and starts once
 #     the host is set to emulate arm64 (which installs arm64's artifacts);
+#     a VM stopped while queued leaves the queue, is never placed, and
+#     queues again on start;
 #   - each guest reports its own machine (x86_64, aarch64) and the VM shows
 #     the artifact versions it was started with;
 #   - stop/start, a killed VMM (failed, serial tail in vm show), destroy:
@@ -95,6 +97,15 @@ until_true 30 "t-arm64 waiting" vm_state_is t-arm64 waiting
 contains "arm64 waits for an arm64-capable host" "arch=arm64: 0" "$(vm_field t-arm64 .state_reason)"
 expect "a waiting VM has no host" null "$(vm_field t-arm64 .host)"
 
+# ---- a VM stopped while queued leaves the queue and never boots ----
+loam vm create t-parked --arch arm64 --size standard-2 >/dev/null || bad "create t-parked"
+until_true 30 "t-parked waiting" vm_state_is t-parked waiting
+contains "the second arm64 VM queues behind the first" "behind VM t-arm64" \
+	"$(vm_field t-parked .state_reason)"
+loam vm stop t-parked >/dev/null || bad "stop t-parked"
+until_true 30 "t-parked stopped" vm_state_is t-parked stopped
+contains "a VM stopped in the queue says so" "before it booted" "$(vm_field t-parked .state_reason)"
+
 # ---- x64 boots through OVMF ----
 until_true 300 "t-x64 running" vm_state_is t-x64 running
 expect "x64 guest machine" x86_64 "$(vm_field t-x64 .guest_machine)"
@@ -111,6 +122,11 @@ until_true 300 "t-arm64 running" vm_state_is t-arm64 running
 expect "arm64 guest machine" aarch64 "$(vm_field t-arm64 .guest_machine)"
 expect "arm64 image installed by the emulate switch" 0 "$(image_installed arm64; echo $?)"
 contains "arm64 VM runs AAVMF's edk2" "edk2" "$(vm_field t-arm64 '.artifacts[] | select(.component=="firmware") | .name')"
+expect "the VM stopped in the queue stays stopped" stopped "$(vm_field t-parked .state)"
+expect "the VM stopped in the queue was never placed" null "$(vm_field t-parked .host)"
+loam vm start t-parked >/dev/null || bad "start t-parked"
+until_true 30 "t-parked back in the queue" vm_state_is t-parked waiting
+contains "t-parked waits for capacity again" "waiting for capacity" "$(vm_field t-parked .state_reason)"
 
 # ---- stop and start ----
 loam vm stop t-x64 >/dev/null || bad "stop t-x64"
@@ -133,6 +149,8 @@ contains "failed reason carries the serial tail" "LOAM-READY machine=aarch64" "$
 contains "vm show prints the reason" "LOAM-READY" "$(loam vm show t-arm64)"
 
 # ---- destroy: counters, users, dirs and processes all gone ----
+loam vm rm t-parked >/dev/null || bad "rm t-parked"
+until_true 120 "t-parked gone" vm_gone t-parked
 loam vm rm t-x64 >/dev/null || bad "rm t-x64"
 loam vm rm t-arm64 >/dev/null || bad "rm t-arm64"
 until_true 120 "t-x64 gone" vm_gone t-x64
