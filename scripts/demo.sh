@@ -122,6 +122,7 @@ report() {
 	done
 	say "what next"
 	cat <<EOF
+  export PATH=$BIN:\$PATH
   loam vm ls; loam vm show demo-arm64     (LOAM_URL=$LOAM_URL, token in $STATE/token)
   loam host show local                    the host, its facts and installed artifacts
   less $STATE/host/vms/ID/serial.log      a guest's firmware + kernel console (ID: loam vm show)

@@ -516,14 +516,42 @@ static json_t *prep_spec(struct loam_strand_ctx *ctx, const struct vm_row *v,
 	return spec;
 }
 
-/* Prep failed: retried by the engine with backoff, then the VM fails. */
-static int prep_failed(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_err *err)
+/* vm-purge on the VM's host. A host without an agent never ran anything
+ * of this VM, so there is nothing to purge there. */
+static int purge_on_host(struct loam_strand_ctx *ctx, const struct vm_row *v, loam_err *err)
+{
+	cleanup_vm_host struct vm_host h = {0};
+	if (loam_host_row_load(ctx->db, v->host_id, &h.row, err) < 0)
+		return -1;
+	if (!h.row.agent_path)
+		return 0;
+	if (loam_host_connect(ctx, &h.row, &h.conn, err) < 0)
+		return -1;
+	cleanup_json json_t *res =
+	    agent_call(&h, "vm-purge", ctx->id, NULL, NULL, AGENT_TIMEOUT_MS, err);
+	return res ? 0 : -1;
+}
+
+/*
+ * Prep failed: retried by the engine with backoff, then the VM fails. What
+ * the tries left on the host (user, dir, files) is purged then, so a failed
+ * VM holds nothing there; a host that cannot be reached keeps it until the
+ * VM is started again (prep redoes it) or destroyed (purges it).
+ */
+static int prep_failed(struct loam_strand_ctx *ctx, const struct vm_row *v,
+		       struct loam_outcome *out, loam_err *err)
 {
 	if (ctx->tries + 1 < PREP_MAX_TRIES)
 		return -1;
+	cleanup_err loam_err purge = NULL;
+	bool purged = purge_on_host(ctx, v, &purge) == 0;
+	if (!purged)
+		log_warn("vm %s: the half-done prep stays until destroy: %s", ctx->id,
+			 loam_err_msg(purge));
 	cleanup_free char *reason = NULL;
-	if (asprintf(&reason, "prep failed after %d tries: %s", ctx->tries + 1,
-		     loam_err_msg(*err)) < 0)
+	if (asprintf(&reason, "prep failed after %d tries: %s%s", ctx->tries + 1,
+		     loam_err_msg(*err),
+		     purged ? "" : " (what it made on the host is removed on destroy)") < 0)
 		abort();
 	loam_err_free(err);
 	return fail_vm(ctx, reason, "prep", out, err);
@@ -558,15 +586,15 @@ static int vm_prep(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_e
 		return -1;
 	cleanup_json json_t *spec = prep_spec(ctx, &v, &f, kvm, err);
 	if (!spec)
-		return prep_failed(ctx, out, err);
+		return prep_failed(ctx, &v, out, err);
 	cleanup_free char *body = loam_json_dump(spec);
 	cleanup_vm_host struct vm_host h = {0};
 	if (vm_host_open(ctx, v.host_id, &h, err) < 0)
-		return prep_failed(ctx, out, err);
+		return prep_failed(ctx, &v, out, err);
 	cleanup_json json_t *res =
 	    agent_call(&h, "vm-prep", NULL, NULL, body, AGENT_TIMEOUT_MS, err);
 	if (!res)
-		return prep_failed(ctx, out, err);
+		return prep_failed(ctx, &v, out, err);
 	*out = loam_hop("run");
 	return 0;
 }
@@ -750,22 +778,6 @@ static int delete_rows(struct loam_db *db, void *ctx, loam_err *err)
 			 err) < 0)
 		return -1;
 	return loam_db_exec(db, "DELETE FROM vm WHERE id = ?", DB_ARGS(DB_TEXT(id)), NULL, err);
-}
-
-/* vm-purge on the VM's host. A host without an agent never ran anything
- * of this VM, so there is nothing to purge there. */
-static int purge_on_host(struct loam_strand_ctx *ctx, const struct vm_row *v, loam_err *err)
-{
-	cleanup_vm_host struct vm_host h = {0};
-	if (loam_host_row_load(ctx->db, v->host_id, &h.row, err) < 0)
-		return -1;
-	if (!h.row.agent_path)
-		return 0;
-	if (loam_host_connect(ctx, &h.row, &h.conn, err) < 0)
-		return -1;
-	cleanup_json json_t *res =
-	    agent_call(&h, "vm-purge", ctx->id, NULL, NULL, AGENT_TIMEOUT_MS, err);
-	return res ? 0 : -1;
 }
 
 /* Purges on the host first (while the row still names it), then releases

@@ -10,6 +10,8 @@
 #     queues again on start;
 #   - each guest reports its own machine (x86_64, aarch64) and the VM shows
 #     the artifact versions it was started with;
+#   - prep that fails on the host: retried, then failed with the cause and
+#     purged; start prepares it again once the cause is fixed;
 #   - stop/start, a killed VMM (failed, serial tail in vm show), destroy:
 #     afterwards the host's used cores/memory/hugepages are what they were,
 #     and no VM user, directory or QEMU process is left.
@@ -179,6 +181,24 @@ sql "UPDATE host SET agent_path = '$real_agent'"
 loam vm rm t-half >/dev/null || bad "rm t-half"
 until_true 120 "t-half gone" vm_gone t-half
 expect "no user for the failed VM" 0 "$(grep -c "^loam-vm-${id_half:0:16}" /etc/passwd)"
+
+# ---- prep fails on the host itself (a world-writable boot image): after
+# the retries the VM is failed and nothing of it is left on the host; once
+# the image is fixed, start prepares it again and it boots ----
+img=$(ls "$state"/host/artifacts/image/loam-guest/*/x64/loam-guest.x64.img | head -n1)
+chmod o+w "$img"
+loam vm create t-img --arch x64 --size standard-2 --boot kernel >/dev/null || bad "create t-img"
+until_true 120 "t-img failed" vm_state_is t-img failed
+contains "prep failure names the cause" "world-writable" "$(vm_field t-img .state_reason)"
+id_img=$(vm_field t-img .id)
+expect "no user left by the failed prep" 0 "$(grep -c "^loam-vm-${id_img:0:16}" /etc/passwd)"
+expect "no dir left by the failed prep" 0 "$(ls -d "$state/host/vms/$id_img" 2>/dev/null | wc -l)"
+chmod o-w "$img"
+loam vm start t-img >/dev/null || bad "start t-img"
+until_true 300 "t-img running after the fix" vm_state_is t-img running
+expect "t-img guest machine" x86_64 "$(vm_field t-img .guest_machine)"
+loam vm rm t-img >/dev/null || bad "rm t-img"
+until_true 120 "t-img gone" vm_gone t-img
 
 expect "host counters back to where they were" "$base" "$(counters)"
 for id in "$id_x64" "$id_arm"; do
