@@ -152,20 +152,26 @@ static bool serial_ready(const char *path)
 	return false;
 }
 
+/* The text of a small file, or NULL. */
+static char *read_small(const char *path)
+{
+	cleanup_err loam_err err = NULL;
+	char *text = NULL;
+	return loam_read_file(path, 4096, &text, NULL, &err) < 0 ? NULL : text;
+}
+
 /* When the process in pidfile started, in now_ms()'s clock; -1 if unknown. */
 static int64_t process_start_ms(const char *pidfile)
 {
-	cleanup_fclose FILE *pf = fopen(pidfile, "re");
-	long pid = 0;
-	if (!pf || fscanf(pf, "%ld", &pid) != 1 || pid <= 1)
+	cleanup_free char *pid_text = read_small(pidfile);
+	long pid = pid_text ? strtol(pid_text, NULL, 10) : 0;
+	if (pid <= 1)
 		return -1;
-	char path[64], buf[1024];
+	char path[64];
 	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	cleanup_fclose FILE *f = fopen(path, "re");
-	if (!f || !fgets(buf, sizeof(buf), f))
-		return -1;
+	cleanup_free char *stat = read_small(path);
 	/* starttime is the 20th field after the ")" that ends the command name */
-	const char *p = strrchr(buf, ')');
+	const char *p = stat ? strrchr(stat, ')') : NULL;
 	unsigned long long ticks = 0;
 	if (!p || sscanf(p + 1,
 			 " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "

@@ -23,7 +23,11 @@
 #include "progs/hostops.h"
 #include "progs/images.h"
 
-#define DEFAULT_HEARTBEAT_MS	30000
+#define DEFAULT_HEARTBEAT_MS 30000
+/* One lost beat (a dropped connection, a busy host) is checked again soon;
+ * only this many in a row mark the host unreachable. */
+#define HEARTBEAT_MISSES	2
+#define HEARTBEAT_RECHECK_MS	2000
 #define DEFAULT_COMMAND_TIMEOUT 300000
 #define QUICK_COMMAND_TIMEOUT	30000
 #define AGENT_DIR_PREFIX_LEN	16
@@ -355,8 +359,26 @@ static int cloudify_accept(struct loam_strand_ctx *ctx, struct loam_outcome *out
 	return 0;
 }
 
-/* The heartbeat: a cheap agent command; a failure marks the host and its
- * VMs, an answer restores them. Never fails itself: the next beat retries. */
+static int beat_missed(struct loam_strand_ctx *ctx, int period, const char *why,
+		       struct loam_outcome *out, loam_err *err)
+{
+	json_int_t missed = json_integer_value(json_object_get(ctx->frame, "missed_beats")) + 1;
+	json_object_set_new(ctx->frame, "missed_beats", json_integer(missed));
+	if (missed < HEARTBEAT_MISSES) {
+		log_warn("host %s missed a heartbeat (%lld of %d): %s; checking again", ctx->id,
+			 (long long)missed, HEARTBEAT_MISSES, why);
+		*out = loam_nap(period < HEARTBEAT_RECHECK_MS ? period : HEARTBEAT_RECHECK_MS);
+		return 0;
+	}
+	if (loam_host_mark_unreachable(ctx->db, app_of(ctx), ctx->id, why, err) < 0)
+		return -1;
+	*out = loam_nap(period);
+	return 0;
+}
+
+/* The heartbeat: a cheap agent command; HEARTBEAT_MISSES failures in a row
+ * mark the host and its VMs, an answer restores them. Never fails itself:
+ * the next beat retries. */
 static int cloudify_wait(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_err *err)
 {
 	struct loamd_app *app = app_of(ctx);
@@ -391,13 +413,14 @@ static int cloudify_wait(struct loam_strand_ctx *ctx, struct loam_outcome *out, 
 		if (rc < 0)
 			c.broken = true;
 	}
-	if (rc < 0 &&
-	    loam_host_mark_unreachable(ctx->db, app, ctx->id, loam_err_msg(beat), err) < 0)
-		return -1;
-	if (rc == 0 && loam_host_mark_reachable(ctx->db, app, ctx->id, err) < 0)
-		return -1;
-	*out = loam_nap(period);
-	return 0;
+	if (rc == 0) {
+		json_object_del(ctx->frame, "missed_beats");
+		if (loam_host_mark_reachable(ctx->db, app, ctx->id, err) < 0)
+			return -1;
+		*out = loam_nap(period);
+		return 0;
+	}
+	return beat_missed(ctx, period, loam_err_msg(beat), out, err);
 }
 
 static const struct loam_label cloudify_labels[] = {

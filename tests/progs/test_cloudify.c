@@ -7,7 +7,8 @@
  *  - SIGKILL right after each label (before its outcome is applied), then
  *    a restart: cloudify still ends accepting with one host row, one strand
  *    and one agent copy;
- *  - the heartbeat marks the host 'unreachable' and its running VMs
+ *  - the heartbeat, after two missed beats in a row (one is only checked
+ *    again), marks the host 'unreachable' and its running VMs
  *    'unavailable' when the agent stops answering, and restores both;
  *  - an ssh host that cannot be reached is retried with backoff, the
  *    'destroy' signal ends the heartbeat, and a host row whose state_dir is
@@ -230,6 +231,15 @@ static void beat(struct loam_db *db, const char *id)
 	CHECK_INT(loam_engine_run_one(db, "test", 30000, &app, &err), 1);
 }
 
+/* The host and its running VM as they were before any missed beat. */
+static void check_not_marked(struct loam_db *db)
+{
+	cleanup_free char *hs = host_text(db, "allocation_state", "hbeat");
+	cleanup_free char *v1 = vm_state(db, "vm-run");
+	CHECK_STR(hs, "draining");
+	CHECK_STR(v1, "running");
+}
+
 static void test_heartbeat(void)
 {
 	cleanup_free char *url = NULL;
@@ -244,7 +254,9 @@ static void test_heartbeat(void)
 	cleanup_free char *moved = NULL;
 	if (asprintf(&moved, "%s.away", agent) < 0 || rename(agent, moved) < 0)
 		abort();
-	for (int i = 0; i < 2; i++) { /* twice: the second beat changes nothing */
+	beat(db, "hbeat"); /* one missed beat is checked again, not acted on */
+	check_not_marked(db);
+	for (int i = 0; i < 2; i++) { /* the second miss marks; a third changes nothing */
 		beat(db, "hbeat");
 		cleanup_free char *hs = host_text(db, "allocation_state", "hbeat");
 		cleanup_free char *before = host_text(db, "state_before_unreachable", "hbeat");
@@ -270,6 +282,21 @@ static void test_heartbeat(void)
 	CHECK_STR(v1, "running");
 	CHECK_STR(v2, "stopped");
 	CHECK(host_int(db, "last_seen_at", "hbeat") > 0);
+	/* An answer forgets a miss: miss, answer, miss is not two in a row. */
+	if (rename(agent, moved) < 0)
+		abort();
+	beat(db, "hbeat");
+	if (rename(moved, agent) < 0)
+		abort();
+	beat(db, "hbeat");
+	if (rename(agent, moved) < 0)
+		abort();
+	beat(db, "hbeat");
+	check_not_marked(db);
+	if (rename(moved, agent) < 0)
+		abort();
+	beat(db, "hbeat");
+	check_not_marked(db);
 	/* Removing the host: the destroy signal ends the heartbeat. */
 	cleanup_err loam_err err = NULL;
 	CHECK_INT(loam_strand_signal(db, "hbeat", "destroy", &err), 0);
