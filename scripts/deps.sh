@@ -4,7 +4,7 @@
 # first and calls apt-get only for what is missing.
 #
 #   scripts/deps.sh build   compilers, libraries, the arm64 cross toolchain
-#   scripts/deps.sh test    + servers and emulators the tests start
+#   scripts/deps.sh test    + servers and emulators the tests start, linters
 #   scripts/deps.sh vm      + QEMU, firmware and image-building tools
 set -euo pipefail
 
@@ -17,7 +17,8 @@ vm_pkgs=(qemu-system-x86 qemu-system-arm ovmf qemu-efi-aarch64 qemu-utils
 	dosfstools mtools cpio genisoimage systemd-boot-efi busybox-static
 	curl xz-utils zstd jq binutils)
 test_pkgs=(qemu-user-static binfmt-support openssh-server openssh-client
-	postgresql util-linux procps iproute2 python3 sqlite3 valgrind "${vm_pkgs[@]}")
+	postgresql util-linux procps iproute2 python3 sqlite3 valgrind
+	clang-format clang-tidy cppcheck shellcheck "${vm_pkgs[@]}")
 
 case "${1:-build}" in
 build) want=("${build_pkgs[@]}") ;;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Static checks: clang-format (no diff), cppcheck, and clang-tidy on every C
-# file tracked by git, using the release tree's compile_commands.json.
+# file tracked by git, using the release tree's compile_commands.json; and
+# every shell script through shellcheck.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mapfile -t files < <(git ls-files '*.c' '*.h')
@@ -21,6 +22,12 @@ if ! cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performanc
 	--std=c11 --inline-suppr --suppress=missingIncludeSystem \
 	--suppress=memleak -I src \
 	-I build/generated "${cfiles[@]}"; then
+	status=1
+fi
+
+echo "lint: shellcheck"
+mapfile -t scripts < <(git ls-files '*.sh')
+if ! shellcheck -x -S warning "${scripts[@]}"; then
 	status=1
 fi
 

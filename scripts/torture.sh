@@ -22,7 +22,7 @@
 # TORTURE_TIERS="fuzz bench engine security valgrind crash hosts multiworker" picks tiers;
 # TORTURE_OUT picks the table's path (default docs/reliability.md).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 root=$PWD
 fuzz_secs=${TORTURE_FUZZ_SECONDS:-60}
 engine_runs=${TORTURE_ENGINE_RUNS:-10}
@@ -66,7 +66,8 @@ fuzz_one() { # bin
 		mkdir -p "$root/build/torture-crashes/$name"
 		cp "$dir/art/"* "$root/build/torture-crashes/$name/" 2>/dev/null
 	fi
-	local result="${execs:-0} executions, $crashes crashes in $(elapsed "$t0") s"
+	local result
+	result="${execs:-0} executions, $crashes crashes in $(elapsed "$t0") s"
 	row "fuzz: $name" "libFuzzer (ASan+UBSan) from fuzz/corpus/$name" 1 \
 		"no crash, leak, UB, timeout or failed property" "$result" \
 		"$([[ $rc -eq 0 && $crashes -eq 0 ]] && echo PASS || echo FAIL)"

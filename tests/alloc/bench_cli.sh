@@ -29,6 +29,6 @@ for args in "--hosts -5" "--vms 0" "--clients x" "--hosts" "--bogus 1"; do
 		[[ -n $err ]] || { echo "FAIL: bench alloc $args printed no error"; fail=1; }
 	fi
 done
-ls /tmp | grep -q "^loam-bench\." && { echo "FAIL: temp dir left behind"; fail=1; }
+compgen -G "/tmp/loam-bench.*" >/dev/null && { echo "FAIL: temp dir left behind"; fail=1; }
 [[ $fail -eq 0 ]] && echo "1 passed, 0 failed" || echo "0 passed, 1 failed"
 exit $fail

@@ -2,14 +2,10 @@
 # The `loam-host arch` contract (DESIGN.md §4), on this build's agent and on
 # both static dist agents, the arm64 one under qemu-aarch64-static.
 set -uo pipefail
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 bin=${LOAM_BIN_DIR:?}/loam-host
 dist=${LOAM_DIST_DIR:?}
-fails=0 passes=0
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-expect() { # name, want, got
-	if [[ $2 == "$3" ]]; then ok; else bad "$1: want '$2', got '$3'"; fi
-}
 
 native=$(uname -m)
 want_native=$([[ $native == aarch64 ]] && echo arm64 || echo x64)
@@ -42,5 +38,4 @@ if command -v qemu-aarch64-static >/dev/null; then
 else
 	bad "qemu-aarch64-static missing"
 fi
-echo "$passes passed, $fails failed"
-[[ $fails -eq 0 ]]
+finish

@@ -8,19 +8,14 @@
 # 30 s by default), so this takes about 10 s per label. Skips (77) without
 # the artifact store.
 set -uo pipefail
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 src=${LOAM_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 bin=${LOAM_BIN_DIR:-$src/build/check/bin}
 store=${LOAM_ARTIFACT_STORE:-$src/build/artifacts/store}
 dist=${LOAM_DIST_DIR:-$src/build/dist}
-if [[ ! -f $store/manifest.json ]]; then
-	echo "SKIP: no artifact store at $store; run make artifacts"
-	exit 77
-fi
+require_store "$store"
 labels=(start connect detect_arch upload_agent learn install_artifacts accept wait)
-fails=0 passes=0
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-expect() { if [[ $2 == "$3" ]]; then ok; else bad "$1: want '$2', got '$3'"; fi; }
 
 state=
 loamd_pid=
@@ -46,7 +41,7 @@ sql() { sqlite3 -readonly -cmd '.timeout 5000' "$state/loam.db" "$@"; }
 
 for label in "${labels[@]}"; do
 	state=$(mktemp -d /tmp/loam-cloudify-kill.XXXXXX)
-	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	port=$(free_port)
 	export LOAM_URL=http://127.0.0.1:$port LOAM_STATE_DIR=$state
 	start_loamd LOAM_ENGINE_KILL_AT="cloudify:$label" || bad "$label: loamd did not start"
 	# At "start" the woken engine may run the label, and so be killed,
@@ -78,5 +73,4 @@ for label in "${labels[@]}"; do
 	rm -rf "$state"
 	state=
 done
-echo "$passes passed, $fails failed"
-[[ $fails -eq 0 ]]
+finish

@@ -24,6 +24,8 @@
 # Prints a summary line and "N passed, N failed"; exits 0 only when nothing
 # failed, 77 (skip) without the artifact store.
 set -uo pipefail
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 src=${LOAM_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 bin=${LOAM_BIN_DIR:-$src/build/check/bin}
 store=${LOAM_ARTIFACT_STORE:-$src/build/artifacts/store}
@@ -31,18 +33,12 @@ dist=${LOAM_DIST_DIR:-$src/build/dist}
 kills=${1:-${LOAM_CRASH_KILLS:-20}}
 converge_s=${LOAM_CRASH_CONVERGE_S:-600}
 RANDOM=${LOAM_CRASH_SEED:-$$}
-if [[ ! -f $store/manifest.json ]]; then
-	echo "SKIP: no artifact store at $store; run make artifacts"
-	exit 77
-fi
+require_store "$store"
 
-fails=0 passes=0
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 
 state=$(mktemp -d /tmp/loam-crash.XXXXXX)
 chmod 0755 "$state"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 export LOAM_URL=http://127.0.0.1:$port LOAM_STATE_DIR=$state
 db=$state/loam.db
 loamd_pid=
@@ -312,5 +308,4 @@ if ((fails)); then
 	tail -n 60 "$state/loamd.log"
 fi
 echo "crash harness: kills survived $survived (fault points $kinds_fault, during recovery $kinds_recovery, mid-install $kinds_install, random delay $kinds_random); VMs checked $((vms + ${#destroyed[@]})) ($running running, $failed failed, ${#destroyed[@]} destroyed); lost $lost, duplicated $dups, over-commits $overcommits, orphans $orphans"
-echo "$passes passed, $fails failed"
-((fails == 0))
+finish

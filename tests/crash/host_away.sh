@@ -14,24 +14,18 @@
 #     destroyed and purged at the end.
 # Skips (77) without the artifact store.
 set -uo pipefail
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 src=${LOAM_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 bin=${LOAM_BIN_DIR:-$src/build/check/bin}
 store=${LOAM_ARTIFACT_STORE:-$src/build/artifacts/store}
 dist=${LOAM_DIST_DIR:-$src/build/dist}
-if [[ ! -f $store/manifest.json ]]; then
-	echo "SKIP: no artifact store at $store; run make artifacts"
-	exit 77
-fi
-fails=0 passes=0
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-expect() { if [[ $2 == "$3" ]]; then ok; else bad "$1: want '$2', got '$3'"; fi; }
-nonempty() { if [[ -n $2 && $2 != null ]]; then ok; else bad "$1: empty"; fi; }
+require_store "$store"
 
 state=$(mktemp -d /tmp/loam-hostaway.XXXXXX)
 hosts=$(mktemp -d /tmp/loam-hostaway-hosts.XXXXXX)
 chmod 0755 "$state"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 export LOAM_URL=http://127.0.0.1:$port LOAM_STATE_DIR=$state
 loamd_pid=
 purge_vms() { # state dir of one host
@@ -141,5 +135,4 @@ if ((fails)); then
 	echo "--- loamd log (tail)"
 	tail -n 40 "$state/loamd.log"
 fi
-echo "$passes passed, $fails failed"
-((fails == 0))
+finish

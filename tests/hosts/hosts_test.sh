@@ -4,12 +4,10 @@
 # binaries in its chroot (uname, the uploaded agent), a restart keeps the
 # port, two sets run side by side, and stop leaves nothing behind.
 set -uo pipefail
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 src=${LOAM_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 h=$src/tests/hosts
-fails=0 passes=0
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-expect() { if [[ $2 == "$3" ]]; then ok; else bad "$1: want '$2', got '$3'"; fi; }
 
 a=$(mktemp -d /tmp/loam-test-hosts-a.XXXXXX)
 b=$(mktemp -d /tmp/loam-test-hosts-b.XXXXXX)
@@ -94,5 +92,4 @@ expect "second set still up" x86_64 "$(source "$b/hosts.env" && ssh -q -o BatchM
 	-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -i "$SSH_KEY" -p "$X64_PORT" \
 	root@127.0.0.1 uname -m)"
 
-echo "$passes passed, $fails failed"
-[[ $fails -eq 0 ]]
+finish

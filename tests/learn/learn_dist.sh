@@ -2,12 +2,11 @@
 # The static dist agents learn too: the x64 one natively, the arm64 one under
 # qemu-aarch64-static, each printing one valid JSON object with its arch.
 set -uo pipefail
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 dist=${LOAM_DIST_DIR:?}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-fails=0 passes=0
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 
 check_learn() { # name, want_arch, command...
 	local name=$1 want=$2
@@ -36,5 +35,4 @@ if command -v qemu-aarch64-static >/dev/null; then
 else
 	bad "qemu-aarch64-static missing"
 fi
-echo "$passes passed, $fails failed"
-[[ $fails -eq 0 ]]
+finish

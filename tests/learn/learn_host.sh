@@ -4,20 +4,15 @@
 # be there with the right JSON type, and KVM must be judged false where
 # /dev/kvm is PVM or the CPU lacks vmx/svm (this project's machines).
 set -uo pipefail
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 bin=${LOAM_BIN_DIR:?}/loam-host
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-fails=0 passes=0
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-expect() { # name, want, got
-	if [[ $2 == "$3" ]]; then ok; else bad "$1: want '$2', got '$3'"; fi
-}
 
 if ! "$bin" learn --storage-dir "$tmp/storage" >"$tmp/facts.json" 2>"$tmp/err"; then
 	bad "learn failed: $(cat "$tmp/err")"
-	echo "$passes passed, $fails failed"
-	exit 1
+	finish
 fi
 [[ -d $tmp/storage ]] && ok || bad "storage dir was not created"
 
@@ -80,5 +75,4 @@ expect "missing root stdout" "" "$out"
 [[ $rc -ne 0 ]] && grep -q "$tmp/none" "$tmp/err" && ok || bad "missing root: rc=$rc $(cat "$tmp/err")"
 [[ ! -e $tmp/s2 ]] && ok || bad "a failed learn created its storage dir"
 
-echo "$passes passed, $fails failed"
-[[ $fails -eq 0 ]]
+finish

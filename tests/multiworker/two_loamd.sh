@@ -13,14 +13,12 @@
 # The VMs need no guest: the hosts have no artifacts, so prep fails and the
 # VMs end `failed`; what is checked is placement and the strands.
 set -uo pipefail
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 src=${LOAM_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 bin=${LOAM_BIN_DIR:-$src/build/check/bin}
 dist=${LOAM_DIST_DIR:-$src/build/dist}
 nhosts=10 nvms=6
-fails=0 passes=0
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-expect() { if [[ $2 == "$3" ]]; then ok; else bad "$1: want '$2', got '$3'"; fi; }
 
 # shellcheck disable=SC1091
 source "$src/tests/pg.sh"
@@ -40,7 +38,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 sql() { psql "$LOAM_TEST_PG_URL" -X -A -t -q -c "$1"; }
 loam_at() { # a|b ARGS...: the CLI against loamd A or B
 	local which=$1
@@ -184,5 +181,4 @@ if ((fails)); then
 		tail -n 30 "$work/$w.log"
 	done
 fi
-echo "$passes passed, $fails failed"
-((fails == 0))
+finish

@@ -5,7 +5,7 @@
 # shell. (Remote commands over SSH are argv words that must be shell-inert:
 # tests/transport/test_transport_ssh.c checks that refusal.)
 set -uo pipefail
-cd "${LOAM_SOURCE_DIR:?}"
+cd "${LOAM_SOURCE_DIR:?}" || exit 1
 fails=0
 check() { # description, pattern [pathspec...]
 	local hits what=$1 pattern=$2

@@ -5,7 +5,7 @@
 # ever touches the token anywhere under src/. (test_token checks the same
 # by behaviour.)
 set -uo pipefail
-cd "${LOAM_SOURCE_DIR:?}"
+cd "${LOAM_SOURCE_DIR:?}" || exit 1
 passed=0 failed=0
 ok() { passed=$((passed + 1)); }
 bad() { echo "FAIL: $*" >&2; failed=$((failed + 1)); }

@@ -18,22 +18,16 @@
 # Temp state dir, free port, everything purged on exit. Skips (77) when the
 # artifact store has not been built (make artifacts).
 set -uo pipefail
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 bin=${LOAM_BIN_DIR:?}
 store=${LOAM_ARTIFACT_STORE:-${LOAM_SOURCE_DIR:?}/build/artifacts/store}
 dist=${LOAM_DIST_DIR:-${LOAM_SOURCE_DIR}/build/dist}
-if [[ ! -f $store/manifest.json ]]; then
-	echo "SKIP: no artifact store at $store; run make artifacts"
-	exit 77
-fi
-fails=0 passes=0
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-expect() { if [[ $2 == "$3" ]]; then ok; else bad "$1: want '$2', got '$3'"; fi; }
-contains() { if [[ $3 == *"$2"* ]]; then ok; else bad "$1: '$2' not in '$3'"; fi; }
+require_store "$store"
 
 state=$(mktemp -d /tmp/loam-vmflow.XXXXXX)
 chmod 0755 "$state"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 export LOAM_URL=http://127.0.0.1:$port LOAM_STATE_DIR=$state
 loamd_pid=
 cleanup() {
@@ -211,5 +205,4 @@ if ((fails)); then
 	echo "--- loamd log (tail)"
 	tail -n 40 "$state/loamd.log"
 fi
-echo "$passes passed, $fails failed"
-((fails == 0))
+finish

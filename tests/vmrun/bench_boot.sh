@@ -7,22 +7,17 @@
 # before anything starts. No timing threshold: the figures are only checked
 # for consistency. Skips (77) when the artifact store has not been built.
 set -uo pipefail
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 bin=${LOAM_BIN_DIR:?}
 store=${LOAM_SOURCE_DIR:?}/build/artifacts/store
-if [[ ! -f $store/manifest.json ]]; then
-	echo "SKIP: no artifact store at $store; run make artifacts"
-	exit 77
-fi
-fails=0 passes=0
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-expect() { if [[ $2 == "$3" ]]; then ok; else bad "$1: want '$2', got '$3'"; fi; }
+require_store "$store"
 check() { if jq -e "$2" <<<"$out" >/dev/null; then ok; else bad "$1: $2 is false in $out"; fi; }
 
 work=$(mktemp -d /tmp/loam-benchboot-test.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 # Nothing answers on this port, so the bench starts (and removes) its own loamd.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 export LOAM_URL=http://127.0.0.1:$port LOAM_STATE_DIR=$work
 unset LOAM_TOKEN
 
@@ -65,5 +60,4 @@ else
 	bad "the bench did not say where it started its own loamd"
 fi
 
-echo "$passes passed, $fails failed"
-((fails == 0))
+finish

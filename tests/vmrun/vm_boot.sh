@@ -8,6 +8,8 @@
 # first when missing (as tests/artifacts/boot.sh does; CTest runs that test
 # before this one so the two never build it at once).
 set -uo pipefail
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 agent=${LOAM_BIN_DIR:?}/loam-host
 root=${LOAM_SOURCE_DIR:?}
 store=${LOAM_ARTIFACT_STORE:-$root/build/artifacts/store}
@@ -16,10 +18,6 @@ if [[ ! -f $store/manifest.json ]]; then
 	LOAM_ARTIFACT_OUT=$(dirname "$store") "$root/scripts/build-artifacts.sh" ||
 		{ echo "FAIL: could not build the artifact store" >&2; exit 1; }
 fi
-fails=0 passes=0
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-expect() { if [[ $2 == "$3" ]]; then ok; else bad "$1: want '$2', got '$3'"; fi; }
 jget() { python3 -c 'import json,sys; v=json.load(sys.stdin)[sys.argv[1]]; print(v if isinstance(v,str) else json.dumps(v))' "$1"; }
 
 state=$(mktemp -d /tmp/loam-vmboot.XXXXXX)
@@ -130,5 +128,4 @@ for id in "${ids[@]}"; do
 	out=$("$agent" vm-stop "$id" --state-dir "$state" --timeout 2) || bad "$id: vm-stop failed"
 	expect "$id stopped" true "$(jget was_running <<<"$out")"
 done
-echo "$passes passed, $fails failed"
-[[ $fails -eq 0 ]]
+finish

@@ -7,13 +7,9 @@
 # AAVMF with an empty disk boot to the UEFI shell, which talks on serial.
 # Everything made here is purged on exit, even on failure.
 set -uo pipefail
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 agent=${LOAM_BIN_DIR:?}/loam-host
-fails=0 passes=0
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-expect() { # what, want, got
-	if [[ $2 == "$3" ]]; then ok; else bad "$1: want '$2', got '$3'"; fi
-}
 jget() { python3 -c 'import json,sys; v=json.load(sys.stdin); print(json.dumps(v[sys.argv[1]]) if not isinstance(v[sys.argv[1]], str) else v[sys.argv[1]])' "$1"; }
 
 jget_lines() { python3 -c 'import json,sys; [print(json.dumps(json.loads(l)[sys.argv[1]])) for l in sys.stdin]' "$1"; }
@@ -223,5 +219,4 @@ arches=${LOAM_VMRUN_ARCHES:-x64 arm64}
 	one_arch x64 /usr/share/OVMF/OVMF_CODE.fd /usr/share/OVMF/OVMF_VARS.fd
 [[ " $arches " == *" arm64 "* ]] &&
 	one_arch arm64 /usr/share/AAVMF/AAVMF_CODE.fd /usr/share/AAVMF/AAVMF_VARS.fd
-echo "$passes passed, $fails failed"
-[[ $fails -eq 0 ]]
+finish
