@@ -2,83 +2,181 @@
  * `loam vm create NAME --arch A --size S [--location L] [--image I]`:
  * records the VM; its "vm" strand then places it on a host of that arch
  * and boots it (the API refuses unknown arches and sizes, naming the valid
- * ones). Progress: loam vm show NAME.
+ * ones). It returns at once (progress: loam vm show NAME) unless --wait,
+ * which follows the VM state by state until it runs, fails or --timeout
+ * passes. Waiting is opt-in because a VM may queue for capacity for long.
  */
 #include "cli/verbs.h"
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "lib/cleanup.h"
 #include "lib/json.h"
 
 static const char usage[] =
     "loam vm create NAME --arch A --size S [--location L] [--image I] [--boot firmware|kernel] "
-    "[--json]";
+    "[--json] [--wait [--timeout S]]";
 
-int loam_vm_create(int argc, char **argv)
+#define WAIT_POLL_MS   100
+#define DEFAULT_WAIT_S 900
+
+struct create_opts {
+	const char *arch, *size, *location, *image, *boot;
+	bool json, wait;
+	long timeout_s;
+};
+
+static const char *str_of(const json_t *o, const char *key)
 {
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "";
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/* Prints each new state (with its reason) until the VM runs or fails;
+ * *vm is the last view of it. Returns the exit status. */
+static int follow(struct loam_client *c, const char *name, long timeout_s, json_t **vm)
+{
+	char path[160], last[1200] = "";
+	snprintf(path, sizeof(path), "/v1/vms/%s", name);
+	time_t deadline = time(NULL) + timeout_s;
+	for (;;) {
+		cleanup_err loam_err err = NULL;
+		json_decref(*vm);
+		*vm = NULL;
+		if (loam_client_call(c, "GET", path, NULL, vm, &err) < 0)
+			return loam_cli_error(err);
+		const char *state = str_of(*vm, "state"), *reason = str_of(*vm, "state_reason");
+		char now[1200];
+		snprintf(now, sizeof(now), "%s%s%s", state, *reason ? ": " : "", reason);
+		if (strcmp(now, last) != 0 && strcmp(state, "failed") != 0) {
+			fprintf(stderr, "vm %s: %s\n", name, now);
+			snprintf(last, sizeof(last), "%s", now);
+		}
+		if (strcmp(state, "running") == 0)
+			return 0;
+		if (strcmp(state, "failed") == 0) {
+			fprintf(stderr, "loam: vm %s failed: %s\n", name,
+				*reason ? reason : "(no reason)");
+			return 1;
+		}
+		if (time(NULL) >= deadline) {
+			fprintf(stderr,
+				"loam: vm %s is still %s after %ld s; follow it with: loam vm show "
+				"%s\n",
+				name, state, timeout_s, name);
+			return 1;
+		}
+		sleep_ms(WAIT_POLL_MS);
+	}
+}
+
+static int parse(int argc, char **argv, struct create_opts *o)
+{
+	enum { O_WAIT = 256, O_TIMEOUT };
 	static const struct option opts[] = {{"arch", required_argument, NULL, 'a'},
 					     {"size", required_argument, NULL, 's'},
 					     {"location", required_argument, NULL, 'l'},
 					     {"image", required_argument, NULL, 'i'},
 					     {"json", no_argument, NULL, 'j'},
 					     {"boot", required_argument, NULL, 'b'},
+					     {"wait", no_argument, NULL, O_WAIT},
+					     {"timeout", required_argument, NULL, O_TIMEOUT},
 					     {NULL, 0, NULL, 0}};
-	const char *arch = NULL, *size = NULL, *location = NULL, *image = NULL, *boot = NULL;
-	bool json = false;
+	*o = (struct create_opts){.timeout_s = DEFAULT_WAIT_S};
+	bool timeout_given = false;
 	optind = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		char *end = NULL;
 		switch (c) {
 		case 'a':
-			arch = optarg;
+			o->arch = optarg;
 			break;
 		case 's':
-			size = optarg;
+			o->size = optarg;
 			break;
 		case 'l':
-			location = optarg;
+			o->location = optarg;
 			break;
 		case 'i':
-			image = optarg;
+			o->image = optarg;
 			break;
 		case 'j':
-			json = true;
+			o->json = true;
 			break;
 		case 'b':
-			boot = optarg;
+			o->boot = optarg;
+			break;
+		case O_WAIT:
+			o->wait = true;
+			break;
+		case O_TIMEOUT:
+			o->timeout_s = strtol(optarg, &end, 10);
+			if (*end || o->timeout_s < 1 || o->timeout_s > 86400)
+				return -1;
+			timeout_given = true;
 			break;
 		default:
-			return loam_cli_usage(usage);
+			return -1;
 		}
 	}
-	if (argc - optind != 1 || !arch || !size)
+	return argc - optind == 1 && o->arch && o->size && (o->wait || !timeout_given) ? 0 : -1;
+}
+
+static json_t *request_body(const char *name, const struct create_opts *o)
+{
+	json_t *body = json_pack("{s:s, s:s, s:s}", "name", name, "arch", o->arch, "size", o->size);
+	if (o->location)
+		json_object_set_new(body, "location", json_string(o->location));
+	if (o->boot)
+		json_object_set_new(body, "boot", json_string(o->boot));
+	if (o->image)
+		json_object_set_new(body, "image", json_string(o->image));
+	return body;
+}
+
+static void print_created(const char *name, const json_t *vm, bool wait)
+{
+	printf("vm %s: %s (%s %s: %lld vCPUs, %lld GiB)", name, str_of(vm, "state"),
+	       str_of(vm, "arch"), str_of(vm, "size"),
+	       (long long)json_integer_value(json_object_get(vm, "vcpus")),
+	       (long long)json_integer_value(json_object_get(vm, "memory_gib")));
+	if (wait)
+		printf(" on host %s; guest reports %s\n", str_of(vm, "host"),
+		       str_of(vm, "guest_machine"));
+	else
+		printf("; follow it with: loam vm show %s\n", name);
+}
+
+int loam_vm_create(int argc, char **argv)
+{
+	struct create_opts o;
+	if (parse(argc, argv, &o) < 0)
 		return loam_cli_usage(usage);
 	const char *name = argv[optind];
 	cleanup_err loam_err err = NULL;
 	if (loam_cli_check_name("VM name", name, &err) < 0)
 		return loam_cli_error(err);
-	cleanup_json json_t *body =
-	    json_pack("{s:s, s:s, s:s}", "name", name, "arch", arch, "size", size);
-	if (location)
-		json_object_set_new(body, "location", json_string(location));
-	if (boot)
-		json_object_set_new(body, "boot", json_string(boot));
-	if (image)
-		json_object_set_new(body, "image", json_string(image));
+	cleanup_json json_t *body = request_body(name, &o);
+	cleanup_client struct loam_client *c = NULL;
 	cleanup_json json_t *vm = NULL;
-	if (loam_cli_call_once("POST", "/v1/vms", body, &vm, &err) < 0)
+	if (loam_client_open(&c, &err) < 0 ||
+	    loam_client_call(c, "POST", "/v1/vms", body, &vm, &err) < 0)
 		return loam_cli_error(err);
-	if (json) {
+	int rc = o.wait ? follow(c, name, o.timeout_s, &vm) : 0;
+	if (o.json && vm)
 		loam_cli_print_json(vm);
-		return 0;
-	}
-	printf("vm %s: %s (%s %s: %lld vCPUs, %lld GiB); follow it with: loam vm show %s\n", name,
-	       json_string_value(json_object_get(vm, "state")),
-	       json_string_value(json_object_get(vm, "arch")),
-	       json_string_value(json_object_get(vm, "size")),
-	       (long long)json_integer_value(json_object_get(vm, "vcpus")),
-	       (long long)json_integer_value(json_object_get(vm, "memory_gib")), name);
-	return 0;
+	else if (rc == 0)
+		print_created(name, vm, o.wait);
+	return rc;
 }

@@ -156,8 +156,12 @@ until_true 120 "t-arm64 gone" vm_gone t-arm64
 api() { curl -s -H "Authorization: Bearer $(cat "$state/token")" -H 'Content-Type: application/json' "$@"; }
 contains "a bad boot mode is refused" "boot must be" \
 	"$(api -d '{"name":"t-bad","arch":"x64","size":"standard-2","boot":"pxe"}' "$LOAM_URL/v1/vms")"
-loam vm create t-fast --arch x64 --size standard-2 --boot kernel >/dev/null || bad "create t-fast"
-until_true 300 "t-fast running" vm_state_is t-fast running
+# --wait follows the VM until it runs and says what the guest reported
+out=$(loam vm create t-fast --arch x64 --size standard-2 --boot kernel --wait 2>"$state/wait.err")
+expect "create --wait exits 0 once running" "0" "$?"
+contains "create --wait reports the guest" "guest reports x86_64" "$out"
+contains "create --wait shows each state" "vm t-fast: booting" "$(cat "$state/wait.err")"
+expect "t-fast is running when create --wait returns" running "$(vm_field t-fast .state)"
 expect "direct-kernel guest machine" x86_64 "$(vm_field t-fast .guest_machine)"
 loam vm rm t-fast >/dev/null || bad "rm t-fast"
 until_true 120 "t-fast gone" vm_gone t-fast
@@ -181,8 +185,10 @@ expect "no user for the failed VM" 0 "$(grep -c "^loam-vm-${id_half:0:16}" /etc/
 # the image is fixed, start prepares it again and it boots ----
 img=$(ls "$state"/host/artifacts/image/loam-guest/*/x64/loam-guest.x64.img | head -n1)
 chmod o+w "$img"
-loam vm create t-img --arch x64 --size standard-2 --boot kernel >/dev/null || bad "create t-img"
-until_true 120 "t-img failed" vm_state_is t-img failed
+loam vm create t-img --arch x64 --size standard-2 --boot kernel --wait >/dev/null 2>"$state/wait.err"
+expect "create --wait exits 1 when the VM fails" 1 "$?"
+contains "create --wait says why it failed" "world-writable" "$(cat "$state/wait.err")"
+expect "t-img failed" failed "$(vm_field t-img .state)"
 contains "prep failure names the cause" "world-writable" "$(vm_field t-img .state_reason)"
 id_img=$(vm_field t-img .id)
 expect "no user left by the failed prep" 0 "$(grep -c "^loam-vm-${id_img:0:16}" /etc/passwd)"
