@@ -41,6 +41,7 @@ extern char **environ;
 #include "cli/bench_boot.h"
 #include "arch/arch.h"
 #include "cli/client.h"
+#include "cli/verbs.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 #include "lib/json.h"
@@ -63,12 +64,6 @@ static int64_t now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_BOOTTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-	nanosleep(&ts, NULL);
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -94,7 +89,7 @@ static int64_t p50(int64_t *v, size_t n)
  */
 static void settle(const struct boot_opts *o)
 {
-	sleep_ms(o->settle_s * 1000);
+	loam_cli_sleep_ms(o->settle_s * 1000);
 }
 
 /* The first accepting local host that serves arch (own or emulated). */
@@ -251,7 +246,7 @@ static int loam_boot(struct loam_client *c, const struct boot_opts *o, const cha
 			return loam_fail(err, LOAM_E_IO, "VM %s failed: %s", name,
 					 json_string_value(json_object_get(vm, "state_reason"))
 					     ?: "");
-		sleep_ms(POLL_MS);
+		loam_cli_sleep_ms(POLL_MS);
 	}
 	return loam_fail(err, LOAM_E_TIMEOUT, "VM %s did not run within 15 min", name);
 }
@@ -271,7 +266,7 @@ static int vm_remove(struct loam_client *c, const char *name, loam_err *err)
 		loam_err_free(&gone);
 		if (missing)
 			return 0;
-		sleep_ms(200);
+		loam_cli_sleep_ms(200);
 	}
 	return loam_fail(err, LOAM_E_TIMEOUT, "VM %s was not removed within 2 min", name);
 }
@@ -335,7 +330,7 @@ static void kill_pidfile(const char *path)
 		return;
 	kill((pid_t)pid, SIGKILL);
 	for (int i = 0; i < 100 && kill((pid_t)pid, 0) == 0; i++)
-		sleep_ms(50);
+		loam_cli_sleep_ms(50);
 }
 
 /* Starts QEMU from argv (it daemonizes once set up) and waits for the
@@ -364,7 +359,7 @@ static int direct_boot(const struct boot_opts *o, const json_t *argv_json, const
 			return loam_fail(err, LOAM_E_TIMEOUT, "direct boot: no LOAM-READY in %s",
 					 f->serial);
 		}
-		sleep_ms(POLL_MS);
+		loam_cli_sleep_ms(POLL_MS);
 	}
 	*ms = now_ms() - t0;
 	kill_pidfile(f->pidfile);
@@ -574,7 +569,7 @@ static int cloudify_local(const char *arch, loam_err *err)
 			return -1;
 		if (host_has_image(cur, arch))
 			return 0;
-		sleep_ms(500);
+		loam_cli_sleep_ms(500);
 	}
 	return loam_fail(err, LOAM_E_TIMEOUT, "the local host did not get ready in 15 min");
 }
@@ -620,7 +615,7 @@ static int temp_loamd_start(const char *arch, struct temp_loamd *t, loam_err *er
 			json_decref(sizes);
 			return cloudify_local(arch, err);
 		}
-		sleep_ms(100);
+		loam_cli_sleep_ms(100);
 	}
 	return loam_fail(err, LOAM_E_TIMEOUT, "loamd in %s did not answer; see its loamd.log",
 			 t->dir);

@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "lib/cleanup.h"
 #include "lib/json.h"
@@ -128,4 +129,16 @@ int loam_cli_name_call(int argc, char **argv, const char *usage, const char *met
 	else
 		printf("%s %s\n", name, done);
 	return 0;
+}
+
+const char *loam_cli_str(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "";
+}
+
+void loam_cli_sleep_ms(long ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
 }

@@ -122,24 +122,13 @@ static void copy_trimmed(char *dst, size_t size, const char *src)
 		dst[--n] = '\0';
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
-static const char *str_of(const json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : "";
-}
-
 static void print_accepted(const char *name, const json_t *h)
 {
 	printf("host %s accepting: %s, %lld cpus, %lld cores, %lld GiB, accel %s\n", name,
-	       str_of(h, "arch"), (long long)json_integer_value(json_object_get(h, "cpus")),
+	       loam_cli_str(h, "arch"), (long long)json_integer_value(json_object_get(h, "cpus")),
 	       (long long)json_integer_value(json_object_get(h, "cores")),
-	       (long long)json_integer_value(json_object_get(h, "memory_gib")), str_of(h, "accel"));
+	       (long long)json_integer_value(json_object_get(h, "memory_gib")),
+	       loam_cli_str(h, "accel"));
 }
 
 /* Prints each new label and each new error; returns the exit status. */
@@ -155,9 +144,9 @@ static int follow(struct loam_client *c, const char *name, long timeout_s)
 		cleanup_json json_t *h = NULL;
 		if (loam_client_call(c, "GET", path, NULL, &h, &err) < 0)
 			return loam_cli_error(err);
-		const char *state = str_of(h, "state"), *label = str_of(h, "label");
+		const char *state = loam_cli_str(h, "state"), *label = loam_cli_str(h, "label");
 		char error[1024];
-		copy_trimmed(error, sizeof(error), str_of(h, "last_error"));
+		copy_trimmed(error, sizeof(error), loam_cli_str(h, "last_error"));
 		if (*label && strcmp(label, last_label) != 0) {
 			printf("%s…\n", label);
 			fflush(stdout);
@@ -183,7 +172,7 @@ static int follow(struct loam_client *c, const char *name, long timeout_s)
 				name, state, label, name);
 			return 1;
 		}
-		sleep_ms(100);
+		loam_cli_sleep_ms(100);
 	}
 }
 
@@ -199,7 +188,7 @@ int loam_host_add(int argc, char **argv)
 	if (loam_client_open(&c, &err) < 0 ||
 	    loam_client_call(c, "POST", "/v1/hosts", body, &host, &err) < 0)
 		return loam_cli_error(err);
-	const char *name = str_of(host, "name");
+	const char *name = loam_cli_str(host, "name");
 	printf("host %s added; cloudifying\n", name);
 	fflush(stdout);
 	if (!o.wait)

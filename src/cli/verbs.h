@@ -34,6 +34,10 @@ int loam_cli_call_once(const char *method, const char *path, const json_t *body,
 		       loam_err *err);
 /* Validates a resource name given on the command line. */
 int loam_cli_check_name(const char *what, const char *name, loam_err *err);
+/* The string at key, or "" when absent or not a string. */
+const char *loam_cli_str(const json_t *o, const char *key);
+/* Sleeps ms milliseconds (the pace of the verbs that follow a state). */
+void loam_cli_sleep_ms(long ms);
 
 int loam_host_add(int argc, char **argv);
 int loam_host_ls(int argc, char **argv);

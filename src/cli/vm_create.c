@@ -30,18 +30,6 @@ struct create_opts {
 	long timeout_s;
 };
 
-static const char *str_of(const json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : "";
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
 /* Prints each new state (with its reason) until the VM runs or fails;
  * *vm is the last view of it. Returns the exit status. */
 static int follow(struct loam_client *c, const char *name, long timeout_s, json_t **vm)
@@ -55,7 +43,8 @@ static int follow(struct loam_client *c, const char *name, long timeout_s, json_
 		*vm = NULL;
 		if (loam_client_call(c, "GET", path, NULL, vm, &err) < 0)
 			return loam_cli_error(err);
-		const char *state = str_of(*vm, "state"), *reason = str_of(*vm, "state_reason");
+		const char *state = loam_cli_str(*vm, "state"),
+			   *reason = loam_cli_str(*vm, "state_reason");
 		char now[1200];
 		snprintf(now, sizeof(now), "%s%s%s", state, *reason ? ": " : "", reason);
 		if (strcmp(now, last) != 0 && strcmp(state, "failed") != 0) {
@@ -76,7 +65,7 @@ static int follow(struct loam_client *c, const char *name, long timeout_s, json_
 				name, state, timeout_s, name);
 			return 1;
 		}
-		sleep_ms(WAIT_POLL_MS);
+		loam_cli_sleep_ms(WAIT_POLL_MS);
 	}
 }
 
@@ -147,13 +136,13 @@ static json_t *request_body(const char *name, const struct create_opts *o)
 
 static void print_created(const char *name, const json_t *vm, bool wait)
 {
-	printf("vm %s: %s (%s %s: %lld vCPUs, %lld GiB)", name, str_of(vm, "state"),
-	       str_of(vm, "arch"), str_of(vm, "size"),
+	printf("vm %s: %s (%s %s: %lld vCPUs, %lld GiB)", name, loam_cli_str(vm, "state"),
+	       loam_cli_str(vm, "arch"), loam_cli_str(vm, "size"),
 	       (long long)json_integer_value(json_object_get(vm, "vcpus")),
 	       (long long)json_integer_value(json_object_get(vm, "memory_gib")));
 	if (wait)
-		printf(" on host %s; guest reports %s\n", str_of(vm, "host"),
-		       str_of(vm, "guest_machine"));
+		printf(" on host %s; guest reports %s\n", loam_cli_str(vm, "host"),
+		       loam_cli_str(vm, "guest_machine"));
 	else
 		printf("; follow it with: loam vm show %s\n", name);
 }
