@@ -20,7 +20,6 @@
 #include "lib/json.h"
 #include "lib/valid.h"
 
-#ifdef LOAM_HAVE_ARTIFACT
 #include "alloc/alloc.h"
 #include "artifact/host_install.h"
 #include "artifact/upgrade.h"
@@ -346,30 +345,3 @@ int api_artifacts_gc(struct api_req *r, loam_err *err)
 			   (json_int_t)failed);
 	return 0;
 }
-
-#else /* built without the artifact library */
-
-static int no_artifacts(loam_err *err)
-{
-	return loam_fail(err, LOAM_E_CONFLICT, "this loamd is built without artifact support");
-}
-
-int api_artifacts_list(struct api_req *r, loam_err *err)
-{
-	(void)r;
-	return no_artifacts(err);
-}
-
-int api_artifacts_gc(struct api_req *r, loam_err *err)
-{
-	(void)r;
-	return no_artifacts(err);
-}
-
-int api_hosts_upgrade(struct api_req *r, loam_err *err)
-{
-	(void)r;
-	return no_artifacts(err);
-}
-
-#endif

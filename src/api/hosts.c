@@ -14,9 +14,7 @@
 
 #include "alloc/alloc.h"
 #include "arch/arch.h"
-#ifdef LOAM_HAVE_ARTIFACT
 #include "artifact/versions.h"
-#endif
 #include "engine/engine.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
@@ -193,12 +191,10 @@ static int load_host(struct loam_db *db, const char *name, struct loam_db_rows *
  * else the host_artifact rows as they are. */
 static json_t *host_artifacts(struct loam_db *db, const char *host_id)
 {
-#ifdef LOAM_HAVE_ARTIFACT
 	json_t *typed = NULL;
 	cleanup_err loam_err aerr = NULL;
 	if (loam_artifact_host_json(db, host_id, &typed, &aerr) == 0 && typed)
 		return typed;
-#endif
 	json_t *list = json_array();
 	if (!api_table_exists(db, "host_artifact"))
 		return list;
@@ -376,12 +372,10 @@ static int host_add_tx(struct loam_db *db, void *ctx, loam_err *err)
 				 DB_TEXT(h->location), DB_INT(loam_db_now_ms())),
 			 NULL, err) < 0)
 		return -1;
-#ifdef LOAM_HAVE_ENGINE
 	char strand_id[27];
 	cleanup_json json_t *frame = json_pack("{s:s}", "host_id", h->id); /* borrowed */
 	if (loam_strand_create(db, "cloudify", NULL, frame, h->id, strand_id, err) < 0)
 		return loam_err_wrap(err, "create the cloudify strand");
-#endif
 	return 0;
 }
 
@@ -502,7 +496,6 @@ static int set_emulation(struct loam_db *db, struct host_set *s, loam_err *err)
 	return 0;
 }
 
-#ifdef LOAM_HAVE_ENGINE
 static bool host_has_live_strand(struct loam_db *db, const char *id)
 {
 	cleanup_rows struct loam_db_rows *rows = NULL;
@@ -512,7 +505,6 @@ static bool host_has_live_strand(struct loam_db *db, const char *id)
 			     DB_ARGS(DB_TEXT(id)), &rows, &err) == 0 &&
 	       loam_db_rows_count(rows) > 0;
 }
-#endif
 
 static int host_set_tx(struct loam_db *db, void *ctx, loam_err *err)
 {
@@ -530,13 +522,11 @@ static int host_set_tx(struct loam_db *db, void *ctx, loam_err *err)
 		return -1;
 	if (s->has_emulate && set_emulation(db, s, err) < 0)
 		return -1;
-#ifdef LOAM_HAVE_ENGINE
 	/* The host installs the artifacts of arches it now serves: its cloudify
 	 * strand hops to its install step and back to its heartbeat. */
 	if (s->has_emulate && host_has_live_strand(db, s->id) &&
 	    loam_strand_signal(db, s->id, "install", err) < 0)
 		return -1;
-#endif
 	if (s->has_allow_tcg &&
 	    loam_db_exec(db,
 			 "UPDATE host SET allow_tcg = ?, accel = CASE WHEN kvm = 1 THEN 'kvm' "

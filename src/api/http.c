@@ -13,9 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef LOAM_HAVE_ARTIFACT
 #include "artifact/serve.h"
-#endif
 #include "lib/json.h"
 #include "lib/log.h"
 
@@ -70,14 +68,9 @@ static enum MHD_Result serve_artifact(struct loam_api *api, struct MHD_Connectio
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 		return send_json(conn, 405,
 				 error_body("invalid", "the artifact store is read-only"));
-#ifdef LOAM_HAVE_ARTIFACT
 	if (api->artifact_store)
 		return loam_artifact_serve(conn, api->artifact_store, rel) == MHD_YES ? MHD_YES
 										      : MHD_NO;
-#else
-	(void)api;
-	(void)rel;
-#endif
 	return send_json(conn, 404,
 			 error_body("not_found", "no artifact store in this loamd "
 						 "(start it with --artifact-store DIR)"));

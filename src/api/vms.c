@@ -182,14 +182,10 @@ static int vm_create_tx(struct loam_db *db, void *ctx, loam_err *err)
 	struct vm_spec *s = ctx;
 	if (vm_insert_tx(db, ctx, err) < 0)
 		return -1;
-#ifdef LOAM_HAVE_ENGINE
 	cleanup_json json_t *frame = json_pack("{s:s}", "boot", s->boot ? s->boot : "firmware");
 	if (loam_strand_create(db, "vm", NULL, frame, s->id, NULL, err) < 0)
 		return loam_err_wrap(err, "create the vm strand");
 	return 0;
-#else
-	return loam_fail(err, LOAM_E_UNAVAILABLE, "this loamd has no prog engine to boot VMs");
-#endif
 }
 
 static int api_vm_create(struct api_req *r, struct vm_spec *s, loam_err *err)
@@ -224,13 +220,7 @@ static bool has_strand(struct loam_db *db, const char *id)
 
 static int raise_signal(struct loam_db *db, const char *id, const char *signal, loam_err *err)
 {
-#ifdef LOAM_HAVE_ENGINE
 	return loam_strand_signal(db, id, signal, err);
-#else
-	(void)db;
-	(void)id;
-	return loam_fail(err, LOAM_E_INTERNAL, "cannot signal %s: no engine in this build", signal);
-#endif
 }
 
 /* The state an action leads to, or NULL with *err when it is refused. */

@@ -21,12 +21,10 @@
 #include "lib/fs.h"
 #include "lib/log.h"
 #include "loamd/loamd.h"
-#ifdef LOAM_HAVE_PROGS
 #include "artifact/manifest.h"
 #include "progs/images.h"
 #include "progs/progs.h"
 #include "transport/transport.h"
-#endif
 
 struct loamd {
 	struct loamd_opts opts;
@@ -36,12 +34,10 @@ struct loamd {
 	struct loam_engine *engine;
 	struct loam_api *api;
 	char owner[128];
-#ifdef LOAM_HAVE_PROGS
 	struct loamd_app app;
 	struct loam_artifact_manifest manifest;
 	bool have_manifest;
 	char *artifact_base_url;
-#endif
 	uint16_t port;
 };
 
@@ -68,7 +64,6 @@ static int open_database(struct loamd *d, loam_err *err)
 	return 0;
 }
 
-#ifdef LOAM_HAVE_PROGS
 /*
  * The store's manifest (what hosts install) and the URL hosts fetch it
  * from: loamd's own listen address, with a wildcard address replaced by
@@ -102,23 +97,18 @@ static int load_artifacts(struct loamd *d, loam_err *err)
 	log_info("artifact store %s served at %s", d->opts.artifact_store, d->artifact_base_url);
 	return 0;
 }
-#endif
 
-#ifdef LOAM_HAVE_ENGINE
 static void wake_engine(void *engine)
 {
 	loam_engine_wake(engine);
 }
-#endif
 
 static int start_engine(struct loamd *d, loam_err *err)
 {
 	char host[64] = "loamd";
 	gethostname(host, sizeof(host) - 1);
 	snprintf(d->owner, sizeof(d->owner), "%s:%d", host, (int)getpid());
-#ifdef LOAM_HAVE_ENGINE
 	void *app = NULL;
-#ifdef LOAM_HAVE_PROGS
 	if (load_artifacts(d, err) < 0)
 		return -1;
 	d->app = (struct loamd_app){.pool = loam_transport_pool_new(),
@@ -137,7 +127,6 @@ static int start_engine(struct loamd *d, loam_err *err)
 		loam_alloc_set_image_arch_check(d->alloc, loam_image_index_present, d->app.images);
 	app = &d->app;
 	loam_progs_register_all();
-#endif
 	struct loam_engine_opts eo = {.db_url = d->opts.db_url,
 				      .owner = d->owner,
 				      .workers = d->opts.workers,
@@ -146,10 +135,6 @@ static int start_engine(struct loamd *d, loam_err *err)
 	if (loam_engine_start(&eo, &d->engine, err) < 0)
 		return loam_err_wrap(err, "start the engine");
 	loam_api_on_change(d->api, wake_engine, d->engine);
-#else
-	(void)err;
-	log_warn("this loamd is built without the prog engine: hosts are recorded, not cloudified");
-#endif
 	return 0;
 }
 
@@ -190,18 +175,14 @@ static int start(struct loamd *d, loam_err *err)
 static void stop(struct loamd *d)
 {
 	loam_api_free(d->api);
-#ifdef LOAM_HAVE_ENGINE
 	if (d->engine)
 		loam_engine_stop(d->engine);
-#endif
-#ifdef LOAM_HAVE_PROGS
 	if (d->app.pool)
 		loam_transport_pool_free(d->app.pool);
 	loam_image_index_free(d->app.images);
 	if (d->have_manifest)
 		loam_artifact_manifest_free(&d->manifest);
 	free(d->artifact_base_url);
-#endif
 	if (d->alloc)
 		loam_alloc_free(d->alloc);
 	if (d->db)

@@ -7,9 +7,7 @@
 
 #include "lib/cleanup.h"
 #include "lib/log.h"
-#ifdef LOAM_HAVE_ALLOC
 #include "alloc/alloc.h"
-#endif
 
 #define HOST_COLS                                                                                  \
 	"name, transport, address, ssh_user, ssh_key_file, host_key, state_dir, arch, "            \
@@ -54,13 +52,8 @@ void loam_host_row_free(struct loam_host_row *h)
 
 void loam_host_changed(struct loamd_app *app, const char *id)
 {
-#ifdef LOAM_HAVE_ALLOC
 	if (app && app->alloc)
 		loam_alloc_host_changed(app->alloc, id);
-#else
-	(void)app;
-	(void)id;
-#endif
 }
 
 /* Pins the key only if none is pinned yet: a concurrent pin cannot be

@@ -15,9 +15,7 @@
 #include "db/db.h"
 #include "db/records.h"
 #include "lib/cleanup.h"
-#ifdef LOAM_FIXTURE_PROGS
 #include "progs/progs.h"
-#endif
 
 static const char *const digest_tables[] = {"host",   "host_emulation", "vm",
 					    "strand", "strand_signal",	NULL};
@@ -37,13 +35,11 @@ static int seed(struct api_fixture *f, loam_err *err)
 
 static int open_parts(struct api_fixture *f, loam_err *err)
 {
-#ifdef LOAM_FIXTURE_PROGS
 	/* Hosts get their cloudify strand recorded; no engine runs it here. */
 	static bool registered;
 	if (!registered)
 		loam_progs_register_all();
 	registered = true;
-#endif
 	if (loam_db_open(f->db_url, &f->db, err) < 0 || loam_db_migrate(f->db, err) < 0 ||
 	    loam_db_sync_sizes(f->db, err) < 0 || loam_alloc_new(f->db, &f->alloc, err) < 0)
 		return -1;
