@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "lib/cleanup.h"
-#include "verbs.h"
-#include "vm.h"
+#include "host/verbs.h"
+#include "host/vm.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);

@@ -18,7 +18,7 @@
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 #include "lib/spawn.h"
-#include "vm.h"
+#include "host/vm.h"
 
 #define KVM_GROUP "kvm"
 /* useradd/groupadd exit statuses that mean "already there", and userdel's

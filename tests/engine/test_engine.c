@@ -74,8 +74,8 @@ static int hop_finish(struct loam_strand_ctx *c, struct loam_outcome *o, loam_er
 }
 
 static const struct loam_label hop_labels[] = {
-    {"start", hop_start, 0}, {"finish", hop_finish, 0}, {0}};
-static const struct loam_prog hop_prog = {"t_hop", hop_labels};
+    {"start", hop_start, 0, NULL}, {"finish", hop_finish, 0, NULL}, {0}};
+static const struct loam_prog hop_prog = {"t_hop", hop_labels, NULL, NULL};
 
 static int nap_start(struct loam_strand_ctx *c, struct loam_outcome *o, loam_err *e)
 {
@@ -90,8 +90,8 @@ static int nap_start(struct loam_strand_ctx *c, struct loam_outcome *o, loam_err
 	return 0;
 }
 
-static const struct loam_label nap_labels[] = {{"start", nap_start, 0}, {0}};
-static const struct loam_prog nap_prog = {"t_nap", nap_labels};
+static const struct loam_label nap_labels[] = {{"start", nap_start, 0, NULL}, {0}};
+static const struct loam_prog nap_prog = {"t_nap", nap_labels, NULL, NULL};
 
 static int child_start(struct loam_strand_ctx *c, struct loam_outcome *o, loam_err *e)
 {
@@ -100,8 +100,8 @@ static int child_start(struct loam_strand_ctx *c, struct loam_outcome *o, loam_e
 	return 0;
 }
 
-static const struct loam_label child_labels[] = {{"start", child_start, 0}, {0}};
-static const struct loam_prog child_prog = {"t_child", child_labels};
+static const struct loam_label child_labels[] = {{"start", child_start, 0, NULL}, {0}};
+static const struct loam_prog child_prog = {"t_child", child_labels, NULL, NULL};
 
 static int push_start(struct loam_strand_ctx *c, struct loam_outcome *o, loam_err *e)
 {
@@ -121,8 +121,8 @@ static int push_after(struct loam_strand_ctx *c, struct loam_outcome *o, loam_er
 }
 
 static const struct loam_label push_labels[] = {
-    {"start", push_start, 0}, {"after", push_after, 0}, {0}};
-static const struct loam_prog push_prog = {"t_push", push_labels};
+    {"start", push_start, 0, NULL}, {"after", push_after, 0, NULL}, {0}};
+static const struct loam_prog push_prog = {"t_push", push_labels, NULL, NULL};
 
 static int bud_start(struct loam_strand_ctx *c, struct loam_outcome *o, loam_err *e)
 {
@@ -146,8 +146,8 @@ static int bud_reaped(struct loam_strand_ctx *c, struct loam_outcome *o, loam_er
 }
 
 static const struct loam_label bud_labels[] = {
-    {"start", bud_start, 0}, {"reaped", bud_reaped, 0}, {0}};
-static const struct loam_prog bud_prog = {"t_bud", bud_labels};
+    {"start", bud_start, 0, NULL}, {"reaped", bud_reaped, 0, NULL}, {0}};
+static const struct loam_prog bud_prog = {"t_bud", bud_labels, NULL, NULL};
 
 /* Fails until the frame says how many failures to stage are done. */
 static int flaky_start(struct loam_strand_ctx *c, struct loam_outcome *o, loam_err *e)
@@ -159,8 +159,8 @@ static int flaky_start(struct loam_strand_ctx *c, struct loam_outcome *o, loam_e
 	return 0;
 }
 
-static const struct loam_label flaky_labels[] = {{"start", flaky_start, 5}, {0}};
-static const struct loam_prog flaky_prog = {"t_flaky", flaky_labels};
+static const struct loam_label flaky_labels[] = {{"start", flaky_start, 5, NULL}, {0}};
+static const struct loam_prog flaky_prog = {"t_flaky", flaky_labels, NULL, NULL};
 
 static int loop_start(struct loam_strand_ctx *c, struct loam_outcome *o, loam_err *e)
 {
@@ -176,8 +176,8 @@ static int loop_start(struct loam_strand_ctx *c, struct loam_outcome *o, loam_er
 	return 0;
 }
 
-static const struct loam_label loop_labels[] = {{"start", loop_start, 0}, {0}};
-static const struct loam_prog loop_prog = {"t_loop", loop_labels};
+static const struct loam_label loop_labels[] = {{"start", loop_start, 0, NULL}, {0}};
+static const struct loam_prog loop_prog = {"t_loop", loop_labels, NULL, NULL};
 
 /* Steals its own lease mid-label, as a worker elsewhere would after
  * expiry: the outcome must then be dropped. */
@@ -201,8 +201,8 @@ static int thief_never(struct loam_strand_ctx *c, struct loam_outcome *o, loam_e
 }
 
 static const struct loam_label thief_labels[] = {
-    {"start", thief_start, 0}, {"never", thief_never, 0}, {0}};
-static const struct loam_prog thief_prog = {"t_thief", thief_labels};
+    {"start", thief_start, 0, NULL}, {"never", thief_never, 0, NULL}, {0}};
+static const struct loam_prog thief_prog = {"t_thief", thief_labels, NULL, NULL};
 
 static int badhop_start(struct loam_strand_ctx *c, struct loam_outcome *o, loam_err *e)
 {
@@ -211,8 +211,8 @@ static int badhop_start(struct loam_strand_ctx *c, struct loam_outcome *o, loam_
 	return 0;
 }
 
-static const struct loam_label badhop_labels[] = {{"start", badhop_start, 0}, {0}};
-static const struct loam_prog badhop_prog = {"t_badhop", badhop_labels};
+static const struct loam_label badhop_labels[] = {{"start", badhop_start, 0, NULL}, {0}};
+static const struct loam_prog badhop_prog = {"t_badhop", badhop_labels, NULL, NULL};
 
 /* ---- cases ---- */
 
