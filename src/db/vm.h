@@ -59,6 +59,8 @@ int loam_vm_load_by_name(struct loam_db *db, const char *name, struct loam_vm *v
 int loam_vm_list(struct loam_db *db, struct loam_vm **vms, size_t *n, loam_err *err);
 void loam_vm_list_free(struct loam_vm *vms, size_t n);
 int loam_vm_name_taken(struct loam_db *db, const char *name, bool *taken, loam_err *err);
+/* How many VMs are in state. */
+int loam_vm_count(struct loam_db *db, enum loam_vm_state state, int64_t *n, loam_err *err);
 
 /* state and state_reason (NULL clears it). */
 int loam_vm_set_state(struct loam_db *db, const char *id, enum loam_vm_state state,

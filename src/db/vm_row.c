@@ -139,3 +139,13 @@ int loam_vm_name_taken(struct loam_db *db, const char *name, bool *taken, loam_e
 	*taken = loam_db_rows_count(r) > 0;
 	return 0;
 }
+
+int loam_vm_count(struct loam_db *db, enum loam_vm_state state, int64_t *n, loam_err *err)
+{
+	cleanup_rows struct loam_db_rows *r = NULL;
+	if (loam_db_query(db, "SELECT count(*) FROM vm WHERE state = ?",
+			  DB_ARGS(DB_TEXT(loam_vm_state_name(state))), &r, err) < 0)
+		return -1;
+	*n = loam_db_rows_int(r, 0, 0);
+	return 0;
+}

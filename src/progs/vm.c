@@ -127,11 +127,13 @@ static const char *const on_a_host[] = {VM_PREP, VM_RUN, VM_WAIT_READY, VM_WAIT,
  * Before the guest boots, a stop parks the VM in 'stopped' and remembers
  * where a later start resumes (a VM stopped in the queue leaves it, so it
  * never blocks the VMs behind it); a reboot is dropped, as the guest is
- * about to boot fresh anyway. Returns 1 when it parked the VM.
+ * about to boot fresh anyway, and so is a start: it is on its way. Returns
+ * 1 when it parked the VM.
  */
 static int park_early(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_err *err)
 {
 	loam_strand_take_signal(ctx, LOAM_SIGNAL_REBOOT);
+	loam_strand_take_signal(ctx, LOAM_SIGNAL_START);
 	if (!loam_strand_take_signal(ctx, LOAM_SIGNAL_STOP))
 		return 0;
 	if (vm_set_state(ctx, LOAM_VM_STOPPED, "stopped before it booted", err) < 0)

@@ -72,8 +72,12 @@ static int came_up(struct loam_strand_ctx *ctx, const struct loam_vm *v,
 	return 0;
 }
 
+/* Booting: a stop stops the VMM; a reboot is dropped (the guest is booting
+ * fresh), and so is a start. */
 int vm_label_wait_ready(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_err *err)
 {
+	loam_strand_take_signal(ctx, LOAM_SIGNAL_REBOOT);
+	loam_strand_take_signal(ctx, LOAM_SIGNAL_START);
 	if (loam_strand_take_signal(ctx, LOAM_SIGNAL_STOP)) {
 		*out = loam_hop(VM_STOP);
 		return 0;

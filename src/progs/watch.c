@@ -194,12 +194,15 @@ static void keep_result(struct loam_watch *w, const char *strand, struct loam_vm
 }
 
 /* Takes the items an event settles (under lock); returns how many strands
- * it put into wake (room for WATCH_ITEMS_MAX). */
-static size_t settle(struct host *h, struct loam_watch_event *e, char wake[][27], size_t nwake)
+ * it put into wake (room for WATCH_ITEMS_MAX). An item registered after
+ * the poll began waits for the next poll: what this one saw may be older
+ * than the item (a VM stopped, then started again). */
+static size_t settle(struct host *h, struct loam_watch_event *e, int64_t polled_at,
+		     char wake[][27], size_t nwake)
 {
 	for (struct item **p = &h->items; *p;) {
 		struct item *it = *p;
-		if (it->job != e->job || strcmp(it->name, e->name) != 0) {
+		if (it->job != e->job || strcmp(it->name, e->name) != 0 || it->added_at > polled_at) {
 			p = &it->next;
 			continue;
 		}
@@ -231,6 +234,7 @@ static void wake_all(struct loam_watch *w, char wake[][27], size_t n)
 static void watch_round(struct host *h, const struct loam_watch_item *items, size_t n)
 {
 	struct loam_watch *w = h->w;
+	int64_t polled_at = loam_db_now_ms();
 	pthread_mutex_unlock(&w->lock);
 	struct loam_watch_event *events = NULL;
 	size_t nevents = 0;
@@ -245,7 +249,7 @@ static void watch_round(struct host *h, const struct loam_watch_item *items, siz
 	char wake[WATCH_ITEMS_MAX][27];
 	size_t nwake = 0;
 	for (size_t i = 0; i < nevents; i++)
-		nwake = settle(h, &events[i], wake, nwake);
+		nwake = settle(h, &events[i], polled_at, wake, nwake);
 	loam_watch_events_free(events, nevents);
 	pthread_mutex_unlock(&w->lock);
 	wake_all(w, wake, nwake);

@@ -26,8 +26,9 @@
 
 /* Each call's limit unless the caller sets one: every verb answers fast. */
 #define LOAM_AGENT_CALL_TIMEOUT_MS 30000
-/* How long a job call may wait for a job that ends quickly. */
-#define LOAM_AGENT_JOB_WAIT_MS 500
+/* How long a job call waits for a job that ends quickly (a vm-prep takes
+ * tens of ms): a slow one then costs the worker no more than this. */
+#define LOAM_AGENT_JOB_WAIT_MS 100
 
 /* The agent on one host. */
 struct loam_agent {
