@@ -8,6 +8,7 @@
  */
 #include "host/job.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -219,7 +220,7 @@ static void write_pid_file(const struct job_paths *p)
 		       " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d "
 		       "%*d %llu",
 		       &ticks);
-	int n = snprintf(line, sizeof(line), "%d %d %llu\n", (int)getpid(), (int)getpgrp(), ticks);
+	int n = snprintf(line, sizeof(line), "%d %d %llu\n", (int)getpid(), (int)getsid(0), ticks);
 	cleanup_err loam_err err = NULL;
 	write_new(p->pid, line, (size_t)n, &err);
 }
@@ -433,12 +434,41 @@ json_t *job_status_json(const struct job_paths *p, const struct job_status *st, 
 	return j;
 }
 
-static long pgid_of(const struct job_paths *p)
+/* The job's session: its leader called setsid(), and every process the
+ * job starts stays in it (loam_spawn gives children process groups of
+ * their own, not sessions). */
+static long session_of(const struct job_paths *p)
 {
 	size_t len = 0;
 	cleanup_free char *text = read_small(p->pid, 128, &len);
-	long pid = 0, pgid = 0;
-	return text && sscanf(text, "%ld %ld", &pid, &pgid) == 2 && pgid > 1 ? pgid : 0;
+	long pid = 0, sid = 0;
+	return text && sscanf(text, "%ld %ld", &pid, &sid) == 2 && sid > 1 ? sid : 0;
+}
+
+/* SIGKILLs every live process of session sid once; returns how many. */
+static int kill_session_round(long sid)
+{
+	cleanup_dir DIR *d = opendir("/proc");
+	int n = 0;
+	for (struct dirent *e; d && (e = readdir(d));) {
+		char *end = NULL;
+		long pid = strtol(e->d_name, &end, 10);
+		if (*end || pid <= 1)
+			continue;
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+		size_t len = 0;
+		cleanup_free char *stat = read_small(path, 4096, &len);
+		const char *s = stat ? strrchr(stat, ')') : NULL;
+		char state = 0;
+		long session = 0;
+		if (s && sscanf(s + 1, " %c %*d %*d %ld", &state, &session) == 2 && session == sid &&
+		    state != 'Z' && state != 'X') {
+			kill((pid_t)pid, SIGKILL);
+			n++;
+		}
+	}
+	return n;
 }
 
 int job_cancel(const struct job_paths *p, bool *existed, loam_err *err)
@@ -449,12 +479,12 @@ int job_cancel(const struct job_paths *p, bool *existed, loam_err *err)
 	struct job_status st;
 	read_state(p, &st);
 	*existed = st.state != JOB_ABSENT;
-	long pgid = st.state == JOB_RUNNING ? pgid_of(p) : 0;
-	if (pgid) {
-		kill((pid_t)-pgid, SIGKILL);
-		int64_t until = agent_now_ms() + JOB_CANCEL_WAIT_MS;
-		while (monitor_alive(p) && agent_now_ms() < until)
-			agent_sleep_ms(JOB_POLL_MS);
+	long sid = st.state == JOB_RUNNING ? session_of(p) : 0;
+	int64_t until = agent_now_ms() + JOB_CANCEL_WAIT_MS;
+	while (sid && kill_session_round(sid) > 0) {
+		if (agent_now_ms() >= until)
+			return loam_fail(err, LOAM_E_IO, "job %s survives SIGKILL", p->name);
+		agent_sleep_ms(JOB_POLL_MS);
 	}
 	return vm_remove_tree(p->dir, err);
 }

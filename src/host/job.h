@@ -10,8 +10,8 @@
  * directory outside every VM's folder: the job's input digest, stdin,
  * stdout, stderr, the monitor's pid and, once it ended, its exit status.
  * The job runs as: setsid'd session leader (exits at once) → monitor
- * (waits for the verb, writes the exit status) → the verb itself, all in
- * one process group, so that cancelling kills all of it.
+ * (waits for the verb, writes the exit status) → the verb itself and what
+ * it starts, all in one session, so that cancelling kills all of it.
  */
 #ifndef LOAM_HOST_JOB_H
 #define LOAM_HOST_JOB_H
@@ -63,7 +63,7 @@ void job_read(const struct job_paths *p, long wait_ms, struct job_status *st);
  * "reaped"}; with reap, a job that ended is forgotten (its folder goes). */
 json_t *job_status_json(const struct job_paths *p, const struct job_status *st, bool reap);
 
-/* Kills the job (its whole process group) and forgets it. */
+/* Kills the job (every process of its session) and forgets it. */
 int job_cancel(const struct job_paths *p, bool *existed, loam_err *err);
 
 #endif

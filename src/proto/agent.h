@@ -75,7 +75,7 @@
 #define LOAM_LAYOUT_JOB_STDIN	"stdin"
 #define LOAM_LAYOUT_JOB_STDOUT	"stdout"
 #define LOAM_LAYOUT_JOB_STDERR	"stderr"
-#define LOAM_LAYOUT_JOB_PID	"pid"  /* "<monitor pid> <pgid> <start ticks>" */
+#define LOAM_LAYOUT_JOB_PID	"pid"  /* "<monitor pid> <session> <start ticks>" */
 #define LOAM_LAYOUT_JOB_EXIT	"exit" /* "exit N" or "signal N", once it ended */
 #define LOAM_JOB_PREFIX_VM_PREP "vm-prep-"
 #define LOAM_JOB_INSTALL	"install"
