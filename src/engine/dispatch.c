@@ -353,6 +353,98 @@ static int apply_tx(struct loam_db *db, void *ctx, loam_err *err)
 	return p->done ? write_done(db, p, now, err) : write_next(db, p, now, err);
 }
 
+static int plan_push(struct plan *p, const char *cur_prog, struct loam_outcome *o, loam_err *err)
+{
+	struct strand_run *r = p->run;
+	const struct loam_prog *child = loam_engine_find_prog(o->child_prog ? o->child_prog : "");
+	if (!child)
+		return loam_fail(err, LOAM_E_INVALID, "push: no prog named '%s'",
+				 o->child_prog ? o->child_prog : "(null)");
+	if (loam_check_prog_label(cur_prog, o->label, err) < 0)
+		return -1;
+	json_object_set_new(r->top, "label", json_string(o->label));
+	json_array_append_new(r->stack, loam_frame_new(child->name, child->labels[0].name,
+						       loam_steal(&o->child_frame)));
+	p->label_changed = true;
+	return 0;
+}
+
+static void plan_pop(struct plan *p, struct loam_outcome *o)
+{
+	struct strand_run *r = p->run;
+	json_t *value = o->pop_value ? loam_steal(&o->pop_value) : json_null();
+	json_array_remove(r->stack, json_array_size(r->stack) - 1);
+	r->top = NULL;
+	if (json_array_size(r->stack) == 0) {
+		p->done = true;
+		p->exitval = loam_json_dump(value);
+		json_decref(value);
+		return;
+	}
+	json_t *below = json_array_get(r->stack, json_array_size(r->stack) - 1);
+	json_object_set_new(below, "child_exit", value);
+	p->label_changed = true;
+}
+
+static int plan_bud(struct plan *p, const char *cur_prog, struct loam_outcome *o, loam_err *err)
+{
+	struct strand_run *r = p->run;
+	if (!json_is_array(o->buds))
+		return loam_fail(err, LOAM_E_INVALID, "bud: buds must be an array");
+	if (loam_check_prog_label(cur_prog, o->label, err) < 0)
+		return -1;
+	p->buds = json_array();
+	cleanup_json json_t *ids = json_array();
+	size_t i;
+	json_t *b;
+	json_array_foreach(o->buds, i, b)
+	{
+		const char *prog = json_string_value(json_object_get(b, "prog"));
+		const struct loam_prog *bp = loam_engine_find_prog(prog ? prog : "");
+		json_t *state = json_object_get(b, "frame");
+		if (!bp || (state && !json_is_object(state)))
+			return loam_fail(err, LOAM_E_INVALID,
+					 "bud %zu: needs a registered prog and an object frame", i);
+		char id[27];
+		loam_db_new_id(id);
+		json_array_append_new(ids, json_string(id));
+		json_array_append_new(p->buds,
+				      json_pack("{s:s, s:s, s:s, s:o}", "id", id, "prog", bp->name,
+						"label", bp->labels[0].name, "state",
+						state ? json_incref(state) : json_object()));
+	}
+	json_object_set_new(r->top, "label", json_string(o->label));
+	/* Woken by the last child to finish; the backstop poll covers none. */
+	p->schedule += json_array_size(ids) ? REAP_POLL_MS : 0;
+	json_object_set_new(r->top, "reap", loam_steal(&ids));
+	p->label_changed = true;
+	return 0;
+}
+
+static int plan_kind(struct plan *p, const char *cur_prog, struct loam_outcome *o, loam_err *err)
+{
+	switch (o->kind) {
+	case LOAM_OUT_HOP:
+		if (loam_check_prog_label(cur_prog, o->label, err) < 0)
+			return -1;
+		json_object_set_new(p->run->top, "label", json_string(o->label));
+		p->label_changed = true; /* even to itself: a hop is progress */
+		return 0;
+	case LOAM_OUT_NAP:
+		p->schedule += o->nap_ms;
+		return 0;
+	case LOAM_OUT_PUSH:
+		return plan_push(p, cur_prog, o, err);
+	case LOAM_OUT_POP:
+		plan_pop(p, o);
+		return 0;
+	case LOAM_OUT_BUD:
+		return plan_bud(p, cur_prog, o, err);
+	default:
+		return loam_fail(err, LOAM_E_INTERNAL, "unknown outcome kind %d", (int)o->kind);
+	}
+}
+
 /* Turns the outcome into the stack and columns to write. Consumes o. */
 static int plan_outcome(struct plan *p, const struct loam_label *cur, struct loam_outcome *o,
 			loam_err *err)
@@ -372,83 +464,8 @@ static int plan_outcome(struct plan *p, const struct loam_label *cur, struct loa
 		return o->label ? -1
 				: loam_fail(err, LOAM_E_INVALID, "%s: outcome without a label",
 					    cur_prog);
-	switch (o->kind) {
-	case LOAM_OUT_HOP:
-		if (loam_check_prog_label(cur_prog, o->label, err) < 0)
-			return -1;
-		json_object_set_new(r->top, "label", json_string(o->label));
-		p->label_changed = true; /* even to itself: a hop is progress */
-		break;
-	case LOAM_OUT_NAP:
-		p->schedule += o->nap_ms;
-		break;
-	case LOAM_OUT_PUSH: {
-		const struct loam_prog *child =
-		    loam_engine_find_prog(o->child_prog ? o->child_prog : "");
-		if (!child)
-			return loam_fail(err, LOAM_E_INVALID, "push: no prog named '%s'",
-					 o->child_prog ? o->child_prog : "(null)");
-		if (loam_check_prog_label(cur_prog, o->label, err) < 0)
-			return -1;
-		json_object_set_new(r->top, "label", json_string(o->label));
-		json_array_append_new(r->stack, loam_frame_new(child->name, child->labels[0].name,
-							       loam_steal(&o->child_frame)));
-		p->label_changed = true;
-		break;
-	}
-	case LOAM_OUT_POP: {
-		json_t *value = o->pop_value ? loam_steal(&o->pop_value) : json_null();
-		json_array_remove(r->stack, json_array_size(r->stack) - 1);
-		r->top = NULL;
-		if (json_array_size(r->stack) == 0) {
-			p->done = true;
-			p->exitval = loam_json_dump(value);
-			json_decref(value);
-			break;
-		}
-		json_t *below = json_array_get(r->stack, json_array_size(r->stack) - 1);
-		json_object_set_new(below, "child_exit", value);
-		p->label_changed = true;
-		break;
-	}
-	case LOAM_OUT_BUD: {
-		if (!json_is_array(o->buds))
-			return loam_fail(err, LOAM_E_INVALID, "bud: buds must be an array");
-		if (loam_check_prog_label(cur_prog, o->label, err) < 0)
-			return -1;
-		p->buds = json_array();
-		json_t *ids = json_array();
-		size_t i;
-		json_t *b;
-		json_array_foreach(o->buds, i, b)
-		{
-			const char *prog = json_string_value(json_object_get(b, "prog"));
-			const struct loam_prog *bp = loam_engine_find_prog(prog ? prog : "");
-			json_t *state = json_object_get(b, "frame");
-			if (!bp || (state && !json_is_object(state))) {
-				json_decref(ids);
-				return loam_fail(
-				    err, LOAM_E_INVALID,
-				    "bud %zu: needs a registered prog and an object frame", i);
-			}
-			char id[27];
-			loam_db_new_id(id);
-			json_array_append_new(ids, json_string(id));
-			json_array_append_new(
-			    p->buds, json_pack("{s:s, s:s, s:s, s:o}", "id", id, "prog", bp->name,
-					       "label", bp->labels[0].name, "state",
-					       state ? json_incref(state) : json_object()));
-		}
-		json_object_set_new(r->top, "label", json_string(o->label));
-		json_object_set_new(r->top, "reap", ids);
-		p->label_changed = true;
-		/* Woken by the last child to finish; the backstop poll covers none. */
-		p->schedule += json_array_size(ids) ? REAP_POLL_MS : 0;
-		break;
-	}
-	default:
-		return loam_fail(err, LOAM_E_INTERNAL, "unknown outcome kind %d", (int)o->kind);
-	}
+	if (plan_kind(p, cur_prog, o, err) < 0)
+		return -1;
 	if (!p->done) {
 		json_t *top = json_array_get(r->stack, json_array_size(r->stack) - 1);
 		p->prog = json_string_value(json_object_get(top, "prog"));

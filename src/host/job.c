@@ -251,7 +251,11 @@ static __attribute__((noreturn)) void exec_verb(const struct job_paths *p, const
 	while (words[n])
 		n++;
 	char **argv = xcalloc(n + 2, sizeof(*argv));
-	argv[0] = "loam-host";
+	char self[4096];
+	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (len > 0)
+		self[len] = '\0';
+	argv[0] = len > 0 ? self : "loam-host"; /* ps shows which agent runs it */
 	for (size_t i = 0; i < n; i++)
 		argv[i + 1] = (char *)words[i];
 	execv("/proc/self/exe", argv);
