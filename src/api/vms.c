@@ -219,7 +219,7 @@ int api_vms_action(struct api_req *r, loam_err *err)
 	static const char *const no_fields[] = {NULL};
 	const char *action = r->seg[2];
 	cleanup_vm struct loam_vm vm = {0};
-	enum loam_vm_state target;
+	enum loam_vm_state target = LOAM_VM_CREATING;
 	bool live = false;
 	if (api_body_check(r, no_fields, true, err) < 0 ||
 	    loam_vm_load_by_name(r->db, r->seg[1], &vm, err) < 0 ||

@@ -230,12 +230,15 @@ static int parse_long(const char *v, long min, long max, long *out)
 
 static int parse(int argc, char **argv, struct opts *o)
 {
-	static const struct option opts[] = {
-	    {"vms", required_argument, NULL, 'v'},	{"hosts", required_argument, NULL, 'h'},
-	    {"workers", required_argument, NULL, 'w'},	{"prep-ms", required_argument, NULL, 'p'},
-	    {"ready-ms", required_argument, NULL, 'r'}, {"agent", required_argument, NULL, 'a'},
-	    {0}};
-	*o = (struct opts){.vms = 200, .hosts = 50, .workers = 4, .prep_ms = 2000, .ready_ms = 10000};
+	static const struct option opts[] = {{"vms", required_argument, NULL, 'v'},
+					     {"hosts", required_argument, NULL, 'h'},
+					     {"workers", required_argument, NULL, 'w'},
+					     {"prep-ms", required_argument, NULL, 'p'},
+					     {"ready-ms", required_argument, NULL, 'r'},
+					     {"agent", required_argument, NULL, 'a'},
+					     {0}};
+	*o = (struct opts){
+	    .vms = 200, .hosts = 50, .workers = 4, .prep_ms = 2000, .ready_ms = 10000};
 	optind = 1;
 	opterr = 0;
 	for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {

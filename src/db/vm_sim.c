@@ -6,9 +6,8 @@
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
 
-static int add_artifact(struct loam_db *db, const struct loam_vm_sim_host *h,
-			const char *component, const char *name, const char *kind, const char *path,
-			loam_err *err)
+static int add_artifact(struct loam_db *db, const struct loam_vm_sim_host *h, const char *component,
+			const char *name, const char *kind, const char *path, loam_err *err)
 {
 	return loam_db_exec(db,
 			    "INSERT INTO host_artifact (host_id, component, name, version, arch, "

@@ -466,8 +466,8 @@ static int kill_session_round(long sid)
 		const char *s = stat ? strrchr(stat, ')') : NULL;
 		char state = 0;
 		long session = 0;
-		if (s && sscanf(s + 1, " %c %*d %*d %ld", &state, &session) == 2 && session == sid &&
-		    state != 'Z' && state != 'X') {
+		if (s && sscanf(s + 1, " %c %*d %*d %ld", &state, &session) == 2 &&
+		    session == sid && state != 'Z' && state != 'X') {
 			kill((pid_t)pid, SIGKILL);
 			n++;
 		}

@@ -27,7 +27,7 @@
 #define WATCH_ERROR_MS	    1000
 #define WATCH_MAX_HOSTS	    1024
 #define WATCH_ITEMS_MAX	    64
-#define WATCH_ITEM_TTL_MS   (30 * 60 * 1000)
+#define WATCH_ITEM_TTL_MS   (30LL * 60 * 1000)
 #define WATCH_RESULT_TTL_MS 60000
 
 struct item {
@@ -197,12 +197,13 @@ static void keep_result(struct loam_watch *w, const char *strand, struct loam_vm
  * it put into wake (room for WATCH_ITEMS_MAX). An item registered after
  * the poll began waits for the next poll: what this one saw may be older
  * than the item (a VM stopped, then started again). */
-static size_t settle(struct host *h, struct loam_watch_event *e, int64_t polled_at,
-		     char wake[][27], size_t nwake)
+static size_t settle(struct host *h, struct loam_watch_event *e, int64_t polled_at, char wake[][27],
+		     size_t nwake)
 {
 	for (struct item **p = &h->items; *p;) {
 		struct item *it = *p;
-		if (it->job != e->job || strcmp(it->name, e->name) != 0 || it->added_at > polled_at) {
+		if (it->job != e->job || strcmp(it->name, e->name) != 0 ||
+		    it->added_at > polled_at) {
 			p = &it->next;
 			continue;
 		}

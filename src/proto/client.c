@@ -122,7 +122,10 @@ int loam_agent_vm_argv(const struct loam_agent *a, const char *id, struct loam_a
 		return loam_fail(err, LOAM_E_IO, "%s printed no argv", LOAM_VERB_VM_ARGV);
 	size_t i;
 	const json_t *w;
-	json_array_foreach(words, i, w) loam_argv_add(out, json_string_value(w) ?: "");
+	json_array_foreach(words, i, w)
+	{
+		loam_argv_add(out, json_string_value(w) ?: "");
+	}
 	return 0;
 }
 

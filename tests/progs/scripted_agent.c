@@ -130,10 +130,14 @@ static const char *scripted_failure(const struct call *c, const json_t *rule, co
 static void log_call(const struct call *c)
 {
 	cleanup_free char *path = xasprintf("%s/calls.log", c->dir);
-	cleanup_fclose FILE *f = fopen(path, "ae");
-	if (f)
-		fprintf(f, "%s%s%s\n", c->verb, c->id || c->name ? " " : "",
-			c->id ? c->id : c->name ? c->name : "");
+	FILE *f = fopen(path, "ae");
+	if (!f)
+		return;
+	fprintf(f, "%s%s%s\n", c->verb, c->id || c->name ? " " : "",
+		c->id	  ? c->id
+		: c->name ? c->name
+			  : "");
+	fclose(f);
 }
 
 static int print(json_t *j)
@@ -180,8 +184,8 @@ static json_t *vm_status(const struct call *c, const char *id)
 	const char *machine = json_string_value(json_object_get(c->script, "machine"));
 	return json_pack("{s:s, s:b, s:b, s:o, s:n, s:b, s:o, s:s}", LOAM_KEY_ID, id,
 			 LOAM_KEY_EXISTS, v.prepared, LOAM_KEY_RUNNING, v.running, LOAM_KEY_PID,
-			 v.running ? json_integer(4242) : json_null(), LOAM_KEY_QMP,
-			 LOAM_KEY_READY, v.ready, LOAM_KEY_GUEST_MACHINE,
+			 v.running ? json_integer(4242) : json_null(), LOAM_KEY_QMP, LOAM_KEY_READY,
+			 v.ready, LOAM_KEY_GUEST_MACHINE,
 			 v.ready ? json_string(machine ? machine : "x86_64") : json_null(),
 			 LOAM_KEY_SERIAL_TAIL, v.ready ? LOAM_READY_MARK "x86_64" : "booting");
 }
@@ -272,11 +276,11 @@ static json_t *job_answer(const struct call *c, const char *name, json_t *job)
 	const char *state = job_state(c, name, job, &code, &fail);
 	bool done = strcmp(state, LOAM_JOB_DONE) == 0;
 	cleanup_free char *err = fail ? xasprintf("loam-host: vm-prep: %s\n", fail) : NULL;
-	json_t *a = json_pack("{s:s, s:s, s:o, s:n, s:s, s:s, s:b}", LOAM_KEY_NAME, name,
-			      LOAM_KEY_STATE, state, LOAM_KEY_EXIT_STATUS,
-			      done ? json_integer(code) : json_null(), LOAM_KEY_SIGNAL,
-			      LOAM_KEY_STDOUT, done && code == 0 ? "{}" : "", LOAM_KEY_STDERR,
-			      err ? err : "", LOAM_KEY_REAPED, done && c->reap);
+	json_t *a =
+	    json_pack("{s:s, s:s, s:o, s:n, s:s, s:s, s:b}", LOAM_KEY_NAME, name, LOAM_KEY_STATE,
+		      state, LOAM_KEY_EXIT_STATUS, done ? json_integer(code) : json_null(),
+		      LOAM_KEY_SIGNAL, LOAM_KEY_STDOUT, done && code == 0 ? "{}" : "",
+		      LOAM_KEY_STDERR, err ? err : "", LOAM_KEY_REAPED, done && c->reap);
 	if (done && c->reap) {
 		cleanup_free char *path = sim_path(c, "job", name);
 		unlink(path);
@@ -294,8 +298,8 @@ static json_t *job_new(const struct call *c)
 	cleanup_json json_t *spec = in ? json_loads(in, 0, NULL) : NULL;
 	int code = 0;
 	const char *fail = scripted_failure(c, json_object_get(c->script, "prep"), "prep", &code);
-	json_t *job = json_pack("{s:I, s:i}", "started_at", (json_int_t)now_ms(), "exit",
-				fail ? code : 0);
+	json_t *job =
+	    json_pack("{s:I, s:i}", "started_at", (json_int_t)now_ms(), "exit", fail ? code : 0);
 	if (fail)
 		json_object_set_new(job, "fail", json_string(fail));
 	const char *vm = json_string_value(json_object_get(spec, LOAM_KEY_ID));
@@ -339,9 +343,9 @@ static void collect(const struct call *c, json_t *events)
 		if (!c->item_job[i]) {
 			struct vm v = vm_read(c, c->items[i]);
 			if (!v.running || v.ready)
-				json_array_append_new(events, json_pack("{s:s, s:o}", LOAM_KEY_VM,
-									c->items[i], LOAM_KEY_STATUS,
-									vm_status(c, c->items[i])));
+				json_array_append_new(
+				    events, json_pack("{s:s, s:o}", LOAM_KEY_VM, c->items[i],
+						      LOAM_KEY_STATUS, vm_status(c, c->items[i])));
 			continue;
 		}
 		cleanup_free char *path = sim_path(c, "job", c->items[i]);
@@ -350,8 +354,9 @@ static void collect(const struct call *c, json_t *events)
 		const char *fail;
 		const char *state = job_state(c, c->items[i], job, &code, &fail);
 		if (strcmp(state, LOAM_JOB_RUNNING) != 0)
-			json_array_append_new(events, json_pack("{s:s, s:s}", LOAM_KEY_JOB,
-								c->items[i], LOAM_KEY_STATE, state));
+			json_array_append_new(events,
+					      json_pack("{s:s, s:s}", LOAM_KEY_JOB, c->items[i],
+							LOAM_KEY_STATE, state));
 	}
 }
 
@@ -403,10 +408,11 @@ static int dispatch(const struct call *c)
 	static const struct {
 		const char *verb;
 		int (*fn)(const struct call *);
-	} verbs[] = {{LOAM_VERB_VM_START, vm_start},	{LOAM_VERB_VM_WAIT_READY, vm_wait_ready},
-		     {LOAM_VERB_VM_STATUS, vm_status_verb}, {LOAM_VERB_VM_STOP, vm_stop},
-		     {LOAM_VERB_VM_PURGE, vm_purge},	{LOAM_VERB_JOB_START, job_start},
-		     {LOAM_VERB_JOB_CANCEL, job_cancel},	{LOAM_VERB_WATCH, watch}};
+	} verbs[] = {
+	    {LOAM_VERB_VM_START, vm_start},	   {LOAM_VERB_VM_WAIT_READY, vm_wait_ready},
+	    {LOAM_VERB_VM_STATUS, vm_status_verb}, {LOAM_VERB_VM_STOP, vm_stop},
+	    {LOAM_VERB_VM_PURGE, vm_purge},	   {LOAM_VERB_JOB_START, job_start},
+	    {LOAM_VERB_JOB_CANCEL, job_cancel},	   {LOAM_VERB_WATCH, watch}};
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(*verbs); i++)
 		if (strcmp(c->verb, verbs[i].verb) == 0)
 			return verbs[i].fn(c);

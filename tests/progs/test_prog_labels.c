@@ -47,8 +47,8 @@ static int broken_label(struct loam_strand_ctx *c, struct loam_outcome *o, loam_
 	return 0;
 }
 
-static const struct loam_label broken_labels[] = {
-    {"start", broken_label, 0, LOAM_NEXT("nowhere")}, {0, 0, 0, 0}};
+static const struct loam_label broken_labels[] = {{"start", broken_label, 0, LOAM_NEXT("nowhere")},
+						  {0, 0, 0, 0}};
 static const struct loam_prog broken = {"t_broken", broken_labels, NULL, NULL};
 static const struct loam_label undeclared[] = {{"start", broken_label, 0, NULL}, {0, 0, 0, 0}};
 static const struct loam_prog silent = {"t_silent", undeclared, NULL, NULL};
@@ -91,9 +91,11 @@ static void check_targets(const struct loam_prog *prog, const char *defs, const 
 			const char *end = strchr(p + 1, '"');
 			label = strndup(p + 1, (size_t)(end - p - 1));
 			p = end;
-		} else if (isupper((unsigned char)*p) && (p == from || !isalnum((unsigned char)p[-1]))) {
+		} else if (isupper((unsigned char)*p) &&
+			   (p == from || !isalnum((unsigned char)p[-1]))) {
 			const char *end = p;
-			while (isupper((unsigned char)*end) || *end == '_' || isdigit((unsigned char)*end))
+			while (isupper((unsigned char)*end) || *end == '_' ||
+			       isdigit((unsigned char)*end))
 				end++;
 			cleanup_free char *name = strndup(p, (size_t)(end - p));
 			label = macro_value(defs, name);
@@ -103,7 +105,8 @@ static void check_targets(const struct loam_prog *prog, const char *defs, const 
 			continue;
 		(*seen)++;
 		if (!loam_engine_find_label(prog, label))
-			fprintf(stderr, "%s: '%s' is no label of prog %s\n", file, label, prog->name);
+			fprintf(stderr, "%s: '%s' is no label of prog %s\n", file, label,
+				prog->name);
 		CHECK(loam_engine_find_label(prog, label) != NULL);
 		free(label);
 	}
@@ -171,7 +174,7 @@ static void test_sources_hop_to_real_labels(void)
 		size_t n = strlen(e->d_name);
 		if (n < 3 || strcmp(e->d_name + n - 2, ".c") != 0)
 			continue;
-		const char *prog = strncmp(e->d_name, "vm", 2) == 0		? LOAM_PROG_VM
+		const char *prog = strncmp(e->d_name, "vm", 2) == 0	    ? LOAM_PROG_VM
 				   : strncmp(e->d_name, "cloudify", 8) == 0 ? LOAM_PROG_CLOUDIFY
 									    : NULL;
 		if (!prog)
@@ -179,7 +182,7 @@ static void test_sources_hop_to_real_labels(void)
 		check_file(dir, e->d_name, prog, defs ? defs : "", &seen);
 		files++;
 	}
-	CHECK(files >= 6);  /* vm.c, vm_*.c, cloudify.c */
+	CHECK(files >= 6); /* vm.c, vm_*.c, cloudify.c */
 	fprintf(stderr, "%d files, %d hop targets checked\n", files, seen);
 	CHECK(seen >= 25); /* the scan found the hops it is about */
 }

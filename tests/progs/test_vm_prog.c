@@ -34,7 +34,7 @@
 #include "t.h"
 #include "vm_prog_t.h"
 
-#define FAST	 "{}"
+#define FAST	  "{}"
 #define SLOW_PREP "{\"prep_ms\": 600000}"
 #define SLOW_BOOT "{\"ready_ms\": 600000}"
 #define MAX_STEPS 60
@@ -130,9 +130,9 @@ static void test_spec_firmware_and_topology(void)
 		       "/artifacts/image/loam-guest.");
 	CHECK_CONTAINS(json_string_value(json_object_get(spec, "fw_code")), "/artifacts/firmware/");
 	CHECK(json_is_null(json_object_get(spec, "direct_kernel")));
-	CHECK_CONTAINS(json_string_value(json_object_get(json_object_get(spec, "seed"),
-							 "meta-data")),
-		       "local-hostname: web-1");
+	CHECK_CONTAINS(
+	    json_string_value(json_object_get(json_object_get(spec, "seed"), "meta-data")),
+	    "local-hostname: web-1");
 	fx_close(&f);
 }
 
@@ -158,8 +158,7 @@ static void test_emulated_arch_has_no_smt(void)
 	fx_open(&f, "emul", false);
 	fx_host(&f, "h1", FAST);
 	cleanup_err loam_err err = NULL;
-	loam_db_exec(f.db,
-		     "INSERT INTO host_emulation (host_id, arch) VALUES ('h1', 'arm64'); ",
+	loam_db_exec(f.db, "INSERT INTO host_emulation (host_id, arch) VALUES ('h1', 'arm64'); ",
 		     DB_NOARGS, NULL, &err);
 	loam_db_exec(f.db,
 		     "INSERT INTO host_artifact (host_id, component, name, version, arch, kind, "
@@ -172,8 +171,7 @@ static void test_emulated_arch_has_no_smt(void)
 	CHECK(fx_until_state(&f, id, "running", 20000));
 	cleanup_free char *text = fx_spec(&f, "h1", id);
 	cleanup_json json_t *spec = json_loads(text, 0, NULL);
-	CHECK_INT(json_integer_value(
-		      json_object_get(json_object_get(spec, "topology"), "threads")),
+	CHECK_INT(json_integer_value(json_object_get(json_object_get(spec, "topology"), "threads")),
 		  1);
 	CHECK_STR(json_string_value(json_object_get(spec, "arch")), "arm64");
 	fx_close(&f);
@@ -223,15 +221,17 @@ static char *reach(struct fx *f, const char *label, const char *name)
 	bool held_prep = strcmp(label, "prep") == 0;
 	bool held_boot = strcmp(label, "wait_ready") == 0;
 	bool fails = strcmp(label, "failed") == 0;
-	fx_script(f, "h1", held_prep ? SLOW_PREP : held_boot ? SLOW_BOOT
-				       : fails	   ? "{\"ready_ms\": 600000, \"vmm_dies_ms\": 0}"
-						   : FAST);
+	fx_script(f, "h1",
+		  held_prep   ? SLOW_PREP
+		  : held_boot ? SLOW_BOOT
+		  : fails     ? "{\"ready_ms\": 600000, \"vmm_dies_ms\": 0}"
+			      : FAST);
 	fx_host_set(f, "h1", "allocation_state", queued ? "draining" : "accepting");
 	char *id = fx_vm(f, name, "x64", "firmware");
 	const char *via = strcmp(label, "stop") == 0 || strcmp(label, "stopped") == 0 ? "stop"
-			  : strcmp(label, "reboot") == 0				  ? "reboot"
-			  : strcmp(label, "destroy") == 0				  ? "destroy"
-											  : NULL;
+			  : strcmp(label, "reboot") == 0			      ? "reboot"
+			  : strcmp(label, "destroy") == 0			      ? "destroy"
+										      : NULL;
 	if (via) {
 		CHECK(fx_until_label(f, id, "wait", MAX_STEPS));
 		fx_signal(f, id, via);
@@ -322,8 +322,8 @@ static void check_case(struct fx *f, const struct expect *e, int n)
 
 static void test_each_label_each_signal(void)
 {
-	const char *labels[] = {"start", "prep", "run",	   "wait_ready", "wait",
-				"stop",	 "stopped", "reboot", "failed",	     "destroy"};
+	const char *labels[] = {"start", "prep",    "run",    "wait_ready", "wait",
+				"stop",	 "stopped", "reboot", "failed",	    "destroy"};
 	for (size_t l = 0; l < sizeof(labels) / sizeof(*labels); l++) {
 		struct fx f;
 		fx_open(&f, labels[l], false);
@@ -630,7 +630,8 @@ static void test_stop_call_fails_then_works(void)
 	fx_open(&f, "stopfail", false);
 	fx_host(&f, "h1", FAST);
 	cleanup_free char *id = boot(&f, "sf-1");
-	fx_script(&f, "h1", "{\"verbs\": {\"vm-stop\": {\"fail\": \"qmp gone\", \"fail_times\": 1}}}");
+	fx_script(&f, "h1",
+		  "{\"verbs\": {\"vm-stop\": {\"fail\": \"qmp gone\", \"fail_times\": 1}}}");
 	fx_signal(&f, id, LOAM_SIGNAL_STOP);
 	CHECK(fx_step(&f)); /* wait → stop */
 	CHECK(fx_step(&f)); /* stop fails */
@@ -667,7 +668,8 @@ static void test_destroy_cancel_fails_keeps_rows(void)
 	fx_open(&f, "cancelfail", false);
 	fx_host(&f, "h1", FAST);
 	cleanup_free char *id = reach(&f, "prep", "cf-1");
-	fx_script(&f, "h1", "{\"verbs\": {\"job-cancel\": {\"fail\": \"locked\", \"fail_times\": 1}}}");
+	fx_script(&f, "h1",
+		  "{\"verbs\": {\"job-cancel\": {\"fail\": \"locked\", \"fail_times\": 1}}}");
 	fx_signal(&f, id, LOAM_SIGNAL_DESTROY);
 	CHECK(fx_step(&f));
 	fail_until_tries(&f, id, 1);
@@ -695,8 +697,7 @@ static void test_row_gone_at_each_label(void)
 		CHECK_INT(loam_alloc_release(f.app.alloc, f.db, id, &err), 0);
 		loam_db_exec(f.db, "DELETE FROM vm_artifact WHERE vm_id = ?", DB_ARGS(DB_TEXT(id)),
 			     NULL, &err);
-		loam_db_exec(f.db, "DELETE FROM vm WHERE id = ?", DB_ARGS(DB_TEXT(id)), NULL,
-			     &err);
+		loam_db_exec(f.db, "DELETE FROM vm WHERE id = ?", DB_ARGS(DB_TEXT(id)), NULL, &err);
 		fx_due(&f, id);
 		CHECK(fx_step(&f));
 		CHECK(fx_done(&f, id));

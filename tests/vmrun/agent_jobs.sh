@@ -30,7 +30,7 @@ field() { jq -r "$1" <<<"$2"; }
 # ---- a quick job answers at once ----
 req='{"prefix": "'$dir'/artifacts", "entries": []}'
 out=$("$agent" job-start install --state-dir "$dir" --wait-ms 1000 -- install <<<"$req")
-expect "quick job ends within the call" done "$(field .state "$out")"
+expect "quick job ends within the call" "done" "$(field .state "$out")"
 expect "quick job's exit status" 0 "$(field .exit_status "$out")"
 contains "quick job's stdout is the verb's" '"results":[]' "$(field .stdout "$out")"
 expect "jobs dir is root-only" 700 "$(stat -c %a "$dir/jobs")"
