@@ -23,6 +23,7 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,6 +265,7 @@ int loam_bench_vms_main(int argc, char **argv)
 		return 2;
 	}
 	loam_log_init("loam-bench", false, LOAM_LOG_ERROR);
+	signal(SIGPIPE, SIG_IGN); /* an agent may exit before reading its stdin, as in loamd */
 	cleanup_free char *agent = o.agent ? xstrdup(o.agent) : agent_beside_me();
 	o.agent = agent;
 	if (access(agent, X_OK) != 0) {

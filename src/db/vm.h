@@ -73,11 +73,15 @@ int loam_vm_set_waiting(struct loam_db *db, const char *id, const char *reason, 
 /* 'running' with what the guest reported; provisioned_at set once. */
 int loam_vm_set_running(struct loam_db *db, const char *id, const char *guest_machine,
 			loam_err *err);
-/* The oldest unplaced VM ('creating' or 'waiting') of a (location, arch)
- * queue: *head_id and *head_name (the caller frees), both NULL when the
- * queue is empty. */
-int loam_vm_queue_head(struct loam_db *db, const char *location, const char *arch, char **head_id,
-		       char **head_name, loam_err *err);
+/* The oldest unplaced VMs ('creating' or 'waiting') of a (location, arch)
+ * queue, oldest first, at most max; free with loam_vm_queue_free. */
+struct loam_vm_queued {
+	char id[27];
+	char *name;
+};
+int loam_vm_queue(struct loam_db *db, const char *location, const char *arch, size_t max,
+		  struct loam_vm_queued **out, size_t *n, loam_err *err);
+void loam_vm_queue_free(struct loam_vm_queued *q, size_t n);
 /* The row and its pins, in one transaction. */
 int loam_vm_delete(struct loam_db *db, const char *id, loam_err *err);
 
@@ -86,8 +90,9 @@ int loam_vm_delete(struct loam_db *db, const char *id, loam_err *err);
 struct loam_vm_pin {
 	char *component, *name, *version, *arch;
 };
-/* Records the pin unless the VM has one for the component already. */
-int loam_vm_pin(struct loam_db *db, const char *vm_id, const struct loam_vm_pin *pin,
+/* Records the pins, in one transaction, except for a component the VM has
+ * a pin for already. */
+int loam_vm_pin(struct loam_db *db, const char *vm_id, const struct loam_vm_pin *pins, size_t n,
 		loam_err *err);
 /* The VM's pins by component; free with loam_vm_pins_free. */
 int loam_vm_pins(struct loam_db *db, const char *vm_id, struct loam_vm_pin **pins, size_t *n,

@@ -9,14 +9,33 @@
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
 
-int loam_vm_pin(struct loam_db *db, const char *vm_id, const struct loam_vm_pin *pin, loam_err *err)
+struct pin_tx {
+	const char *vm_id;
+	const struct loam_vm_pin *pins;
+	size_t n;
+};
+
+static int pin_tx(struct loam_db *db, void *ctx, loam_err *err)
 {
-	return loam_db_exec(db,
-			    "INSERT INTO vm_artifact (vm_id, component, name, version, arch) "
-			    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (vm_id, component) DO NOTHING",
-			    DB_ARGS(DB_TEXT(vm_id), DB_TEXT(pin->component), DB_TEXT(pin->name),
-				    DB_TEXT(pin->version), DB_TEXT(pin->arch)),
-			    NULL, err);
+	const struct pin_tx *t = ctx;
+	for (size_t i = 0; i < t->n; i++) {
+		const struct loam_vm_pin *p = &t->pins[i];
+		if (loam_db_exec(db,
+				 "INSERT INTO vm_artifact (vm_id, component, name, version, arch) "
+				 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (vm_id, component) DO NOTHING",
+				 DB_ARGS(DB_TEXT(t->vm_id), DB_TEXT(p->component), DB_TEXT(p->name),
+					 DB_TEXT(p->version), DB_TEXT(p->arch)),
+				 NULL, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int loam_vm_pin(struct loam_db *db, const char *vm_id, const struct loam_vm_pin *pins, size_t n,
+		loam_err *err)
+{
+	struct pin_tx t = {vm_id, pins, n};
+	return n ? loam_db_tx(db, pin_tx, &t, err) : 0;
 }
 
 int loam_vm_pins(struct loam_db *db, const char *vm_id, struct loam_vm_pin **pins, size_t *n,

@@ -4,6 +4,9 @@
  * update or a delete, so a label that runs again after a crash changes
  * nothing twice.
  */
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "db/vm.h"
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
@@ -45,24 +48,36 @@ int loam_vm_set_running(struct loam_db *db, const char *id, const char *guest_ma
 			    NULL, err);
 }
 
-int loam_vm_queue_head(struct loam_db *db, const char *location, const char *arch, char **head_id,
-		       char **head_name, loam_err *err)
+int loam_vm_queue(struct loam_db *db, const char *location, const char *arch, size_t max,
+		  struct loam_vm_queued **out, size_t *n, loam_err *err)
 {
 	cleanup_rows struct loam_db_rows *r = NULL;
-	*head_id = *head_name = NULL;
+	*out = NULL;
+	*n = 0;
 	if (loam_db_query(db,
 			  "SELECT id, name FROM vm WHERE host_id IS NULL AND location = ? AND "
-			  "arch = ? AND state IN (?, ?) ORDER BY created_at, id LIMIT 1",
+			  "arch = ? AND state IN (?, ?) ORDER BY created_at, id LIMIT ?",
 			  DB_ARGS(DB_TEXT(location), DB_TEXT(arch),
 				  DB_TEXT(loam_vm_state_name(LOAM_VM_CREATING)),
-				  DB_TEXT(loam_vm_state_name(LOAM_VM_WAITING))),
+				  DB_TEXT(loam_vm_state_name(LOAM_VM_WAITING)), DB_INT(max)),
 			  &r, err) < 0)
 		return -1;
-	if (loam_db_rows_count(r) == 0)
-		return 0;
-	*head_id = xstrdup(loam_db_rows_text(r, 0, 0));
-	*head_name = xstrdup(loam_db_rows_text(r, 0, 1));
+	size_t count = loam_db_rows_count(r);
+	struct loam_vm_queued *q = xcalloc(count ? count : 1, sizeof(*q));
+	for (size_t i = 0; i < count; i++) {
+		snprintf(q[i].id, sizeof(q[i].id), "%s", loam_db_rows_text(r, i, 0));
+		q[i].name = xstrdup(loam_db_rows_text(r, i, 1));
+	}
+	*out = q;
+	*n = count;
 	return 0;
+}
+
+void loam_vm_queue_free(struct loam_vm_queued *q, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(q[i].name);
+	free(q);
 }
 
 static int delete_tx(struct loam_db *db, void *ctx, loam_err *err)

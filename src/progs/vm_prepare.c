@@ -74,18 +74,42 @@ static int pick(struct loam_strand_ctx *ctx, const struct loam_vm *v, const char
 	return loam_vm_pick_image(ctx->db, v->host_id, v->arch, *name, version, err);
 }
 
+static bool pinned(const struct loam_vm_pin *pins, size_t n, const char *component)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(pins[i].component, component) == 0)
+			return true;
+	return false;
+}
+
 /* Pins, once, the exact version of each component the VM starts with; a
- * re-run keeps what was pinned first. */
+ * re-run keeps what was pinned first and writes nothing. */
 static int pin_artifacts(struct loam_strand_ctx *ctx, const struct loam_vm *v, loam_err *err)
 {
-	for (const char *const *c = pinned_components; *c; c++) {
-		cleanup_free char *name = NULL, *version = NULL;
-		int found = pick(ctx, v, *c, &name, &version, err);
-		struct loam_vm_pin pin = {(char *)*c, name, version, v->arch};
-		if (found < 0 || (found > 0 && loam_vm_pin(ctx->db, ctx->id, &pin, err) < 0))
-			return loam_err_wrap(err, "pin the %s of VM %s", *c, v->name);
+	struct loam_vm_pin *have = NULL, add[4] = {0};
+	size_t nhave = 0, nadd = 0;
+	if (loam_vm_pins(ctx->db, ctx->id, &have, &nhave, err) < 0)
+		return -1;
+	int rc = 0;
+	for (const char *const *c = pinned_components; *c && rc == 0; c++) {
+		if (pinned(have, nhave, *c))
+			continue;
+		char *name = NULL, *version = NULL;
+		rc = pick(ctx, v, *c, &name, &version, err);
+		if (rc > 0)
+			add[nadd++] = (struct loam_vm_pin){(char *)*c, name, version, v->arch};
+		else
+			free(name);
+		rc = rc < 0 ? loam_err_wrap(err, "pin the %s of VM %s", *c, v->name) : 0;
 	}
-	return 0;
+	if (rc == 0 && loam_vm_pin(ctx->db, ctx->id, add, nadd, err) < 0)
+		rc = loam_err_wrap(err, "pin the artifacts of VM %s", v->name);
+	for (size_t i = 0; i < nadd; i++) {
+		free(add[i].name);
+		free(add[i].version);
+	}
+	loam_vm_pins_free(have, nhave);
+	return rc;
 }
 
 /* The spec and the strings it points to. */

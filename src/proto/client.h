@@ -28,7 +28,7 @@
 #define LOAM_AGENT_CALL_TIMEOUT_MS 30000
 /* How long a job call waits for a job that ends quickly (a vm-prep takes
  * tens of ms): a slow one then costs the worker no more than this. */
-#define LOAM_AGENT_JOB_WAIT_MS 100
+#define LOAM_AGENT_JOB_WAIT_MS 50
 
 /* The agent on one host. */
 struct loam_agent {
