@@ -28,7 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "alloc/alloc.h"
@@ -37,6 +36,7 @@
 #include "db/vm_sim.h"
 #include "engine/engine.h"
 #include "lib/cleanup.h"
+#include "lib/clock.h"
 #include "lib/fs.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -71,19 +71,6 @@ struct run {
 	struct loamd_app app;
 	struct loam_engine *engine;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
 
 static int add_hosts(struct run *r, loam_err *err)
 {
@@ -168,11 +155,11 @@ static int create_tx(struct loam_db *db, void *ctx, loam_err *err)
 /* Creates the VMs and waits until all run; *secs is that time. */
 static int measure(struct run *r, double *secs, loam_err *err)
 {
-	int64_t t0 = now_ms();
+	int64_t t0 = loam_now_ms();
 	if (loam_db_tx(r->db, create_tx, r, err) < 0)
 		return -1;
 	loam_engine_wake(r->engine);
-	for (int64_t n = 0; n < r->vms; sleep_ms(POLL_MS)) {
+	for (int64_t n = 0; n < r->vms; loam_sleep_ms(POLL_MS)) {
 		int64_t failed = 0;
 		if (loam_vm_count(r->db, LOAM_VM_RUNNING, &n, err) < 0 ||
 		    loam_vm_count(r->db, LOAM_VM_FAILED, &failed, err) < 0)
@@ -180,13 +167,13 @@ static int measure(struct run *r, double *secs, loam_err *err)
 		if (failed)
 			return loam_fail(err, LOAM_E_IO, "%lld VMs failed; see the strands in %s",
 					 (long long)failed, r->dir);
-		if (now_ms() - t0 > RUN_LIMIT_MS)
+		if (loam_now_ms() - t0 > RUN_LIMIT_MS)
 			return loam_fail(err, LOAM_E_TIMEOUT, "only %lld of %ld VMs ran in 30 min",
 					 (long long)n, r->vms);
 		if (n >= r->vms)
 			break;
 	}
-	*secs = (double)(now_ms() - t0) / 1000.0;
+	*secs = (double)(loam_now_ms() - t0) / 1000.0;
 	return 0;
 }
 

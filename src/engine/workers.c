@@ -9,10 +9,10 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
-#include <time.h>
 
 #include "engine/internal.h"
 #include "lib/cleanup.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
@@ -84,14 +84,7 @@ static uint64_t wakes_seen(struct loam_engine *e)
  * after `seen` was read (while the caller was busy) is not lost. */
 static void idle_since(struct loam_engine *e, int ms, uint64_t seen)
 {
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	struct timespec until = loam_abstime_in(ms);
 	pthread_mutex_lock(&e->lock);
 	if (!atomic_load(&e->stopping) && e->wakes == seen)
 		pthread_cond_timedwait(&e->wake, &e->lock, &until);

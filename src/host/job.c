@@ -8,7 +8,6 @@
  */
 #include "host/job.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -21,7 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "host/clock.h"
+#include "lib/clock.h"
 #include "host/vm.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
@@ -30,10 +29,9 @@
 #include "lib/xalloc.h"
 #include "proto/agent.h"
 
-#define JOB_POLL_MS	   5
-#define JOB_STDOUT_MAX	   (4u << 20)
-#define JOB_STDERR_TAIL	   4096
-#define JOB_CANCEL_WAIT_MS 5000
+#define JOB_POLL_MS	5
+#define JOB_STDOUT_MAX	(4u << 20)
+#define JOB_STDERR_TAIL 4096
 
 static const char *const allowed_verbs[] = {LOAM_VERB_VM_PREP, LOAM_VERB_INSTALL, NULL};
 
@@ -45,13 +43,6 @@ bool job_verb_allowed(const char *verb)
 	return false;
 }
 
-static int join(char out[JOB_PATH_MAX], const char *dir, const char *file, loam_err *err)
-{
-	if ((size_t)snprintf(out, JOB_PATH_MAX, "%s/%s", dir, file) >= JOB_PATH_MAX)
-		return loam_fail(err, LOAM_E_INVALID, "path %s/%s is too long", dir, file);
-	return 0;
-}
-
 int job_paths_init(const char *state_dir, const char *name, struct job_paths *p, loam_err *err)
 {
 	memset(p, 0, sizeof(*p));
@@ -59,14 +50,14 @@ int job_paths_init(const char *state_dir, const char *name, struct job_paths *p,
 	    loam_valid_name("job name", name, err) < 0)
 		return -1;
 	snprintf(p->name, sizeof(p->name), "%s", name);
-	if (join(p->jobs, state_dir, LOAM_LAYOUT_JOBS, err) < 0 ||
-	    join(p->dir, p->jobs, name, err) < 0 ||
-	    join(p->input, p->dir, LOAM_LAYOUT_JOB_INPUT, err) < 0 ||
-	    join(p->in, p->dir, LOAM_LAYOUT_JOB_STDIN, err) < 0 ||
-	    join(p->out, p->dir, LOAM_LAYOUT_JOB_STDOUT, err) < 0 ||
-	    join(p->err, p->dir, LOAM_LAYOUT_JOB_STDERR, err) < 0 ||
-	    join(p->pid, p->dir, LOAM_LAYOUT_JOB_PID, err) < 0 ||
-	    join(p->exit, p->dir, LOAM_LAYOUT_JOB_EXIT, err) < 0)
+	if (vm_path_join(p->jobs, state_dir, LOAM_LAYOUT_JOBS, err) < 0 ||
+	    vm_path_join(p->dir, p->jobs, name, err) < 0 ||
+	    vm_path_join(p->input, p->dir, LOAM_LAYOUT_JOB_INPUT, err) < 0 ||
+	    vm_path_join(p->in, p->dir, LOAM_LAYOUT_JOB_STDIN, err) < 0 ||
+	    vm_path_join(p->out, p->dir, LOAM_LAYOUT_JOB_STDOUT, err) < 0 ||
+	    vm_path_join(p->err, p->dir, LOAM_LAYOUT_JOB_STDERR, err) < 0 ||
+	    vm_path_join(p->pid, p->dir, LOAM_LAYOUT_JOB_PID, err) < 0 ||
+	    vm_path_join(p->exit, p->dir, LOAM_LAYOUT_JOB_EXIT, err) < 0)
 		return -1;
 	return 0;
 }
@@ -197,10 +188,10 @@ static void read_state(const struct job_paths *p, struct job_status *st)
 
 void job_read(const struct job_paths *p, long wait_ms, struct job_status *st)
 {
-	int64_t until = agent_now_ms() + wait_ms;
+	int64_t until = loam_now_ms() + wait_ms;
 	read_state(p, st);
-	while (st->state == JOB_RUNNING && agent_now_ms() < until) {
-		agent_sleep_ms(JOB_POLL_MS);
+	while (st->state == JOB_RUNNING && loam_now_ms() < until) {
+		loam_sleep_ms(JOB_POLL_MS);
 		read_state(p, st);
 	}
 }
@@ -307,8 +298,8 @@ static void wait_for_monitor(int fd, long wait_ms)
 	if (n <= 0 || wait_ms <= 0)
 		return; /* no monitor (its fork failed): the job reads as lost */
 	struct pollfd pfd = {.fd = fd, .events = POLLIN};
-	int64_t until = agent_now_ms() + wait_ms;
-	for (int64_t left = wait_ms; left > 0; left = until - agent_now_ms())
+	int64_t until = loam_now_ms() + wait_ms;
+	for (int64_t left = wait_ms; left > 0; left = until - loam_now_ms())
 		if (poll(&pfd, 1, (int)left) != 0 && (pfd.revents || errno != EINTR))
 			return;
 }
@@ -449,30 +440,17 @@ static long session_of(const struct job_paths *p)
 	return text && sscanf(text, "%ld %ld", &pid, &sid) == 2 && sid > 1 ? sid : 0;
 }
 
-/* SIGKILLs every live process of session sid once; returns how many. */
-static int kill_session_round(long sid)
+static bool live_in_session(pid_t pid, long sid)
 {
-	cleanup_dir DIR *d = opendir("/proc");
-	int n = 0;
-	for (struct dirent *e; d && (e = readdir(d));) {
-		char *end = NULL;
-		long pid = strtol(e->d_name, &end, 10);
-		if (*end || pid <= 1)
-			continue;
-		char path[64];
-		snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-		size_t len = 0;
-		cleanup_free char *stat = read_small(path, 4096, &len);
-		const char *s = stat ? strrchr(stat, ')') : NULL;
-		char state = 0;
-		long session = 0;
-		if (s && sscanf(s + 1, " %c %*d %*d %ld", &state, &session) == 2 &&
-		    session == sid && state != 'Z' && state != 'X') {
-			kill((pid_t)pid, SIGKILL);
-			n++;
-		}
-	}
-	return n;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	size_t len = 0;
+	cleanup_free char *stat = read_small(path, 4096, &len);
+	const char *s = stat ? strrchr(stat, ')') : NULL;
+	char state = 0;
+	long session = 0;
+	return s && sscanf(s + 1, " %c %*d %*d %ld", &state, &session) == 2 && session == sid &&
+	       state != 'Z' && state != 'X';
 }
 
 int job_cancel(const struct job_paths *p, bool *existed, loam_err *err)
@@ -484,11 +462,7 @@ int job_cancel(const struct job_paths *p, bool *existed, loam_err *err)
 	read_state(p, &st);
 	*existed = st.state != JOB_ABSENT;
 	long sid = st.state == JOB_RUNNING ? session_of(p) : 0;
-	int64_t until = agent_now_ms() + JOB_CANCEL_WAIT_MS;
-	while (sid && kill_session_round(sid) > 0) {
-		if (agent_now_ms() >= until)
-			return loam_fail(err, LOAM_E_IO, "job %s survives SIGKILL", p->name);
-		agent_sleep_ms(JOB_POLL_MS);
-	}
+	if (sid && vm_kill_until_gone(live_in_session, sid, "the job's processes", err) < 0)
+		return -1;
 	return vm_remove_tree(p->dir, err);
 }

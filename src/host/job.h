@@ -20,9 +20,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "host/vm.h"
 #include "lib/err.h"
 
-#define JOB_PATH_MAX 600
+#define JOB_PATH_MAX VM_PATH_MAX
 
 struct job_paths {
 	char name[64];

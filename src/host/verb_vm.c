@@ -23,7 +23,7 @@
 #include "lib/json.h"
 #include "lib/spawn.h"
 #include "lib/valid.h"
-#include "host/clock.h"
+#include "lib/clock.h"
 #include "host/qmp.h"
 #include "host/verbs.h"
 #include "host/vm.h"
@@ -84,7 +84,7 @@ static bool wait_gone(pid_t pid, long timeout_ms)
 	for (long waited = 0; vm_pid_alive(pid); waited += 50) {
 		if (waited >= timeout_ms)
 			return false;
-		agent_sleep_ms(50);
+		loam_sleep_ms(50);
 	}
 	return true;
 }
@@ -338,12 +338,12 @@ int loam_host_verb_vm_status(int argc, char **argv)
  */
 static bool wait_ready(const struct vm_paths *p, long timeout_s)
 {
-	int64_t deadline = agent_now_ms() + timeout_s * 1000;
+	int64_t deadline = loam_now_ms() + timeout_s * 1000;
 	off_t seen = -1;
 	while (!vm_boot_settled(p, &seen)) {
-		if (agent_now_ms() >= deadline)
+		if (loam_now_ms() >= deadline)
 			return true;
-		agent_sleep_ms(WAIT_READY_POLL_MS);
+		loam_sleep_ms(WAIT_READY_POLL_MS);
 	}
 	return false;
 }

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host/clock.h"
+#include "lib/clock.h"
 #include "host/job.h"
 #include "host/verbs.h"
 #include "host/vm.h"
@@ -116,11 +116,11 @@ int loam_host_verb_watch(int argc, char **argv)
 		       loam_host_report(LOAM_VERB_WATCH, &err);
 	if (parse_args(argc, argv, w, &err) < 0)
 		return loam_host_report(LOAM_VERB_WATCH, &err);
-	int64_t until = agent_now_ms() + w->timeout_ms;
+	int64_t until = loam_now_ms() + w->timeout_ms;
 	json_t *events = json_array();
-	for (collect(w, events); json_array_size(events) == 0 && agent_now_ms() < until;
+	for (collect(w, events); json_array_size(events) == 0 && loam_now_ms() < until;
 	     collect(w, events))
-		agent_sleep_ms(WATCH_POLL_MS);
+		loam_sleep_ms(WATCH_POLL_MS);
 	bool timed_out = json_array_size(events) == 0;
 	cleanup_json json_t *out =
 	    json_pack("{s:o, s:b}", LOAM_KEY_EVENTS, events, LOAM_KEY_TIMED_OUT, timed_out);

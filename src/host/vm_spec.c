@@ -41,7 +41,7 @@ int vm_user_name(const char *id, char out[VM_USER_MAX + 1], loam_err *err)
 	return 0;
 }
 
-static int join(char out[VM_PATH_MAX], const char *dir, const char *file, loam_err *err)
+int vm_path_join(char out[VM_PATH_MAX], const char *dir, const char *file, loam_err *err)
 {
 	if ((size_t)snprintf(out, VM_PATH_MAX, "%s/%s", dir, file) >= VM_PATH_MAX)
 		return loam_fail(err, LOAM_E_INVALID, "path %s/%s is too long", dir, file);
@@ -55,16 +55,16 @@ int vm_paths_init(const char *state_dir, const char *id, struct vm_paths *p, loa
 	    vm_user_name(id, p->user, err) < 0)
 		return -1;
 	snprintf(p->id, sizeof(p->id), "%s", id);
-	if (join(p->vms, state_dir, LOAM_LAYOUT_VMS, err) < 0 ||
-	    join(p->dir, p->vms, id, err) < 0 ||
-	    join(p->spec, p->dir, LOAM_LAYOUT_VM_SPEC, err) < 0 ||
-	    join(p->disk, p->dir, LOAM_LAYOUT_VM_DISK, err) < 0 ||
-	    join(p->vars, p->dir, LOAM_LAYOUT_VM_VARS, err) < 0 ||
-	    join(p->seed, p->dir, LOAM_LAYOUT_VM_SEED, err) < 0 ||
-	    join(p->serial, p->dir, LOAM_LAYOUT_VM_SERIAL, err) < 0 ||
-	    join(p->console, p->dir, LOAM_LAYOUT_VM_CONSOLE, err) < 0 ||
-	    join(p->qmp, p->dir, LOAM_LAYOUT_VM_QMP, err) < 0 ||
-	    join(p->pid, p->dir, LOAM_LAYOUT_VM_PIDFILE, err) < 0)
+	if (vm_path_join(p->vms, state_dir, LOAM_LAYOUT_VMS, err) < 0 ||
+	    vm_path_join(p->dir, p->vms, id, err) < 0 ||
+	    vm_path_join(p->spec, p->dir, LOAM_LAYOUT_VM_SPEC, err) < 0 ||
+	    vm_path_join(p->disk, p->dir, LOAM_LAYOUT_VM_DISK, err) < 0 ||
+	    vm_path_join(p->vars, p->dir, LOAM_LAYOUT_VM_VARS, err) < 0 ||
+	    vm_path_join(p->seed, p->dir, LOAM_LAYOUT_VM_SEED, err) < 0 ||
+	    vm_path_join(p->serial, p->dir, LOAM_LAYOUT_VM_SERIAL, err) < 0 ||
+	    vm_path_join(p->console, p->dir, LOAM_LAYOUT_VM_CONSOLE, err) < 0 ||
+	    vm_path_join(p->qmp, p->dir, LOAM_LAYOUT_VM_QMP, err) < 0 ||
+	    vm_path_join(p->pid, p->dir, LOAM_LAYOUT_VM_PIDFILE, err) < 0)
 		return -1;
 	if (strlen(p->qmp) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 		return loam_fail(err, LOAM_E_INVALID,

@@ -12,11 +12,11 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "db/db.h"
 #include "engine/engine.h"
 #include "lib/cleanup.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "progs/hostops.h"
@@ -123,14 +123,7 @@ void loam_watch_free(struct loam_watch *w)
 /* Waits on the host's condition for up to ms; false once stopping. */
 static bool host_sleep(struct host *h, int ms)
 {
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	struct timespec until = loam_abstime_in(ms);
 	if (!h->w->stopping)
 		pthread_cond_timedwait(&h->cond, &h->w->lock, &until);
 	return !h->w->stopping;

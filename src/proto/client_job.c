@@ -50,23 +50,23 @@ bool loam_job_succeeded(const struct loam_job_status *s)
 	return s->state == LOAM_JOB_IS_DONE && s->exit_status == 0;
 }
 
-/* The last non-empty line of the job's stderr: the agent's own message. */
-static const char *last_line(const char *s, char *buf, size_t cap)
+/* The job's stderr ends with the agent's own message: its last line. */
+static const char *message_of(const char *err, int *len)
 {
-	size_t n = strlen(s);
-	while (n && (s[n - 1] == '\n' || s[n - 1] == '\r'))
-		n--;
-	size_t start = n;
-	while (start && s[start - 1] != '\n')
-		start--;
-	snprintf(buf, cap, "%.*s", (int)(n - start), s + start);
-	return buf;
+	const char *end = err + strlen(err);
+	while (end > err && strchr("\r\n", end[-1]))
+		end--;
+	const char *nl = memrchr(err, '\n', (size_t)(end - err));
+	const char *start = nl ? nl + 1 : err;
+	*len = (int)(end - start);
+	return start;
 }
 
 int loam_job_fail(const struct loam_agent *a, const struct loam_job_status *s, const char *what,
 		  loam_err *err)
 {
-	char line[512];
+	int len = 0;
+	const char *msg = message_of(s->err, &len);
 	const char *host = loam_transport_name(a->t);
 	if (s->state == LOAM_JOB_IS_LOST)
 		return loam_fail(err, LOAM_E_IO,
@@ -75,9 +75,8 @@ int loam_job_fail(const struct loam_agent *a, const struct loam_job_status *s, c
 	if (s->signal)
 		return loam_fail(err, LOAM_E_IO, "%s on host %s killed by signal %d", what, host,
 				 s->signal);
-	return loam_fail(err, LOAM_E_IO, "%s on host %s exited with status %d%s%s", what, host,
-			 s->exit_status, *s->err ? ": " : "",
-			 last_line(s->err, line, sizeof(line)));
+	return loam_fail(err, LOAM_E_IO, "%s on host %s exited with status %d%s%.*s", what, host,
+			 s->exit_status, len ? ": " : "", len > 500 ? 500 : len, msg);
 }
 
 static int job_call(const struct loam_agent *a, const char *const *argv, const char *in,
