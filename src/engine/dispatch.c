@@ -564,8 +564,10 @@ static void fault_after_label(const char *prog, const char *label)
 static int run_hook_and_label(const struct loam_prog *p, const struct loam_label *l,
 			      struct loam_strand_ctx *ctx, struct loam_outcome *o, loam_err *err)
 {
+	ctx->idle_workers = loam_engines_label_begin();
 	int pre = p->before ? p->before(ctx, o, err) : 0;
 	int rc = pre < 0 ? -1 : pre > 0 ? 0 : l->fn(ctx, o, err);
+	loam_engines_label_end();
 	if (p->subject_free && ctx->subject)
 		p->subject_free(ctx->subject);
 	ctx->subject = NULL;

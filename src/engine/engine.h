@@ -26,6 +26,9 @@ struct loam_strand_ctx {
 	void *app;	    /* process-wide services (struct loamd_app in loamd) */
 	const char *owner;  /* lease owner running this label ("<owner>/<worker>") */
 	void *subject;	    /* what the prog's before hook loaded (freed by the engine) */
+	int idle_workers;   /* other workers of this process idle as the label began (0
+			       outside an engine): a label may then wait a little longer on
+			       a host without keeping any work waiting */
 };
 
 enum loam_outcome_kind { LOAM_OUT_HOP, LOAM_OUT_NAP, LOAM_OUT_PUSH, LOAM_OUT_POP, LOAM_OUT_BUD };

@@ -23,5 +23,8 @@ int loam_check_prog_label(const char *prog, const char *label, loam_err *err);
 int loam_check_next(const struct loam_label *from, const char *prog, const char *to, loam_err *err);
 /* Every engine of this process looks for due strands now (loam_strand_wake). */
 void loam_engines_wake_all(void);
+/* Around each label: how many other workers of this process are idle now. */
+int loam_engines_label_begin(void);
+void loam_engines_label_end(void);
 
 #endif

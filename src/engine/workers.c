@@ -42,6 +42,19 @@ struct loam_engine {
 #define MAX_ENGINES 16
 static pthread_mutex_t engines_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct loam_engine *engines[MAX_ENGINES];
+static atomic_int workers_total, labels_running;
+
+int loam_engines_label_begin(void)
+{
+	int running = atomic_fetch_add(&labels_running, 1) + 1;
+	int idle = atomic_load(&workers_total) - running;
+	return idle > 0 ? idle : 0;
+}
+
+void loam_engines_label_end(void)
+{
+	atomic_fetch_sub(&labels_running, 1);
+}
 
 static void engines_add(struct loam_engine *e)
 {
@@ -49,6 +62,7 @@ static void engines_add(struct loam_engine *e)
 	for (int i = 0; i < MAX_ENGINES; i++)
 		if (!engines[i]) {
 			engines[i] = e;
+			atomic_fetch_add(&workers_total, e->nworkers);
 			break;
 		}
 	pthread_mutex_unlock(&engines_lock);
@@ -58,8 +72,10 @@ static void engines_remove(struct loam_engine *e)
 {
 	pthread_mutex_lock(&engines_lock);
 	for (int i = 0; i < MAX_ENGINES; i++)
-		if (engines[i] == e)
+		if (engines[i] == e) {
 			engines[i] = NULL;
+			atomic_fetch_sub(&workers_total, e->nworkers);
+		}
 	pthread_mutex_unlock(&engines_lock);
 }
 

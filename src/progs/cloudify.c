@@ -333,7 +333,8 @@ static int install_job(struct loam_strand_ctx *ctx, const struct loam_host_row *
 		       loam_err *err)
 {
 	cleanup_job_status struct loam_job_status st = {0};
-	if (loam_agent_install_job(a, request, LOAM_AGENT_JOB_WAIT_MS, &st, err) < 0) {
+	if (loam_agent_install_job(a, request, loam_agent_job_wait_ms(ctx->idle_workers), &st,
+				   err) < 0) {
 		cleanup_err loam_err ignored = NULL;
 		loam_artifact_install_record(ctx->db, h->id, h->name, NULL, loam_err_msg(*err),
 					     &ignored);

@@ -226,7 +226,8 @@ static int run_prep_job(struct loam_strand_ctx *ctx, const struct loam_vm *v, co
 	cleanup_vm_agent struct vm_agent a = {0};
 	cleanup_job_status struct loam_job_status st = {0};
 	if (vm_agent_open(ctx, v->host_id, &a, err) < 0 ||
-	    loam_agent_vm_prep_job(&a.agent, &p->s, LOAM_AGENT_JOB_WAIT_MS, &st, err) < 0)
+	    loam_agent_vm_prep_job(&a.agent, &p->s, loam_agent_job_wait_ms(ctx->idle_workers), &st,
+				   err) < 0)
 		return -1;
 	if (st.state == LOAM_JOB_IS_RUNNING) {
 		struct loam_watch *w = vm_app(ctx) ? vm_app(ctx)->watch : NULL;

@@ -27,8 +27,17 @@
 /* Each call's limit unless the caller sets one: every verb answers fast. */
 #define LOAM_AGENT_CALL_TIMEOUT_MS 30000
 /* How long a job call waits for a job that ends quickly (a vm-prep takes
- * tens of ms): a slow one then costs the worker no more than this. */
-#define LOAM_AGENT_JOB_WAIT_MS 50
+ * tens to a few hundred ms), so that it answers in the call that started
+ * it: long while other workers are idle (the wait keeps nothing waiting),
+ * short when they are all busy (a slow job then costs its worker little;
+ * the host watcher reports its end). */
+#define LOAM_AGENT_JOB_WAIT_IDLE_MS 500
+#define LOAM_AGENT_JOB_WAIT_BUSY_MS 50
+
+static inline int loam_agent_job_wait_ms(int idle_workers)
+{
+	return idle_workers > 0 ? LOAM_AGENT_JOB_WAIT_IDLE_MS : LOAM_AGENT_JOB_WAIT_BUSY_MS;
+}
 
 /* The agent on one host. */
 struct loam_agent {
