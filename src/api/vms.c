@@ -36,8 +36,6 @@ static json_t *opt_int(const struct loam_db_rows *rows, size_t i, const char *co
 static json_t *vm_artifacts(struct loam_db *db, const char *vm_id)
 {
 	json_t *list = json_array();
-	if (!api_table_exists(db, "vm_artifact"))
-		return list;
 	cleanup_rows struct loam_db_rows *rows = NULL;
 	cleanup_err loam_err err = NULL;
 	if (loam_db_query(db, "SELECT * FROM vm_artifact WHERE vm_id = ?", DB_ARGS(DB_TEXT(vm_id)),
@@ -209,8 +207,6 @@ int api_vms_create(struct api_req *r, loam_err *err)
 
 static bool has_strand(struct loam_db *db, const char *id)
 {
-	if (!api_table_exists(db, "strand"))
-		return false;
 	cleanup_rows struct loam_db_rows *rows = NULL;
 	cleanup_err loam_err err = NULL;
 	return loam_db_query(db, "SELECT 1 FROM strand WHERE id = ? AND done = 0",
