@@ -1,9 +1,10 @@
 /*
  * loamd: the control plane. Starts, in order: the state dir and API token,
- * the database (migrated, arches and sizes synced), the allocator, the prog engine's
- * dispatcher threads, and the HTTP API; then waits for SIGTERM or SIGINT
- * and stops them in reverse order. Everything durable lives in the
- * database, so a kill -9 at any point loses nothing.
+ * the database (migrated, arches and sizes synced), the allocator, the
+ * HTTP API (the artifact URL handed to the progs needs its port), and the
+ * prog engine's dispatcher threads; then waits for SIGTERM or SIGINT and
+ * stops them (the API first). Everything durable lives in the database,
+ * so a kill -9 at any point loses nothing.
  */
 #include <signal.h>
 #include <stdio.h>
