@@ -1,7 +1,7 @@
 -- Arch names in one table, and host and VM states checked by the schema.
 --
 -- `arch` holds the canonical arch names. loamd seeds it from the arch
--- registry at every start (loam_db_sync_arches, as it does the sizes), so
+-- registry at every start, with the sizes (loam_db_sync_sizes), so
 -- adding an arch (src/arch/<arch>/) needs no schema change: every arch
 -- column references arch (name) in place of a CHECK list. This migration
 -- seeds it only from the names the existing rows use.

@@ -126,15 +126,25 @@ static int set_emulation(struct loam_db *db, const struct host_set *s, loam_err 
 	return live ? loam_strand_signal(db, s->id, "install", err) : 0;
 }
 
+/* The host called name, with a copy of its id in *id (a transaction may run
+ * again, so an earlier copy is replaced). */
+static int load_named(struct loam_db *db, const char *name, struct loam_host *h, char **id,
+		      loam_err *err)
+{
+	int found = loam_host_get_by_name(db, name, h, err);
+	if (found <= 0)
+		return found < 0 ? -1 : api_host_not_found(name, err);
+	free(*id);
+	*id = xstrdup(h->id);
+	return 0;
+}
+
 static int host_set_tx(struct loam_db *db, void *ctx, loam_err *err)
 {
 	struct host_set *s = ctx;
 	cleanup_host struct loam_host h = {0};
-	int found = loam_host_get_by_name(db, s->name, &h, err);
-	if (found <= 0)
-		return found < 0 ? -1 : api_host_not_found(s->name, err);
-	free(s->id);
-	s->id = xstrdup(h.id);
+	if (load_named(db, s->name, &h, &s->id, err) < 0)
+		return -1;
 	if (s->has_state && set_state(db, s, h.state, err) < 0)
 		return -1;
 	if (s->location && loam_host_set_location(db, s->id, s->location, err) < 0)
@@ -171,11 +181,8 @@ static int host_rm_tx(struct loam_db *db, void *ctx, loam_err *err)
 {
 	struct host_rm *rm = ctx;
 	cleanup_host struct loam_host h = {0};
-	int found = loam_host_get_by_name(db, rm->name, &h, err);
-	if (found <= 0)
-		return found < 0 ? -1 : api_host_not_found(rm->name, err);
-	free(rm->id);
-	rm->id = xstrdup(h.id);
+	if (load_named(db, rm->name, &h, &rm->id, err) < 0)
+		return -1;
 	int64_t nvms = 0;
 	if (loam_host_count_vms(db, h.id, &nvms, err) < 0)
 		return -1;

@@ -72,7 +72,7 @@ static void add_access(json_t *v, const struct loam_host *h)
 			 (json_int_t)h->vms));
 }
 
-json_t *api_host_json(const struct loam_host *h)
+static json_t *host_json(const struct loam_host *h)
 {
 	json_t *v = identity_json(h);
 	add_load(v, h);
@@ -88,7 +88,7 @@ int api_hosts_list(struct api_req *r, loam_err *err)
 		return -1;
 	json_t *list = json_array();
 	for (size_t i = 0; i < hosts.n; i++)
-		json_array_append_new(list, api_host_json(&hosts.v[i]));
+		json_array_append_new(list, host_json(&hosts.v[i]));
 	r->out = list;
 	return 0;
 }
@@ -109,7 +109,7 @@ int api_hosts_show(struct api_req *r, loam_err *err)
 		return -1;
 	cleanup_err loam_err ferr = NULL;
 	json_t *facts = h.facts ? loam_json_parse(h.facts, strlen(h.facts), "facts", &ferr) : NULL;
-	json_t *v = api_host_json(&h);
+	json_t *v = host_json(&h);
 	json_object_set_new(v, "facts", facts ? facts : json_null());
 	json_object_set_new(v, "artifacts", artifacts);
 	r->out = v;

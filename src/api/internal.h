@@ -75,17 +75,13 @@ int api_body_check(struct api_req *r, const char *const *allowed, bool allow_emp
 int api_body_str(struct api_req *r, const char *key, size_t max, const char **out, loam_err *err);
 
 /* rows.c: reading result rows by column name (vms.c). */
-size_t api_col(const struct loam_db_rows *rows, const char *name);
 const char *api_text(const struct loam_db_rows *rows, size_t row, const char *name);
 int64_t api_int(const struct loam_db_rows *rows, size_t row, const char *name);
-double api_real(const struct loam_db_rows *rows, size_t row, const char *name);
 bool api_null(const struct loam_db_rows *rows, size_t row, const char *name);
 /* A text column as a JSON string, or null. */
 json_t *api_json_text(const struct loam_db_rows *rows, size_t row, const char *name);
 
-/* JSON views: a host as GET /v1/hosts lists it (hosts.c), a strand as GET
- * /v1/strands does (strands.c). */
-json_t *api_host_json(const struct loam_host *h);
+/* A strand as GET /v1/strands shows it (strands.c); a host's view embeds it. */
 json_t *api_strand_json(const struct loam_strand_view *s);
 /* The 404 of a host name that does not exist. */
 int api_host_not_found(const char *name, loam_err *err);

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-size_t api_col(const struct loam_db_rows *rows, const char *name)
+static size_t api_col(const struct loam_db_rows *rows, const char *name)
 {
 	size_t n = loam_db_rows_cols(rows);
 	for (size_t i = 0; i < n; i++)
@@ -26,11 +26,6 @@ const char *api_text(const struct loam_db_rows *rows, size_t row, const char *na
 int64_t api_int(const struct loam_db_rows *rows, size_t row, const char *name)
 {
 	return loam_db_rows_int(rows, row, api_col(rows, name));
-}
-
-double api_real(const struct loam_db_rows *rows, size_t row, const char *name)
-{
-	return loam_db_rows_real(rows, row, api_col(rows, name));
 }
 
 bool api_null(const struct loam_db_rows *rows, size_t row, const char *name)

@@ -16,11 +16,10 @@
 #define LOAM_STORAGE_GIB_PER_VCPU 10
 unsigned loam_size_storage_gib(const struct loam_size *size);
 
-/* Adds every arch of the registry (loam_arches[]) to the `arch` table, which
- * every arch column references; names already there stay. */
-int loam_db_sync_arches(struct loam_db *db, loam_err *err);
-/* Upserts the `size` table from every arch's size table (loam_arches[]),
- * after loam_db_sync_arches. loam_db_migrate runs both. */
+/* Mirrors the arch registry (loam_arches[]): adds every arch to the `arch`
+ * table, which every arch column references (names already there stay),
+ * then upserts the `size` table from every arch's size table.
+ * loam_db_migrate runs it. */
 int loam_db_sync_sizes(struct loam_db *db, loam_err *err);
 /* The storage the size table records for arch/name: 1 with *gib set, 0 when
  * it has no such size. */

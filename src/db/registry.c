@@ -49,11 +49,6 @@ static int upsert_sizes(struct loam_db *db, void *ctx, loam_err *err)
 	return 0;
 }
 
-int loam_db_sync_arches(struct loam_db *db, loam_err *err)
-{
-	return loam_db_tx(db, insert_arches, NULL, err);
-}
-
 int loam_db_sync_sizes(struct loam_db *db, loam_err *err)
 {
 	return loam_db_tx(db, upsert_sizes, NULL, err);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "arch/arch.h"
 #include "db/db.h"
 #include "db/migrate.h"
 #include "lib/cleanup.h"
@@ -183,7 +184,13 @@ static void check_indexes(struct loam_db *db)
 /* The rules the rebuilt tables enforce, and the cascades they keep. */
 static void check_constraints(struct loam_db *db)
 {
-	CHECK_INT(count(db, "SELECT count(*) FROM arch WHERE name IN ('x64', 'arm64')"), 2);
+	/* Start-up seeded the arch table from the registry. */
+	for (size_t i = 0; loam_arches[i]; i++) {
+		char sql[128];
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM arch WHERE name = '%s'",
+			 loam_arches[i]->name);
+		CHECK_INT(count(db, sql), 1);
+	}
 	CHECK_INT(exec(db, "UPDATE host SET arch = 'riscv64' WHERE id = '" H2 "'"), -1);
 	CHECK_INT(exec(db, "INSERT INTO arch (name) VALUES ('riscv64')"), 0);
 	CHECK_INT(exec(db, "UPDATE host SET arch = 'riscv64' WHERE id = '" H2 "'"), 0);
