@@ -175,13 +175,12 @@ static int query_hosts(struct loam_db *db, bool view, const char *where,
 	size_t rows = loam_db_rows_count(r);
 	out->v = xcalloc(rows, sizeof(*out->v));
 	for (size_t i = 0; i < rows; i++) {
-		struct loam_host *h = out->n ? &out->v[out->n - 1] : NULL;
-		if (!h || strcmp(h->id, loam_db_rows_text(r, i, COL_ID)) != 0) {
-			h = &out->v[out->n++];
-			read_host(r, i, view, h);
-		}
+		const char *id = loam_db_rows_text(r, i, COL_ID);
+		if (out->n == 0 || strcmp(out->v[out->n - 1].id, id) != 0)
+			read_host(r, i, view, &out->v[out->n++]);
 		if (!loam_db_rows_null(r, i, COL_EMULATE))
-			loam_argv_add(&h->emulate, loam_db_rows_text(r, i, COL_EMULATE));
+			loam_argv_add(&out->v[out->n - 1].emulate,
+				      loam_db_rows_text(r, i, COL_EMULATE));
 	}
 	return 0;
 }
