@@ -17,6 +17,7 @@
 #include "lib/cleanup.h"
 #include "lib/json.h"
 #include "lib/valid.h"
+#include "progs/progs.h"
 
 /* The guest image the artifact store builds for every arch. */
 #define LOAM_DEFAULT_BOOT_IMAGE "loam-guest"
@@ -181,7 +182,7 @@ static int vm_create_tx(struct loam_db *db, void *ctx, loam_err *err)
 	if (vm_insert_tx(db, ctx, err) < 0)
 		return -1;
 	cleanup_json json_t *frame = json_pack("{s:s}", "boot", s->boot ? s->boot : "firmware");
-	if (loam_strand_create(db, "vm", NULL, frame, s->id, NULL, err) < 0)
+	if (loam_strand_create(db, LOAM_PROG_VM, NULL, frame, s->id, NULL, err) < 0)
 		return loam_err_wrap(err, "create the vm strand");
 	return 0;
 }
