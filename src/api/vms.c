@@ -17,6 +17,7 @@
 #include "lib/cleanup.h"
 #include "lib/json.h"
 #include "lib/valid.h"
+#include "progs/progs.h"
 
 /* The guest image the artifact store builds for every arch. */
 #define LOAM_DEFAULT_BOOT_IMAGE "loam-guest"
@@ -36,8 +37,6 @@ static json_t *opt_int(const struct loam_db_rows *rows, size_t i, const char *co
 static json_t *vm_artifacts(struct loam_db *db, const char *vm_id)
 {
 	json_t *list = json_array();
-	if (!api_table_exists(db, "vm_artifact"))
-		return list;
 	cleanup_rows struct loam_db_rows *rows = NULL;
 	cleanup_err loam_err err = NULL;
 	if (loam_db_query(db, "SELECT * FROM vm_artifact WHERE vm_id = ?", DB_ARGS(DB_TEXT(vm_id)),
@@ -183,7 +182,7 @@ static int vm_create_tx(struct loam_db *db, void *ctx, loam_err *err)
 	if (vm_insert_tx(db, ctx, err) < 0)
 		return -1;
 	cleanup_json json_t *frame = json_pack("{s:s}", "boot", s->boot ? s->boot : "firmware");
-	if (loam_strand_create(db, "vm", NULL, frame, s->id, NULL, err) < 0)
+	if (loam_strand_create(db, LOAM_PROG_VM, NULL, frame, s->id, NULL, err) < 0)
 		return loam_err_wrap(err, "create the vm strand");
 	return 0;
 }
@@ -209,8 +208,6 @@ int api_vms_create(struct api_req *r, loam_err *err)
 
 static bool has_strand(struct loam_db *db, const char *id)
 {
-	if (!api_table_exists(db, "strand"))
-		return false;
 	cleanup_rows struct loam_db_rows *rows = NULL;
 	cleanup_err loam_err err = NULL;
 	return loam_db_query(db, "SELECT 1 FROM strand WHERE id = ? AND done = 0",
