@@ -10,9 +10,11 @@
 #   version's qemu-storage-daemon; then the newest VMM with the oldest daemon
 #   (a cross pair). VMM and daemon run as nobody, guest memory is a shared
 #   memfd, and /proc/PID/exe of both is the pinned file;
-# - the bundles of a foreign host arch hold ELF files of that arch, and its
-#   qemu-system-* print their version under qemu-user, against a root holding
-#   only the libraries the entries' depends name (built by make artifacts).
+# - the bundles of a foreign host arch hold ELF files of that arch, and under
+#   qemu-user, against a root holding only the libraries the entries'
+#   depends name (built by make artifacts), they print their version and
+#   each qemu-system-* sets up its guest arch's machine (accelerator module
+#   and data dir found) and quits.
 # The system's QEMU binaries, data, firmware blobs and modules are hidden by
 # a private mount namespace for the whole run, so a bundle that leaned on
 # them fails. Boots run one after another (the machine is shared); their
@@ -135,6 +137,13 @@ stop() { # pid
 	wait "$1" 2>/dev/null || true
 }
 
+machine() { # guest_arch [machine option suffix] -> QEMU machine and CPU words
+	case $1 in
+	x64) printf '%s\n' -M "q35${2:-}" -cpu max ;;
+	arm64) printf '%s\n' -M "virt,gic-version=3${2:-}" -cpu cortex-a72 ;;
+	esac
+}
+
 # An array, not a function: `"${as_nobody[@]}" X &` execs X in the child
 # whose pid $! is.
 as_nobody=(setpriv --reuid=nobody --regid=nogroup --clear-groups --no-new-privs)
@@ -164,11 +173,8 @@ boot() { # guest_arch vmm_version storage_version fw_dir
 		sleep 0.05
 	done
 	local machine_args
-	case $g in
-	x64) machine_args=(-M "q35,memory-backend=mem" -cpu max) ;;
-	arm64) machine_args=(-M "virt,gic-version=3,memory-backend=mem" -cpu cortex-a72) ;;
-	*) bad "no boot recipe for $g in $0" && return ;;
-	esac
+	mapfile -t machine_args < <(machine "$g" ,memory-backend=mem)
+	[[ ${#machine_args[@]} -gt 0 ]] || { bad "no boot recipe for $g in $0"; return; }
 	QEMU_MODULE_DIR=$vd/lib/qemu "${as_nobody[@]}" "$vd/bin/$(recipe "$g" QEMU_BINARY)" \
 		-L "$vd/share/qemu" -accel tcg "${machine_args[@]}" -m 512 \
 		-object memory-backend-memfd,id=mem,size=512M,share=on \
@@ -241,6 +247,18 @@ for a in "${all_arches[@]}"; do
 			out=$("$user_emu" -L "$sysroot" "$f" --version 2>&1 | head -n 1) || true
 			contains "$a ${f##*/} $v under $user_emu" "(Debian $dv)" "$out"
 			echo "$a ${f##*/} ($(file -b "$f" | cut -d, -f2 | xargs)) under $user_emu: $out"
+		done
+		# The machine of each guest arch comes up (accelerator module and
+		# data dir found) and quits on QMP's word: QEMU greets before it
+		# sets up the machine, so only the SHUTDOWN event proves it did.
+		for g in $(jq -r '.guest_arches[]? // empty' <<<"$e"); do
+			[[ $(jq -r .component <<<"$e") == vmm ]] || break
+			mapfile -t m < <(machine "$g")
+			out=$(printf '%s\n' '{"execute":"qmp_capabilities"}' '{"execute":"quit"}' |
+				QEMU_MODULE_DIR=$d/lib/qemu "$user_emu" -L "$sysroot" \
+					"$d/bin/$(recipe "$g" QEMU_BINARY)" -L "$d/share/qemu" -accel tcg "${m[@]}" \
+					-m 128 -nodefaults -no-user-config -display none -S -qmp stdio 2>&1) || true
+			contains "$a $(recipe "$g" QEMU_BINARY) $v starts a $g machine" '"event": "SHUTDOWN"' "$out"
 		done
 	done
 done
