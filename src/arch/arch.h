@@ -28,6 +28,14 @@ struct loam_size {
 	unsigned memory_gib;
 };
 
+/* A server model of this arch as met in the field, and how common it is
+ * among the arch's servers: `loam-bench alloc` draws its synthetic fleet
+ * from these. */
+struct loam_server_shape {
+	unsigned cores, threads_per_core, memory_gib;
+	unsigned weight; /* relative to the arch's other shapes */
+};
+
 /* What the host agent learned that decides whether KVM is usable. */
 struct loam_kvm_probe {
 	bool dev_kvm_opens;	/* /dev/kvm opened read-write */
@@ -95,6 +103,11 @@ struct loam_arch {
 	 * into out ("" when unknown); lookup(block, key) returns a value or NULL. */
 	void (*cpu_model)(const char *(*lookup)(const void *block, const char *key),
 			  const void *block, char *out, size_t len);
+	/* The synthetic fleet of `loam-bench alloc`: this arch's share of the
+	 * hosts and of the VM requests (percent; each sums to 100 over all
+	 * arches) and its server shapes, ending with cores == 0. */
+	unsigned fleet_host_pct, fleet_vm_pct;
+	const struct loam_server_shape *fleet_servers;
 };
 
 /* All arches, in folder order; NULL-terminated. */

@@ -1,5 +1,5 @@
 /*
- * `loam bench alloc --hosts N --vms M [--db URL] [--clients C]
+ * `loam-bench alloc --hosts N --vms M [--db URL] [--clients C]
  *                   [--batch B] [--baseline-vms K] [--seed S]`
  *
  * Measures the allocator against the seed's SQL allocator (baseline.c) on
@@ -9,7 +9,7 @@
  * baseline runs the first K requests of the stream (default min(M, 3000),
  * at least 2000) because it is slow; `baseline.ran` says how many. After
  * each run an independent SQL check counts over-committed or drifted hosts.
- * Prints one JSON object (DESIGN.md §4).
+ * Prints one JSON object (docs/design.md §4); `loam bench alloc` runs this.
  *
  * The requests are VM rows already created (state 'creating'), i.e. a
  * queue of pending VMs. loam drains it B at a time (default 32) with
@@ -18,11 +18,12 @@
  * seed placed one VM per transaction, and so does the baseline. --batch 1
  * measures loam one placement per transaction too.
  *
- * Fleet: 3 locations; ~70% x64 hosts (32, 64 or 96 SMT cores at 8 GiB per
- * core) and ~30% arm64 hosts (80 cores, 256 GiB, as the field's, plus a few
- * 128-core 512 GiB ones); about half have 1 GiB hugepages; 5% are not
- * accepting. Requests: 75% x64, sizes from standard-2 (most) to
- * standard-60 (rare), locations uniform.
+ * Fleet: 3 locations; each arch's share of the hosts and its server shapes
+ * come from the arch registry (fleet_host_pct, fleet_servers: ~70% x64
+ * with 32, 64 or 96 SMT cores, ~30% arm64 with 80 or 128 cores); about
+ * half have 1 GiB hugepages; 5% are not accepting. Requests: each arch's
+ * fleet_vm_pct (75% x64), sizes from standard-2 (most) to standard-60
+ * (rare), locations uniform.
  */
 #include <jansson.h>
 #include <pthread.h>
@@ -35,12 +36,12 @@
 
 #include "alloc/alloc.h"
 #include "arch/arch.h"
-#include "cli/bench_boot.h"
-#include "cli/cli.h"
+#include "bench/bench.h"
 #include "db/db.h"
 #include "db/records.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
+#include "lib/xalloc.h"
 
 #define INSERT_BATCH  200
 #define MAX_BATCH     256
@@ -85,26 +86,58 @@ struct workload {
 	struct request *reqs;
 };
 
+/*
+ * The index of the weight that one draw lands on. The slices are laid from
+ * the top down, so that the fleet of a given --seed stays the one the
+ * figures in docs/ were measured on.
+ */
+static size_t weighted_pick(const unsigned *weights, size_t n, uint64_t *s)
+{
+	uint64_t total = 0;
+	for (size_t i = 0; i < n; i++)
+		total += weights[i];
+	uint64_t r = total ? rnd(s) % total : 0, top = total;
+	for (size_t i = 0; i + 1 < n; i++) {
+		top -= weights[i];
+		if (r >= top)
+			return i;
+	}
+	return n - 1;
+}
+
+/* An arch drawn by each arch's share of hosts (for_vms false) or of VMs. */
+static const struct loam_arch *pick_arch(bool for_vms, uint64_t *s)
+{
+	unsigned weights[16];
+	size_t n = 0;
+	for (; loam_arches[n] && n < 16; n++)
+		weights[n] =
+		    for_vms ? loam_arches[n]->fleet_vm_pct : loam_arches[n]->fleet_host_pct;
+	return loam_arches[weighted_pick(weights, n, s)];
+}
+
+static const struct loam_server_shape *pick_server(const struct loam_arch *a, uint64_t *s)
+{
+	unsigned weights[16];
+	size_t n = 0;
+	for (; a->fleet_servers[n].cores && n < 16; n++)
+		weights[n] = a->fleet_servers[n].weight;
+	return &a->fleet_servers[weighted_pick(weights, n, s)];
+}
+
 static void make_host(struct fleet_host *h, long i, uint64_t *s)
 {
 	snprintf(h->name, sizeof(h->name), "host-%ld", i);
 	loam_db_new_id(h->id);
 	h->location = locations[rnd(s) % 3];
 	h->state = pct(s) < 95 ? "accepting" : "draining";
-	if (pct(s) < 70) {
-		static const int x64_cores[] = {32, 64, 96};
-		h->arch = "x64";
-		h->cores = x64_cores[rnd(s) % 3];
-		h->tpc = 2;
-		h->mem = h->cores * 8 + 32; /* 8 GiB per core for guests, 32 for the host */
-	} else {
-		h->arch = "arm64";
-		bool big = pct(s) < 10;
-		h->cores = big ? 128 : 80;
-		h->tpc = 1;
-		h->mem = big ? 512 : 256;
-	}
-	h->huge = pct(s) < 50 ? h->mem - 32 : 0;
+	const struct loam_arch *a = pick_arch(false, s);
+	const struct loam_server_shape *shape = pick_server(a, s);
+	h->arch = a->name;
+	h->cores = (int)shape->cores;
+	h->tpc = (int)shape->threads_per_core;
+	h->mem = (int)shape->memory_gib;
+	h->huge = pct(s) < 50 ? h->mem - 32 : 0; /* 32 GiB stay with the host */
 	h->storage = h->cores * h->tpc * 30;
 }
 
@@ -113,9 +146,9 @@ static void make_request(struct request *r, long i, uint64_t *s)
 	static const unsigned weights[] = {35, 30, 20, 10, 4, 1}; /* standard-2 .. -60 */
 	snprintf(r->name, sizeof(r->name), "vm-%ld", i);
 	loam_db_new_id(r->id);
-	r->arch = pct(s) < 75 ? "x64" : "arm64";
+	const struct loam_arch *a = pick_arch(true, s);
+	r->arch = a->name;
 	r->location = locations[rnd(s) % 3];
-	const struct loam_arch *a = loam_arch_by_name(r->arch);
 	unsigned p = pct(s), k = 0, acc = weights[0];
 	while (p >= acc && k < 5)
 		acc += weights[++k];
@@ -125,10 +158,8 @@ static void make_request(struct request *r, long i, uint64_t *s)
 static void make_workload(const struct opts *o, struct workload *w)
 {
 	uint64_t s = o->seed;
-	w->hosts = calloc((size_t)o->hosts, sizeof(*w->hosts));
-	w->reqs = calloc((size_t)o->vms, sizeof(*w->reqs));
-	if (!w->hosts || !w->reqs)
-		abort();
+	w->hosts = xcalloc((size_t)o->hosts, sizeof(*w->hosts));
+	w->reqs = xcalloc((size_t)o->vms, sizeof(*w->reqs));
 	for (long i = 0; i < o->hosts; i++)
 		make_host(&w->hosts[i], i, &s);
 	for (long i = 0; i < o->vms; i++)
@@ -146,9 +177,7 @@ struct load_ctx {
 static char *insert_sql(const char *head, size_t k, size_t n)
 {
 	size_t len = strlen(head) + n * (2 * k + 3) + 1;
-	char *sql = malloc(len);
-	if (!sql)
-		abort();
+	char *sql = xmalloc(len);
 	char *p = sql + sprintf(sql, "%s", head);
 	for (size_t i = 0; i < n; i++) {
 		*p++ = i ? ',' : ' ';
@@ -206,9 +235,7 @@ static int load_fn(struct loam_db *db, void *ctx, loam_err *err)
 {
 	struct load_ctx *c = ctx;
 	int64_t now = loam_db_now_ms();
-	struct loam_db_val *v = calloc((size_t)INSERT_BATCH * (HOST_K), sizeof(*v));
-	if (!v)
-		abort();
+	struct loam_db_val *v = xcalloc((size_t)INSERT_BATCH * (HOST_K), sizeof(*v));
 	int rc = 0;
 	for (long i = 0; rc == 0 && i < c->o->hosts; i += INSERT_BATCH) {
 		size_t n =
@@ -373,9 +400,7 @@ static json_t *run_json(struct run *r, double secs, int64_t overcommits, int64_t
 
 static int run_clients(struct run *r, long clients, double *secs)
 {
-	pthread_t *th = calloc((size_t)clients, sizeof(*th));
-	if (!th)
-		abort();
+	pthread_t *th = xcalloc((size_t)clients, sizeof(*th));
 	int64_t t0 = now_us();
 	for (long c = 0; c < clients; c++)
 		pthread_create(&th[c], NULL, client, r);
@@ -394,7 +419,7 @@ static json_t *measure(const char *url, const struct opts *o, const struct workl
 		return NULL;
 	struct run r = {.url = url, .w = w, .baseline = baseline, .batch = o->batch};
 	r.n = baseline ? o->baseline_vms : o->vms;
-	r.lat_us = calloc((size_t)r.n + 1, sizeof(int64_t));
+	r.lat_us = xcalloc((size_t)r.n + 1, sizeof(int64_t));
 	pthread_mutex_init(&r.mu, NULL);
 	int64_t index_ms = -1;
 	if (!baseline) {
@@ -525,7 +550,7 @@ static json_t *bench(const struct opts *o, const char *base_url, loam_err *err)
 	return out;
 }
 
-static int bench_alloc(int argc, char **argv)
+int loam_bench_alloc_main(int argc, char **argv)
 {
 	struct opts o;
 	if (parse_args(argc, argv, &o) < 0)
@@ -537,8 +562,7 @@ static int bench_alloc(int argc, char **argv)
 			perror("loam: bench: mkdtemp");
 			return 1;
 		}
-		if (asprintf(&tmp_url, "sqlite:%s/bench.db", tmp) < 0)
-			abort();
+		tmp_url = xasprintf("sqlite:%s/bench.db", tmp);
 	}
 	cleanup_err loam_err err = NULL;
 	cleanup_json json_t *out = bench(&o, o.db ? o.db : tmp_url, &err);
@@ -551,14 +575,4 @@ static int bench_alloc(int argc, char **argv)
 	cleanup_free char *s = loam_json_dump_pretty(out);
 	printf("%s\n", s);
 	return 0;
-}
-
-int loam_cmd_bench(int argc, char **argv)
-{
-	if (argc >= 2 && strcmp(argv[1], "alloc") == 0)
-		return bench_alloc(argc - 1, argv + 1);
-	if (argc >= 2 && strcmp(argv[1], "boot") == 0)
-		return loam_bench_boot(argc - 1, argv + 1);
-	fprintf(stderr, "usage: loam bench alloc --hosts N --vms M [--db URL] [--clients C]\n");
-	return 2;
 }

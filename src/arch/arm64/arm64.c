@@ -64,6 +64,13 @@ static const struct loam_size arm64_sizes[] = {
     {NULL, 0, 0},
 };
 
+/* The field's 80-core 256 GiB servers, and a few 128-core 512 GiB ones. */
+static const struct loam_server_shape arm64_servers[] = {
+    {80, 1, 256, 90},
+    {128, 1, 512, 10},
+    {0, 0, 0, 0},
+};
+
 static bool arm64_kvm_usable(const struct loam_kvm_probe *probe, const char **reason)
 {
 	if (!probe->dev_kvm_opens) {
@@ -166,4 +173,7 @@ const struct loam_arch loam_arch_arm64 = {
     .cpuinfo_signature_key = "CPU implementer",
     .cpuinfo_flags_key = "Features",
     .cpu_model = arm64_cpu_model,
+    .fleet_host_pct = 30,
+    .fleet_vm_pct = 25,
+    .fleet_servers = arm64_servers,
 };

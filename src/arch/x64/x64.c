@@ -45,6 +45,14 @@ static const struct loam_size x64_sizes[] = {
     {NULL, 0, 0},
 };
 
+/* 32, 64 or 96 SMT cores, 8 GiB per core for guests and 32 for the host. */
+static const struct loam_server_shape x64_servers[] = {
+    {96, 2, 96 * 8 + 32, 1},
+    {64, 2, 64 * 8 + 32, 1},
+    {32, 2, 32 * 8 + 32, 1},
+    {0, 0, 0, 0},
+};
+
 static bool has_flag(const char *flags, const char *flag)
 {
 	size_t n = strlen(flag);
@@ -123,4 +131,7 @@ const struct loam_arch loam_arch_x64 = {
     .cpuinfo_signature_key = "vendor_id",
     .cpuinfo_flags_key = "flags",
     .cpu_model = x64_cpu_model,
+    .fleet_host_pct = 70,
+    .fleet_vm_pct = 75,
+    .fleet_servers = x64_servers,
 };
