@@ -13,6 +13,7 @@
 
 #include "lib/argv.h"
 #include "lib/err.h"
+#include "lib/topology.h"
 
 /* A name that looks like this arch but whose binaries cannot run on our
  * hosts (32-bit, big-endian, ILP32, capability ABIs), with the reason. */
@@ -43,11 +44,6 @@ struct loam_kvm_probe {
 	bool kvm_vm_creates;	/* KVM_CREATE_VM succeeded */
 	const char *cpu_flags;	/* x86 "flags" line of /proc/cpuinfo, or "" */
 	const char *kvm_module; /* name of the module behind /dev/kvm, e.g. "kvm_pvm", or "" */
-};
-
-/* Guest CPU topology: packages x dies x cores x threads == vcpus. */
-struct loam_topology {
-	unsigned packages, dies, cores, threads;
 };
 
 /* Everything the VMM recipe needs to build a command line for one VM. */
@@ -127,6 +123,15 @@ const struct loam_arch *loam_arch_of_this_machine(loam_err *err);
  * the input and the reason.
  */
 const struct loam_arch *loam_arch_normalize(const char *input, loam_err *err);
+
+/*
+ * The firmware half of a machine recipe, the same for every arch that
+ * boots UEFI from pflash: the read-only code (unit 0) and the VM's own
+ * variable store (unit 1); nothing for a direct kernel boot that skips the
+ * firmware. A recipe's vmm_machine_args calls it after its -machine and
+ * -cpu (vmm_firmware.c).
+ */
+void loam_vmm_pflash_args(const struct loam_vmm_spec *spec, struct loam_argv *argv);
 
 /* Sizes. loam_size_find fails with the list of valid names. */
 int loam_size_find(const struct loam_arch *arch, const char *name, const struct loam_size **out,

@@ -10,8 +10,12 @@
 
 #include <stdbool.h>
 
-#include "arch/arch.h"
 #include "lib/err.h"
+
+/* Guest CPU topology: packages x dies x cores x threads == vcpus. */
+struct loam_topology {
+	unsigned packages, dies, cores, threads;
+};
 
 /* The host's shape as `learn` reports it. */
 struct loam_host_topology {

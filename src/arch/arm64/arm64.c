@@ -94,12 +94,7 @@ static void arm64_vmm_machine_args(const struct loam_vmm_spec *spec, struct loam
 	 * about 5x slower; cortex-a72 boots Debian's kernel fastest. */
 	loam_argv_add(argv, "-cpu");
 	loam_argv_add(argv, spec->kvm ? "host" : "cortex-a72");
-	if (spec->kernel && spec->skip_firmware)
-		return;
-	loam_argv_add(argv, "-drive");
-	loam_argv_addf(argv, "if=pflash,format=raw,unit=0,readonly=on,file=%s", spec->fw_code);
-	loam_argv_add(argv, "-drive");
-	loam_argv_addf(argv, "if=pflash,format=raw,unit=1,file=%s", spec->fw_vars);
+	loam_vmm_pflash_args(spec, argv);
 }
 
 /* A minimal table of MIDR implementer/part codes (Linux's cputype.h) for

@@ -95,12 +95,7 @@ static void x64_vmm_machine_args(const struct loam_vmm_spec *spec, struct loam_a
 		       spec->hugepages ? ",memory-backend=mem" : "");
 	loam_argv_add(argv, "-cpu");
 	loam_argv_add(argv, spec->kvm ? "host" : "max");
-	if (spec->kernel && spec->skip_firmware)
-		return;
-	loam_argv_add(argv, "-drive");
-	loam_argv_addf(argv, "if=pflash,format=raw,unit=0,readonly=on,file=%s", spec->fw_code);
-	loam_argv_add(argv, "-drive");
-	loam_argv_addf(argv, "if=pflash,format=raw,unit=1,file=%s", spec->fw_vars);
+	loam_vmm_pflash_args(spec, argv);
 }
 
 static void x64_cpu_model(const char *(*lookup)(const void *block, const char *key),
