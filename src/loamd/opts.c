@@ -18,6 +18,7 @@
 #include "lib/cleanup.h"
 #include "lib/log.h"
 #include "lib/paths.h"
+#include "lib/xalloc.h"
 
 static const char usage_text[] =
     "usage: loamd [OPTIONS]\n"
@@ -33,14 +34,6 @@ static const char usage_text[] =
     "  --dist-dir DIR        static agents loam-host-<arch> (default: ../dist next to loamd)\n"
     "  --artifact-store DIR  the artifact store served under /artifacts/\n"
     "  --heartbeat-s N       seconds between host heartbeats (default 30)\n";
-
-static char *xstrdup(const char *s)
-{
-	char *p = strdup(s);
-	if (!p)
-		abort();
-	return p;
-}
 
 static int parse_int(const char *flag, const char *s, int min, int max, int *out, loam_err *err)
 {
