@@ -82,7 +82,7 @@ static void set_strand_fields(json_t *v, json_t *strand)
 	json_object_set_new(v, "strand", strand);
 }
 
-/* The keys DESIGN.md §4 names come first: name, arch, state, cpus, cores,
+/* The keys docs/design.md §4 names come first: name, arch, state, cpus, cores,
  * memory_gib. */
 static json_t *host_view(struct loam_db *db, const struct loam_db_rows *rows, size_t i,
 			 loam_err *err)

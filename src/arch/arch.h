@@ -22,7 +22,7 @@ struct loam_arch_refusal {
 	const char *reason;
 };
 
-/* One VM size: vCPUs and memory. Memory is fixed per arch (DESIGN.md §2). */
+/* One VM size: vCPUs and memory. Memory is fixed per arch (docs/design.md §2). */
 struct loam_size {
 	const char *name; /* "standard-2" */
 	unsigned vcpus;
@@ -100,8 +100,8 @@ struct loam_arch {
 	void (*cpu_model)(const char *(*lookup)(const void *block, const char *key),
 			  const void *block, char *out, size_t len);
 	/* The synthetic fleet of `loam-bench alloc`: this arch's share of the
-	 * hosts and of the VM requests (percent; each sums to 100 over all
-	 * arches) and its server shapes, ending with cores == 0. */
+	 * hosts and of the VM requests (weights, percent for the arches here;
+	 * 0 leaves the arch out) and its server shapes, ending with cores 0. */
 	unsigned fleet_host_pct, fleet_vm_pct;
 	const struct loam_server_shape *fleet_servers;
 };

@@ -1,7 +1,7 @@
 /*
  * The `size` table is a copy of the arch modules' size tables, written at
  * start (loamd) so SQL can join on it; the arch modules stay the one place
- * the numbers live (DESIGN.md §2). Storage is not an arch property, so it
+ * the numbers live (docs/design.md §2). Storage is not an arch property, so it
  * is derived here: LOAM_STORAGE_GIB_PER_VCPU GiB per vCPU.
  */
 #include "db/records.h"

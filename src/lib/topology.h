@@ -1,5 +1,5 @@
 /*
- * Guest CPU topology scaled down from the host's (DESIGN.md §2): a VM gets
+ * Guest CPU topology scaled down from the host's (docs/design.md §2): a VM gets
  * the host's threads per core, then fills one die before adding dies, and
  * one package before adding packages, so a small VM looks like a slice of
  * its host and the guest scheduler sees real SMT siblings and cache domains.

@@ -9,7 +9,7 @@
 #include "arch/arch.h"
 
 /* 3.2 GiB per vCPU, floored per size: the arm64 servers come fixed at 80
- * cores and 256 GiB and every core must stay usable (DESIGN.md §2). */
+ * cores and 256 GiB and every core must stay usable (docs/design.md §2). */
 #define ARM64_GIB_PER_VCPU_TENTHS 32
 #define ARM64_MEM(vcpus)	  ((vcpus)*ARM64_GIB_PER_VCPU_TENTHS / 10)
 

@@ -7,7 +7,7 @@
 
 #include "arch/arch.h"
 
-/* 4 GiB per vCPU, so 8 GiB per SMT core (DESIGN.md §2). */
+/* 4 GiB per vCPU, so 8 GiB per SMT core (docs/design.md §2). */
 #define X64_GIB_PER_VCPU 4
 
 static const char *const x64_aliases[] = {
