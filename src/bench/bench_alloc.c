@@ -46,6 +46,7 @@
 #define INSERT_BATCH  200
 #define MAX_BATCH     256
 #define DEFAULT_BATCH 32
+#define MAX_CHOICES   16 /* arches, or server shapes of one arch */
 
 static const char *const locations[] = {"fsn1", "hel1", "nbg1"};
 
@@ -108,9 +109,9 @@ static size_t weighted_pick(const unsigned *weights, size_t n, uint64_t *s)
 /* An arch drawn by each arch's share of hosts (for_vms false) or of VMs. */
 static const struct loam_arch *pick_arch(bool for_vms, uint64_t *s)
 {
-	unsigned weights[16];
+	unsigned weights[MAX_CHOICES];
 	size_t n = 0;
-	for (; loam_arches[n] && n < 16; n++)
+	for (; n < MAX_CHOICES && loam_arches[n]; n++)
 		weights[n] =
 		    for_vms ? loam_arches[n]->fleet_vm_pct : loam_arches[n]->fleet_host_pct;
 	return loam_arches[weighted_pick(weights, n, s)];
@@ -118,9 +119,9 @@ static const struct loam_arch *pick_arch(bool for_vms, uint64_t *s)
 
 static const struct loam_server_shape *pick_server(const struct loam_arch *a, uint64_t *s)
 {
-	unsigned weights[16];
+	unsigned weights[MAX_CHOICES];
 	size_t n = 0;
-	for (; a->fleet_servers[n].cores && n < 16; n++)
+	for (; n < MAX_CHOICES && a->fleet_servers[n].cores; n++)
 		weights[n] = a->fleet_servers[n].weight;
 	return &a->fleet_servers[weighted_pick(weights, n, s)];
 }
