@@ -179,36 +179,60 @@ static char *values_sql(const char *head, const char *row, size_t n, const char 
 	return sql;
 }
 
+/*
+ * A host's take and the guard that re-checks it on the row, written once
+ * for one host (parameters, the cheaper plan) and for a group (the columns
+ * of the VALUES row d). The memory guard compares what the host gives
+ * (hugepages or plain) with the memory asked.
+ */
+#define TAKE(c, m, h, s)                                                                           \
+	"UPDATE host SET used_cores = used_cores + " c ", used_memory_gib = used_memory_gib + " m  \
+	", used_hugepages_1g = used_hugepages_1g + " h                                             \
+	", available_storage_gib = available_storage_gib - " s ", generation = generation + 1 "
+#define GUARD(c, m, s)                                                                             \
+	" AND allocation_state = 'accepting' AND accel <> 'none' "                                 \
+	"AND used_cores + " c " <= total_cores * cpu_overcommit "                                  \
+	"AND (CASE WHEN total_hugepages_1g > 0 THEN total_hugepages_1g - used_hugepages_1g "       \
+	"ELSE total_mem_gib - used_memory_gib END) >= " m " AND available_storage_gib >= " s       \
+	" RETURNING host.id, used_cores, used_memory_gib, used_hugepages_1g, "                     \
+	"available_storage_gib, generation"
+
+static const char take_one_sql[] = TAKE("?", "?", "?", "?") "WHERE id = ?" GUARD("?", "?", "?");
+
+static char *take_group_sql(size_t n)
+{
+	return values_sql(
+	    TAKE("d.column2", "d.column3", "d.column4", "d.column5") "FROM (VALUES ",
+	    "(?, " INT_P ", " INT_P ", " INT_P ", " INT_P ")", n,
+	    ") AS d WHERE host.id = d.column1" GUARD("d.column2", "d.column3", "d.column5"));
+}
+
 /* The guarded update for every host of the group in one statement. */
 static int take_from_hosts(struct loam_db *db, struct group *g, loam_err *err)
 {
-	cleanup_free char *sql = values_sql(
-	    "UPDATE host SET used_cores = used_cores + d.column2, "
-	    "used_memory_gib = used_memory_gib + d.column3, "
-	    "used_hugepages_1g = used_hugepages_1g + d.column4, "
-	    "available_storage_gib = available_storage_gib - d.column5, "
-	    "generation = generation + 1 FROM (VALUES ",
-	    "(?, " INT_P ", " INT_P ", " INT_P ", " INT_P ")", g->nt,
-	    ") AS d WHERE host.id = d.column1 AND allocation_state = 'accepting' "
-	    "AND accel <> 'none' AND used_cores + d.column2 <= total_cores * cpu_overcommit "
-	    "AND (CASE WHEN total_hugepages_1g > 0 THEN total_hugepages_1g - used_hugepages_1g "
-	    "ELSE total_mem_gib - used_memory_gib END) >= d.column3 "
-	    "AND available_storage_gib >= d.column5 "
-	    "RETURNING host.id, used_cores, used_memory_gib, used_hugepages_1g, "
-	    "available_storage_gib, generation");
-	cleanup_free struct loam_db_val *args = xcalloc(g->nt * 5, sizeof(*args));
+	bool one = g->nt == 1;
+	size_t per = one ? 8 : 5;
+	cleanup_free char *group_sql = one ? NULL : take_group_sql(g->nt);
+	cleanup_free struct loam_db_val *args = xcalloc(g->nt * per, sizeof(*args));
 	for (size_t i = 0; i < g->nt; i++) {
-		struct loam_db_val *v = args + 5 * i;
-		v[0] = DB_TEXT(g->t[i].h->id);
-		v[1] = DB_INT(g->t[i].take.cores);
-		/* the memory guard compares what the host gives (hugepages or
-		 * plain) with the memory asked, so both columns get it */
-		v[2] = DB_INT(g->t[i].take.mem);
-		v[3] = DB_INT(g->t[i].take.huge);
-		v[4] = DB_INT(g->t[i].take.storage);
+		const struct counters *t = &g->t[i].take;
+		struct loam_db_val *v = args + per * i;
+		if (one)
+			memcpy(v,
+			       (struct loam_db_val[]){DB_INT(t->cores), DB_INT(t->mem),
+						      DB_INT(t->huge), DB_INT(t->storage),
+						      DB_TEXT(g->t[i].h->id), DB_INT(t->cores),
+						      DB_INT(t->mem), DB_INT(t->storage)},
+			       8 * sizeof(*v));
+		else
+			memcpy(v,
+			       (struct loam_db_val[]){DB_TEXT(g->t[i].h->id), DB_INT(t->cores),
+						      DB_INT(t->mem), DB_INT(t->huge),
+						      DB_INT(t->storage)},
+			       5 * sizeof(*v));
 	}
 	cleanup_rows struct loam_db_rows *r = NULL;
-	if (loam_db_query(db, sql, args, g->nt * 5, &r, err) < 0)
+	if (loam_db_query(db, one ? take_one_sql : group_sql, args, g->nt * per, &r, err) < 0)
 		return -1;
 	for (size_t row = 0; row < loam_db_rows_count(r); row++)
 		for (size_t i = 0; i < g->nt; i++)
@@ -219,13 +243,18 @@ static int take_from_hosts(struct loam_db *db, struct group *g, loam_err *err)
 	return 0;
 }
 
-/* Sets host_id on every VM whose host passed (PLACED); the others are
- * STALE (their host did not pass) or ALREADY (the VM had a host). */
-static int set_vms(struct loam_db *db, struct group *g, loam_err *err)
+#define SET_VM(hid, c, hp)                                                                         \
+	"UPDATE vm SET host_id = " hid ", cores = " c ", hugepages = " hp                          \
+	", allocated_at = ?, state = 'allocated' "
+
+static const char set_one_sql[] =
+    SET_VM("?", "?", "?") "WHERE id = ? AND host_id IS NULL RETURNING vm.id";
+
+/* The VM update's arguments: one VM's in the order of set_one_sql, a
+ * group's as allocated_at and then a VALUES row per VM. */
+static size_t set_args(struct group *g, struct loam_db_val *args)
 {
 	size_t n = 0;
-	/* allocated_at's placeholder comes first in the text, then 4 per VM */
-	cleanup_free struct loam_db_val *args = xcalloc(g->n * 4 + 1, sizeof(*args));
 	args[0] = DB_INT(loam_db_now_ms());
 	for (size_t i = 0; i < g->n; i++) {
 		struct item *it = &g->items[i];
@@ -241,15 +270,28 @@ static int set_vms(struct loam_db *db, struct group *g, loam_err *err)
 		v[2] = DB_INT(it->take.cores);
 		v[3] = DB_INT(it->hugepages);
 	}
+	if (n == 1) /* host_id, cores, hugepages, allocated_at, id */
+		memcpy(args, (struct loam_db_val[]){args[2], args[3], args[4], args[0], args[1]},
+		       5 * sizeof(*args));
+	return n;
+}
+
+/* Sets host_id on every VM whose host passed (PLACED); the others are
+ * STALE (their host did not pass) or ALREADY (the VM had a host). */
+static int set_vms(struct loam_db *db, struct group *g, loam_err *err)
+{
+	cleanup_free struct loam_db_val *args = xcalloc(g->n * 4 + 1, sizeof(*args));
+	size_t n = set_args(g, args);
 	if (n == 0)
 		return 0;
-	cleanup_free char *sql = values_sql(
-	    "UPDATE vm SET host_id = d.column2, cores = d.column3, hugepages = d.column4, "
-	    "allocated_at = ?, state = 'allocated' FROM (VALUES ",
-	    "(?, ?, " INT_P ", " INT_P ")", n,
-	    ") AS d WHERE vm.id = d.column1 AND vm.host_id IS NULL RETURNING vm.id");
+	cleanup_free char *group_sql =
+	    n == 1 ? NULL
+		   : values_sql(SET_VM("d.column2", "d.column3", "d.column4") "FROM (VALUES ",
+				"(?, ?, " INT_P ", " INT_P ")", n,
+				") AS d WHERE vm.id = d.column1 AND vm.host_id IS NULL "
+				"RETURNING vm.id");
 	cleanup_rows struct loam_db_rows *r = NULL;
-	if (loam_db_query(db, sql, args, 4 * n + 1, &r, err) < 0)
+	if (loam_db_query(db, n == 1 ? set_one_sql : group_sql, args, 4 * n + 1, &r, err) < 0)
 		return -1;
 	for (size_t row = 0; row < loam_db_rows_count(r); row++)
 		for (size_t i = 0; i < g->n; i++)
