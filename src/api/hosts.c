@@ -21,7 +21,7 @@ static json_t *emulate_json(const struct loam_host *h)
 	return a;
 }
 
-/* The keys DESIGN.md §4 names come first: name, arch, state, cpus, cores,
+/* The keys docs/design.md §4 names come first: name, arch, state, cpus, cores,
  * memory_gib. */
 static json_t *identity_json(const struct loam_host *h)
 {

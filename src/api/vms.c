@@ -56,7 +56,7 @@ static json_t *vm_artifacts(struct loam_db *db, const char *vm_id)
 	return list;
 }
 
-/* DESIGN.md §4 keys first: name, arch, size, state, host. */
+/* docs/design.md §4 keys first: name, arch, size, state, host. */
 static json_t *vm_view(struct loam_db *db, const struct loam_db_rows *rows, size_t i)
 {
 	json_t *v = json_object();

@@ -1,5 +1,5 @@
 /*
- * loamd's command line: the flags and defaults of DESIGN.md §4
+ * loamd's command line: the flags and defaults of docs/design.md §4
  * (--state-dir, --db, --listen, --workers) plus logging, the directory of
  * the static agents, the artifact store, the heartbeat period and the
  * lease length.

@@ -1,6 +1,6 @@
 /*
  * The "vm" prog: one strand per VM (strand id = VM id) that takes a VM row
- * from a request to a running guest and keeps it there (DESIGN.md §3):
+ * from a request to a running guest and keeps it there (docs/design.md §3):
  *
  *   start (place; FIFO queue per location+arch while nothing fits)
  *     → prep (agent vm-prep: user, dir, disk, VARS, seed; pins artifacts)

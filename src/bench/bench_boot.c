@@ -1,5 +1,5 @@
 /*
- * `loam bench boot --arch A [--runs N] [--size S] [--direct-kernel]`
+ * `loam-bench boot --arch A [--runs N] [--size S] [--direct-kernel]`
  * (issue 6): how much loam adds to a boot. Each run creates a VM through
  * the running loamd ($LOAM_URL) and times `vm create` → state `running`;
  * then it stops that VM, takes its exact QEMU argv from the agent
@@ -38,14 +38,15 @@
 
 extern char **environ;
 
-#include "cli/bench_boot.h"
 #include "arch/arch.h"
+#include "bench/bench.h"
 #include "cli/client.h"
 #include "cli/verbs.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 #include "lib/json.h"
 #include "lib/spawn.h"
+#include "lib/xalloc.h"
 
 #define POLL_MS	      50
 #define BOOT_LIMIT_MS (15LL * 60 * 1000)
@@ -191,9 +192,8 @@ static void vm_files_free(struct vm_files *f)
 
 static void vm_files_init(struct vm_files *f, const char *state_dir, const char *id)
 {
-	if (asprintf(&f->serial, "%s/vms/%s/serial.log", state_dir, id) < 0 ||
-	    asprintf(&f->pidfile, "%s/vms/%s/qemu.pid", state_dir, id) < 0)
-		abort();
+	f->serial = xasprintf("%s/vms/%s/serial.log", state_dir, id);
+	f->pidfile = xasprintf("%s/vms/%s/qemu.pid", state_dir, id);
 }
 
 /* One timed boot: total is request (or QEMU's spawn) → ready; overhead is
@@ -307,12 +307,10 @@ static json_t *agent_json(const char *agent, const char *verb, const char *id, c
  */
 static int reprep(const char *agent, const char *dir, const char *id, loam_err *err)
 {
-	cleanup_free char *vm_dir = NULL, *spec_path = NULL, *vars = NULL, *disk = NULL;
-	if (asprintf(&vm_dir, "%s/vms/%s", dir, id) < 0 ||
-	    asprintf(&spec_path, "%s/vm.json", vm_dir) < 0 ||
-	    asprintf(&vars, "%s/VARS.fd", vm_dir) < 0 ||
-	    asprintf(&disk, "%s/disk.qcow2", vm_dir) < 0)
-		abort();
+	cleanup_free char *vm_dir = xasprintf("%s/vms/%s", dir, id);
+	cleanup_free char *spec_path = xasprintf("%s/vm.json", vm_dir);
+	cleanup_free char *vars = xasprintf("%s/VARS.fd", vm_dir);
+	cleanup_free char *disk = xasprintf("%s/disk.qcow2", vm_dir);
 	cleanup_free char *spec = NULL;
 	if (loam_read_file(spec_path, 1 << 20, &spec, NULL, err) < 0)
 		return loam_err_wrap(err, "read the VM's spec");
@@ -339,9 +337,7 @@ static int direct_boot(const struct boot_opts *o, const json_t *argv_json, const
 		       int64_t *ms, loam_err *err)
 {
 	size_t n = json_array_size(argv_json);
-	cleanup_free const char **argv = calloc(n + 1, sizeof(*argv));
-	if (!argv)
-		abort();
+	cleanup_free const char **argv = xcalloc(n + 1, sizeof(*argv));
 	for (size_t i = 0; i < n; i++)
 		argv[i] = json_string_value(json_array_get(argv_json, i));
 	unlink(f->serial);
@@ -496,7 +492,7 @@ static int free_port(uint16_t *port, loam_err *err)
 	return 0;
 }
 
-/* loamd next to this loam binary, its output in DIR/loamd.log. */
+/* loamd next to this binary (build/bin/), its output in DIR/loamd.log. */
 static int spawn_loamd(struct temp_loamd *t, uint16_t port, loam_err *err)
 {
 	char exe[PATH_MAX], loamd[PATH_MAX + 8], listen_addr[32], log[96];
@@ -673,7 +669,7 @@ static int canonical_args(struct boot_opts *o, loam_err *err)
 	return 0;
 }
 
-int loam_bench_boot(int argc, char **argv)
+int loam_bench_boot_main(int argc, char **argv)
 {
 	struct boot_opts o;
 	if (parse(argc, argv, &o) < 0)
