@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "alloc/alloc.h"
+#include "bench/bench.h"
 #include "db/records.h"
 #include "db/vm.h"
 #include "db/vm_sim.h"
@@ -45,9 +46,6 @@
 #include "progs/progs.h"
 #include "progs/watch.h"
 #include "transport/transport.h"
-
-/* Declared in bench/bench.h once loam-bench exists (wave/alloc). */
-int loam_bench_vms_main(int argc, char **argv);
 
 #define POLL_MS	       20
 #define RUN_LIMIT_MS   (30LL * 60 * 1000)

@@ -108,17 +108,4 @@ int loam_vm_pinned_path(struct loam_db *db, const char *vm_id, const char *host_
 int loam_vm_pick_image(struct loam_db *db, const char *host_id, const char *arch, const char *name,
 		       char **version, loam_err *err);
 
-/* ---- what the VM prog needs of the VM's host ---- */
-
-struct loam_vm_host {
-	char *name, *arch;
-	bool kvm, allow_tcg;
-	bool emulates; /* opted in to run the VM's (foreign) arch */
-	int64_t sockets, dies, cores, threads_per_core, hugepages_1g;
-};
-int loam_vm_host_load(struct loam_db *db, const char *host_id, const char *vm_arch,
-		      struct loam_vm_host *h, loam_err *err);
-void loam_vm_host_free(struct loam_vm_host *h);
-#define cleanup_vm_host_facts __attribute__((cleanup(loam_vm_host_free)))
-
 #endif

@@ -20,7 +20,7 @@
 #include "arch/arch.h"
 #include "artifact/host_install.h"
 #include "artifact/upgrade.h"
-#include "db/cloudify.h"
+#include "db/host.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -144,7 +144,7 @@ static int cloudify_detect_arch(struct loam_strand_ctx *ctx, struct loam_outcome
 	if (rc == 0) {
 		res.out[strcspn(res.out, "\r\n")] = '\0';
 		const struct loam_arch *arch = loam_arch_normalize(res.out, err);
-		rc = arch ? loam_host_set_arch(ctx->db, ctx->id, arch->name, err) : -1;
+		rc = arch ? loam_host_record_arch(ctx->db, ctx->id, arch->name, err) : -1;
 		if (arch)
 			log_info("host %s: arch %s (uname -m: %s)", h.name, arch->name, res.out);
 	}
@@ -215,7 +215,7 @@ static int cloudify_upload_agent(struct loam_strand_ctx *ctx, struct loam_outcom
 		return rc < 0 ? -1 : 0;
 	if (upload_verified(&c, local, dir, remote, sha, err) < 0)
 		return loam_err_wrap(err, "upload agent to %s", h.name);
-	if (loam_host_set_agent(ctx->db, ctx->id, remote, sha, err) < 0)
+	if (loam_host_record_agent(ctx->db, ctx->id, remote, sha, err) < 0)
 		return -1;
 	*out = loam_hop(CL_LEARN);
 	return 0;
@@ -236,23 +236,26 @@ static int store_facts(struct loam_strand_ctx *ctx, const struct loam_host_row *
 	if (!h->arch || strcmp(f->arch, h->arch) != 0)
 		return loam_fail(err, LOAM_E_IO, "learn reports arch '%s' but uname said '%s'",
 				 *f->arch ? f->arch : "(none)", h->arch ? h->arch : "(none)");
-	struct loam_host_learned l = {.cpus = f->cpus,
-				      .cores = f->cores,
-				      .sockets = f->sockets,
-				      .dies = f->dies,
-				      .threads_per_core = f->threads_per_core,
-				      .numa_nodes = f->numa_nodes,
-				      .memory_gib = f->memory_gib,
-				      .hugepages_1g_total = f->hugepages_1g_total,
-				      .storage_total_gib = f->storage_total_gib,
-				      .storage_available_gib = f->storage_available_gib,
-				      .kvm = f->kvm,
-				      .cpu_model = f->cpu_model,
-				      .os = f->os,
-				      .kernel = f->kernel,
-				      .raw = f->raw};
-	const char *accel = f->kvm ? "kvm" : h->allow_tcg ? "tcg" : "none";
-	return loam_host_store_facts(ctx->db, ctx->id, &l, accel, err);
+	struct loam_host_facts l = {.cpus = f->cpus,
+				    .cores = f->cores,
+				    .sockets = f->sockets,
+				    .dies = f->dies,
+				    .threads_per_core =
+					f->threads_per_core > 0 ? f->threads_per_core : 1,
+				    .numa_nodes = f->numa_nodes,
+				    .memory_gib = f->memory_gib,
+				    .hugepages_1g = f->hugepages_1g_total,
+				    .storage_gib = f->storage_total_gib,
+				    .available_storage_gib = f->storage_available_gib,
+				    .kvm = f->kvm,
+				    .cpu_model = f->cpu_model,
+				    .os = f->os,
+				    .kernel = f->kernel,
+				    .json = f->raw,
+				    .accel = f->kvm	    ? "kvm"
+					     : h->allow_tcg ? "tcg"
+							    : "none"};
+	return loam_host_record_facts(ctx->db, ctx->id, &l, err);
 }
 
 static int cloudify_learn(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_err *err)
@@ -275,23 +278,19 @@ static int cloudify_learn(struct loam_strand_ctx *ctx, struct loam_outcome *out,
 }
 
 /* The host's own arch, then the arches it is opted in to emulate (the
- * strings in emulated are the caller's to free). */
-static int served_arches(struct loam_db *db, const struct loam_host_row *h, char *emulated[8],
+ * strings point into *model, which the caller frees). */
+static int served_arches(struct loam_db *db, const struct loam_host_row *h, struct loam_host *model,
 			 const char **out, size_t max, loam_err *err)
 {
-	if (loam_host_emulated_arches(db, h->id, emulated, 8, err) < 0)
-		return -1;
+	int found = loam_host_get(db, h->id, model, err);
+	if (found <= 0)
+		return found < 0 ? -1
+				 : loam_fail(err, LOAM_E_NOTFOUND, "no host with id %s", h->id);
 	const struct loam_arch *own = loam_arch_by_name(h->arch);
 	if (!own)
 		return loam_fail(err, LOAM_E_INTERNAL, "host %s has no arch yet", h->name);
-	loam_artifact_host_selection(own, (const char *const *)emulated, out, max);
+	loam_artifact_host_selection(own, loam_argv_view(&model->emulate), out, max);
 	return 0;
-}
-
-static void free_arches(char *(*v)[8])
-{
-	for (size_t i = 0; i < 8 && (*v)[i]; i++)
-		free((*v)[i]);
 }
 
 /* The agent's install request for the newest version of each artifact of
@@ -366,9 +365,9 @@ static int cloudify_install_artifacts(struct loam_strand_ctx *ctx, struct loam_o
 	}
 	cleanup_host_row struct loam_host_row h = {0};
 	cleanup_host_conn struct loam_host_conn c = {0};
-	char *emulated[8] __attribute__((cleanup(free_arches))) = {0};
+	cleanup_host struct loam_host model = {0};
 	const char *arches[9] = {0};
-	if (load(ctx, &h, err) < 0 || served_arches(ctx->db, &h, emulated, arches, 9, err) < 0)
+	if (load(ctx, &h, err) < 0 || served_arches(ctx->db, &h, &model, arches, 9, err) < 0)
 		return -1;
 	int rc = connect_or_fail(ctx, &h, &c, out, err);
 	if (rc != 0)
@@ -392,7 +391,7 @@ static int cloudify_install_artifacts(struct loam_strand_ctx *ctx, struct loam_o
 static int cloudify_accept(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_err *err)
 {
 	/* Only a fresh host is opened for VMs: an operator's 'draining' stays. */
-	if (loam_host_accept(ctx->db, ctx->id, err) < 0)
+	if (loam_host_record_accepting(ctx->db, ctx->id, err) < 0)
 		return -1;
 	loam_host_changed(app_of(ctx), ctx->id);
 	log_info("host %s accepting", ctx->id);

@@ -13,6 +13,7 @@
 
 #include "arch/arch.h"
 #include "artifact/versions.h"
+#include "db/host.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -23,16 +24,24 @@
 /* Without a watcher, how often a running prep job is asked about. */
 #define PREP_POLL_MS 1000
 
+static bool emulates(const struct loam_host *h, const char *arch)
+{
+	for (size_t i = 0; i < h->emulate.n; i++)
+		if (strcmp(h->emulate.v[i], arch) == 0)
+			return true;
+	return false;
+}
+
 /*
  * KVM only where the host learned it usable for its own arch; otherwise
  * TCG, and only where the operator opted the host in. Returns 1 with a
  * reason in *why when the VM cannot run there at all.
  */
-static int choose_accel(const struct loam_vm_host *h, const char *vm_arch, bool *kvm, char **why)
+static int choose_accel(const struct loam_host *h, const char *vm_arch, bool *kvm, char **why)
 {
 	bool own = strcmp(h->arch, vm_arch) == 0;
 	*kvm = own && h->kvm;
-	if (*kvm || (own && h->allow_tcg) || (!own && h->emulates))
+	if (*kvm || (own && h->allow_tcg) || (!own && emulates(h, vm_arch)))
 		return 0;
 	*why = own ? xasprintf("host %s cannot run %s guests: KVM is not usable there and TCG "
 			       "is not allowed; allow it with: loam host set %s --allow-tcg",
@@ -45,7 +54,7 @@ static int choose_accel(const struct loam_vm_host *h, const char *vm_arch, bool 
 
 /* The guest's shape, scaled down from the host's learned one; an emulated
  * arch gets no SMT siblings: the host's threads are not its own. */
-static int topology(const struct loam_vm_host *h, const char *vm_arch, unsigned vcpus,
+static int topology(const struct loam_host *h, const char *vm_arch, unsigned vcpus,
 		    struct loam_topology *t, loam_err *err)
 {
 	unsigned tpc = strcmp(h->arch, vm_arch) == 0 && h->threads_per_core > 0
@@ -54,8 +63,8 @@ static int topology(const struct loam_vm_host *h, const char *vm_arch, unsigned 
 	unsigned sockets = h->sockets > 0 ? (unsigned)h->sockets : 1;
 	struct loam_host_topology ht;
 	return loam_host_topology_from_learned(sockets, h->dies > 0 ? (unsigned)h->dies : sockets,
-					       h->cores > 0 ? (unsigned)h->cores : 1, tpc, &ht,
-					       err) < 0
+					       h->total_cores > 0 ? (unsigned)h->total_cores : 1,
+					       tpc, &ht, err) < 0
 		   ? -1
 		   : loam_topology_scale(&ht, vcpus, t, err);
 }
@@ -170,7 +179,7 @@ static int add_files(struct loam_strand_ctx *ctx, const struct loam_vm *v, struc
 }
 
 static int build_spec(struct loam_strand_ctx *ctx, const struct loam_vm *v,
-		      const struct loam_vm_host *h, bool kvm, struct prep *p, loam_err *err)
+		      const struct loam_host *h, bool kvm, struct prep *p, loam_err *err)
 {
 	p->s = (struct loam_vm_prep_spec){.id = ctx->id,
 					  .name = v->name,
@@ -244,9 +253,14 @@ static int run_prep_job(struct loam_strand_ctx *ctx, const struct loam_vm *v, co
 int vm_label_prep(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_err *err)
 {
 	struct loam_vm *v = vm_of(ctx);
-	cleanup_vm_host_facts struct loam_vm_host h = {0};
-	if (loam_vm_host_load(ctx->db, v->host_id, v->arch, &h, err) < 0)
-		return -1;
+	cleanup_host struct loam_host h = {0};
+	int found = loam_host_get(ctx->db, v->host_id, &h, err);
+	if (found <= 0)
+		return found < 0
+			   ? -1
+			   : loam_fail(err, LOAM_E_NOTFOUND, "no host with id %s", v->host_id);
+	if (!h.arch)
+		return loam_fail(err, LOAM_E_INTERNAL, "host %s has no arch yet", h.name);
 	bool kvm = false;
 	cleanup_free char *why = NULL;
 	if (choose_accel(&h, v->arch, &kvm, &why))

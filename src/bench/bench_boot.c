@@ -1,5 +1,5 @@
 /*
- * `loam bench boot --arch A [--runs N] [--size S] [--direct-kernel]`
+ * `loam-bench boot --arch A [--runs N] [--size S] [--direct-kernel]`
  * (issue 6): how much loam adds to a boot. Each run creates a VM through
  * the running loamd ($LOAM_URL) and times `vm create` → state `running`;
  * then it stops that VM, takes its exact QEMU argv from the agent
@@ -38,8 +38,8 @@
 
 extern char **environ;
 
-#include "cli/bench_boot.h"
 #include "arch/arch.h"
+#include "bench/bench.h"
 #include "cli/client.h"
 #include "cli/verbs.h"
 #include "lib/cleanup.h"
@@ -487,7 +487,7 @@ static int free_port(uint16_t *port, loam_err *err)
 	return 0;
 }
 
-/* loamd next to this loam binary, its output in DIR/loamd.log. */
+/* loamd next to this binary (build/bin/), its output in DIR/loamd.log. */
 static int spawn_loamd(struct temp_loamd *t, uint16_t port, loam_err *err)
 {
 	char exe[PATH_MAX], loamd[PATH_MAX + 8], listen_addr[32], log[96];
@@ -664,7 +664,7 @@ static int canonical_args(struct boot_opts *o, loam_err *err)
 	return 0;
 }
 
-int loam_bench_boot(int argc, char **argv)
+int loam_bench_boot_main(int argc, char **argv)
 {
 	struct boot_opts o;
 	if (parse(argc, argv, &o) < 0)
