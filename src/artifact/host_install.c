@@ -104,10 +104,10 @@ static int run_agent(struct loam_transport *t, const char *agent_path, const cha
 	return rc;
 }
 
-int loam_artifact_install_on_host(struct loam_db *db, struct loam_transport *t, const char *host_id,
-				  const char *agent_path, const struct loam_artifact_manifest *m,
-				  const char *const *arches, const char *base_url,
-				  const char *prefix, loam_err *err)
+int loam_artifact_install_request(struct loam_db *db, const char *host_id,
+				  const struct loam_artifact_manifest *m, const char *const *arches,
+				  const char *base_url, const char *prefix, char **request,
+				  loam_err *err)
 {
 	cleanup_json json_t *req = json_pack("{s:s, s:[]}", "prefix", prefix, "entries");
 	json_t *list = json_object_get(req, "entries");
@@ -119,9 +119,17 @@ int loam_artifact_install_on_host(struct loam_db *db, struct loam_transport *t, 
 			return -1;
 		json_array_append_new(list, request_entry(e, base_url));
 	}
-	cleanup_free char *request = loam_json_dump(req);
-	cleanup_json json_t *out = NULL;
-	if (run_agent(t, agent_path, request, &out, err) < 0) {
+	*request = loam_json_dump(req);
+	return 0;
+}
+
+int loam_artifact_install_record(struct loam_db *db, const char *host_id, const char *host_name,
+				 const char *agent_out, const char *why, loam_err *err)
+{
+	cleanup_json json_t *out = agent_out ? json_loads(agent_out, 0, NULL) : NULL;
+	if (!json_is_array(json_object_get(out, "results"))) {
+		loam_fail(err, LOAM_E_IO, "loam-host install on %s failed: %.300s", host_name,
+			  why ? why : "it printed no results");
 		fail_pending(db, host_id, loam_err_msg(*err));
 		return -1;
 	}
@@ -138,9 +146,26 @@ int loam_artifact_install_on_host(struct loam_db *db, struct loam_transport *t, 
 	}
 	fail_pending(db, host_id, "the agent did not report this entry");
 	if (first_error)
-		return loam_fail(err, LOAM_E_IO, "install on %s: %s", loam_transport_name(t),
-				 first_error);
+		return loam_fail(err, LOAM_E_IO, "install on %s: %s", host_name, first_error);
 	return 0;
+}
+
+int loam_artifact_install_on_host(struct loam_db *db, struct loam_transport *t, const char *host_id,
+				  const char *agent_path, const struct loam_artifact_manifest *m,
+				  const char *const *arches, const char *base_url,
+				  const char *prefix, loam_err *err)
+{
+	cleanup_free char *request = NULL;
+	if (loam_artifact_install_request(db, host_id, m, arches, base_url, prefix, &request, err) <
+	    0)
+		return -1;
+	cleanup_json json_t *out = NULL;
+	if (run_agent(t, agent_path, request, &out, err) < 0) {
+		fail_pending(db, host_id, loam_err_msg(*err));
+		return -1;
+	}
+	cleanup_free char *text = loam_json_dump(out);
+	return loam_artifact_install_record(db, host_id, loam_transport_name(t), text, NULL, err);
 }
 
 int loam_artifact_host_selection(const struct loam_arch *own, const char *const *emulated,

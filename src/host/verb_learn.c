@@ -7,10 +7,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "learn.h"
+#include "host/learn.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
-#include "verbs.h"
+#include "host/verbs.h"
 
 #define DEFAULT_STORAGE_DIR "/var/lib/loam"
 

@@ -26,6 +26,7 @@
 #include "artifact/manifest.h"
 #include "progs/images.h"
 #include "progs/progs.h"
+#include "progs/watch.h"
 #include "transport/transport.h"
 
 struct loamd {
@@ -120,6 +121,8 @@ static int start_engine(struct loamd *d, loam_err *err)
 				    .images = loam_image_index_new()};
 	if (loam_image_index_reload(d->app.images, d->db, err) < 0)
 		return loam_err_wrap(err, "read installed images");
+	if (loam_watch_new(&d->app, d->opts.db_url, &d->app.watch, err) < 0)
+		return -1;
 	/* Without a store no host has images: placement then ignores them and
 	 * prep says what is missing. */
 	if (d->have_manifest)
@@ -176,6 +179,7 @@ static void stop(struct loamd *d)
 	loam_api_free(d->api);
 	if (d->engine)
 		loam_engine_stop(d->engine);
+	loam_watch_free(d->app.watch);
 	if (d->app.pool)
 		loam_transport_pool_free(d->app.pool);
 	loam_image_index_free(d->app.images);
