@@ -67,6 +67,17 @@ int api_artifacts_list(struct api_req *r, loam_err *err);
 int api_artifacts_gc(struct api_req *r, loam_err *err);
 int api_hosts_upgrade(struct api_req *r, loam_err *err);
 
+/* vm_net.c: a VM's network in its view, open ports at create, firewall. */
+struct loam_vm;
+struct loam_vm_port;
+int api_vm_net_view(struct loam_db *db, const struct loam_vm *vm, json_t *v, loam_err *err);
+int api_vm_ports_parse(const json_t *list, struct loam_vm_port **out, size_t *n, loam_err *err);
+int api_vm_ports_insert(struct loam_db *db, const char *vm_id, const struct loam_vm_port *ports,
+			size_t n, loam_err *err);
+int api_vm_firewall_list(struct api_req *r, loam_err *err);
+int api_vm_firewall_add(struct api_req *r, loam_err *err);
+int api_vm_firewall_rm(struct api_req *r, loam_err *err);
+
 /* body.c: request bodies. */
 /* Fails unless the body is an object whose keys are all in `allowed`
  * (NULL-terminated); an empty body counts as {} when allow_empty. */

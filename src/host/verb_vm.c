@@ -24,6 +24,7 @@
 #include "lib/spawn.h"
 #include "lib/valid.h"
 #include "lib/clock.h"
+#include "host/net.h"
 #include "host/qmp.h"
 #include "host/verbs.h"
 #include "host/vm.h"
@@ -183,7 +184,8 @@ static void fill_vmm_spec(const struct vm_paths *p, const struct vm_spec *s,
 
 /* Under systemd, QEMU runs as a transient unit named after the VM user,
  * so systemctl shows it and it survives the agent's SSH session. */
-static void add_systemd_prefix(const struct vm_paths *p, struct loam_argv *argv)
+static void add_systemd_prefix(const struct vm_paths *p, const struct vm_net *net,
+			       struct loam_argv *argv)
 {
 	loam_argv_add(argv, "systemd-run");
 	loam_argv_addf(argv, "--unit=%s", p->user);
@@ -191,6 +193,8 @@ static void add_systemd_prefix(const struct vm_paths *p, struct loam_argv *argv)
 	loam_argv_add(argv, "--quiet");
 	loam_argv_add(argv, "--property=Type=forking");
 	loam_argv_addf(argv, "--property=PIDFile=%s", p->pid);
+	if (net)
+		vm_net_systemd_property(net, argv);
 	loam_argv_add(argv, "--");
 }
 
@@ -207,8 +211,9 @@ static void systemctl_quiet(const char *verb, const char *user)
 	loam_err_free(&err);
 }
 
-static int build_start_argv(const struct vm_paths *p, const struct vm_spec *s, bool supervised,
-			    struct loam_argv *argv, loam_err *err)
+static int build_start_argv(const struct vm_paths *p, const struct vm_spec *s,
+			    const struct vm_net *net, bool supervised, struct loam_argv *argv,
+			    loam_err *err)
 {
 	char huge[VM_PATH_MAX] = "";
 	if (s->hugepages) {
@@ -220,8 +225,12 @@ static int build_start_argv(const struct vm_paths *p, const struct vm_spec *s, b
 	struct loam_vmm_spec v;
 	fill_vmm_spec(p, s, s->hugepages ? huge : NULL, &v);
 	if (supervised && vm_systemd_present())
-		add_systemd_prefix(p, argv);
-	return loam_vmm_argv(s->arch, s->qemu ? s->qemu : s->arch->qemu_binary, &v, argv, err);
+		add_systemd_prefix(p, net, argv);
+	if (loam_vmm_argv(s->arch, s->qemu ? s->qemu : s->arch->qemu_binary, &v, argv, err) < 0)
+		return -1;
+	if (net)
+		vm_net_qemu_args(net, argv);
+	return 0;
 }
 
 static int check_prepared(const struct vm_paths *p, const struct vm_spec *s, loam_err *err)
@@ -241,10 +250,29 @@ static int check_prepared(const struct vm_paths *p, const struct vm_spec *s, loa
 	return 0;
 }
 
+/* The VM's network, made again if the host lost it (a reboot), and this
+ * process in its namespace, so that QEMU starts there (host/net.h). */
+static int join_net(const struct vm_paths *p, const struct vm_net *net, loam_err *err)
+{
+	uid_t uid;
+	gid_t gid;
+	bool found = false;
+	char state_dir[VM_NET_PATH_MAX];
+	vm_net_state_dir_of(p->vms, state_dir);
+	if (vm_user_lookup(p->user, &uid, &gid, &found, err) < 0)
+		return -1;
+	return vm_net_ensure(state_dir, net, uid, gid, err) < 0 || vm_net_enter(net, err) < 0 ? -1
+												 : 0;
+}
+
 static int start_qemu(const struct vm_paths *p, const struct vm_spec *s, pid_t *pid, loam_err *err)
 {
 	cleanup_argv struct loam_argv argv = {0};
-	if (check_prepared(p, s, err) < 0 || build_start_argv(p, s, true, &argv, err) < 0)
+	cleanup_vm_net struct vm_net net = {0};
+	int has_net = vm_net_load_vm(p->vms, p->id, &net, err);
+	if (has_net < 0 || check_prepared(p, s, err) < 0 ||
+	    build_start_argv(p, s, has_net ? &net : NULL, true, &argv, err) < 0 ||
+	    (has_net && join_net(p, &net, err) < 0))
 		return -1;
 	unlink(p->pid);
 	unlink(p->qmp);
@@ -302,9 +330,11 @@ int loam_host_verb_vm_argv(int argc, char **argv)
 		return loam_host_report(LOAM_VERB_VM_ARGV, &err);
 	struct vm_spec spec = {0};
 	cleanup_argv struct loam_argv qemu = {0};
-	int rc = vm_spec_load(&p, &spec, &err) < 0
+	cleanup_vm_net struct vm_net net = {0};
+	int has_net = vm_net_load_vm(p.vms, p.id, &net, &err);
+	int rc = has_net < 0 || vm_spec_load(&p, &spec, &err) < 0
 		     ? -1
-		     : build_start_argv(&p, &spec, false, &qemu, &err);
+		     : build_start_argv(&p, &spec, has_net ? &net : NULL, false, &qemu, &err);
 	vm_spec_free(&spec);
 	if (rc < 0)
 		return loam_host_report(LOAM_VERB_VM_ARGV, &err);
@@ -439,7 +469,10 @@ static int purge(const struct vm_paths *p, long powerdown_ms, bool *existed, loa
 	*existed = *existed || user_found;
 	if (user_found && vm_kill_user_processes(uid, err) < 0)
 		return -1;
-	if (vm_remove_tree(p->dir, err) < 0 || vm_user_remove(p->user, err) < 0)
+	char state_dir[VM_NET_PATH_MAX];
+	vm_net_state_dir_of(p->vms, state_dir);
+	if (vm_net_purge(state_dir, p->id, err) < 0 || vm_remove_tree(p->dir, err) < 0 ||
+	    vm_user_remove(p->user, err) < 0)
 		return -1;
 	return 0;
 }
