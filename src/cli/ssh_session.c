@@ -79,8 +79,8 @@ static int check_target(const struct ssh_target *t, loam_err *err)
 	    loam_valid_unix_user(t->jump_user, err) < 0 ||
 	    check_path("--jump-key", t->jump_identity, err) < 0)
 		return -1;
-	if (t->jump_port < 1 || t->jump_port > 65535)
-		return loam_fail(err, LOAM_E_INVALID, "the host's SSH port is out of range");
+	if (t->jump_port < 1 || t->jump_port > 65535 || t->port < 0 || t->port > 65535)
+		return loam_fail(err, LOAM_E_INVALID, "an SSH port is out of range");
 	if (!t->jump_key)
 		return loam_fail(err, LOAM_E_CONFLICT,
 				 "the VM's host has no pinned SSH key to check the jump against");
@@ -113,7 +113,8 @@ static int write_config(const struct ssh_target *t, const char *dir, loam_err *e
 		fprintf(kh, "%s %s\n", alias, key);
 	}
 	put_host(cf, VM_ALIAS, alias, dir);
-	fprintf(cf, "  HostName %s\n  User %s\n", t->address, t->user);
+	fprintf(cf, "  HostName %s\n  Port %ld\n  User %s\n", t->address, t->port ? t->port : 22,
+		t->user);
 	if (t->identity)
 		fprintf(cf, "  IdentityFile \"%s\"\n", t->identity);
 	if (!t->jump_address)

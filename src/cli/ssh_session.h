@@ -16,6 +16,7 @@
 struct ssh_target {
 	const char *vm;		    /* the VM's name, for messages and the key alias */
 	const char *address, *user; /* the VM's IPv4 and login user */
+	long port;		    /* 0: 22 */
 	const char *const *keys;    /* its host keys: "type base64 [comment]" */
 	size_t nkeys;
 	const char *identity; /* -i KEY, or NULL */

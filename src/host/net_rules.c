@@ -45,18 +45,26 @@ static void put(struct text *t, const char *fmt, ...)
 		t->len += (size_t)n < RULES_MAX - t->len ? (size_t)n : RULES_MAX - t->len - 1;
 }
 
+/* Every frame from the guest carries its MAC and goes through from_guest;
+ * any other MAC is dropped. The namespace's own multicast (its router
+ * advertisements), looped back to the tap's ingress, has no link-layer
+ * header, matches neither, and passes. */
 static void guard(struct text *t, const struct vm_net *n)
 {
 	char v4[LOAM_INET_STRLEN], v6[LOAM_CIDR_STRLEN];
 	loam_inet4_format(n->ipv4, v4);
 	loam_net6_format(&n->prefix, v6);
-	put(t, "table netdev loam_guard {\n"
-	       "\tcounter spoofed {}\n"
-	       "\tchain tap_in {\n"
-	       "\t\ttype filter hook ingress device \"%s\" priority -500; policy accept;\n",
-	    NET_TAP);
-	put(t, "\t\tether saddr != %s counter name \"spoofed\" drop\n", n->mac);
-	put(t, "\t\tmeta protocol != { ip, ip6, arp } counter name \"spoofed\" drop\n");
+	put(t,
+	    "table netdev loam_guard {\n"
+	    "\tcounter spoofed {}\n"
+	    "\tchain tap_in {\n"
+	    "\t\ttype filter hook ingress device \"%s\" priority -500; policy accept;\n"
+	    "\t\tether saddr %s jump from_guest\n"
+	    "\t\tether saddr != %s counter name \"spoofed\" drop\n"
+	    "\t}\n",
+	    NET_TAP, n->mac, n->mac);
+	put(t, "\tchain from_guest {\n"
+	       "\t\tmeta protocol != { ip, ip6, arp } counter name \"spoofed\" drop\n");
 	put(t,
 	    "\t\tmeta protocol arp arp saddr ether != %s counter name \"spoofed\" drop\n"
 	    "\t\tmeta protocol arp arp saddr ip != { %s, 0.0.0.0 } counter name \"spoofed\" "
