@@ -24,20 +24,24 @@ static char dir[] = "/tmp/loam-sshsess.XXXXXX";
 static char host_key[2048], other_key[2048], client_key[512];
 static long port;
 
-/* KEY=VALUE from hosts.env (values may be quoted). */
+/* KEY=VALUE from hosts.env, written with printf %q: backslashes escape
+ * the next character (the space in "ssh-ed25519 AAAA..."), and a value
+ * may be quoted. */
 static void env_value(const char *env, const char *key, char *out, size_t size)
 {
 	char want[64];
 	snprintf(want, sizeof(want), "%s=", key);
 	const char *p = strstr(env, want);
-	out[0] = '\0';
-	if (!p)
-		return;
-	p += strlen(want);
-	if (*p == '\'' || *p == '"')
-		p++;
-	size_t n = strcspn(p, "'\"\n");
-	snprintf(out, size, "%.*s", (int)(n < size ? n : size - 1), p);
+	size_t n = 0;
+	if (p)
+		for (p += strlen(want); *p && *p != '\n' && n + 1 < size; p++) {
+			if (*p == '\'' || *p == '"')
+				continue;
+			if (*p == '\\' && p[1])
+				p++;
+			out[n++] = *p;
+		}
+	out[n] = '\0';
 }
 
 static int run(const char *const *argv)
