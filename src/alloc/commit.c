@@ -206,11 +206,11 @@ static const char take_one_sql[] =
 
 static char *take_group_sql(size_t n)
 {
-	return values_sql(TAKE("d.column2", "d.column3", "d.column4", "d.column5",
-			       "d.column6") "FROM (VALUES ",
-			  "(?, " INT_P ", " INT_P ", " INT_P ", " INT_P ", " INT_P ")", n,
-			  ") AS d WHERE host.id = d.column1" GUARD("d.column2", "d.column3",
-								   "d.column5", "d.column6"));
+	return values_sql(
+	    TAKE("d.column2", "d.column3", "d.column4", "d.column5", "d.column6") "FROM (VALUES ",
+	    "(?, " INT_P ", " INT_P ", " INT_P ", " INT_P ", " INT_P ")", n,
+	    ") AS d WHERE host.id = d.column1" GUARD("d.column2", "d.column3", "d.column5",
+						     "d.column6"));
 }
 
 /* The guarded update for every host of the group in one statement. */

@@ -1,8 +1,8 @@
 /*
  * Release: a VM's cores, memory, storage and address go back to its host
  * (its vm_net row is deleted), and its host_id, cores, hugepages and
- * allocated_at are cleared, in one transaction. The VM row decides: the counters move only when this call
- * is the one that cleared host_id, so a second release is a no-op.
+ * allocated_at are cleared, in one transaction. The VM row decides: the counters move only when
+ * this call is the one that cleared host_id, so a second release is a no-op.
  */
 #include <stdio.h>
 

@@ -112,9 +112,9 @@ static int parse_net(struct api_req *r, struct host_set *s, loam_err *err)
 
 static int host_set_fields(struct api_req *r, struct host_set *s, loam_err *err)
 {
-	static const char *const allowed[] = {
-	    "allocation_state", "location",  "emulate",	    "allow_tcg", "cpu_overcommit",
-	    "ipv4_pool",	"ipv6_prefix", "egress", NULL};
+	static const char *const allowed[] = {"allocation_state", "location",	    "emulate",
+					      "allow_tcg",	  "cpu_overcommit", "ipv4_pool",
+					      "ipv6_prefix",	  "egress",	    NULL};
 	const char *state = NULL;
 	if (api_body_check(r, allowed, false, err) < 0 ||
 	    api_body_str(r, "allocation_state", 32, &state, err) < 0 ||

@@ -81,8 +81,8 @@ static void add_net(json_t *v, const struct loam_host *h)
 	char text[LOAM_CIDR_STRLEN] = "";
 	if (loam_net_host_prefix(h->id, h->ipv6_prefix, &prefix, NULL) == 0)
 		loam_net6_format(&prefix, text);
-	json_object_update_new(v, json_pack("{s:s?, s:s, s:I, s:I, s:b}", "ipv4_pool",
-					    h->ipv4_pool, "ipv6_prefix", text, "ipv4_total",
+	json_object_update_new(v, json_pack("{s:s?, s:s, s:I, s:I, s:b}", "ipv4_pool", h->ipv4_pool,
+					    "ipv6_prefix", text, "ipv4_total",
 					    (json_int_t)h->ipv4_total, "ipv4_used",
 					    (json_int_t)h->ipv4_used, "egress", h->egress));
 }

@@ -60,12 +60,13 @@ static void add_ssh(struct loam_db *db, const struct loam_vm *vm, const char *ip
 	json_t *jump = json_null();
 	char cmd[512] = "";
 	if (remote) {
-		jump = json_pack("{s:s, s:I, s:s, s:s?}", "address", h.address, "port",
-				 (json_int_t)h.ssh_port, "user", h.ssh_user, "host_key", h.host_key);
+		jump =
+		    json_pack("{s:s, s:I, s:s, s:s?}", "address", h.address, "port",
+			      (json_int_t)h.ssh_port, "user", h.ssh_user, "host_key", h.host_key);
 		bool v6 = strchr(h.address, ':') != NULL;
 		snprintf(cmd, sizeof(cmd), "ssh -J %s@%s%s%s:%lld " VM_DEFAULT_USER "@%s",
-			 h.ssh_user, v6 ? "[" : "", h.address, v6 ? "]" : "",
-			 (long long)h.ssh_port, ipv4);
+			 h.ssh_user, v6 ? "[" : "", h.address, v6 ? "]" : "", (long long)h.ssh_port,
+			 ipv4);
 	} else {
 		snprintf(cmd, sizeof(cmd), "ssh " VM_DEFAULT_USER "@%s", ipv4);
 	}

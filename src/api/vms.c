@@ -125,8 +125,8 @@ static int vm_spec_from_body(struct api_req *r, struct vm_spec *s, loam_err *err
 	    api_body_str(r, "location", LOAM_NAME_MAX, &s->location, err) < 0 ||
 	    api_body_str(r, "image", LOAM_NAME_MAX, &s->image, err) < 0 ||
 	    api_body_str(r, "boot", 16, &s->boot, err) < 0 ||
-	    api_vm_ports_parse(json_object_get(r->body, "open_ports"), &s->ports, &s->nports,
-			       err) < 0)
+	    api_vm_ports_parse(json_object_get(r->body, "open_ports"), &s->ports, &s->nports, err) <
+		0)
 		return -1;
 	if (s->boot && strcmp(s->boot, "firmware") != 0 && strcmp(s->boot, "kernel") != 0)
 		return loam_fail(err, LOAM_E_INVALID,

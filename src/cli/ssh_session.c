@@ -37,7 +37,8 @@ static int key_words(const char *line, char *out, size_t size, loam_err *err)
 	const char *type_end = line ? strchr(line, ' ') : NULL;
 	size_t tlen = type_end ? (size_t)(type_end - line) : 0;
 	const char *b64 = type_end ? type_end + 1 : "";
-	size_t blen = strspn(b64, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
+	size_t blen =
+	    strspn(b64, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
 	blen += strspn(b64 + blen, "=");
 	bool ok = tlen > 0 && tlen <= 64 &&
 		  strspn(line, "abcdefghijklmnopqrstuvwxyz0123456789@.-") == tlen && blen > 0 &&

@@ -70,8 +70,8 @@ int loam_vm_firewall(int argc, char **argv)
 		return loam_cli_error(err);
 	cleanup_free char *path = NULL;
 	bool ls = strcmp(o.action, "ls") == 0;
-	if (asprintf(&path, "/v1/vms/%s/firewall%s%s", o.name, ls ? "" : "/",
-		     ls ? "" : o.action) < 0)
+	if (asprintf(&path, "/v1/vms/%s/firewall%s%s", o.name, ls ? "" : "/", ls ? "" : o.action) <
+	    0)
 		return 1;
 	cleanup_json json_t *body = ls ? NULL : json_pack("{s:s}", "port", o.port);
 	if (o.from)

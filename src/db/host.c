@@ -231,13 +231,13 @@ int loam_host_list(struct loam_db *db, struct loam_hosts *out, loam_err *err)
 
 void loam_host_free(struct loam_host *h)
 {
-	char *strings[] = {
-	    h->id,	   h->name,	    h->transport,    h->address,
-	    h->ssh_user,   h->ssh_key_file, h->host_key,     h->state_dir,
-	    h->location,   h->arch,	    h->state_reason, h->state_before_unreachable,
-	    h->cpu_model,  h->os,	    h->kernel,	     h->facts,
-	    h->agent_path, h->agent_sha256, h->accel,	     h->ipv4_pool,
-	    h->ipv6_prefix};
+	char *strings[] = {h->id,	 h->name,	  h->transport,
+			   h->address,	 h->ssh_user,	  h->ssh_key_file,
+			   h->host_key,	 h->state_dir,	  h->location,
+			   h->arch,	 h->state_reason, h->state_before_unreachable,
+			   h->cpu_model, h->os,		  h->kernel,
+			   h->facts,	 h->agent_path,	  h->agent_sha256,
+			   h->accel,	 h->ipv4_pool,	  h->ipv6_prefix};
 	for (size_t i = 0; i < sizeof(strings) / sizeof(*strings); i++)
 		free(strings[i]);
 	loam_argv_free(&h->emulate);

@@ -54,7 +54,7 @@ struct loam_host {
 	double cpu_overcommit;
 	int64_t used_cores, used_memory_gib, used_hugepages_1g, generation;
 	int64_t created_at, last_seen_at;
-	bool seen;		  /* last_seen_at is set */
+	bool seen; /* last_seen_at is set */
 	/* its network (db/net.h): ipv6_prefix NULL means its own ULA /48 */
 	char *ipv4_pool, *ipv6_prefix;
 	bool egress;

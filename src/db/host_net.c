@@ -14,8 +14,8 @@
 
 /* Ranges a pool must stay out of: "this network", loopback, the link
  * addresses every VM namespace uses, multicast and reserved. */
-static const char *const reserved4[] = {"0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16",
-					"224.0.0.0/3", NULL};
+static const char *const reserved4[] = {"0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/3",
+					NULL};
 
 static bool overlaps4(const struct loam_net4 *a, const struct loam_net4 *b)
 {
@@ -72,8 +72,8 @@ int64_t loam_net_capacity(const struct loam_net4 *pool, const struct loam_net6 *
 }
 
 /* The host's pool and prefix as stored, for recomputing its capacity. */
-static int load(struct loam_db *db, const char *host_id, char **pool, char **prefix,
-		int64_t *used, loam_err *err)
+static int load(struct loam_db *db, const char *host_id, char **pool, char **prefix, int64_t *used,
+		loam_err *err)
 {
 	cleanup_rows struct loam_db_rows *r = NULL;
 	if (loam_db_query(db, "SELECT ipv4_pool, ipv6_prefix, ipv4_used FROM host WHERE id = ?",
@@ -147,8 +147,7 @@ int loam_host_set_egress(struct loam_db *db, const char *host_id, bool on, loam_
 			    DB_ARGS(DB_INT(on), DB_TEXT(host_id)), NULL, err);
 }
 
-int loam_host_vm_ids(struct loam_db *db, const char *host_id, char ***ids, size_t *n,
-		     loam_err *err)
+int loam_host_vm_ids(struct loam_db *db, const char *host_id, char ***ids, size_t *n, loam_err *err)
 {
 	cleanup_rows struct loam_db_rows *r = NULL;
 	*ids = NULL;

@@ -147,8 +147,8 @@ int loam_vm_net_assign(struct loam_db *db, const char *vm_id, const char *host_i
 
 int loam_vm_net_release(struct loam_db *db, const char *vm_id, loam_err *err)
 {
-	return loam_db_exec(db, "DELETE FROM vm_net WHERE vm_id = ?", DB_ARGS(DB_TEXT(vm_id)),
-			    NULL, err);
+	return loam_db_exec(db, "DELETE FROM vm_net WHERE vm_id = ?", DB_ARGS(DB_TEXT(vm_id)), NULL,
+			    err);
 }
 
 /* ---- ports ---- */
@@ -222,12 +222,12 @@ int loam_vm_port_add(struct loam_db *db, const char *vm_id, const struct loam_vm
 		     bool *changed, loam_err *err)
 {
 	int64_t n = 0;
-	if (loam_db_exec(db,
-			 "INSERT INTO vm_port (vm_id, port, proto, source) VALUES (?, ?, ?, ?) "
-			 "ON CONFLICT DO NOTHING",
-			 DB_ARGS(DB_TEXT(vm_id), DB_INT(p->port), DB_TEXT(p->proto),
-				 DB_TEXT(p->source)),
-			 &n, err) < 0)
+	if (loam_db_exec(
+		db,
+		"INSERT INTO vm_port (vm_id, port, proto, source) VALUES (?, ?, ?, ?) "
+		"ON CONFLICT DO NOTHING",
+		DB_ARGS(DB_TEXT(vm_id), DB_INT(p->port), DB_TEXT(p->proto), DB_TEXT(p->source)), &n,
+		err) < 0)
 		return -1;
 	*changed = n > 0;
 	return 0;
@@ -237,12 +237,12 @@ int loam_vm_port_rm(struct loam_db *db, const char *vm_id, const struct loam_vm_
 		    bool *changed, loam_err *err)
 {
 	int64_t n = 0;
-	if (loam_db_exec(db,
-			 "DELETE FROM vm_port WHERE vm_id = ? AND port = ? AND proto = ? AND "
-			 "source = ?",
-			 DB_ARGS(DB_TEXT(vm_id), DB_INT(p->port), DB_TEXT(p->proto),
-				 DB_TEXT(p->source)),
-			 &n, err) < 0)
+	if (loam_db_exec(
+		db,
+		"DELETE FROM vm_port WHERE vm_id = ? AND port = ? AND proto = ? AND "
+		"source = ?",
+		DB_ARGS(DB_TEXT(vm_id), DB_INT(p->port), DB_TEXT(p->proto), DB_TEXT(p->source)), &n,
+		err) < 0)
 		return -1;
 	*changed = n > 0;
 	return 0;

@@ -22,8 +22,7 @@ static int save_spec(const struct net_paths *p, const struct vm_net *n, loam_err
 	return net_write_file(p->spec, text, err);
 }
 
-int vm_net_setup(const char *state_dir, const struct vm_net *n, uid_t uid, gid_t gid,
-		 loam_err *err)
+int vm_net_setup(const char *state_dir, const struct vm_net *n, uid_t uid, gid_t gid, loam_err *err)
 {
 	struct net_paths p;
 	if (net_paths_init(state_dir, n->id, &p, err) < 0 || net_make_dirs(&p, err) < 0 ||
@@ -55,8 +54,7 @@ int vm_net_update(const char *state_dir, const struct vm_net *n, uid_t uid, gid_
 		return -1;
 	if (found == 0)
 		return loam_fail(err, LOAM_E_NOTFOUND,
-				 "VM %s has no network on this host yet; vm-prep makes it",
-				 n->id);
+				 "VM %s has no network on this host yet; vm-prep makes it", n->id);
 	return vm_net_setup(state_dir, n, uid, gid, err);
 }
 

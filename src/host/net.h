@@ -48,8 +48,8 @@ struct vm_net_port {
 
 struct vm_net {
 	char id[64];
-	char netns[80];	 /* "loam-<id>" */
-	char veth[16];	 /* the host end: "lvh" + 12 hex digits of SHA-256(id) */
+	char netns[80]; /* "loam-<id>" */
+	char veth[16];	/* the host end: "lvh" + 12 hex digits of SHA-256(id) */
 	char mac[LOAM_MAC_STRLEN];
 	unsigned queues; /* tap queues: 1, or the vCPUs (at most VM_NET_QUEUES_MAX) */
 	uint32_t ipv4;

@@ -26,13 +26,13 @@
 #include "lib/fs.h"
 #include "lib/xalloc.h"
 
-#define CONF_MAX	 8192
-#define NAMESERVERS_MAX	 3
-#define STOP_WAIT_MS	 3000
-#define START_WAIT_MS	 3000
-#define LEASE_TIME	 "24h"
-#define RA_INTERVAL_S	 "30"
-#define ROUTER_LIFETIME	 "1800"
+#define CONF_MAX	8192
+#define NAMESERVERS_MAX 3
+#define STOP_WAIT_MS	3000
+#define START_WAIT_MS	3000
+#define LEASE_TIME	"24h"
+#define RA_INTERVAL_S	"30"
+#define ROUTER_LIFETIME "1800"
 
 static void line(char *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void line(char *buf, const char *fmt, ...)
@@ -64,8 +64,8 @@ char *net_dnsmasq_text(const struct vm_net *n, const struct net_paths *p, const 
 	line(c, "dhcp-host=%s,id:*,%s,%s\n", n->mac, v4, LEASE_TIME);
 	line(c, "dhcp-option=option:netmask,255.255.255.255\n");
 	line(c, "dhcp-option=option:router,%s\n", NET_GW4);
-	line(c, "dhcp-option=option:classless-static-route,%s/32,0.0.0.0,0.0.0.0/0,%s\n",
-	     NET_GW4, NET_GW4);
+	line(c, "dhcp-option=option:classless-static-route,%s/32,0.0.0.0,0.0.0.0/0,%s\n", NET_GW4,
+	     NET_GW4);
 	line(c, "dhcp-option=option:dns-server,%s\n", NET_GW4);
 	/* IPv6: RA with the /64 (SLAAC), and DHCPv6 of the same address */
 	line(c, "enable-ra\nra-param=%s,high,%s,%s\n", NET_TAP, RA_INTERVAL_S, ROUTER_LIFETIME);
@@ -140,7 +140,8 @@ int net_dnsmasq_stop(const struct net_paths *p, loam_err *err)
 			loam_sleep_ms(20);
 		if (vm_pid_alive(pid)) {
 			kill(pid, SIGKILL);
-			for (int waited = 0; vm_pid_alive(pid) && waited < STOP_WAIT_MS; waited += 20)
+			for (int waited = 0; vm_pid_alive(pid) && waited < STOP_WAIT_MS;
+			     waited += 20)
 				loam_sleep_ms(20);
 		}
 		if (vm_pid_alive(pid))
@@ -179,9 +180,8 @@ static int start(const struct net_paths *p, const struct vm_net *n, loam_err *er
 		return loam_err_wrap(err, "start dnsmasq of VM %s", n->id);
 	for (int waited = 0; !net_dnsmasq_pid(p); waited += 10) {
 		if (waited >= START_WAIT_MS)
-			return loam_fail(err, LOAM_E_IO,
-					 "dnsmasq of VM %s did not come up; see %s", n->id,
-					 p->dnsmasq_log);
+			return loam_fail(err, LOAM_E_IO, "dnsmasq of VM %s did not come up; see %s",
+					 n->id, p->dnsmasq_log);
 		loam_sleep_ms(10);
 	}
 	return 0;

@@ -36,7 +36,7 @@ int net_run(const char *const *argv, const char *input, bool ok_fail, loam_err *
 	if (vm_tool(argv[0], tool, err) < 0)
 		return -1;
 	const char *words[24] = {tool};
-	for (size_t i = 1; argv[i] && i < 23; i++)
+	for (size_t i = 1; i < 23 && argv[i]; i++)
 		words[i] = argv[i];
 	struct loam_spawn_opts o = {.argv = words,
 				    .stdin_data = input,
@@ -105,8 +105,8 @@ static int make_veth(const struct vm_net *n, loam_err *err)
 {
 	if (if_nametoindex(n->veth) != 0)
 		return 0;
-	const char *argv[] = {"ip",   "link", "add",	   n->veth, "type",  "veth", "peer",
-			      "name", NET_VETH_NS, "netns", n->netns, NULL};
+	const char *argv[] = {"ip",   "link", "add",	   n->veth, "type",   "veth",
+			      "peer", "name", NET_VETH_NS, "netns", n->netns, NULL};
 	return net_run(argv, NULL, false, err);
 }
 
@@ -119,9 +119,20 @@ static int make_tap(const struct vm_net *n, uid_t uid, gid_t gid, loam_err *err)
 	char user[16], group[16];
 	snprintf(user, sizeof(user), "%u", (unsigned)uid);
 	snprintf(group, sizeof(group), "%u", (unsigned)gid);
-	const char *argv[] = {"ip",   "tuntap", "add",	 "dev",	    NET_TAP,
-			      "mode", "tap",	"user",	 user,	    "group",
-			      group,  "vnet_hdr", n->queues > 1 ? "multi_queue" : NULL, NULL};
+	const char *argv[] = {"ip",
+			      "tuntap",
+			      "add",
+			      "dev",
+			      NET_TAP,
+			      "mode",
+			      "tap",
+			      "user",
+			      user,
+			      "group",
+			      group,
+			      "vnet_hdr",
+			      n->queues > 1 ? "multi_queue" : NULL,
+			      NULL};
 	return net_run(argv, NULL, false, err);
 }
 
@@ -207,8 +218,9 @@ static int write_sysctl(const char *path, const char *value, loam_err *err)
 static int egress_routes(const struct vm_net *n, loam_err *err)
 {
 	if (n->egress) {
-		const char *b = "route replace default via " NET_HOST4 " dev " NET_VETH_NS " onlink\n"
-				"route replace default via " NET_HOST6_LL " dev " NET_VETH_NS "\n";
+		const char *b =
+		    "route replace default via " NET_HOST4 " dev " NET_VETH_NS " onlink\n"
+		    "route replace default via " NET_HOST6_LL " dev " NET_VETH_NS "\n";
 		const char *argv[] = {"ip", "-batch", "-", NULL};
 		return net_run(argv, b, false, err);
 	}
@@ -266,8 +278,10 @@ static int wait_link_gone(const char *veth, loam_err *err)
 		return -1;
 	return if_nametoindex(veth) == 0
 		   ? 0
-		   : loam_fail(err, LOAM_E_IO, "the veth %s is still there after its namespace "
-					       "was deleted", veth);
+		   : loam_fail(err, LOAM_E_IO,
+			       "the veth %s is still there after its namespace "
+			       "was deleted",
+			       veth);
 }
 
 int net_ns_delete(const char *netns, const char *veth, loam_err *err)
@@ -293,7 +307,8 @@ void net_uplink(char out[16])
 	while (f && fgets(line, sizeof(line), f))
 		if (sscanf(line, "%31s %lx %*x %*x %*d %*d %*d %lx", dev, &dest, &mask) == 3 &&
 		    dest == 0 && mask == 0 && strlen(dev) < 16 &&
-		    strspn(dev, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
+		    strspn(dev,
+			   "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
 			strlen(dev)) {
 			snprintf(out, 16, "%s", dev);
 			return;

@@ -268,14 +268,14 @@ int net_egress_host(const char *state_dir, const struct vm_net *n, loam_err *err
 {
 	char table[32], uplink[16];
 	struct net_paths p;
-	if (egress_table(state_dir, table, err) < 0 || net_paths_init(state_dir, n->id, &p, err) < 0)
+	if (egress_table(state_dir, table, err) < 0 ||
+	    net_paths_init(state_dir, n->id, &p, err) < 0)
 		return -1;
 	if (!n->egress) {
 		char del[64];
 		snprintf(del, sizeof(del), "delete table inet %s\n", table);
 		const char *argv[] = {"nft", "-f", "-", NULL};
-		return net_run(argv, del, true, err) < 0 ? -1
-							   : host_forwarding(p.root, false, err);
+		return net_run(argv, del, true, err) < 0 ? -1 : host_forwarding(p.root, false, err);
 	}
 	net_uplink(uplink);
 	if (!*uplink)

@@ -80,7 +80,8 @@ int net_write_file(const char *path, const char *text, loam_err *err)
 	char tmp[VM_NET_PATH_MAX + 8];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	unlink(tmp);
-	cleanup_close int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	cleanup_close int fd =
+	    open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return loam_fail_errno(err, "create %s", tmp);
 	size_t len = strlen(text);

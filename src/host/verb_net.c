@@ -17,8 +17,7 @@
 #include "lib/valid.h"
 #include "proto/agent.h"
 
-static int parse_args(int argc, char **argv, const char **id, const char **state_dir,
-		      loam_err *err)
+static int parse_args(int argc, char **argv, const char **id, const char **state_dir, loam_err *err)
 {
 	*id = *state_dir = NULL;
 	for (int i = 1; i < argc; i++) {
@@ -31,9 +30,10 @@ static int parse_args(int argc, char **argv, const char **id, const char **state
 					 loam_has_unsafe_chars(argv[i]) ? "?" : argv[i]);
 	}
 	if (!*id || !*state_dir)
-		return loam_fail(err, LOAM_E_INVALID, "usage: vm-net ID --state-dir DIR < NET.json");
+		return loam_fail(err, LOAM_E_INVALID,
+				 "usage: vm-net ID --state-dir DIR < NET.json");
 	return loam_valid_id("VM id", *id, err) < 0 ||
-			   loam_valid_abs_path("--state-dir", *state_dir, err) < 0
+		       loam_valid_abs_path("--state-dir", *state_dir, err) < 0
 		   ? -1
 		   : 0;
 }
@@ -47,8 +47,9 @@ static int update(const char *id, const char *state_dir, struct vm_net *n, loam_
 	if (vm_user_name(id, user, err) < 0 || vm_user_lookup(user, &uid, &gid, &found, err) < 0)
 		return -1;
 	if (!found)
-		return loam_fail(err, LOAM_E_NOTFOUND, "VM %s is not prepared (no user %s); run "
-						       "vm-prep",
+		return loam_fail(err, LOAM_E_NOTFOUND,
+				 "VM %s is not prepared (no user %s); run "
+				 "vm-prep",
 				 id, user);
 	return vm_net_update(state_dir, n, uid, gid, err);
 }

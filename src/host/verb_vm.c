@@ -262,7 +262,7 @@ static int join_net(const struct vm_paths *p, const struct vm_net *net, loam_err
 	if (vm_user_lookup(p->user, &uid, &gid, &found, err) < 0)
 		return -1;
 	return vm_net_ensure(state_dir, net, uid, gid, err) < 0 || vm_net_enter(net, err) < 0 ? -1
-												 : 0;
+											      : 0;
 }
 
 static int start_qemu(const struct vm_paths *p, const struct vm_spec *s, pid_t *pid, loam_err *err)

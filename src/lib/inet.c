@@ -47,7 +47,8 @@ int loam_inet4_parse(const char *what, const char *s, uint32_t *out, loam_err *e
 	struct in_addr a;
 	if (!s || strlen(s) >= INPUT_MAX || inet_pton(AF_INET, s, &a) != 1)
 		return loam_fail(err, LOAM_E_INVALID, "%s '%s' is not an IPv4 address", what,
-				 !s || loam_has_unsafe_chars(s) || strlen(s) >= INPUT_MAX ? "?" : s);
+				 !s || loam_has_unsafe_chars(s) || strlen(s) >= INPUT_MAX ? "?"
+											  : s);
 	*out = ntohl(a.s_addr);
 	return 0;
 }
@@ -102,7 +103,8 @@ int loam_inet6_parse(const char *what, const char *s, uint8_t out[16], loam_err 
 {
 	if (!s || strlen(s) >= INPUT_MAX || inet_pton(AF_INET6, s, out) != 1)
 		return loam_fail(err, LOAM_E_INVALID, "%s '%s' is not an IPv6 address", what,
-				 !s || loam_has_unsafe_chars(s) || strlen(s) >= INPUT_MAX ? "?" : s);
+				 !s || loam_has_unsafe_chars(s) || strlen(s) >= INPUT_MAX ? "?"
+											  : s);
 	return 0;
 }
 
@@ -200,8 +202,7 @@ int loam_mac_from_id(const char *id, char out[LOAM_MAC_STRLEN], loam_err *err)
 	uint8_t h[32];
 	if (sha256_bytes(id, h, err) < 0)
 		return -1;
-	snprintf(out, LOAM_MAC_STRLEN, "02:%02x:%02x:%02x:%02x:%02x", h[0], h[1], h[2], h[3],
-		 h[4]);
+	snprintf(out, LOAM_MAC_STRLEN, "02:%02x:%02x:%02x:%02x:%02x", h[0], h[1], h[2], h[3], h[4]);
 	return 0;
 }
 
@@ -210,8 +211,8 @@ int loam_mac_parse(const char *what, const char *s, uint8_t out[6], loam_err *er
 	bool ok = s && strlen(s) == LOAM_MAC_STRLEN - 1;
 	for (int i = 0; ok && i < 6; i++) {
 		const char *p = s + 3 * i;
-		ok = strchr("0123456789abcdef", p[0]) && strchr("0123456789abcdef", p[1]) &&
-		     p[0] && p[1] && (i == 5 || p[2] == ':');
+		ok = strchr("0123456789abcdef", p[0]) && strchr("0123456789abcdef", p[1]) && p[0] &&
+		     p[1] && (i == 5 || p[2] == ':');
 		unsigned v = 0;
 		if (ok)
 			sscanf(p, "%2x", &v);

@@ -51,9 +51,9 @@ static int read_ports(struct loam_strand_ctx *ctx, struct vm_net_build *b, loam_
 		return -1;
 	b->wire = xcalloc(b->nports ? b->nports : 1, sizeof(*b->wire));
 	for (size_t i = 0; i < b->nports; i++)
-		b->wire[i] = (struct loam_vm_net_port){b->ports[i].port, b->ports[i].proto,
-						       *b->ports[i].source ? b->ports[i].source
-									   : NULL};
+		b->wire[i] =
+		    (struct loam_vm_net_port){b->ports[i].port, b->ports[i].proto,
+					      *b->ports[i].source ? b->ports[i].source : NULL};
 	return 0;
 }
 
@@ -86,7 +86,7 @@ int vm_net_build(struct loam_strand_ctx *ctx, const struct loam_vm *v, const str
 
 /* ---- the "net" signal and label ---- */
 
-static const char *const after_prep[] = {VM_RUN,     VM_WAIT_READY, VM_WAIT, VM_STOP,
+static const char *const after_prep[] = {VM_RUN,     VM_WAIT_READY, VM_WAIT,   VM_STOP,
 					 VM_STOPPED, VM_REBOOT,	    VM_FAILED, NULL};
 
 static const char *label_literal(const char *name)
@@ -114,8 +114,9 @@ static int push_net(struct loam_strand_ctx *ctx, const struct loam_vm *v, loam_e
 	cleanup_host struct loam_host h = {0};
 	int found = loam_host_get(ctx->db, v->host_id, &h, err);
 	if (found <= 0)
-		return found < 0 ? -1
-				 : loam_fail(err, LOAM_E_NOTFOUND, "no host with id %s", v->host_id);
+		return found < 0
+			   ? -1
+			   : loam_fail(err, LOAM_E_NOTFOUND, "no host with id %s", v->host_id);
 	cleanup_vm_net_build struct vm_net_build b = {0};
 	cleanup_vm_agent struct vm_agent a = {0};
 	if (vm_net_build(ctx, v, &h, &b, err) < 0 || vm_agent_open(ctx, v->host_id, &a, err) < 0)

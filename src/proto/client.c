@@ -160,8 +160,8 @@ int loam_agent_vm_stop(const struct loam_agent *a, const char *id, int timeout_s
 	return j ? 0 : -1;
 }
 
-int loam_agent_vm_net(const struct loam_agent *a, const char *id, const struct loam_vm_net_spec *net,
-		      loam_err *err)
+int loam_agent_vm_net(const struct loam_agent *a, const char *id,
+		      const struct loam_vm_net_spec *net, loam_err *err)
 {
 	cleanup_json json_t *spec = loam_vm_net_spec_json(net);
 	cleanup_free char *in = loam_json_dump(spec);

@@ -120,8 +120,8 @@ int loam_agent_vm_purge(const struct loam_agent *a, const char *id, bool *existe
 /* vm-net: applies a changed network (open ports, egress) to a prepared VM;
  * LOAM_E_IO with the agent's "no network ... yet" when prep has not made
  * it (then prep applies the current one). */
-int loam_agent_vm_net(const struct loam_agent *a, const char *id, const struct loam_vm_net_spec *net,
-		      loam_err *err);
+int loam_agent_vm_net(const struct loam_agent *a, const char *id,
+		      const struct loam_vm_net_spec *net, loam_err *err);
 
 /* ---- detached jobs ---- */
 

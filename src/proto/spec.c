@@ -53,12 +53,11 @@ json_t *loam_vm_net_spec_json(const struct loam_vm_net_spec *n)
 		set_str(p, LOAM_KEY_FROM, n->ports[i].from);
 		json_array_append_new(ports, p);
 	}
-	return json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:b, s:o}", LOAM_KEY_MAC, n->mac,
-			 LOAM_KEY_QUEUES, (json_int_t)n->queues, LOAM_KEY_IPV4, n->ipv4,
-			 LOAM_KEY_IPV4_POOL, n->ipv4_pool, LOAM_KEY_IPV6, n->ipv6,
-			 LOAM_KEY_IPV6_PREFIX, n->ipv6_prefix, LOAM_KEY_HOST_IPV6_PREFIX,
-			 n->host_ipv6_prefix, LOAM_KEY_EGRESS, (int)n->egress, LOAM_KEY_OPEN_PORTS,
-			 ports);
+	return json_pack(
+	    "{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:b, s:o}", LOAM_KEY_MAC, n->mac, LOAM_KEY_QUEUES,
+	    (json_int_t)n->queues, LOAM_KEY_IPV4, n->ipv4, LOAM_KEY_IPV4_POOL, n->ipv4_pool,
+	    LOAM_KEY_IPV6, n->ipv6, LOAM_KEY_IPV6_PREFIX, n->ipv6_prefix, LOAM_KEY_HOST_IPV6_PREFIX,
+	    n->host_ipv6_prefix, LOAM_KEY_EGRESS, (int)n->egress, LOAM_KEY_OPEN_PORTS, ports);
 }
 
 char *loam_vm_prep_spec_json(const struct loam_vm_prep_spec *s)

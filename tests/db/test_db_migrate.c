@@ -281,13 +281,15 @@ static void test_migrate_net(void)
 			    "ipv6_prefix IS NULL AND egress = 0 AND ipv4_total = 65534"),
 		  2);
 #define NET_ROW(vm, slot)                                                                          \
-	"INSERT INTO vm_net (vm_id, host_id, slot, mac, ipv4, ipv6, ipv6_prefix) VALUES ('" vm    \
+	"INSERT INTO vm_net (vm_id, host_id, slot, mac, ipv4, ipv6, ipv6_prefix) VALUES ('" vm     \
 	"', '" H1 "', " slot ", 'm', 'a', 'b', 'c')"
 	CHECK_INT(exec(db, NET_ROW("vm1", "1")), 0);
 	CHECK_INT(exec(db, NET_ROW("vm2", "1")), -1); /* one slot, one VM */
 	CHECK_INT(exec(db, NET_ROW("vm2", "0")), -1);
-	CHECK_INT(exec(db, "INSERT INTO vm_port (vm_id, port, proto) VALUES ('vm1', 80, 'tcp')"), 0);
-	CHECK_INT(exec(db, "INSERT INTO vm_port (vm_id, port, proto) VALUES ('vm1', 0, 'tcp')"), -1);
+	CHECK_INT(exec(db, "INSERT INTO vm_port (vm_id, port, proto) VALUES ('vm1', 80, 'tcp')"),
+		  0);
+	CHECK_INT(exec(db, "INSERT INTO vm_port (vm_id, port, proto) VALUES ('vm1', 0, 'tcp')"),
+		  -1);
 	CHECK_INT(exec(db, "INSERT INTO vm_port (vm_id, port, proto) VALUES ('vm1', 80, 'sctp')"),
 		  -1);
 	CHECK_INT(exec(db, "UPDATE host SET ipv4_used = -1"), -1);

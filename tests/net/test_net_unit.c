@@ -122,9 +122,9 @@ static void test_operator_input(void)
 	CHECK_INT(loam_vm_port_parse("53/udp", "2001:db8::/32", &r, &err), 0);
 	loam_vm_port_format(&r, text, sizeof(text));
 	CHECK_STR(text, "53/udp from 2001:db8::/32");
-	for (const char *bad[] = {"0", "65536", "80/sctp", "80/", "/tcp", "8o", "-1", "80/tcp;x",
-				  NULL},
-			**b = bad;
+	for (const char *
+		 bad[] = {"0", "65536", "80/sctp", "80/", "/tcp", "8o", "-1", "80/tcp;x", NULL},
+		**b = bad;
 	     *b; b++)
 		CHECK(fails(loam_vm_port_parse(*b, NULL, &r, &err), &err, "PORT"));
 }
@@ -175,9 +175,10 @@ static void test_spec_checks(void)
 	refuses("queues", json_integer(0), "1..16");
 	refuses("open_ports", json_pack("[{s:i, s:s}]", "port", 0, "proto", "tcp"), "1..65535");
 	refuses("open_ports", json_pack("[{s:i, s:s}]", "port", 80, "proto", "icmp"), "tcp or udp");
-	refuses("open_ports", json_pack("[{s:i, s:s, s:s}]", "port", 80, "proto", "tcp", "from",
-					"10.0.0.0/8 accept"),
-		NULL);
+	refuses(
+	    "open_ports",
+	    json_pack("[{s:i, s:s, s:s}]", "port", 80, "proto", "tcp", "from", "10.0.0.0/8 accept"),
+	    NULL);
 	cleanup_vm_net struct vm_net bad_id = {0};
 	CHECK(fails(vm_net_parse("../x", j, &bad_id, &err), &err, "VM id"));
 }
