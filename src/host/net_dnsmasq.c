@@ -13,7 +13,6 @@
  * changed config replaces it.
  */
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,16 +33,6 @@
 #define RA_INTERVAL_S	"30"
 #define ROUTER_LIFETIME "1800"
 
-static void line(char *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void line(char *buf, const char *fmt, ...)
-{
-	size_t used = strlen(buf);
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf + used, CONF_MAX - used, fmt, ap);
-	va_end(ap);
-}
-
 char *net_dnsmasq_text(const struct vm_net *n, const struct net_paths *p, const char *user,
 		       const char *const *upstreams)
 {
@@ -54,25 +43,29 @@ char *net_dnsmasq_text(const struct vm_net *n, const struct net_paths *p, const 
 	loam_net6_host(&n->prefix, 1, a);
 	loam_inet6_format(a, gw6);
 	char *c = xcalloc(1, CONF_MAX);
-	line(c, "# loam: dnsmasq of VM %s (rewritten by vm-prep and vm-net)\n", n->id);
-	line(c, "pid-file=%s\nuser=%s\ngroup=%s\n", p->dnsmasq_pid, user, user);
-	line(c, "log-facility=%s\nlog-dhcp\n", p->dnsmasq_log);
-	line(c, "interface=%s\nbind-dynamic\nno-resolv\nno-hosts\nleasefile-ro\n", NET_TAP);
-	line(c, "domain-needed\nbogus-priv\ndhcp-authoritative\n");
+	net_appendf(c, CONF_MAX, "# loam: dnsmasq of VM %s (rewritten by vm-prep and vm-net)\n",
+		    n->id);
+	net_appendf(c, CONF_MAX, "pid-file=%s\nuser=%s\ngroup=%s\n", p->dnsmasq_pid, user, user);
+	net_appendf(c, CONF_MAX, "log-facility=%s\nlog-dhcp\n", p->dnsmasq_log);
+	net_appendf(c, CONF_MAX, "interface=%s\nbind-dynamic\nno-resolv\nno-hosts\nleasefile-ro\n",
+		    NET_TAP);
+	net_appendf(c, CONF_MAX, "domain-needed\nbogus-priv\ndhcp-authoritative\n");
 	/* DHCPv4: the /32, reached through the gateway as a classless route */
-	line(c, "dhcp-range=%s,static,%s\n", v4, LEASE_TIME);
-	line(c, "dhcp-host=%s,id:*,%s,%s\n", n->mac, v4, LEASE_TIME);
-	line(c, "dhcp-option=option:netmask,255.255.255.255\n");
-	line(c, "dhcp-option=option:router,%s\n", NET_GW4);
-	line(c, "dhcp-option=option:classless-static-route,%s/32,0.0.0.0,0.0.0.0/0,%s\n", NET_GW4,
-	     NET_GW4);
-	line(c, "dhcp-option=option:dns-server,%s\n", NET_GW4);
+	net_appendf(c, CONF_MAX, "dhcp-range=%s,static,%s\n", v4, LEASE_TIME);
+	net_appendf(c, CONF_MAX, "dhcp-host=%s,id:*,%s,%s\n", n->mac, v4, LEASE_TIME);
+	net_appendf(c, CONF_MAX, "dhcp-option=option:netmask,255.255.255.255\n");
+	net_appendf(c, CONF_MAX, "dhcp-option=option:router,%s\n", NET_GW4);
+	net_appendf(c, CONF_MAX,
+		    "dhcp-option=option:classless-static-route,%s/32,0.0.0.0,0.0.0.0/0,%s\n",
+		    NET_GW4, NET_GW4);
+	net_appendf(c, CONF_MAX, "dhcp-option=option:dns-server,%s\n", NET_GW4);
 	/* IPv6: RA with the /64 (SLAAC), and DHCPv6 of the same address */
-	line(c, "enable-ra\nra-param=%s,high,%s,%s\n", NET_TAP, RA_INTERVAL_S, ROUTER_LIFETIME);
-	line(c, "dhcp-range=%s,%s,slaac,64,%s\n", v6, v6, LEASE_TIME);
-	line(c, "dhcp-option=option6:dns-server,[%s]\n", gw6);
+	net_appendf(c, CONF_MAX, "enable-ra\nra-param=%s,high,%s,%s\n", NET_TAP, RA_INTERVAL_S,
+		    ROUTER_LIFETIME);
+	net_appendf(c, CONF_MAX, "dhcp-range=%s,%s,slaac,64,%s\n", v6, v6, LEASE_TIME);
+	net_appendf(c, CONF_MAX, "dhcp-option=option6:dns-server,[%s]\n", gw6);
 	for (size_t i = 0; upstreams && upstreams[i]; i++)
-		line(c, "server=%s\n", upstreams[i]);
+		net_appendf(c, CONF_MAX, "server=%s\n", upstreams[i]);
 	return c;
 }
 

@@ -42,6 +42,10 @@ struct net_paths {
 	char dnsmasq_log[VM_NET_PATH_MAX];
 };
 
+/* Appends printf-style text to buf (cap bytes, NUL-terminated; the end
+ * is cut, never overrun): the ip batches, nft rules and dnsmasq config. */
+void net_appendf(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 int net_paths_init(const char *state_dir, const char *id, struct net_paths *p, loam_err *err);
 /* Makes D/net and D/net/<id>, root's and 0700. */
 int net_make_dirs(const struct net_paths *p, loam_err *err);

@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <stdarg.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -136,16 +135,6 @@ static int make_tap(const struct vm_net *n, uid_t uid, gid_t gid, loam_err *err)
 	return net_run(argv, NULL, false, err);
 }
 
-static void batch_add(char *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void batch_add(char *buf, const char *fmt, ...)
-{
-	size_t used = strlen(buf);
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf + used, BATCH_MAX - used, fmt, ap);
-	va_end(ap);
-}
-
 /* The host's end: its link addresses, and the routes to the guest's
  * address and /64 through the namespace. */
 static int host_side(const struct vm_net *n, loam_err *err)
@@ -159,14 +148,15 @@ static int host_side(const struct vm_net *n, loam_err *err)
 	loam_inet4_format(n->ipv4, v4);
 	loam_net6_format(&n->prefix, v6);
 	cleanup_free char *b = xcalloc(1, BATCH_MAX);
-	batch_add(b, "link set dev %s addrgenmode none\n", n->veth);
-	batch_add(b, "addr replace %s/32 dev %s\n", NET_HOST4, n->veth);
-	batch_add(b, "addr replace %s/64 dev %s nodad\n", NET_HOST6_LL, n->veth);
-	batch_add(b, "addr replace %s/128 dev %s nodad\n", host6, n->veth);
-	batch_add(b, "link set dev %s up\n", n->veth);
-	batch_add(b, "route replace %s/32 via %s dev %s onlink src %s\n", v4, NET_GW4, n->veth,
-		  NET_HOST4);
-	batch_add(b, "route replace %s via %s dev %s src %s\n", v6, NET_GW6, n->veth, host6);
+	net_appendf(b, BATCH_MAX, "link set dev %s addrgenmode none\n", n->veth);
+	net_appendf(b, BATCH_MAX, "addr replace %s/32 dev %s\n", NET_HOST4, n->veth);
+	net_appendf(b, BATCH_MAX, "addr replace %s/64 dev %s nodad\n", NET_HOST6_LL, n->veth);
+	net_appendf(b, BATCH_MAX, "addr replace %s/128 dev %s nodad\n", host6, n->veth);
+	net_appendf(b, BATCH_MAX, "link set dev %s up\n", n->veth);
+	net_appendf(b, BATCH_MAX, "route replace %s/32 via %s dev %s onlink src %s\n", v4, NET_GW4,
+		    n->veth, NET_HOST4);
+	net_appendf(b, BATCH_MAX, "route replace %s via %s dev %s src %s\n", v6, NET_GW6, n->veth,
+		    host6);
 	const char *argv[] = {"ip", "-batch", "-", NULL};
 	return net_run(argv, b, false, err);
 }
@@ -188,19 +178,20 @@ static int ns_side(const struct vm_net *n, loam_err *err)
 	loam_net6_host(&subnet0, 1, a);
 	loam_inet6_format(a, host6);
 	cleanup_free char *b = xcalloc(1, BATCH_MAX);
-	batch_add(b, "link set dev lo up\n");
+	net_appendf(b, BATCH_MAX, "link set dev lo up\n");
 	for (int i = 0; i < 2; i++) {
 		const char *dev = i ? NET_TAP : NET_VETH_NS;
-		batch_add(b, "link set dev %s addrgenmode none\n", dev);
-		batch_add(b, "addr replace %s/32 dev %s\n", NET_GW4, dev);
-		batch_add(b, "addr replace %s/64 dev %s nodad\n", NET_GW6, dev);
+		net_appendf(b, BATCH_MAX, "link set dev %s addrgenmode none\n", dev);
+		net_appendf(b, BATCH_MAX, "addr replace %s/32 dev %s\n", NET_GW4, dev);
+		net_appendf(b, BATCH_MAX, "addr replace %s/64 dev %s nodad\n", NET_GW6, dev);
 	}
-	batch_add(b, "addr replace %s dev %s noprefixroute\n", pool, NET_TAP);
-	batch_add(b, "addr replace %s/64 dev %s nodad\n", gw6, NET_TAP);
-	batch_add(b, "link set dev %s up\nlink set dev %s up\n", NET_VETH_NS, NET_TAP);
-	batch_add(b, "route replace %s/32 dev %s\n", NET_HOST4, NET_VETH_NS);
-	batch_add(b, "route replace %s/128 via %s dev %s\n", host6, NET_HOST6_LL, NET_VETH_NS);
-	batch_add(b, "route replace %s/32 dev %s\n", v4, NET_TAP);
+	net_appendf(b, BATCH_MAX, "addr replace %s dev %s noprefixroute\n", pool, NET_TAP);
+	net_appendf(b, BATCH_MAX, "addr replace %s/64 dev %s nodad\n", gw6, NET_TAP);
+	net_appendf(b, BATCH_MAX, "link set dev %s up\nlink set dev %s up\n", NET_VETH_NS, NET_TAP);
+	net_appendf(b, BATCH_MAX, "route replace %s/32 dev %s\n", NET_HOST4, NET_VETH_NS);
+	net_appendf(b, BATCH_MAX, "route replace %s/128 via %s dev %s\n", host6, NET_HOST6_LL,
+		    NET_VETH_NS);
+	net_appendf(b, BATCH_MAX, "route replace %s/32 dev %s\n", v4, NET_TAP);
 	const char *argv[] = {"ip", "-batch", "-", NULL};
 	return net_run(argv, b, false, err);
 }

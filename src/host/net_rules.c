@@ -16,7 +16,6 @@
  * forwarding. Every value comes from a checked spec.
  */
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -29,161 +28,152 @@
 
 #define RULES_MAX (32 * 1024)
 
-struct text {
-	char *buf;
-	size_t len;
-};
-
-static void put(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct text *t, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(t->buf + t->len, RULES_MAX - t->len, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		t->len += (size_t)n < RULES_MAX - t->len ? (size_t)n : RULES_MAX - t->len - 1;
-}
-
 /* Every frame from the guest carries its MAC and goes through from_guest;
  * any other MAC is dropped. The namespace's own multicast (its router
  * advertisements), looped back to the tap's ingress, has no link-layer
  * header, matches neither, and passes. */
-static void guard(struct text *t, const struct vm_net *n)
+static void guard(char *t, const struct vm_net *n)
 {
 	char v4[LOAM_INET_STRLEN], v6[LOAM_CIDR_STRLEN];
 	loam_inet4_format(n->ipv4, v4);
 	loam_net6_format(&n->prefix, v6);
-	put(t,
-	    "table netdev loam_guard {\n"
-	    "\tcounter spoofed {}\n"
-	    "\tchain tap_in {\n"
-	    "\t\ttype filter hook ingress device \"%s\" priority -500; policy accept;\n"
-	    "\t\tether saddr %s jump from_guest\n"
-	    "\t\tether saddr != %s counter name \"spoofed\" drop\n"
-	    "\t}\n",
-	    NET_TAP, n->mac, n->mac);
-	put(t, "\tchain from_guest {\n"
-	       "\t\tmeta protocol != { ip, ip6, arp } counter name \"spoofed\" drop\n");
-	put(t,
+	net_appendf(t, RULES_MAX,
+		    "table netdev loam_guard {\n"
+		    "\tcounter spoofed {}\n"
+		    "\tchain tap_in {\n"
+		    "\t\ttype filter hook ingress device \"%s\" priority -500; policy accept;\n"
+		    "\t\tether saddr %s jump from_guest\n"
+		    "\t\tether saddr != %s counter name \"spoofed\" drop\n"
+		    "\t}\n",
+		    NET_TAP, n->mac, n->mac);
+	net_appendf(t, RULES_MAX,
+		    "\tchain from_guest {\n"
+		    "\t\tmeta protocol != { ip, ip6, arp } counter name \"spoofed\" drop\n");
+	net_appendf(
+	    t, RULES_MAX,
 	    "\t\tmeta protocol arp arp saddr ether != %s counter name \"spoofed\" drop\n"
 	    "\t\tmeta protocol arp arp saddr ip != { %s, 0.0.0.0 } counter name \"spoofed\" "
 	    "drop\n",
 	    n->mac, v4);
-	put(t,
+	net_appendf(
+	    t, RULES_MAX,
 	    "\t\tmeta protocol ip ip saddr 0.0.0.0 udp dport != %d counter name \"spoofed\" drop\n"
 	    "\t\tmeta protocol ip ip saddr != { %s, 0.0.0.0 } counter name \"spoofed\" drop\n"
 	    "\t\tmeta protocol ip udp sport %d counter name \"spoofed\" drop\n",
 	    NET_DHCP4_PORT, v4, NET_DHCP4_PORT);
-	put(t,
+	net_appendf(
+	    t, RULES_MAX,
 	    "\t\tmeta protocol ip6 ip6 saddr != { %s, fe80::/10, :: } counter name \"spoofed\" "
 	    "drop\n"
 	    "\t\tmeta protocol ip6 udp sport %d counter name \"spoofed\" drop\n"
 	    "\t\tmeta protocol ip6 icmpv6 type { nd-router-advert, nd-redirect } counter name "
 	    "\"spoofed\" drop\n",
 	    v6, NET_DHCP6_PORT);
-	put(t, "\t}\n}\n");
+	net_appendf(t, RULES_MAX, "\t}\n}\n");
 }
 
-static void port_match(struct text *t, const struct vm_net_port *p)
+static void port_match(char *t, const struct vm_net_port *p)
 {
 	char from[LOAM_CIDR_STRLEN];
 	if (p->family == 4) {
 		loam_net4_format(&p->from4, from);
-		put(t, "\t\tip saddr %s ", from);
+		net_appendf(t, RULES_MAX, "\t\tip saddr %s ", from);
 	} else if (p->family == 6) {
 		loam_net6_format(&p->from6, from);
-		put(t, "\t\tip6 saddr %s ", from);
+		net_appendf(t, RULES_MAX, "\t\tip6 saddr %s ", from);
 	} else {
-		put(t, "\t\t");
+		net_appendf(t, RULES_MAX, "\t\t");
 	}
-	put(t, "%s dport %u accept\n", p->proto, p->port);
+	net_appendf(t, RULES_MAX, "%s dport %u accept\n", p->proto, p->port);
 }
 
 /* To the guest: sourced rules, then no other VM, then the public ports. */
-static void inbound(struct text *t, const struct vm_net *n)
+static void inbound(char *t, const struct vm_net *n)
 {
 	char host0[LOAM_CIDR_STRLEN];
 	struct loam_net6 subnet0;
 	loam_net6_subnet(&n->host_prefix, 64, 0, &subnet0);
 	loam_net6_format(&subnet0, host0);
-	put(t, "\tchain inbound {\n");
+	net_appendf(t, RULES_MAX, "\tchain inbound {\n");
 	for (size_t i = 0; i < n->nports; i++)
 		if (n->ports[i].family)
 			port_match(t, &n->ports[i]);
-	put(t,
-	    "\t\tip saddr @vms counter name \"from_vms\" drop\n"
-	    "\t\tip6 saddr != %s ip6 saddr @vms6 counter name \"from_vms\" drop\n"
-	    "\t\ttcp dport 22 accept\n",
-	    host0);
+	net_appendf(t, RULES_MAX,
+		    "\t\tip saddr @vms counter name \"from_vms\" drop\n"
+		    "\t\tip6 saddr != %s ip6 saddr @vms6 counter name \"from_vms\" drop\n"
+		    "\t\ttcp dport 22 accept\n",
+		    host0);
 	for (size_t i = 0; i < n->nports; i++)
 		if (!n->ports[i].family)
 			port_match(t, &n->ports[i]);
-	put(t, "\t\ticmp type echo-request accept\n"
-	       "\t\ticmpv6 type echo-request accept\n"
-	       "\t}\n");
+	net_appendf(t, RULES_MAX,
+		    "\t\ticmp type echo-request accept\n"
+		    "\t\ticmpv6 type echo-request accept\n"
+		    "\t}\n");
 }
 
 /* From the guest: nothing new without egress; with it, all but the VMs. */
-static void outbound(struct text *t, const struct vm_net *n)
+static void outbound(char *t, const struct vm_net *n)
 {
-	put(t, "\tchain outbound {\n");
+	net_appendf(t, RULES_MAX, "\tchain outbound {\n");
 	if (!n->egress) {
-		put(t, "\t\tcounter name \"egress_off\" drop\n\t}\n");
+		net_appendf(t, RULES_MAX, "\t\tcounter name \"egress_off\" drop\n\t}\n");
 		return;
 	}
-	put(t, "\t\tip daddr @vms drop\n"
-	       "\t\tip daddr " NET_LINK4 " drop\n"
-	       "\t\tip6 daddr @vms6 drop\n"
-	       "\t\tip6 daddr fe80::/10 drop\n"
-	       "\t\taccept\n"
-	       "\t}\n");
+	net_appendf(t, RULES_MAX,
+		    "\t\tip daddr @vms drop\n"
+		    "\t\tip daddr " NET_LINK4 " drop\n"
+		    "\t\tip6 daddr @vms6 drop\n"
+		    "\t\tip6 daddr fe80::/10 drop\n"
+		    "\t\taccept\n"
+		    "\t}\n");
 }
 
-static void firewall(struct text *t, const struct vm_net *n)
+static void firewall(char *t, const struct vm_net *n)
 {
 	char pool[LOAM_CIDR_STRLEN], host6[LOAM_CIDR_STRLEN];
 	loam_net4_format(&n->pool, pool);
 	loam_net6_format(&n->host_prefix, host6);
-	put(t,
-	    "table inet loam_fw {\n"
-	    "\tcounter from_vms {}\n"
-	    "\tcounter egress_off {}\n"
-	    "\tset vms { type ipv4_addr; flags interval; elements = { %s } }\n"
-	    "\tset vms6 { type ipv6_addr; flags interval; elements = { %s } }\n",
-	    pool, host6);
-	put(t,
-	    "\tchain input {\n"
-	    "\t\ttype filter hook input priority filter; policy drop;\n"
-	    "\t\tct state established,related accept\n"
-	    "\t\tiif \"lo\" accept\n"
-	    "\t\tiifname \"%s\" udp dport { %d, %d, %d } accept\n"
-	    "\t\tiifname \"%s\" tcp dport %d accept\n"
-	    "\t\tmeta l4proto { icmp, ipv6-icmp } accept\n"
-	    "\t}\n",
-	    NET_TAP, NET_DNS_PORT, NET_DHCP4_PORT, NET_DHCP6_PORT, NET_TAP, NET_DNS_PORT);
-	put(t,
-	    "\tchain forward {\n"
-	    "\t\ttype filter hook forward priority filter; policy drop;\n"
-	    "\t\tct state established,related accept\n"
-	    "\t\tct state invalid drop\n"
-	    "\t\tiifname \"%s\" oifname \"%s\" jump inbound\n"
-	    "\t\tiifname \"%s\" oifname \"%s\" jump outbound\n"
-	    "\t}\n",
-	    NET_VETH_NS, NET_TAP, NET_TAP, NET_VETH_NS);
+	net_appendf(t, RULES_MAX,
+		    "table inet loam_fw {\n"
+		    "\tcounter from_vms {}\n"
+		    "\tcounter egress_off {}\n"
+		    "\tset vms { type ipv4_addr; flags interval; elements = { %s } }\n"
+		    "\tset vms6 { type ipv6_addr; flags interval; elements = { %s } }\n",
+		    pool, host6);
+	net_appendf(t, RULES_MAX,
+		    "\tchain input {\n"
+		    "\t\ttype filter hook input priority filter; policy drop;\n"
+		    "\t\tct state established,related accept\n"
+		    "\t\tiif \"lo\" accept\n"
+		    "\t\tiifname \"%s\" udp dport { %d, %d, %d } accept\n"
+		    "\t\tiifname \"%s\" tcp dport %d accept\n"
+		    "\t\tmeta l4proto { icmp, ipv6-icmp } accept\n"
+		    "\t}\n",
+		    NET_TAP, NET_DNS_PORT, NET_DHCP4_PORT, NET_DHCP6_PORT, NET_TAP, NET_DNS_PORT);
+	net_appendf(t, RULES_MAX,
+		    "\tchain forward {\n"
+		    "\t\ttype filter hook forward priority filter; policy drop;\n"
+		    "\t\tct state established,related accept\n"
+		    "\t\tct state invalid drop\n"
+		    "\t\tiifname \"%s\" oifname \"%s\" jump inbound\n"
+		    "\t\tiifname \"%s\" oifname \"%s\" jump outbound\n"
+		    "\t}\n",
+		    NET_VETH_NS, NET_TAP, NET_TAP, NET_VETH_NS);
 	inbound(t, n);
 	outbound(t, n);
-	put(t, "}\n");
+	net_appendf(t, RULES_MAX, "}\n");
 }
 
 char *net_rules_text(const struct vm_net *n)
 {
-	struct text t = {xcalloc(1, RULES_MAX), 0};
-	put(&t, "# loam: the rules of VM %s (rewritten by vm-prep and vm-net)\nflush ruleset\n",
-	    n->id);
-	guard(&t, n);
-	firewall(&t, n);
-	return t.buf;
+	char *t = xcalloc(1, RULES_MAX);
+	net_appendf(t, RULES_MAX,
+		    "# loam: the rules of VM %s (rewritten by vm-prep and vm-net)\nflush ruleset\n",
+		    n->id);
+	guard(t, n);
+	firewall(t, n);
+	return t;
 }
 
 int net_rules_apply(const struct net_paths *p, const struct vm_net *n, loam_err *err)
@@ -208,22 +198,23 @@ char *net_egress_text(const struct vm_net *n, const char *uplink, const char *ta
 	char pool[LOAM_CIDR_STRLEN], host6[LOAM_CIDR_STRLEN];
 	loam_net4_format(&n->pool, pool);
 	loam_net6_format(&n->host_prefix, host6);
-	struct text t = {xcalloc(1, RULES_MAX), 0};
-	put(&t,
-	    "table inet %s\ndelete table inet %s\n"
-	    "table inet %s {\n"
-	    "\tchain postrouting {\n"
-	    "\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
-	    "\t\toifname \"%s\" ip saddr { %s, %s } masquerade\n"
-	    "\t\toifname \"%s\" ip6 saddr %s masquerade\n"
-	    "\t}\n",
-	    table, table, table, uplink, pool, NET_GW4, uplink, host6);
-	put(&t, "\tchain forward {\n"
-		"\t\ttype filter hook forward priority filter; policy accept;\n"
-		"\t\tiifname \"lvh*\" oifname \"lvh*\" drop\n"
-		"\t}\n"
-		"}\n");
-	return t.buf;
+	char *t = xcalloc(1, RULES_MAX);
+	net_appendf(t, RULES_MAX,
+		    "table inet %s\ndelete table inet %s\n"
+		    "table inet %s {\n"
+		    "\tchain postrouting {\n"
+		    "\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
+		    "\t\toifname \"%s\" ip saddr { %s, %s } masquerade\n"
+		    "\t\toifname \"%s\" ip6 saddr %s masquerade\n"
+		    "\t}\n",
+		    table, table, table, uplink, pool, NET_GW4, uplink, host6);
+	net_appendf(t, RULES_MAX,
+		    "\tchain forward {\n"
+		    "\t\ttype filter hook forward priority filter; policy accept;\n"
+		    "\t\tiifname \"lvh*\" oifname \"lvh*\" drop\n"
+		    "\t}\n"
+		    "}\n");
+	return t;
 }
 
 /* One table per state dir, so two agents on one machine keep theirs. */

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -27,6 +28,17 @@ int vm_net_names(const char *id, char netns[80], char veth[16], loam_err *err)
 	snprintf(netns, 80, LOAM_LAYOUT_NETNS_PREFIX "%s", id);
 	snprintf(veth, 16, "lvh%.12s", hex);
 	return 0;
+}
+
+void net_appendf(char *buf, size_t cap, const char *fmt, ...)
+{
+	size_t used = strnlen(buf, cap);
+	if (used + 1 >= cap)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf + used, cap - used, fmt, ap);
+	va_end(ap);
 }
 
 int net_paths_init(const char *state_dir, const char *id, struct net_paths *p, loam_err *err)
