@@ -26,7 +26,7 @@
 #include "lib/sha256.h"
 #include "lib/xalloc.h"
 
-#define RULES_MAX (32 * 1024)
+#define RULES_MAX ((size_t)32 * 1024)
 
 /* Every frame from the guest carries its MAC and goes through from_guest;
  * any other MAC is dropped. The namespace's own multicast (its router

@@ -32,12 +32,11 @@ int vm_net_names(const char *id, char netns[80], char veth[16], loam_err *err)
 
 void net_appendf(char *buf, size_t cap, const char *fmt, ...)
 {
-	size_t used = strnlen(buf, cap);
-	if (used + 1 >= cap)
-		return;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(buf + used, cap - used, fmt, ap);
+	size_t used = strnlen(buf, cap);
+	if (used + 1 < cap)
+		vsnprintf(buf + used, cap - used, fmt, ap);
 	va_end(ap);
 }
 

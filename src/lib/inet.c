@@ -191,7 +191,7 @@ static int sha256_bytes(const char *text, uint8_t out[32], loam_err *err)
 		return -1;
 	for (int i = 0; i < 32; i++) {
 		unsigned v = 0;
-		sscanf(hex + 2 * i, "%2x", &v);
+		sscanf(hex + (size_t)2 * i, "%2x", &v);
 		out[i] = (uint8_t)v;
 	}
 	return 0;
@@ -210,7 +210,7 @@ int loam_mac_parse(const char *what, const char *s, uint8_t out[6], loam_err *er
 {
 	bool ok = s && strlen(s) == LOAM_MAC_STRLEN - 1;
 	for (int i = 0; ok && i < 6; i++) {
-		const char *p = s + 3 * i;
+		const char *p = s + (size_t)3 * i;
 		ok = strchr("0123456789abcdef", p[0]) && strchr("0123456789abcdef", p[1]) && p[0] &&
 		     p[1] && (i == 5 || p[2] == ':');
 		unsigned v = 0;
