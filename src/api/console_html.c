@@ -1,0 +1,196 @@
+/*
+ * The console's HTML builder. Markup comes only from format strings and
+ * literals in our source; every string argument is escaped on the way in
+ * (& < > " '), so a host name, a VM's serial console or an error detail
+ * can never become markup, whatever it holds. The conversions are a small
+ * subset of printf's, so the compiler still checks each argument's type.
+ */
+#include "api/console_internal.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/cleanup.h"
+#include "lib/json.h"
+#include "lib/timefmt.h"
+#include "lib/xalloc.h"
+
+void html_init(struct html *h)
+{
+	*h = (struct html){0};
+	h->f = xalloc_check(open_memstream(&h->buf, &h->len));
+}
+
+char *html_finish(struct html *h, size_t *len)
+{
+	fclose(h->f);
+	h->f = NULL;
+	*len = h->len;
+	return loam_steal(&h->buf);
+}
+
+static void put_escaped(FILE *f, const char *s)
+{
+	for (; s && *s; s++) {
+		switch (*s) {
+		case '&':
+			fputs("&amp;", f);
+			break;
+		case '<':
+			fputs("&lt;", f);
+			break;
+		case '>':
+			fputs("&gt;", f);
+			break;
+		case '"':
+			fputs("&quot;", f);
+			break;
+		case '\'':
+			fputs("&#39;", f);
+			break;
+		default:
+			fputc(*s, f);
+		}
+	}
+}
+
+/* A precision-limited %f: "%.1f" has precision 1. */
+static void put_fixed(FILE *f, int precision, double v)
+{
+	switch (precision) {
+	case 0:
+		fprintf(f, "%.0f", v);
+		return;
+	case 1:
+		fprintf(f, "%.1f", v);
+		return;
+	case 2:
+		fprintf(f, "%.2f", v);
+		return;
+	default:
+		abort(); /* a format of ours that this builder does not take: a bug */
+	}
+}
+
+/* One conversion at fmt (just past '%'); returns where the text goes on.
+ * The formats are fixed strings here, so nothing in fmt reaches printf. */
+static const char *convert(FILE *f, const char *fmt, va_list *ap)
+{
+	if (fmt[0] == '%') {
+		fputc('%', f);
+		return fmt + 1;
+	}
+	if (fmt[0] == 's') {
+		put_escaped(f, va_arg(*ap, const char *));
+		return fmt + 1;
+	}
+	if (fmt[0] == 'd') {
+		fprintf(f, "%d", va_arg(*ap, int));
+		return fmt + 1;
+	}
+	if (fmt[0] == 'u') {
+		fprintf(f, "%u", va_arg(*ap, unsigned));
+		return fmt + 1;
+	}
+	if (fmt[0] == 'g') {
+		fprintf(f, "%g", va_arg(*ap, double));
+		return fmt + 1;
+	}
+	if (strncmp(fmt, "ld", 2) == 0) {
+		fprintf(f, "%ld", va_arg(*ap, long));
+		return fmt + 2;
+	}
+	if (strncmp(fmt, "zu", 2) == 0) {
+		fprintf(f, "%zu", va_arg(*ap, size_t));
+		return fmt + 2;
+	}
+	if (strncmp(fmt, "lld", 3) == 0) {
+		fprintf(f, "%lld", va_arg(*ap, long long));
+		return fmt + 3;
+	}
+	if (fmt[0] == '.' && fmt[1] >= '0' && fmt[1] <= '9' && fmt[2] == 'f') {
+		put_fixed(f, fmt[1] - '0', va_arg(*ap, double));
+		return fmt + 3;
+	}
+	abort(); /* a conversion this builder does not take: a bug in our format */
+}
+
+void html_printf(struct html *h, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	for (const char *p = fmt; *p;) {
+		const char *pct = strchr(p, '%');
+		if (!pct) {
+			fputs(p, h->f);
+			break;
+		}
+		fwrite(p, 1, (size_t)(pct - p), h->f);
+		p = convert(h->f, pct + 1, &ap);
+	}
+	va_end(ap);
+}
+
+void html_literal(struct html *h, const char *literal)
+{
+	fputs(literal, h->f);
+}
+
+void html_json(struct html *h, const json_t *v)
+{
+	if (!v || json_is_null(v)) {
+		html_lit(h, "—");
+	} else if (json_is_string(v)) {
+		html_printf(h, "%s", json_string_value(v));
+	} else if (json_is_integer(v)) {
+		html_printf(h, "%lld", (long long)json_integer_value(v));
+	} else if (json_is_real(v)) {
+		html_printf(h, "%g", json_real_value(v));
+	} else if (json_is_true(v)) {
+		html_lit(h, "yes");
+	} else if (json_is_false(v)) {
+		html_lit(h, "no");
+	} else if (json_is_array(v) && json_array_size(v) == 0) {
+		html_lit(h, "—");
+	} else if (json_is_array(v) && !json_is_object(json_array_get(v, 0))) {
+		size_t i;
+		const json_t *e;
+		json_array_foreach(v, i, e)
+		{
+			if (i)
+				html_lit(h, ", ");
+			html_json(h, e);
+		}
+	} else {
+		cleanup_free char *s = loam_json_dump(v);
+		html_printf(h, "<code>%s</code>", s);
+	}
+}
+
+void html_time(struct html *h, const json_t *ms, int64_t now_ms)
+{
+	if (!json_is_integer(ms)) {
+		html_lit(h, "—");
+		return;
+	}
+	int64_t t = json_integer_value(ms);
+	char iso[LOAM_ISO8601_LEN], human[96];
+	loam_time_iso8601(t, iso);
+	loam_time_human(t, now_ms, human, sizeof(human));
+	html_printf(h, "<time datetime=\"%s\">%s</time>", iso, human);
+}
+
+void html_bar(struct html *h, const char *what, double used, double total, const char *unit)
+{
+	double pct = total > 0 ? fmin(100.0, 100.0 * used / total) : 0;
+	const char *level = pct >= 90 ? "full" : pct >= 70 ? "high" : "ok";
+	html_printf(h,
+		    "<span class=\"meter\"><svg class=\"bar\" viewBox=\"0 0 100 8\" "
+		    "preserveAspectRatio=\"none\" role=\"img\" aria-label=\"%s: %g of %g %s "
+		    "used\"><rect class=\"total\" width=\"100\" height=\"8\"/><rect class=\"used "
+		    "%s\" width=\"%.1f\" height=\"8\"/></svg><span class=\"num\">%g / %g %s</span>"
+		    "</span>",
+		    what, used, total, unit, level, pct, used, total, unit);
+}
