@@ -118,7 +118,7 @@ static void capacity_row(struct html *h, const struct group *g)
 	html_lit(h, "</td><td>");
 	html_bar(h, "memory", g->mem_used, g->mem_total, "GiB");
 	html_lit(h, "</td><td>");
-	html_bar(h, "VMs running", g->vms_running, g->vms, "running");
+	html_count_bar(h, "VMs running", g->vms_running, g->vms, "running");
 	html_lit(h, "</td></tr>");
 }
 

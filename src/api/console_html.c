@@ -182,15 +182,30 @@ void html_time(struct html *h, const json_t *ms, int64_t now_ms)
 	html_printf(h, "<time datetime=\"%s\">%s</time>", iso, human);
 }
 
-void html_bar(struct html *h, const char *what, double used, double total, const char *unit)
+static void bar(struct html *h, const char *what, double used, double total, const char *unit,
+		const char *level, double pct)
 {
-	double pct = total > 0 ? fmin(100.0, 100.0 * used / total) : 0;
-	const char *level = pct >= 90 ? "full" : pct >= 70 ? "high" : "ok";
 	html_printf(h,
 		    "<span class=\"meter\"><svg class=\"bar\" viewBox=\"0 0 100 8\" "
-		    "preserveAspectRatio=\"none\" role=\"img\" aria-label=\"%s: %g of %g %s "
-		    "used\"><rect class=\"total\" width=\"100\" height=\"8\"/><rect class=\"used "
-		    "%s\" width=\"%.1f\" height=\"8\"/></svg><span class=\"num\">%g / %g %s</span>"
+		    "preserveAspectRatio=\"none\" role=\"img\" aria-label=\"%s: %g of %g %s\">"
+		    "<rect class=\"total\" width=\"100\" height=\"8\"/><rect class=\"used %s\" "
+		    "width=\"%.1f\" height=\"8\"/></svg><span class=\"num\">%g / %g %s</span>"
 		    "</span>",
 		    what, used, total, unit, level, pct, used, total, unit);
+}
+
+static double percent(double used, double total)
+{
+	return total > 0 ? fmin(100.0, 100.0 * used / total) : 0;
+}
+
+void html_bar(struct html *h, const char *what, double used, double total, const char *unit)
+{
+	double pct = percent(used, total);
+	bar(h, what, used, total, unit, pct >= 90 ? "full" : pct >= 70 ? "high" : "ok", pct);
+}
+
+void html_count_bar(struct html *h, const char *what, double part, double all, const char *unit)
+{
+	bar(h, what, part, all, unit, "count", percent(part, all));
 }

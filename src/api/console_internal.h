@@ -39,8 +39,10 @@ void html_json(struct html *h, const json_t *v);
  * number. */
 void html_time(struct html *h, const json_t *ms, int64_t now_ms);
 /* A bar of used against total (an SVG, styled by console.css) with
- * "used / total unit" beside it. */
+ * "used / total unit" beside it, coloured by how full it is. */
 void html_bar(struct html *h, const char *what, double used, double total, const char *unit);
+/* The same for a part of a count, where more is not worse (VMs running). */
+void html_count_bar(struct html *h, const char *what, double part, double all, const char *unit);
 
 /* ---- console_form.c: application/x-www-form-urlencoded ---- */
 

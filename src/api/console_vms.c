@@ -149,7 +149,7 @@ static void create_form(struct console_ctx *c, struct html *h, const struct form
 	page_csrf(c, h);
 	html_printf(h,
 		    "<label>Name <input name=\"name\" required maxlength=\"63\" "
-		    "pattern=\"[a-z0-9]([a-z0-9-]*[a-z0-9])?\" value=\"%s\" "
+		    "pattern=\"[a-z0-9]([a-z0-9\\-]*[a-z0-9])?\" value=\"%s\" "
 		    "autocomplete=\"off\"></label><label>Arch <select name=\"arch\">",
 		    name ? name : "");
 	options(h, json_is_array(sizes) ? sizes : NULL, "arch", field(typed, "arch"));

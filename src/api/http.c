@@ -126,6 +126,7 @@ static enum MHD_Result serve_console(struct loam_api *api, struct MHD_Connection
 	return ret;
 }
 
+/* route: GET /metrics */
 static enum MHD_Result serve_metrics(struct loam_api *api, struct MHD_Connection *conn,
 				     const char *method)
 {
@@ -157,7 +158,8 @@ static void take_upload(struct upload *up, const char *data, size_t size)
 	up->buf[up->len] = '\0';
 }
 
-/* Read-only and unauthenticated: hosts check each file's sha256. */
+/* Read-only and unauthenticated: hosts check each file's sha256.
+ * route: GET /artifacts/{path} */
 static enum MHD_Result serve_artifact(struct loam_api *api, struct MHD_Connection *conn,
 				      const char *method, const char *rel)
 {
