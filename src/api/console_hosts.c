@@ -52,7 +52,10 @@ int console_hosts_page(struct console_ctx *c)
 			     "</thead><tbody>");
 		size_t i;
 		const json_t *x;
-		json_array_foreach(hosts, i, x) host_row(c, &h, x);
+		json_array_foreach(hosts, i, x)
+		{
+			host_row(c, &h, x);
+		}
 		html_lit(&h, "</tbody></table></div>");
 	}
 	html_lit(&h, "</section>");

@@ -74,49 +74,29 @@ static void put_fixed(FILE *f, int precision, double v)
 	}
 }
 
-/* One conversion at fmt (just past '%'); returns where the text goes on.
- * The formats are fixed strings here, so nothing in fmt reaches printf. */
-static const char *convert(FILE *f, const char *fmt, va_list *ap)
+enum conv { C_PERCENT, C_STR, C_INT, C_UINT, C_DOUBLE, C_LONG, C_SIZE, C_LLONG, C_FIXED };
+
+/* The conversion at fmt (just past '%') and its length; aborts on one this
+ * builder does not take, a bug in our own format. */
+static enum conv conversion(const char *fmt, size_t *len)
 {
-	if (fmt[0] == '%') {
-		fputc('%', f);
-		return fmt + 1;
+	static const struct {
+		const char *spec;
+		enum conv conv;
+	} table[] = {{"%", C_PERCENT}, {"s", C_STR},	 {"d", C_INT},	 {"u", C_UINT},
+		     {"g", C_DOUBLE},  {"lld", C_LLONG}, {"ld", C_LONG}, {"zu", C_SIZE}};
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		*len = strlen(table[i].spec);
+		if (strncmp(fmt, table[i].spec, *len) == 0)
+			return table[i].conv;
 	}
-	if (fmt[0] == 's') {
-		put_escaped(f, va_arg(*ap, const char *));
-		return fmt + 1;
-	}
-	if (fmt[0] == 'd') {
-		fprintf(f, "%d", va_arg(*ap, int));
-		return fmt + 1;
-	}
-	if (fmt[0] == 'u') {
-		fprintf(f, "%u", va_arg(*ap, unsigned));
-		return fmt + 1;
-	}
-	if (fmt[0] == 'g') {
-		fprintf(f, "%g", va_arg(*ap, double));
-		return fmt + 1;
-	}
-	if (strncmp(fmt, "ld", 2) == 0) {
-		fprintf(f, "%ld", va_arg(*ap, long));
-		return fmt + 2;
-	}
-	if (strncmp(fmt, "zu", 2) == 0) {
-		fprintf(f, "%zu", va_arg(*ap, size_t));
-		return fmt + 2;
-	}
-	if (strncmp(fmt, "lld", 3) == 0) {
-		fprintf(f, "%lld", va_arg(*ap, long long));
-		return fmt + 3;
-	}
-	if (fmt[0] == '.' && fmt[1] >= '0' && fmt[1] <= '9' && fmt[2] == 'f') {
-		put_fixed(f, fmt[1] - '0', va_arg(*ap, double));
-		return fmt + 3;
-	}
-	abort(); /* a conversion this builder does not take: a bug in our format */
+	*len = 3;
+	if (fmt[0] == '.' && fmt[1] >= '0' && fmt[1] <= '2' && fmt[2] == 'f')
+		return C_FIXED;
+	abort();
 }
 
+/* The formats are fixed strings here, so nothing of fmt reaches printf. */
 void html_printf(struct html *h, const char *fmt, ...)
 {
 	va_list ap;
@@ -128,7 +108,37 @@ void html_printf(struct html *h, const char *fmt, ...)
 			break;
 		}
 		fwrite(p, 1, (size_t)(pct - p), h->f);
-		p = convert(h->f, pct + 1, &ap);
+		size_t len = 0;
+		switch (conversion(pct + 1, &len)) {
+		case C_PERCENT:
+			fputc('%', h->f);
+			break;
+		case C_STR:
+			put_escaped(h->f, va_arg(ap, const char *));
+			break;
+		case C_INT:
+			fprintf(h->f, "%d", va_arg(ap, int));
+			break;
+		case C_UINT:
+			fprintf(h->f, "%u", va_arg(ap, unsigned));
+			break;
+		case C_DOUBLE:
+			fprintf(h->f, "%g", va_arg(ap, double));
+			break;
+		case C_LONG:
+			fprintf(h->f, "%ld", va_arg(ap, long));
+			break;
+		case C_SIZE:
+			fprintf(h->f, "%zu", va_arg(ap, size_t));
+			break;
+		case C_LLONG:
+			fprintf(h->f, "%lld", va_arg(ap, long long));
+			break;
+		case C_FIXED:
+			put_fixed(h->f, pct[2] - '0', va_arg(ap, double));
+			break;
+		}
+		p = pct + 1 + len;
 	}
 	va_end(ap);
 }
@@ -140,7 +150,7 @@ void html_literal(struct html *h, const char *literal)
 
 void html_json(struct html *h, const json_t *v)
 {
-	if (!v || json_is_null(v)) {
+	if (!v || json_is_null(v) || (json_is_array(v) && json_array_size(v) == 0)) {
 		html_lit(h, "—");
 	} else if (json_is_string(v)) {
 		html_printf(h, "%s", json_string_value(v));
@@ -152,8 +162,6 @@ void html_json(struct html *h, const json_t *v)
 		html_lit(h, "yes");
 	} else if (json_is_false(v)) {
 		html_lit(h, "no");
-	} else if (json_is_array(v) && json_array_size(v) == 0) {
-		html_lit(h, "—");
 	} else if (json_is_array(v) && !json_is_object(json_array_get(v, 0))) {
 		size_t i;
 		const json_t *e;

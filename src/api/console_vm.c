@@ -142,7 +142,10 @@ static void serial_console(struct console_ctx *c, struct html *h, const char *na
 		size_t i;
 		const json_t *line;
 		json_array_foreach(json_object_get(doc, "lines"), i, line)
-		    html_printf(h, "%s\n", json_string_value(line) ? json_string_value(line) : "");
+		{
+			const char *text = json_string_value(line);
+			html_printf(h, "%s\n", text ? text : "");
+		}
 		html_lit(h, "</pre>");
 	}
 	html_lit(h, "</section>");

@@ -85,7 +85,10 @@ static void vm_table(struct console_ctx *c, struct html *h, const json_t *vms)
 	html_lit(h, "<th>Image</th><th>Created</th></tr></thead><tbody>");
 	size_t i;
 	const json_t *v;
-	json_array_foreach(vms, i, v) vm_row(c, h, v, addrs, proj);
+	json_array_foreach(vms, i, v)
+	{
+		vm_row(c, h, v, addrs, proj);
+	}
 	html_lit(h, "</tbody></table></div>");
 }
 

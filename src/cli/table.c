@@ -89,7 +89,10 @@ void loam_cli_iso_times(json_t *doc)
 	json_t *v;
 	size_t i;
 	if (json_is_array(doc)) {
-		json_array_foreach(doc, i, v) loam_cli_iso_times(v);
+		json_array_foreach(doc, i, v)
+		{
+			loam_cli_iso_times(v);
+		}
 		return;
 	}
 	json_object_foreach(doc, key, v)

@@ -44,8 +44,8 @@ static void test_html_escapes_every_string(void)
 
 static void json_values(struct html *h)
 {
-	cleanup_json json_t *v = json_pack("[n, b, i, s, [s, s], {s:s}]", 0, 7, "<b>", "a", "b",
-					   "k", "<v>");
+	cleanup_json json_t *v =
+	    json_pack("[n, b, i, s, [s, s], {s:s}]", 0, 7, "<b>", "a", "b", "k", "<v>");
 	for (size_t i = 0; i < json_array_size(v); i++) {
 		html_json(h, json_array_get(v, i));
 		html_lit(h, "|");
@@ -170,10 +170,14 @@ static void test_metrics_text(void)
 	cleanup_free char *t = metrics_text();
 	CHECK_CONTAINS(t, "# TYPE loam_strand_retries_total counter\n");
 	CHECK_CONTAINS(t, "loam_strand_retries_total{prog=\"vm\",label=\"pr\\\"ep\\\\\\n\"} 2\n");
-	CHECK_CONTAINS(t, "loam_placement_duration_seconds_bucket{result=\"placed\",le=\"0.0025\"} 0\n");
-	CHECK_CONTAINS(t, "loam_placement_duration_seconds_bucket{result=\"placed\",le=\"0.005\"} 1\n");
-	CHECK_CONTAINS(t, "loam_placement_duration_seconds_bucket{result=\"placed\",le=\"2.5\"} 1\n");
-	CHECK_CONTAINS(t, "loam_placement_duration_seconds_bucket{result=\"placed\",le=\"+Inf\"} 2\n");
+	CHECK_CONTAINS(
+	    t, "loam_placement_duration_seconds_bucket{result=\"placed\",le=\"0.0025\"} 0\n");
+	CHECK_CONTAINS(
+	    t, "loam_placement_duration_seconds_bucket{result=\"placed\",le=\"0.005\"} 1\n");
+	CHECK_CONTAINS(t,
+		       "loam_placement_duration_seconds_bucket{result=\"placed\",le=\"2.5\"} 1\n");
+	CHECK_CONTAINS(t,
+		       "loam_placement_duration_seconds_bucket{result=\"placed\",le=\"+Inf\"} 2\n");
 	CHECK_CONTAINS(t, "loam_placement_duration_seconds_count{result=\"placed\"} 2\n");
 	CHECK_CONTAINS(t, "loam_placement_duration_seconds_sum{result=\"placed\"} 7.003000\n");
 	CHECK_CONTAINS(t, "# TYPE loam_heartbeat_misses_total counter\n");
