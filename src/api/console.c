@@ -53,13 +53,13 @@ static const struct console_route console_routes[] = {
 };
 
 /* Only loamd's own script and stylesheet, no inline code, no framing. */
-#define CONSOLE_CSP                                                                                \
-	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "                \
-	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+static const char console_csp[] =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 const char *const loam_console_headers[] = {
     "Content-Security-Policy",
-    CONSOLE_CSP,
+    console_csp,
     "X-Content-Type-Options",
     "nosniff",
     "X-Frame-Options",
