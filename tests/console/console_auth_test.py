@@ -160,10 +160,7 @@ def main():
     except Exception as e:  # a crash is a failure, with loamd's log
         R.check(False, "exception %r\n%s" % (e, d.logtext() if d.proc else ""))
     finally:
-        rc = d.stop()
-        log = d.logtext() if os.path.exists(os.path.join(d.state_dir, "loamd.log")) else ""
-        R.check(rc == 0 and "Sanitizer" not in log,
-                "loamd stopped cleanly (exit %s):\n%s" % (rc, log[-3000:]))
+        d.stop_checked(R)
         d.cleanup()
     return R.summary()
 

@@ -367,10 +367,7 @@ def main():
     except Exception as e:  # a crash is a failure, with loamd's log
         R.check(False, "exception %r\n%s" % (e, d.logtext() if d.proc else ""))
     finally:
-        rc = d.stop()
-        log = d.logtext()
-        R.check(rc == 0 and "Sanitizer" not in log,
-                "loamd stopped cleanly (exit %s):\n%s" % (rc, log[-3000:]))
+        d.stop_checked(R)
         purge(state)
         subprocess.run(["bash", os.path.join(SRC, "tests/hosts/stop-ssh-hosts.sh"), hosts_dir],
                        capture_output=True, timeout=300)
