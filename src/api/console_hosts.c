@@ -11,6 +11,7 @@
 
 #include "lib/cleanup.h"
 #include "lib/json.h"
+#include "lib/xalloc.h"
 
 static void host_row(struct console_ctx *c, struct html *h, const json_t *x)
 {
@@ -167,9 +168,7 @@ static void host_body(struct console_ctx *c, struct html *h, const json_t *x)
 
 int console_host_page(struct console_ctx *c)
 {
-	cleanup_free char *path = NULL;
-	if (asprintf(&path, "/v1/hosts/%s", c->seg[1]) < 0)
-		return -1;
+	cleanup_free char *path = xasprintf("/v1/hosts/%s", c->seg[1]);
 	cleanup_json json_t *x = NULL;
 	int st = console_api(c, "GET", path, NULL, &x);
 	struct html h;

@@ -13,6 +13,7 @@
 
 #include "lib/cleanup.h"
 #include "lib/json.h"
+#include "lib/xalloc.h"
 
 #define USAGE	       "loam vm console NAME [--follow] [--json]"
 #define FOLLOW_POLL_MS 1000
@@ -84,9 +85,7 @@ int loam_vm_console(int argc, char **argv)
 	cleanup_err loam_err err = NULL;
 	if (loam_cli_check_name("VM name", name, &err) < 0)
 		return loam_cli_error(err);
-	cleanup_free char *path = NULL;
-	if (asprintf(&path, "/v1/vms/%s/console", name) < 0)
-		return 1;
+	cleanup_free char *path = xasprintf("/v1/vms/%s/console", name);
 	cleanup_json json_t *doc = NULL;
 	if (loam_cli_call_once("GET", path, NULL, &doc, &err) < 0)
 		return loam_cli_error(err);
