@@ -6,7 +6,7 @@
  * rebuilt tables, arch names checked through the arch table (a new arch is
  * one row, no schema change) and host and VM states through CHECKs. A
  * database whose rows break the new rules refuses the migration and stays
- * at version 3, untouched. Migration 0005 (networking) on the same rows:
+ * at version 3, untouched. Migration 0006 (networking) on the same rows:
  * each host counts the VMs placed on it as addresses in use, and the new
  * tables check their rows. Runs on SQLite, and on PostgreSQL under
  * tests/with_pg.sh (test_db_migrate_pg).
@@ -267,14 +267,14 @@ static void test_migrate_refuses_bad_rows(void)
 	tdb_done(&t);
 }
 
-/* 0005: addresses in use are the VMs placed; the new tables' rules. */
+/* 0006: addresses in use are the VMs placed; the new tables' rules. */
 static void test_migrate_net(void)
 {
 	struct tdb t;
-	struct loam_db *db = open_at_v3(&t, "mig5");
+	struct loam_db *db = open_at_v3(&t, "mig6");
 	cleanup_err loam_err err = NULL;
 	CHECK_INT(migrate_to(db, 0, &err), 0);
-	CHECK(count(db, "SELECT max(version) FROM schema_version") >= 5);
+	CHECK(count(db, "SELECT max(version) FROM schema_version") >= 6);
 	CHECK_INT(count(db, "SELECT ipv4_used FROM host WHERE id = '" H1 "'"), 1);
 	CHECK_INT(count(db, "SELECT ipv4_used FROM host WHERE id = '" H2 "'"), 0);
 	CHECK_INT(count(db, "SELECT count(*) FROM host WHERE ipv4_pool = '10.200.0.0/16' AND "
