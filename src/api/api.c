@@ -110,6 +110,8 @@ static const struct route routes[] = {
     {"GET", {"artifacts"}, api_artifacts_list},
     {"POST", {"artifacts", "gc"}, api_artifacts_gc},
     {"POST", {"hosts", "*", "upgrade"}, api_hosts_upgrade},
+    {"POST", {"artifacts", "weight"}, api_artifacts_weight},
+    {"POST", {"vms", "*", "upgrade"}, api_vms_upgrade},
 };
 
 static bool pattern_matches(const struct route *rt, const struct api_req *r)

@@ -13,6 +13,8 @@ static const struct loam_cli_verb vm_verbs[] = {
     {"start", "loam vm start NAME [--json]", loam_vm_start},
     {"reboot", "loam vm reboot NAME [--json]", loam_vm_reboot},
     {"rm", "loam vm rm NAME [--json]", loam_vm_rm},
+    {"upgrade", "loam vm upgrade NAME [--component vmm|firmware|storage] [--json]",
+     loam_vm_upgrade},
 };
 
 int loam_cmd_vm(int argc, char **argv)

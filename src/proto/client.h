@@ -60,6 +60,7 @@ struct loam_vm_prep_spec {
 	const char *kernel, *initrd, *cmdline;		    /* kernel NULL: firmware boot */
 	bool kernel_firmware; /* direct kernel through UEFI, or without it */
 	const char *qemu, *hugepage_dir;
+	const char *vmm_dir, *storage_dir; /* the pinned bundles' install dirs, or NULL */
 };
 
 /* The spec as the JSON text vm-prep reads; the caller frees. */

@@ -64,6 +64,8 @@ char *loam_vm_prep_spec_json(const struct loam_vm_prep_spec *s)
 	json_object_set_new(j, LOAM_KEY_DIRECT_KERNEL, direct_kernel(s));
 	set_str(j, LOAM_KEY_QEMU, s->qemu);
 	set_str(j, LOAM_KEY_HUGEPAGE_DIR, s->hugepage_dir);
+	set_str(j, LOAM_KEY_VMM_DIR, s->vmm_dir);
+	set_str(j, LOAM_KEY_STORAGE_DIR, s->storage_dir);
 	return loam_json_dump(j);
 }
 
@@ -107,6 +109,8 @@ int loam_vm_prep_spec_read(const json_t *j, struct loam_vm_prep_spec *s, loam_er
 	    .kernel_firmware = !json_is_false(json_object_get(dk, LOAM_KEY_FIRMWARE)),
 	    .qemu = str_of(j, LOAM_KEY_QEMU),
 	    .hugepage_dir = str_of(j, LOAM_KEY_HUGEPAGE_DIR),
+	    .vmm_dir = str_of(j, LOAM_KEY_VMM_DIR),
+	    .storage_dir = str_of(j, LOAM_KEY_STORAGE_DIR),
 	};
 	if (!s->id || !s->name || !s->arch)
 		return loam_fail(err, LOAM_E_INVALID, "a VM spec needs %s, %s and %s", LOAM_KEY_ID,
