@@ -56,7 +56,7 @@ int loam_artifact_gc_host(struct loam_db *db, struct loam_transport *t, const ch
 		json_array_append_new(entries, key_json(&ctx.marked.v[i]));
 	if (rc == 0 && json_array_size(entries) > 0)
 		rc = uninstall(t, agent_path, prefix, entries, err);
-	loam_fault_point("gc_after_uninstall");
+	loam_fault_point("gc-after-uninstall");
 	for (size_t i = 0; rc == 0 && i < ctx.marked.n; i++) {
 		const struct loam_host_artifact *a = &ctx.marked.v[i];
 		struct loam_artifact_key k = {a->component, a->name, a->version, a->arch};

@@ -291,6 +291,21 @@ static int exec_qemu(const struct vm_paths *p, struct loam_argv *argv, const cha
 			   QEMU_START_TIMEOUT_MS, err);
 }
 
+/* The serial log is read as root, and only as a root-owned file (the VM's
+ * user owns the directory): made afresh for each start, root's, writable
+ * by the VM's group, which QEMU, running as the VM's user, truncates and
+ * writes. Made without following a link the user may have planted. */
+static int make_serial_log(const struct vm_paths *p, gid_t gid, loam_err *err)
+{
+	if (unlink(p->serial) < 0 && errno != ENOENT)
+		return loam_fail_errno(err, "remove %s", p->serial);
+	cleanup_close int fd =
+	    open(p->serial, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || fchown(fd, 0, gid) < 0 || fchmod(fd, 0620) < 0)
+		return loam_fail_errno(err, "make %s", p->serial);
+	return 0;
+}
+
 static int start_qemu(const struct vm_paths *p, const struct vm_spec *s, pid_t *pid, loam_err *err)
 {
 	cleanup_argv struct loam_argv argv = {0};
@@ -302,6 +317,8 @@ static int start_qemu(const struct vm_paths *p, const struct vm_spec *s, pid_t *
 		return -1;
 	unlink(p->pid);
 	unlink(p->qmp);
+	if (make_serial_log(p, gid, err) < 0)
+		return -1;
 	if (vm_systemd_present())
 		systemctl_quiet("reset-failed", p->user);
 	if (exec_qemu(p, &argv, module_dir, uid, gid, err) < 0)
