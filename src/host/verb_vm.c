@@ -25,7 +25,6 @@
 #include "lib/spawn.h"
 #include "lib/valid.h"
 #include "lib/clock.h"
-#include "lib/xalloc.h"
 #include "host/qmp.h"
 #include "host/run_as.h"
 #include "host/verbs.h"
@@ -220,14 +219,19 @@ static void systemctl_quiet(const char *verb, const char *user)
 static int build_start_argv(const struct vm_paths *p, const struct vm_spec *s, bool supervised,
 			    struct loam_argv *argv, char module_dir[VM_PATH_MAX], loam_err *err)
 {
-	char huge[VM_PATH_MAX] = "", qemu[VM_PATH_MAX], data_dir[VM_PATH_MAX];
+	char huge[VM_PATH_MAX] = "", name[VM_PATH_MAX], qemu[PATH_MAX], data_dir[VM_PATH_MAX];
 	if (s->hugepages) {
 		if (s->hugepage_dir)
 			snprintf(huge, sizeof(huge), "%s", s->hugepage_dir);
 		else if (find_hugepage_dir(huge, err) < 0)
 			return -1;
 	}
-	if (vm_spec_vmm_paths(s, qemu, data_dir, module_dir, err) < 0)
+	/* By its absolute path, so that vm-argv shows what runs. */
+	if (vm_spec_vmm_paths(s, name, data_dir, module_dir, err) < 0)
+		return -1;
+	if (name[0] == '/')
+		snprintf(qemu, sizeof(qemu), "%s", name);
+	else if (vm_tool(name, qemu, err) < 0)
 		return -1;
 	struct loam_vmm_spec v;
 	fill_vmm_spec(p, s, s->hugepages ? huge : NULL, &v);
@@ -273,13 +277,7 @@ static int exec_qemu(const struct vm_paths *p, struct loam_argv *argv, const cha
 		loam_spawn_result_free(&r);
 		return rc;
 	}
-	char binary[PATH_MAX], env_modules[VM_PATH_MAX + 32];
-	if (argv->v[0][0] == '/')
-		snprintf(binary, sizeof(binary), "%s", argv->v[0]);
-	else if (vm_tool(argv->v[0], binary, err) < 0)
-		return -1;
-	free(argv->v[0]);
-	argv->v[0] = xstrdup(binary);
+	char env_modules[VM_PATH_MAX + 32];
 	snprintf(env_modules, sizeof(env_modules), "QEMU_MODULE_DIR=%s", module_dir);
 	const char *envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
 			      *module_dir ? env_modules : NULL, NULL};
