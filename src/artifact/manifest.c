@@ -176,19 +176,6 @@ static int parse_source(const json_t *e, const char *label, struct loam_artifact
 	return 0;
 }
 
-/* A Debian package name (Policy 5.6.1): [a-z0-9][a-z0-9+.-]+. */
-static bool debian_package_name(const char *s)
-{
-	size_t n = s ? strlen(s) : 0;
-	if (n < 2 || n > WORD_MAX ||
-	    !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')))
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || strchr("+.-", *s)))
-			return false;
-	return true;
-}
-
 /* The JSON array at field, 1..LIST_MAX long, or NULL after failing. */
 static const json_t *get_list(const json_t *e, const char *label, const char *field, loam_err *err)
 {
@@ -234,7 +221,7 @@ static int parse_depends(const json_t *e, const char *label, struct loam_artifac
 	size_t i;
 	json_array_foreach(list, i, v)
 	{
-		if (!debian_package_name(json_string_value(v)))
+		if (!loam_valid_debian_package(json_string_value(v)))
 			return field_fail(err, label, "depends",
 					  "must list Debian package names ([a-z0-9][a-z0-9+.-]+)");
 		out->depends[i] = xstrdup(json_string_value(v));

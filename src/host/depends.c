@@ -21,19 +21,6 @@
 
 #define QUERY_TIMEOUT_MS 60000
 #define APT_TIMEOUT_MS	 (30 * 60 * 1000)
-#define NAME_MAX_LEN	 128
-
-bool host_debian_package_valid(const char *s)
-{
-	size_t n = s ? strlen(s) : 0;
-	if (n < 2 || n > NAME_MAX_LEN ||
-	    !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')))
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || strchr("+.-", *s)))
-			return false;
-	return true;
-}
 
 /* Full path of a program in PATH (the usual dirs when PATH is unset), or
  * "" when absent: a PATH without dpkg is how a test plays a host without. */
@@ -167,6 +154,16 @@ static json_t *apt_install(const char *apt_get, const struct loam_argv *missing,
 	return verdict("failed", missing, msg);
 }
 
+/* The packages (missing) must come another way; why says what the host
+ * lacks. */
+static json_t *unavailable(const struct loam_argv *missing, const char *what, const char *why)
+{
+	cleanup_free char *list = joined(missing);
+	cleanup_free char *msg =
+	    xasprintf("%s: this host %s (%s); install them another way", what, why, list);
+	return verdict("unavailable", missing, msg);
+}
+
 json_t *host_depends_ensure(const char *const *names, size_t n, const char *what)
 {
 	cleanup_argv struct loam_argv missing = {0};
@@ -175,12 +172,8 @@ json_t *host_depends_ensure(const char *const *names, size_t n, const char *what
 	if (!*dpkg_query) {
 		for (size_t i = 0; i < n; i++)
 			loam_argv_add(&missing, names[i]);
-		cleanup_free char *list = joined(&missing);
-		cleanup_free char *msg = xasprintf(
-		    "%s: this host has no dpkg-query to check the packages it needs (%s); "
-		    "provide them another way",
-		    what, list);
-		return verdict("unavailable", &missing, msg);
+		return unavailable(&missing, what,
+				   "has no dpkg-query to check the packages it needs");
 	}
 	if (find_missing(dpkg_query, names, n, &missing) < 0)
 		return verdict("failed", &missing, "dpkg-query failed");
@@ -189,10 +182,5 @@ json_t *host_depends_ensure(const char *const *names, size_t n, const char *what
 	find_program("apt-get", apt_get);
 	if (*apt_get)
 		return apt_install(apt_get, &missing, what);
-	cleanup_free char *list = joined(&missing);
-	cleanup_free char *msg = xasprintf(
-	    "%s: this host misses the packages %s and has no apt-get to install them; install "
-	    "them another way",
-	    what, list);
-	return verdict("unavailable", &missing, msg);
+	return unavailable(&missing, what, "misses packages and has no apt-get to install them");
 }

@@ -9,11 +9,7 @@
 #define LOAM_HOST_DEPENDS_H
 
 #include <jansson.h>
-#include <stdbool.h>
 #include <stddef.h>
-
-/* A Debian package name (Policy 5.6.1): [a-z0-9][a-z0-9+.-]+, at most 128. */
-bool host_debian_package_valid(const char *s);
 
 /*
  * Makes sure the n packages in names are installed for this machine's

@@ -118,7 +118,7 @@ static const char *parse_depends(const json_t *e, struct install_entry *out)
 	size_t i;
 	json_array_foreach(list, i, v)
 	{
-		if (!host_debian_package_valid(json_string_value(v)))
+		if (!loam_valid_debian_package(json_string_value(v)))
 			return LOAM_KEY_DEPENDS;
 		out->depends[out->ndepends++] = json_string_value(v);
 	}
