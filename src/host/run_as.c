@@ -14,14 +14,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "host/vm.h"
 #include "lib/cleanup.h"
 #include "lib/clock.h"
 #include "lib/spawn.h"
 
 #define OUTPUT_MAX 65536
+#define GROUPS_MAX 32
+#define ENV_MAX	   16
 
 int host_user_groups(const char *user, gid_t gid, gid_t *out, size_t max, size_t *n, loam_err *err)
 {
@@ -137,4 +141,41 @@ int host_run_as(const char *const *argv, const char *const *envp, uid_t uid, gid
 				 WEXITSTATUS(status), *text ? ": " : "",
 				 loam_output_last_line(text, line, sizeof line));
 	return 0;
+}
+
+int vm_serial_log_reset(const struct vm_paths *p, gid_t gid, loam_err *err)
+{
+	if (unlink(p->serial) < 0 && errno != ENOENT)
+		return loam_fail_errno(err, "remove %s", p->serial);
+	cleanup_close int fd =
+	    open(p->serial, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || fchown(fd, 0, gid) < 0 || fchmod(fd, 0620) < 0)
+		return loam_fail_errno(err, "make %s", p->serial);
+	return 0;
+}
+
+int vm_start_as_user(const struct vm_paths *p, const char *const *argv, const char *const *env,
+		     int timeout_ms, loam_err *err)
+{
+	uid_t uid;
+	gid_t gid;
+	bool found = false;
+	if (vm_user_lookup(p->user, &uid, &gid, &found, err) < 0)
+		return -1;
+	if (!found)
+		return loam_fail(err, LOAM_E_NOTFOUND, "VM %s has no user %s; run vm-prep", p->id,
+				 p->user);
+	const char *envp[ENV_MAX + 2] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin"};
+	for (size_t i = 0; env && env[i]; i++) {
+		if (i == ENV_MAX)
+			return loam_fail(err, LOAM_E_INVALID, "more than %d environment words",
+					 ENV_MAX);
+		envp[i + 1] = env[i];
+	}
+	gid_t groups[GROUPS_MAX];
+	size_t ngroups = 0;
+	if (vm_serial_log_reset(p, gid, err) < 0 ||
+	    host_user_groups(p->user, gid, groups, GROUPS_MAX, &ngroups, err) < 0)
+		return -1;
+	return host_run_as(argv, envp, uid, gid, groups, ngroups, timeout_ms, err);
 }

@@ -267,41 +267,22 @@ static int check_prepared(const struct vm_paths *p, const struct vm_spec *s, uid
 /* Runs the argv as the VM's user (never root, never QEMU's -runas, which
  * QEMU 10 refuses), or under systemd-run, which switches to the user. */
 static int exec_qemu(const struct vm_paths *p, struct loam_argv *argv, const char *module_dir,
-		     uid_t uid, gid_t gid, loam_err *err)
+		     gid_t gid, loam_err *err)
 {
-	if (vm_systemd_present()) {
-		struct loam_spawn_opts o = {.argv = loam_argv_view(argv),
-					    .timeout_ms = QEMU_START_TIMEOUT_MS};
-		struct loam_spawn_result r;
-		int rc = loam_spawn_ok(&o, &r, err);
-		loam_spawn_result_free(&r);
-		return rc;
-	}
 	char env_modules[VM_PATH_MAX + 32];
 	snprintf(env_modules, sizeof(env_modules), "QEMU_MODULE_DIR=%s", module_dir);
-	const char *envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
-			      *module_dir ? env_modules : NULL, NULL};
-	gid_t groups[32];
-	size_t ngroups = 0;
-	if (host_user_groups(p->user, gid, groups, 32, &ngroups, err) < 0)
+	const char *env[] = {*module_dir ? env_modules : NULL, NULL};
+	if (!vm_systemd_present())
+		return vm_start_as_user(p, loam_argv_view(argv), env, QEMU_START_TIMEOUT_MS, err);
+	if (vm_serial_log_reset(p, gid, err) < 0)
 		return -1;
-	return host_run_as(loam_argv_view(argv), envp, uid, gid, groups, ngroups,
-			   QEMU_START_TIMEOUT_MS, err);
-}
-
-/* The serial log is read as root, and only as a root-owned file (the VM's
- * user owns the directory): made afresh for each start, root's, writable
- * by the VM's group, which QEMU, running as the VM's user, truncates and
- * writes. Made without following a link the user may have planted. */
-static int make_serial_log(const struct vm_paths *p, gid_t gid, loam_err *err)
-{
-	if (unlink(p->serial) < 0 && errno != ENOENT)
-		return loam_fail_errno(err, "remove %s", p->serial);
-	cleanup_close int fd =
-	    open(p->serial, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0 || fchown(fd, 0, gid) < 0 || fchmod(fd, 0620) < 0)
-		return loam_fail_errno(err, "make %s", p->serial);
-	return 0;
+	systemctl_quiet("reset-failed", p->user);
+	struct loam_spawn_opts o = {.argv = loam_argv_view(argv),
+				    .timeout_ms = QEMU_START_TIMEOUT_MS};
+	struct loam_spawn_result r;
+	int rc = loam_spawn_ok(&o, &r, err);
+	loam_spawn_result_free(&r);
+	return rc;
 }
 
 static int start_qemu(const struct vm_paths *p, const struct vm_spec *s, pid_t *pid, loam_err *err)
@@ -315,11 +296,7 @@ static int start_qemu(const struct vm_paths *p, const struct vm_spec *s, pid_t *
 		return -1;
 	unlink(p->pid);
 	unlink(p->qmp);
-	if (make_serial_log(p, gid, err) < 0)
-		return -1;
-	if (vm_systemd_present())
-		systemctl_quiet("reset-failed", p->user);
-	if (exec_qemu(p, &argv, module_dir, uid, gid, err) < 0)
+	if (exec_qemu(p, &argv, module_dir, gid, err) < 0)
 		return loam_err_wrap(err, "start QEMU");
 	*pid = vm_running_pid(p);
 	if (!*pid)
