@@ -3,8 +3,8 @@
  * transport (vm_prog_t.h): no QEMU and no root, a real SQLite database,
  * the real allocator and the real engine, stepped one label at a time.
  *
- *  - the way up: placement, pins (through loam_artifact_pick_for_vm's
- *    rule), the spec vm-prep gets (topology, firmware or direct kernel),
+ *  - the way up: placement, pins (loam_artifact_pin_vm: VMM, then a
+ *    firmware it lists, then storage), the spec vm-prep gets (topology, firmware or direct kernel),
  *    the prep job, vm-start and the readiness wait;
  *  - every label against every signal (stop, start, reboot, destroy),
  *    from a strand held at that label: where it goes next and what the VM

@@ -2,8 +2,10 @@
  * The pieces under `loam host upgrade` and `loam artifact gc`, on a real
  * SQLite database: which manifest entries an upgrade installs
  * (loam_artifact_upgrade_select), which installed version a new VM takes
- * (loam_artifact_pick_for_vm, the rule the VM prog relies on) while a pinned
- * VM keeps its own, and GC's plan with its reasons (loam_artifact_gc_plan).
+ * (loam_host_artifact_pick: weights, guest arches; the rule the VM prog
+ * pins through) while a pinned VM keeps its own, VMM/firmware pairs and
+ * `loam vm upgrade` (artifact/vm_pins.h), drain, and GC's plan with its
+ * reasons (loam_artifact_gc_plan).
  * Under tests/with_pg.sh (unit_pg.sh) the same checks run on PostgreSQL.
  */
 #include <stdio.h>
