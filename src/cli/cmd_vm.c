@@ -15,6 +15,7 @@ static const struct loam_cli_verb vm_verbs[] = {
     {"rm", "loam vm rm NAME [--json]", loam_vm_rm},
     {"upgrade", "loam vm upgrade NAME [--component vmm|firmware|storage] [--json]",
      loam_vm_upgrade},
+    {"console", "loam vm console NAME [--follow] [--json]", loam_vm_console},
 };
 
 int loam_cmd_vm(int argc, char **argv)
