@@ -25,29 +25,10 @@ store=$state/store
 port=$(free_port)
 export LOAM_URL=http://127.0.0.1:$port LOAM_STATE_DIR=$state
 loamd_pid=
-cleanup() {
-	[[ -n $loamd_pid ]] && kill "$loamd_pid" 2>/dev/null && wait "$loamd_pid" 2>/dev/null
-	local agent
-	agent=$(ls "$state"/host/agent/*/loam-host 2>/dev/null | head -n1)
-	for d in "$state"/host/vms/*/; do
-		[[ -d $d && -n $agent ]] && "$agent" vm-purge "$(basename "$d")" --state-dir "$state/host" >/dev/null 2>&1
-	done
-	rm -rf "$state"
-}
-trap cleanup EXIT
+trap 'purge_loam_state "$state" "$loamd_pid"' EXIT
 
 loam() { "$bin/loam" "$@"; }
 vm_field() { loam vm show "$1" --json 2>/dev/null | jq -r "$2"; }
-until_true() { # SECONDS WHAT CMD...: polls CMD every second
-	local limit=$1 what=$2
-	shift 2
-	for ((i = 0; i < limit; i++)); do
-		"$@" && return 0
-		sleep 1
-	done
-	bad "timed out after ${limit}s waiting for $what"
-	return 1
-}
 vm_state_is() { [[ $(vm_field "$1" .state) == "$2" ]]; }
 host_accepting() { [[ $(loam host show local --json 2>/dev/null | jq -r .state) == accepting ]]; }
 # The binary the VM's QEMU runs, from /proc/PID/exe.
