@@ -128,6 +128,8 @@ static const struct route routes[] = {
     {"GET", {"artifacts"}, api_artifacts_list},
     {"POST", {"artifacts", "gc"}, api_artifacts_gc},
     {"POST", {"hosts", "*", "upgrade"}, api_hosts_upgrade},
+    {"POST", {"artifacts", "weight"}, api_artifacts_weight},
+    {"POST", {"vms", "*", "upgrade"}, api_vms_upgrade},
     {"GET", {"vms", "*", "console"}, api_vms_console},
 };
 

@@ -69,7 +69,10 @@ int api_strands_show(struct api_req *r, loam_err *err);
 /* artifacts.c */
 int api_artifacts_list(struct api_req *r, loam_err *err);
 int api_artifacts_gc(struct api_req *r, loam_err *err);
+int api_artifacts_weight(struct api_req *r, loam_err *err);
+/* upgrade.c */
 int api_hosts_upgrade(struct api_req *r, loam_err *err);
+int api_vms_upgrade(struct api_req *r, loam_err *err);
 /* vm_console.c */
 int api_vms_console(struct api_req *r, loam_err *err);
 struct loam_transport;

@@ -35,7 +35,9 @@ static json_t *str_or_null(const char *s)
 	return s ? json_string(s) : json_null();
 }
 
-/* Component versions the VM runs with: [{component, name, version, arch}]. */
+/* Component versions the VM runs with: [{component, name, version, arch,
+ * next}], next being what `loam vm upgrade` moves it to at its next start
+ * ({name, version, arch}) or null. */
 static json_t *vm_artifacts(struct loam_db *db, const char *vm_id)
 {
 	json_t *list = json_array();
@@ -44,11 +46,16 @@ static json_t *vm_artifacts(struct loam_db *db, const char *vm_id)
 	cleanup_err loam_err err = NULL;
 	if (loam_vm_pins(db, vm_id, &pins, &n, &err) < 0)
 		return list;
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(list,
-				      json_pack("{s:s, s:s, s:s, s:s}", "component",
-						pins[i].component, "name", pins[i].name, "version",
-						pins[i].version, "arch", pins[i].arch));
+	for (size_t i = 0; i < n; i++) {
+		const struct loam_vm_pin *p = &pins[i];
+		json_t *next = p->next_version
+				   ? json_pack("{s:s, s:s, s:s}", "name", p->next_name, "version",
+					       p->next_version, "arch", p->next_arch)
+				   : json_null();
+		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:o}", "component",
+						      p->component, "name", p->name, "version",
+						      p->version, "arch", p->arch, "next", next));
+	}
 	loam_vm_pins_free(pins, n);
 	return list;
 }

@@ -18,6 +18,8 @@ static const struct loam_cli_verb vm_verbs[] = {
     {"firewall", "loam vm firewall NAME ls|add|rm [PORT[/tcp|/udp]] [--from CIDR] [--json]",
      loam_vm_firewall},
     {"ssh", "loam vm ssh NAME [-i KEY] [--jump-key KEY] [-- COMMAND...]", loam_vm_ssh},
+    {"upgrade", "loam vm upgrade NAME [--component vmm|firmware|storage] [--json]",
+     loam_vm_upgrade},
     {"console", "loam vm console NAME [--follow] [--json]", loam_vm_console},
 };
 

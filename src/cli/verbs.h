@@ -57,5 +57,11 @@ int loam_vm_console(int argc, char **argv);
 int loam_host_upgrade(int argc, char **argv);
 int loam_artifact_ls(int argc, char **argv);
 int loam_artifact_gc(int argc, char **argv);
+int loam_artifact_drain(int argc, char **argv);
+int loam_artifact_undrain(int argc, char **argv);
+/* drain and undrain: POST /v1/artifacts/weight with `weight` (undrain's
+ * default; --weight W replaces it when it is above 0). */
+int loam_cli_artifact_weight(int argc, char **argv, const char *usage, long weight);
+int loam_vm_upgrade(int argc, char **argv);
 
 #endif

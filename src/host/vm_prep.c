@@ -1,7 +1,9 @@
 /*
  * vm-prep; see vm_prep.h. Files are made under a temporary name, given to
  * the VM user and renamed into place, so a half-done prep never leaves a
- * file that looks finished. Tools run by argv: qemu-img, mkfs.vfat, mcopy.
+ * file that looks finished. Tools run by argv: qemu-img (the pinned
+ * storage bundle's, so the overlay is made by the version that serves it),
+ * mkfs.vfat, mcopy.
  */
 #include "host/vm_prep.h"
 
@@ -35,10 +37,13 @@ static bool exists(const char *path)
 	return lstat(path, &st) == 0;
 }
 
+/* name: a tool in PATH, or an absolute path (the pinned bundle's). */
 static int run_tool(const char *name, const char *const *args, loam_err *err)
 {
 	char tool[PATH_MAX];
-	if (vm_tool(name, tool, err) < 0)
+	if (name[0] == '/')
+		snprintf(tool, sizeof(tool), "%s", name);
+	else if (vm_tool(name, tool, err) < 0)
 		return -1;
 	const char *argv[16] = {tool};
 	for (size_t i = 0; i < 14 && args[i]; i++)
@@ -114,7 +119,8 @@ static int make_disk(const struct vm_paths *p, const struct vm_spec *s, const st
 			      "-F",	s->image_format,
 			      tmp,	s->disk_gib ? size : NULL,
 			      NULL};
-	if (run_tool("qemu-img", args, err) < 0) {
+	char qemu_img[VM_PATH_MAX];
+	if (vm_spec_qemu_img(s, qemu_img, err) < 0 || run_tool(qemu_img, args, err) < 0) {
 		unlink(tmp);
 		return loam_err_wrap(err, "make the disk overlay");
 	}

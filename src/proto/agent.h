@@ -120,6 +120,8 @@
 #define LOAM_KEY_CMDLINE	"cmdline"
 #define LOAM_KEY_FIRMWARE	"firmware"
 #define LOAM_KEY_QEMU		"qemu"
+#define LOAM_KEY_VMM_DIR	"vmm_dir" /* the pinned vmm bundle: bin/ lib/qemu/ share/qemu/ */
+#define LOAM_KEY_STORAGE_DIR	"storage_dir" /* the pinned storage bundle: bin/ */
 #define LOAM_KEY_HUGEPAGE_DIR	"hugepage_dir"
 /* "net": the VM's network (optional; none: the VM has no NIC). Also
  * vm-net's stdin. */
@@ -147,6 +149,7 @@
 #define LOAM_KEY_PID	       "pid" /* vm-start, vm-status */
 #define LOAM_KEY_STARTED       "started"
 #define LOAM_KEY_ARGV	       "argv"	/* vm-argv */
+#define LOAM_KEY_ENV	       "env"	/* vm-argv: ["NAME=value"] QEMU needs */
 #define LOAM_KEY_EXISTS	       "exists" /* vm-status, vm-wait-ready */
 #define LOAM_KEY_RUNNING       "running"
 #define LOAM_KEY_QMP	       "qmp"
@@ -196,20 +199,19 @@
 
 /* ---- install and uninstall (stdin and answer) ---- */
 
-#define LOAM_KEY_PREFIX		 "prefix"
-#define LOAM_KEY_ENTRIES	 "entries"
-#define LOAM_KEY_RESULTS	 "results"
-#define LOAM_KEY_COMPONENT	 "component"
-#define LOAM_KEY_VERSION	 "version"
-#define LOAM_KEY_KIND		 "kind"
-#define LOAM_KEY_URL		 "url"
-#define LOAM_KEY_SHA256		 "sha256"
-#define LOAM_KEY_SIZE		 "size"
-#define LOAM_KEY_DEST		 "dest"
-#define LOAM_KEY_PACKAGE	 "package"
-#define LOAM_KEY_PACKAGE_VERSION "package_version"
-#define LOAM_KEY_PATH		 "path"
-#define LOAM_KEY_ERROR		 "error"
-#define LOAM_KEY_HOST		 "host"
+#define LOAM_KEY_PREFIX	   "prefix"
+#define LOAM_KEY_ENTRIES   "entries"
+#define LOAM_KEY_RESULTS   "results"
+#define LOAM_KEY_COMPONENT "component"
+#define LOAM_KEY_VERSION   "version"
+#define LOAM_KEY_KIND	   "kind"
+#define LOAM_KEY_URL	   "url"
+#define LOAM_KEY_SHA256	   "sha256"
+#define LOAM_KEY_SIZE	   "size"
+#define LOAM_KEY_DEPENDS   "depends" /* Debian packages a bundle needs; in results: */
+#define LOAM_KEY_MISSING   "missing" /* {"state", "missing", "error"} of them */
+#define LOAM_KEY_PATH	   "path"
+#define LOAM_KEY_ERROR	   "error"
+#define LOAM_KEY_HOST	   "host"
 
 #endif

@@ -80,6 +80,7 @@ struct loam_vm_prep_spec {
 	const char *qemu, *hugepage_dir;
 	const struct loam_vm_net_spec *net; /* NULL: no network (unless net_json) */
 	const json_t *net_json;		    /* a saved spec's "net", as it was */
+	const char *vmm_dir, *storage_dir;  /* the pinned bundles' install dirs, or NULL */
 };
 
 /* The spec as the JSON text vm-prep reads; the caller frees. */
@@ -104,9 +105,10 @@ int loam_agent_vm_prep(const struct loam_agent *a, const struct loam_vm_prep_spe
 		       loam_err *err);
 int loam_agent_vm_start(const struct loam_agent *a, const char *id, bool *started, long *pid,
 			loam_err *err);
-/* The exact QEMU argv vm-start runs, appended to out. */
+/* The exact QEMU argv vm-start runs, appended to out, and what QEMU needs in
+ * its environment besides (NAME=VALUE words), appended to env (may be NULL). */
 int loam_agent_vm_argv(const struct loam_agent *a, const char *id, struct loam_argv *out,
-		       loam_err *err);
+		       struct loam_argv *env, loam_err *err);
 /* With QMP's view (up to 5 s on the host). */
 int loam_agent_vm_status(const struct loam_agent *a, const char *id, struct loam_vm_status *out,
 			 loam_err *err);

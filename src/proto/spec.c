@@ -84,6 +84,8 @@ char *loam_vm_prep_spec_json(const struct loam_vm_prep_spec *s)
 		json_object_set_new(j, LOAM_KEY_NET, loam_vm_net_spec_json(s->net));
 	else if (s->net_json)
 		json_object_set_new(j, LOAM_KEY_NET, json_deep_copy(s->net_json));
+	set_str(j, LOAM_KEY_VMM_DIR, s->vmm_dir);
+	set_str(j, LOAM_KEY_STORAGE_DIR, s->storage_dir);
 	return loam_json_dump(j);
 }
 
@@ -130,6 +132,8 @@ int loam_vm_prep_spec_read(const json_t *j, struct loam_vm_prep_spec *s, loam_er
 	    .net_json = json_is_object(json_object_get(j, LOAM_KEY_NET))
 			    ? json_object_get(j, LOAM_KEY_NET)
 			    : NULL,
+	    .vmm_dir = str_of(j, LOAM_KEY_VMM_DIR),
+	    .storage_dir = str_of(j, LOAM_KEY_STORAGE_DIR),
 	};
 	if (!s->id || !s->name || !s->arch)
 		return loam_fail(err, LOAM_E_INVALID, "a VM spec needs %s, %s and %s", LOAM_KEY_ID,

@@ -140,6 +140,14 @@ def exercise_api(c):
     c.call("GET", "/v1/artifacts")
     c.call("POST", "/v1/artifacts/gc", {"dry_run": True})
     c.call("POST", "/v1/artifacts/gc", {"host": "nope"}, want=(404,))
+    c.call("POST", "/v1/artifacts/weight", {"host": "x1", "component": "image",
+                                            "version": "1", "weight": 0})
+    c.call("POST", "/v1/artifacts/weight", {"host": "x1", "component": "image",
+                                            "version": "9", "weight": 100}, want=(404,))
+    c.call("POST", "/v1/artifacts/weight", {"host": "x1", "weight": 0}, want=(400,))
+    c.call("POST", "/v1/vms/vx/upgrade", {}, want=(200, 409))
+    c.call("POST", "/v1/vms/vx/upgrade", {"component": "image"}, want=(400,))
+    c.call("POST", "/v1/vms/nope/upgrade", {}, want=(404,))
     c.call("GET", "/metrics", token=False, want=(401,))
     c.call("GET", "/metrics")
     c.call("GET", "/artifacts/none.txt", token=False, want=(404,))
