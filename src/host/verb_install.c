@@ -437,11 +437,16 @@ static int parse_request(const char *buf, size_t len, json_t **out, const char *
 	return 0;
 }
 
-static int read_request(json_t **out, const char **prefix, loam_err *err)
+/* The JSON request on stdin of install and uninstall, which take no
+ * arguments. */
+static int read_request(int argc, json_t **out, const char **prefix, loam_err *err)
 {
-	cleanup_free char *buf = malloc(REQUEST_MAX + 1);
-	size_t len = buf ? fread(buf, 1, REQUEST_MAX + 1, stdin) : 0;
-	if (!buf || len > REQUEST_MAX)
+	if (argc != 1)
+		return loam_fail(err, LOAM_E_INVALID,
+				 "takes no arguments; the request is JSON on stdin");
+	cleanup_free char *buf = xmalloc(REQUEST_MAX + 1);
+	size_t len = fread(buf, 1, REQUEST_MAX + 1, stdin);
+	if (len > REQUEST_MAX)
 		return loam_fail(err, LOAM_E_INVALID, "the request on stdin is too large");
 	return parse_request(buf, len, out, prefix, err);
 }
@@ -464,14 +469,9 @@ int loam_host_verb_install(int argc, char **argv)
 {
 	(void)argv;
 	cleanup_err loam_err err = NULL;
-	if (argc != 1)
-		return loam_fail(&err, LOAM_E_INVALID,
-				 "takes no arguments; the request is JSON "
-				 "on stdin"),
-		       loam_host_report(LOAM_VERB_INSTALL, &err);
 	cleanup_json json_t *req = NULL;
 	const char *prefix = NULL;
-	if (read_request(&req, &prefix, &err) < 0)
+	if (read_request(argc, &req, &prefix, &err) < 0)
 		return loam_host_report(LOAM_VERB_INSTALL, &err);
 	const json_t *entries = json_object_get(req, LOAM_KEY_ENTRIES);
 	size_t n = json_array_size(entries);
@@ -542,14 +542,9 @@ int loam_host_verb_uninstall(int argc, char **argv)
 {
 	(void)argv;
 	cleanup_err loam_err err = NULL;
-	if (argc != 1)
-		return loam_fail(&err, LOAM_E_INVALID,
-				 "takes no arguments; the request is JSON "
-				 "on stdin"),
-		       loam_host_report(LOAM_VERB_UNINSTALL, &err);
 	cleanup_json json_t *req = NULL;
 	const char *prefix = NULL;
-	if (read_request(&req, &prefix, &err) < 0)
+	if (read_request(argc, &req, &prefix, &err) < 0)
 		return loam_host_report(LOAM_VERB_UNINSTALL, &err);
 	if (!prefix_ok(prefix))
 		return loam_fail(&err, LOAM_E_INVALID, "uninstall request: bad 'prefix'"),
