@@ -62,6 +62,7 @@ struct loam_vmm_spec {
 	const char *fw_code; /* read-only firmware code */
 	const char *fw_vars; /* per-VM copy of the variable store */
 	const char *disk;    /* boot disk (qcow2 overlay) */
+	const char *backing; /* the overlay's backing image, in place of its header's; or NULL */
 	const char *seed;    /* cloud-init NoCloud seed, or NULL */
 	const char *kernel;  /* direct kernel boot: kernel, or NULL for firmware boot */
 	const char *initrd;

@@ -195,7 +195,9 @@ static void vm_files_free(struct vm_files *f)
 static void vm_files_init(struct vm_files *f, const char *state_dir, const char *id)
 {
 	f->serial = xasprintf("%s/" LOAM_LAYOUT_VMS "/%s/" LOAM_LAYOUT_VM_SERIAL, state_dir, id);
-	f->pidfile = xasprintf("%s/" LOAM_LAYOUT_VMS "/%s/" LOAM_LAYOUT_VM_PIDFILE, state_dir, id);
+	f->pidfile =
+	    xasprintf("%s/" LOAM_LAYOUT_VMS "/%s/" LOAM_LAYOUT_VM_RUN "/" LOAM_LAYOUT_VM_PIDFILE,
+		      state_dir, id);
 }
 
 /* One timed boot: total is request (or QEMU's spawn) → ready; overhead is

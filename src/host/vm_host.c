@@ -20,6 +20,7 @@
 #include "lib/spawn.h"
 #include "host/vm.h"
 #include "host/vm_files.h"
+#include "proto/agent.h"
 
 #define KVM_GROUP "kvm"
 /* useradd/groupadd exit statuses that mean "already there", and userdel's
@@ -209,7 +210,8 @@ bool vm_pid_alive(pid_t pid)
 	return pid > 0 && read_status(pid, &state, &uid) && state != 'Z' && state != 'X';
 }
 
-/* True when /proc/<pid>/cmdline has "-pidfile" followed by pidfile. */
+/* True when /proc/<pid>/cmdline has "-pidfile" followed by pidfile (a
+ * QEMU of loam's: which VM's, its uid tells). */
 static bool cmdline_has_pidfile(pid_t pid, const char *pidfile)
 {
 	char path[64];
@@ -241,7 +243,7 @@ pid_t vm_running_pid(const struct vm_paths *p)
 	if (!pid || !read_status(pid, &state, &uid) || uid != (long)owner || state == 'Z' ||
 	    state == 'X')
 		return 0;
-	return cmdline_has_pidfile(pid, p->pid) ? pid : 0;
+	return cmdline_has_pidfile(pid, LOAM_LAYOUT_VM_PIDFILE) ? pid : 0;
 }
 
 /* SIGKILLs the live processes match picks, once; returns how many. */

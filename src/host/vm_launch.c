@@ -34,11 +34,17 @@
 
 extern char **environ;
 
+/* The files QEMU gets open, in the order of their fd numbers. The kernel
+ * and initrd are read once at start through /proc/self/fd/N (QEMU's loader
+ * knows no fd sets); the rest are fd sets. */
 enum slot {
 	SLOT_FW_CODE,
 	SLOT_VARS,
 	SLOT_DISK,
+	SLOT_IMAGE,
 	SLOT_SEED,
+	SLOT_KERNEL,
+	SLOT_INITRD,
 	SLOT_SERIAL,
 	SLOT_CONSOLE,
 	SLOT_QMP,
@@ -80,16 +86,20 @@ static void plan(const struct vm_paths *p, const struct vm_spec *s, struct hando
 	bool firmware = vm_spec_uses_firmware(s);
 	h->used[SLOT_FW_CODE] = h->used[SLOT_VARS] = firmware;
 	h->used[SLOT_SEED] = s->has_seed && stat(p->seed, &st) == 0;
-	h->used[SLOT_DISK] = h->used[SLOT_SERIAL] = h->used[SLOT_CONSOLE] = h->used[SLOT_QMP] =
-	    true;
+	h->used[SLOT_KERNEL] = s->kernel != NULL;
+	h->used[SLOT_INITRD] = s->kernel && s->initrd;
+	h->used[SLOT_DISK] = h->used[SLOT_IMAGE] = h->used[SLOT_SERIAL] = true;
+	h->used[SLOT_CONSOLE] = h->used[SLOT_QMP] = true;
 	int next = FIRST_FD;
 	for (int i = 0; i < SLOT_N; i++) {
 		h->src[i] = h->ro_src[i] = -1;
 		if (!h->used[i])
 			continue;
 		int set = h->target[i] = next++;
-		snprintf(h->name[i], sizeof(h->name[i]), "/dev/fdset/%d", set);
-		if (i == SLOT_QMP)
+		bool loader = i == SLOT_KERNEL || i == SLOT_INITRD;
+		snprintf(h->name[i], sizeof(h->name[i]),
+			 loader ? "/proc/self/fd/%d" : "/dev/fdset/%d", set);
+		if (i == SLOT_QMP || loader)
 			continue;
 		h->fdsets[h->n_fdsets++] = (struct loam_vmm_fd){set, set};
 		if (writable(i)) {
@@ -134,9 +144,10 @@ static void fill_vmm_spec(const struct vm_paths *p, const struct vm_spec *s, boo
 	    .fw_code = file_of(h, by_path, SLOT_FW_CODE, s->fw_code),
 	    .fw_vars = file_of(h, by_path, SLOT_VARS, p->vars),
 	    .disk = file_of(h, by_path, SLOT_DISK, p->disk),
+	    .backing = by_path ? NULL : h->name[SLOT_IMAGE],
 	    .seed = file_of(h, by_path, SLOT_SEED, p->seed),
-	    .kernel = s->kernel,
-	    .initrd = s->initrd,
+	    .kernel = file_of(h, by_path, SLOT_KERNEL, s->kernel),
+	    .initrd = file_of(h, by_path, SLOT_INITRD, s->initrd),
 	    .cmdline = s->cmdline,
 	    .skip_firmware = !vm_spec_uses_firmware(s),
 	    .serial_log = file_of(h, by_path, SLOT_SERIAL, p->serial),
@@ -145,7 +156,9 @@ static void fill_vmm_spec(const struct vm_paths *p, const struct vm_spec *s, boo
 	    .qmp_fd = by_path ? 0 : h->target[SLOT_QMP],
 	    .fds = by_path ? NULL : h->fdsets,
 	    .n_fds = by_path ? 0 : h->n_fdsets,
-	    .pidfile = p->pid,
+	    /* Relative to run/, QEMU's working directory until it is set up, so
+	     * that the VM user need not traverse the state dir's parents. */
+	    .pidfile = by_path ? p->pid : LOAM_LAYOUT_VM_PIDFILE,
 	    .name = s->name,
 	    .daemonize = true,
 	};
@@ -198,13 +211,14 @@ static int take(struct handover *h, enum slot slot, int fd, int dir, const char 
 	return ro < 0 ? -1 : park(ro, &h->ro_src[slot], err);
 }
 
-/* The firmware code lives outside the VM's directory, in root's artifact
- * store: read-only, never a link. */
-static int open_fw_code(const char *path, loam_err *err)
+/* A file of root's outside the VM's directory (firmware, boot image,
+ * kernel: the spec names them and vm_spec_parse checked them), read-only. */
+static int open_root_file(const char *path, loam_err *err)
 {
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	return fd < 0 ? loam_fail_errno(err, "open %s", path) : fd;
 }
+
 /* A fresh log, root's: opened without following links, then emptied. */
 static int open_log(int dir, const char *name, loam_err *err)
 {
@@ -239,14 +253,27 @@ static int qmp_listen(int dir, const struct vm_paths *p, loam_err *err)
 	return fd;
 }
 
+/* Opens the slots that name a file of root's outside the VM's directory. */
+static int open_root_files(const struct vm_spec *s, struct handover *h, loam_err *err)
+{
+	const char *paths[SLOT_N] = {[SLOT_FW_CODE] = s->fw_code,
+				     [SLOT_IMAGE] = s->image,
+				     [SLOT_KERNEL] = s->kernel,
+				     [SLOT_INITRD] = s->initrd};
+	for (int i = 0; i < SLOT_N; i++)
+		if (paths[i] && h->used[i] &&
+		    take(h, i, open_root_file(paths[i], err), -1, NULL, err) < 0)
+			return -1;
+	return 0;
+}
+
 static int open_handover(int dir, const struct vm_spec *s, const struct vm_paths *p,
 			 struct handover *h, loam_err *err)
 {
 	const char *vars = LOAM_LAYOUT_VM_VARS, *disk = LOAM_LAYOUT_VM_DISK;
 	const char *seed = LOAM_LAYOUT_VM_SEED, *serial = LOAM_LAYOUT_VM_SERIAL;
 	const char *console = LOAM_LAYOUT_VM_CONSOLE;
-	if ((h->used[SLOT_FW_CODE] &&
-	     take(h, SLOT_FW_CODE, open_fw_code(s->fw_code, err), dir, NULL, err) < 0) ||
+	if (open_root_files(s, h, err) < 0 ||
 	    (h->used[SLOT_VARS] &&
 	     take(h, SLOT_VARS, vm_file_open(dir, vars, O_RDWR, 0, err), dir, vars, err) < 0) ||
 	    take(h, SLOT_DISK, vm_file_open(dir, disk, O_RDWR, 0, err), dir, disk, err) < 0 ||

@@ -46,7 +46,14 @@ static void add_memory(const struct loam_vmm_spec *s, struct loam_argv *argv)
 static void add_disks(const struct loam_vmm_spec *s, struct loam_argv *argv)
 {
 	loam_argv_add(argv, "-drive");
-	loam_argv_addf(argv, "if=none,id=disk0,format=qcow2,discard=unmap,file=%s", s->disk);
+	if (s->backing)
+		loam_argv_addf(argv,
+			       "if=none,id=disk0,format=qcow2,discard=unmap,file=%s,"
+			       "backing.file.filename=%s",
+			       s->disk, s->backing);
+	else
+		loam_argv_addf(argv, "if=none,id=disk0,format=qcow2,discard=unmap,file=%s",
+			       s->disk);
 	add_pair(argv, "-device", "virtio-blk-pci,drive=disk0,bootindex=1");
 	if (!s->seed)
 		return;
