@@ -165,9 +165,5 @@ one_arch() { # arch code vars
 	attack_purge "$1"
 }
 
-arches=${LOAM_VMRUN_ARCHES:-x64 arm64}
-[[ " $arches " == *" x64 "* ]] &&
-	one_arch x64 /usr/share/OVMF/OVMF_CODE.fd /usr/share/OVMF/OVMF_VARS.fd
-[[ " $arches " == *" arm64 "* ]] &&
-	one_arch arm64 /usr/share/AAVMF/AAVMF_CODE.fd /usr/share/AAVMF/AAVMF_VARS.fd
+each_vm_arch one_arch
 finish

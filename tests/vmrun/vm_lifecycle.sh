@@ -41,16 +41,6 @@ spec() { # id arch code vars
 JSON
 }
 
-# Live (non-zombie) processes of a uid. PID 1 here may not reap orphans,
-# so a killed QEMU can linger as a zombie; that is not a running process.
-live_procs_of() {
-	local n=0 f
-	for f in /proc/[0-9]*/status; do
-		awk -v u="$1" '/^State:/{s=$2} /^Uid:/{id=$2} END{exit !(id==u && s!="Z")}' "$f" 2>/dev/null && n=$((n + 1))
-	done
-	echo $n
-}
-
 serial_size() { stat -c %s "$1/serial.log" 2>/dev/null || echo 0; }
 
 check_prep() { # id arch code vars
@@ -217,9 +207,5 @@ bad_input() {
 }
 
 bad_input
-arches=${LOAM_VMRUN_ARCHES:-x64 arm64}
-[[ " $arches " == *" x64 "* ]] &&
-	one_arch x64 /usr/share/OVMF/OVMF_CODE.fd /usr/share/OVMF/OVMF_VARS.fd
-[[ " $arches " == *" arm64 "* ]] &&
-	one_arch arm64 /usr/share/AAVMF/AAVMF_CODE.fd /usr/share/AAVMF/AAVMF_VARS.fd
+each_vm_arch one_arch
 finish
