@@ -43,15 +43,8 @@ trap cleanup EXIT
 
 loam() { "$bin/loam" "$@"; }
 vm_field() { loam vm show "$1" --json 2>/dev/null | jq -r "$2"; }
-# The uid of a VM's user, and the live (non-zombie) processes of a uid.
+# The uid of a VM's user.
 vm_uid() { awk -F: -v p="loam-vm-${1:0:16}" 'index($1, p) == 1 {print $3}' /etc/passwd; }
-live_procs_of() {
-	local n=0 f
-	for f in /proc/[0-9]*/status; do
-		awk -v u="$1" '/^State:/{s=$2} /^Uid:/{id=$2} END{exit !(id==u && s!="Z")}' "$f" 2>/dev/null && n=$((n + 1))
-	done
-	echo $n
-}
 host_field() { loam host show local --json 2>/dev/null | jq -r "$1"; }
 # until_true SECONDS WHAT CMD...: polls CMD every second.
 until_true() {
