@@ -33,7 +33,7 @@ else
 fi
 read -r -a arches <<<"${LOAM_ARTIFACT_ARCHES:-x64 arm64}"
 image_name=loam-guest
-image_rev=1 # bump when the init or the image layout changes
+image_rev=2 # bump when the init or the image layout changes
 fw_name=edk2
 SOURCE_DATE_EPOCH=$(jq -r '.source_date_epoch' "$tree_manifest")
 export SOURCE_DATE_EPOCH
@@ -217,7 +217,8 @@ build_initrd() { # kernel_tree busybox_tree console out
 	mkdir -p "$d"/{bin,dev,proc,sys,tmp,mnt/seed,run,etc/loam}
 	cp "$2/bin/busybox" "$d/bin/busybox"
 	cp "$here/init" "$d/init"
-	chmod 0755 "$d/init" "$d/bin/busybox"
+	cp "$here/net" "$d/etc/loam/net"
+	chmod 0755 "$d/init" "$d/bin/busybox" "$d/etc/loam/net"
 	echo "$3" >"$d/etc/loam/console"
 	# The kernel opens /dev/console for init before devtmpfs is mounted.
 	[[ $(id -u) -eq 0 ]] && mknod -m 0600 "$d/dev/console" c 5 1
@@ -294,7 +295,7 @@ build_image() { # arch -> sets image_version, image_tar
 	d=$store/image/$image_name/$image_version/$arch
 	image_tar=$d/$image_name.tar.gz
 	key=$(key_of "$kpkg $kver $bver $sver $SOURCE_DATE_EPOCH" \
-		"$(cat "$here/init" "$here/$arch.env" "$0" | sha256sum)")
+		"$(cat "$here/init" "$here/net" "$here/$arch.env" "$0" | sha256sum)")
 	if up_to_date "$key" "$image_tar"; then
 		log "$arch image $image_version is up to date"
 		return

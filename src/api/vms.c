@@ -8,10 +8,12 @@
 #include "api/internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "alloc/alloc.h"
 #include "arch/arch.h"
+#include "db/net.h"
 #include "db/records.h"
 #include "db/vm.h"
 #include "engine/engine.h"
@@ -97,7 +99,7 @@ int api_vms_show(struct api_req *r, loam_err *err)
 	if (loam_vm_load_by_name(r->db, r->seg[1], &vm, err) < 0)
 		return -1;
 	r->out = vm_view(r->db, &vm);
-	return 0;
+	return api_vm_net_view(r->db, &vm, r->out, err);
 }
 
 /* ---- create ---- */
@@ -105,6 +107,8 @@ int api_vms_show(struct api_req *r, loam_err *err)
 struct vm_spec {
 	char id[27];
 	const char *name, *location, *image, *arch_input, *size_input;
+	struct loam_vm_port *ports; /* open_ports */
+	size_t nports;
 	const char *boot; /* "firmware" (UEFI from the disk) or "kernel" (the image's kernel) */
 	const struct loam_arch *arch;
 	const struct loam_size *size;
@@ -112,15 +116,17 @@ struct vm_spec {
 
 static int vm_spec_from_body(struct api_req *r, struct vm_spec *s, loam_err *err)
 {
-	static const char *const allowed[] = {"name",  "arch", "size", "location",
-					      "image", "boot", NULL};
+	static const char *const allowed[] = {"name",  "arch", "size",	     "location",
+					      "image", "boot", "open_ports", NULL};
 	if (api_body_check(r, allowed, false, err) < 0 ||
 	    api_body_str(r, "name", LOAM_NAME_MAX, &s->name, err) < 0 ||
 	    api_body_str(r, "arch", 64, &s->arch_input, err) < 0 ||
 	    api_body_str(r, "size", 64, &s->size_input, err) < 0 ||
 	    api_body_str(r, "location", LOAM_NAME_MAX, &s->location, err) < 0 ||
 	    api_body_str(r, "image", LOAM_NAME_MAX, &s->image, err) < 0 ||
-	    api_body_str(r, "boot", 16, &s->boot, err) < 0)
+	    api_body_str(r, "boot", 16, &s->boot, err) < 0 ||
+	    api_vm_ports_parse(json_object_get(r->body, "open_ports"), &s->ports, &s->nports, err) <
+		0)
 		return -1;
 	if (s->boot && strcmp(s->boot, "firmware") != 0 && strcmp(s->boot, "kernel") != 0)
 		return loam_fail(err, LOAM_E_INVALID,
@@ -166,7 +172,8 @@ static int vm_insert_tx(struct loam_db *db, void *ctx, loam_err *err)
 static int vm_create_tx(struct loam_db *db, void *ctx, loam_err *err)
 {
 	struct vm_spec *s = ctx;
-	if (vm_insert_tx(db, ctx, err) < 0)
+	if (vm_insert_tx(db, ctx, err) < 0 ||
+	    api_vm_ports_insert(db, s->id, s->ports, s->nports, err) < 0)
 		return -1;
 	cleanup_json json_t *frame = json_pack("{s:s}", "boot", s->boot ? s->boot : "firmware");
 	if (loam_strand_create(db, LOAM_PROG_VM, NULL, frame, s->id, NULL, err) < 0)
@@ -182,7 +189,9 @@ static int api_vm_create(struct api_req *r, struct vm_spec *s, loam_err *err)
 int api_vms_create(struct api_req *r, loam_err *err)
 {
 	struct vm_spec s = {.location = "default", .image = LOAM_DEFAULT_BOOT_IMAGE};
-	if (vm_spec_from_body(r, &s, err) < 0 || api_vm_create(r, &s, err) < 0)
+	int rc = vm_spec_from_body(r, &s, err) < 0 || api_vm_create(r, &s, err) < 0 ? -1 : 0;
+	free(s.ports);
+	if (rc < 0)
 		return -1;
 	char name[LOAM_NAME_MAX + 1];
 	snprintf(name, sizeof(name), "%s", s.name);

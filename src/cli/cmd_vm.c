@@ -5,7 +5,9 @@
 #include "cli/verbs.h"
 
 static const struct loam_cli_verb vm_verbs[] = {
-    {"create", "loam vm create NAME --arch A --size S [--location L] [--image I] [--json]",
+    {"create",
+     "loam vm create NAME --arch A --size S [--location L] [--image I] [--open-port P/tcp]... "
+     "[--json]",
      loam_vm_create},
     {"ls", "loam vm ls [--json]", loam_vm_ls},
     {"show", "loam vm show NAME [--json]", loam_vm_show},
@@ -13,6 +15,10 @@ static const struct loam_cli_verb vm_verbs[] = {
     {"start", "loam vm start NAME [--json]", loam_vm_start},
     {"reboot", "loam vm reboot NAME [--json]", loam_vm_reboot},
     {"rm", "loam vm rm NAME [--json]", loam_vm_rm},
+    {"firewall", "loam vm firewall NAME ls|add|rm [PORT[/tcp|/udp]] [--from CIDR] [--json]",
+     loam_vm_firewall},
+    {"ssh", "loam vm ssh NAME [-i KEY] [--jump-key KEY] [-- COMMAND...]", loam_vm_ssh},
+    {"console", "loam vm console NAME [--follow] [--json]", loam_vm_console},
 };
 
 int loam_cmd_vm(int argc, char **argv)

@@ -82,7 +82,7 @@ struct loam_vm_queued {
 int loam_vm_queue(struct loam_db *db, const char *location, const char *arch, size_t max,
 		  struct loam_vm_queued **out, size_t *n, loam_err *err);
 void loam_vm_queue_free(struct loam_vm_queued *q, size_t n);
-/* The row and its pins, in one transaction. */
+/* The row, its pins, addresses and ports, in one transaction. */
 int loam_vm_delete(struct loam_db *db, const char *id, loam_err *err);
 
 /* ---- the artifact versions a VM runs with (vm_artifact) ---- */

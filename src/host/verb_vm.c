@@ -23,6 +23,7 @@
 #include "lib/json.h"
 #include "lib/valid.h"
 #include "lib/clock.h"
+#include "host/net.h"
 #include "host/qmp.h"
 #include "host/verbs.h"
 #include "host/vm.h"
@@ -322,7 +323,10 @@ static int purge(const struct vm_paths *p, long powerdown_ms, bool *existed, loa
 	*existed = *existed || user_found;
 	if (user_found && vm_kill_user_processes(uid, err) < 0)
 		return -1;
-	if (vm_remove_tree(p->dir, err) < 0 || vm_user_remove(p->user, err) < 0)
+	char state_dir[VM_NET_PATH_MAX];
+	vm_net_state_dir_of(p->vms, state_dir);
+	if (vm_net_purge(state_dir, p->id, err) < 0 || vm_remove_tree(p->dir, err) < 0 ||
+	    vm_user_remove(p->user, err) < 0)
 		return -1;
 	return 0;
 }

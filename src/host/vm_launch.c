@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "host/net.h"
 #include "host/vm_files.h"
 #include "host/vmm.h"
 #include "lib/cleanup.h"
@@ -165,7 +166,8 @@ static void fill_vmm_spec(const struct vm_paths *p, const struct vm_spec *s, boo
 }
 
 static int build_argv(const struct vm_paths *p, const struct vm_spec *s, bool by_path,
-		      const struct handover *h, struct loam_argv *argv, loam_err *err)
+		      const struct handover *h, const struct vm_net *net, struct loam_argv *argv,
+		      loam_err *err)
 {
 	char huge[VM_PATH_MAX] = "";
 	if (s->hugepages) {
@@ -177,7 +179,11 @@ static int build_argv(const struct vm_paths *p, const struct vm_spec *s, bool by
 	struct loam_vmm_spec v;
 	fill_vmm_spec(p, s, by_path, h, &v);
 	v.hugepage_dir = s->hugepages ? huge : NULL;
-	return loam_vmm_argv(s->arch, s->qemu ? s->qemu : s->arch->qemu_binary, &v, argv, err);
+	if (loam_vmm_argv(s->arch, s->qemu ? s->qemu : s->arch->qemu_binary, &v, argv, err) < 0)
+		return -1;
+	if (net)
+		vm_net_qemu_args(net, argv);
+	return 0;
 }
 
 int vm_qemu_argv(const struct vm_paths *p, const struct vm_spec *s, bool by_path,
@@ -185,7 +191,11 @@ int vm_qemu_argv(const struct vm_paths *p, const struct vm_spec *s, bool by_path
 {
 	struct handover h;
 	plan(p, s, &h);
-	return build_argv(p, s, by_path, &h, argv, err);
+	cleanup_vm_net struct vm_net net = {0};
+	int has_net = vm_net_load_vm(p->vms, p->id, &net, err);
+	if (has_net < 0)
+		return -1;
+	return build_argv(p, s, by_path, &h, has_net ? &net : NULL, argv, err);
 }
 
 /* ---- root's half: open, park ---- */
@@ -296,6 +306,7 @@ struct jail {
 	char qemu[PATH_MAX];
 	char *const *argv;
 	const struct handover *h;
+	const struct vm_net *net; /* the VM's network namespace, or NULL */
 };
 
 static __attribute__((noreturn)) void die(const char *what)
@@ -332,6 +343,11 @@ static __attribute__((noreturn)) void child(const struct jail *j)
 	if (setsid() < 0)
 		die("setsid");
 	place_fds(j);
+	loam_err net_err = NULL;
+	if (j->net && vm_net_enter(j->net, &net_err) < 0) {
+		dprintf(STDERR_FILENO, "loam jail: %s\n", loam_err_msg(net_err));
+		_exit(127);
+	}
 	if (setgroups(2, j->groups) < 0 ||
 	    setresgid(j->groups[0], j->groups[0], j->groups[0]) < 0 ||
 	    setresuid(j->uid, j->uid, j->uid) < 0)
@@ -421,6 +437,15 @@ static int prepare_jail(const struct vm_paths *p, int dir, struct jail *j, loam_
 	return vm_unlink_at(j->run, LOAM_LAYOUT_VM_PIDFILE, err);
 }
 
+/* The VM's network, made again if the host lost it (a reboot clears
+ * namespaces); the child enters it before it drops to the VM user. */
+static int ensure_net(const struct vm_paths *p, const struct jail *j, loam_err *err)
+{
+	char state_dir[VM_NET_PATH_MAX];
+	vm_net_state_dir_of(p->vms, state_dir);
+	return vm_net_ensure(state_dir, j->net, j->uid, j->groups[0], err);
+}
+
 static int resolve_qemu(const struct vm_spec *s, char out[PATH_MAX], loam_err *err)
 {
 	if (s->qemu) {
@@ -437,9 +462,14 @@ int vm_launch(const struct vm_paths *p, const struct vm_spec *s, pid_t *pid, loa
 	struct handover h;
 	plan(p, s, &h);
 	cleanup_argv struct loam_argv argv = {0};
-	int rc = dir < 0 || prepare_jail(p, dir, &j, err) < 0 || resolve_qemu(s, j.qemu, err) < 0 ||
+	cleanup_vm_net struct vm_net net = {0};
+	int has_net = vm_net_load_vm(p->vms, p->id, &net, err);
+	j.net = has_net > 0 ? &net : NULL;
+	int rc = has_net < 0 || dir < 0 || prepare_jail(p, dir, &j, err) < 0 ||
+			 (j.net && ensure_net(p, &j, err) < 0) ||
+			 resolve_qemu(s, j.qemu, err) < 0 ||
 			 open_handover(dir, s, p, &h, err) < 0 ||
-			 build_argv(p, s, false, &h, &argv, err) < 0
+			 build_argv(p, s, false, &h, j.net, &argv, err) < 0
 		     ? -1
 		     : 0;
 	j.h = &h;

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "host/net.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 #include "lib/json.h"
@@ -280,16 +281,40 @@ static int prep_files(const struct vm_paths *p, const struct vm_spec *s, loam_er
 	return 0;
 }
 
+/* The VM's network (host/net.h), when the spec has one; checked before
+ * anything is made, set up once the user exists. */
+static int prep_net(const struct vm_paths *p, const struct vm_spec *s, bool check_only,
+		    const struct owner *o, json_t **report, loam_err *err)
+{
+	json_t *net = json_object_get(s->json, LOAM_KEY_NET);
+	if (!net || json_is_null(net))
+		return 0;
+	cleanup_vm_net struct vm_net n = {0};
+	if (vm_net_parse(p->id, net, &n, err) < 0)
+		return -1;
+	if (check_only)
+		return 0;
+	char state_dir[VM_NET_PATH_MAX];
+	vm_net_state_dir_of(p->vms, state_dir);
+	if (vm_net_setup(state_dir, &n, o->uid, o->gid, err) < 0)
+		return -1;
+	*report = vm_net_report(&n);
+	return 0;
+}
+
 int vm_prep(const struct vm_paths *p, const struct vm_spec *s, json_t **result, loam_err *err)
 {
 	struct owner o;
-	if (vm_user_ensure(p->user, &o.uid, &o.gid, err) < 0 || make_dir(p, &o, err) < 0 ||
-	    prep_files(p, s, err) < 0)
+	json_t *net = NULL;
+	if (prep_net(p, s, true, NULL, NULL, err) < 0 ||
+	    vm_user_ensure(p->user, &o.uid, &o.gid, err) < 0 || make_dir(p, &o, err) < 0 ||
+	    prep_files(p, s, err) < 0 || prep_net(p, s, false, &o, &net, err) < 0)
 		return loam_err_wrap(err, "prepare VM %s", p->id);
 	*result =
 	    json_pack("{s:s,s:s,s:i,s:s,s:s,s:o,s:o}", LOAM_KEY_ID, p->id, LOAM_KEY_USER, p->user,
 		      LOAM_KEY_UID, (json_int_t)o.uid, LOAM_KEY_DIR, p->dir, LOAM_KEY_DISK, p->disk,
 		      LOAM_KEY_VARS, vm_spec_uses_firmware(s) ? json_string(p->vars) : json_null(),
 		      LOAM_KEY_SEED, s->has_seed ? json_string(p->seed) : json_null());
+	json_object_set_new(*result, LOAM_KEY_NET, net ? net : json_null());
 	return 0;
 }

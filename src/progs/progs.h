@@ -43,5 +43,7 @@ void loam_progs_register_all(void);
 #define LOAM_SIGNAL_REBOOT  "reboot"
 #define LOAM_SIGNAL_DESTROY "destroy"
 #define LOAM_SIGNAL_INSTALL "install"
+/* The VM's open ports or its host's egress changed (docs/network.md). */
+#define LOAM_SIGNAL_NET "net"
 
 #endif

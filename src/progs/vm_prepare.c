@@ -6,7 +6,9 @@
  * ended, and asking again with the same spec only reads the result, so a
  * prep that takes seconds never holds a worker. Failures are retried by
  * the engine with backoff; the fifth makes the VM failed, and what the
- * tries left on the host is purged.
+ * tries left on the host is purged. The spec's network (its addresses,
+ * assigned on the first prep, the open ports and the host's egress) and
+ * the seed's network-config come from vm_net.c.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +127,7 @@ static int pin_artifacts(struct loam_strand_ctx *ctx, const struct loam_vm *v, l
 struct prep {
 	struct loam_vm_prep_spec s;
 	char *image, *fw_code, *fw_vars, *kernel, *initrd, *meta;
+	struct vm_net_build net;
 };
 
 static void prep_free(struct prep *p)
@@ -135,6 +138,7 @@ static void prep_free(struct prep *p)
 	free(p->kernel);
 	free(p->initrd);
 	free(p->meta);
+	vm_net_build_free(&p->net);
 }
 #define cleanup_prep __attribute__((cleanup(prep_free)))
 
@@ -192,8 +196,10 @@ static int build_spec(struct loam_strand_ctx *ctx, const struct loam_vm *v,
 					  .image_format = "raw",
 					  .user_data = "#cloud-config\n"};
 	if (topology(h, v->arch, (unsigned)v->vcpus, &p->s.topo, err) < 0 ||
-	    add_files(ctx, v, p, err) < 0)
+	    add_files(ctx, v, p, err) < 0 || vm_net_build(ctx, v, h, &p->net, err) < 0)
 		return -1;
+	p->s.net = &p->net.spec;
+	p->s.network_config = p->net.network_config;
 	p->meta = xasprintf("instance-id: %s\nlocal-hostname: %s\n", ctx->id, v->name);
 	p->s.meta_data = p->meta;
 	p->s.image = p->image;

@@ -29,6 +29,7 @@
 #define LOAM_VERB_JOB_STATUS	"job-status"
 #define LOAM_VERB_JOB_CANCEL	"job-cancel"
 #define LOAM_VERB_WATCH		"watch"
+#define LOAM_VERB_VM_NET	"vm-net"
 
 /* ---- option words ---- */
 
@@ -83,6 +84,16 @@
 #define LOAM_JOB_PREFIX_VM_PREP "vm-prep-"
 #define LOAM_JOB_INSTALL	"install"
 
+/* D/net/<id>/: a VM's network as root keeps it (0700, root's; docs/network.md). */
+#define LOAM_LAYOUT_NET		     "net"
+#define LOAM_LAYOUT_NET_SPEC	     "net.json"
+#define LOAM_LAYOUT_NET_NFT	     "rules.nft"
+#define LOAM_LAYOUT_NET_DNSMASQ_CONF "dnsmasq.conf"
+#define LOAM_LAYOUT_NET_DNSMASQ_PID  "dnsmasq.pid"
+#define LOAM_LAYOUT_NET_DNSMASQ_LOG  "dnsmasq.log"
+/* A VM's network namespace: this prefix and its id (/run/netns/loam-<id>). */
+#define LOAM_LAYOUT_NETNS_PREFIX "loam-"
+
 /* ---- vm-prep's spec (stdin) ---- */
 
 #define LOAM_KEY_ID		"id"
@@ -113,6 +124,21 @@
 #define LOAM_KEY_FIRMWARE	"firmware"
 #define LOAM_KEY_QEMU		"qemu"
 #define LOAM_KEY_HUGEPAGE_DIR	"hugepage_dir"
+/* "net": the VM's network (optional; none: the VM has no NIC). Also
+ * vm-net's stdin. */
+#define LOAM_KEY_NET		  "net"
+#define LOAM_KEY_MAC		  "mac"
+#define LOAM_KEY_QUEUES		  "queues"
+#define LOAM_KEY_IPV4		  "ipv4"
+#define LOAM_KEY_IPV4_POOL	  "ipv4_pool"
+#define LOAM_KEY_IPV6		  "ipv6"
+#define LOAM_KEY_IPV6_PREFIX	  "ipv6_prefix"
+#define LOAM_KEY_HOST_IPV6_PREFIX "host_ipv6_prefix"
+#define LOAM_KEY_EGRESS		  "egress"
+#define LOAM_KEY_OPEN_PORTS	  "open_ports"
+#define LOAM_KEY_PORT		  "port"
+#define LOAM_KEY_PROTO		  "proto"
+#define LOAM_KEY_FROM		  "from"
 
 /* ---- the VM verbs' answers ---- */
 

@@ -162,6 +162,15 @@ int loam_agent_vm_stop(const struct loam_agent *a, const char *id, int timeout_s
 	return j ? 0 : -1;
 }
 
+int loam_agent_vm_net(const struct loam_agent *a, const char *id,
+		      const struct loam_vm_net_spec *net, loam_err *err)
+{
+	cleanup_json json_t *spec = loam_vm_net_spec_json(net);
+	cleanup_free char *in = loam_json_dump(spec);
+	cleanup_json json_t *j = vm_call(a, LOAM_VERB_VM_NET, id, -1, in, err);
+	return j ? 0 : -1;
+}
+
 int loam_agent_vm_purge(const struct loam_agent *a, const char *id, bool *existed, loam_err *err)
 {
 	cleanup_json json_t *j = vm_call(a, LOAM_VERB_VM_PURGE, id, -1, NULL, err);

@@ -6,7 +6,9 @@
  * rebuilt tables, arch names checked through the arch table (a new arch is
  * one row, no schema change) and host and VM states through CHECKs. A
  * database whose rows break the new rules refuses the migration and stays
- * at version 3, untouched. Runs on SQLite, and on PostgreSQL under
+ * at version 3, untouched. Migration 0006 (networking) on the same rows:
+ * each host counts the VMs placed on it as addresses in use, and the new
+ * tables check their rows. Runs on SQLite, and on PostgreSQL under
  * tests/with_pg.sh (test_db_migrate_pg).
  */
 #include <stdio.h>
@@ -17,6 +19,7 @@
 #include "arch/arch.h"
 #include "db/db.h"
 #include "db/migrate.h"
+#include "db/records.h"
 #include "lib/cleanup.h"
 #include "t.h"
 #include "tdb.h"
@@ -210,13 +213,29 @@ static void check_constraints(struct loam_db *db)
 	CHECK_INT(count(db, "SELECT count(*) FROM host_artifact"), 0);
 }
 
+/* Migrates up to version upto (0: every embedded migration). */
+static int migrate_to(struct loam_db *db, int upto, loam_err *err)
+{
+	char dir[] = "/tmp/loam-migN.XXXXXX";
+	if (upto)
+		write_migrations(dir, upto);
+	if (upto)
+		setenv("LOAM_MIGRATIONS_DIR", dir, 1);
+	int rc = loam_db_migrate(db, err);
+	unsetenv("LOAM_MIGRATIONS_DIR");
+	if (upto)
+		remove_migrations(dir);
+	return rc;
+}
+
 static void test_migrate_in_use(void)
 {
 	struct tdb t;
 	struct loam_db *db = open_at_v3(&t, "mig4");
 	cleanup_free char *before = digest(db);
 	cleanup_err loam_err err = NULL;
-	CHECK_INT(loam_db_migrate(db, &err), 0);
+	CHECK_INT(migrate_to(db, 4, &err), 0);
+	CHECK_INT(loam_db_sync_sizes(db, &err), 0); /* as start-up does */
 	if (err)
 		fprintf(stderr, "  migrate: %s\n", loam_err_msg(err));
 	CHECK_INT(count(db, "SELECT max(version) FROM schema_version"), 4);
@@ -248,12 +267,47 @@ static void test_migrate_refuses_bad_rows(void)
 	tdb_done(&t);
 }
 
+/* 0006: addresses in use are the VMs placed; the new tables' rules. */
+static void test_migrate_net(void)
+{
+	struct tdb t;
+	struct loam_db *db = open_at_v3(&t, "mig6");
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(migrate_to(db, 0, &err), 0);
+	CHECK(count(db, "SELECT max(version) FROM schema_version") >= 6);
+	CHECK_INT(count(db, "SELECT ipv4_used FROM host WHERE id = '" H1 "'"), 1);
+	CHECK_INT(count(db, "SELECT ipv4_used FROM host WHERE id = '" H2 "'"), 0);
+	CHECK_INT(count(db, "SELECT count(*) FROM host WHERE ipv4_pool = '10.200.0.0/16' AND "
+			    "ipv6_prefix IS NULL AND egress = 0 AND ipv4_total = 65534"),
+		  2);
+#define NET_ROW(vm, slot)                                                                          \
+	"INSERT INTO vm_net (vm_id, host_id, slot, mac, ipv4, ipv6, ipv6_prefix) VALUES ('" vm     \
+	"', '" H1 "', " slot ", 'm', 'a', 'b', 'c')"
+	CHECK_INT(exec(db, NET_ROW("vm1", "1")), 0);
+	CHECK_INT(exec(db, NET_ROW("vm2", "1")), -1); /* one slot, one VM */
+	CHECK_INT(exec(db, NET_ROW("vm2", "0")), -1);
+	CHECK_INT(exec(db, "INSERT INTO vm_port (vm_id, port, proto) VALUES ('vm1', 80, 'tcp')"),
+		  0);
+	CHECK_INT(exec(db, "INSERT INTO vm_port (vm_id, port, proto) VALUES ('vm1', 0, 'tcp')"),
+		  -1);
+	CHECK_INT(exec(db, "INSERT INTO vm_port (vm_id, port, proto) VALUES ('vm1', 80, 'sctp')"),
+		  -1);
+	CHECK_INT(exec(db, "UPDATE host SET ipv4_used = -1"), -1);
+	CHECK_INT(exec(db, "DELETE FROM vm_artifact WHERE vm_id = 'vm1'"), 0);
+	CHECK_INT(exec(db, "DELETE FROM vm WHERE id = 'vm1'"), 0);
+	CHECK_INT(count(db, "SELECT count(*) FROM vm_net"), 0);
+	CHECK_INT(count(db, "SELECT count(*) FROM vm_port"), 0);
+	loam_db_close(db);
+	tdb_done(&t);
+}
+
 int main(void)
 {
 	for (backend = tdb_first_backend(); backend < tdb_backends(); backend++) {
 		printf("backend %s\n", tdb_backend_name(backend));
 		RUN(test_migrate_in_use);
 		RUN(test_migrate_refuses_bad_rows);
+		RUN(test_migrate_net);
 	}
 	if (tdb_backends() < 2)
 		printf("note: LOAM_TEST_PG_URL unset, PostgreSQL cases skipped\n");
