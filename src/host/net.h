@@ -96,8 +96,13 @@ int vm_net_load_vm(const char *vms_dir, const char *id, struct vm_net *n, loam_e
 
 /* setns() of the calling process into the VM's namespace. */
 int vm_net_enter(const struct vm_net *n, loam_err *err);
-/* -netdev tap,... -device virtio-net-pci,... for the tap in the namespace. */
-void vm_net_qemu_args(const struct vm_net *n, struct loam_argv *argv);
+/* -netdev tap,... -device virtio-net-pci,... for the tap in the namespace:
+ * by name when first_fd <= 0 (QEMU opens /dev/net/tun, so it must be root),
+ * else through the fds first_fd.. (one per queue) of vm_net_open_tap. */
+void vm_net_qemu_args(const struct vm_net *n, int first_fd, struct loam_argv *argv);
+/* In the jail's child, inside the namespace and still root: opens the tap
+ * once per queue and puts the fds at first_fd... -1 with errno on failure. */
+int vm_net_open_tap(const struct vm_net *n, int first_fd);
 /* "--property=NetworkNamespacePath=/run/netns/<netns>" for systemd-run. */
 void vm_net_systemd_property(const struct vm_net *n, struct loam_argv *argv);
 /* What vm-prep reports of the network: {"netns", "tap", "veth", "mac",

@@ -30,6 +30,7 @@
 
 #define FIRST_FD	      3
 #define FD_PARK		      64
+#define TAP_FD		      (FIRST_FD + 2 * SLOT_N) /* then one per queue */
 #define QEMU_START_TIMEOUT_MS 120000
 #define STDERR_MAX	      4096
 
@@ -182,7 +183,7 @@ static int build_argv(const struct vm_paths *p, const struct vm_spec *s, bool by
 	if (loam_vmm_argv(s->arch, s->qemu ? s->qemu : s->arch->qemu_binary, &v, argv, err) < 0)
 		return -1;
 	if (net)
-		vm_net_qemu_args(net, argv);
+		vm_net_qemu_args(net, by_path ? 0 : TAP_FD, argv);
 	return 0;
 }
 
@@ -348,6 +349,10 @@ static __attribute__((noreturn)) void child(const struct jail *j)
 		dprintf(STDERR_FILENO, "loam jail: %s\n", loam_err_msg(net_err));
 		_exit(127);
 	}
+	/* Root opens the tap in the namespace: QEMU, unprivileged, may not
+	 * open /dev/net/tun. */
+	if (j->net && vm_net_open_tap(j->net, TAP_FD) < 0)
+		die("open the tap");
 	if (setgroups(2, j->groups) < 0 ||
 	    setresgid(j->groups[0], j->groups[0], j->groups[0]) < 0 ||
 	    setresuid(j->uid, j->uid, j->uid) < 0)
