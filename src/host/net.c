@@ -115,7 +115,10 @@ static void add_tap_netdev(const struct vm_net *n, int first_fd, struct loam_arg
 						first_fd + (int)q);
 	}
 	loam_argv_add(argv, "-netdev");
-	if (n->queues > 1 && first_fd <= 0)
+	/* With fd=/fds= QEMU reads the vnet header flag from the fd itself. */
+	if (first_fd > 0)
+		loam_argv_addf(argv, "tap,id=net0,%s", how);
+	else if (n->queues > 1)
 		loam_argv_addf(argv, "tap,id=net0,%s,vnet_hdr=on,queues=%u", how, n->queues);
 	else
 		loam_argv_addf(argv, "tap,id=net0,%s,vnet_hdr=on", how);
