@@ -55,6 +55,28 @@ purge_loam_state() { # STATE_DIR LOAMD_PID
 	rm -rf "$state"
 }
 
+# Live (non-zombie) processes of a uid. PID 1 here may not reap orphans,
+# so a killed QEMU can linger as a zombie; that is not a running process.
+live_procs_of() {
+	local n=0 f
+	for f in /proc/[0-9]*/status; do
+		awk -v u="$1" '/^State:/{s=$2} /^Uid:/{id=$2} END{exit !(id==u && s!="Z")}' "$f" 2>/dev/null && n=$((n + 1))
+	done
+	echo $n
+}
+
+# Runs "$1 ARCH FW_CODE FW_VARS" for each arch in $LOAM_VMRUN_ARCHES
+# (default: both), with Debian's UEFI firmware for it.
+each_vm_arch() {
+	local arches=" ${LOAM_VMRUN_ARCHES:-x64 arm64} "
+	if [[ $arches == *" x64 "* ]]; then
+		"$1" x64 /usr/share/OVMF/OVMF_CODE.fd /usr/share/OVMF/OVMF_VARS.fd
+	fi
+	if [[ $arches == *" arm64 "* ]]; then
+		"$1" arm64 /usr/share/AAVMF/AAVMF_CODE.fd /usr/share/AAVMF/AAVMF_VARS.fd
+	fi
+}
+
 finish() {
 	echo "$passes passed, $fails failed"
 	((fails == 0))

@@ -44,7 +44,6 @@ extern char **environ;
 #include "bench/bench.h"
 #include "cli/client.h"
 #include "cli/verbs.h"
-#include "host/run_as.h"
 #include "host/vm.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
@@ -199,7 +198,9 @@ static void vm_files_free(struct vm_files *f)
 static void vm_files_init(struct vm_files *f, const char *state_dir, const char *id)
 {
 	f->serial = xasprintf("%s/" LOAM_LAYOUT_VMS "/%s/" LOAM_LAYOUT_VM_SERIAL, state_dir, id);
-	f->pidfile = xasprintf("%s/" LOAM_LAYOUT_VMS "/%s/" LOAM_LAYOUT_VM_PIDFILE, state_dir, id);
+	f->pidfile =
+	    xasprintf("%s/" LOAM_LAYOUT_VMS "/%s/" LOAM_LAYOUT_VM_RUN "/" LOAM_LAYOUT_VM_PIDFILE,
+		      state_dir, id);
 }
 
 /* One timed boot: total is request (or QEMU's spawn) → ready; overhead is
@@ -333,13 +334,21 @@ static void kill_pidfile(const char *path)
 /* Starts QEMU from argv with env as the VM's user, as vm-start does (it
  * daemonizes once set up), and waits for the guest's readiness line; *ms
  * is start → ready. */
-static int direct_boot(const struct boot_opts *o, const struct vm_paths *p,
-		       const struct loam_argv *qemu, const struct loam_argv *env,
-		       const struct vm_files *f, int64_t *ms, loam_err *err)
+/* Root runs the machine vm-start runs, its files named by path (vm-argv
+ * --paths): the same QEMU without loam's jail or its agent. */
+static int direct_boot(const struct boot_opts *o, const struct loam_argv *qemu,
+		       const struct loam_argv *env, const struct vm_files *f, int64_t *ms,
+		       loam_err *err)
 {
+	unlink(f->serial);
 	settle(o);
 	int64_t t0 = now_ms();
-	if (vm_start_as_user(p, loam_argv_view(qemu), loam_argv_view(env), 120000, err) < 0)
+	struct loam_spawn_opts so = {
+	    .argv = loam_argv_view(qemu), .envp = loam_argv_view(env), .timeout_ms = 120000};
+	struct loam_spawn_result r;
+	int rc = loam_spawn_ok(&so, &r, err);
+	loam_spawn_result_free(&r);
+	if (rc < 0)
 		return loam_err_wrap(err, "start QEMU directly");
 	while (!serial_ready(f->serial)) {
 		if (now_ms() - t0 > BOOT_LIMIT_MS) {
@@ -396,17 +405,15 @@ static void leave_vm_netns(int back)
 static int measure_direct(const struct bench_run *b, const char *id, int64_t *ms, loam_err *err)
 {
 	cleanup_argv struct loam_argv qemu = {0}, env = {0};
-	struct vm_paths p;
 	if (loam_agent_vm_stop(&b->agent, id, 0, NULL, err) < 0 || reprep(&b->agent, id, err) < 0 ||
-	    loam_agent_vm_argv(&b->agent, id, &qemu, &env, err) < 0 ||
-	    vm_paths_init(b->agent.state_dir, id, &p, err) < 0)
+	    loam_agent_vm_argv(&b->agent, id, &qemu, &env, err) < 0)
 		return -1;
 	cleanup_vm_files struct vm_files f = {0};
 	vm_files_init(&f, b->agent.state_dir, id);
 	int back = enter_vm_netns(id, err);
 	if (back == -2)
 		return -1;
-	int rc = direct_boot(b->o, &p, &qemu, &env, &f, ms, err);
+	int rc = direct_boot(b->o, &qemu, &env, &f, ms, err);
 	leave_vm_netns(back);
 	return rc;
 }

@@ -5,14 +5,17 @@
  * and purged; plus what the VMM's launcher needs to join it.
  */
 #include <fcntl.h>
+#include <linux/if_tun.h>
 #include <net/if.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "host/net_internal.h"
 #include "host/vm.h"
+#include "host/vm_files.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
 
@@ -96,17 +99,34 @@ int vm_net_enter(const struct vm_net *n, loam_err *err)
 	return 0;
 }
 
-void vm_net_qemu_args(const struct vm_net *n, struct loam_argv *argv)
+/* The tap's netdev: by name (QEMU opens /dev/net/tun itself, as root), or
+ * by the fds first_fd.. that vm_net_open_tap put there (the jail). */
+static void add_tap_netdev(const struct vm_net *n, int first_fd, struct loam_argv *argv)
 {
+	char how[96];
+	if (first_fd <= 0)
+		snprintf(how, sizeof(how), "ifname=%s,script=no,downscript=no", NET_TAP);
+	else if (n->queues <= 1)
+		snprintf(how, sizeof(how), "fd=%d", first_fd);
+	else {
+		size_t len = (size_t)snprintf(how, sizeof(how), "fds=");
+		for (unsigned q = 0; q < n->queues && len < sizeof(how); q++)
+			len += (size_t)snprintf(how + len, sizeof(how) - len, "%s%d", q ? ":" : "",
+						first_fd + (int)q);
+	}
 	loam_argv_add(argv, "-netdev");
-	if (n->queues > 1)
-		loam_argv_addf(argv,
-			       "tap,id=net0,ifname=%s,script=no,downscript=no,vnet_hdr=on,"
-			       "queues=%u",
-			       NET_TAP, n->queues);
+	/* With fd=/fds= QEMU reads the vnet header flag from the fd itself. */
+	if (first_fd > 0)
+		loam_argv_addf(argv, "tap,id=net0,%s", how);
+	else if (n->queues > 1)
+		loam_argv_addf(argv, "tap,id=net0,%s,vnet_hdr=on,queues=%u", how, n->queues);
 	else
-		loam_argv_addf(argv, "tap,id=net0,ifname=%s,script=no,downscript=no,vnet_hdr=on",
-			       NET_TAP);
+		loam_argv_addf(argv, "tap,id=net0,%s,vnet_hdr=on", how);
+}
+
+void vm_net_qemu_args(const struct vm_net *n, int first_fd, struct loam_argv *argv)
+{
+	add_tap_netdev(n, first_fd, argv);
 	loam_argv_add(argv, "-device");
 	/* romfile= keeps iPXE out: the firmware has its own virtio-net driver */
 	if (n->queues > 1)
@@ -116,7 +136,25 @@ void vm_net_qemu_args(const struct vm_net *n, struct loam_argv *argv)
 		loam_argv_addf(argv, "virtio-net-pci,netdev=net0,mac=%s,romfile=", n->mac);
 }
 
-void vm_net_systemd_property(const struct vm_net *n, struct loam_argv *argv)
+int vm_net_open_tap(const struct vm_net *n, int first_fd)
 {
-	loam_argv_addf(argv, "--property=NetworkNamespacePath=" NET_NETNS_DIR "/%s", n->netns);
+	unsigned queues = n->queues > 1 ? n->queues : 1;
+	for (unsigned q = 0; q < queues; q++) {
+		struct ifreq ifr = {0};
+		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", NET_TAP);
+		ifr.ifr_flags =
+		    IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | (queues > 1 ? IFF_MULTI_QUEUE : 0);
+		int want = first_fd + (int)q;
+		int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+		if (fd < 0 || ioctl(fd, TUNSETIFF, &ifr) < 0)
+			return -1;
+		if (fd == want) /* inherited by exec, so not close-on-exec */
+			fcntl(fd, F_SETFD, 0);
+		else if (dup2(fd, want) < 0)
+			return -1;
+		else
+			close(fd);
+	}
+	return 0;
 }
+

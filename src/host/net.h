@@ -15,9 +15,8 @@
  * (prepared by vm-prep), vm_net_ensure() re-creates it if the host lost it
  * (a reboot clears namespaces), vm_net_enter() moves the calling process
  * into the namespace (call it in the child, before dropping privileges
- * and exec), vm_net_qemu_args() adds the tap netdev and the virtio-net
- * device, and vm_net_systemd_property() the unit property that puts a
- * systemd-run VMM in the namespace.
+ * and exec), vm_net_open_tap() opens its tap there, and vm_net_qemu_args()
+ * adds the tap netdev and the virtio-net device.
  */
 #ifndef LOAM_HOST_NET_H
 #define LOAM_HOST_NET_H
@@ -96,10 +95,13 @@ int vm_net_load_vm(const char *vms_dir, const char *id, struct vm_net *n, loam_e
 
 /* setns() of the calling process into the VM's namespace. */
 int vm_net_enter(const struct vm_net *n, loam_err *err);
-/* -netdev tap,... -device virtio-net-pci,... for the tap in the namespace. */
-void vm_net_qemu_args(const struct vm_net *n, struct loam_argv *argv);
-/* "--property=NetworkNamespacePath=/run/netns/<netns>" for systemd-run. */
-void vm_net_systemd_property(const struct vm_net *n, struct loam_argv *argv);
+/* -netdev tap,... -device virtio-net-pci,... for the tap in the namespace:
+ * by name when first_fd <= 0 (QEMU opens /dev/net/tun, so it must be root),
+ * else through the fds first_fd.. (one per queue) of vm_net_open_tap. */
+void vm_net_qemu_args(const struct vm_net *n, int first_fd, struct loam_argv *argv);
+/* In the jail's child, inside the namespace and still root: opens the tap
+ * once per queue and puts the fds at first_fd... -1 with errno on failure. */
+int vm_net_open_tap(const struct vm_net *n, int first_fd);
 /* What vm-prep reports of the network: {"netns", "tap", "veth", "mac",
  * "ipv4", "ipv6"}. */
 json_t *vm_net_report(const struct vm_net *n);

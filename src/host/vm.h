@@ -4,10 +4,12 @@
  * that belong to it. The VM verbs (verb_vm.c) are built from these parts.
  *
  * Layout under the state dir D, all per VM (the names: proto/agent.h):
- *   D/vms/<id>/            mode 0700, owned by loam-vm-<id>
- *     vm.json              the spec, root-owned; refused if anyone else owns it
+ *   D/vms/<id>/            root:loam-vm-<id> 0710; every file in it root's, 0600
+ *     vm.json              the spec; refused if anyone but root owns it
  *     disk.qcow2 VARS.fd seed.img      made by vm-prep
- *     serial.log console.log qmp.sock qemu.pid   made by QEMU on vm-start
+ *     serial.log console.log qmp.sock  made by vm-start, handed to QEMU as fds
+ *     run/                 loam-vm-<id> 0700: the only place the VM user writes
+ *       qemu.pid           written by QEMU; read by root only through a dir fd
  * The VM id is checked with loam_valid_id (lib/valid.h).
  */
 #ifndef LOAM_HOST_VM_H
@@ -36,7 +38,8 @@ struct vm_paths {
 	char serial[VM_PATH_MAX];
 	char console[VM_PATH_MAX];
 	char qmp[VM_PATH_MAX];
-	char pid[VM_PATH_MAX];
+	char run[VM_PATH_MAX]; /* D/vms/<id>/run: the VM user's */
+	char pid[VM_PATH_MAX]; /* in run/ */
 };
 
 /* "loam-vm-<id>", or for long ids a prefix of the id and 8 hex digits of
@@ -86,8 +89,9 @@ int vm_user_remove(const char *user, loam_err *err);
 /* Full path of a system tool, looked up in PATH and then the sbin dirs. */
 int vm_tool(const char *name, char out[PATH_MAX], loam_err *err);
 
-/* The pid of this VM's QEMU when it runs: the pid file names a live,
- * non-zombie process whose command line carries this VM's pid file. */
+/* The pid of this VM's QEMU when it runs: the pid file (read through
+ * vm_files.h) names a live, non-zombie process of the VM's user whose
+ * command line carries this VM's pid file. */
 pid_t vm_running_pid(const struct vm_paths *p);
 bool vm_pid_alive(pid_t pid);
 /* SIGKILLs every process of uid until none is left (or fails). */
@@ -98,10 +102,7 @@ int vm_kill_until_gone(bool (*match)(pid_t pid, long arg), long arg, const char 
 		       loam_err *err);
 /* DIR/FILE into out, failing when it does not fit. */
 int vm_path_join(char out[VM_PATH_MAX], const char *dir, const char *file, loam_err *err);
-/* rm -rf without following symlinks; absent is fine. */
-int vm_remove_tree(const char *dir, loam_err *err);
-
-/* Whether systemd runs here (it supervises QEMU as a unit). */
-bool vm_systemd_present(void);
+/* The kvm group's id: the VM user's one extra group. */
+int vm_kvm_gid(gid_t *gid, loam_err *err);
 
 #endif

@@ -42,6 +42,7 @@
 #define LOAM_OPT_TIMEOUT_MS  "--timeout-ms" /* watch */
 #define LOAM_OPT_VM	     "--vm"	    /* watch: a VM to watch for readiness */
 #define LOAM_OPT_JOB	     "--job"	    /* watch: a job to watch for its end */
+#define LOAM_OPT_PATHS	     "--paths"	    /* vm-argv: files by path, for a boot outside loam */
 /* job-start NAME [options] -- VERB ARGS...: the words after this run. */
 #define LOAM_OPT_END "--"
 
@@ -56,7 +57,8 @@
 
 /* ---- layout of the agent's state dir D ---- */
 
-/* D/vms/<id>/: one folder per VM, owned by the VM's user. */
+/* D/vms/<id>/: one folder per VM, owned by root (group: the VM's), with
+ * run/ inside, the only place the VM's user can write (QEMU's pid file). */
 #define LOAM_LAYOUT_VMS	       "vms"
 #define LOAM_LAYOUT_VM_SPEC    "vm.json"
 #define LOAM_LAYOUT_VM_DISK    "disk.qcow2"
@@ -65,7 +67,8 @@
 #define LOAM_LAYOUT_VM_SERIAL  "serial.log"
 #define LOAM_LAYOUT_VM_CONSOLE "console.log"
 #define LOAM_LAYOUT_VM_QMP     "qmp.sock"
-#define LOAM_LAYOUT_VM_PIDFILE "qemu.pid"
+#define LOAM_LAYOUT_VM_PIDFILE "qemu.pid" /* in run/ */
+#define LOAM_LAYOUT_VM_RUN     "run"
 /* The VM's unix user: this prefix and the id (shortened past 24 chars). */
 #define LOAM_LAYOUT_VM_USER_PREFIX "loam-vm-"
 

@@ -114,7 +114,9 @@ int loam_agent_vm_start(const struct loam_agent *a, const char *id, bool *starte
 int loam_agent_vm_argv(const struct loam_agent *a, const char *id, struct loam_argv *out,
 		       struct loam_argv *env, loam_err *err)
 {
-	cleanup_json json_t *j = vm_call(a, LOAM_VERB_VM_ARGV, id, -1, NULL, err);
+	const char *argv[] = {a->path,	    LOAM_VERB_VM_ARGV, id,  LOAM_OPT_STATE_DIR,
+			      a->state_dir, LOAM_OPT_PATHS,    NULL};
+	cleanup_json json_t *j = loam_agent_call(a, argv, NULL, loam_agent_timeout(a), err);
 	if (!j)
 		return -1;
 	const json_t *words = json_object_get(j, LOAM_KEY_ARGV);

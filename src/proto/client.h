@@ -105,8 +105,10 @@ int loam_agent_vm_prep(const struct loam_agent *a, const struct loam_vm_prep_spe
 		       loam_err *err);
 int loam_agent_vm_start(const struct loam_agent *a, const char *id, bool *started, long *pid,
 			loam_err *err);
-/* The exact QEMU argv vm-start runs, appended to out, and what QEMU needs in
- * its environment besides (NAME=VALUE words), appended to env (may be NULL). */
+/* The QEMU argv of the VM with its files named by path (vm-argv --paths:
+ * the machine vm-start runs, for a reference boot outside loam), appended
+ * to out, and what QEMU needs in its environment besides (NAME=VALUE
+ * words), appended to env (may be NULL). */
 int loam_agent_vm_argv(const struct loam_agent *a, const char *id, struct loam_argv *out,
 		       struct loam_argv *env, loam_err *err);
 /* With QMP's view (up to 5 s on the host). */

@@ -233,15 +233,21 @@ static void test_dnsmasq_and_qemu(void)
 	cleanup_free char *with = net_dnsmasq_text(&n, &p, "loam-vm-vm1", up);
 	CHECK_CONTAINS(with, "server=192.0.2.53\n");
 	cleanup_argv struct loam_argv a = {0};
-	vm_net_qemu_args(&n, &a);
+	vm_net_qemu_args(&n, 0, &a);
 	CHECK_INT(a.n, 4);
 	CHECK_STR(a.v[1], "tap,id=net0,ifname=tap0,script=no,downscript=no,vnet_hdr=on,queues=2");
+	cleanup_argv struct loam_argv jailed = {0}; /* the jail opens the tap: one fd a queue */
+	vm_net_qemu_args(&n, 23, &jailed);
+	CHECK_STR(jailed.v[1], "tap,id=net0,fds=23:24");
 	CHECK_STR(a.v[3], "virtio-net-pci,netdev=net0,mac=02:11:22:33:44:55,romfile=,mq=on,"
 			  "vectors=6");
 	n.queues = 1;
 	cleanup_argv struct loam_argv b = {0};
-	vm_net_qemu_args(&n, &b);
+	vm_net_qemu_args(&n, 0, &b);
 	CHECK(!strstr(b.v[1], "queues") && !strstr(b.v[3], "mq=on"));
+	cleanup_argv struct loam_argv one = {0};
+	vm_net_qemu_args(&n, 23, &one);
+	CHECK_STR(one.v[1], "tap,id=net0,fd=23");
 }
 
 int main(void)
