@@ -1,9 +1,11 @@
 /*
- * The request pipeline of the API: bearer-token auth (constant time),
- * routing of /v1/ paths to handlers, a DB connection per request from a
- * small pool, and the mapping of every failure to a JSON error
- * {"error": kind, "detail": message} with the status from
- * loam_err_http_status(). Nothing here knows about libmicrohttpd.
+ * The request pipeline of the API: who sends it (auth.h), routing of /v1/
+ * paths to handlers by what that principal may reach, the query string,
+ * the per-token rate limit on creates, a DB connection per request from a
+ * small pool (checked against the database file each time it is taken),
+ * and the mapping of every failure to a JSON error {"error": kind,
+ * "detail": message} with the status from loam_err_http_status(). Nothing
+ * here knows about libmicrohttpd.
  */
 #include "api/internal.h"
 
@@ -17,6 +19,9 @@
 #include "lib/valid.h"
 #include "lib/xalloc.h"
 
+#define DEFAULT_CREATE_PER_S 2.0
+#define DEFAULT_CREATE_BURST 20
+
 int loam_api_new(const struct loam_api_config *cfg, struct loam_api **out, loam_err *err)
 {
 	if (!cfg->token || strlen(cfg->token) < 32)
@@ -27,6 +32,16 @@ int loam_api_new(const struct loam_api_config *cfg, struct loam_api **out, loam_
 	api->token = xstrdup(cfg->token);
 	api->alloc = cfg->alloc;
 	api->artifact_store = xstrdup(cfg->artifact_store);
+	cleanup_free char *ssh_dir = xasprintf("%s/ssh", api->state_dir);
+	const char *home = getenv("HOME");
+	cleanup_free char *home_ssh = xasprintf("%s/.ssh", home && *home == '/' ? home : "/root");
+	const char *const state_defaults[] = {"/var/lib/loam", api->state_dir, NULL};
+	const char *const key_defaults[] = {home_ssh, ssh_dir, NULL};
+	api->host_state_roots = api_roots_new(cfg->host_state_roots, state_defaults);
+	api->ssh_key_roots = api_roots_new(cfg->ssh_key_roots, key_defaults);
+	api->limiter =
+	    api_limiter_new(cfg->create_per_s > 0 ? cfg->create_per_s : DEFAULT_CREATE_PER_S,
+			    cfg->create_burst ? cfg->create_burst : DEFAULT_CREATE_BURST);
 	pthread_mutex_init(&api->pool_mu, NULL);
 	*out = api;
 	return 0;
@@ -45,17 +60,68 @@ void loam_api_free(struct loam_api *api)
 	free(api->state_dir);
 	free(api->db_url);
 	free(api->artifact_store);
+	api_roots_free(api->host_state_roots);
+	api_roots_free(api->ssh_key_roots);
+	api_limiter_free(api->limiter);
+	free(api->tls_cert);
+	if (api->tls_key)
+		OPENSSL_cleanse(api->tls_key, strlen(api->tls_key));
+	free(api->tls_key);
 	free(api);
 }
 
+void loam_api_on_change(struct loam_api *api, void (*fn)(void *arg), void *arg)
+{
+	pthread_mutex_lock(&api->pool_mu);
+	api->on_change = fn;
+	api->on_change_arg = arg;
+	pthread_mutex_unlock(&api->pool_mu);
+}
+
+void loam_api_on_fatal(struct loam_api *api, void (*fn)(void *arg, const char *why), void *arg)
+{
+	pthread_mutex_lock(&api->pool_mu);
+	api->on_fatal = fn;
+	api->on_fatal_arg = arg;
+	pthread_mutex_unlock(&api->pool_mu);
+}
+
+static void notify_change(struct loam_api *api)
+{
+	pthread_mutex_lock(&api->pool_mu);
+	void (*fn)(void *) = api->on_change;
+	void *arg = api->on_change_arg;
+	pthread_mutex_unlock(&api->pool_mu);
+	if (fn)
+		fn(arg);
+}
+
+static void notify_fatal(struct loam_api *api, const char *why)
+{
+	pthread_mutex_lock(&api->pool_mu);
+	void (*fn)(void *, const char *) = api->on_fatal;
+	void *arg = api->on_fatal_arg;
+	pthread_mutex_unlock(&api->pool_mu);
+	if (fn)
+		fn(arg, why);
+}
+
+/* A connection from the pool (or a new one), proven to still use the
+ * database file it opened: a file deleted or replaced under loamd must
+ * never be served from, nor a new one made in its place. */
 static int pool_get(struct loam_api *api, struct loam_db **out, loam_err *err)
 {
 	pthread_mutex_lock(&api->pool_mu);
 	*out = api->npool ? api->pool[--api->npool] : NULL;
 	pthread_mutex_unlock(&api->pool_mu);
-	if (*out)
+	if (!*out && loam_db_open(api->db_url, out, err) < 0)
+		return -1;
+	if (loam_db_check_file(*out, err) == 0)
 		return 0;
-	return loam_db_open(api->db_url, out, err);
+	loam_db_close(*out);
+	*out = NULL;
+	notify_fatal(api, loam_err_msg(*err));
+	return -1;
 }
 
 static void pool_put(struct loam_api *api, struct loam_db *db)
@@ -70,46 +136,46 @@ static void pool_put(struct loam_api *api, struct loam_db *db)
 		loam_db_close(db);
 }
 
-/* Constant time in the token's content: the length check leaks only the
- * length, which is fixed and public (64 hex characters). */
-static bool token_ok(const struct loam_api *api, const char *auth)
-{
-	static const char prefix[] = "Bearer ";
-	if (!auth || strncmp(auth, prefix, sizeof(prefix) - 1) != 0)
-		return false;
-	const char *given = auth + sizeof(prefix) - 1;
-	size_t n = strlen(api->token);
-	if (strlen(given) != n)
-		return false;
-	return CRYPTO_memcmp(given, api->token, n) == 0;
-}
+/* Who may take a route: the operator only, or project tokens too (acting
+ * on their own project). Metrics tokens take none. */
+enum api_access { API_OPERATOR = 0, API_PROJECTS };
 
 struct route {
 	const char *method;
 	const char *pattern[API_MAX_SEGMENTS + 1]; /* "*" matches a name; NULL ends */
 	api_route_fn fn;
+	enum api_access access;
+	bool creates; /* rate-limited per token */
 };
 
 static const struct route routes[] = {
-    {"GET", {"hosts"}, api_hosts_list},
-    {"POST", {"hosts"}, api_hosts_add},
-    {"GET", {"hosts", "*"}, api_hosts_show},
-    {"PATCH", {"hosts", "*"}, api_hosts_set},
-    {"POST", {"hosts", "*", "set"}, api_hosts_set},
-    {"DELETE", {"hosts", "*"}, api_hosts_delete},
-    {"GET", {"vms"}, api_vms_list},
-    {"POST", {"vms"}, api_vms_create},
-    {"GET", {"vms", "*"}, api_vms_show},
-    {"DELETE", {"vms", "*"}, api_vms_delete},
-    {"POST", {"vms", "*", "stop"}, api_vms_action},
-    {"POST", {"vms", "*", "start"}, api_vms_action},
-    {"POST", {"vms", "*", "reboot"}, api_vms_action},
-    {"GET", {"sizes"}, api_sizes_list},
-    {"GET", {"strands"}, api_strands_list},
-    {"GET", {"strands", "*"}, api_strands_show},
-    {"GET", {"artifacts"}, api_artifacts_list},
-    {"POST", {"artifacts", "gc"}, api_artifacts_gc},
-    {"POST", {"hosts", "*", "upgrade"}, api_hosts_upgrade},
+    {"GET", {"hosts"}, api_hosts_list, API_OPERATOR, false},
+    {"POST", {"hosts"}, api_hosts_add, API_OPERATOR, true},
+    {"GET", {"hosts", "*"}, api_hosts_show, API_OPERATOR, false},
+    {"PATCH", {"hosts", "*"}, api_hosts_set, API_OPERATOR, false},
+    {"POST", {"hosts", "*", "set"}, api_hosts_set, API_OPERATOR, false},
+    {"DELETE", {"hosts", "*"}, api_hosts_delete, API_OPERATOR, false},
+    {"GET", {"vms"}, api_vms_list, API_PROJECTS, false},
+    {"POST", {"vms"}, api_vms_create, API_PROJECTS, true},
+    {"GET", {"vms", "*"}, api_vms_show, API_PROJECTS, false},
+    {"DELETE", {"vms", "*"}, api_vms_delete, API_PROJECTS, false},
+    {"POST", {"vms", "*", "stop"}, api_vms_action, API_PROJECTS, false},
+    {"POST", {"vms", "*", "start"}, api_vms_action, API_PROJECTS, false},
+    {"POST", {"vms", "*", "reboot"}, api_vms_action, API_PROJECTS, false},
+    {"GET", {"sizes"}, api_sizes_list, API_PROJECTS, false},
+    {"GET", {"strands"}, api_strands_list, API_OPERATOR, false},
+    {"GET", {"strands", "*"}, api_strands_show, API_OPERATOR, false},
+    {"GET", {"artifacts"}, api_artifacts_list, API_OPERATOR, false},
+    {"POST", {"artifacts", "gc"}, api_artifacts_gc, API_OPERATOR, false},
+    {"POST", {"hosts", "*", "upgrade"}, api_hosts_upgrade, API_OPERATOR, false},
+    {"GET", {"projects"}, api_projects_list, API_OPERATOR, false},
+    {"POST", {"projects"}, api_projects_create, API_OPERATOR, false},
+    {"GET", {"projects", "*"}, api_projects_show, API_PROJECTS, false},
+    {"PATCH", {"projects", "*"}, api_projects_set, API_OPERATOR, false},
+    {"DELETE", {"projects", "*"}, api_projects_delete, API_OPERATOR, false},
+    {"GET", {"tokens"}, api_tokens_list, API_OPERATOR, false},
+    {"POST", {"tokens"}, api_tokens_create, API_OPERATOR, false},
+    {"DELETE", {"tokens", "*"}, api_tokens_delete, API_OPERATOR, false},
 };
 
 static bool pattern_matches(const struct route *rt, const struct api_req *r)
@@ -125,17 +191,30 @@ static bool pattern_matches(const struct route *rt, const struct api_req *r)
 	return true;
 }
 
+static bool may_take(const struct route *rt, const struct loam_principal *who)
+{
+	return who->kind == LOAM_PRINCIPAL_OPERATOR ||
+	       (who->kind == LOAM_PRINCIPAL_PROJECT && rt->access == API_PROJECTS);
+}
+
+/* A route the principal may not take looks like no route at all (404),
+ * also where another method of its path is theirs, so that a project
+ * token learns nothing of what else exists. */
 static const struct route *find_route(const struct api_req *r, loam_err *err)
 {
-	bool path_known = false;
+	bool path_known = false, hidden = false;
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (!pattern_matches(&routes[i], r))
 			continue;
-		path_known = true;
-		if (strcmp(routes[i].method, r->method) == 0)
-			return &routes[i];
+		bool mine = may_take(&routes[i], &r->who);
+		if (strcmp(routes[i].method, r->method) == 0) {
+			if (mine)
+				return &routes[i];
+			hidden = true;
+		}
+		path_known |= mine;
 	}
-	if (path_known)
+	if (path_known && !hidden)
 		loam_fail(err, LOAM_E_INVALID,
 			  "method %s is not allowed on this path; see docs/api.md", r->method);
 	else
@@ -185,38 +264,65 @@ static int parse_body(struct api_req *r, const char *body, size_t len, loam_err 
 	return 0;
 }
 
-void loam_api_on_change(struct loam_api *api, void (*fn)(void *arg), void *arg)
+/* The operator's token needs no database; any other is looked up in it,
+ * on the request's connection. */
+static int authenticate(struct api_req *r, const char *auth, loam_err *err)
 {
-	pthread_mutex_lock(&api->pool_mu);
-	api->on_change = fn;
-	api->on_change_arg = arg;
-	pthread_mutex_unlock(&api->pool_mu);
+	if (loam_auth_bearer(r->api->token, NULL, auth, &r->who, err) == 0)
+		return 0;
+	if (!loam_auth_bearer_needs_db(auth))
+		return -1;
+	loam_err_free(err);
+	if (pool_get(r->api, &r->db, err) < 0)
+		return loam_err_wrap(err, "database");
+	return loam_auth_bearer(r->api->token, r->db, auth, &r->who, err);
 }
 
-static void notify_change(struct loam_api *api)
+static int rate_limit(struct api_req *r, const struct route *rt, loam_err *err)
 {
-	pthread_mutex_lock(&api->pool_mu);
-	void (*fn)(void *) = api->on_change;
-	void *arg = api->on_change_arg;
-	pthread_mutex_unlock(&api->pool_mu);
-	if (fn)
-		fn(arg);
+	if (!rt->creates)
+		return 0;
+	const char *key = r->who.kind == LOAM_PRINCIPAL_OPERATOR ? "operator" : r->who.token_id;
+	int wait_s = api_limiter_take(r->api->limiter, key);
+	if (wait_s == 0)
+		return 0;
+	r->retry_after_s = wait_s;
+	return loam_fail(err, LOAM_E_RATELIMIT,
+			 "too many creates from this token; retry in %d s (loamd's "
+			 "--create-rate and --create-burst set the pace)",
+			 wait_s);
+}
+
+static int route_request(struct api_req *r, const char *path, char *buf, size_t size,
+			 const struct route **rt, loam_err *err)
+{
+	const char *q = strchr(path, '?');
+	size_t plen = q ? (size_t)(q - path) : strlen(path);
+	if (plen >= size / 2)
+		return loam_fail(err, LOAM_E_INVALID, "path too long");
+	char *p = buf + size / 2;
+	memcpy(p, path, plen);
+	p[plen] = '\0';
+	r->path = p;
+	if (split_path(p, buf, size / 2, r, err) < 0)
+		return -1;
+	*rt = find_route(r, err);
+	if (!*rt)
+		return -1;
+	return api_query_parse(q ? q + 1 : "", p + plen + 1, size / 2 - plen - 1, &r->q, err);
 }
 
 static int run_request(struct api_req *r, const char *path, const char *body, size_t len,
 		       loam_err *err)
 {
-	char buf[512];
-	if (split_path(path, buf, sizeof(buf), r, err) < 0)
+	char buf[2048];
+	const struct route *rt = NULL;
+	if (route_request(r, path, buf, sizeof(buf), &rt, err) < 0 || rate_limit(r, rt, err) < 0 ||
+	    parse_body(r, body, len, err) < 0)
 		return -1;
-	const struct route *rt = find_route(r, err);
-	if (!rt || parse_body(r, body, len, err) < 0)
-		return -1;
-	if (pool_get(r->api, &r->db, err) < 0)
+	if (!r->db && pool_get(r->api, &r->db, err) < 0)
 		return loam_err_wrap(err, "database");
 	int rc = rt->fn(r, err);
-	pool_put(r->api, r->db);
-	r->db = NULL;
 	if (rc == 0 && strcmp(r->method, "GET") != 0)
 		notify_change(r->api);
 	return rc;
@@ -240,21 +346,22 @@ void loam_api_handle(struct loam_api *api, const char *method, const char *path,
 		     const char *body, size_t body_len, struct loam_api_response *resp)
 {
 	cleanup_err loam_err err = NULL;
-	if (!token_ok(api, auth)) {
-		loam_fail(&err, LOAM_E_AUTH,
-			  "missing or wrong bearer token; send 'Authorization: Bearer TOKEN' "
-			  "with the token from loamd's state dir (DIR/token)");
-		respond_error(resp, err);
-		return;
-	}
 	struct api_req r = {.api = api, .method = method};
-	if (run_request(&r, path, body, body_len, &err) < 0) {
-		if (loam_err_http_status(err) == 500)
+	int rc = authenticate(&r, auth, &err);
+	if (rc == 0)
+		rc = run_request(&r, path, body, body_len, &err);
+	if (rc < 0) {
+		int status = loam_err_http_status(err);
+		if (status == 500 || status == 507)
 			log_warn("%s %s: %s", method, path, loam_err_msg(err));
 		respond_error(resp, err);
+		resp->retry_after_s = r.retry_after_s;
 	} else {
 		respond_json(resp, r.status ? r.status : 200, r.out);
+		snprintf(resp->link, sizeof(resp->link), "%s", r.next);
 	}
+	if (r.db)
+		pool_put(api, r.db);
 	json_decref(r.out);
 	json_decref(r.body);
 }

@@ -5,14 +5,15 @@
 #include "cli/verbs.h"
 
 static const struct loam_cli_verb vm_verbs[] = {
-    {"create", "loam vm create NAME --arch A --size S [--location L] [--image I] [--json]",
+    {"create",
+     "loam vm create NAME --arch A --size S [--location L] [--image I] [--project P] [--json]",
      loam_vm_create},
-    {"ls", "loam vm ls [--json]", loam_vm_ls},
-    {"show", "loam vm show NAME [--json]", loam_vm_show},
-    {"stop", "loam vm stop NAME [--json]", loam_vm_stop},
-    {"start", "loam vm start NAME [--json]", loam_vm_start},
-    {"reboot", "loam vm reboot NAME [--json]", loam_vm_reboot},
-    {"rm", "loam vm rm NAME [--json]", loam_vm_rm},
+    {"ls", "loam vm ls [--project P] [--json]", loam_vm_ls},
+    {"show", "loam vm show NAME [--project P] [--json]", loam_vm_show},
+    {"stop", "loam vm stop NAME [--project P] [--json]", loam_vm_stop},
+    {"start", "loam vm start NAME [--project P] [--json]", loam_vm_start},
+    {"reboot", "loam vm reboot NAME [--project P] [--json]", loam_vm_reboot},
+    {"rm", "loam vm rm NAME [--project P] [--json]", loam_vm_rm},
 };
 
 int loam_cmd_vm(int argc, char **argv)

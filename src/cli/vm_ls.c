@@ -11,10 +11,11 @@ int loam_vm_ls(int argc, char **argv)
 	    {"SIZE", "size"},
 	    {"STATE", "state"},
 	    {"HOST", "host"},
+	    {"PROJECT", "project"},
 	    {"VCPUS", "vcpus"},
 	    {"MEMORY_GIB", "memory_gib"},
 	    {"LOCATION", "location"},
 	};
-	return loam_cli_list(argc, argv, "loam vm ls [--json]", "/v1/vms", cols,
+	return loam_cli_list(argc, argv, "loam vm ls [--project P] [--json]", "/v1/vms", cols,
 			     sizeof(cols) / sizeof(cols[0]));
 }

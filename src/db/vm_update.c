@@ -55,7 +55,7 @@ int loam_vm_queue(struct loam_db *db, const char *location, const char *arch, si
 	*out = NULL;
 	*n = 0;
 	if (loam_db_query(db,
-			  "SELECT id, name FROM vm WHERE host_id IS NULL AND location = ? AND "
+			  "SELECT id, name, project_id FROM vm WHERE host_id IS NULL AND location = ? AND "
 			  "arch = ? AND state IN (?, ?) ORDER BY created_at, id LIMIT ?",
 			  DB_ARGS(DB_TEXT(location), DB_TEXT(arch),
 				  DB_TEXT(loam_vm_state_name(LOAM_VM_CREATING)),
@@ -67,6 +67,7 @@ int loam_vm_queue(struct loam_db *db, const char *location, const char *arch, si
 	for (size_t i = 0; i < count; i++) {
 		snprintf(q[i].id, sizeof(q[i].id), "%s", loam_db_rows_text(r, i, 0));
 		q[i].name = xstrdup(loam_db_rows_text(r, i, 1));
+		q[i].project_id = xstrdup(loam_db_rows_text(r, i, 2));
 	}
 	*out = q;
 	*n = count;
@@ -75,8 +76,10 @@ int loam_vm_queue(struct loam_db *db, const char *location, const char *arch, si
 
 void loam_vm_queue_free(struct loam_vm_queued *q, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		free(q[i].name);
+		free(q[i].project_id);
+	}
 	free(q);
 }
 

@@ -1,6 +1,6 @@
 /*
- * Migration 0004 (the arch table and the state CHECKs) on a database that
- * is in use: a schema at version 3 holding hosts, emulation, VMs, strands
+ * Migrations 0004 (the arch table and the state CHECKs) and 0007 (projects:
+ * test_migrate_projects) on a database that is in use. 0004: a schema at version 3 holding hosts, emulation, VMs, strands
  * and artifacts is migrated, and every row must come through unchanged,
  * with its indexes and foreign keys (cascades included) working on the
  * rebuilt tables, arch names checked through the arch table (a new arch is
@@ -17,6 +17,7 @@
 #include "arch/arch.h"
 #include "db/db.h"
 #include "db/migrate.h"
+#include "db/records.h"
 #include "lib/cleanup.h"
 #include "t.h"
 #include "tdb.h"
@@ -146,20 +147,41 @@ static void remove_migrations(const char *dir)
 	rmdir(dir);
 }
 
-/* A database at schema version 3 with the seed rows in it. */
-static struct loam_db *open_at_v3(struct tdb *t, const char *tag)
+/* Migrates db with the embedded migrations up to `upto` only. */
+static int migrate_upto(struct loam_db *db, int upto, loam_err *err)
+{
+	char dir[] = "/tmp/loam-mig.XXXXXX";
+	write_migrations(dir, upto);
+	setenv("LOAM_MIGRATIONS_DIR", dir, 1);
+	int rc = loam_db_migrate(db, err);
+	unsetenv("LOAM_MIGRATIONS_DIR");
+	remove_migrations(dir);
+	return rc;
+}
+
+/* A database at schema version `at` with the seed rows in it. */
+static struct loam_db *open_at(struct tdb *t, const char *tag, int at)
 {
 	char dir[] = "/tmp/loam-mig3.XXXXXX";
-	write_migrations(dir, 3);
+	write_migrations(dir, at);
 	setenv("LOAM_MIGRATIONS_DIR", dir, 1);
 	tdb_fresh(t, backend, tag);
 	struct loam_db *db = tdb_open_migrated(t);
 	unsetenv("LOAM_MIGRATIONS_DIR");
 	remove_migrations(dir);
-	CHECK_INT(count(db, "SELECT max(version) FROM schema_version"), 3);
+	/* the last migration at or before `at` (numbers may have gaps) */
+	int64_t version = count(db, "SELECT max(version) FROM schema_version");
+	CHECK(version <= at && version >= 3);
+	if (version >= 4) /* arch names are rows of their own since 0004 */
+		CHECK_INT(exec(db, "INSERT INTO arch (name) VALUES ('x64'), ('arm64')"), 0);
 	for (size_t i = 0; seed_sql[i]; i++)
 		CHECK_INT(exec(db, seed_sql[i]), 0);
 	return db;
+}
+
+static struct loam_db *open_at_v3(struct tdb *t, const char *tag)
+{
+	return open_at(t, tag, 3);
 }
 
 static void check_indexes(struct loam_db *db)
@@ -216,9 +238,10 @@ static void test_migrate_in_use(void)
 	struct loam_db *db = open_at_v3(&t, "mig4");
 	cleanup_free char *before = digest(db);
 	cleanup_err loam_err err = NULL;
-	CHECK_INT(loam_db_migrate(db, &err), 0);
+	CHECK_INT(migrate_upto(db, 4, &err), 0);
 	if (err)
 		fprintf(stderr, "  migrate: %s\n", loam_err_msg(err));
+	CHECK_INT(loam_db_sync_sizes(db, &err), 0);
 	CHECK_INT(count(db, "SELECT max(version) FROM schema_version"), 4);
 	/* Start-up added the registry's sizes; compare the rest as they were. */
 	CHECK_INT(count(db, "SELECT count(*) FROM size"), 12);
@@ -248,12 +271,82 @@ static void test_migrate_refuses_bad_rows(void)
 	tdb_done(&t);
 }
 
+/* The VM columns every migration since 0004 keeps, to compare a VM row
+ * across 0007 (which adds project_id). */
+#define VM_COLS                                                                                    \
+	"SELECT id, name, arch, size, vcpus, cores, memory_gib, storage_gib, hugepages, "          \
+	"location, boot_image, host_id, state, state_reason, guest_machine, created_at, "          \
+	"allocated_at, provisioned_at, state_before_unavailable FROM vm ORDER BY id"
+
+static char *rows_text(struct loam_db *db, const char *sql)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	cleanup_rows struct loam_db_rows *rows = NULL;
+	cleanup_err loam_err err = NULL;
+	if (loam_db_query(db, sql, DB_NOARGS, &rows, &err) < 0)
+		fprintf(f, "%s", loam_err_msg(err));
+	for (size_t r = 0; r < loam_db_rows_count(rows); r++)
+		for (size_t c = 0; c < loam_db_rows_cols(rows); c++)
+			fprintf(f, "%s%s", c ? "|" : "\n", loam_db_rows_text(rows, r, c));
+	fclose(f);
+	return out;
+}
+
+/* Migration 0007 (projects) on a database in use: VMs keep every column
+ * and land in the default project, pins and their cascade survive the
+ * rebuild, and names become unique per project. */
+static void test_migrate_projects(void)
+{
+	struct tdb t;
+	struct loam_db *db = open_at(&t, "mig7", 6);
+	cleanup_free char *vms_before = rows_text(db, VM_COLS);
+	cleanup_free char *pins_before = rows_text(db, "SELECT * FROM vm_artifact");
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(loam_db_migrate(db, &err), 0);
+	if (err)
+		fprintf(stderr, "  migrate: %s\n", loam_err_msg(err));
+	CHECK(count(db, "SELECT max(version) FROM schema_version") >= 7);
+	cleanup_free char *vms_after = rows_text(db, VM_COLS);
+	cleanup_free char *pins_after = rows_text(db, "SELECT * FROM vm_artifact");
+	CHECK_STR(vms_after, vms_before);
+	CHECK_STR(pins_after, pins_before);
+	CHECK_INT(count(db, "SELECT count(*) FROM vm WHERE project_id = "
+			    "'0000000000000000000default'"),
+		  2);
+	CHECK_INT(count(db, "SELECT count(*) FROM project WHERE name = 'default'"), 1);
+	check_indexes(db);
+	CHECK_INT(exec(db, "INSERT INTO project (id, name, created_at) VALUES ('p2', 'two', 1)"),
+		  0);
+	CHECK_INT(exec(db, "INSERT INTO vm (id, project_id, name, arch, size, vcpus, memory_gib, "
+			   "storage_gib, created_at) VALUES ('vm3', 'p2', 'web-1', 'x64', "
+			   "'standard-2', 2, 8, 20, 1)"),
+		  0);
+	CHECK_INT(exec(db, "INSERT INTO vm (id, project_id, name, arch, size, vcpus, memory_gib, "
+			   "storage_gib, created_at) VALUES ('vm4', 'p2', 'web-1', 'x64', "
+			   "'standard-2', 2, 8, 20, 1)"),
+		  -1);
+	CHECK_INT(exec(db, "INSERT INTO vm (id, project_id, name, arch, size, vcpus, memory_gib, "
+			   "storage_gib, created_at) VALUES ('vm5', 'nope', 'web-9', 'x64', "
+			   "'standard-2', 2, 8, 20, 1)"),
+		  -1);
+	CHECK_INT(exec(db, "DELETE FROM vm WHERE id = 'vm1'"), 0);
+	CHECK_INT(count(db, "SELECT count(*) FROM vm_artifact"), 0);
+	CHECK_INT(exec(db, "INSERT INTO api_token (id, scope, sha256, hint, created_at) VALUES "
+			   "('t1', 'project', 'ab', 'h', 1)"),
+		  -1); /* a project token names its project */
+	loam_db_close(db);
+	tdb_done(&t);
+}
+
 int main(void)
 {
 	for (backend = tdb_first_backend(); backend < tdb_backends(); backend++) {
 		printf("backend %s\n", tdb_backend_name(backend));
 		RUN(test_migrate_in_use);
 		RUN(test_migrate_refuses_bad_rows);
+		RUN(test_migrate_projects);
 	}
 	if (tdb_backends() < 2)
 		printf("note: LOAM_TEST_PG_URL unset, PostgreSQL cases skipped\n");
