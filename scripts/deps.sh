@@ -17,7 +17,7 @@ vm_pkgs=(qemu-system-x86 qemu-system-arm ovmf qemu-efi-aarch64 qemu-utils
 	dosfstools mtools cpio genisoimage systemd-boot-efi busybox-static
 	curl xz-utils zstd jq binutils)
 test_pkgs=(qemu-user-static binfmt-support openssh-server openssh-client
-	postgresql util-linux procps iproute2 python3 sqlite3 valgrind
+	postgresql util-linux procps iproute2 python3 sqlite3 valgrind openssl
 	clang-format clang-tidy cppcheck shellcheck "${vm_pkgs[@]}")
 
 case "${1:-build}" in
