@@ -315,10 +315,9 @@ static int route_request(struct api_req *r, const char *path, char *buf, size_t 
 static int run_request(struct api_req *r, const char *path, const char *body, size_t len,
 		       loam_err *err)
 {
-	char buf[2048];
 	const struct route *rt = NULL;
-	if (route_request(r, path, buf, sizeof(buf), &rt, err) < 0 || rate_limit(r, rt, err) < 0 ||
-	    parse_body(r, body, len, err) < 0)
+	if (route_request(r, path, r->text, sizeof(r->text), &rt, err) < 0 || !rt ||
+	    rate_limit(r, rt, err) < 0 || parse_body(r, body, len, err) < 0)
 		return -1;
 	if (!r->db && pool_get(r->api, &r->db, err) < 0)
 		return loam_err_wrap(err, "database");

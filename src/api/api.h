@@ -66,12 +66,12 @@ void loam_api_handle(struct loam_api *api, const char *method, const char *path,
 		     const char *body, size_t body_len, struct loam_api_response *resp);
 
 struct loam_api_listen_opts {
-	const char *listen;	       /* "ADDR:PORT" ("[::1]:7070"; port 0 picks one) */
-	const char *tls_cert_file;     /* PEM; with tls_key_file: HTTPS. NULL: HTTP */
+	const char *listen;	   /* "ADDR:PORT" ("[::1]:7070"; port 0 picks one) */
+	const char *tls_cert_file; /* PEM; with tls_key_file: HTTPS. NULL: HTTP */
 	const char *tls_key_file;
-	unsigned per_ip_connections;   /* default 32 */
-	unsigned idle_timeout_s;       /* a connection silent this long is closed; default 10 */
-	unsigned body_timeout_s;       /* a body not whole this long after the headers: closed; 10 */
+	unsigned per_ip_connections; /* default 32 */
+	unsigned idle_timeout_s;     /* a connection silent this long is closed; default 10 */
+	unsigned body_timeout_s;     /* a body not whole this long after the headers: closed; 10 */
 };
 
 /* Serves the API with libmicrohttpd threads (one per connection, at most

@@ -31,12 +31,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (*data_size)
 		return MHD_NO; /* nobody uploads to the store */
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-		return http_send_json(
-		    conn, 405, http_error_body("invalid", "the artifact store is read-only"), NULL, 0);
+		return http_send_json(conn, 405,
+				      http_error_body("invalid", "the artifact store is read-only"),
+				      NULL, 0);
 	if (strncmp(url, "/artifacts/", 11) != 0)
 		return http_send_json(conn, 404,
-				      http_error_body("not_found", "this listener serves only "
-								   "/artifacts/; the API has its own"),
+				      http_error_body("not_found",
+						      "this listener serves only "
+						      "/artifacts/; the API has its own"),
 				      NULL, 0);
 	if (!api->artifact_store)
 		return http_send_json(conn, 404,

@@ -37,9 +37,9 @@ enum loam_principal_kind {
 
 struct loam_principal {
 	enum loam_principal_kind kind;
-	char token_id[27];		     /* "" for the operator */
-	char project_id[27];		     /* PROJECT only */
-	char project[LOAM_NAME_MAX + 1];     /* PROJECT only: its name */
+	char token_id[27];		 /* "" for the operator */
+	char project_id[27];		 /* PROJECT only */
+	char project[LOAM_NAME_MAX + 1]; /* PROJECT only: its name */
 };
 
 /* "loam_" and 64 hex characters. */

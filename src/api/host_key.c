@@ -17,9 +17,9 @@
 
 #define BLOB_MAX 4096
 
-static const char *const key_types[] = {"ssh-ed25519", "ecdsa-sha2-nistp256",
-					"ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa",
-					NULL};
+static const char *const key_types[] = {
+    "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa",
+    NULL};
 
 static bool known_type(const char *type)
 {
@@ -40,7 +40,8 @@ static bool blob_names(const char *b64, const char *type)
 	int len = EVP_DecodeBlock(blob, (const unsigned char *)b64, (int)n);
 	if (len < 4)
 		return false;
-	size_t tlen = (size_t)blob[0] << 24 | (size_t)blob[1] << 16 | (size_t)blob[2] << 8 | blob[3];
+	size_t tlen =
+	    (size_t)blob[0] << 24 | (size_t)blob[1] << 16 | (size_t)blob[2] << 8 | blob[3];
 	return tlen == strlen(type) && tlen + 4 <= (size_t)len && memcmp(blob + 4, type, tlen) == 0;
 }
 

@@ -63,14 +63,14 @@ static void add_strand(json_t *v, const struct loam_host *h)
 
 static void add_access(json_t *v, const struct loam_host *h)
 {
-	json_object_update_new(
-	    v, json_pack("{s:s, s:s?, s:I, s:s, s:s?, s:s, s:s?, s:I, s:o, s:I}", "transport",
-			 h->transport, "address", h->address, "ssh_port", (json_int_t)h->ssh_port,
-			 "ssh_user", h->ssh_user, "host_key", h->host_key, "state_dir",
-			 h->state_dir, "agent_path", h->agent_path, "created_at",
-			 (json_int_t)h->created_at, "last_seen_at",
-			 h->seen ? json_integer(h->last_seen_at) : json_null(), "vms",
-			 (json_int_t)h->vms));
+	json_object_update_new(v, json_pack("{s:s, s:s?, s:I, s:s, s:s?, s:s, s:s?, s:I, s:o, s:I}",
+					    "transport", h->transport, "address", h->address,
+					    "ssh_port", (json_int_t)h->ssh_port, "ssh_user",
+					    h->ssh_user, "host_key", h->host_key, "state_dir",
+					    h->state_dir, "agent_path", h->agent_path, "created_at",
+					    (json_int_t)h->created_at, "last_seen_at",
+					    h->seen ? json_integer(h->last_seen_at) : json_null(),
+					    "vms", (json_int_t)h->vms));
 }
 
 static json_t *host_json(const struct loam_host *h)

@@ -24,11 +24,11 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
-#define DEFAULT_PER_IP	    32
-#define DEFAULT_TIMEOUT_S   10
-#define CONNECTIONS_MAX	    512
-#define QUERY_MAX	    1024
-#define PEM_MAX		    ((size_t)1024 * 1024)
+#define DEFAULT_PER_IP	  32
+#define DEFAULT_TIMEOUT_S 10
+#define CONNECTIONS_MAX	  512
+#define QUERY_MAX	  1024
+#define PEM_MAX		  ((size_t)1024 * 1024)
 
 struct upload {
 	char *buf;
@@ -68,13 +68,12 @@ static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *k
 	http_percent_encode(part, sizeof(part), key);
 	strncat(part, "=", sizeof(part) - strlen(part) - 1);
 	http_percent_encode(part, sizeof(part), value ? value : "");
-	if (strlen(q->s) + strlen(part) + 2 >= sizeof(q->s)) {
+	size_t n = strlen(q->s);
+	if (n + strlen(part) + 2 >= sizeof(q->s)) {
 		q->too_long = true;
 		return MHD_NO;
 	}
-	if (q->s[0])
-		strcat(q->s, "&");
-	strcat(q->s, part);
+	snprintf(q->s + n, sizeof(q->s) - n, "%s%s", n ? "&" : "", part);
 	return MHD_YES;
 }
 
@@ -84,8 +83,8 @@ static enum MHD_Result answer(struct loam_api *api, struct MHD_Connection *conn,
 	struct query_buf q = {0};
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_arg, &q);
 	if (q.too_long)
-		return http_send_json(conn, 414, http_error_body("invalid", "query string too long"),
-				      NULL, 0);
+		return http_send_json(conn, 414,
+				      http_error_body("invalid", "query string too long"), NULL, 0);
 	cleanup_free char *path = q.s[0] ? xasprintf("%s?%s", url, q.s) : xstrdup(url);
 	const char *auth =
 	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
@@ -119,9 +118,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	if (up->too_big)
-		return http_send_json(conn, 413,
-				      http_error_body("invalid", "request body is over 64 KiB"), NULL,
-				      0);
+		return http_send_json(
+		    conn, 413, http_error_body("invalid", "request body is over 64 KiB"), NULL, 0);
 	if (strncmp(url, "/artifacts/", 11) == 0)
 		return http_send_json(conn, 404,
 				      http_error_body("not_found",
@@ -166,7 +164,7 @@ static int load_tls(struct loam_api *api, const struct loam_api_listen_opts *o, 
 				 "this libmicrohttpd was built without TLS; install Debian's "
 				 "libmicrohttpd12 (built with GnuTLS)");
 	return read_pem(o->tls_cert_file, "--tls-cert", &api->tls_cert, err) < 0 ||
-			   read_pem(o->tls_key_file, "--tls-key", &api->tls_key, err) < 0
+		       read_pem(o->tls_key_file, "--tls-key", &api->tls_key, err) < 0
 		   ? -1
 		   : 0;
 }
@@ -180,12 +178,13 @@ int loam_api_listen(struct loam_api *api, const struct loam_api_listen_opts *o,
 		return -1;
 	api->body_timeout_ms = (o->body_timeout_s ? o->body_timeout_s : DEFAULT_TIMEOUT_S) * 1000;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-			 MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) | (api->tls_cert ? MHD_USE_TLS : 0);
+			 MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) |
+			 (api->tls_cert ? MHD_USE_TLS : 0);
 	struct MHD_OptionItem opts[] = {
 	    {MHD_OPTION_SOCK_ADDR, 0, &sa.sa},
 	    {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL},
-	    {MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout_s ? o->idle_timeout_s : DEFAULT_TIMEOUT_S,
-	     NULL},
+	    {MHD_OPTION_CONNECTION_TIMEOUT,
+	     o->idle_timeout_s ? o->idle_timeout_s : DEFAULT_TIMEOUT_S, NULL},
 	    {MHD_OPTION_CONNECTION_LIMIT, CONNECTIONS_MAX, NULL},
 	    {MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 	     o->per_ip_connections ? o->per_ip_connections : DEFAULT_PER_IP, NULL},

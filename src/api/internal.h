@@ -31,9 +31,9 @@ struct loam_api {
 	char *db_url;
 	char *token;
 	struct loam_allocator *alloc;
-	char *artifact_store; /* NULL: /artifacts/ answers 404 */
+	char *artifact_store;			  /* NULL: /artifacts/ answers 404 */
 	char **host_state_roots, **ssh_key_roots; /* NULL-terminated */
-	struct api_limiter *limiter;		   /* creates per token */
+	struct api_limiter *limiter;		  /* creates per token */
 	pthread_mutex_t pool_mu;
 	struct loam_db *pool[API_POOL_MAX];
 	size_t npool;
@@ -67,6 +67,7 @@ struct api_req {
 	int status;	   /* set by the handler; 200 when left 0 */
 	json_t *out;	   /* the response document, set by the handler */
 	char next[512];	   /* a listing's next page (the Link header), or "" */
+	char text[2048];   /* what seg, path and q point into */
 	int retry_after_s; /* with 429 */
 };
 
@@ -109,8 +110,7 @@ int api_body_str(struct api_req *r, const char *key, size_t max, const char **ou
 
 /* query.c: the query string, and the pages of listings. */
 /* Parses "limit=..&after=..&project=.." (percent-decoded into buf). */
-int api_query_parse(const char *query, char *buf, size_t size, struct api_query *q,
-		    loam_err *err);
+int api_query_parse(const char *query, char *buf, size_t size, struct api_query *q, loam_err *err);
 /* A listing reads limit + 1 rows (loam_db_page_limit): it shows the first
  * api_page_shown(r, got) of them and, when it got more, calls
  * api_page_link with the key of the last one shown, which sets r->next to

@@ -18,8 +18,7 @@
 
 static int no_project(const char *name, loam_err *err)
 {
-	return loam_fail(err, LOAM_E_NOTFOUND, "no project named '%s'; see: loam project ls",
-			 name);
+	return loam_fail(err, LOAM_E_NOTFOUND, "no project named '%s'; see: loam project ls", name);
 }
 
 int api_request_project(struct api_req *r, const char *named, char id[27],
@@ -153,8 +152,7 @@ static int parse_quota(const char *key, json_t *v, struct quota_change *c, loam_
 		c->max = -1;
 		return 0;
 	}
-	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-	    json_integer_value(v) > 1000000000)
+	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1000000000)
 		return loam_fail(err, LOAM_E_INVALID,
 				 "quota %s.%s must be a whole number from 0 to 1000000000, or null "
 				 "for no limit",
@@ -193,9 +191,10 @@ int api_projects_set(struct api_req *r, loam_err *err)
 		return -1;
 	json_t *quotas = json_object_get(r->body, "quotas");
 	if (!json_is_object(quotas) || json_object_size(quotas) > QUOTA_CHANGES_MAX)
-		return loam_fail(err, LOAM_E_INVALID,
-				 "quotas must be an object of ARCH.RESOURCE: N or null (at most %d)",
-				 QUOTA_CHANGES_MAX);
+		return loam_fail(
+		    err, LOAM_E_INVALID,
+		    "quotas must be an object of ARCH.RESOURCE: N or null (at most %d)",
+		    QUOTA_CHANGES_MAX);
 	const char *key;
 	json_t *v;
 	json_object_foreach(quotas, key, v)

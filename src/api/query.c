@@ -85,8 +85,7 @@ static int take_param(char *key, char *value, struct api_query *q, loam_err *err
 			 loam_has_unsafe_chars(key) ? "?" : key);
 }
 
-int api_query_parse(const char *query, char *buf, size_t size, struct api_query *q,
-		    loam_err *err)
+int api_query_parse(const char *query, char *buf, size_t size, struct api_query *q, loam_err *err)
 {
 	*q = (struct api_query){.page = {.limit = API_PAGE_DEFAULT}};
 	size_t n = strlen(query);

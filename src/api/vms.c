@@ -274,7 +274,8 @@ int api_vms_action(struct api_req *r, loam_err *err)
 	cleanup_vm struct loam_vm vm = {0};
 	enum loam_vm_state target = LOAM_VM_CREATING;
 	bool live = false;
-	if (api_body_check(r, no_fields, true, err) < 0 || api_vm_lookup(r, r->seg[1], &vm, err) < 0 ||
+	if (api_body_check(r, no_fields, true, err) < 0 ||
+	    api_vm_lookup(r, r->seg[1], &vm, err) < 0 ||
 	    action_target(action, vm.state, r->seg[1], &target, err) < 0 ||
 	    loam_strand_live(r->db, vm.id, &live, err) < 0)
 		return -1;

@@ -139,12 +139,13 @@ static int api_error(struct loam_client *c, long status, const struct buffer *b,
 		loam_json_opt_str(doc, "detail", &detail, &perr);
 	}
 	if (status == 401 && c->token)
-		return loam_fail(err, LOAM_E_AUTH,
-				 "loamd at %s refused the API token from %s (wrong, or revoked); "
-				 "use the operator's token in loamd's state dir (set LOAM_STATE_DIR "
-				 "to that dir, or LOAM_TOKEN to the content of DIR/token) or a "
-				 "token from: loam token create",
-				 c->url, c->token_source);
+		return loam_fail(
+		    err, LOAM_E_AUTH,
+		    "loamd at %s refused the API token from %s (wrong, or revoked); "
+		    "use the operator's token in loamd's state dir (set LOAM_STATE_DIR "
+		    "to that dir, or LOAM_TOKEN to the content of DIR/token) or a "
+		    "token from: loam token create",
+		    c->url, c->token_source);
 	if (status == 401)
 		return loam_fail(err, LOAM_E_AUTH,
 				 "loamd at %s needs an API token and none was found (no "
@@ -168,7 +169,8 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
 	static const char name[] = "link:";
 	if (n > sizeof(name) && strncasecmp(buf, name, sizeof(name) - 1) == 0 &&
 	    memmem(buf, n, "rel=\"next\"", 10)) {
-		const char *lt = memchr(buf, '<', n), *gt = lt ? memchr(lt, '>', n - (size_t)(lt - buf)) : NULL;
+		const char *lt = memchr(buf, '<', n),
+			   *gt = lt ? memchr(lt, '>', n - (size_t)(lt - buf)) : NULL;
 		if (lt && gt && gt > lt + 1 && lt[1] == '/') {
 			free(c->next);
 			c->next = xstrndup(lt + 1, (size_t)(gt - lt - 1));

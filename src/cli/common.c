@@ -76,8 +76,8 @@ static int parse_json_name(int argc, char **argv, size_t nnames, struct json_nam
 }
 
 /* prefix[/name][/suffix][?project=P], with the names checked. */
-static int build_path(const char *prefix, const struct json_name *o, const char *suffix,
-		      char **out, loam_err *err)
+static int build_path(const char *prefix, const struct json_name *o, const char *suffix, char **out,
+		      loam_err *err)
 {
 	if ((o->name && loam_cli_check_name("name", o->name, err) < 0) ||
 	    (o->project && loam_cli_check_name("project", o->project, err) < 0))

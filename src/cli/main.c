@@ -19,8 +19,7 @@ static const struct loam_cli_cmd commands[] = {
      loam_cmd_artifact},
     {"project", "project create|ls|show|set|rm   projects and their per-arch quotas",
      loam_cmd_project},
-    {"token", "token create|ls|revoke   API tokens of projects (and for metrics)",
-     loam_cmd_token},
+    {"token", "token create|ls|revoke   API tokens of projects (and for metrics)", loam_cmd_token},
 };
 
 static int usage(FILE *out)

@@ -54,19 +54,6 @@ int loam_project_set(int argc, char **argv)
 	}
 	if (argc - optind != 1 || json_object_size(quotas) == 0)
 		return loam_cli_usage(usage);
-	const char *name = argv[optind];
-	cleanup_err loam_err err = NULL;
-	if (loam_cli_check_name("project name", name, &err) < 0)
-		return loam_cli_error(err);
-	char path[128];
-	snprintf(path, sizeof(path), "/v1/projects/%s", name);
 	cleanup_json json_t *body = json_pack("{s:O}", "quotas", quotas);
-	cleanup_json json_t *doc = NULL;
-	if (loam_cli_call_once("PATCH", path, body, &doc, &err) < 0)
-		return loam_cli_error(err);
-	if (json)
-		loam_cli_print_json(doc);
-	else
-		loam_cli_print_project(doc);
-	return 0;
+	return loam_cli_project_call("PATCH", argv[optind], body, json);
 }

@@ -24,23 +24,28 @@ void loam_cli_print_project(const json_t *p)
 	loam_cli_print_table(json_object_get(p, "quotas"), cols, sizeof(cols) / sizeof(cols[0]));
 }
 
-int loam_project_show(int argc, char **argv)
+int loam_cli_project_call(const char *method, const char *name, const json_t *body, bool json)
 {
-	static const char usage[] = "loam project show NAME [--json]";
-	bool json = argc == 3 && strcmp(argv[2], "--json") == 0;
-	if (argc != 2 && !json)
-		return loam_cli_usage(usage);
 	cleanup_err loam_err err = NULL;
-	if (loam_cli_check_name("project name", argv[1], &err) < 0)
+	if (loam_cli_check_name("project name", name, &err) < 0)
 		return loam_cli_error(err);
 	char path[128];
-	snprintf(path, sizeof(path), "/v1/projects/%s", argv[1]);
+	snprintf(path, sizeof(path), "/v1/projects/%s", name);
 	cleanup_json json_t *doc = NULL;
-	if (loam_cli_call_once("GET", path, NULL, &doc, &err) < 0)
+	if (loam_cli_call_once(method, path, body, &doc, &err) < 0)
 		return loam_cli_error(err);
 	if (json)
 		loam_cli_print_json(doc);
 	else
 		loam_cli_print_project(doc);
 	return 0;
+}
+
+int loam_project_show(int argc, char **argv)
+{
+	static const char usage[] = "loam project show NAME [--json]";
+	bool json = argc == 3 && strcmp(argv[2], "--json") == 0;
+	if (argc != 2 && !json)
+		return loam_cli_usage(usage);
+	return loam_cli_project_call("GET", argv[1], NULL, json);
 }

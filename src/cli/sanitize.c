@@ -85,7 +85,10 @@ void loam_cli_strip_controls(json_t *doc)
 	} else if (json_is_array(doc)) {
 		size_t i;
 		json_t *v;
-		json_array_foreach(doc, i, v) loam_cli_strip_controls(v);
+		json_array_foreach(doc, i, v)
+		{
+			loam_cli_strip_controls(v);
+		}
 	} else if (json_is_object(doc)) {
 		clean_object(doc);
 	}

@@ -38,8 +38,8 @@ int loam_token_create(int argc, char **argv)
 	cleanup_err loam_err err = NULL;
 	if (project && loam_cli_check_name("project", project, &err) < 0)
 		return loam_cli_error(err);
-	cleanup_json json_t *body = project ? json_pack("{s:s}", "project", project)
-					    : json_pack("{s:b}", "metrics", 1);
+	cleanup_json json_t *body =
+	    project ? json_pack("{s:s}", "project", project) : json_pack("{s:b}", "metrics", 1);
 	cleanup_json json_t *doc = NULL;
 	if (loam_cli_call_once("POST", "/v1/tokens", body, &doc, &err) < 0)
 		return loam_cli_error(err);
@@ -51,7 +51,7 @@ int loam_token_create(int argc, char **argv)
 	fprintf(stderr,
 		"token %s (%s%s%s): shown this once, loamd keeps only its hash; revoke it with: "
 		"loam token revoke %s\n",
-		loam_cli_str(doc, "id"), project ? "project " : "metrics",
-		project ? project : "", "", loam_cli_str(doc, "id"));
+		loam_cli_str(doc, "id"), project ? "project " : "metrics", project ? project : "",
+		"", loam_cli_str(doc, "id"));
 	return 0;
 }

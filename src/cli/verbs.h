@@ -68,5 +68,8 @@ int loam_token_ls(int argc, char **argv);
 int loam_token_revoke(int argc, char **argv);
 /* A project's JSON (GET /v1/projects/NAME) as a usage table. */
 void loam_cli_print_project(const json_t *p);
+/* METHOD /v1/projects/NAME with body, then the project as JSON or as a
+ * usage table; returns the exit status. */
+int loam_cli_project_call(const char *method, const char *name, const json_t *body, bool json);
 
 #endif

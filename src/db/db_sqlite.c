@@ -51,7 +51,7 @@ static struct checkpointer *checkpointers;
 
 struct sqlite_db {
 	sqlite3 *h;
-	char *path;		  /* as opened; "" for :memory: */
+	char *path;		   /* as opened; "" for :memory: */
 	struct loam_db_file_id id; /* the file this connection opened */
 	bool has_file;
 	struct checkpointer *ckpt;
@@ -74,10 +74,11 @@ static int fail_sqlite(struct loam_db *db, int rc, const char *what, loam_err *e
 {
 	const char *msg = sqlite3_errmsg(S(db)->h);
 	if ((rc & 0xff) == SQLITE_FULL)
-		return loam_fail(err, LOAM_E_NOSPACE,
-				 "the disk that holds the database %s is full (%s: %s); nothing was "
-				 "changed: free space there and retry",
-				 S(db)->path, what, msg);
+		return loam_fail(
+		    err, LOAM_E_NOSPACE,
+		    "the disk that holds the database %s is full (%s: %s); nothing was "
+		    "changed: free space there and retry",
+		    S(db)->path, what, msg);
 	if (rc == SQLITE_READONLY_DBMOVED)
 		return loam_fail(err, LOAM_E_UNAVAILABLE,
 				 "the database file %s was deleted or moved while in use (%s); "

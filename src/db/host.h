@@ -83,8 +83,8 @@ int loam_host_view(struct loam_db *db, const char *name, struct loam_host *out, 
 /* Every host with its view fields, ordered by name, in one query. */
 int loam_host_list(struct loam_db *db, struct loam_hosts *out, loam_err *err);
 /* The same, a page of them (page->after: a host name). */
-int loam_host_list_page(struct loam_db *db, const struct loam_db_page *page,
-			struct loam_hosts *out, loam_err *err);
+int loam_host_list_page(struct loam_db *db, const struct loam_db_page *page, struct loam_hosts *out,
+			loam_err *err);
 
 /* ---- the operator's writes (host_write.c) ---- */
 

@@ -11,7 +11,7 @@
 #include "lib/xalloc.h"
 
 #define PROJECT_SELECT                                                                             \
-	"SELECT p.id, p.name, p.created_at, (SELECT count(*) FROM vm WHERE vm.project_id = "      \
+	"SELECT p.id, p.name, p.created_at, (SELECT count(*) FROM vm WHERE vm.project_id = "       \
 	"p.id) FROM project p "
 
 void loam_project_free(struct loam_project *p)
@@ -56,8 +56,7 @@ int loam_project_create(struct loam_db *db, const char *name, char id_out[27], l
 	return 0;
 }
 
-int loam_project_get(struct loam_db *db, const char *name, struct loam_project *out,
-		     loam_err *err)
+int loam_project_get(struct loam_db *db, const char *name, struct loam_project *out, loam_err *err)
 {
 	cleanup_rows struct loam_db_rows *r = NULL;
 	if (loam_db_query(db, PROJECT_SELECT "WHERE p.name = ?", DB_ARGS(DB_TEXT(name)), &r, err) <
@@ -74,10 +73,10 @@ int loam_project_list(struct loam_db *db, const struct loam_db_page *page,
 {
 	cleanup_rows struct loam_db_rows *r = NULL;
 	*out = (struct loam_projects){0};
-	if (loam_db_query(db, PROJECT_SELECT "WHERE p.name > ? ORDER BY p.name LIMIT ?",
-			  DB_ARGS(DB_TEXT(loam_db_page_after(page)),
-				  DB_INT(loam_db_page_limit(page))),
-			  &r, err) < 0)
+	if (loam_db_query(
+		db, PROJECT_SELECT "WHERE p.name > ? ORDER BY p.name LIMIT ?",
+		DB_ARGS(DB_TEXT(loam_db_page_after(page)), DB_INT(loam_db_page_limit(page))), &r,
+		err) < 0)
 		return -1;
 	out->n = loam_db_rows_count(r);
 	out->v = xcalloc(out->n ? out->n : 1, sizeof(*out->v));

@@ -38,8 +38,7 @@ void loam_projects_free(struct loam_projects *l);
 /* LOAM_E_CONFLICT when the name is taken; id_out may be NULL. */
 int loam_project_create(struct loam_db *db, const char *name, char id_out[27], loam_err *err);
 /* By name: 1 with *out, 0 when there is none. */
-int loam_project_get(struct loam_db *db, const char *name, struct loam_project *out,
-		     loam_err *err);
+int loam_project_get(struct loam_db *db, const char *name, struct loam_project *out, loam_err *err);
 /* By name, a page of them (page->after: a name). */
 int loam_project_list(struct loam_db *db, const struct loam_db_page *page,
 		      struct loam_projects *out, loam_err *err);
@@ -80,9 +79,9 @@ int loam_quota_check(struct loam_db *db, const char *project_id, const char *pro
 
 struct loam_token {
 	char id[27];
-	char *scope;		 /* "project" or "metrics" */
+	char *scope;		    /* "project" or "metrics" */
 	char *project_id, *project; /* NULL for a metrics token */
-	char *hint;		 /* the token's first characters */
+	char *hint;		    /* the token's first characters */
 	int64_t created_at;
 };
 void loam_token_free(struct loam_token *t);

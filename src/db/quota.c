@@ -39,12 +39,12 @@ int loam_quota_resource_parse(const char *name, enum loam_quota_resource *out, l
 int loam_quota_set(struct loam_db *db, const char *project_id, const char *arch,
 		   enum loam_quota_resource r, int64_t max, loam_err *err)
 {
-	if (loam_db_exec(db,
-			 "DELETE FROM project_quota WHERE project_id = ? AND arch = ? AND "
-			 "resource = ?",
-			 DB_ARGS(DB_TEXT(project_id), DB_TEXT(arch),
-				 DB_TEXT(loam_quota_resource_name(r))),
-			 NULL, err) < 0)
+	if (loam_db_exec(
+		db,
+		"DELETE FROM project_quota WHERE project_id = ? AND arch = ? AND "
+		"resource = ?",
+		DB_ARGS(DB_TEXT(project_id), DB_TEXT(arch), DB_TEXT(loam_quota_resource_name(r))),
+		NULL, err) < 0)
 		return -1;
 	if (max < 0)
 		return 0;
@@ -79,8 +79,8 @@ static int read_arches(struct loam_db *db, struct loam_quota_use **out, size_t *
 	return 0;
 }
 
-static int read_used(struct loam_db *db, const char *project_id, struct loam_quota_use *v,
-		     size_t n, loam_err *err)
+static int read_used(struct loam_db *db, const char *project_id, struct loam_quota_use *v, size_t n,
+		     loam_err *err)
 {
 	cleanup_rows struct loam_db_rows *r = NULL;
 	if (loam_db_query(db,
@@ -103,9 +103,9 @@ static int read_limits(struct loam_db *db, const char *project_id, struct loam_q
 		       size_t n, loam_err *err)
 {
 	cleanup_rows struct loam_db_rows *r = NULL;
-	if (loam_db_query(db,
-			  "SELECT arch, resource, max_value FROM project_quota WHERE project_id = ?",
-			  DB_ARGS(DB_TEXT(project_id)), &r, err) < 0)
+	if (loam_db_query(
+		db, "SELECT arch, resource, max_value FROM project_quota WHERE project_id = ?",
+		DB_ARGS(DB_TEXT(project_id)), &r, err) < 0)
 		return -1;
 	for (size_t i = 0; i < loam_db_rows_count(r); i++) {
 		struct loam_quota_use *u = use_of(v, n, loam_db_rows_text(r, i, 0));

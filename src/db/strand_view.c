@@ -69,12 +69,12 @@ int loam_strand_view_list(struct loam_db *db, const struct loam_db_page *page,
 {
 	cleanup_rows struct loam_db_rows *rows = NULL;
 	*out = (struct loam_strand_views){0};
-	if (loam_db_query(db,
-			  "SELECT " LOAM_STRAND_VIEW_COLS
-			  " FROM strand s WHERE s.id > ? ORDER BY s.id LIMIT ?",
-			  DB_ARGS(DB_TEXT(loam_db_page_after(page)),
-				  DB_INT(loam_db_page_limit(page))),
-			  &rows, err) < 0)
+	if (loam_db_query(
+		db,
+		"SELECT " LOAM_STRAND_VIEW_COLS
+		" FROM strand s WHERE s.id > ? ORDER BY s.id LIMIT ?",
+		DB_ARGS(DB_TEXT(loam_db_page_after(page)), DB_INT(loam_db_page_limit(page))), &rows,
+		err) < 0)
 		return -1;
 	out->n = loam_db_rows_count(rows);
 	out->v = xcalloc(out->n, sizeof(*out->v));

@@ -45,13 +45,13 @@ static void token_from_row(const struct loam_db_rows *r, size_t i, struct loam_t
 
 int loam_token_insert(struct loam_db *db, const struct loam_token_new *t, loam_err *err)
 {
-	return loam_db_exec(db,
-			    "INSERT INTO api_token (id, scope, project_id, sha256, hint, created_at) "
-			    "VALUES (?, ?, ?, ?, ?, ?)",
-			    DB_ARGS(DB_TEXT(t->id), DB_TEXT(t->scope),
-				    loam_db_text_or_null(t->project_id), DB_TEXT(t->sha256_hex),
-				    DB_TEXT(t->hint), DB_INT(loam_db_now_ms())),
-			    NULL, err);
+	return loam_db_exec(
+	    db,
+	    "INSERT INTO api_token (id, scope, project_id, sha256, hint, created_at) "
+	    "VALUES (?, ?, ?, ?, ?, ?)",
+	    DB_ARGS(DB_TEXT(t->id), DB_TEXT(t->scope), loam_db_text_or_null(t->project_id),
+		    DB_TEXT(t->sha256_hex), DB_TEXT(t->hint), DB_INT(loam_db_now_ms())),
+	    NULL, err);
 }
 
 int loam_token_find(struct loam_db *db, const char *sha256_hex, struct loam_token *out,
@@ -72,10 +72,10 @@ int loam_token_list(struct loam_db *db, const struct loam_db_page *page, struct 
 {
 	cleanup_rows struct loam_db_rows *r = NULL;
 	*out = (struct loam_tokens){0};
-	if (loam_db_query(db, TOKEN_SELECT "WHERE t.id > ? ORDER BY t.id LIMIT ?",
-			  DB_ARGS(DB_TEXT(loam_db_page_after(page)),
-				  DB_INT(loam_db_page_limit(page))),
-			  &r, err) < 0)
+	if (loam_db_query(
+		db, TOKEN_SELECT "WHERE t.id > ? ORDER BY t.id LIMIT ?",
+		DB_ARGS(DB_TEXT(loam_db_page_after(page)), DB_INT(loam_db_page_limit(page))), &r,
+		err) < 0)
 		return -1;
 	out->n = loam_db_rows_count(r);
 	out->v = xcalloc(out->n ? out->n : 1, sizeof(*out->v));

@@ -36,7 +36,7 @@ int loam_vm_state_parse(const char *name, enum loam_vm_state *out, loam_err *err
 
 #define VM_SELECT                                                                                  \
 	"SELECT v.id, v.name, v.arch, v.size, v.location, v.boot_image, v.host_id, h.name, "       \
-	"v.state_reason, v.guest_machine, v.project_id, p.name, v.state, v.vcpus, v.cores, "      \
+	"v.state_reason, v.guest_machine, v.project_id, p.name, v.state, v.vcpus, v.cores, "       \
 	"v.memory_gib, v.storage_gib, v.hugepages, v.created_at, v.allocated_at, "                 \
 	"v.provisioned_at FROM vm v LEFT JOIN host h ON h.id = v.host_id "                         \
 	"JOIN project p ON p.id = v.project_id "
@@ -56,8 +56,8 @@ static int vm_from_row(const struct loam_db_rows *r, size_t i, struct loam_vm *v
 {
 	*vm = (struct loam_vm){0};
 	snprintf(vm->id, sizeof(vm->id), "%s", loam_db_rows_text(r, i, 0));
-	char **texts[] = {&vm->name,	     &vm->arch,		 &vm->size,	  &vm->location,
-			  &vm->boot_image,   &vm->host_id,	 &vm->host_name,  &vm->state_reason,
+	char **texts[] = {&vm->name,	      &vm->arch,       &vm->size,      &vm->location,
+			  &vm->boot_image,    &vm->host_id,    &vm->host_name, &vm->state_reason,
 			  &vm->guest_machine, &vm->project_id, &vm->project};
 	for (size_t c = 0; c < sizeof(texts) / sizeof(*texts); c++)
 		*texts[c] = text_or_null(r, i, c + 1);
@@ -79,8 +79,8 @@ static int vm_from_row(const struct loam_db_rows *r, size_t i, struct loam_vm *v
 
 void loam_vm_free(struct loam_vm *vm)
 {
-	char *texts[] = {vm->name,	   vm->arch,	   vm->size,	     vm->location,
-			 vm->boot_image,   vm->host_id,	   vm->host_name,    vm->state_reason,
+	char *texts[] = {vm->name,	    vm->arch,	    vm->size,	   vm->location,
+			 vm->boot_image,    vm->host_id,    vm->host_name, vm->state_reason,
 			 vm->guest_machine, vm->project_id, vm->project};
 	for (size_t c = 0; c < sizeof(texts) / sizeof(*texts); c++)
 		free(texts[c]);
@@ -167,19 +167,22 @@ int loam_vm_list(struct loam_db *db, const char *project_id, const struct loam_d
 		*colon = '\0';
 	const struct loam_db_val scope = project_id ? DB_TEXT(project_id) : DB_NULL;
 	int rc = after_project
-		     ? loam_db_query(db,
-				     VM_SELECT "WHERE (CAST(? AS TEXT) IS NULL OR v.project_id = ?) AND (v.name > ? "
-					       "OR (v.name = ? AND p.name > ?)) ORDER BY v.name, "
-					       "p.name LIMIT ?",
-				     DB_ARGS(scope, scope, DB_TEXT(name), DB_TEXT(name),
-					     DB_TEXT(after_project), DB_INT(loam_db_page_limit(page))),
-				     &r, err)
-		     : loam_db_query(db,
-				     VM_SELECT "WHERE (CAST(? AS TEXT) IS NULL OR v.project_id = ?) AND v.name > ? "
-					       "ORDER BY v.name, p.name LIMIT ?",
-				     DB_ARGS(scope, scope, DB_TEXT(name),
-					     DB_INT(loam_db_page_limit(page))),
-				     &r, err);
+		     ? loam_db_query(
+			   db,
+			   VM_SELECT
+			   "WHERE (CAST(? AS TEXT) IS NULL OR v.project_id = ?) AND (v.name > ? "
+			   "OR (v.name = ? AND p.name > ?)) ORDER BY v.name, "
+			   "p.name LIMIT ?",
+			   DB_ARGS(scope, scope, DB_TEXT(name), DB_TEXT(name),
+				   DB_TEXT(after_project), DB_INT(loam_db_page_limit(page))),
+			   &r, err)
+		     : loam_db_query(
+			   db,
+			   VM_SELECT
+			   "WHERE (CAST(? AS TEXT) IS NULL OR v.project_id = ?) AND v.name > ? "
+			   "ORDER BY v.name, p.name LIMIT ?",
+			   DB_ARGS(scope, scope, DB_TEXT(name), DB_INT(loam_db_page_limit(page))),
+			   &r, err);
 	if (rc < 0)
 		return -1;
 	return vms_from_rows(r, vms, n, err);

@@ -54,13 +54,14 @@ int loam_vm_queue(struct loam_db *db, const char *location, const char *arch, si
 	cleanup_rows struct loam_db_rows *r = NULL;
 	*out = NULL;
 	*n = 0;
-	if (loam_db_query(db,
-			  "SELECT id, name, project_id FROM vm WHERE host_id IS NULL AND location = ? AND "
-			  "arch = ? AND state IN (?, ?) ORDER BY created_at, id LIMIT ?",
-			  DB_ARGS(DB_TEXT(location), DB_TEXT(arch),
-				  DB_TEXT(loam_vm_state_name(LOAM_VM_CREATING)),
-				  DB_TEXT(loam_vm_state_name(LOAM_VM_WAITING)), DB_INT(max)),
-			  &r, err) < 0)
+	if (loam_db_query(
+		db,
+		"SELECT id, name, project_id FROM vm WHERE host_id IS NULL AND location = ? AND "
+		"arch = ? AND state IN (?, ?) ORDER BY created_at, id LIMIT ?",
+		DB_ARGS(DB_TEXT(location), DB_TEXT(arch),
+			DB_TEXT(loam_vm_state_name(LOAM_VM_CREATING)),
+			DB_TEXT(loam_vm_state_name(LOAM_VM_WAITING)), DB_INT(max)),
+		&r, err) < 0)
 		return -1;
 	size_t count = loam_db_rows_count(r);
 	struct loam_vm_queued *q = xcalloc(count ? count : 1, sizeof(*q));

@@ -160,23 +160,23 @@ static int start_engine(struct loamd *d, loam_err *err)
 
 static int start_api(struct loamd *d, loam_err *err)
 {
-	struct loam_api_config cfg = {
-	    .state_dir = d->opts.state_dir,
-	    .db_url = d->opts.db_url,
-	    .token = d->token,
-	    .alloc = d->alloc,
-	    .artifact_store = d->opts.artifact_store,
-	    .host_state_roots = loam_argv_view(&d->opts.host_state_roots),
-	    .ssh_key_roots = loam_argv_view(&d->opts.ssh_key_roots),
-	    .create_per_s = d->opts.create_per_s,
-	    .create_burst = (unsigned)d->opts.create_burst};
+	struct loam_api_config cfg = {.state_dir = d->opts.state_dir,
+				      .db_url = d->opts.db_url,
+				      .token = d->token,
+				      .alloc = d->alloc,
+				      .artifact_store = d->opts.artifact_store,
+				      .host_state_roots = loam_argv_view(&d->opts.host_state_roots),
+				      .ssh_key_roots = loam_argv_view(&d->opts.ssh_key_roots),
+				      .create_per_s = d->opts.create_per_s,
+				      .create_burst = (unsigned)d->opts.create_burst};
 	if (loam_api_new(&cfg, &d->api, err) < 0)
 		return -1;
 	loam_api_on_fatal(d->api, storage_lost_api, NULL);
 	struct loam_api_listen_opts lo = {.listen = d->opts.listen,
 					  .tls_cert_file = d->opts.tls_cert,
 					  .tls_key_file = d->opts.tls_key,
-					  .per_ip_connections = (unsigned)d->opts.per_ip_connections};
+					  .per_ip_connections =
+					      (unsigned)d->opts.per_ip_connections};
 	uint16_t port = 0;
 	if (loam_api_listen(d->api, &lo, &port, err) < 0 ||
 	    loam_api_listen_artifacts(d->api, d->opts.artifact_listen, &d->artifact_port, err) < 0)

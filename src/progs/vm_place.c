@@ -51,8 +51,8 @@ static int wait_in_queue(struct loam_strand_ctx *ctx, const char *reason, int na
 			 struct loam_outcome *out, loam_err *err)
 {
 	const struct loam_vm *v = vm_of(ctx);
-	bool news = v->state != LOAM_VM_WAITING || !v->state_reason ||
-		    strcmp(v->state_reason, reason) != 0;
+	bool news =
+	    v->state != LOAM_VM_WAITING || !v->state_reason || strcmp(v->state_reason, reason) != 0;
 	if (news && loam_vm_set_waiting(ctx->db, ctx->id, reason, err) < 0)
 		return -1;
 	*out = loam_nap(nap_ms);
@@ -107,8 +107,8 @@ static char *behind_reason(const struct loam_vm *v, const struct loam_vm_queued 
 	if (v->project_id && strcmp(head->project_id, v->project_id) == 0)
 		return xasprintf("waiting in the %s/%s queue behind VM %s", v->location, v->arch,
 				 head->name);
-	return xasprintf("waiting in the %s/%s queue behind a VM of another project",
-			 v->location, v->arch);
+	return xasprintf("waiting in the %s/%s queue behind a VM of another project", v->location,
+			 v->arch);
 }
 
 int vm_label_start(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_err *err)

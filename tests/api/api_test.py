@@ -3,7 +3,6 @@
 or PostgreSQL with --db URL, driven over HTTP and through the CLI."""
 import json
 import os
-import sqlite3
 import stat
 import subprocess
 import sys
@@ -421,11 +420,7 @@ def main():
     except Exception as e:  # a crash is a failure, with loamd's log
         R.check(False, "exception %r\n%s" % (e, d.logtext() if d.proc else ""))
     finally:
-        rc = d.stop()
-        log = d.logtext() if os.path.exists(os.path.join(d.state_dir, "loamd.log")) else ""
-        R.check(rc == 0 and "Sanitizer" not in log,
-                "loamd stopped cleanly (exit %s, no sanitizer reports):\n%s" % (rc, log[-3000:]))
-        d.cleanup()
+        d.finish(R)
     return R.summary()
 
 

@@ -98,6 +98,16 @@ class Loamd:
             self.log = None
         return rc
 
+    def finish(self, results):
+        """Stops loamd, checks it exited 0 with no sanitizer report in its
+        log (results.check), and removes what the fixture made."""
+        rc = self.stop()
+        log = self.logtext() if os.path.exists(self.log_path) else ""
+        results.check(rc == 0 and "Sanitizer" not in log,
+                      "loamd stopped cleanly (exit %s, no sanitizer reports):\n%s" %
+                      (rc, log[-3000:]))
+        self.cleanup()
+
     def cleanup(self):
         self.stop()
         if self.own_dir:

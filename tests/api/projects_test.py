@@ -19,7 +19,6 @@ CLI (issue 16, items 1-3, 5 and 6), on SQLite or, with --pg, PostgreSQL:
 import json
 import os
 import stat
-import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -236,11 +235,7 @@ def main():
     except Exception as e:  # a crash is a failure, with loamd's log
         R.check(False, "exception %r\n%s" % (e, d.logtext() if d.proc else ""))
     finally:
-        rc = d.stop()
-        log = d.logtext() if os.path.exists(d.log_path) else ""
-        R.check(rc == 0 and "Sanitizer" not in log,
-                "loamd stopped cleanly (exit %s, no sanitizer reports):\n%s" % (rc, log[-3000:]))
-        d.cleanup()
+        d.finish(R)
     return R.summary()
 
 

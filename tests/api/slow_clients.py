@@ -145,11 +145,7 @@ def main():
     finally:
         for s in socks:
             s.close()
-        rc = d.stop()
-        log = d.logtext() if os.path.exists(d.log_path) else ""
-        R.check(rc == 0 and "Sanitizer" not in log,
-                "loamd stopped cleanly (exit %s, no sanitizer reports):\n%s" % (rc, log[-3000:]))
-        d.cleanup()
+        d.finish(R)
     return R.summary()
 
 

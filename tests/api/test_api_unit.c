@@ -65,11 +65,10 @@ static void test_routing_errors_need_no_database(void)
 	CHECK_INT(status_of(api, "GET", "/v1/hosts/a;b", auth), 400);
 	CHECK_INT(status_of(api, "GET", "/v1/hosts/a/b/c/d/e", auth), 404);
 	/* The query is checked before any database is needed. */
-	const char *bad_queries[] = {"/v1/vms?limit=0",	    "/v1/vms?limit=1001",
-				     "/v1/vms?limit=x",	    "/v1/vms?colour=blue",
-				     "/v1/vms?after=a%00b", "/v1/vms?after=a;b",
-				     "/v1/vms?project=A;B", "/v1/vms?limit",
-				     "/v1/vms?after=%zz"};
+	const char *bad_queries[] = {
+	    "/v1/vms?limit=0",	   "/v1/vms?limit=1001",  "/v1/vms?limit=x",
+	    "/v1/vms?colour=blue", "/v1/vms?after=a%00b", "/v1/vms?after=a;b",
+	    "/v1/vms?project=A;B", "/v1/vms?limit",	  "/v1/vms?after=%zz"};
 	for (size_t i = 0; i < sizeof(bad_queries) / sizeof(*bad_queries); i++)
 		CHECK_INT(status_of(api, "GET", bad_queries[i], auth), 400);
 	loam_api_free(api);
@@ -151,11 +150,26 @@ static void test_loamd_guard_options(void)
 {
 	struct loamd_opts o;
 	cleanup_err loam_err err = NULL;
-	char *good[] = {"loamd",	     "--tls-cert",	  "/c.pem",	    "--tls-key",
-			"/k.pem",	     "--insecure-listen", "--artifact-listen", "127.0.0.1:0",
-			"--host-state-root", "/srv/loam",	  "--host-state-root", "/var/lib/loam",
-			"--ssh-key-root",    "/etc/loam/keys",	  "--create-rate",     "0.5",
-			"--create-burst",    "3",		  "--max-conns-per-ip", "8",
+	char *good[] = {"loamd",
+			"--tls-cert",
+			"/c.pem",
+			"--tls-key",
+			"/k.pem",
+			"--insecure-listen",
+			"--artifact-listen",
+			"127.0.0.1:0",
+			"--host-state-root",
+			"/srv/loam",
+			"--host-state-root",
+			"/var/lib/loam",
+			"--ssh-key-root",
+			"/etc/loam/keys",
+			"--create-rate",
+			"0.5",
+			"--create-burst",
+			"3",
+			"--max-conns-per-ip",
+			"8",
 			NULL};
 	CHECK_INT(parse_argv((int)(sizeof(good) / sizeof(*good)) - 1, good, &o, &err), 0);
 	CHECK_STR(o.tls_cert, "/c.pem");
@@ -166,8 +180,8 @@ static void test_loamd_guard_options(void)
 	CHECK_INT(o.create_burst, 3);
 	CHECK_INT(o.per_ip_connections, 8);
 	loamd_free_opts(&o);
-	const char *bad[][2] = {{"--create-rate", "0"},	  {"--create-rate", "x"},
-				{"--create-burst", "0"},  {"--max-conns-per-ip", "0"},
+	const char *bad[][2] = {{"--create-rate", "0"},	   {"--create-rate", "x"},
+				{"--create-burst", "0"},   {"--max-conns-per-ip", "0"},
 				{"--ssh-key-root", "rel"}, {"--host-state-root", "/a;b"}};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
 		char *argv[] = {"loamd", (char *)bad[i][0], (char *)bad[i][1], NULL};

@@ -1,7 +1,7 @@
 /*
  * Migrations 0004 (the arch table and the state CHECKs) and 0007 (projects:
- * test_migrate_projects) on a database that is in use. 0004: a schema at version 3 holding hosts, emulation, VMs, strands
- * and artifacts is migrated, and every row must come through unchanged,
+ * test_migrate_projects) on a database that is in use. 0004: a schema at version 3 holding hosts,
+ * emulation, VMs, strands and artifacts is migrated, and every row must come through unchanged,
  * with its indexes and foreign keys (cascades included) working on the
  * rebuilt tables, arch names checked through the arch table (a new arch is
  * one row, no schema change) and host and VM states through CHECKs. A

@@ -18,9 +18,9 @@
 #include "lib/xalloc.h"
 #include "progs/progs.h"
 
-static const char *const digest_tables[] = {"host",	  "host_emulation", "vm",	   "strand",
-					    "strand_signal", "project",	    "api_token", "project_quota",
-					    NULL};
+static const char *const digest_tables[] = {"host",	 "host_emulation", "vm",
+					    "strand",	 "strand_signal",  "project",
+					    "api_token", "project_quota",  NULL};
 
 static int seed(struct api_fixture *f, loam_err *err)
 {
@@ -42,7 +42,7 @@ static const char *const *with_dir(const struct api_fixture *f, const char *cons
 	if (!roots)
 		return NULL;
 	size_t i = 0;
-	for (; roots[i] && i < 8; i++) {
+	for (; i < 8 && roots[i]; i++) {
 		snprintf(buf[i], sizeof(buf[i]), "%s", strcmp(roots[i], "@") ? roots[i] : f->dir);
 		out[i] = buf[i];
 	}

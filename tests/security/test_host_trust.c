@@ -89,8 +89,8 @@ static void test_ssh_key_under_roots(void)
 		fclose(f);
 	}
 	CHECK(symlink("/etc/shadow", link) == 0);
-	const char *const refused[] = {"/etc/shadow", missing, "/nonexistent/id_ed25519", link,
-				       dir, "/etc/passwd"};
+	const char *const refused[] = {"/etc/shadow", missing, "/nonexistent/id_ed25519",
+				       link,	      dir,     "/etc/passwd"};
 	expect_same_refusal("ssh_key", refused, sizeof(refused) / sizeof(*refused));
 	char value[512];
 	snprintf(value, sizeof(value), "\"%s\"", key);
@@ -99,8 +99,7 @@ static void test_ssh_key_under_roots(void)
 
 static void test_state_dir_under_roots(void)
 {
-	const char *const refused[] = {"/etc", "/", "/var/lib/loam2", "/nonexistent/dir",
-				       "/root"};
+	const char *const refused[] = {"/etc", "/", "/var/lib/loam2", "/nonexistent/dir", "/root"};
 	expect_same_refusal("state_dir", refused, sizeof(refused) / sizeof(*refused));
 	char value[512];
 	snprintf(value, sizeof(value), "\"%s/hosts/t3\"", fx.dir);

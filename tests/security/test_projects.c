@@ -68,8 +68,8 @@ static int create_vm(const char *auth, const char *name, const char *arch, const
 		     char **detail)
 {
 	char body[256];
-	snprintf(body, sizeof(body), "{\"name\":\"%s\",\"arch\":\"%s\",\"size\":\"%s\"}", name, arch,
-		 size);
+	snprintf(body, sizeof(body), "{\"name\":\"%s\",\"arch\":\"%s\",\"size\":\"%s\"}", name,
+		 arch, size);
 	int status = 0;
 	cleanup_json json_t *doc = call_json(auth, "POST", "/v1/vms", body, &status);
 	if (detail) {
@@ -123,12 +123,10 @@ static void test_isolation(void)
 	CHECK_INT(status, 200);
 	CHECK_INT(json_array_size(list), 1);
 	CHECK_STR(json_string_value(json_object_get(json_array_get(list, 0), "project")), "a");
-	static const char *const verbs[][2] = {{"GET", "/v1/vms/%s"},
-					       {"POST", "/v1/vms/%s/stop"},
-					       {"POST", "/v1/vms/%s/start"},
-					       {"POST", "/v1/vms/%s/reboot"},
-					       {"DELETE", "/v1/vms/%s"},
-					       {"GET", "/v1/vms/%s?project=b"}};
+	static const char *const verbs[][2] = {
+	    {"GET", "/v1/vms/%s"},	  {"POST", "/v1/vms/%s/stop"},
+	    {"POST", "/v1/vms/%s/start"}, {"POST", "/v1/vms/%s/reboot"},
+	    {"DELETE", "/v1/vms/%s"},	  {"GET", "/v1/vms/%s?project=b"}};
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(*verbs); i++) {
 		same_as_missing(ta.auth, verbs[i][0], verbs[i][1], "only-b", "no-such-vm");
 		same_as_missing(ta.auth, verbs[i][0], verbs[i][1], "v1", "no-such-vm");
@@ -146,16 +144,27 @@ static void test_operator_routes_look_unknown(void)
 	cleanup_free char *unknown = NULL;
 	CHECK_INT(api_fixture_call_as(&fx, ta.auth, "GET", "/v1/nothing", NULL, &unknown), 404);
 	static const char *const routes[][2] = {
-	    {"GET", "/v1/hosts"},	   {"GET", "/v1/hosts/h1"},	{"POST", "/v1/hosts"},
-	    {"DELETE", "/v1/hosts/h1"},	   {"GET", "/v1/strands"},	{"GET", "/v1/artifacts"},
-	    {"POST", "/v1/artifacts/gc"},  {"GET", "/v1/projects"},	{"POST", "/v1/projects"},
-	    {"PATCH", "/v1/projects/a"},   {"DELETE", "/v1/projects/a"}, {"GET", "/v1/tokens"},
-	    {"POST", "/v1/tokens"},	   {"DELETE", "/v1/tokens/x"},	{"POST", "/v1/hosts/h1/upgrade"},
+	    {"GET", "/v1/hosts"},
+	    {"GET", "/v1/hosts/h1"},
+	    {"POST", "/v1/hosts"},
+	    {"DELETE", "/v1/hosts/h1"},
+	    {"GET", "/v1/strands"},
+	    {"GET", "/v1/artifacts"},
+	    {"POST", "/v1/artifacts/gc"},
+	    {"GET", "/v1/projects"},
+	    {"POST", "/v1/projects"},
+	    {"PATCH", "/v1/projects/a"},
+	    {"DELETE", "/v1/projects/a"},
+	    {"GET", "/v1/tokens"},
+	    {"POST", "/v1/tokens"},
+	    {"DELETE", "/v1/tokens/x"},
+	    {"POST", "/v1/hosts/h1/upgrade"},
 	};
 	for (size_t i = 0; i < sizeof(routes) / sizeof(*routes); i++) {
 		cleanup_free char *resp = NULL;
-		CHECK_INT(api_fixture_call_as(&fx, ta.auth, routes[i][0], routes[i][1], "{}", &resp),
-			  404);
+		CHECK_INT(
+		    api_fixture_call_as(&fx, ta.auth, routes[i][0], routes[i][1], "{}", &resp),
+		    404);
 		CHECK_STR(resp, unknown);
 	}
 }
@@ -208,10 +217,11 @@ static void test_metrics_token_reaches_no_route(void)
 
 static void test_quota_per_arch(void)
 {
-	struct token tq;
+	struct token tq = {0};
 	make_project("q", &tq);
-	CHECK_INT(status_of(operator(), "PATCH", "/v1/projects/q", "{\"quotas\":{\"arm64.vcpus\":4}}"),
-		  200);
+	CHECK_INT(
+	    status_of(operator(), "PATCH", "/v1/projects/q", "{\"quotas\":{\"arm64.vcpus\":4}}"),
+	    200);
 	CHECK_INT(create_vm(tq.auth, "q1", "arm64", "standard-4", NULL), 201);
 	cleanup_free char *before = api_fixture_digest(&fx);
 	cleanup_free char *detail = NULL;
