@@ -43,8 +43,7 @@ static char *read_serial(const struct vm_paths *p, size_t *len)
 	return buf;
 }
 
-/* "x86_64" from "LOAM-READY machine=x86_64\r\n"; NULL when absent. */
-static json_t *guest_machine(const char *log, size_t len)
+json_t *vm_guest_machine(const char *log, size_t len)
 {
 	const char *mark = log ? memmem(log, len, LOAM_READY_MARK, strlen(LOAM_READY_MARK)) : NULL;
 	if (!mark)
@@ -54,6 +53,8 @@ static json_t *guest_machine(const char *log, size_t len)
 	while (n < 32 && v + n < log + len &&
 	       ((v[n] >= 'a' && v[n] <= 'z') || (v[n] >= '0' && v[n] <= '9') || v[n] == '_'))
 		n++;
+	if (n == 0 || v + n >= log + len || (v[n] != '\r' && v[n] != '\n'))
+		return NULL;
 	return json_stringn(v, n);
 }
 
@@ -106,7 +107,7 @@ json_t *vm_status_json(const struct vm_paths *p, bool with_qmp)
 	pid_t pid = exists ? vm_running_pid(p) : 0;
 	size_t len = 0;
 	cleanup_free char *log = exists ? read_serial(p, &len) : NULL;
-	json_t *machine = guest_machine(log, len);
+	json_t *machine = vm_guest_machine(log, len);
 	return json_pack("{s:s,s:b,s:b,s:o,s:o,s:b,s:o,s:o}", LOAM_KEY_ID, p->id, LOAM_KEY_EXISTS,
 			 exists, LOAM_KEY_RUNNING, pid != 0, LOAM_KEY_PID,
 			 pid ? json_integer(pid) : json_null(), LOAM_KEY_QMP,
@@ -119,7 +120,9 @@ static bool serial_has_mark(const struct vm_paths *p)
 {
 	size_t len = 0;
 	cleanup_free char *log = read_serial(p, &len);
-	return log && memmem(log, len, LOAM_READY_MARK, strlen(LOAM_READY_MARK));
+	json_t *machine = vm_guest_machine(log, len);
+	json_decref(machine);
+	return machine != NULL;
 }
 
 bool vm_boot_settled(const struct vm_paths *p, off_t *seen_size)

@@ -18,6 +18,11 @@
  * left alone: "qmp" is then null). */
 json_t *vm_status_json(const struct vm_paths *p, bool with_qmp);
 
+/* "x86_64" from a log holding "LOAM-READY machine=x86_64\r\n"; NULL when
+ * the line is absent. The guest may be half way through writing the line
+ * when the log is read, so it counts only once it has ended. */
+json_t *vm_guest_machine(const char *log, size_t len);
+
 /* True once the guest's readiness line is on the serial log, or its QEMU
  * is gone (or was never started). Cheap enough to call every few tens of
  * milliseconds: the log is read again only when its size changed since
