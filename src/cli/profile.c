@@ -68,17 +68,18 @@ static int take_line(char *line, struct loam_profile *p, const char *path, int l
 				 lineno);
 	*eq = '\0';
 	const char *key = trim(line), *value = trim(eq + 1);
-	if (strcmp(key, "url") == 0)
-		set(&p->url, value);
-	else if (strcmp(key, "token") == 0)
-		set(&p->token, value);
-	else if (strcmp(key, "cacert") == 0)
-		set(&p->cacert, value);
-	else
-		return loam_fail(err, LOAM_E_INVALID,
-				 "%s:%d: unknown key '%.32s'; known: url, token, cacert", path,
-				 lineno, key);
-	return 0;
+	const struct {
+		const char *name;
+		char **field;
+	} keys[] = {{"url", &p->url}, {"token", &p->token}, {"cacert", &p->cacert}};
+	for (size_t i = 0; i < sizeof(keys) / sizeof(*keys); i++)
+		if (strcmp(key, keys[i].name) == 0) {
+			set(keys[i].field, value);
+			return 0;
+		}
+	return loam_fail(err, LOAM_E_INVALID,
+			 "%s:%d: unknown key '%.32s'; known: url, token, cacert", path, lineno,
+			 key);
 }
 
 static int parse(char *text, const char *path, const char *want, struct loam_profile *p,
