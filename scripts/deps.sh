@@ -18,7 +18,9 @@ vm_pkgs=(qemu-system-x86 qemu-system-arm ovmf qemu-efi-aarch64 qemu-utils
 	curl xz-utils zstd jq binutils)
 test_pkgs=(qemu-user-static binfmt-support openssh-server openssh-client
 	postgresql util-linux procps iproute2 python3 sqlite3 valgrind openssl
-	clang-format clang-tidy cppcheck shellcheck "${vm_pkgs[@]}")
+	clang-format clang-tidy cppcheck shellcheck
+	chromium chromium-driver python3-selenium prometheus python3-jsonschema python3-yaml
+	"${vm_pkgs[@]}")
 
 case "${1:-build}" in
 build) want=("${build_pkgs[@]}") ;;

@@ -10,10 +10,12 @@
 #include "api/internal.h"
 
 #include <openssl/crypto.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/cleanup.h"
+#include "api/console.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/valid.h"
@@ -42,6 +44,8 @@ int loam_api_new(const struct loam_api_config *cfg, struct loam_api **out, loam_
 	api->limiter =
 	    api_limiter_new(cfg->create_per_s > 0 ? cfg->create_per_s : DEFAULT_CREATE_PER_S,
 			    cfg->create_burst ? cfg->create_burst : DEFAULT_CREATE_BURST);
+	api->metrics_token = xstrdup(cfg->metrics_token);
+	api->sessions = console_sessions_new();
 	pthread_mutex_init(&api->pool_mu, NULL);
 	*out = api;
 	return 0;
@@ -67,6 +71,10 @@ void loam_api_free(struct loam_api *api)
 	if (api->tls_key)
 		OPENSSL_cleanse(api->tls_key, strlen(api->tls_key));
 	free(api->tls_key);
+	if (api->metrics_token)
+		OPENSSL_cleanse(api->metrics_token, strlen(api->metrics_token));
+	free(api->metrics_token);
+	console_sessions_free(api->sessions);
 	free(api);
 }
 
@@ -109,7 +117,7 @@ static void notify_fatal(struct loam_api *api, const char *why)
 /* A connection from the pool (or a new one), proven to still use the
  * database file it opened: a file deleted or replaced under loamd must
  * never be served from, nor a new one made in its place. */
-static int pool_get(struct loam_api *api, struct loam_db **out, loam_err *err)
+int api_pool_get(struct loam_api *api, struct loam_db **out, loam_err *err)
 {
 	pthread_mutex_lock(&api->pool_mu);
 	*out = api->npool ? api->pool[--api->npool] : NULL;
@@ -124,7 +132,7 @@ static int pool_get(struct loam_api *api, struct loam_db **out, loam_err *err)
 	return -1;
 }
 
-static void pool_put(struct loam_api *api, struct loam_db *db)
+void api_pool_put(struct loam_api *api, struct loam_db *db)
 {
 	pthread_mutex_lock(&api->pool_mu);
 	if (api->npool < API_POOL_MAX) {
@@ -176,6 +184,7 @@ static const struct route routes[] = {
     {"GET", {"tokens"}, api_tokens_list, API_OPERATOR, false},
     {"POST", {"tokens"}, api_tokens_create, API_OPERATOR, false},
     {"DELETE", {"tokens", "*"}, api_tokens_delete, API_OPERATOR, false},
+    {"GET", {"vms", "*", "console"}, api_vms_console, API_PROJECTS, false},
 };
 
 static bool pattern_matches(const struct route *rt, const struct api_req *r)
@@ -264,18 +273,32 @@ static int parse_body(struct api_req *r, const char *body, size_t len, loam_err 
 	return 0;
 }
 
-/* The operator's token needs no database; any other is looked up in it,
- * on the request's connection. */
-static int authenticate(struct api_req *r, const char *auth, loam_err *err)
+int api_authenticate_token(struct loam_api *api, const char *token, struct loam_principal *who,
+			   loam_err *err)
 {
-	if (loam_auth_bearer(r->api->token, NULL, auth, &r->who, err) == 0)
+	const struct loam_auth_files files = {api->token, api->metrics_token};
+	struct loam_db *db = NULL;
+	if (api_pool_get(api, &db, err) < 0)
+		return loam_err_wrap(err, "database");
+	int rc = loam_auth_token(&files, db, token, who, err);
+	api_pool_put(api, db);
+	return rc;
+}
+
+/* The token files' tokens need no database; any other is looked up in it,
+ * on a connection the request then keeps. */
+int api_authenticate(struct loam_api *api, const char *authorization, struct loam_db **db,
+		     struct loam_principal *who, loam_err *err)
+{
+	const struct loam_auth_files files = {api->token, api->metrics_token};
+	if (loam_auth_bearer(&files, NULL, authorization, who, err) == 0)
 		return 0;
-	if (!loam_auth_bearer_needs_db(auth))
+	if (!loam_auth_bearer_needs_db(authorization))
 		return -1;
 	loam_err_free(err);
-	if (pool_get(r->api, &r->db, err) < 0)
+	if (api_pool_get(api, db, err) < 0)
 		return loam_err_wrap(err, "database");
-	return loam_auth_bearer(r->api->token, r->db, auth, &r->who, err);
+	return loam_auth_bearer(&files, *db, authorization, who, err);
 }
 
 static int rate_limit(struct api_req *r, const struct route *rt, loam_err *err)
@@ -309,6 +332,7 @@ static int route_request(struct api_req *r, const char *path, char *buf, size_t 
 	*rt = find_route(r, err);
 	if (!*rt)
 		return -1;
+	r->pattern = (*rt)->pattern;
 	return api_query_parse(q ? q + 1 : "", p + plen + 1, size / 2 - plen - 1, &r->q, err);
 }
 
@@ -319,7 +343,7 @@ static int run_request(struct api_req *r, const char *path, const char *body, si
 	if (route_request(r, path, r->text, sizeof(r->text), &rt, err) < 0 || !rt ||
 	    rate_limit(r, rt, err) < 0 || parse_body(r, body, len, err) < 0)
 		return -1;
-	if (!r->db && pool_get(r->api, &r->db, err) < 0)
+	if (!r->db && api_pool_get(r->api, &r->db, err) < 0)
 		return loam_err_wrap(err, "database");
 	int rc = rt->fn(r, err);
 	if (rc == 0 && strcmp(r->method, "GET") != 0)
@@ -327,18 +351,47 @@ static int run_request(struct api_req *r, const char *path, const char *body, si
 	return rc;
 }
 
-static void respond_json(struct loam_api_response *resp, int status, json_t *doc)
+static json_t *error_doc(const loam_err err)
 {
-	resp->status = status;
-	resp->body = doc ? loam_json_dump(doc) : xstrdup("{}");
+	return json_pack("{s:s, s:s}", "error", loam_err_kind_name(loam_err_kind_of(err)), "detail",
+			 loam_err_msg(err));
 }
 
-static void respond_error(struct loam_api_response *resp, const loam_err err)
+/* The matched route as a path with '*' for each name, or "unmatched". */
+static void route_label(const struct api_req *r, char *out, size_t size)
 {
-	cleanup_json json_t *doc =
-	    json_pack("{s:s, s:s}", "error", loam_err_kind_name(loam_err_kind_of(err)), "detail",
-		      loam_err_msg(err));
-	respond_json(resp, loam_err_http_status(err), doc);
+	if (!r->pattern) {
+		snprintf(out, size, "unmatched");
+		return;
+	}
+	size_t len = (size_t)snprintf(out, size, "/v1");
+	for (size_t i = 0; i < API_MAX_SEGMENTS && r->pattern[i] && len < size; i++)
+		len += (size_t)snprintf(out + len, size - len, "/%s", r->pattern[i]);
+}
+
+/* The pipeline after auth, as r->who: *doc is the answer; returns the
+ * status. */
+static int handle(struct api_req *r, const char *path, const char *body, size_t body_len,
+		  json_t **doc, loam_err *err)
+{
+	int status;
+	if (run_request(r, path, body, body_len, err) < 0) {
+		status = loam_err_http_status(*err);
+		if (status == 500 || status == 507)
+			log_warn("%s %s: %s", r->method, path, loam_err_msg(*err));
+		*doc = error_doc(*err);
+		json_decref(r->out);
+	} else {
+		status = r->status ? r->status : 200;
+		*doc = r->out ? r->out : json_object();
+	}
+	r->out = NULL;
+	if (r->db)
+		api_pool_put(r->api, r->db);
+	r->db = NULL;
+	json_decref(r->body);
+	r->body = NULL;
+	return status;
 }
 
 void loam_api_handle(struct loam_api *api, const char *method, const char *path, const char *auth,
@@ -346,21 +399,30 @@ void loam_api_handle(struct loam_api *api, const char *method, const char *path,
 {
 	cleanup_err loam_err err = NULL;
 	struct api_req r = {.api = api, .method = method};
-	int rc = authenticate(&r, auth, &err);
-	if (rc == 0)
-		rc = run_request(&r, path, body, body_len, &err);
-	if (rc < 0) {
-		int status = loam_err_http_status(err);
-		if (status == 500 || status == 507)
+	json_t *doc = NULL;
+	if (api_authenticate(api, auth, &r.db, &r.who, &err) < 0) {
+		resp->status = loam_err_http_status(err);
+		if (resp->status == 500 || resp->status == 507)
 			log_warn("%s %s: %s", method, path, loam_err_msg(err));
-		respond_error(resp, err);
-		resp->retry_after_s = r.retry_after_s;
+		doc = error_doc(err);
+		snprintf(resp->route, sizeof(resp->route), "unauthorized");
+		if (r.db)
+			api_pool_put(api, r.db);
 	} else {
-		respond_json(resp, r.status ? r.status : 200, r.out);
-		snprintf(resp->link, sizeof(resp->link), "%s", r.next);
+		resp->status = handle(&r, path, body, body_len, &doc, &err);
+		route_label(&r, resp->route, sizeof(resp->route));
+		snprintf(resp->link, sizeof(resp->link), "%s", resp->status == 200 ? r.next : "");
+		resp->retry_after_s = r.retry_after_s;
 	}
-	if (r.db)
-		pool_put(api, r.db);
-	json_decref(r.out);
-	json_decref(r.body);
+	resp->body = loam_json_dump(doc);
+	json_decref(doc);
+}
+
+int api_call_internal(struct loam_api *api, const struct loam_principal *who, const char *method,
+		      const char *path, const json_t *body, json_t **doc)
+{
+	cleanup_free char *text = body ? loam_json_dump(body) : NULL;
+	cleanup_err loam_err err = NULL;
+	struct api_req r = {.api = api, .method = method, .who = *who};
+	return handle(&r, path, text, text ? strlen(text) : 0, doc, &err);
 }

@@ -36,6 +36,9 @@ struct loam_api_config {
 	 * refilled at create_per_s a second (default 2). */
 	double create_per_s;
 	unsigned create_burst;
+	/* The token in STATE_DIR/metrics-token: reads /metrics only (so do the
+	 * operator token and metrics-scope API tokens); NULL: none. */
+	const char *metrics_token;
 };
 
 struct loam_api;
@@ -57,6 +60,7 @@ struct loam_api_response {
 	char *body;	   /* JSON; the caller frees */
 	char link[512];	   /* a listing's next page: a Link header's value, or "" */
 	int retry_after_s; /* with 429: the Retry-After header, else 0 */
+	char route[96];	   /* the matched route's pattern, '*' for a name: for metrics */
 };
 
 /* Runs one request: auth, routing, query and body parsing, the handler,

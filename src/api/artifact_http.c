@@ -17,6 +17,7 @@
 #define ARTIFACT_PER_IP	      16
 #define ARTIFACT_IDLE_TIMEOUT 30
 
+/* route: GET /artifacts/{path} (its own listener) */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *data,
 				  size_t *data_size, void **con_cls)

@@ -28,14 +28,14 @@ static int refuse(loam_err *err)
 			 "loam token create");
 }
 
-/* Constant time in the token's content: the length check leaks only the
- * length, which is fixed and public (64 hex characters). */
-static bool is_operator(const char *operator_token, const char *given)
+/* The length check leaks only the length, which is fixed and public (64
+ * hex characters). */
+bool loam_secret_equal(const char *secret, const char *given)
 {
-	size_t n = strlen(operator_token);
-	if (strlen(given) != n)
+	size_t n = secret ? strlen(secret) : 0;
+	if (n == 0 || !given || strlen(given) != n)
 		return false;
-	return CRYPTO_memcmp(given, operator_token, n) == 0;
+	return CRYPTO_memcmp(given, secret, n) == 0;
 }
 
 /* "loam_" and 64 lower-case hex digits: anything else is never looked up. */
@@ -62,14 +62,17 @@ static int from_row(const struct loam_token *t, struct loam_principal *who, loam
 	return 0;
 }
 
-int loam_auth_token(const char *operator_token, struct loam_db *db, const char *given,
+int loam_auth_token(const struct loam_auth_files *files, struct loam_db *db, const char *given,
 		    struct loam_principal *who, loam_err *err)
 {
 	*who = (struct loam_principal){0};
 	if (!given)
 		return refuse(err);
-	if (is_operator(operator_token, given)) {
-		who->kind = LOAM_PRINCIPAL_OPERATOR;
+	/* both compared, so the time taken does not tell which one matched */
+	bool op = loam_secret_equal(files->operator_token, given);
+	bool metrics = loam_secret_equal(files->metrics_token, given);
+	if (op || metrics) {
+		who->kind = op ? LOAM_PRINCIPAL_OPERATOR : LOAM_PRINCIPAL_METRICS;
 		return 0;
 	}
 	if (!db || !db_shaped(given))
@@ -84,14 +87,14 @@ int loam_auth_token(const char *operator_token, struct loam_db *db, const char *
 	return found ? from_row(&t, who, err) : refuse(err);
 }
 
-int loam_auth_bearer(const char *operator_token, struct loam_db *db, const char *authorization,
-		     struct loam_principal *who, loam_err *err)
+int loam_auth_bearer(const struct loam_auth_files *files, struct loam_db *db,
+		     const char *authorization, struct loam_principal *who, loam_err *err)
 {
 	if (!authorization || strncmp(authorization, bearer, sizeof(bearer) - 1) != 0) {
 		*who = (struct loam_principal){0};
 		return refuse(err);
 	}
-	return loam_auth_token(operator_token, db, authorization + sizeof(bearer) - 1, who, err);
+	return loam_auth_token(files, db, authorization + sizeof(bearer) - 1, who, err);
 }
 
 bool loam_auth_bearer_needs_db(const char *authorization)
@@ -103,7 +106,8 @@ bool loam_auth_bearer_needs_db(const char *authorization)
 int loam_auth_token_live(struct loam_db *db, const struct loam_principal *who, bool *live,
 			 loam_err *err)
 {
-	*live = who->kind == LOAM_PRINCIPAL_OPERATOR;
+	/* the token files' principals have no row (and no token id) */
+	*live = who->kind == LOAM_PRINCIPAL_OPERATOR || !who->token_id[0];
 	if (*live)
 		return 0;
 	cleanup_rows struct loam_db_rows *r = NULL;

@@ -7,9 +7,11 @@
  *             tokens, and every project's VMs;
  *   project   a token made by `loam token create --project P`: P's VMs only,
  *             and anything else is answered as if it did not exist (404);
- *   metrics   a token made by `loam token create --metrics`: /metrics only.
+ *   metrics   a token made by `loam token create --metrics`, or the one in
+ *             STATE_DIR/metrics-token (a Prometheus server's): /metrics only.
  *
- * The operator's token is compared in constant time and needs no database.
+ * The token files' tokens are compared in constant time and need no
+ * database.
  * Other tokens are "loam_" and 64 hex characters; the database keeps only
  * their SHA-256 and finds them by it on every request, so a revoked token
  * is refused at its very next request. A missing, malformed, unknown or
@@ -46,15 +48,20 @@ struct loam_principal {
 #define LOAM_TOKEN_PREFIX "loam_"
 #define LOAM_TOKEN_LEN	  (5 + 64)
 
-/* Who holds token (NUL-terminated). operator_token is loamd's token file's
- * content; db is needed only for tokens other than the operator's (may be
- * NULL: they are then refused as unknown). */
-int loam_auth_token(const char *operator_token, struct loam_db *db, const char *token,
+/* The tokens loamd keeps in files of its state dir. */
+struct loam_auth_files {
+	const char *operator_token; /* STATE_DIR/token */
+	const char *metrics_token;  /* STATE_DIR/metrics-token; NULL: none */
+};
+
+/* Who holds token (NUL-terminated). db is needed only for tokens other
+ * than the files' (may be NULL: they are then refused as unknown). */
+int loam_auth_token(const struct loam_auth_files *files, struct loam_db *db, const char *token,
 		    struct loam_principal *who, loam_err *err);
 /* The same from an Authorization header's value ("Bearer TOKEN"; NULL when
  * the request has none). */
-int loam_auth_bearer(const char *operator_token, struct loam_db *db, const char *authorization,
-		     struct loam_principal *who, loam_err *err);
+int loam_auth_bearer(const struct loam_auth_files *files, struct loam_db *db,
+		     const char *authorization, struct loam_principal *who, loam_err *err);
 /* Whether authorization carries a token that only the database can tell
  * (not the operator's shape): callers that avoid the database for the
  * operator take a connection only then. */
@@ -63,6 +70,9 @@ bool loam_auth_bearer_needs_db(const char *authorization);
  * for sessions that outlive one request. */
 int loam_auth_token_live(struct loam_db *db, const struct loam_principal *who, bool *live,
 			 loam_err *err);
+/* Whether secret and given are equal, in constant time in their content
+ * (false when either is NULL or empty): tokens, session ids, CSRF tokens. */
+bool loam_secret_equal(const char *secret, const char *given);
 /* Whether the principal may read /metrics: the operator or a metrics token. */
 bool loam_principal_reads_metrics(const struct loam_principal *who);
 

@@ -1,5 +1,5 @@
 /*
- * Serves the API over HTTP or HTTPS with libmicrohttpd: one thread per
+ * Serves loamd over HTTP or HTTPS with libmicrohttpd: one thread per
  * connection (each takes a DB connection from the pool only while a
  * request runs), built to hold under hostile clients: at most N
  * connections from one address (the rest are closed at accept, so one
@@ -7,7 +7,12 @@
  * sends nothing is dropped), a deadline for a request's body once its
  * headers are in, and bodies buffered up to LOAM_API_BODY_MAX. TLS is
  * GnuTLS inside libmicrohttpd, with the certificate and key read from PEM
- * files. The artifact store has its own listener (artifact_http.c).
+ * files. The paths:
+ *   /v1/...        the JSON API (api.c), bearer token
+ *   /metrics       Prometheus (metrics.c), a principal that reads metrics
+ *   anything else  the web console (console.c), session cookie
+ * Every request is counted by route and status. The artifact store has a
+ * listener of its own (artifact_http.c).
  */
 #include "api/internal.h"
 
@@ -16,12 +21,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/console.h"
 #include "api/http_common.h"
 #include "lib/clock.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/xalloc.h"
 
 #define DEFAULT_PER_IP	  32
@@ -36,6 +43,94 @@ struct upload {
 	bool too_big, too_slow;
 	int64_t started_ms; /* when the headers were in */
 };
+
+static void count(const char *route, const char *method, int status)
+{
+	char code[8];
+	snprintf(code, sizeof(code), "%d", status);
+	LOAM_METRIC_INC(LOAM_METRIC_API_REQUESTS, route, method, code);
+}
+
+static const char *query_arg(void *conn, const char *key)
+{
+	return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static bool conn_is_tls(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *info =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON);
+	const union MHD_DaemonInfo *flags =
+	    info ? MHD_get_daemon_info(info->daemon, MHD_DAEMON_INFO_FLAGS) : NULL;
+	return flags && (flags->flags & MHD_USE_TLS);
+}
+
+static enum MHD_Result send_console(struct MHD_Connection *conn, struct console_response *c)
+{
+	struct MHD_Response *resp =
+	    c->static_body
+		? MHD_create_response_from_buffer(c->body_len, (void *)c->static_body,
+						  MHD_RESPMEM_PERSISTENT)
+		: MHD_create_response_from_buffer(c->body_len, c->body, MHD_RESPMEM_MUST_COPY);
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, c->content_type);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+				c->cacheable ? "no-cache" : "no-store");
+	for (size_t i = 0; loam_console_headers[i]; i += 2)
+		MHD_add_response_header(resp, loam_console_headers[i], loam_console_headers[i + 1]);
+	if (c->location)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, c->location);
+	for (size_t i = 0; i < CONSOLE_MAX_COOKIES; i++)
+		if (c->set_cookie[i])
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, c->set_cookie[i]);
+	enum MHD_Result ret = MHD_queue_response(conn, (unsigned)c->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result serve_console(struct loam_api *api, struct MHD_Connection *conn,
+				     const char *url, const char *method, const struct upload *up)
+{
+	struct console_request req = {
+	    .method = method,
+	    .path = url,
+	    .session_id =
+		MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, CONSOLE_SESSION_COOKIE),
+	    .login_nonce = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, CONSOLE_LOGIN_COOKIE),
+	    .query = query_arg,
+	    .query_ctx = conn,
+	    .body = up->buf,
+	    .body_len = up->len,
+	    .tls = conn_is_tls(conn),
+	};
+	struct console_response resp;
+	loam_console_handle(api, &req, &resp);
+	count(resp.route, method, resp.status);
+	enum MHD_Result ret = send_console(conn, &resp);
+	loam_console_response_free(&resp);
+	return ret;
+}
+
+/* route: GET /metrics */
+static enum MHD_Result serve_metrics(struct loam_api *api, struct MHD_Connection *conn,
+				     const char *method)
+{
+	struct loam_api_response resp = {0};
+	if (strcmp(method, "GET") != 0) {
+		count("/metrics", method, 405);
+		return http_send_json(
+		    conn, 405, http_error_body("invalid", "/metrics is read with GET"), NULL, 0);
+	}
+	api_metrics(
+	    api, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+	    &resp);
+	count(resp.route, method, resp.status);
+	return http_send(conn, resp.status, resp.body,
+			 resp.status == 200 ? "text/plain; version=0.0.4; charset=utf-8"
+					    : "application/json",
+			 NULL, 0);
+}
 
 /* Accumulates the body, or marks it too big once it is over the limit. */
 static void take_upload(struct upload *up, const char *data, size_t size)
@@ -82,15 +177,18 @@ static enum MHD_Result answer(struct loam_api *api, struct MHD_Connection *conn,
 {
 	struct query_buf q = {0};
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_arg, &q);
-	if (q.too_long)
+	if (q.too_long) {
+		count("unmatched", method, 414);
 		return http_send_json(conn, 414,
 				      http_error_body("invalid", "query string too long"), NULL, 0);
+	}
 	cleanup_free char *path = q.s[0] ? xasprintf("%s?%s", url, q.s) : xstrdup(url);
 	const char *auth =
 	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	struct loam_api_response resp = {0};
 	loam_api_handle(api, method, path, auth, up->buf, up->len, &resp);
 	log_debug("%s %s -> %d", method, url, resp.status);
+	count(resp.route, method, resp.status);
 	return http_send_json(conn, resp.status, resp.body, resp.link, resp.retry_after_s);
 }
 
@@ -126,6 +224,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 						      "the artifact store has a listener of its "
 						      "own (loamd --artifact-listen)"),
 				      NULL, 0);
+	if (strcmp(url, "/metrics") == 0)
+		return serve_metrics(api, conn, method);
+	if (strncmp(url, "/v1/", 4) != 0)
+		return serve_console(api, conn, url, method, up);
 	return answer(api, conn, url, method, up);
 }
 

@@ -77,13 +77,19 @@ uint16_t http_bound_port(struct MHD_Daemon *d)
 enum MHD_Result http_send_json(struct MHD_Connection *conn, int status, char *body,
 			       const char *link, int retry_after_s)
 {
+	return http_send(conn, status, body, "application/json", link, retry_after_s);
+}
+
+enum MHD_Result http_send(struct MHD_Connection *conn, int status, char *body,
+			  const char *content_type, const char *link, int retry_after_s)
+{
 	struct MHD_Response *resp =
 	    MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
 	if (!resp) {
 		free(body);
 		return MHD_NO;
 	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
 	if (link && *link)
 		MHD_add_response_header(resp, "Link", link);
 	if (retry_after_s > 0) {

@@ -27,6 +27,9 @@ uint16_t http_bound_port(struct MHD_Daemon *d);
  * the Link and Retry-After headers when set. */
 enum MHD_Result http_send_json(struct MHD_Connection *conn, int status, char *body,
 			       const char *link, int retry_after_s);
+/* The same with another content type (/metrics' text). */
+enum MHD_Result http_send(struct MHD_Connection *conn, int status, char *body,
+			  const char *content_type, const char *link, int retry_after_s);
 /* {"error": kind, "detail": detail} (the caller frees). */
 char *http_error_body(const char *kind, const char *detail);
 /* Appends s to out (NUL-terminated, size bytes), every byte outside

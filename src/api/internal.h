@@ -25,6 +25,7 @@
 
 struct MHD_Daemon;
 struct api_limiter;
+struct console_sessions;
 
 struct loam_api {
 	char *state_dir;
@@ -34,6 +35,8 @@ struct loam_api {
 	char *artifact_store;			  /* NULL: /artifacts/ answers 404 */
 	char **host_state_roots, **ssh_key_roots; /* NULL-terminated */
 	struct api_limiter *limiter;		  /* creates per token */
+	char *metrics_token;			  /* STATE_DIR/metrics-token, or NULL */
+	struct console_sessions *sessions;	  /* the web console's (console_session.c) */
 	pthread_mutex_t pool_mu;
 	struct loam_db *pool[API_POOL_MAX];
 	size_t npool;
@@ -63,12 +66,13 @@ struct api_req {
 	const char *path; /* "/v1/..." without the query, for links */
 	struct api_query q;
 	struct loam_principal who;
-	json_t *body;	   /* parsed request body, or NULL when empty */
-	int status;	   /* set by the handler; 200 when left 0 */
-	json_t *out;	   /* the response document, set by the handler */
-	char next[512];	   /* a listing's next page (the Link header), or "" */
-	char text[2048];   /* what seg, path and q point into */
-	int retry_after_s; /* with 429 */
+	json_t *body;		    /* parsed request body, or NULL when empty */
+	int status;		    /* set by the handler; 200 when left 0 */
+	json_t *out;		    /* the response document, set by the handler */
+	char next[512];		    /* a listing's next page (the Link header), or "" */
+	char text[2048];	    /* what seg, path and q point into */
+	int retry_after_s;	    /* with 429 */
+	const char *const *pattern; /* the matched route's segments */
 };
 
 typedef int (*api_route_fn)(struct api_req *r, loam_err *err);
@@ -100,6 +104,34 @@ int api_tokens_delete(struct api_req *r, loam_err *err);
 int api_artifacts_list(struct api_req *r, loam_err *err);
 int api_artifacts_gc(struct api_req *r, loam_err *err);
 int api_hosts_upgrade(struct api_req *r, loam_err *err);
+/* vm_console.c */
+int api_vms_console(struct api_req *r, loam_err *err);
+struct loam_transport;
+/* A transport to the host, opened with its pinned key (the caller closes). */
+int api_host_transport(const struct loam_host *row, struct loam_transport **t, loam_err *err);
+
+/* api.c: a DB connection from the pool (checked against the database
+ * file), and back. */
+int api_pool_get(struct loam_api *api, struct loam_db **out, loam_err *err);
+void api_pool_put(struct loam_api *api, struct loam_db *db);
+/* Who sends authorization (auth.h, with loamd's token files): the one
+ * check behind /v1/, /metrics and the console's log-in. *db is a pool
+ * connection taken when the token needs the database, or left NULL (the
+ * caller puts it back). */
+int api_authenticate(struct loam_api *api, const char *authorization, struct loam_db **db,
+		     struct loam_principal *who, loam_err *err);
+/* The same for a bare token (the console's log-in form). */
+int api_authenticate_token(struct loam_api *api, const char *token, struct loam_principal *who,
+			   loam_err *err);
+/* Runs a request on behalf of a caller authenticated already (a console
+ * session of principal who): the same routes, handlers and errors as
+ * loam_api_handle without the bearer token. *doc gets the response
+ * document (an {"error", "detail"} object on failure); returns the HTTP
+ * status. */
+int api_call_internal(struct loam_api *api, const struct loam_principal *who, const char *method,
+		      const char *path, const json_t *body, json_t **doc);
+/* metrics.c: GET /metrics, for a principal that reads metrics. */
+void api_metrics(struct loam_api *api, const char *auth, struct loam_api_response *resp);
 
 /* body.c: request bodies. */
 /* Fails unless the body is an object whose keys are all in `allowed`

@@ -15,7 +15,7 @@
 #include "lib/err.h"
 
 /* The project of VMs made before projects existed, and of those the
- * operator makes without naming one (migration 0007 inserts it). */
+ * operator makes without naming one (migration 0005 inserts it). */
 #define LOAM_PROJECT_DEFAULT_ID "0000000000000000000default"
 #define LOAM_PROJECT_DEFAULT	"default"
 

@@ -34,6 +34,7 @@
 struct loamd {
 	struct loamd_opts opts;
 	char *token;
+	char *metrics_token;
 	struct loam_db *db;
 	struct loam_allocator *alloc;
 	struct loam_engine *engine;
@@ -168,7 +169,8 @@ static int start_api(struct loamd *d, loam_err *err)
 				      .host_state_roots = loam_argv_view(&d->opts.host_state_roots),
 				      .ssh_key_roots = loam_argv_view(&d->opts.ssh_key_roots),
 				      .create_per_s = d->opts.create_per_s,
-				      .create_burst = (unsigned)d->opts.create_burst};
+				      .create_burst = (unsigned)d->opts.create_burst,
+				      .metrics_token = d->metrics_token};
 	if (loam_api_new(&cfg, &d->api, err) < 0)
 		return -1;
 	loam_api_on_fatal(d->api, storage_lost_api, NULL);
@@ -196,6 +198,8 @@ static int start(struct loamd *d, loam_err *err)
 {
 	if (prepare_state_dir(d->opts.state_dir, err) < 0 ||
 	    loamd_token_load_or_create(d->opts.state_dir, &d->token, err) < 0 ||
+	    loamd_token_file_load_or_create(d->opts.state_dir, "metrics-token", &d->metrics_token,
+					    err) < 0 ||
 	    open_database(d, err) < 0)
 		return -1;
 	if (loam_alloc_new(d->db, &d->alloc, err) < 0)
@@ -222,6 +226,7 @@ static void stop(struct loamd *d)
 	if (d->db)
 		loam_db_close(d->db);
 	free(d->token);
+	free(d->metrics_token);
 	loamd_free_opts(&d->opts);
 }
 

@@ -98,14 +98,18 @@ class Loamd:
             self.log = None
         return rc
 
-    def finish(self, results):
-        """Stops loamd, checks it exited 0 with no sanitizer report in its
-        log (results.check), and removes what the fixture made."""
+    def stop_checked(self, results):
+        """Stops loamd and records, in results, whether it exited 0 with no
+        sanitizer report in its log."""
         rc = self.stop()
         log = self.logtext() if os.path.exists(self.log_path) else ""
         results.check(rc == 0 and "Sanitizer" not in log,
                       "loamd stopped cleanly (exit %s, no sanitizer reports):\n%s" %
                       (rc, log[-3000:]))
+
+    def finish(self, results):
+        """stop_checked, then removes what the fixture made."""
+        self.stop_checked(results)
         self.cleanup()
 
     def cleanup(self):

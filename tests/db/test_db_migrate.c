@@ -1,5 +1,5 @@
 /*
- * Migrations 0004 (the arch table and the state CHECKs) and 0007 (projects:
+ * Migrations 0004 (the arch table and the state CHECKs) and 0005 (projects:
  * test_migrate_projects) on a database that is in use. 0004: a schema at version 3 holding hosts,
  * emulation, VMs, strands and artifacts is migrated, and every row must come through unchanged,
  * with its indexes and foreign keys (cascades included) working on the
@@ -272,7 +272,7 @@ static void test_migrate_refuses_bad_rows(void)
 }
 
 /* The VM columns every migration since 0004 keeps, to compare a VM row
- * across 0007 (which adds project_id). */
+ * across 0005 (which adds project_id). */
 #define VM_COLS                                                                                    \
 	"SELECT id, name, arch, size, vcpus, cores, memory_gib, storage_gib, hugepages, "          \
 	"location, boot_image, host_id, state, state_reason, guest_machine, created_at, "          \
@@ -294,20 +294,20 @@ static char *rows_text(struct loam_db *db, const char *sql)
 	return out;
 }
 
-/* Migration 0007 (projects) on a database in use: VMs keep every column
+/* Migration 0005 (projects) on a database in use: VMs keep every column
  * and land in the default project, pins and their cascade survive the
  * rebuild, and names become unique per project. */
 static void test_migrate_projects(void)
 {
 	struct tdb t;
-	struct loam_db *db = open_at(&t, "mig7", 6);
+	struct loam_db *db = open_at(&t, "mig5", 4);
 	cleanup_free char *vms_before = rows_text(db, VM_COLS);
 	cleanup_free char *pins_before = rows_text(db, "SELECT * FROM vm_artifact");
 	cleanup_err loam_err err = NULL;
 	CHECK_INT(loam_db_migrate(db, &err), 0);
 	if (err)
 		fprintf(stderr, "  migrate: %s\n", loam_err_msg(err));
-	CHECK(count(db, "SELECT max(version) FROM schema_version") >= 7);
+	CHECK(count(db, "SELECT max(version) FROM schema_version") >= 5);
 	cleanup_free char *vms_after = rows_text(db, VM_COLS);
 	cleanup_free char *pins_after = rows_text(db, "SELECT * FROM vm_artifact");
 	CHECK_STR(vms_after, vms_before);
