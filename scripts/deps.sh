@@ -15,7 +15,8 @@ build_pkgs=(cmake make gcc clang libclang-rt-14-dev pkg-config file
 	libjansson-dev:arm64 libssl-dev:arm64)
 vm_pkgs=(qemu-system-x86 qemu-system-arm ovmf qemu-efi-aarch64 qemu-utils
 	dosfstools mtools cpio genisoimage systemd-boot-efi busybox-static
-	curl xz-utils zstd jq binutils)
+	curl xz-utils zstd jq binutils
+	iproute2 nftables dnsmasq-base openssh-client)
 test_pkgs=(qemu-user-static binfmt-support openssh-server openssh-client
 	postgresql util-linux procps iproute2 python3 sqlite3 valgrind openssl
 	clang-format clang-tidy cppcheck shellcheck

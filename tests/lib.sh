@@ -31,6 +31,30 @@ require_store() {
 	fi
 }
 
+# until_true SECONDS WHAT CMD...: polls CMD every second; bad after SECONDS.
+until_true() {
+	local limit=$1 what=$2
+	shift 2
+	for ((i = 0; i < limit; i++)); do
+		"$@" && return 0
+		sleep 1
+	done
+	bad "timed out after ${limit}s waiting for $what"
+	return 1
+}
+
+# Stops the test's loamd (pid, may be empty), purges every VM its local
+# host's agent made under the state dir, and removes the dir.
+purge_loam_state() { # STATE_DIR LOAMD_PID
+	local state=$1 agent d
+	[[ -n $2 ]] && kill "$2" 2>/dev/null && wait "$2" 2>/dev/null
+	agent=$(ls "$state"/host/agent/*/loam-host 2>/dev/null | head -n1)
+	for d in "$state"/host/vms/*/; do
+		[[ -d $d && -n $agent ]] && "$agent" vm-purge "$(basename "$d")" --state-dir "$state/host" >/dev/null 2>&1
+	done
+	rm -rf "$state"
+}
+
 finish() {
 	echo "$passes passed, $fails failed"
 	((fails == 0))

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "artifact/versions.h"
+#include "db/net.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
 
@@ -73,10 +74,25 @@ static void add_access(json_t *v, const struct loam_host *h)
 					    "vms", (json_int_t)h->vms));
 }
 
+/* Its pool, its prefix (its own ULA /48 when none is set), how many VMs
+ * they hold and hold now, and whether guest traffic may leave the host. */
+static void add_net(json_t *v, const struct loam_host *h)
+{
+	struct loam_net6 prefix;
+	char text[LOAM_CIDR_STRLEN] = "";
+	if (loam_net_host_prefix(h->id, h->ipv6_prefix, &prefix, NULL) == 0)
+		loam_net6_format(&prefix, text);
+	json_object_update_new(v, json_pack("{s:s?, s:s, s:I, s:I, s:b}", "ipv4_pool", h->ipv4_pool,
+					    "ipv6_prefix", text, "ipv4_total",
+					    (json_int_t)h->ipv4_total, "ipv4_used",
+					    (json_int_t)h->ipv4_used, "egress", h->egress));
+}
+
 static json_t *host_json(const struct loam_host *h)
 {
 	json_t *v = identity_json(h);
 	add_load(v, h);
+	add_net(v, h);
 	add_strand(v, h);
 	add_access(v, h);
 	return v;

@@ -103,7 +103,10 @@ int api_tokens_delete(struct api_req *r, loam_err *err);
 /* artifacts.c */
 int api_artifacts_list(struct api_req *r, loam_err *err);
 int api_artifacts_gc(struct api_req *r, loam_err *err);
+int api_artifacts_weight(struct api_req *r, loam_err *err);
+/* upgrade.c */
 int api_hosts_upgrade(struct api_req *r, loam_err *err);
+int api_vms_upgrade(struct api_req *r, loam_err *err);
 /* vm_console.c */
 int api_vms_console(struct api_req *r, loam_err *err);
 struct loam_transport;
@@ -132,6 +135,17 @@ int api_call_internal(struct loam_api *api, const struct loam_principal *who, co
 		      const char *path, const json_t *body, json_t **doc);
 /* metrics.c: GET /metrics, for a principal that reads metrics. */
 void api_metrics(struct loam_api *api, const char *auth, struct loam_api_response *resp);
+
+/* vm_net.c: a VM's network in its view, open ports at create, firewall. */
+struct loam_vm;
+struct loam_vm_port;
+int api_vm_net_view(struct loam_db *db, const struct loam_vm *vm, json_t *v, loam_err *err);
+int api_vm_ports_parse(const json_t *list, struct loam_vm_port **out, size_t *n, loam_err *err);
+int api_vm_ports_insert(struct loam_db *db, const char *vm_id, const struct loam_vm_port *ports,
+			size_t n, loam_err *err);
+int api_vm_firewall_list(struct api_req *r, loam_err *err);
+int api_vm_firewall_add(struct api_req *r, loam_err *err);
+int api_vm_firewall_rm(struct api_req *r, loam_err *err);
 
 /* body.c: request bodies. */
 /* Fails unless the body is an object whose keys are all in `allowed`

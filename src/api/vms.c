@@ -11,11 +11,13 @@
 #include "api/internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "alloc/alloc.h"
 #include "arch/arch.h"
 #include "db/project.h"
+#include "db/net.h"
 #include "db/records.h"
 #include "db/vm.h"
 #include "engine/engine.h"
@@ -37,7 +39,9 @@ static json_t *str_or_null(const char *s)
 	return s ? json_string(s) : json_null();
 }
 
-/* Component versions the VM runs with: [{component, name, version, arch}]. */
+/* Component versions the VM runs with: [{component, name, version, arch,
+ * next}], next being what `loam vm upgrade` moves it to at its next start
+ * ({name, version, arch}) or null. */
 static json_t *vm_artifacts(struct loam_db *db, const char *vm_id)
 {
 	json_t *list = json_array();
@@ -46,11 +50,16 @@ static json_t *vm_artifacts(struct loam_db *db, const char *vm_id)
 	cleanup_err loam_err err = NULL;
 	if (loam_vm_pins(db, vm_id, &pins, &n, &err) < 0)
 		return list;
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(list,
-				      json_pack("{s:s, s:s, s:s, s:s}", "component",
-						pins[i].component, "name", pins[i].name, "version",
-						pins[i].version, "arch", pins[i].arch));
+	for (size_t i = 0; i < n; i++) {
+		const struct loam_vm_pin *p = &pins[i];
+		json_t *next = p->next_version
+				   ? json_pack("{s:s, s:s, s:s}", "name", p->next_name, "version",
+					       p->next_version, "arch", p->next_arch)
+				   : json_null();
+		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:o}", "component",
+						      p->component, "name", p->name, "version",
+						      p->version, "arch", p->arch, "next", next));
+	}
 	loam_vm_pins_free(pins, n);
 	return list;
 }
@@ -133,7 +142,7 @@ int api_vms_show(struct api_req *r, loam_err *err)
 	if (api_vm_lookup(r, r->seg[1], &vm, err) < 0)
 		return -1;
 	r->out = vm_view(r->db, &vm);
-	return 0;
+	return api_vm_net_view(r->db, &vm, r->out, err);
 }
 
 /* The VM as it is now, after a request changed it. */
@@ -144,7 +153,7 @@ static int show_by_id(struct api_req *r, const char *id, loam_err *err)
 	if (found <= 0)
 		return found < 0 ? -1 : loam_fail(err, LOAM_E_NOTFOUND, "the VM is gone meanwhile");
 	r->out = vm_view(r->db, &vm);
-	return 0;
+	return api_vm_net_view(r->db, &vm, r->out, err);
 }
 
 /* ---- create ---- */
@@ -153,6 +162,8 @@ struct vm_spec {
 	char id[27];
 	char project_id[27], project[LOAM_NAME_MAX + 1];
 	const char *name, *location, *image, *arch_input, *size_input;
+	struct loam_vm_port *ports; /* open_ports */
+	size_t nports;
 	const char *boot; /* "firmware" (UEFI from the disk) or "kernel" (the image's kernel) */
 	const struct loam_arch *arch;
 	const struct loam_size *size;
@@ -160,8 +171,8 @@ struct vm_spec {
 
 static int vm_spec_from_body(struct api_req *r, struct vm_spec *s, loam_err *err)
 {
-	static const char *const allowed[] = {"name",  "arch", "size",	  "location",
-					      "image", "boot", "project", NULL};
+	static const char *const allowed[] = {"name", "arch",	    "size",    "location", "image",
+					      "boot", "open_ports", "project", NULL};
 	const char *project = NULL;
 	if (api_body_check(r, allowed, false, err) < 0 ||
 	    api_body_str(r, "project", LOAM_NAME_MAX, &project, err) < 0 ||
@@ -172,7 +183,9 @@ static int vm_spec_from_body(struct api_req *r, struct vm_spec *s, loam_err *err
 	    api_body_str(r, "size", 64, &s->size_input, err) < 0 ||
 	    api_body_str(r, "location", LOAM_NAME_MAX, &s->location, err) < 0 ||
 	    api_body_str(r, "image", LOAM_NAME_MAX, &s->image, err) < 0 ||
-	    api_body_str(r, "boot", 16, &s->boot, err) < 0)
+	    api_body_str(r, "boot", 16, &s->boot, err) < 0 ||
+	    api_vm_ports_parse(json_object_get(r->body, "open_ports"), &s->ports, &s->nports, err) <
+		0)
 		return -1;
 	if (s->boot && strcmp(s->boot, "firmware") != 0 && strcmp(s->boot, "kernel") != 0)
 		return loam_fail(err, LOAM_E_INVALID,
@@ -222,7 +235,8 @@ static int vm_insert_tx(struct loam_db *db, void *ctx, loam_err *err)
 static int vm_create_tx(struct loam_db *db, void *ctx, loam_err *err)
 {
 	struct vm_spec *s = ctx;
-	if (vm_insert_tx(db, ctx, err) < 0)
+	if (vm_insert_tx(db, ctx, err) < 0 ||
+	    api_vm_ports_insert(db, s->id, s->ports, s->nports, err) < 0)
 		return -1;
 	cleanup_json json_t *frame = json_pack("{s:s}", "boot", s->boot ? s->boot : "firmware");
 	if (loam_strand_create(db, LOAM_PROG_VM, NULL, frame, s->id, NULL, err) < 0)
@@ -238,7 +252,9 @@ static int api_vm_create(struct api_req *r, struct vm_spec *s, loam_err *err)
 int api_vms_create(struct api_req *r, loam_err *err)
 {
 	struct vm_spec s = {.location = "default", .image = LOAM_DEFAULT_BOOT_IMAGE};
-	if (vm_spec_from_body(r, &s, err) < 0 || api_vm_create(r, &s, err) < 0)
+	int rc = vm_spec_from_body(r, &s, err) < 0 || api_vm_create(r, &s, err) < 0 ? -1 : 0;
+	free(s.ports);
+	if (rc < 0)
 		return -1;
 	r->status = 201;
 	return show_by_id(r, s.id, err);

@@ -3,7 +3,8 @@
  * (issue 6): how much loam adds to a boot. Each run creates a VM through
  * the running loamd ($LOAM_URL) and times `vm create` → state `running`;
  * then it stops that VM, takes its exact QEMU argv from the agent
- * (`loam-host vm-argv`) and boots it directly, without loam, timing QEMU's
+ * (`loam-host vm-argv`) and boots it directly, without loam (as the VM's
+ * user, with the pinned bundle's environment), timing QEMU's
  * start → the guest's LOAM-READY line on the serial log. Both happen back
  * to back so that they see the same machine load. It prints JSON with both
  * p50s and their ratio (goal: ≤ 1.10). The default is the UEFI firmware
@@ -25,6 +26,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -42,6 +44,8 @@ extern char **environ;
 #include "bench/bench.h"
 #include "cli/client.h"
 #include "cli/verbs.h"
+#include "host/run_as.h"
+#include "host/vm.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 #include "lib/json.h"
@@ -326,20 +330,16 @@ static void kill_pidfile(const char *path)
 		loam_cli_sleep_ms(50);
 }
 
-/* Starts QEMU from argv (it daemonizes once set up) and waits for the
- * guest's readiness line; *ms is start → ready. */
-static int direct_boot(const struct boot_opts *o, const struct loam_argv *qemu,
+/* Starts QEMU from argv with env as the VM's user, as vm-start does (it
+ * daemonizes once set up), and waits for the guest's readiness line; *ms
+ * is start → ready. */
+static int direct_boot(const struct boot_opts *o, const struct vm_paths *p,
+		       const struct loam_argv *qemu, const struct loam_argv *env,
 		       const struct vm_files *f, int64_t *ms, loam_err *err)
 {
-	const char *const *argv = loam_argv_view(qemu);
-	unlink(f->serial);
 	settle(o);
 	int64_t t0 = now_ms();
-	struct loam_spawn_opts so = {.argv = argv, .timeout_ms = 120000};
-	struct loam_spawn_result r;
-	int rc = loam_spawn_ok(&so, &r, err);
-	loam_spawn_result_free(&r);
-	if (rc < 0)
+	if (vm_start_as_user(p, loam_argv_view(qemu), loam_argv_view(env), 120000, err) < 0)
 		return loam_err_wrap(err, "start QEMU directly");
 	while (!serial_ready(f->serial)) {
 		if (now_ms() - t0 > BOOT_LIMIT_MS) {
@@ -362,16 +362,53 @@ struct bench_run {
 	char name[64];
 };
 
+/* A VM with a network has its QEMU in its namespace (docs/network.md), and
+ * so does the direct boot: this thread enters it for the fork (the child
+ * inherits it) and comes back. Returns the fd of the namespace to return
+ * to, -1 when the VM has none. */
+static int enter_vm_netns(const char *id, loam_err *err)
+{
+	cleanup_free char *ns = xasprintf("/run/netns/" LOAM_LAYOUT_NETNS_PREFIX "%s", id);
+	int target = open(ns, O_RDONLY | O_CLOEXEC);
+	if (target < 0)
+		return -1;
+	int back = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (back < 0 || setns(target, CLONE_NEWNET) < 0) {
+		loam_fail_errno(err, "enter %s", ns);
+		if (back >= 0)
+			close(back);
+		back = -2;
+	}
+	close(target);
+	return back;
+}
+
+static void leave_vm_netns(int back)
+{
+	if (back < 0)
+		return;
+	if (setns(back, CLONE_NEWNET) < 0)
+		abort(); /* the bench would go on in a VM's namespace */
+	close(back);
+}
+
 /* Stops the loam-booted VM and boots its exact argv once more without loam. */
 static int measure_direct(const struct bench_run *b, const char *id, int64_t *ms, loam_err *err)
 {
-	cleanup_argv struct loam_argv qemu = {0};
+	cleanup_argv struct loam_argv qemu = {0}, env = {0};
+	struct vm_paths p;
 	if (loam_agent_vm_stop(&b->agent, id, 0, NULL, err) < 0 || reprep(&b->agent, id, err) < 0 ||
-	    loam_agent_vm_argv(&b->agent, id, &qemu, err) < 0)
+	    loam_agent_vm_argv(&b->agent, id, &qemu, &env, err) < 0 ||
+	    vm_paths_init(b->agent.state_dir, id, &p, err) < 0)
 		return -1;
 	cleanup_vm_files struct vm_files f = {0};
 	vm_files_init(&f, b->agent.state_dir, id);
-	return direct_boot(b->o, &qemu, &f, ms, err);
+	int back = enter_vm_netns(id, err);
+	if (back == -2)
+		return -1;
+	int rc = direct_boot(b->o, &p, &qemu, &env, &f, ms, err);
+	leave_vm_netns(back);
+	return rc;
 }
 
 /* One pair, back to back so that both see the same machine load: request →

@@ -6,7 +6,8 @@
 
 static const struct loam_cli_verb vm_verbs[] = {
     {"create",
-     "loam vm create NAME --arch A --size S [--location L] [--image I] [--project P] [--json]",
+     "loam vm create NAME --arch A --size S [--location L] [--image I] [--open-port P/tcp]... "
+     "[--project P] [--json]",
      loam_vm_create},
     {"ls", "loam vm ls [--project P] [--json]", loam_vm_ls},
     {"show", "loam vm show NAME [--project P] [--json]", loam_vm_show},
@@ -14,6 +15,13 @@ static const struct loam_cli_verb vm_verbs[] = {
     {"start", "loam vm start NAME [--project P] [--json]", loam_vm_start},
     {"reboot", "loam vm reboot NAME [--project P] [--json]", loam_vm_reboot},
     {"rm", "loam vm rm NAME [--project P] [--json]", loam_vm_rm},
+    {"firewall",
+     "loam vm firewall NAME ls|add|rm [PORT[/tcp|/udp]] [--from CIDR] [--project P] [--json]",
+     loam_vm_firewall},
+    {"ssh", "loam vm ssh NAME [-i KEY] [--jump-key KEY] [--project P] [-- COMMAND...]",
+     loam_vm_ssh},
+    {"upgrade", "loam vm upgrade NAME [--component vmm|firmware|storage] [--project P] [--json]",
+     loam_vm_upgrade},
     {"console", "loam vm console NAME [--project P] [--follow] [--json]", loam_vm_console},
 };
 

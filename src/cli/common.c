@@ -88,6 +88,13 @@ static int build_path(const char *prefix, const struct json_name *o, const char 
 	return 0;
 }
 
+int loam_cli_vm_path(const char *name, const char *project, const char *suffix, char **out,
+		     loam_err *err)
+{
+	struct json_name o = {.name = name, .project = project};
+	return build_path("/v1/vms", &o, suffix, out, err);
+}
+
 int loam_cli_list(int argc, char **argv, const char *usage, const char *path,
 		  const struct loam_col *cols, size_t ncols)
 {

@@ -38,6 +38,10 @@ int loam_cli_call_once(const char *method, const char *path, const json_t *body,
 		       loam_err *err);
 /* Validates a resource name given on the command line. */
 int loam_cli_check_name(const char *what, const char *name, loam_err *err);
+/* "/v1/vms/NAME[/suffix][?project=P]" in *out (the caller frees), the VM
+ * and project names checked: the path of a VM verb with --project. */
+int loam_cli_vm_path(const char *name, const char *project, const char *suffix, char **out,
+		     loam_err *err);
 /* The string at key, or "" when absent or not a string. */
 const char *loam_cli_str(const json_t *o, const char *key);
 /* Sleeps ms milliseconds (the pace of the verbs that follow a state). */
@@ -55,6 +59,8 @@ int loam_vm_stop(int argc, char **argv);
 int loam_vm_start(int argc, char **argv);
 int loam_vm_reboot(int argc, char **argv);
 int loam_vm_rm(int argc, char **argv);
+int loam_vm_firewall(int argc, char **argv);
+int loam_vm_ssh(int argc, char **argv);
 int loam_vm_console(int argc, char **argv);
 int loam_host_upgrade(int argc, char **argv);
 int loam_artifact_ls(int argc, char **argv);
@@ -72,5 +78,11 @@ void loam_cli_print_project(const json_t *p);
 /* METHOD /v1/projects/NAME with body, then the project as JSON or as a
  * usage table; returns the exit status. */
 int loam_cli_project_call(const char *method, const char *name, const json_t *body, bool json);
+int loam_artifact_drain(int argc, char **argv);
+int loam_artifact_undrain(int argc, char **argv);
+/* drain and undrain: POST /v1/artifacts/weight with `weight` (undrain's
+ * default; --weight W replaces it when it is above 0). */
+int loam_cli_artifact_weight(int argc, char **argv, const char *usage, long weight);
+int loam_vm_upgrade(int argc, char **argv);
 
 #endif

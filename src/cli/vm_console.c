@@ -87,11 +87,9 @@ int loam_vm_console(int argc, char **argv)
 		return loam_cli_usage(USAGE " (--json prints one answer: not with --follow)");
 	const char *name = argv[optind];
 	cleanup_err loam_err err = NULL;
-	if (loam_cli_check_name("VM name", name, &err) < 0 ||
-	    (project && loam_cli_check_name("project", project, &err) < 0))
+	cleanup_free char *path = NULL;
+	if (loam_cli_vm_path(name, project, "console", &path, &err) < 0)
 		return loam_cli_error(err);
-	cleanup_free char *path = xasprintf("/v1/vms/%s/console%s%s", name,
-					    project ? "?project=" : "", project ? project : "");
 	cleanup_json json_t *doc = NULL;
 	if (loam_cli_call_once("GET", path, NULL, &doc, &err) < 0)
 		return loam_cli_error(err);

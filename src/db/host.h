@@ -54,7 +54,11 @@ struct loam_host {
 	double cpu_overcommit;
 	int64_t used_cores, used_memory_gib, used_hugepages_1g, generation;
 	int64_t created_at, last_seen_at;
-	bool seen;		  /* last_seen_at is set */
+	bool seen; /* last_seen_at is set */
+	/* its network (db/net.h): ipv6_prefix NULL means its own ULA /48 */
+	char *ipv4_pool, *ipv6_prefix;
+	bool egress;
+	int64_t ipv4_total, ipv4_used;
 	struct loam_argv emulate; /* arches run under TCG, sorted */
 	/* Only in the API's views (loam_host_list, loam_host_view): */
 	int64_t vms;			/* VMs placed on it */

@@ -98,13 +98,15 @@ struct loam_vm_queued {
 int loam_vm_queue(struct loam_db *db, const char *location, const char *arch, size_t max,
 		  struct loam_vm_queued **out, size_t *n, loam_err *err);
 void loam_vm_queue_free(struct loam_vm_queued *q, size_t n);
-/* The row and its pins, in one transaction. */
+/* The row, its pins, addresses and ports, in one transaction. */
 int loam_vm_delete(struct loam_db *db, const char *id, loam_err *err);
 
 /* ---- the artifact versions a VM runs with (vm_artifact) ---- */
 
 struct loam_vm_pin {
 	char *component, *name, *version, *arch;
+	/* What `loam vm upgrade` moves it to at the VM's next start, or NULL. */
+	char *next_name, *next_version, *next_arch;
 };
 /* Records the pins, in one transaction, except for a component the VM has
  * a pin for already. */
@@ -118,10 +120,11 @@ void loam_vm_pins_free(struct loam_vm_pin *pins, size_t n);
  * 1 with *path (the caller frees), 0 when it is not installed there. */
 int loam_vm_pinned_path(struct loam_db *db, const char *vm_id, const char *host_id,
 			const char *component, char **path, loam_err *err);
-/* The newest installed version of the boot image `name` for arch on the
- * host, with loam_artifact_pick_for_vm's rule (latest installed_at, then
- * version) restricted to that name: 1 with *version, 0 when none. */
-int loam_vm_pick_image(struct loam_db *db, const char *host_id, const char *arch, const char *name,
-		       char **version, loam_err *err);
+/* Sets what the VM's pin of component moves to at its next start (name
+ * NULL: nothing, the VM keeps its version). */
+int loam_vm_pin_set_next(struct loam_db *db, const char *vm_id, const char *component,
+			 const char *name, const char *version, const char *arch, loam_err *err);
+/* The VM starts: every pending version becomes its pin. */
+int loam_vm_pins_take_next(struct loam_db *db, const char *vm_id, loam_err *err);
 
 #endif

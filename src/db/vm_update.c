@@ -88,6 +88,10 @@ static int delete_tx(struct loam_db *db, void *ctx, loam_err *err)
 {
 	const char *id = ctx;
 	if (loam_db_exec(db, "DELETE FROM vm_artifact WHERE vm_id = ?", DB_ARGS(DB_TEXT(id)), NULL,
+			 err) < 0 ||
+	    loam_db_exec(db, "DELETE FROM vm_net WHERE vm_id = ?", DB_ARGS(DB_TEXT(id)), NULL,
+			 err) < 0 ||
+	    loam_db_exec(db, "DELETE FROM vm_port WHERE vm_id = ?", DB_ARGS(DB_TEXT(id)), NULL,
 			 err) < 0)
 		return -1;
 	return loam_db_exec(db, "DELETE FROM vm WHERE id = ?", DB_ARGS(DB_TEXT(id)), NULL, err);

@@ -2,7 +2,8 @@
  * The VM verbs of the agent: vm-prep, vm-start, vm-status, vm-stop and
  * vm-purge. Each is idempotent, takes its words as validated argv and its
  * data as JSON on stdin, and prints one JSON object on stdout. QEMU runs
- * daemonized as the VM's own unix user, supervised through its pid file,
+ * daemonized as the VM's own unix user (started as that user: run_as.h),
+ * from the pinned vmm bundle when the spec names one, supervised through its pid file,
  * its QMP socket and its serial log (and a systemd unit where systemd runs).
  * The exact interface is documented in docs/agent-vm-verbs.md.
  */
@@ -24,7 +25,9 @@
 #include "lib/spawn.h"
 #include "lib/valid.h"
 #include "lib/clock.h"
+#include "host/net.h"
 #include "host/qmp.h"
+#include "host/run_as.h"
 #include "host/verbs.h"
 #include "host/vm.h"
 #include "host/vm_prep.h"
@@ -176,21 +179,29 @@ static void fill_vmm_spec(const struct vm_paths *p, const struct vm_spec *s,
 	    .pidfile = p->pid,
 	    .name = s->name,
 	    .hugepage_dir = hugepage_dir,
-	    .runas = p->user,
+	    .runas = NULL, /* QEMU starts as the VM's user already (start_qemu) */
 	    .daemonize = true,
 	};
 }
 
 /* Under systemd, QEMU runs as a transient unit named after the VM user,
- * so systemctl shows it and it survives the agent's SSH session. */
-static void add_systemd_prefix(const struct vm_paths *p, struct loam_argv *argv)
+ * so systemctl shows it and it survives the agent's SSH session; systemd
+ * starts it as that user (with the user's groups), with its module dir and
+ * in its network namespace. */
+static void add_systemd_prefix(const struct vm_paths *p, const struct vm_net *net,
+			       const char *module_dir, struct loam_argv *argv)
 {
 	loam_argv_add(argv, "systemd-run");
 	loam_argv_addf(argv, "--unit=%s", p->user);
+	loam_argv_addf(argv, "--uid=%s", p->user);
+	if (*module_dir)
+		loam_argv_addf(argv, "--setenv=QEMU_MODULE_DIR=%s", module_dir);
 	loam_argv_add(argv, "--collect");
 	loam_argv_add(argv, "--quiet");
 	loam_argv_add(argv, "--property=Type=forking");
 	loam_argv_addf(argv, "--property=PIDFile=%s", p->pid);
+	if (net)
+		vm_net_systemd_property(net, argv);
 	loam_argv_add(argv, "--");
 }
 
@@ -207,29 +218,48 @@ static void systemctl_quiet(const char *verb, const char *user)
 	loam_err_free(&err);
 }
 
-static int build_start_argv(const struct vm_paths *p, const struct vm_spec *s, bool supervised,
-			    struct loam_argv *argv, loam_err *err)
+/* The VM's QEMU argv; *module_dir (QEMU_MODULE_DIR) gets the pinned
+ * bundle's module dir, "" without one. */
+static int build_start_argv(const struct vm_paths *p, const struct vm_spec *s,
+			    const struct vm_net *net, bool supervised, struct loam_argv *argv,
+			    char module_dir[VM_PATH_MAX], loam_err *err)
 {
-	char huge[VM_PATH_MAX] = "";
+	char huge[VM_PATH_MAX] = "", name[VM_PATH_MAX], qemu[PATH_MAX], data_dir[VM_PATH_MAX];
 	if (s->hugepages) {
 		if (s->hugepage_dir)
 			snprintf(huge, sizeof(huge), "%s", s->hugepage_dir);
 		else if (find_hugepage_dir(huge, err) < 0)
 			return -1;
 	}
+	/* By its absolute path, so that vm-argv shows what runs. */
+	if (vm_spec_vmm_paths(s, name, data_dir, module_dir, err) < 0)
+		return -1;
+	if (name[0] == '/')
+		snprintf(qemu, sizeof(qemu), "%s", name);
+	else if (vm_tool(name, qemu, err) < 0)
+		return -1;
 	struct loam_vmm_spec v;
 	fill_vmm_spec(p, s, s->hugepages ? huge : NULL, &v);
 	if (supervised && vm_systemd_present())
-		add_systemd_prefix(p, argv);
-	return loam_vmm_argv(s->arch, s->qemu ? s->qemu : s->arch->qemu_binary, &v, argv, err);
+		add_systemd_prefix(p, net, module_dir, argv);
+	if (loam_vmm_argv(s->arch, qemu, &v, argv, err) < 0)
+		return -1;
+	/* The bundle's data dir, first in QEMU's search path wherever -L sits:
+	 * QEMU 10 is built non-relocatable and would read /usr/share/qemu. */
+	if (*data_dir) {
+		loam_argv_add(argv, "-L");
+		loam_argv_add(argv, data_dir);
+	}
+	if (net)
+		vm_net_qemu_args(net, argv);
+	return 0;
 }
 
-static int check_prepared(const struct vm_paths *p, const struct vm_spec *s, loam_err *err)
+static int check_prepared(const struct vm_paths *p, const struct vm_spec *s, uid_t *uid, gid_t *gid,
+			  loam_err *err)
 {
-	uid_t uid;
-	gid_t gid;
 	bool found = false;
-	if (vm_user_lookup(p->user, &uid, &gid, &found, err) < 0)
+	if (vm_user_lookup(p->user, uid, gid, &found, err) < 0)
 		return -1;
 	struct stat st;
 	if (!found || stat(p->disk, &st) < 0 ||
@@ -241,21 +271,53 @@ static int check_prepared(const struct vm_paths *p, const struct vm_spec *s, loa
 	return 0;
 }
 
-static int start_qemu(const struct vm_paths *p, const struct vm_spec *s, pid_t *pid, loam_err *err)
+/* The VM's network, made again if the host lost it (a reboot), and this
+ * process in its namespace, so that QEMU starts there (host/net.h). */
+static int join_net(const struct vm_paths *p, const struct vm_net *net, uid_t uid, gid_t gid,
+		    loam_err *err)
 {
-	cleanup_argv struct loam_argv argv = {0};
-	if (check_prepared(p, s, err) < 0 || build_start_argv(p, s, true, &argv, err) < 0)
+	char state_dir[VM_NET_PATH_MAX];
+	vm_net_state_dir_of(p->vms, state_dir);
+	return vm_net_ensure(state_dir, net, uid, gid, err) < 0 || vm_net_enter(net, err) < 0 ? -1
+											      : 0;
+}
+
+/* Runs the argv as the VM's user (never root, never QEMU's -runas, which
+ * QEMU 10 refuses), or under systemd-run, which switches to the user. */
+static int exec_qemu(const struct vm_paths *p, struct loam_argv *argv, const char *module_dir,
+		     gid_t gid, loam_err *err)
+{
+	char env_modules[VM_PATH_MAX + 32];
+	snprintf(env_modules, sizeof(env_modules), "QEMU_MODULE_DIR=%s", module_dir);
+	const char *env[] = {*module_dir ? env_modules : NULL, NULL};
+	if (!vm_systemd_present())
+		return vm_start_as_user(p, loam_argv_view(argv), env, QEMU_START_TIMEOUT_MS, err);
+	if (vm_serial_log_reset(p, gid, err) < 0)
 		return -1;
-	unlink(p->pid);
-	unlink(p->qmp);
-	if (vm_systemd_present())
-		systemctl_quiet("reset-failed", p->user);
-	struct loam_spawn_opts o = {.argv = loam_argv_view(&argv),
+	systemctl_quiet("reset-failed", p->user);
+	struct loam_spawn_opts o = {.argv = loam_argv_view(argv),
 				    .timeout_ms = QEMU_START_TIMEOUT_MS};
 	struct loam_spawn_result r;
 	int rc = loam_spawn_ok(&o, &r, err);
 	loam_spawn_result_free(&r);
-	if (rc < 0)
+	return rc;
+}
+
+static int start_qemu(const struct vm_paths *p, const struct vm_spec *s, pid_t *pid, loam_err *err)
+{
+	cleanup_argv struct loam_argv argv = {0};
+	cleanup_vm_net struct vm_net net = {0};
+	char module_dir[VM_PATH_MAX];
+	uid_t uid;
+	gid_t gid;
+	int has_net = vm_net_load_vm(p->vms, p->id, &net, err);
+	if (has_net < 0 || check_prepared(p, s, &uid, &gid, err) < 0 ||
+	    build_start_argv(p, s, has_net ? &net : NULL, true, &argv, module_dir, err) < 0 ||
+	    (has_net && join_net(p, &net, uid, gid, err) < 0))
+		return -1;
+	unlink(p->pid);
+	unlink(p->qmp);
+	if (exec_qemu(p, &argv, module_dir, gid, err) < 0)
 		return loam_err_wrap(err, "start QEMU");
 	*pid = vm_running_pid(p);
 	if (!*pid)
@@ -302,16 +364,24 @@ int loam_host_verb_vm_argv(int argc, char **argv)
 		return loam_host_report(LOAM_VERB_VM_ARGV, &err);
 	struct vm_spec spec = {0};
 	cleanup_argv struct loam_argv qemu = {0};
-	int rc = vm_spec_load(&p, &spec, &err) < 0
+	cleanup_vm_net struct vm_net net = {0};
+	char module_dir[VM_PATH_MAX] = "";
+	int has_net = vm_net_load_vm(p.vms, p.id, &net, &err);
+	int rc = has_net < 0 || vm_spec_load(&p, &spec, &err) < 0
 		     ? -1
-		     : build_start_argv(&p, &spec, false, &qemu, &err);
+		     : build_start_argv(&p, &spec, has_net ? &net : NULL, false, &qemu, module_dir,
+					&err);
 	vm_spec_free(&spec);
 	if (rc < 0)
 		return loam_host_report(LOAM_VERB_VM_ARGV, &err);
 	json_t *words = json_array();
 	for (size_t i = 0; i < qemu.n; i++)
 		json_array_append_new(words, json_string(qemu.v[i]));
-	return print_json(json_pack("{s:s,s:o}", LOAM_KEY_ID, p.id, LOAM_KEY_ARGV, words));
+	json_t *env = json_array(); /* what QEMU needs in its environment besides */
+	if (*module_dir)
+		json_array_append_new(env, json_sprintf("QEMU_MODULE_DIR=%s", module_dir));
+	return print_json(
+	    json_pack("{s:s,s:o,s:o}", LOAM_KEY_ID, p.id, LOAM_KEY_ARGV, words, LOAM_KEY_ENV, env));
 }
 
 /* ---- vm-status ---- */
@@ -439,7 +509,10 @@ static int purge(const struct vm_paths *p, long powerdown_ms, bool *existed, loa
 	*existed = *existed || user_found;
 	if (user_found && vm_kill_user_processes(uid, err) < 0)
 		return -1;
-	if (vm_remove_tree(p->dir, err) < 0 || vm_user_remove(p->user, err) < 0)
+	char state_dir[VM_NET_PATH_MAX];
+	vm_net_state_dir_of(p->vms, state_dir);
+	if (vm_net_purge(state_dir, p->id, err) < 0 || vm_remove_tree(p->dir, err) < 0 ||
+	    vm_user_remove(p->user, err) < 0)
 		return -1;
 	return 0;
 }

@@ -49,6 +49,8 @@ struct vm_spec {
 	json_t *json; /* owns every string below */
 	const char *id, *name, *image, *image_format, *fw_code, *fw_vars;
 	const char *qemu;	  /* optional: QEMU binary; default the arch's, from PATH */
+	const char *vmm_dir;	  /* optional: the pinned vmm bundle (bin/ lib/qemu/ share/qemu/) */
+	const char *storage_dir;  /* optional: the pinned storage bundle (bin/qemu-img, ...) */
 	const char *hugepage_dir; /* optional: hugetlbfs mount; default found in /proc/mounts */
 	const struct loam_arch *arch;
 	unsigned vcpus, memory_mib, disk_gib; /* disk_gib 0: the image's size */
@@ -65,6 +67,14 @@ int vm_spec_parse(json_t *j, struct vm_spec *s, loam_err *err);
 void vm_spec_free(struct vm_spec *s);
 /* Reads D/vms/<id>/vm.json, refusing one not owned by root. */
 int vm_spec_load(const struct vm_paths *p, struct vm_spec *s, loam_err *err);
+/* The QEMU binary the VM runs: vmm_dir/bin/<the arch's qemu binary> when
+ * the spec names the pinned bundle, else `qemu`, else the arch's from PATH.
+ * Also its data dir (-L) and module dir (QEMU_MODULE_DIR) in the bundle,
+ * "" without one. */
+int vm_spec_vmm_paths(const struct vm_spec *s, char binary[VM_PATH_MAX], char data_dir[VM_PATH_MAX],
+		      char module_dir[VM_PATH_MAX], loam_err *err);
+/* qemu-img of the pinned storage bundle, or "qemu-img" (PATH) without one. */
+int vm_spec_qemu_img(const struct vm_spec *s, char out[VM_PATH_MAX], loam_err *err);
 /* False only for a kernel booted without UEFI: no pflash, no VARS. */
 bool vm_spec_uses_firmware(const struct vm_spec *s);
 

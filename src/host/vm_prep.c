@@ -1,7 +1,9 @@
 /*
  * vm-prep; see vm_prep.h. Files are made under a temporary name, given to
  * the VM user and renamed into place, so a half-done prep never leaves a
- * file that looks finished. Tools run by argv: qemu-img, mkfs.vfat, mcopy.
+ * file that looks finished. Tools run by argv: qemu-img (the pinned
+ * storage bundle's, so the overlay is made by the version that serves it),
+ * mkfs.vfat, mcopy.
  */
 #include "host/vm_prep.h"
 
@@ -14,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "host/net.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 #include "lib/json.h"
@@ -34,10 +37,13 @@ static bool exists(const char *path)
 	return lstat(path, &st) == 0;
 }
 
+/* name: a tool in PATH, or an absolute path (the pinned bundle's). */
 static int run_tool(const char *name, const char *const *args, loam_err *err)
 {
 	char tool[PATH_MAX];
-	if (vm_tool(name, tool, err) < 0)
+	if (name[0] == '/')
+		snprintf(tool, sizeof(tool), "%s", name);
+	else if (vm_tool(name, tool, err) < 0)
 		return -1;
 	const char *argv[16] = {tool};
 	for (size_t i = 0; i < 14 && args[i]; i++)
@@ -113,7 +119,8 @@ static int make_disk(const struct vm_paths *p, const struct vm_spec *s, const st
 			      "-F",	s->image_format,
 			      tmp,	s->disk_gib ? size : NULL,
 			      NULL};
-	if (run_tool("qemu-img", args, err) < 0) {
+	char qemu_img[VM_PATH_MAX];
+	if (vm_spec_qemu_img(s, qemu_img, err) < 0 || run_tool(qemu_img, args, err) < 0) {
 		unlink(tmp);
 		return loam_err_wrap(err, "make the disk overlay");
 	}
@@ -242,16 +249,40 @@ static int prep_files(const struct vm_paths *p, const struct vm_spec *s, const s
 	return 0;
 }
 
+/* The VM's network (host/net.h), when the spec has one; checked before
+ * anything is made, set up once the user exists. */
+static int prep_net(const struct vm_paths *p, const struct vm_spec *s, bool check_only,
+		    const struct owner *o, json_t **report, loam_err *err)
+{
+	json_t *net = json_object_get(s->json, LOAM_KEY_NET);
+	if (!net || json_is_null(net))
+		return 0;
+	cleanup_vm_net struct vm_net n = {0};
+	if (vm_net_parse(p->id, net, &n, err) < 0)
+		return -1;
+	if (check_only)
+		return 0;
+	char state_dir[VM_NET_PATH_MAX];
+	vm_net_state_dir_of(p->vms, state_dir);
+	if (vm_net_setup(state_dir, &n, o->uid, o->gid, err) < 0)
+		return -1;
+	*report = vm_net_report(&n);
+	return 0;
+}
+
 int vm_prep(const struct vm_paths *p, const struct vm_spec *s, json_t **result, loam_err *err)
 {
 	struct owner o;
-	if (vm_user_ensure(p->user, &o.uid, &o.gid, err) < 0 || make_dir(p, &o, err) < 0 ||
-	    prep_files(p, s, &o, err) < 0)
+	json_t *net = NULL;
+	if (prep_net(p, s, true, NULL, NULL, err) < 0 ||
+	    vm_user_ensure(p->user, &o.uid, &o.gid, err) < 0 || make_dir(p, &o, err) < 0 ||
+	    prep_files(p, s, &o, err) < 0 || prep_net(p, s, false, &o, &net, err) < 0)
 		return loam_err_wrap(err, "prepare VM %s", p->id);
 	*result =
 	    json_pack("{s:s,s:s,s:i,s:s,s:s,s:o,s:o}", LOAM_KEY_ID, p->id, LOAM_KEY_USER, p->user,
 		      LOAM_KEY_UID, (json_int_t)o.uid, LOAM_KEY_DIR, p->dir, LOAM_KEY_DISK, p->disk,
 		      LOAM_KEY_VARS, vm_spec_uses_firmware(s) ? json_string(p->vars) : json_null(),
 		      LOAM_KEY_SEED, s->has_seed ? json_string(p->seed) : json_null());
+	json_object_set_new(*result, LOAM_KEY_NET, net ? net : json_null());
 	return 0;
 }

@@ -137,6 +137,7 @@ static int start_engine(struct loamd *d, loam_err *err)
 				    .heartbeat_ms = d->opts.heartbeat_s * 1000,
 				    .artifact_base_url = d->artifact_base_url,
 				    .manifest = d->have_manifest ? &d->manifest : NULL,
+				    .artifact_store = d->opts.artifact_store,
 				    .images = loam_image_index_new()};
 	if (loam_image_index_reload(d->app.images, d->db, err) < 0)
 		return loam_err_wrap(err, "read installed images");

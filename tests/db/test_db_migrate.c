@@ -1,12 +1,17 @@
 /*
- * Migrations 0004 (the arch table and the state CHECKs) and 0005 (projects:
- * test_migrate_projects) on a database that is in use. 0004: a schema at version 3 holding hosts,
- * emulation, VMs, strands and artifacts is migrated, and every row must come through unchanged,
+ * Migration 0004 (the arch table and the state CHECKs) on a database that
+ * is in use: a schema at version 3 holding hosts, emulation, VMs, strands
+ * and artifacts is migrated, and every row must come through unchanged,
  * with its indexes and foreign keys (cascades included) working on the
  * rebuilt tables, arch names checked through the arch table (a new arch is
  * one row, no schema change) and host and VM states through CHECKs. A
  * database whose rows break the new rules refuses the migration and stays
- * at version 3, untouched. Runs on SQLite, and on PostgreSQL under
+ * at version 3, untouched. Then migration 0005 (projects: VMs keep their
+ * rows and land in the default project), 0006 (networking): each host
+ * counts the VMs placed on it as addresses in use, and the new tables
+ * check their rows; and migration 0008 (side-by-side versions) the same
+ * way. Each runs only the migrations up to its own, so later ones do not
+ * change what it checks. Runs on SQLite, and on PostgreSQL under
  * tests/with_pg.sh (test_db_migrate_pg).
  */
 #include <stdio.h>
@@ -147,41 +152,40 @@ static void remove_migrations(const char *dir)
 	rmdir(dir);
 }
 
-/* Migrates db with the embedded migrations up to `upto` only. */
-static int migrate_upto(struct loam_db *db, int upto, loam_err *err)
+/* A fresh database migrated up to schema version `upto`. */
+static struct loam_db *open_at(struct tdb *t, const char *tag, int upto)
 {
-	char dir[] = "/tmp/loam-mig.XXXXXX";
+	char dir[] = "/tmp/loam-migN.XXXXXX";
 	write_migrations(dir, upto);
-	setenv("LOAM_MIGRATIONS_DIR", dir, 1);
-	int rc = loam_db_migrate(db, err);
-	unsetenv("LOAM_MIGRATIONS_DIR");
-	remove_migrations(dir);
-	return rc;
-}
-
-/* A database at schema version `at` with the seed rows in it. */
-static struct loam_db *open_at(struct tdb *t, const char *tag, int at)
-{
-	char dir[] = "/tmp/loam-mig3.XXXXXX";
-	write_migrations(dir, at);
 	setenv("LOAM_MIGRATIONS_DIR", dir, 1);
 	tdb_fresh(t, backend, tag);
 	struct loam_db *db = tdb_open_migrated(t);
 	unsetenv("LOAM_MIGRATIONS_DIR");
 	remove_migrations(dir);
-	/* the last migration at or before `at` (numbers may have gaps) */
-	int64_t version = count(db, "SELECT max(version) FROM schema_version");
-	CHECK(version <= at && version >= 3);
-	if (version >= 4) /* arch names are rows of their own since 0004 */
-		CHECK_INT(exec(db, "INSERT INTO arch (name) VALUES ('x64'), ('arm64')"), 0);
-	for (size_t i = 0; seed_sql[i]; i++)
-		CHECK_INT(exec(db, seed_sql[i]), 0);
 	return db;
 }
 
+/* Migrates db with the embedded migrations up to `upto` only. */
+static int migrate_to(struct loam_db *db, int upto, loam_err *err)
+{
+	char dir[] = "/tmp/loam-migto.XXXXXX";
+	write_migrations(dir, upto);
+	setenv("LOAM_MIGRATIONS_DIR", dir, 1);
+	int rc = loam_db_migrate(db, err);
+	unsetenv("LOAM_MIGRATIONS_DIR");
+	remove_migrations(dir);
+	/* as loamd's start-up does after migrating */
+	return rc < 0 ? -1 : loam_db_sync_sizes(db, err);
+}
+
+/* A database at schema version 3 with the seed rows in it. */
 static struct loam_db *open_at_v3(struct tdb *t, const char *tag)
 {
-	return open_at(t, tag, 3);
+	struct loam_db *db = open_at(t, tag, 3);
+	CHECK_INT(count(db, "SELECT max(version) FROM schema_version"), 3);
+	for (size_t i = 0; seed_sql[i]; i++)
+		CHECK_INT(exec(db, seed_sql[i]), 0);
+	return db;
 }
 
 static void check_indexes(struct loam_db *db)
@@ -238,10 +242,9 @@ static void test_migrate_in_use(void)
 	struct loam_db *db = open_at_v3(&t, "mig4");
 	cleanup_free char *before = digest(db);
 	cleanup_err loam_err err = NULL;
-	CHECK_INT(migrate_upto(db, 4, &err), 0);
+	CHECK_INT(migrate_to(db, 4, &err), 0);
 	if (err)
 		fprintf(stderr, "  migrate: %s\n", loam_err_msg(err));
-	CHECK_INT(loam_db_sync_sizes(db, &err), 0);
 	CHECK_INT(count(db, "SELECT max(version) FROM schema_version"), 4);
 	/* Start-up added the registry's sizes; compare the rest as they were. */
 	CHECK_INT(count(db, "SELECT count(*) FROM size"), 12);
@@ -262,7 +265,7 @@ static void test_migrate_refuses_bad_rows(void)
 	CHECK_INT(exec(db, "UPDATE vm SET state = 'exploded' WHERE id = 'vm2'"), 0);
 	cleanup_free char *before = digest(db);
 	cleanup_err loam_err err = NULL;
-	CHECK_INT(loam_db_migrate(db, &err), -1);
+	CHECK_INT(migrate_to(db, 4, &err), -1);
 	CHECK_CONTAINS(loam_err_msg(err), "0004_");
 	CHECK_INT(count(db, "SELECT max(version) FROM schema_version"), 3);
 	cleanup_free char *after = digest(db);
@@ -300,14 +303,15 @@ static char *rows_text(struct loam_db *db, const char *sql)
 static void test_migrate_projects(void)
 {
 	struct tdb t;
-	struct loam_db *db = open_at(&t, "mig5", 4);
+	struct loam_db *db = open_at_v3(&t, "mig5");
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(migrate_to(db, 4, &err), 0);
 	cleanup_free char *vms_before = rows_text(db, VM_COLS);
 	cleanup_free char *pins_before = rows_text(db, "SELECT * FROM vm_artifact");
-	cleanup_err loam_err err = NULL;
-	CHECK_INT(loam_db_migrate(db, &err), 0);
+	CHECK_INT(migrate_to(db, 5, &err), 0);
 	if (err)
 		fprintf(stderr, "  migrate: %s\n", loam_err_msg(err));
-	CHECK(count(db, "SELECT max(version) FROM schema_version") >= 5);
+	CHECK_INT(count(db, "SELECT max(version) FROM schema_version"), 5);
 	cleanup_free char *vms_after = rows_text(db, VM_COLS);
 	cleanup_free char *pins_after = rows_text(db, "SELECT * FROM vm_artifact");
 	CHECK_STR(vms_after, vms_before);
@@ -340,6 +344,96 @@ static void test_migrate_projects(void)
 	tdb_done(&t);
 }
 
+/* 0006: addresses in use are the VMs placed; the new tables' rules. */
+static void test_migrate_net(void)
+{
+	struct tdb t;
+	struct loam_db *db = open_at_v3(&t, "mig6");
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(migrate_to(db, 6, &err), 0);
+	CHECK_INT(count(db, "SELECT max(version) FROM schema_version"), 6);
+	CHECK_INT(count(db, "SELECT ipv4_used FROM host WHERE id = '" H1 "'"), 1);
+	CHECK_INT(count(db, "SELECT ipv4_used FROM host WHERE id = '" H2 "'"), 0);
+	CHECK_INT(count(db, "SELECT count(*) FROM host WHERE ipv4_pool = '10.200.0.0/16' AND "
+			    "ipv6_prefix IS NULL AND egress = 0 AND ipv4_total = 65534"),
+		  2);
+#define NET_ROW(vm, slot)                                                                          \
+	"INSERT INTO vm_net (vm_id, host_id, slot, mac, ipv4, ipv6, ipv6_prefix) VALUES ('" vm     \
+	"', '" H1 "', " slot ", 'm', 'a', 'b', 'c')"
+	CHECK_INT(exec(db, NET_ROW("vm1", "1")), 0);
+	CHECK_INT(exec(db, NET_ROW("vm2", "1")), -1); /* one slot, one VM */
+	CHECK_INT(exec(db, NET_ROW("vm2", "0")), -1);
+	CHECK_INT(exec(db, "INSERT INTO vm_port (vm_id, port, proto) VALUES ('vm1', 80, 'tcp')"),
+		  0);
+	CHECK_INT(exec(db, "INSERT INTO vm_port (vm_id, port, proto) VALUES ('vm1', 0, 'tcp')"),
+		  -1);
+	CHECK_INT(exec(db, "INSERT INTO vm_port (vm_id, port, proto) VALUES ('vm1', 80, 'sctp')"),
+		  -1);
+	CHECK_INT(exec(db, "UPDATE host SET ipv4_used = -1"), -1);
+	CHECK_INT(exec(db, "DELETE FROM vm_artifact WHERE vm_id = 'vm1'"), 0);
+	CHECK_INT(exec(db, "DELETE FROM vm WHERE id = 'vm1'"), 0);
+	CHECK_INT(count(db, "SELECT count(*) FROM vm_net"), 0);
+	CHECK_INT(count(db, "SELECT count(*) FROM vm_port"), 0);
+	loam_db_close(db);
+	tdb_done(&t);
+}
+
+/*
+ * Migration 0008 (side-by-side versions) on a database in use: a
+ * debian-package row goes, every other row keeps its values with weight
+ * 100, 'removing' is a state, a bundle's guest arches and a VMM's firmware
+ * list hang off its row (and go with it), and a VM's pins take a next
+ * version.
+ */
+static void test_migrate_0008(void)
+{
+	struct tdb t;
+	struct loam_db *db = open_at(&t, "mig8", 7);
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(loam_db_sync_sizes(db, &err), 0); /* the arch table, as loamd's start */
+	for (size_t i = 0; seed_sql[i]; i++)
+		if (!strstr(seed_sql[i], "INTO size"))
+			CHECK_INT(exec(db, seed_sql[i]), 0);
+	CHECK_INT(exec(db, "INSERT INTO host_artifact (host_id, component, name, version, arch, "
+			   "kind, state, updated_at) VALUES ('" H1 "', 'vmm', 'qemu', '1:7.2', "
+			   "'x64', 'debian-package', 'unavailable', 800)"),
+		  0);
+	CHECK_INT(loam_db_migrate(db, &err), 0);
+	if (err)
+		fprintf(stderr, "  migrate: %s\n", loam_err_msg(err));
+	CHECK_INT(count(db, "SELECT count(*) FROM host_artifact"), 2);
+	CHECK_INT(count(db, "SELECT count(*) FROM host_artifact WHERE weight = 100 AND "
+			    "((version = '1.0' AND path = '/p/fw' AND installed_at = 600) OR "
+			    "(version = '2' AND error = 'bad'))"),
+		  2);
+	CHECK_INT(exec(db, "UPDATE host_artifact SET state = 'removing' WHERE version = '1.0'"), 0);
+	CHECK_INT(exec(db, "UPDATE host_artifact SET state = 'gone'"), -1);
+	CHECK_INT(exec(db, "UPDATE host_artifact SET kind = 'debian-package'"), -1);
+	CHECK_INT(exec(db, "UPDATE host_artifact SET weight = -1"), -1);
+	CHECK_INT(exec(db, "INSERT INTO host_artifact_guest_arch (host_id, component, name, "
+			   "version, arch, guest_arch) VALUES ('" H1 "', 'firmware', 'edk2', "
+			   "'1.0', 'x64', 'arm64')"),
+		  0);
+	CHECK_INT(exec(db, "INSERT INTO host_artifact_guest_arch (host_id, component, name, "
+			   "version, arch, guest_arch) VALUES ('" H1 "', 'firmware', 'edk2', "
+			   "'9.9', 'x64', 'arm64')"),
+		  -1); /* no such row */
+	CHECK_INT(exec(db, "INSERT INTO host_artifact_firmware (host_id, component, name, "
+			   "version, arch, firmware_name, firmware_version) VALUES ('" H1 "', "
+			   "'firmware', 'edk2', '1.0', 'x64', 'edk2', '1.0')"),
+		  0);
+	CHECK_INT(count(db, "SELECT count(*) FROM vm_artifact WHERE next_version IS NULL"), 1);
+	CHECK_INT(exec(db, "UPDATE vm_artifact SET next_name = 'edk2', next_version = '2.0', "
+			   "next_arch = 'x64'"),
+		  0);
+	CHECK_INT(exec(db, "UPDATE vm_artifact SET next_arch = 'riscv128'"), -1);
+	CHECK_INT(exec(db, "DELETE FROM host_artifact WHERE version = '1.0'"), 0);
+	CHECK_INT(count(db, "SELECT count(*) FROM host_artifact_guest_arch"), 0);
+	CHECK_INT(count(db, "SELECT count(*) FROM host_artifact_firmware"), 0);
+	loam_db_close(db);
+	tdb_done(&t);
+}
+
 int main(void)
 {
 	for (backend = tdb_first_backend(); backend < tdb_backends(); backend++) {
@@ -347,6 +441,8 @@ int main(void)
 		RUN(test_migrate_in_use);
 		RUN(test_migrate_refuses_bad_rows);
 		RUN(test_migrate_projects);
+		RUN(test_migrate_net);
+		RUN(test_migrate_0008);
 	}
 	if (tdb_backends() < 2)
 		printf("note: LOAM_TEST_PG_URL unset, PostgreSQL cases skipped\n");
