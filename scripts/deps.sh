@@ -18,7 +18,7 @@ vm_pkgs=(qemu-system-x86 qemu-system-arm ovmf qemu-efi-aarch64 qemu-utils
 	curl xz-utils zstd jq binutils
 	iproute2 nftables dnsmasq-base openssh-client)
 test_pkgs=(qemu-user-static binfmt-support openssh-server openssh-client
-	postgresql util-linux procps iproute2 python3 sqlite3 valgrind
+	postgresql util-linux procps iproute2 python3 sqlite3 valgrind openssl
 	clang-format clang-tidy cppcheck shellcheck
 	chromium chromium-driver python3-selenium prometheus python3-jsonschema python3-yaml
 	"${vm_pkgs[@]}")

@@ -73,9 +73,24 @@ static int open_transport(struct agent_host *h, loam_err *err)
 
 /* ---- GET /v1/artifacts ---- */
 
+/* "host/component/name/version/arch": the key pages of the listing take. */
+static char *artifact_key(const json_t *a)
+{
+	const char *k[5] = {"host", "component", "name", "version", "arch"};
+	const char *v[5];
+	for (size_t i = 0; i < 5; i++) {
+		v[i] = json_string_value(json_object_get(a, k[i]));
+		v[i] = v[i] ? v[i] : "";
+	}
+	return xasprintf("%s/%s/%s/%s/%s", v[0], v[1], v[2], v[3], v[4]);
+}
+
 int api_artifacts_list(struct api_req *r, loam_err *err)
 {
-	return loam_artifact_ls_json(r->db, &r->out, err);
+	if (loam_artifact_ls_json(r->db, &r->out, err) < 0)
+		return -1;
+	api_page_array(r, r->out, artifact_key);
+	return 0;
 }
 
 /* ---- POST /v1/artifacts/gc ---- */

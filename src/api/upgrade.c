@@ -165,7 +165,7 @@ int api_vms_upgrade(struct api_req *r, loam_err *err)
 	    api_body_str(r, "component", 32, &component, err) < 0)
 		return -1;
 	cleanup_vm struct loam_vm vm = {0};
-	if (loam_vm_load_by_name(r->db, r->seg[1], &vm, err) < 0)
+	if (api_vm_lookup(r, r->seg[1], &vm, err) < 0)
 		return -1;
 	struct loam_artifact_vm a = {.id = vm.id,
 				     .name = vm.name,

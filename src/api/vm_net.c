@@ -152,7 +152,7 @@ static int firewall_view(struct api_req *r, const struct loam_vm *vm, loam_err *
 int api_vm_firewall_list(struct api_req *r, loam_err *err)
 {
 	cleanup_vm struct loam_vm vm = {0};
-	if (loam_vm_load_by_name(r->db, r->seg[1], &vm, err) < 0)
+	if (api_vm_lookup(r, r->seg[1], &vm, err) < 0)
 		return -1;
 	return firewall_view(r, &vm, err);
 }
@@ -176,7 +176,7 @@ static int rule_from_body(struct api_req *r, struct loam_vm_port *p, loam_err *e
 }
 
 struct rule_change {
-	const char *name;
+	const char *id; /* the VM's, found in the principal's projects */
 	struct loam_vm_port p;
 	bool add, changed;
 	struct loam_vm vm;
@@ -187,8 +187,9 @@ static int change_tx(struct loam_db *db, void *ctx, loam_err *err)
 	struct rule_change *c = ctx;
 	loam_vm_free(&c->vm);
 	bool live = false;
-	if (loam_vm_load_by_name(db, c->name, &c->vm, err) < 0)
-		return -1;
+	int found = loam_vm_load(db, c->id, &c->vm, err);
+	if (found <= 0)
+		return found < 0 ? -1 : loam_fail(err, LOAM_E_NOTFOUND, "the VM is gone meanwhile");
 	int rc = c->add ? loam_vm_port_add(db, c->vm.id, &c->p, &c->changed, err)
 			: loam_vm_port_rm(db, c->vm.id, &c->p, &c->changed, err);
 	if (rc < 0 || !c->changed || loam_strand_live(db, c->vm.id, &live, err) < 0)
@@ -198,7 +199,10 @@ static int change_tx(struct loam_db *db, void *ctx, loam_err *err)
 
 static int change(struct api_req *r, bool add, loam_err *err)
 {
-	struct rule_change c = {.name = r->seg[1], .add = add};
+	cleanup_vm struct loam_vm named = {0};
+	if (api_vm_lookup(r, r->seg[1], &named, err) < 0)
+		return -1;
+	struct rule_change c = {.id = named.id, .add = add};
 	if (rule_from_body(r, &c.p, err) < 0)
 		return -1;
 	int rc = loam_db_tx(r->db, change_tx, &c, err);

@@ -1,8 +1,11 @@
 /*
- * /v1/vms: create (validate, then record the row and its "vm" strand in
- * one transaction; the strand places, prepares and boots the VM), list,
- * show, stop/start/reboot and destroy. When a VM has a strand (id = VM
- * id), actions are raised as signals on it instead of being recorded
+ * /v1/vms: create (validate, check the project's quota, then record the
+ * row and its "vm" strand in one transaction; the strand places, prepares
+ * and boots the VM), list, show, stop/start/reboot and destroy. Every VM
+ * is looked up in the projects the principal may see (a project token:
+ * its own; the operator: ?project=, else all), so another project's VM is
+ * answered exactly as a VM that does not exist. When a VM has a strand (id
+ * = VM id), actions are raised as signals on it instead of being recorded
  * directly.
  */
 #include "api/internal.h"
@@ -13,6 +16,7 @@
 
 #include "alloc/alloc.h"
 #include "arch/arch.h"
+#include "db/project.h"
 #include "db/net.h"
 #include "db/records.h"
 #include "db/vm.h"
@@ -69,6 +73,7 @@ static json_t *vm_view(struct loam_db *db, const struct loam_vm *vm)
 	json_object_set_new(v, "size", json_string(vm->size));
 	json_object_set_new(v, "state", json_string(loam_vm_state_name(vm->state)));
 	json_object_set_new(v, "host", str_or_null(vm->host_name));
+	json_object_set_new(v, "project", str_or_null(vm->project));
 	json_object_set_new(v, "id", json_string(vm->id));
 	json_object_set_new(v, "vcpus", json_integer(vm->vcpus));
 	json_object_set_new(v, "cores", json_integer(vm->cores));
@@ -86,25 +91,67 @@ static json_t *vm_view(struct loam_db *db, const struct loam_vm *vm)
 	return v;
 }
 
+/* The project ?project= names, for the operator; a project token acts in
+ * its own and may name only that one. 0 with no scope (every project). */
+static int list_scope(struct api_req *r, char id[27], bool *scoped, loam_err *err)
+{
+	char name[LOAM_NAME_MAX + 1];
+	*scoped = r->who.kind == LOAM_PRINCIPAL_PROJECT || r->q.project;
+	return *scoped ? api_request_project(r, NULL, id, name, err) : 0;
+}
+
 int api_vms_list(struct api_req *r, loam_err *err)
 {
+	char project_id[27] = "";
+	bool scoped = false;
 	struct loam_vm *vms = NULL;
 	size_t n = 0;
-	if (loam_vm_list(r->db, &vms, &n, err) < 0)
+	if (list_scope(r, project_id, &scoped, err) < 0 ||
+	    loam_vm_list(r->db, scoped ? project_id : NULL, &r->q.page, &vms, &n, err) < 0)
 		return -1;
 	json_t *list = json_array();
-	for (size_t i = 0; i < n; i++)
+	size_t shown = api_page_shown(r, n);
+	for (size_t i = 0; i < shown; i++)
 		json_array_append_new(list, vm_view(r->db, &vms[i]));
+	if (n > shown) {
+		cleanup_free char *key = loam_vm_page_key(&vms[shown - 1]);
+		api_page_link(r, key);
+	}
 	loam_vm_list_free(vms, n);
 	r->out = list;
 	return 0;
 }
 
+int api_vm_lookup(struct api_req *r, const char *name, struct loam_vm *vm, loam_err *err)
+{
+	char project_id[27] = "";
+	bool scoped = false;
+	if (list_scope(r, project_id, &scoped, err) < 0) {
+		/* an unknown project hides its VMs like a known one would */
+		if (loam_err_kind_of(*err) == LOAM_E_NOTFOUND)
+			return loam_fail(err, LOAM_E_NOTFOUND, "no VM named '%s'; see: loam vm ls",
+					 name);
+		return -1;
+	}
+	return loam_vm_load_by_name(r->db, scoped ? project_id : NULL, name, vm, err);
+}
+
 int api_vms_show(struct api_req *r, loam_err *err)
 {
 	cleanup_vm struct loam_vm vm = {0};
-	if (loam_vm_load_by_name(r->db, r->seg[1], &vm, err) < 0)
+	if (api_vm_lookup(r, r->seg[1], &vm, err) < 0)
 		return -1;
+	r->out = vm_view(r->db, &vm);
+	return api_vm_net_view(r->db, &vm, r->out, err);
+}
+
+/* The VM as it is now, after a request changed it. */
+static int show_by_id(struct api_req *r, const char *id, loam_err *err)
+{
+	cleanup_vm struct loam_vm vm = {0};
+	int found = loam_vm_load(r->db, id, &vm, err);
+	if (found <= 0)
+		return found < 0 ? -1 : loam_fail(err, LOAM_E_NOTFOUND, "the VM is gone meanwhile");
 	r->out = vm_view(r->db, &vm);
 	return api_vm_net_view(r->db, &vm, r->out, err);
 }
@@ -113,6 +160,7 @@ int api_vms_show(struct api_req *r, loam_err *err)
 
 struct vm_spec {
 	char id[27];
+	char project_id[27], project[LOAM_NAME_MAX + 1];
 	const char *name, *location, *image, *arch_input, *size_input;
 	struct loam_vm_port *ports; /* open_ports */
 	size_t nports;
@@ -123,9 +171,13 @@ struct vm_spec {
 
 static int vm_spec_from_body(struct api_req *r, struct vm_spec *s, loam_err *err)
 {
-	static const char *const allowed[] = {"name",  "arch", "size",	     "location",
-					      "image", "boot", "open_ports", NULL};
+	static const char *const allowed[] = {"name", "arch",	    "size",    "location", "image",
+					      "boot", "open_ports", "project", NULL};
+	const char *project = NULL;
 	if (api_body_check(r, allowed, false, err) < 0 ||
+	    api_body_str(r, "project", LOAM_NAME_MAX, &project, err) < 0 ||
+	    (project && loam_valid_name("project", project, err) < 0) ||
+	    api_request_project(r, project, s->project_id, s->project, err) < 0 ||
 	    api_body_str(r, "name", LOAM_NAME_MAX, &s->name, err) < 0 ||
 	    api_body_str(r, "arch", 64, &s->arch_input, err) < 0 ||
 	    api_body_str(r, "size", 64, &s->size_input, err) < 0 ||
@@ -159,18 +211,22 @@ static int vm_insert_tx(struct loam_db *db, void *ctx, loam_err *err)
 {
 	struct vm_spec *s = ctx;
 	bool taken = false;
-	if (loam_vm_name_taken(db, s->name, &taken, err) < 0)
+	if (loam_vm_name_taken(db, s->project_id, s->name, &taken, err) < 0)
 		return -1;
 	if (taken)
 		return loam_fail(err, LOAM_E_CONFLICT,
 				 "a VM named '%s' exists already; pick another name or remove "
 				 "it with: loam vm rm %s",
 				 s->name, s->name);
+	if (loam_quota_check(db, s->project_id, s->project, s->arch->name, s->size->vcpus,
+			     s->size->memory_gib, err) < 0)
+		return -1;
 	struct loam_vm_spec spec = {.name = s->name,
 				    .arch = s->arch->name,
 				    .size = s->size->name,
 				    .location = s->location,
-				    .boot_image = s->image};
+				    .boot_image = s->image,
+				    .project_id = s->project_id};
 	return loam_vm_insert(db, &spec, s->id, err);
 }
 
@@ -200,11 +256,8 @@ int api_vms_create(struct api_req *r, loam_err *err)
 	free(s.ports);
 	if (rc < 0)
 		return -1;
-	char name[LOAM_NAME_MAX + 1];
-	snprintf(name, sizeof(name), "%s", s.name);
-	r->seg[1] = name;
 	r->status = 201;
-	return api_vms_show(r, err);
+	return show_by_id(r, s.id, err);
 }
 
 /* ---- actions ---- */
@@ -238,7 +291,7 @@ int api_vms_action(struct api_req *r, loam_err *err)
 	enum loam_vm_state target = LOAM_VM_CREATING;
 	bool live = false;
 	if (api_body_check(r, no_fields, true, err) < 0 ||
-	    loam_vm_load_by_name(r->db, r->seg[1], &vm, err) < 0 ||
+	    api_vm_lookup(r, r->seg[1], &vm, err) < 0 ||
 	    action_target(action, vm.state, r->seg[1], &target, err) < 0 ||
 	    loam_strand_live(r->db, vm.id, &live, err) < 0)
 		return -1;
@@ -249,19 +302,14 @@ int api_vms_action(struct api_req *r, loam_err *err)
 	} else if (loam_vm_set_state_keep_reason(r->db, vm.id, target, err) < 0) {
 		return -1;
 	}
-	r->nseg = 2;
-	int status = r->status;
-	if (api_vms_show(r, err) < 0)
-		return -1;
-	r->status = status;
-	return 0;
+	return show_by_id(r, vm.id, err);
 }
 
 int api_vms_delete(struct api_req *r, loam_err *err)
 {
 	cleanup_vm struct loam_vm vm = {0};
 	bool live = false;
-	if (loam_vm_load_by_name(r->db, r->seg[1], &vm, err) < 0 ||
+	if (api_vm_lookup(r, r->seg[1], &vm, err) < 0 ||
 	    loam_strand_live(r->db, vm.id, &live, err) < 0)
 		return -1;
 	if (live) {

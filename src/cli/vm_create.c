@@ -17,16 +17,17 @@
 
 #include "lib/cleanup.h"
 #include "lib/json.h"
+#include "lib/xalloc.h"
 
 static const char usage[] =
     "loam vm create NAME --arch A --size S [--location L] [--image I] [--boot firmware|kernel] "
-    "[--open-port PORT[/tcp|/udp]]... [--json] [--wait [--timeout S]]";
+    "[--open-port PORT[/tcp|/udp]]... [--project P] [--json] [--wait [--timeout S]]";
 
 #define WAIT_POLL_MS   100
 #define DEFAULT_WAIT_S 900
 
 struct create_opts {
-	const char *arch, *size, *location, *image, *boot;
+	const char *arch, *size, *location, *image, *boot, *project;
 	bool json, wait;
 	long timeout_s;
 	json_t *open_ports; /* strings, as given */
@@ -34,10 +35,11 @@ struct create_opts {
 
 /* Prints each new state (with its reason) until the VM runs or fails;
  * *vm is the last view of it. Returns the exit status. */
-static int follow(struct loam_client *c, const char *name, long timeout_s, json_t **vm)
+static int follow(struct loam_client *c, const char *name, const char *project, long timeout_s,
+		  json_t **vm)
 {
-	char path[160], last[1200] = "";
-	snprintf(path, sizeof(path), "/v1/vms/%s", name);
+	char path[256], last[1200] = "";
+	snprintf(path, sizeof(path), "/v1/vms/%s%s%s", name, *project ? "?project=" : "", project);
 	time_t deadline = time(NULL) + timeout_s;
 	for (;;) {
 		cleanup_err loam_err err = NULL;
@@ -73,7 +75,7 @@ static int follow(struct loam_client *c, const char *name, long timeout_s, json_
 
 static int parse(int argc, char **argv, struct create_opts *o)
 {
-	enum { O_WAIT = 256, O_TIMEOUT, O_PORT };
+	enum { O_WAIT = 256, O_TIMEOUT, O_PROJECT, O_PORT };
 	static const struct option opts[] = {{"arch", required_argument, NULL, 'a'},
 					     {"size", required_argument, NULL, 's'},
 					     {"location", required_argument, NULL, 'l'},
@@ -82,6 +84,7 @@ static int parse(int argc, char **argv, struct create_opts *o)
 					     {"boot", required_argument, NULL, 'b'},
 					     {"wait", no_argument, NULL, O_WAIT},
 					     {"timeout", required_argument, NULL, O_TIMEOUT},
+					     {"project", required_argument, NULL, O_PROJECT},
 					     {"open-port", required_argument, NULL, O_PORT},
 					     {NULL, 0, NULL, 0}};
 	*o = (struct create_opts){.timeout_s = DEFAULT_WAIT_S, .open_ports = json_array()};
@@ -112,6 +115,9 @@ static int parse(int argc, char **argv, struct create_opts *o)
 		case O_WAIT:
 			o->wait = true;
 			break;
+		case O_PROJECT:
+			o->project = optarg;
+			break;
 		case O_PORT:
 			json_array_append_new(o->open_ports, json_string(optarg));
 			break;
@@ -138,6 +144,8 @@ static json_t *request_body(const char *name, const struct create_opts *o)
 		json_object_set_new(body, "boot", json_string(o->boot));
 	if (o->image)
 		json_object_set_new(body, "image", json_string(o->image));
+	if (o->project)
+		json_object_set_new(body, "project", json_string(o->project));
 	if (json_array_size(o->open_ports))
 		json_object_set(body, "open_ports", o->open_ports);
 	json_decref(o->open_ports);
@@ -174,7 +182,8 @@ int loam_vm_create(int argc, char **argv)
 	if (loam_client_open(&c, &err) < 0 ||
 	    loam_client_call(c, "POST", "/v1/vms", body, &vm, &err) < 0)
 		return loam_cli_error(err);
-	int rc = o.wait ? follow(c, name, o.timeout_s, &vm) : 0;
+	cleanup_free char *project = xstrdup(loam_cli_str(vm, "project"));
+	int rc = o.wait ? follow(c, name, project, o.timeout_s, &vm) : 0;
 	if (o.json && vm)
 		loam_cli_print_json(vm);
 	else if (rc == 0)

@@ -1,5 +1,6 @@
 /*
- * `loam vm firewall NAME ls|add|rm [PORT[/tcp|/udp]] [--from CIDR]`: the
+ * `loam vm firewall NAME ls|add|rm [PORT[/tcp|/udp]] [--from CIDR]
+ * [--project P]`: the
  * inbound ports open on a VM besides SSH (docs/network.md). A rule without
  * --from opens the port to everyone but the host's other VMs; with it, to
  * that prefix only (other VMs in it included). The change reaches the
@@ -13,12 +14,13 @@
 
 #include "lib/cleanup.h"
 #include "lib/json.h"
+#include "lib/xalloc.h"
 
 static const char usage[] =
-    "loam vm firewall NAME ls|add|rm [PORT[/tcp|/udp]] [--from CIDR] [--json]";
+    "loam vm firewall NAME ls|add|rm [PORT[/tcp|/udp]] [--from CIDR] [--project P] [--json]";
 
 struct fw_opts {
-	const char *name, *action, *port, *from;
+	const char *name, *action, *port, *from, *project;
 	bool json;
 };
 
@@ -26,6 +28,7 @@ static int parse(int argc, char **argv, struct fw_opts *o)
 {
 	static const struct option opts[] = {{"from", required_argument, NULL, 'f'},
 					     {"json", no_argument, NULL, 'j'},
+					     {"project", required_argument, NULL, 'p'},
 					     {NULL, 0, NULL, 0}};
 	*o = (struct fw_opts){0};
 	optind = 0;
@@ -35,6 +38,8 @@ static int parse(int argc, char **argv, struct fw_opts *o)
 			o->from = optarg;
 		else if (c == 'j')
 			o->json = true;
+		else if (c == 'p')
+			o->project = optarg;
 		else
 			return -1;
 	}
@@ -66,13 +71,11 @@ int loam_vm_firewall(int argc, char **argv)
 	if (parse(argc, argv, &o) < 0)
 		return loam_cli_usage(usage);
 	cleanup_err loam_err err = NULL;
-	if (loam_cli_check_name("VM name", o.name, &err) < 0)
-		return loam_cli_error(err);
 	cleanup_free char *path = NULL;
 	bool ls = strcmp(o.action, "ls") == 0;
-	if (asprintf(&path, "/v1/vms/%s/firewall%s%s", o.name, ls ? "" : "/", ls ? "" : o.action) <
-	    0)
-		return 1;
+	cleanup_free char *suffix = ls ? xstrdup("firewall") : xasprintf("firewall/%s", o.action);
+	if (loam_cli_vm_path(o.name, o.project, suffix, &path, &err) < 0)
+		return loam_cli_error(err);
 	cleanup_json json_t *body = ls ? NULL : json_pack("{s:s}", "port", o.port);
 	if (o.from)
 		json_object_set_new(body, "from", json_string(o.from));

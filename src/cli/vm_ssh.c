@@ -1,5 +1,6 @@
 /*
- * `loam vm ssh NAME [-i KEY] [--jump-key KEY] [-- COMMAND...]`: logs in to a
+ * `loam vm ssh NAME [-i KEY] [--jump-key KEY] [--project P] [-- COMMAND...]`:
+ * logs in to a
  * VM as its user with OpenSSH, checking the guest's host key strictly
  * against the keys loam recorded from its console, and jumping through
  * the VM's host (its pinned key checked the same way) when that host is
@@ -17,14 +18,15 @@
 #include "lib/cleanup.h"
 #include "lib/json.h"
 
-static const char usage[] = "loam vm ssh NAME [-i KEY] [--jump-key KEY] [-- COMMAND...]";
+static const char usage[] =
+    "loam vm ssh NAME [-i KEY] [--jump-key KEY] [--project P] [-- COMMAND...]";
 
 #define DEFAULT_USER "loam"
 #define KEYS_MAX     16
 #define SSH_FAILED   255
 
 struct ssh_opts {
-	const char *name, *identity, *jump_identity;
+	const char *name, *identity, *jump_identity, *project;
 	char **command;
 	int ncommand;
 };
@@ -33,6 +35,7 @@ static int parse(int argc, char **argv, struct ssh_opts *o)
 {
 	static const struct option opts[] = {{"identity", required_argument, NULL, 'i'},
 					     {"jump-key", required_argument, NULL, 'J'},
+					     {"project", required_argument, NULL, 'p'},
 					     {NULL, 0, NULL, 0}};
 	*o = (struct ssh_opts){0};
 	optind = 0;
@@ -43,6 +46,8 @@ static int parse(int argc, char **argv, struct ssh_opts *o)
 			o->identity = optarg;
 		else if (c == 'J')
 			o->jump_identity = optarg;
+		else if (c == 'p')
+			o->project = optarg;
 		else
 			return -1;
 	}
@@ -97,11 +102,9 @@ int loam_vm_ssh(int argc, char **argv)
 	if (parse(argc, argv, &o) < 0)
 		return loam_cli_usage(usage);
 	cleanup_err loam_err err = NULL;
-	if (loam_cli_check_name("VM name", o.name, &err) < 0)
-		return loam_cli_error(err);
 	cleanup_free char *path = NULL;
-	if (asprintf(&path, "/v1/vms/%s", o.name) < 0)
-		return 1;
+	if (loam_cli_vm_path(o.name, o.project, NULL, &path, &err) < 0)
+		return loam_cli_error(err);
 	cleanup_json json_t *vm = NULL;
 	const char *keys[KEYS_MAX];
 	struct ssh_target t;

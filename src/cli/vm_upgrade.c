@@ -1,5 +1,6 @@
 /*
- * `loam vm upgrade NAME [--component vmm|firmware|storage] [--json]`: moves
+ * `loam vm upgrade NAME [--component vmm|firmware|storage] [--project P]
+ * [--json]`: moves
  * the VM to its host's newest versions (the ones a new VM would take; the
  * VMM and the firmware as a tested pair), effective at its next start
  * (POST /v1/vms/NAME/upgrade). Until then it keeps running, and GC keeps,
@@ -14,7 +15,8 @@
 #include "lib/cleanup.h"
 #include "lib/json.h"
 
-static const char usage[] = "loam vm upgrade NAME [--component vmm|firmware|storage] [--json]";
+static const char usage[] =
+    "loam vm upgrade NAME [--component vmm|firmware|storage] [--project P] [--json]";
 
 static void print_changes(const json_t *doc)
 {
@@ -37,18 +39,22 @@ static void print_changes(const json_t *doc)
 
 int loam_vm_upgrade(int argc, char **argv)
 {
-	enum { O_COMP = 256, O_JSON };
+	enum { O_COMP = 256, O_JSON, O_PROJECT };
 	static const struct option opts[] = {{"component", required_argument, NULL, O_COMP},
 					     {"json", no_argument, NULL, O_JSON},
+					     {"project", required_argument, NULL, O_PROJECT},
 					     {NULL, 0, NULL, 0}};
 	cleanup_json json_t *body = json_object();
 	bool json = false;
+	const char *project = NULL;
 	optind = 0;
 	for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
 		if (c == O_COMP)
 			json_object_set_new(body, "component", json_string(optarg));
 		else if (c == O_JSON)
 			json = true;
+		else if (c == O_PROJECT)
+			project = optarg;
 		else
 			return loam_cli_usage(usage);
 	}
@@ -56,11 +62,9 @@ int loam_vm_upgrade(int argc, char **argv)
 		return loam_cli_usage(usage);
 	const char *name = argv[optind];
 	cleanup_err loam_err err = NULL;
-	if (loam_cli_check_name("VM name", name, &err) < 0)
-		return loam_cli_error(err);
 	cleanup_free char *path = NULL;
-	if (asprintf(&path, "/v1/vms/%s/upgrade", name) < 0)
-		return 1;
+	if (loam_cli_vm_path(name, project, "upgrade", &path, &err) < 0)
+		return loam_cli_error(err);
 	cleanup_json json_t *doc = NULL;
 	if (loam_cli_call_once("POST", path, body, &doc, &err) < 0)
 		return loam_cli_error(err);

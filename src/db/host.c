@@ -229,6 +229,17 @@ int loam_host_list(struct loam_db *db, struct loam_hosts *out, loam_err *err)
 	return query_hosts(db, true, "", DB_NOARGS, out, err);
 }
 
+int loam_host_list_page(struct loam_db *db, const struct loam_db_page *page, struct loam_hosts *out,
+			loam_err *err)
+{
+	/* A host spans one row per emulated arch: the page is taken on hosts. */
+	return query_hosts(
+	    db, true,
+	    "WHERE h.id IN (SELECT id FROM host WHERE name > ? ORDER BY name LIMIT "
+	    "?)",
+	    DB_ARGS(DB_TEXT(loam_db_page_after(page)), DB_INT(loam_db_page_limit(page))), out, err);
+}
+
 void loam_host_free(struct loam_host *h)
 {
 	char *strings[] = {h->id,	 h->name,	  h->transport,

@@ -424,12 +424,32 @@ static bool request_empty(const char *request)
 	return json_array_size(json_object_get(j, LOAM_KEY_ENTRIES)) == 0;
 }
 
+/* Whether a kept request still downloads from this loamd's artifact
+ * listener: a loamd restarted without a fixed --artifact-listen serves
+ * the store on another port, and a request naming the old one would fail
+ * on every try. */
+static bool request_current(const char *request, const char *base_url)
+{
+	cleanup_json json_t *j = json_loads(request, 0, NULL);
+	size_t n = strlen(base_url), i;
+	json_t *e;
+	json_array_foreach(json_object_get(j, LOAM_KEY_ENTRIES), i, e)
+	{
+		const char *url = json_string_value(json_object_get(e, LOAM_KEY_URL));
+		if (url && strstr(url, "/artifacts/") && strncmp(url, base_url, n) != 0)
+			return false;
+	}
+	return true;
+}
+
 /* Runs the install: 1 when done, 0 when the job runs (*out is the nap). */
 static int install_run(struct loam_strand_ctx *ctx, const struct loam_host_row *h,
 		       const char *const *arches, bool upgrade, struct loam_outcome *out,
 		       loam_err *err)
 {
 	const char *kept = json_string_value(json_object_get(ctx->frame, CL_FRAME_REQUEST));
+	if (kept && !request_current(kept, app_of(ctx)->artifact_base_url))
+		kept = NULL;
 	cleanup_free char *request = kept ? xstrdup(kept) : NULL;
 	if (!request && build_request(ctx, h, arches, upgrade, &request, err) < 0)
 		return -1;

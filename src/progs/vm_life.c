@@ -117,6 +117,8 @@ int vm_label_destroy(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam
 	}
 	if (v && loam_vm_delete(ctx->db, ctx->id, err) < 0)
 		return -1;
+	if (v && !v->host_id)
+		vm_wake_queue_head(ctx, v); /* it may have been the head of its queue */
 	log_info("vm %s destroyed", ctx->id);
 	*out = loam_pop(json_pack("{s:s}", "state", "destroyed"));
 	return 0;

@@ -122,6 +122,17 @@ static const struct step steps[] = {
     {"DELETE", "/v1/hosts/gamma", NULL},
     {"GET", "/v1/strands", NULL},
     {"GET", "/v1/hosts", NULL},
+    {"GET", "/v1/vms", NULL},
+    {"GET", "/v1/vms/web-3", NULL},
+    {"GET", "/v1/vms?limit=1", NULL},
+    {"GET", "/v1/vms?limit=1&after=web-1:default", NULL},
+    {"GET", "/v1/vms?project=nope", NULL},
+    {"GET", "/v1/hosts?limit=1&after=alpha", NULL},
+    {"GET", "/v1/projects", NULL},
+    {"GET", "/v1/projects/default", NULL},
+    {"PATCH", "/v1/projects/default", "{\"quotas\": {\"aarch64.vcpus\": 4, \"x64.vms\": 0}}"},
+    {"POST", "/v1/vms", "{\"name\": \"web-4\", \"arch\": \"x64\", \"size\": \"standard-2\"}"},
+    {"GET", "/v1/projects/default", NULL},
 };
 
 static int seed(const char *url)
@@ -139,7 +150,8 @@ static int seed(const char *url)
 	return rc;
 }
 
-/* "METHOD PATH -> STATUS BODY\n" for every step. */
+/* "METHOD PATH -> STATUS BODY\n" for every step, and the Link header's
+ * value on a line of its own when there is one. */
 static char *run_steps(struct loam_api *api)
 {
 	char *out = NULL;
@@ -151,6 +163,8 @@ static char *run_steps(struct loam_api *api)
 		loam_api_handle(api, s->method, s->path, "Bearer " TOKEN, s->body,
 				s->body ? strlen(s->body) : 0, &resp);
 		fprintf(f, "%s %s -> %d %s\n", s->method, s->path, resp.status, resp.body);
+		if (resp.link[0])
+			fprintf(f, "  Link: %s\n", resp.link);
 		free(resp.body);
 	}
 	fclose(f);

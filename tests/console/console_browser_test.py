@@ -360,7 +360,9 @@ def main():
     os.chmod(state, 0o755)  # VM users traverse to their own dirs under host/vms
     hosts_dir = tempfile.mkdtemp(prefix="loam-console-hosts-")
     profile = tempfile.mkdtemp(prefix="loam-console-chromium-")
-    d = Loamd(state_dir=state, extra=["--artifact-store", STORE])
+    # the SSH test host's key is made under hosts_dir: loamd takes keys
+    # only under its --ssh-key-root directories
+    d = Loamd(state_dir=state, extra=["--artifact-store", STORE, "--ssh-key-root", hosts_dir])
     try:
         d.start()
         scenario(d, contract, hosts_dir, profile)

@@ -75,7 +75,8 @@ bash "$src/tests/hosts/start-ssh-hosts.sh" "$hosts" x64 || {
 source "$hosts/hosts.env"
 
 "$bin/loamd" --state-dir "$state" --listen "127.0.0.1:$port" --dist-dir "$dist" \
-	--artifact-store "$store" --heartbeat-s 2 >"$state/loamd.log" 2>&1 &
+	--artifact-store "$store" --heartbeat-s 2 --ssh-key-root "$(dirname "$SSH_KEY")" \
+	>"$state/loamd.log" 2>&1 &
 loamd_pid=$!
 until_true 30 "loamd" loam sizes >/dev/null 2>&1 || exit 1
 

@@ -6,7 +6,8 @@
  * rebuilt tables, arch names checked through the arch table (a new arch is
  * one row, no schema change) and host and VM states through CHECKs. A
  * database whose rows break the new rules refuses the migration and stays
- * at version 3, untouched. Then migration 0006 (networking): each host
+ * at version 3, untouched. Then migration 0005 (projects: VMs keep their
+ * rows and land in the default project), 0006 (networking): each host
  * counts the VMs placed on it as addresses in use, and the new tables
  * check their rows; and migration 0008 (side-by-side versions) the same
  * way. Each runs only the migrations up to its own, so later ones do not
@@ -273,6 +274,76 @@ static void test_migrate_refuses_bad_rows(void)
 	tdb_done(&t);
 }
 
+/* The VM columns every migration since 0004 keeps, to compare a VM row
+ * across 0005 (which adds project_id). */
+#define VM_COLS                                                                                    \
+	"SELECT id, name, arch, size, vcpus, cores, memory_gib, storage_gib, hugepages, "          \
+	"location, boot_image, host_id, state, state_reason, guest_machine, created_at, "          \
+	"allocated_at, provisioned_at, state_before_unavailable FROM vm ORDER BY id"
+
+static char *rows_text(struct loam_db *db, const char *sql)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	cleanup_rows struct loam_db_rows *rows = NULL;
+	cleanup_err loam_err err = NULL;
+	if (loam_db_query(db, sql, DB_NOARGS, &rows, &err) < 0)
+		fprintf(f, "%s", loam_err_msg(err));
+	for (size_t r = 0; r < loam_db_rows_count(rows); r++)
+		for (size_t c = 0; c < loam_db_rows_cols(rows); c++)
+			fprintf(f, "%s%s", c ? "|" : "\n", loam_db_rows_text(rows, r, c));
+	fclose(f);
+	return out;
+}
+
+/* Migration 0005 (projects) on a database in use: VMs keep every column
+ * and land in the default project, pins and their cascade survive the
+ * rebuild, and names become unique per project. */
+static void test_migrate_projects(void)
+{
+	struct tdb t;
+	struct loam_db *db = open_at_v3(&t, "mig5");
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(migrate_to(db, 4, &err), 0);
+	cleanup_free char *vms_before = rows_text(db, VM_COLS);
+	cleanup_free char *pins_before = rows_text(db, "SELECT * FROM vm_artifact");
+	CHECK_INT(migrate_to(db, 5, &err), 0);
+	if (err)
+		fprintf(stderr, "  migrate: %s\n", loam_err_msg(err));
+	CHECK_INT(count(db, "SELECT max(version) FROM schema_version"), 5);
+	cleanup_free char *vms_after = rows_text(db, VM_COLS);
+	cleanup_free char *pins_after = rows_text(db, "SELECT * FROM vm_artifact");
+	CHECK_STR(vms_after, vms_before);
+	CHECK_STR(pins_after, pins_before);
+	CHECK_INT(count(db, "SELECT count(*) FROM vm WHERE project_id = "
+			    "'0000000000000000000default'"),
+		  2);
+	CHECK_INT(count(db, "SELECT count(*) FROM project WHERE name = 'default'"), 1);
+	check_indexes(db);
+	CHECK_INT(exec(db, "INSERT INTO project (id, name, created_at) VALUES ('p2', 'two', 1)"),
+		  0);
+	CHECK_INT(exec(db, "INSERT INTO vm (id, project_id, name, arch, size, vcpus, memory_gib, "
+			   "storage_gib, created_at) VALUES ('vm3', 'p2', 'web-1', 'x64', "
+			   "'standard-2', 2, 8, 20, 1)"),
+		  0);
+	CHECK_INT(exec(db, "INSERT INTO vm (id, project_id, name, arch, size, vcpus, memory_gib, "
+			   "storage_gib, created_at) VALUES ('vm4', 'p2', 'web-1', 'x64', "
+			   "'standard-2', 2, 8, 20, 1)"),
+		  -1);
+	CHECK_INT(exec(db, "INSERT INTO vm (id, project_id, name, arch, size, vcpus, memory_gib, "
+			   "storage_gib, created_at) VALUES ('vm5', 'nope', 'web-9', 'x64', "
+			   "'standard-2', 2, 8, 20, 1)"),
+		  -1);
+	CHECK_INT(exec(db, "DELETE FROM vm WHERE id = 'vm1'"), 0);
+	CHECK_INT(count(db, "SELECT count(*) FROM vm_artifact"), 0);
+	CHECK_INT(exec(db, "INSERT INTO api_token (id, scope, sha256, hint, created_at) VALUES "
+			   "('t1', 'project', 'ab', 'h', 1)"),
+		  -1); /* a project token names its project */
+	loam_db_close(db);
+	tdb_done(&t);
+}
+
 /* 0006: addresses in use are the VMs placed; the new tables' rules. */
 static void test_migrate_net(void)
 {
@@ -369,6 +440,7 @@ int main(void)
 		printf("backend %s\n", tdb_backend_name(backend));
 		RUN(test_migrate_in_use);
 		RUN(test_migrate_refuses_bad_rows);
+		RUN(test_migrate_projects);
 		RUN(test_migrate_net);
 		RUN(test_migrate_0008);
 	}

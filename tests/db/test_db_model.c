@@ -120,7 +120,11 @@ static void test_cloudify_records(void)
 				    .json = "{\"cpus\":8}",
 				    .accel = "kvm"};
 	CHECK_INT(loam_host_pin_key(db, "h", "key-1", &err), 0);
-	CHECK_INT(loam_host_pin_key(db, "h", "key-2", &err), 0); /* the first one stays */
+	/* a second first contact that saw another key fails; the first key stays */
+	CHECK_INT(loam_host_pin_key(db, "h", "key-2", &err), -1);
+	CHECK_INT(loam_err_kind_of(err), LOAM_E_AUTH);
+	loam_err_free(&err);
+	CHECK_INT(loam_host_pin_key(db, "h", "key-1", &err), 0);
 	CHECK_INT(loam_host_record_arch(db, "h", "x64", &err), 0);
 	CHECK_INT(loam_host_record_agent(db, "h", "/a/loam-host", "abc", &err), 0);
 	CHECK_INT(loam_host_record_facts(db, "h", &f, &err), 0);
