@@ -95,6 +95,14 @@ int loam_cli_vm_path(const char *name, const char *project, const char *suffix, 
 	return build_path("/v1/vms", &o, suffix, out, err);
 }
 
+int loam_cli_host_path(const char *name, const char *suffix, char **out, loam_err *err)
+{
+	struct json_name o = {.name = name};
+	if (loam_cli_check_name("host name", name, err) < 0)
+		return -1;
+	return build_path("/v1/hosts", &o, suffix, out, err);
+}
+
 int loam_cli_list(int argc, char **argv, const char *usage, const char *path,
 		  const struct loam_col *cols, size_t ncols)
 {

@@ -157,8 +157,9 @@ static void print_accepted(const char *name, const json_t *h)
 static int follow(struct loam_client *c, const char *name, long timeout_s)
 {
 	cleanup_free char *path = NULL;
-	if (asprintf(&path, "/v1/hosts/%s", name) < 0)
-		return 1;
+	cleanup_err loam_err path_err = NULL;
+	if (loam_cli_host_path(name, NULL, &path, &path_err) < 0)
+		return loam_cli_error(path_err);
 	char last_label[128] = "", last_error[1024] = "";
 	time_t deadline = time(NULL) + timeout_s;
 	for (;;) {

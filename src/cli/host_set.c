@@ -135,13 +135,10 @@ int loam_host_set(int argc, char **argv)
 		return loam_cli_usage(usage);
 	const char *name = argv[optind];
 	cleanup_err loam_err err = NULL;
-	if (loam_cli_check_name("host name", name, &err) < 0)
-		return loam_cli_error(err);
 	cleanup_free char *path = NULL;
-	if (asprintf(&path, "/v1/hosts/%s", name) < 0)
-		return 1;
 	cleanup_json json_t *host = NULL;
-	if (loam_cli_call_once("PATCH", path, body, &host, &err) < 0)
+	if (loam_cli_host_path(name, NULL, &path, &err) < 0 ||
+	    loam_cli_call_once("PATCH", path, body, &host, &err) < 0)
 		return loam_cli_error(err);
 	if (json)
 		loam_cli_print_json(host);

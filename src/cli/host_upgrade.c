@@ -74,11 +74,10 @@ static bool settle(json_t *requested, const json_t *host)
 
 static int follow(const char *name, json_t *requested, long timeout_s)
 {
-	char path[160];
-	snprintf(path, sizeof(path), "/v1/hosts/%s", name);
+	cleanup_free char *path = NULL;
 	cleanup_client struct loam_client *c = NULL;
 	cleanup_err loam_err err = NULL;
-	if (loam_client_open(&c, &err) < 0)
+	if (loam_cli_host_path(name, NULL, &path, &err) < 0 || loam_client_open(&c, &err) < 0)
 		return loam_cli_error(err);
 	time_t deadline = time(NULL) + timeout_s;
 	for (;;) {
@@ -147,13 +146,10 @@ int loam_host_upgrade(int argc, char **argv)
 		return loam_cli_usage(usage);
 	const char *name = argv[optind];
 	cleanup_err loam_err err = NULL;
-	if (loam_cli_check_name("host name", name, &err) < 0)
-		return loam_cli_error(err);
 	cleanup_free char *path = NULL;
-	if (asprintf(&path, "/v1/hosts/%s/upgrade", name) < 0)
-		return 1;
 	cleanup_json json_t *doc = NULL;
-	if (loam_cli_call_once("POST", path, body, &doc, &err) < 0)
+	if (loam_cli_host_path(name, "upgrade", &path, &err) < 0 ||
+	    loam_cli_call_once("POST", path, body, &doc, &err) < 0)
 		return loam_cli_error(err);
 	json_t *requested = json_object_get(doc, "requested");
 	int rc = o.wait ? follow(name, requested, o.timeout_s) : 0;

@@ -42,6 +42,8 @@ int loam_cli_check_name(const char *what, const char *name, loam_err *err);
  * and project names checked: the path of a VM verb with --project. */
 int loam_cli_vm_path(const char *name, const char *project, const char *suffix, char **out,
 		     loam_err *err);
+/* "/v1/hosts/NAME[/suffix]" in *out (the caller frees), the name checked. */
+int loam_cli_host_path(const char *name, const char *suffix, char **out, loam_err *err);
 /* The string at key, or "" when absent or not a string. */
 const char *loam_cli_str(const json_t *o, const char *key);
 /* Sleeps ms milliseconds (the pace of the verbs that follow a state). */
