@@ -157,4 +157,3 @@ int vm_net_open_tap(const struct vm_net *n, int first_fd)
 	}
 	return 0;
 }
-

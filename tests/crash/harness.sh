@@ -179,10 +179,17 @@ check_orphans() { # at the end, after convergence
 	((orphans == 0)) && ok
 }
 
-# The processes of VM $2 whose program is $1 (qemu-system-*, or
-# qemu-storage-daemon): their command lines name the VM's directory.
+# The live processes of VM $2 whose program is $1 (qemu-system-*, or
+# qemu-storage-daemon): they run as the VM's own user (the jail hands
+# them their files as fds, so their command lines do not name its dir).
 vm_procs() {
-	pgrep -a -f "$state/host/vms/$2/" | awk -v want="$1" '{ n = split($2, p, "/"); if (p[n] ~ want) print $1 }' | wc -l
+	local uid
+	uid=$(awk -F: -v p="loam-vm-${2:0:16}" 'index($1, p) == 1 {print $3}' /etc/passwd)
+	if [[ -z $uid ]]; then
+		echo 0
+		return
+	fi
+	ps -o stat=,args= -u "$uid" | awk -v want="$1" '$1 !~ /^Z/ { n = split($2, p, "/"); if (p[n] ~ want) print }' | wc -l
 }
 vmm_counts=0
 check_processes() { # at the end: exactly one VMM, and one storage daemon once VMs have them
