@@ -161,11 +161,24 @@ static char *read_small(const char *path)
 	return loam_read_file(path, 4096, &text, NULL, &err) < 0 ? NULL : text;
 }
 
-/* When the process in pidfile started, in now_ms()'s clock; -1 if unknown. */
+/* The pid in a pid file of the VM user's run/: opened without following
+ * a link, and only a plain file; 0 otherwise. */
+static long pid_in_run(const char *pidfile)
+{
+	cleanup_close int fd = open(pidfile, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
+	char text[32] = "";
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    read(fd, text, sizeof(text) - 1) <= 0)
+		return 0;
+	return strtol(text, NULL, 10);
+}
+
+/* When the VM's QEMU (its pid file in run/) started, in now_ms()'s clock;
+ * -1 if unknown. */
 static int64_t process_start_ms(const char *pidfile)
 {
-	cleanup_free char *pid_text = read_small(pidfile);
-	long pid = pid_text ? strtol(pid_text, NULL, 10) : 0;
+	long pid = pid_in_run(pidfile);
 	if (pid <= 1)
 		return -1;
 	char path[64];
@@ -185,12 +198,15 @@ static int64_t process_start_ms(const char *pidfile)
 
 /* The files of one VM on the (local) host. */
 struct vm_files {
-	char *serial, *pidfile;
+	char *serial;
+	char *qemu_pidfile; /* vm-start's QEMU, in the VM user's run/ */
+	char *pidfile;	    /* the reference boot's, in the root-owned VM dir */
 };
 
 static void vm_files_free(struct vm_files *f)
 {
 	free(f->serial);
+	free(f->qemu_pidfile);
 	free(f->pidfile);
 }
 #define cleanup_vm_files __attribute__((cleanup(vm_files_free)))
@@ -198,9 +214,11 @@ static void vm_files_free(struct vm_files *f)
 static void vm_files_init(struct vm_files *f, const char *state_dir, const char *id)
 {
 	f->serial = xasprintf("%s/" LOAM_LAYOUT_VMS "/%s/" LOAM_LAYOUT_VM_SERIAL, state_dir, id);
-	f->pidfile =
+	f->qemu_pidfile =
 	    xasprintf("%s/" LOAM_LAYOUT_VMS "/%s/" LOAM_LAYOUT_VM_RUN "/" LOAM_LAYOUT_VM_PIDFILE,
 		      state_dir, id);
+	f->pidfile =
+	    xasprintf("%s/" LOAM_LAYOUT_VMS "/%s/" LOAM_LAYOUT_VM_REF_PIDFILE, state_dir, id);
 }
 
 /* One timed boot: total is request (or QEMU's spawn) → ready; overhead is
@@ -239,7 +257,7 @@ static int loam_boot(struct loam_client *c, const struct boot_opts *o, const cha
 			return -1;
 		const char *state = json_string_value(json_object_get(vm, "state")) ?: "";
 		if (strcmp(state, "running") == 0) {
-			int64_t done = now_ms(), started = process_start_ms(f.pidfile);
+			int64_t done = now_ms(), started = process_start_ms(f.qemu_pidfile);
 			if (ready_at < 0)
 				ready_at = done;
 			bt->total_ms = done - t0;
@@ -331,9 +349,6 @@ static void kill_pidfile(const char *path)
 		loam_cli_sleep_ms(50);
 }
 
-/* Starts QEMU from argv with env as the VM's user, as vm-start does (it
- * daemonizes once set up), and waits for the guest's readiness line; *ms
- * is start → ready. */
 /* Root runs the machine vm-start runs, its files named by path (vm-argv
  * --paths): the same QEMU without loam's jail or its agent. */
 static int direct_boot(const struct boot_opts *o, const struct loam_argv *qemu,

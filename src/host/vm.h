@@ -38,8 +38,9 @@ struct vm_paths {
 	char serial[VM_PATH_MAX];
 	char console[VM_PATH_MAX];
 	char qmp[VM_PATH_MAX];
-	char run[VM_PATH_MAX]; /* D/vms/<id>/run: the VM user's */
-	char pid[VM_PATH_MAX]; /* in run/ */
+	char run[VM_PATH_MAX];	   /* D/vms/<id>/run: the VM user's */
+	char pid[VM_PATH_MAX];	   /* in run/ */
+	char ref_pid[VM_PATH_MAX]; /* a reference boot's (vm-argv --paths) */
 };
 
 /* "loam-vm-<id>", or for long ids a prefix of the id and 8 hex digits of

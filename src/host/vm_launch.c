@@ -158,7 +158,7 @@ static void fill_vmm_spec(const struct vm_paths *p, const struct vm_spec *s, boo
 	    .n_fds = by_path ? 0 : h->n_fdsets,
 	    /* Relative to run/, QEMU's working directory until it is set up, so
 	     * that the VM user need not traverse the state dir's parents. */
-	    .pidfile = by_path ? p->pid : LOAM_LAYOUT_VM_PIDFILE,
+	    .pidfile = by_path ? p->ref_pid : LOAM_LAYOUT_VM_PIDFILE,
 	    .name = s->name,
 	    .daemonize = true,
 	};

@@ -65,7 +65,8 @@ int vm_paths_init(const char *state_dir, const char *id, struct vm_paths *p, loa
 	    vm_path_join(p->console, p->dir, LOAM_LAYOUT_VM_CONSOLE, err) < 0 ||
 	    vm_path_join(p->qmp, p->dir, LOAM_LAYOUT_VM_QMP, err) < 0 ||
 	    vm_path_join(p->run, p->dir, LOAM_LAYOUT_VM_RUN, err) < 0 ||
-	    vm_path_join(p->pid, p->run, LOAM_LAYOUT_VM_PIDFILE, err) < 0)
+	    vm_path_join(p->pid, p->run, LOAM_LAYOUT_VM_PIDFILE, err) < 0 ||
+	    vm_path_join(p->ref_pid, p->dir, LOAM_LAYOUT_VM_REF_PIDFILE, err) < 0)
 		return -1;
 	if (strlen(p->qmp) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 		return loam_fail(err, LOAM_E_INVALID,

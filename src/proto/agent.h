@@ -68,7 +68,10 @@
 #define LOAM_LAYOUT_VM_CONSOLE "console.log"
 #define LOAM_LAYOUT_VM_QMP     "qmp.sock"
 #define LOAM_LAYOUT_VM_PIDFILE "qemu.pid" /* in run/ */
-#define LOAM_LAYOUT_VM_RUN     "run"
+/* The pid file of a reference boot as root (vm-argv --paths), in the
+ * root-owned VM dir: root never writes by path in run/. */
+#define LOAM_LAYOUT_VM_REF_PIDFILE "reference.pid"
+#define LOAM_LAYOUT_VM_RUN	   "run"
 /* The VM's unix user: this prefix and the id (shortened past 24 chars). */
 #define LOAM_LAYOUT_VM_USER_PREFIX "loam-vm-"
 
