@@ -77,6 +77,29 @@ each_vm_arch() {
 	fi
 }
 
+# jget KEY: the value of KEY in the JSON object on stdin (strings bare,
+# anything else as JSON).
+jget() { python3 -c 'import json,sys; v=json.load(sys.stdin)[sys.argv[1]]; print(v if isinstance(v,str) else json.dumps(v))' "$1"; }
+
+# store_unpack STORE DEST COMPONENT NAME ARCH: the newest tarball entry of
+# the store's manifest for them, checked against its digest and unpacked
+# under DEST/ARCH/NAME (made readable to the VM users); prints that dir.
+store_unpack() {
+	local store=$1 dest=$2 entry path sum dir=$2/$5/$4
+	shift 2
+	entry=$(python3 -c 'import json,sys
+m = json.load(open(sys.argv[1]))
+e = [e for e in m["entries"] if e["component"] == sys.argv[2] and e["name"] == sys.argv[3]
+     and e["arch"] == sys.argv[4] and e.get("kind") == "tarball"]
+print(e[-1]["path"], e[-1]["sha256"]) if e else None' "$store/manifest.json" "$@")
+	[[ -n $entry ]] || { bad "no $1 $2 for $3 in $store/manifest.json"; return 1; }
+	read -r path sum <<<"$entry"
+	[[ $(sha256sum "$store/$path" | cut -c1-64) == "$sum" ]] ||
+		{ bad "$store/$path does not match its manifest digest"; return 1; }
+	mkdir -p "$dir" && tar xzf "$store/$path" -C "$dir" && chmod -R a+rX "$dest"
+	echo "$dir"
+}
+
 finish() {
 	echo "$passes passed, $fails failed"
 	((fails == 0))

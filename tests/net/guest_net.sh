@@ -21,7 +21,6 @@ require_store "$store"
 for t in curl ip nft dnsmasq python3; do
 	command -v "$t" >/dev/null || { echo "FAIL: $t is missing (scripts/deps.sh)" >&2; exit 1; }
 done
-jget() { python3 -c 'import json,sys; v=json.load(sys.stdin)[sys.argv[1]]; print(v if isinstance(v,str) else json.dumps(v))' "$1"; }
 
 state=$(mktemp -d /tmp/loam-guestnet.XXXXXX)
 chmod 0755 "$state"
@@ -33,19 +32,7 @@ cleanup() {
 trap cleanup EXIT
 suffix=$(printf '%x%x' $$ "$(date +%s)")
 
-unpack() { # component name arch: the newest tarball, checked and unpacked
-	local entry path sum dir=$state/art/$3/$2
-	entry=$(python3 -c 'import json,sys
-m = json.load(open(sys.argv[1]))
-e = [e for e in m["entries"] if e["component"] == sys.argv[2] and e["name"] == sys.argv[3]
-     and e["arch"] == sys.argv[4] and e.get("kind") == "tarball"]
-print(e[-1]["path"], e[-1]["sha256"]) if e else None' "$store/manifest.json" "$@")
-	[[ -n $entry ]] || return 1
-	read -r path sum <<<"$entry"
-	[[ $(sha256sum "$store/$path" | cut -c1-64) == "$sum" ]] || return 1
-	mkdir -p "$dir" && tar xzf "$store/$path" -C "$dir" && chmod -R a+rX "$state/art"
-	echo "$dir"
-}
+unpack() { store_unpack "$store" "$state/art" "$@"; } # component name arch
 
 pool=10.252.0.0/29
 host_prefix=fd00:252::/48

@@ -13,7 +13,6 @@ set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 agent=${LOAM_BIN_DIR:?}/loam-host
 command -v setpriv >/dev/null || { bad "setpriv (util-linux) is missing"; finish; }
-jget() { python3 -c 'import json,sys; v=json.load(sys.stdin)[sys.argv[1]]; print(v if isinstance(v, str) else json.dumps(v))' "$1"; }
 
 state=$(mktemp -d /tmp/loam-jail.XXXXXX)
 chmod 0755 "$state"
