@@ -32,7 +32,7 @@ else
 	cache=${XDG_CACHE_HOME:-$HOME/.cache}/loam/artifacts
 fi
 read -r -a arches <<<"${LOAM_ARTIFACT_ARCHES:-x64 arm64}"
-image_name=loam-guest
+image_name=loam-tiny
 image_rev=2 # bump when the init or the image layout changes
 fw_name=edk2
 SOURCE_DATE_EPOCH=$(jq -r '.source_date_epoch' "$tree_manifest")

@@ -62,7 +62,7 @@ static int add_tx(struct loam_db *db, void *ctx, loam_err *err)
 			DB_TEXT(h->agent_path), DB_INT(loam_db_now_ms())),
 		NULL, err) < 0)
 		return -1;
-	return add_artifact(db, h, "image", "loam-guest", img, err) < 0 ||
+	return add_artifact(db, h, "image", "loam-tiny", img, err) < 0 ||
 		       add_artifact(db, h, "firmware", "edk2", fw, err) < 0 ||
 		       add_bundle(db, h, "vmm", "qemu", vmm, err) < 0 ||
 		       add_bundle(db, h, "storage", "qemu-storage-daemon", storage, err) < 0

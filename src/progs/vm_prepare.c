@@ -82,7 +82,7 @@ static int pin_artifacts(struct loam_strand_ctx *ctx, const struct loam_vm *v,
 				     .host_id = v->host_id,
 				     .host_name = h->name,
 				     .arch = v->arch,
-				     .image = v->boot_image ? v->boot_image : "loam-guest"};
+				     .image = v->boot_image ? v->boot_image : "loam-tiny"};
 	if (loam_artifact_pin_vm(ctx->db, &a, err) < 0)
 		return loam_err_wrap(err, "pin the artifacts of VM %s", v->name);
 	return 0;
@@ -164,7 +164,7 @@ static int add_files(struct loam_strand_ctx *ctx, const struct loam_vm *v, struc
 	p->storage_dir = p->vmm_dir ? pinned_dir(ctx, v, "storage", err) : NULL;
 	if (!p->storage_dir)
 		return -1;
-	p->image = xasprintf("%s/%s.%s", img, v->boot_image ? v->boot_image : "loam-guest",
+	p->image = xasprintf("%s/%s.%s", img, v->boot_image ? v->boot_image : "loam-tiny",
 			     arch->image_suffix);
 	p->fw_code = xasprintf("%s/%s", fw, arch->firmware_code);
 	p->fw_vars = xasprintf("%s/%s", fw, arch->firmware_vars);

@@ -186,10 +186,10 @@ def add_learned_hosts(d):
             "total_storage_gib, available_storage_gib, accel, allow_tcg, location, created_at) "
             "VALUES ('%s', '%s', 'ssh', '192.0.2.1', '%s', 'accepting', %d, %d, 1, 1, %d, 1, 64, "
             "1000, 1000, 'tcg', 1, 'lab', %d);\n" % (hid, name, arch, cpus, cores, tpc, now))
-        # the boot image the allocator looks for (loam-guest, per arch)
+        # the boot image the allocator looks for (loam-tiny, per arch)
         sql += (
             "INSERT INTO host_artifact (host_id, component, name, version, arch, kind, path, "
-            "state, updated_at) VALUES ('%s', 'image', 'loam-guest', '1', '%s', 'tarball', "
+            "state, updated_at) VALUES ('%s', 'image', 'loam-tiny', '1', '%s', 'tarball', "
             "'/x', 'installed', %d);\n" % (hid, arch, now))
     if d.db and d.db.startswith("postgres"):
         subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", d.db, "-c", sql], check=True)

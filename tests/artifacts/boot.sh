@@ -87,7 +87,7 @@ for arch in "${arches[@]}"; do
 	tar -xzf "$img" -C "$d/img"
 	make_seed "$d" "seed-$arch"
 	cp "$d/fw/$FW_VARS" "$d/vars.fd" # per-run copy; the store stays pristine
-	qemu-img create -q -f qcow2 -b "$d/img/loam-guest.$IMAGE_SUFFIX" -F raw "$d/disk.qcow2"
+	qemu-img create -q -f qcow2 -b "$d/img/loam-tiny.$IMAGE_SUFFIX" -F raw "$d/disk.qcow2"
 	disks=(-drive "if=virtio,format=qcow2,file=$d/disk.qcow2"
 		-drive "if=virtio,format=raw,file=$d/seed.img")
 	# shellcheck disable=SC2054 # "virt,gic-version=3" is one word

@@ -57,7 +57,7 @@ def add_hosts(d):
             "1000, 'tcg', 1, 'lab', ?)", (hid, name, arch, now))
         con.execute(
             "INSERT INTO host_artifact (host_id, component, name, version, arch, kind, path, "
-            "state, updated_at) VALUES (?, 'image', 'loam-guest', '1', ?, 'tarball', '/x', "
+            "state, updated_at) VALUES (?, 'image', 'loam-tiny', '1', ?, 'tarball', '/x', "
             "'installed', ?)", (hid, arch, now))
     con.commit()
     con.close()

@@ -64,7 +64,7 @@ spec() { # id arch img slot fw
 	[[ $2 == x64 && -f $3/vmlinux ]] && kernel=$3/vmlinux
 	cat <<JSON
 {"id":"$1","name":"net-$1","arch":"$2","vcpus":1,"memory_mib":256,"hugepages":false,"kvm":false,
- "image":"$(ls "$3"/loam-guest.*.img)","fw_code":"$5/${fwfile[$2]}_CODE.fd","fw_vars":"$5/${fwfile[$2]}_VARS.fd",
+ "image":"$(ls "$3"/loam-tiny.*.img)","fw_code":"$5/${fwfile[$2]}_CODE.fd","fw_vars":"$5/${fwfile[$2]}_VARS.fd",
  "seed":{"meta-data":"instance-id: $1\nlocal-hostname: net-$1\n","user-data":"#cloud-config\n",
          "network-config":"version: 2\n"},
  "direct_kernel":{"kernel":"$kernel","initrd":"$3/initrd.img","cmdline":"$(cat "$3/cmdline")","firmware":false},
@@ -86,7 +86,7 @@ get() { curl -s -g --max-time 5 "$@"; }
 
 slot=0
 for arch in x64 arm64; do
-	img=$(unpack image loam-guest "$arch") || { bad "no $arch image in $store"; continue; }
+	img=$(unpack image loam-tiny "$arch") || { bad "no $arch image in $store"; continue; }
 	fw=$(unpack firmware edk2 "$arch") || { bad "no $arch firmware in $store"; continue; }
 	for role in a b; do
 		slot=$((slot + 1))

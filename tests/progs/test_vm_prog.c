@@ -71,7 +71,7 @@ static void test_spec_firmware_and_topology(void)
 	CHECK_INT(json_integer_value(json_object_get(topo, "threads")), 2); /* SMT, own arch */
 	CHECK_INT(json_integer_value(json_object_get(topo, "cores")), 1);
 	CHECK_CONTAINS(json_string_value(json_object_get(spec, "image")),
-		       "/artifacts/image/loam-guest.");
+		       "/artifacts/image/loam-tiny.");
 	CHECK_CONTAINS(json_string_value(json_object_get(spec, "fw_code")), "/artifacts/firmware/");
 	CHECK(json_is_null(json_object_get(spec, "direct_kernel")));
 	CHECK_CONTAINS(
@@ -131,7 +131,7 @@ static void test_pins_newest_and_keeps_them(void)
 	cleanup_err loam_err err = NULL;
 	loam_db_exec(f.db,
 		     "INSERT INTO host_artifact (host_id, component, name, version, arch, kind, "
-		     "path, state, installed_at, updated_at) VALUES ('h1', 'image', 'loam-guest', "
+		     "path, state, installed_at, updated_at) VALUES ('h1', 'image', 'loam-tiny', "
 		     "'2', 'x64', 'tarball', '/img2', 'installed', 5, 5), ('h1', 'image', "
 		     "'other-image', '9', 'x64', 'tarball', '/other', 'installed', 9, 9)",
 		     DB_NOARGS, NULL, &err);

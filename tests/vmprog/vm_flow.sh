@@ -188,7 +188,7 @@ expect "no user for the failed VM" 0 "$(grep -c "^loam-vm-${id_half:0:16}" /etc/
 # ---- prep fails on the host itself (a world-writable boot image): after
 # the retries the VM is failed and nothing of it is left on the host; once
 # the image is fixed, start prepares it again and it boots ----
-img=$(ls "$state"/host/artifacts/image/loam-guest/*/x64/loam-guest.x64.img | head -n1)
+img=$(ls "$state"/host/artifacts/image/loam-tiny/*/x64/loam-tiny.x64.img | head -n1)
 chmod o+w "$img"
 loam vm create t-img --arch x64 --size standard-2 --boot kernel --wait >/dev/null 2>"$state/wait.err"
 expect "create --wait exits 1 when the VM fails" 1 "$?"

@@ -38,7 +38,7 @@ declare -A started=()
 spec() { # id arch img fw direct_kernel_json
 	cat <<JSON
 {"id":"$1","name":"boot-$1","arch":"$2","vcpus":2,"memory_mib":512,"hugepages":false,"kvm":false,
- "image":"$(ls "$3"/loam-guest.*.img)","fw_code":"$4/${fwfile[$2]}_CODE.fd",
+ "image":"$(ls "$3"/loam-tiny.*.img)","fw_code":"$4/${fwfile[$2]}_CODE.fd",
  "fw_vars":"$4/${fwfile[$2]}_VARS.fd",
  "seed":{"meta-data":"instance-id: $1\nlocal-hostname: host-$1\n","user-data":"#cloud-config\n"},
  "direct_kernel":$5}
@@ -70,7 +70,7 @@ direct_kernel() { # arch img
 
 declare -A arch_of=()
 for arch in x64 arm64; do
-	img=$(unpack image loam-guest "$arch") || continue
+	img=$(unpack image loam-tiny "$arch") || continue
 	fw=$(unpack firmware edk2 "$arch") || continue
 	id=bu${arch}${suffix} && arch_of[$id]=$arch
 	boot "$id" "$arch" "$img" "$fw" null
