@@ -140,6 +140,9 @@ void api_metrics(struct loam_api *api, const char *auth, struct loam_api_respons
 struct loam_vm;
 struct loam_vm_port;
 int api_vm_net_view(struct loam_db *db, const struct loam_vm *vm, json_t *v, loam_err *err);
+/* Adds login_user, ssh_host_keys (fingerprints) and host_keys (type,
+ * fingerprint, key) to a VM's view. */
+int api_vm_guest_view(struct loam_db *db, const struct loam_vm *vm, json_t *v, loam_err *err);
 int api_vm_ports_parse(const json_t *list, struct loam_vm_port **out, size_t *n, loam_err *err);
 int api_vm_ports_insert(struct loam_db *db, const char *vm_id, const struct loam_vm_port *ports,
 			size_t n, loam_err *err);

@@ -16,6 +16,7 @@
 
 #include "alloc/alloc.h"
 #include "arch/arch.h"
+#include "db/vm_guest.h"
 #include "db/project.h"
 #include "db/net.h"
 #include "db/records.h"
@@ -27,7 +28,7 @@
 #include "progs/progs.h"
 
 /* The guest image the artifact store builds for every arch. */
-#define LOAM_DEFAULT_BOOT_IMAGE "loam-guest"
+#define LOAM_DEFAULT_BOOT_IMAGE "loam-tiny"
 
 static json_t *time_or_null(int64_t t)
 {
@@ -136,13 +137,21 @@ int api_vm_lookup(struct api_req *r, const char *name, struct loam_vm *vm, loam_
 	return loam_vm_load_by_name(r->db, scoped ? project_id : NULL, name, vm, err);
 }
 
+/* `vm show`: the list's view, its network and its guest. */
+static int show_view(struct api_req *r, const struct loam_vm *vm, loam_err *err)
+{
+	r->out = vm_view(r->db, vm);
+	if (api_vm_net_view(r->db, vm, r->out, err) < 0)
+		return -1;
+	return api_vm_guest_view(r->db, vm, r->out, err);
+}
+
 int api_vms_show(struct api_req *r, loam_err *err)
 {
 	cleanup_vm struct loam_vm vm = {0};
 	if (api_vm_lookup(r, r->seg[1], &vm, err) < 0)
 		return -1;
-	r->out = vm_view(r->db, &vm);
-	return api_vm_net_view(r->db, &vm, r->out, err);
+	return show_view(r, &vm, err);
 }
 
 /* The VM as it is now, after a request changed it. */
@@ -152,8 +161,7 @@ static int show_by_id(struct api_req *r, const char *id, loam_err *err)
 	int found = loam_vm_load(r->db, id, &vm, err);
 	if (found <= 0)
 		return found < 0 ? -1 : loam_fail(err, LOAM_E_NOTFOUND, "the VM is gone meanwhile");
-	r->out = vm_view(r->db, &vm);
-	return api_vm_net_view(r->db, &vm, r->out, err);
+	return show_view(r, &vm, err);
 }
 
 /* ---- create ---- */
@@ -165,14 +173,41 @@ struct vm_spec {
 	struct loam_vm_port *ports; /* open_ports */
 	size_t nports;
 	const char *boot; /* "firmware" (UEFI from the disk) or "kernel" (the image's kernel) */
+	const char *login_user; /* NULL: LOAM_VM_DEFAULT_LOGIN_USER */
+	const char *ssh_keys[LOAM_VM_MAX_SSH_KEYS];
+	size_t nkeys;
 	const struct loam_arch *arch;
 	const struct loam_size *size;
 };
 
+/* "ssh_keys": an array of OpenSSH public key lines (db/vm_guest.h checks
+ * each); the strings stay owned by the request body. */
+static int ssh_keys_from_body(struct api_req *r, struct vm_spec *s, loam_err *err)
+{
+	json_t *keys = json_object_get(r->body, "ssh_keys");
+	if (!keys)
+		return 0;
+	if (!json_is_array(keys) || json_array_size(keys) > LOAM_VM_MAX_SSH_KEYS)
+		return loam_fail(err, LOAM_E_INVALID,
+				 "ssh_keys must be an array of at most %d public key lines",
+				 LOAM_VM_MAX_SSH_KEYS);
+	size_t i;
+	json_t *k;
+	json_array_foreach(keys, i, k)
+	{
+		if (!json_is_string(k))
+			return loam_fail(err, LOAM_E_INVALID,
+					 "ssh_keys[%zu] must be a string: one public key line", i);
+		s->ssh_keys[s->nkeys++] = json_string_value(k);
+	}
+	return 0;
+}
+
 static int vm_spec_from_body(struct api_req *r, struct vm_spec *s, loam_err *err)
 {
-	static const char *const allowed[] = {"name", "arch",	    "size",    "location", "image",
-					      "boot", "open_ports", "project", NULL};
+	static const char *const allowed[] = {"name",	    "arch",	"size",	      "location",
+					      "image",	    "boot",	"open_ports", "project",
+					      "login_user", "ssh_keys", NULL};
 	const char *project = NULL;
 	if (api_body_check(r, allowed, false, err) < 0 ||
 	    api_body_str(r, "project", LOAM_NAME_MAX, &project, err) < 0 ||
@@ -184,6 +219,8 @@ static int vm_spec_from_body(struct api_req *r, struct vm_spec *s, loam_err *err
 	    api_body_str(r, "location", LOAM_NAME_MAX, &s->location, err) < 0 ||
 	    api_body_str(r, "image", LOAM_NAME_MAX, &s->image, err) < 0 ||
 	    api_body_str(r, "boot", 16, &s->boot, err) < 0 ||
+	    api_body_str(r, "login_user", 32, &s->login_user, err) < 0 ||
+	    ssh_keys_from_body(r, s, err) < 0 ||
 	    api_vm_ports_parse(json_object_get(r->body, "open_ports"), &s->ports, &s->nports, err) <
 		0)
 		return -1;
@@ -237,6 +274,11 @@ static int vm_create_tx(struct loam_db *db, void *ctx, loam_err *err)
 	struct vm_spec *s = ctx;
 	if (vm_insert_tx(db, ctx, err) < 0 ||
 	    api_vm_ports_insert(db, s->id, s->ports, s->nports, err) < 0)
+		return -1;
+	if ((s->nkeys > 0 || s->login_user) &&
+	    loam_vm_login_insert(db, s->id,
+				 s->login_user ? s->login_user : LOAM_VM_DEFAULT_LOGIN_USER,
+				 s->ssh_keys, s->nkeys, err) < 0)
 		return -1;
 	cleanup_json json_t *frame = json_pack("{s:s}", "boot", s->boot ? s->boot : "firmware");
 	if (loam_strand_create(db, LOAM_PROG_VM, NULL, frame, s->id, NULL, err) < 0)

@@ -72,7 +72,7 @@ static int target_of(const json_t *vm, const struct ssh_opts *o, const char **ke
 		return loam_fail(err, LOAM_E_CONFLICT,
 				 "VM %s has no address yet (it is %s); see: loam vm show %s",
 				 o->name, loam_cli_str(vm, "state"), o->name);
-	const char *user = json_string_value(json_object_get(vm, "user"));
+	const char *user = json_string_value(json_object_get(vm, "login_user"));
 	*t = (struct ssh_target){.vm = o->name,
 				 .address = ipv4,
 				 .user = user ? user : DEFAULT_USER,
@@ -81,10 +81,11 @@ static int target_of(const json_t *vm, const struct ssh_opts *o, const char **ke
 				 .jump_identity = o->jump_identity};
 	size_t i;
 	const json_t *k;
-	json_array_foreach(json_object_get(vm, "ssh_host_keys"), i, k)
+	json_array_foreach(json_object_get(vm, "host_keys"), i, k)
 	{
-		if (json_is_string(k) && t->nkeys < KEYS_MAX)
-			keys[t->nkeys++] = json_string_value(k);
+		const char *line = json_string_value(json_object_get(k, "key"));
+		if (line && t->nkeys < KEYS_MAX)
+			keys[t->nkeys++] = line;
 	}
 	const json_t *jump = json_object_get(vm, "ssh_jump");
 	if (json_is_object(jump)) {
