@@ -69,13 +69,12 @@ const char *const loam_console_headers[] = {
     NULL,
 };
 
-int console_auth_token(struct loam_api *api, const char *token, char principal[CONSOLE_PRINCIPAL],
+int console_auth_token(struct loam_api *api, const char *token, struct loam_principal *who,
 		       const char **refusal)
 {
-	struct loam_principal who;
 	cleanup_err loam_err err = NULL;
 	*refusal = "Wrong token.";
-	if (!token || api_authenticate_token(api, token, &who, &err) < 0) {
+	if (!token || api_authenticate_token(api, token, who, &err) < 0) {
 		if (err && loam_err_kind_of(err) != LOAM_E_AUTH) {
 			log_warn("console: log-in: %s", loam_err_msg(err));
 			*refusal = "loamd could not check the token now (its log says why); "
@@ -83,18 +82,34 @@ int console_auth_token(struct loam_api *api, const char *token, char principal[C
 		}
 		return 0;
 	}
-	if (who.kind == LOAM_PRINCIPAL_PROJECT) {
-		*refusal = "Project tokens cannot log in to the console yet: it shows every "
-			   "project and the hosts. Use the token with the loam CLI or the API, or "
-			   "log in with the operator token.";
+	if (who->kind != LOAM_PRINCIPAL_OPERATOR && who->kind != LOAM_PRINCIPAL_PROJECT) {
+		*refusal = "A metrics token reads /metrics only; log in with the operator token "
+			   "or a project's token.";
 		return 0;
 	}
-	if (who.kind != LOAM_PRINCIPAL_OPERATOR) {
-		*refusal = "A metrics token reads /metrics only; log in with the operator token.";
-		return 0;
-	}
-	snprintf(principal, CONSOLE_PRINCIPAL, "operator");
 	return 1;
+}
+
+bool console_principal_live(struct loam_api *api, const struct loam_principal *who)
+{
+	if (who->kind == LOAM_PRINCIPAL_OPERATOR)
+		return true;
+	cleanup_err loam_err err = NULL;
+	struct loam_db *db = NULL;
+	bool live = false;
+	if (api_pool_get(api, &db, &err) == 0) {
+		if (loam_auth_token_live(db, who, &live, &err) < 0)
+			live = false; /* fail closed: log in again when the database is back */
+		api_pool_put(api, db);
+	}
+	if (err)
+		log_warn("console: session check: %s", loam_err_msg(err));
+	return live;
+}
+
+bool console_is_operator(const struct console_ctx *c)
+{
+	return c->session.who.kind == LOAM_PRINCIPAL_OPERATOR;
 }
 
 void console_send_html(struct console_ctx *c, int status, struct html *h)
@@ -123,9 +138,9 @@ const char *console_query(const struct console_ctx *c, const char *key)
 int console_api(struct console_ctx *c, const char *method, const char *path, json_t *body,
 		json_t **doc)
 {
-	/* only the operator logs in (console_auth_token) */
-	static const struct loam_principal operator= {.kind = LOAM_PRINCIPAL_OPERATOR};
-	return api_call_internal(c->api, &operator, method, path, body, doc);
+	/* as the session's principal: a project's session gets what its token
+	 * would through /v1, and 404 for the rest */
+	return api_call_internal(c->api, &c->session.who, method, path, body, doc);
 }
 
 /* Splits "/vms/web-1/stop" into c->seg; false for a path no route can
@@ -174,8 +189,7 @@ static const struct console_route *find_route(const struct console_ctx *c)
 	return NULL;
 }
 
-/* A page of its own for what has no route, and for a refused form. */
-static void message_page(struct console_ctx *c, int status, const char *title, const char *text)
+void message_page(struct console_ctx *c, int status, const char *title, const char *text)
 {
 	struct html h;
 	html_init(&h);
@@ -234,6 +248,12 @@ void loam_console_handle(struct loam_api *api, const struct console_request *req
 	memcpy(buf, req->path, strlen(req->path) + 1);
 	bool has_session =
 	    console_session_find(api->sessions, req->session_id, c.now_ms, &c.session) == 1;
+	/* a revoked project token ends its sessions at their next request */
+	if (has_session && !console_principal_live(api, &c.session.who)) {
+		console_session_end(api->sessions, req->session_id);
+		has_session = false;
+		c.session = (struct console_session_view){0};
+	}
 	if (!split(&c, buf)) {
 		c.nseg = 0;
 		c.seg[0] = NULL;

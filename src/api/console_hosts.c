@@ -33,8 +33,19 @@ static void host_row(struct console_ctx *c, struct html *h, const json_t *x)
 	html_lit(h, "</td></tr>");
 }
 
+/* Hosts are the operator's: a project's session is told so, as the API
+ * would (404), without asking. */
+static int operator_only(struct console_ctx *c)
+{
+	message_page(c, 404, "Not found",
+		     "Hosts are shown to the operator only; this session is a project's.");
+	return 0;
+}
+
 int console_hosts_page(struct console_ctx *c)
 {
+	if (!console_is_operator(c))
+		return operator_only(c);
 	cleanup_json json_t *hosts = NULL;
 	int st = console_api(c, "GET", "/v1/hosts", NULL, &hosts);
 	struct html h;
@@ -168,6 +179,8 @@ static void host_body(struct console_ctx *c, struct html *h, const json_t *x)
 
 int console_host_page(struct console_ctx *c)
 {
+	if (!console_is_operator(c))
+		return operator_only(c);
 	cleanup_free char *path = xasprintf("/v1/hosts/%s", c->seg[1]);
 	cleanup_json json_t *x = NULL;
 	int st = console_api(c, "GET", path, NULL, &x);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "api/auth.h"
 #include "api/console.h"
 #include "lib/err.h"
 
@@ -67,12 +68,13 @@ const char *form_get(const struct form *f, const char *key);
 
 struct console_session_view {
 	char csrf[CONSOLE_HEX_LEN + 1];
-	char principal[CONSOLE_PRINCIPAL];
+	struct loam_principal who;	   /* the operator or one project */
+	char principal[CONSOLE_PRINCIPAL]; /* "operator", "project alice": for the page */
 };
 
 /* A new session for principal; id (hex) is what the cookie carries. */
-int console_session_create(struct console_sessions *s, const char *principal, int64_t now_ms,
-			   char id[CONSOLE_HEX_LEN + 1], loam_err *err);
+int console_session_create(struct console_sessions *s, const struct loam_principal *who,
+			   int64_t now_ms, char id[CONSOLE_HEX_LEN + 1], loam_err *err);
 /* 1 with *out filled when id names a live session (it is touched), 0 when
  * not (unknown, expired or malformed). */
 int console_session_find(struct console_sessions *s, const char *id, int64_t now_ms,
@@ -94,13 +96,20 @@ struct console_ctx {
 	int64_t now_ms;
 };
 
-/* Who a log-in token is (the API's check, auth.h): 1 with principal
- * filled for the operator's token, 0 with *refusal (a static message for
- * the form) for any other. Project tokens are refused for now: the
- * console's pages show every project and the hosts (docs/console.md). */
-int console_auth_token(struct loam_api *api, const char *token, char principal[CONSOLE_PRINCIPAL],
+/* Who a log-in token is (the API's check, auth.h): 1 with *who filled for
+ * the operator's token or a project's, 0 with *refusal (a static message
+ * for the form) for any other. A project's session sees only its VMs: the
+ * console asks the API as that project, which answers 404 for the rest. */
+int console_auth_token(struct loam_api *api, const char *token, struct loam_principal *who,
 		       const char **refusal);
+/* Whether a session's principal may still act (its token not revoked). */
+bool console_principal_live(struct loam_api *api, const struct loam_principal *who);
+/* Whether the session is the operator's (hosts, every project). */
+bool console_is_operator(const struct console_ctx *c);
 
+/* A page of its own: what has no route, a refused form, a page this
+ * session may not see. text is a literal (not escaped). */
+void message_page(struct console_ctx *c, int status, const char *title, const char *text);
 /* A page: status and HTML. */
 void console_send_html(struct console_ctx *c, int status, struct html *h);
 /* 303 to a path of ours. */

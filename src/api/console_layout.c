@@ -13,7 +13,8 @@
 
 static const struct {
 	const char *path, *label;
-} nav[] = {{"/fleet", "Fleet"}, {"/hosts", "Hosts"}, {"/vms", "VMs"}};
+	bool operator_only;
+} nav[] = {{"/fleet", "Fleet", false}, {"/hosts", "Hosts", true}, {"/vms", "VMs", false}};
 
 const char *jstr(const json_t *o, const char *key)
 {
@@ -34,9 +35,11 @@ static void page_nav(struct console_ctx *c, struct html *h, const char *active)
 {
 	html_lit(h, "<nav><a class=\"brand\" href=\"/fleet\">loam</a><ul>");
 	for (size_t i = 0; i < sizeof(nav) / sizeof(nav[0]); i++)
-		html_printf(h, "<li><a href=\"%s\"%s>%s</a></li>", nav[i].path,
-			    strcmp(nav[i].label, active) == 0 ? " aria-current=\"page\"" : "",
-			    nav[i].label);
+		if (!nav[i].operator_only || console_is_operator(c))
+			html_printf(h, "<li><a href=\"%s\"%s>%s</a></li>", nav[i].path,
+				    strcmp(nav[i].label, active) == 0 ? " aria-current=\"page\""
+								      : "",
+				    nav[i].label);
 	html_lit(h, "</ul><form class=\"logout\" method=\"post\" action=\"/logout\">");
 	page_csrf(c, h);
 	html_printf(h,

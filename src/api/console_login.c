@@ -71,15 +71,15 @@ int console_login_post(struct console_ctx *c)
 		return login_form(c, 403,
 				  "The log-in form was stale or not this site's (CSRF check); "
 				  "nothing was done. Log in again.");
-	char principal[CONSOLE_PRINCIPAL];
+	struct loam_principal who;
 	const char *refusal = NULL;
-	if (!console_auth_token(c->api, form_get(&c->form, "token"), principal, &refusal)) {
+	if (!console_auth_token(c->api, form_get(&c->form, "token"), &who, &refusal)) {
 		log_info("console: a log-in was refused: %s", refusal);
 		return login_form(c, 401, refusal);
 	}
 	char id[CONSOLE_HEX_LEN + 1];
 	cleanup_err loam_err err = NULL;
-	if (console_session_create(c->api->sessions, principal, c->now_ms, id, &err) < 0) {
+	if (console_session_create(c->api->sessions, &who, c->now_ms, id, &err) < 0) {
 		log_warn("console: %s", loam_err_msg(err));
 		return -1;
 	}

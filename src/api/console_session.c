@@ -84,14 +84,19 @@ static struct session *slot_for_new(struct console_sessions *s, int64_t now_ms)
 	return oldest;
 }
 
-int console_session_create(struct console_sessions *s, const char *principal, int64_t now_ms,
-			   char id[CONSOLE_HEX_LEN + 1], loam_err *err)
+int console_session_create(struct console_sessions *s, const struct loam_principal *who,
+			   int64_t now_ms, char id[CONSOLE_HEX_LEN + 1], loam_err *err)
 {
 	struct session fresh = {.used = true, .created_ms = now_ms, .seen_ms = now_ms};
 	if (console_random_hex(id, err) < 0 || console_random_hex(fresh.view.csrf, err) < 0 ||
 	    loam_sha256_buf(id, CONSOLE_HEX_LEN, fresh.id_hash, err) < 0)
 		return -1;
-	snprintf(fresh.view.principal, sizeof(fresh.view.principal), "%s", principal);
+	fresh.view.who = *who;
+	if (who->kind == LOAM_PRINCIPAL_PROJECT)
+		snprintf(fresh.view.principal, sizeof(fresh.view.principal), "project %s",
+			 who->project);
+	else
+		snprintf(fresh.view.principal, sizeof(fresh.view.principal), "operator");
 	pthread_mutex_lock(&s->mu);
 	*slot_for_new(s, now_ms) = fresh;
 	pthread_mutex_unlock(&s->mu);

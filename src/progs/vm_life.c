@@ -8,6 +8,7 @@
 
 #include "alloc/alloc.h"
 #include "lib/cleanup.h"
+#include "lib/fault.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "progs/vm_prog.h"
@@ -109,6 +110,7 @@ int vm_label_destroy(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam
 	if (v && v->host_id) {
 		if (vm_purge_on_host(ctx, v, err) < 0)
 			return loam_err_wrap(err, "destroy VM %s", v->name);
+		loam_fault_point("vm-destroy-purged");
 		struct loamd_app *app = vm_app(ctx);
 		if (!app || !app->alloc)
 			return loam_fail(err, LOAM_E_UNAVAILABLE, "no allocator in this process");

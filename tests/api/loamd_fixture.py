@@ -175,16 +175,18 @@ class Results:
 def add_learned_hosts(d):
     """Two hosts with learned facts, written while loamd is stopped, to test
     placement apart from cloudify: x1 (x64, SMT) and a1 (arm64). The values
-    are this test's constants, so the SQL is built from them directly."""
+    are this test's constants, so the SQL is built from them directly. Their
+    address is a loopback one on the discard port: anything that contacts
+    them is refused on this machine, and no packet leaves it."""
     now = int(time.time() * 1000)
     rows = [("hx1" + "0" * 23, "x1", "x64", 8, 4, 2), ("ha1" + "0" * 23, "a1", "arm64", 8, 8, 1)]
     sql = ""
     for hid, name, arch, cpus, cores, tpc in rows:
         sql += (
-            "INSERT INTO host (id, name, transport, address, arch, allocation_state, cpus, "
-            "total_cores, sockets, dies, threads_per_core, numa_nodes, total_mem_gib, "
+            "INSERT INTO host (id, name, transport, address, ssh_port, arch, allocation_state, "
+            "cpus, total_cores, sockets, dies, threads_per_core, numa_nodes, total_mem_gib, "
             "total_storage_gib, available_storage_gib, accel, allow_tcg, location, created_at) "
-            "VALUES ('%s', '%s', 'ssh', '192.0.2.1', '%s', 'accepting', %d, %d, 1, 1, %d, 1, 64, "
+            "VALUES ('%s', '%s', 'ssh', '127.0.0.61', 9, '%s', 'accepting', %d, %d, 1, 1, %d, 1, 64, "
             "1000, 1000, 'tcg', 1, 'lab', %d);\n" % (hid, name, arch, cpus, cores, tpc, now))
         # the boot image the allocator looks for (loam-tiny, per arch)
         sql += (

@@ -8,10 +8,14 @@
 - the session cookie is HttpOnly and SameSite=Strict and opens neither
   /v1/ nor /metrics;
 - markup typed into the create form comes back escaped, never as markup;
-- /metrics takes the metrics token or the operator token, nothing else.
+- /metrics takes the metrics token or the operator token, nothing else;
+- a project token logs in to its project only: its VMs, no hosts, another
+  project's VM not found and not started; revoking the token ends the
+  session; a metrics token does not log in.
 """
 import os
 import re
+import sqlite3
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -142,22 +146,59 @@ def metrics_auth(d):
     R.check(r.status == 401, "/metrics with the revoked metrics token: %s" % r.status)
 
 
-def scoped_tokens_at_login(d):
-    """A project token must not become a console session: the pages show
-    the hosts and every project's VMs. Neither may a metrics token."""
-    code, _ = d.request("POST", "/v1/projects", {"name": "alice"})
-    R.check(code == 201, "project alice: %s" % code)
-    code, ptok = d.request("POST", "/v1/tokens", {"project": "alice"})
-    code2, mtok = d.request("POST", "/v1/tokens", {"metrics": True})
-    R.check(code == 201 and code2 == 201, "tokens made: %s %s" % (code, code2))
-    for who, tok, says in (("a project token", ptok.get("token", ""), "Project tokens cannot"),
-                           ("a metrics token", mtok.get("token", ""), "metrics token")):
-        c = Client(d.url)
-        r = c.login(tok)
-        R.check(r.status == 401 and says in r.text,
-                "%s is refused at log-in, saying why: %s" % (who, r.status))
-        R.check(c.get("/fleet").status == 303, "%s gets no session" % who)
-        R.check(c.get("/hosts").status == 303, "%s sees no host page" % who)
+def add_vm(d, name, project):
+    """A stopped VM row of project, written beside the running loamd (no
+    host, no strand: nothing acts on it; the pages only read it)."""
+    con = sqlite3.connect(os.path.join(d.state_dir, "loam.db"), timeout=10)
+    con.execute("INSERT INTO vm (id, project_id, name, arch, size, vcpus, memory_gib, "
+                "storage_gib, location, state, created_at) SELECT ?, id, ?, 'x64', "
+                "'standard-2', 2, 8, 20, 'default', 'stopped', 1 FROM project WHERE name = ?",
+                (("vm" + name).ljust(26, "0")[:26], name, project))
+    con.commit()
+    con.close()
+
+
+def metrics_token_at_login(d):
+    code, mtok = d.request("POST", "/v1/tokens", {"metrics": True})
+    R.check(code == 201, "metrics token made: %s" % code)
+    c = Client(d.url)
+    r = c.login(mtok.get("token", ""))
+    R.check(r.status == 401 and "metrics token" in r.text,
+            "a metrics token is refused at log-in, saying why: %s" % r.status)
+    R.check(c.get("/fleet").status == 303, "a metrics token gets no session")
+
+
+def project_session(d):
+    """A project's token logs in to a console of its own project: its VMs
+    only, no hosts; another project's VM is not found, and cannot be
+    stopped; revoking the token ends the session at its next request."""
+    toks = {}
+    for p in ("alice", "bob"):
+        code, _ = d.request("POST", "/v1/projects", {"name": p})
+        code2, toks[p] = d.request("POST", "/v1/tokens", {"project": p})
+        R.check(code == 201 and code2 == 201, "project %s and its token: %s %s" % (p, code, code2))
+        add_vm(d, p + "vm", p)
+    c = Client(d.url)
+    r = c.login(toks["alice"].get("token", ""))
+    R.check(r.status == 303 and r.location == "/fleet", "alice logs in: %s" % r.status)
+    fleet = c.get("/fleet")
+    R.check(fleet.status == 200 and "project alice" in fleet.text, "alice's fleet page")
+    R.check('href="/hosts"' not in fleet.text, "no hosts in alice's menu")
+    vms = c.get("/vms")
+    R.check(vms.status == 200 and "alicevm" in vms.text and "bobvm" not in vms.text,
+            "alice's VM list shows hers only")
+    R.check(c.get("/vms/alicevm").status == 200, "alice's VM page")
+    R.check(c.get("/vms/bobvm").status == 404, "bob's VM is not found for alice")
+    R.check(c.get("/hosts").status == 404, "the hosts page is the operator's")
+    R.check(c.get("/hosts/x1").status == 404, "a host page is the operator's")
+    r = c.post("/vms/bobvm/start", {"csrf": c.session_csrf()})
+    code, bob = d.request("GET", "/v1/vms/bobvm?project=bob")
+    R.check(r.status == 404 and code == 200 and bob.get("state") == "stopped",
+            "alice cannot start bob's VM: %s, it stays %s" % (r.status, bob.get("state")))
+    d.request("DELETE", "/v1/tokens/" + toks["alice"].get("id", "x"))
+    r = c.get("/fleet")
+    R.check(r.status == 303 and r.location == "/login",
+            "a revoked token's session ends: %s %s" % (r.status, r.location))
 
 
 def main():
@@ -178,7 +219,8 @@ def main():
         csrf(d, routes, c, other.session_csrf())
         escaping(c)
         metrics_auth(d)
-        scoped_tokens_at_login(d)
+        metrics_token_at_login(d)
+        project_session(d)
         r = c.post("/logout", {"csrf": c.session_csrf()})
         R.check(r.status == 303 and r.location == "/login", "log-out: %s" % r.status)
         R.check(c.get("/fleet").status == 303, "a logged-out session is gone")

@@ -6,6 +6,7 @@
  * registry's text format, and the time formats the CLI and pages share.
  */
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "api/api.h"
@@ -86,13 +87,18 @@ static void test_sessions(void)
 	char a[CONSOLE_HEX_LEN + 1], b[CONSOLE_HEX_LEN + 1];
 	cleanup_err loam_err err = NULL;
 	int64_t t0 = 1000000;
-	CHECK(console_session_create(s, "operator", t0, a, &err) == 0);
-	CHECK(console_session_create(s, "operator", t0, b, &err) == 0);
+	const struct loam_principal op = {.kind = LOAM_PRINCIPAL_OPERATOR};
+	struct loam_principal alice = {.kind = LOAM_PRINCIPAL_PROJECT};
+	snprintf(alice.project, sizeof(alice.project), "alice");
+	CHECK(console_session_create(s, &op, t0, a, &err) == 0);
+	CHECK(console_session_create(s, &alice, t0, b, &err) == 0);
 	CHECK(strcmp(a, b) != 0 && strlen(a) == CONSOLE_HEX_LEN);
 	struct console_session_view va, vb;
 	CHECK_INT(console_session_find(s, a, t0 + 1, &va), 1);
 	CHECK_INT(console_session_find(s, b, t0 + 1, &vb), 1);
 	CHECK_STR(va.principal, "operator");
+	CHECK_STR(vb.principal, "project alice");
+	CHECK(vb.who.kind == LOAM_PRINCIPAL_PROJECT && strcmp(vb.who.project, "alice") == 0);
 	CHECK(strcmp(va.csrf, vb.csrf) != 0 && strcmp(va.csrf, a) != 0);
 	char forged[CONSOLE_HEX_LEN + 1];
 	memcpy(forged, a, sizeof(forged));
@@ -109,7 +115,7 @@ static void test_sessions(void)
 		console_session_find(s, b, t, &vb);
 	CHECK_INT(console_session_find(s, b, t0 + (int64_t)12 * 3600 * 1000 + 1, &vb), 0);
 	char c[CONSOLE_HEX_LEN + 1];
-	CHECK(console_session_create(s, "operator", t0, c, &err) == 0);
+	CHECK(console_session_create(s, &op, t0, c, &err) == 0);
 	console_session_end(s, c);
 	CHECK_INT(console_session_find(s, c, t0, &va), 0);
 	console_sessions_free(s);

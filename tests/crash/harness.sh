@@ -21,7 +21,9 @@
 # failure: kills must not); every running VM has exactly one VMM process
 # (and one storage daemon, once VMs have them); no orphan QEMU process,
 # per-VM user, VM directory or *.tmp.* file on the host beyond what live
-# VMs own.
+# VMs own, and no network namespace, veth, dnsmasq or pool address of a
+# gone VM (also after one kill mid-destroy: fault point vm-destroy-purged,
+# after the host purged the VM and before the database released it).
 #
 # Usage: harness.sh [KILLS]   (default 20, the quick tier; 100 for torture)
 #   env LOAM_CRASH_KILLS, LOAM_CRASH_SEED, LOAM_CRASH_CONVERGE_S (default 600)
@@ -154,6 +156,24 @@ vm_user() { # the agent's per-VM user name (src/host/vm_spec.c)
 		echo "loam-vm-${id:0:16}$(printf '%s' "$id" | sha256sum | cut -c1-8)"
 	fi
 }
+# A gone VM's network (docs/network.md): no namespace, veth, dnsmasq or
+# net dir on the host, no address row, and every host's pool count equal
+# to its VMs.
+check_net_orphans() { # " live ids "
+	local id veth n
+	for id in "${!seen_ids[@]}"; do
+		[[ $1 == *" $id "* ]] && continue
+		ip netns list | grep -qw "loam-$id" && orphan "netns loam-$id of gone VM $id"
+		veth=lvh$(printf %s "$id" | sha256sum | cut -c1-12)
+		ip link show "$veth" >/dev/null 2>&1 && orphan "veth $veth of gone VM $id"
+		pgrep -f "dnsmasq.*/net/$id/" >/dev/null && orphan "dnsmasq of gone VM $id"
+		[[ -e $state/host/net/$id ]] && orphan "net dir of gone VM $id"
+	done
+	n=$(sql "SELECT count(*) FROM vm_net WHERE vm_id NOT IN (SELECT id FROM vm WHERE host_id IS NOT NULL)")
+	((n == 0)) || orphan "$n address row(s) of VMs no longer placed"
+	n=$(sql "SELECT count(*) FROM host h WHERE h.ipv4_used <> (SELECT count(*) FROM vm WHERE vm.host_id = h.id)")
+	((n == 0)) || orphan "$n host(s) whose ipv4_used differs from its VMs"
+}
 orphans=0
 orphan() { orphans=$((orphans + 1)) && bad "orphan: $*"; }
 check_orphans() { # at the end, after convergence
@@ -174,6 +194,7 @@ check_orphans() { # at the end, after convergence
 		[[ $live == *" $id "* ]] && continue
 		grep -q "^$(vm_user "$id"):" /etc/passwd && orphan "user $(vm_user "$id") of gone VM $id"
 	done
+	check_net_orphans "$live"
 	n=$(find "$state/host" -name '*.tmp.*' 2>/dev/null | wc -l)
 	((n == 0)) || orphan "$n temp file(s): $(find "$state/host" -name '*.tmp.*' | head -3 | tr '\n' ' ')"
 	((orphans == 0)) && ok
@@ -325,6 +346,36 @@ for ((k = 1; k <= kills; k++)); do
 	check_db
 done
 
+# ---- one kill mid-destroy: after the host purged the VM, before the
+# database released and deleted it (fault point vm-destroy-purged) ----
+middestroy=0
+kill_mid_destroy() {
+	local name i
+	kill_loamd
+	start_loamd || return 1
+	act vm create md --arch x64 --size standard-2 --image loam-tiny --boot kernel && created[md]=1
+	for ((i = 0; i < 300; i++)); do
+		[[ $(vm_state md) == running ]] && break
+		sleep 1
+	done
+	name=$(sql "SELECT name FROM vm WHERE state = 'running' ORDER BY name LIMIT 1")
+	[[ -n $name ]] || { bad "no running VM to destroy mid-way"; return 0; }
+	kill_loamd
+	start_loamd vm-destroy-purged:1 || return 1
+	destroyed[$name]=1
+	act vm rm "$name"
+	if wait_dead 120; then
+		{ wait "$loamd_pid"; } 2>/dev/null
+		loamd_pid=
+		middestroy=1
+		survived=$((survived + 1))
+		ok
+	else
+		bad "destroying $name did not reach the fault point vm-destroy-purged"
+	fi
+}
+kill_mid_destroy || exit 1
+
 # ---- convergence: no more kills; stopped VMs are started again ----
 kill_loamd
 start_loamd || exit 1
@@ -368,5 +419,5 @@ if ((fails)); then
 	echo "--- loamd log (tail)"
 	tail -n 60 "$state/loamd.log"
 fi
-echo "crash harness: kills survived $survived (fault points $kinds_fault, during recovery $kinds_recovery, mid-install $kinds_install, random delay $kinds_random); VMs checked $((vms + ${#destroyed[@]})) ($running running, $failed failed, ${#destroyed[@]} destroyed); lost $lost, re-created $recreated, stranded $stranded, over-commits $overcommits, unexplained failures $unexplained, VMM counts off $vmm_counts, orphans $orphans"
+echo "crash harness: kills survived $survived (fault points $kinds_fault, during recovery $kinds_recovery, mid-install $kinds_install, mid-destroy $middestroy, random delay $kinds_random); VMs checked $((vms + ${#destroyed[@]})) ($running running, $failed failed, ${#destroyed[@]} destroyed); lost $lost, re-created $recreated, stranded $stranded, over-commits $overcommits, unexplained failures $unexplained, VMM counts off $vmm_counts, orphans $orphans"
 finish
