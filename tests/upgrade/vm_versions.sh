@@ -8,7 +8,8 @@
 #     7.2: VM B runs 10.0, A still 7.2, also after a stop and start;
 #   - drain 10.0: a new VM C takes 7.2 while B stays pinned to 10.0;
 #   - GC keeps 7.2 while A pins it; `vm upgrade A` and a restart: A runs
-#     10.0; GC then removes 7.2, row and files.
+#     10.0; GC then removes 7.2: loamd is killed between the files and the
+#     rows (fault point gc-after-uninstall), and the next GC finishes.
 # Temp state dir and store copy, free port, everything purged on exit.
 # Skips (77) when the artifact store has not been built (make artifacts).
 set -uo pipefail
@@ -68,11 +69,14 @@ cp -r "$src_store" "$store"
 jq --arg v "$new" '.entries |= map(select(.version != $v))' "$src_store/manifest.json" \
 	>"$store/manifest.json"
 
-"$bin/loamd" --state-dir "$state" --listen "127.0.0.1:$port" --dist-dir "$dist" \
-	--artifact-store "$store" >"$state/loamd.log" 2>&1 &
-loamd_pid=$!
 loamd_up() { loam sizes >/dev/null 2>&1; }
-until_true 30 "loamd" loamd_up || finish
+start_loamd() { # [LOAM_FAULT spec]
+	LOAM_FAULT=${1:-} "$bin/loamd" --state-dir "$state" --listen "127.0.0.1:$port" \
+		--dist-dir "$dist" --artifact-store "$store" >>"$state/loamd.log" 2>&1 &
+	loamd_pid=$!
+	until_true 30 "loamd" loamd_up
+}
+start_loamd || finish
 loam host add --local >/dev/null || bad "host add --local"
 loam host set local --allow-tcg --cpu-overcommit 4 >/dev/null || bad "host set"
 until_true 300 "host accepting" host_accepting || finish
@@ -116,8 +120,19 @@ restart a
 contains "A runs the new bundle after the restart" "/vmm/qemu/$new/" "$(vmm_exe a)"
 expect "A pins the new VMM" "$new" "$(vm_vmm a)"
 until_true 60 "c gone" bash -c "! '$bin/loam' vm show c --json >/dev/null 2>&1"
+
+# ---- GC killed between the files and the rows (fault point
+# gc-after-uninstall): the next GC finishes what the first began ----
+kill -TERM "$loamd_pid" && wait "$loamd_pid" 2>/dev/null
+start_loamd gc-after-uninstall || finish
+loam artifact gc >/dev/null 2>&1 && bad "gc answered although loamd was to die mid-way"
+until_true 30 "loamd killed at gc-after-uninstall" bash -c "! kill -0 $loamd_pid 2>/dev/null"
+wait "$loamd_pid" 2>/dev/null
+[[ ! -e $old_dir ]] && ok || bad "the old VMM's files went before the crash"
+start_loamd || finish
+contains "after the crash the old VMM's row is still there" "$old:" "$(vmm_rows)"
 gc=$(loam artifact gc --json)
-contains "gc removes the old VMM now" "$old" \
+contains "the next gc removes the old VMM's row" "$old" \
 	"$(jq -r '.hosts[].removed[] | select(.component=="vmm") | .version' <<<"$gc")"
 [[ ! -e $old_dir ]] && ok || bad "the old VMM's files are gone"
 expect "only the new VMM is left" "$new:100:2" "$(vmm_rows)"
