@@ -64,7 +64,7 @@ const char *form_get(const struct form *f, const char *key);
 /* ---- console_session.c ---- */
 
 #define CONSOLE_HEX_LEN	  64
-#define CONSOLE_PRINCIPAL 64
+#define CONSOLE_PRINCIPAL (LOAM_NAME_MAX + 16) /* "project " and a name */
 
 struct console_session_view {
 	char csrf[CONSOLE_HEX_LEN + 1];
