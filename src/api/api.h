@@ -19,6 +19,10 @@
 struct loam_allocator;
 struct loam_artifact_manifest;
 
+/* The image a VM boots unless it names one (`loam image ls`): Debian 12,
+ * which cloud-init gives the user's login. loam-tiny (busybox) is for
+ * tests and benchmarks that only need a guest to boot. */
+#define LOAM_DEFAULT_BOOT_IMAGE "debian-12"
 /* Request bodies larger than this are refused with 413. */
 #define LOAM_API_BODY_MAX ((size_t)64 * 1024)
 

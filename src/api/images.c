@@ -96,8 +96,7 @@ static char *names_for_arch(const struct api_images *x, const char *arch)
 	return out;
 }
 
-int api_image_check(const struct loam_api *api, const char *image, const char *arch,
-		    loam_err *err)
+int api_image_check(const struct loam_api *api, const char *image, const char *arch, loam_err *err)
 {
 	const struct api_images *x = api->images;
 	if (!x) /* no store: placement ignores images too, and prep says what is missing */
@@ -143,7 +142,8 @@ static int row_order(const void *a, const void *b)
 
 static int by_string(const void *a, const void *b)
 {
-	return strcmp(json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));
+	return strcmp(json_string_value(*(json_t *const *)a),
+		      json_string_value(*(json_t *const *)b));
 }
 
 /* The image's hosts, each once, sorted, from its versions' lists. */
@@ -182,7 +182,8 @@ static json_t *images_view(const struct image_row *rows, size_t n, bool with_hos
 		}
 		if (!prev || strcmp(prev->arch, w->arch) != 0)
 			json_array_append_new(json_object_get(img, "arches"), json_string(w->arch));
-		if (!prev || strcmp(prev->arch, w->arch) != 0 || strcmp(prev->version, w->version) != 0) {
+		if (!prev || strcmp(prev->arch, w->arch) != 0 ||
+		    strcmp(prev->version, w->version) != 0) {
 			ver = json_pack("{s:s, s:s, s:b, s:[]}", "version", w->version, "arch",
 					w->arch, "in_store", !w->host, "hosts");
 			json_array_append_new(json_object_get(img, "versions"), ver);

@@ -118,8 +118,7 @@ int api_vms_console(struct api_req *r, loam_err *err);
  * it. */
 struct api_images *api_images_new(const struct loam_artifact_manifest *m);
 void api_images_free(struct api_images *x);
-int api_image_check(const struct loam_api *api, const char *image, const char *arch,
-		    loam_err *err);
+int api_image_check(const struct loam_api *api, const char *image, const char *arch, loam_err *err);
 int api_images_list(struct api_req *r, loam_err *err);
 struct loam_transport;
 /* A transport to the host, opened with its pinned key (the caller closes). */

@@ -27,11 +27,6 @@
 #include "lib/valid.h"
 #include "progs/progs.h"
 
-/* The image a VM boots unless it names one (`loam image ls`): Debian 12,
- * which cloud-init gives the user's login. loam-tiny (busybox) is for
- * tests and benchmarks that only need a guest to boot. */
-#define LOAM_DEFAULT_BOOT_IMAGE "debian-12"
-
 static json_t *time_or_null(int64_t t)
 {
 	return t < 0 ? json_null() : json_integer(t);

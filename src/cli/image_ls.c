@@ -23,11 +23,12 @@ static json_t *version_rows(const json_t *images)
 		{
 			const json_t *hosts = json_object_get(v, "hosts");
 			json_array_append_new(
-			    rows, json_pack("{s:s, s:s, s:s, s:s, s:O}", "name", loam_cli_str(img, "name"),
-					    "arch", loam_cli_str(v, "arch"), "version",
-					    loam_cli_str(v, "version"), "store",
-					    json_is_true(json_object_get(v, "in_store")) ? "yes" : "no",
-					    "hosts", hosts ? hosts : json_null()));
+			    rows,
+			    json_pack("{s:s, s:s, s:s, s:s, s:O}", "name",
+				      loam_cli_str(img, "name"), "arch", loam_cli_str(v, "arch"),
+				      "version", loam_cli_str(v, "version"), "store",
+				      json_is_true(json_object_get(v, "in_store")) ? "yes" : "no",
+				      "hosts", hosts ? hosts : json_null()));
 		}
 	}
 	return rows;
@@ -47,8 +48,10 @@ int loam_image_ls(int argc, char **argv)
 		loam_cli_print_json(images);
 		return 0;
 	}
-	static const struct loam_col cols[] = {{"NAME", "name"},      {"ARCH", "arch"},
-					       {"VERSION", "version"}, {"STORE", "store"},
+	static const struct loam_col cols[] = {{"NAME", "name"},
+					       {"ARCH", "arch"},
+					       {"VERSION", "version"},
+					       {"STORE", "store"},
 					       {"HOSTS", "hosts"}};
 	cleanup_json json_t *rows = version_rows(images);
 	loam_cli_print_table(rows, cols, sizeof(cols) / sizeof(cols[0]));

@@ -44,15 +44,14 @@ static int open_key_file(const char *path, int *fd_out, loam_err *err)
 				 path);
 	if (st.st_size > KEY_FILE_MAX)
 		return loam_fail(err, LOAM_E_INVALID,
-				 "SSH key file %s is larger than %d KiB: not a public key file", path,
-				 KEY_FILE_MAX / 1024);
+				 "SSH key file %s is larger than %d KiB: not a public key file",
+				 path, KEY_FILE_MAX / 1024);
 	*fd_out = loam_steal_fd(&fd);
 	return 0;
 }
 
 /* One line of the file: a key appended to keys, or a refusal naming it. */
-static int add_line(const char *path, size_t lineno, const char *line, json_t *keys,
-		    loam_err *err)
+static int add_line(const char *path, size_t lineno, const char *line, json_t *keys, loam_err *err)
 {
 	if (strncmp(line, "-----BEGIN", 10) == 0)
 		return loam_fail(err, LOAM_E_INVALID,
@@ -113,11 +112,12 @@ static int read_default_key(json_t *keys, loam_err *err)
 			continue;
 		return read_key_file(path, keys, err);
 	}
-	return loam_fail(err, LOAM_E_INVALID,
-			 "no SSH public key to log in to the VM with: found none of "
-			 "~/.ssh/id_ed25519.pub, id_ecdsa.pub, id_rsa.pub (HOME=%s); make one with: "
-			 "ssh-keygen -t ed25519, or give one with --ssh-key FILE",
-			 home ? home : "unset");
+	return loam_fail(
+	    err, LOAM_E_INVALID,
+	    "no SSH public key to log in to the VM with: found none of "
+	    "~/.ssh/id_ed25519.pub, id_ecdsa.pub, id_rsa.pub (HOME=%s); make one with: "
+	    "ssh-keygen -t ed25519, or give one with --ssh-key FILE",
+	    home ? home : "unset");
 }
 
 int loam_cli_ssh_keys(const json_t *files, json_t **keys, loam_err *err)

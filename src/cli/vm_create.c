@@ -93,9 +93,8 @@ static int parse(int argc, char **argv, struct create_opts *o)
 					     {"ssh-key", required_argument, NULL, O_KEY},
 					     {"user", required_argument, NULL, O_USER},
 					     {NULL, 0, NULL, 0}};
-	*o = (struct create_opts){.timeout_s = DEFAULT_WAIT_S,
-				  .open_ports = json_array(),
-				  .key_files = json_array()};
+	*o = (struct create_opts){
+	    .timeout_s = DEFAULT_WAIT_S, .open_ports = json_array(), .key_files = json_array()};
 	bool timeout_given = false;
 	optind = 0;
 	int c;

@@ -26,8 +26,8 @@ static void print_vm(const json_t *doc)
 	const json_t *k;
 	json_array_foreach(keys, i, k)
 	{
-		printf("%-22s %s %s\n", i ? "" : "ssh_host_keys",
-		       loam_cli_str(k, "fingerprint"), loam_cli_str(k, "type"));
+		printf("%-22s %s %s\n", i ? "" : "ssh_host_keys", loam_cli_str(k, "fingerprint"),
+		       loam_cli_str(k, "type"));
 	}
 }
 

@@ -216,9 +216,8 @@ static int start(struct loamd *d, loam_err *err)
 	if (loam_alloc_new(d->db, &d->alloc, err) < 0)
 		return loam_err_wrap(err, "start the allocator");
 	/* The API first: the artifact URL handed to the progs needs its port. */
-	return load_manifest(d, err) < 0 || start_api(d, err) < 0 || start_engine(d, err) < 0
-		   ? -1
-		   : 0;
+	return load_manifest(d, err) < 0 || start_api(d, err) < 0 || start_engine(d, err) < 0 ? -1
+											      : 0;
 }
 
 static void stop(struct loamd *d)
