@@ -151,12 +151,18 @@ static json_t *image_hosts(const json_t *versions)
 {
 	size_t n = 0, i, k;
 	json_t *v, *h;
-	json_array_foreach(versions, i, v) n += json_array_size(json_object_get(v, "hosts"));
+	json_array_foreach(versions, i, v)
+	{
+		n += json_array_size(json_object_get(v, "hosts"));
+	}
 	json_t **all = xcalloc(n + 1, sizeof(*all));
 	n = 0;
 	json_array_foreach(versions, i, v)
 	{
-		json_array_foreach(json_object_get(v, "hosts"), k, h) all[n++] = h;
+		json_array_foreach(json_object_get(v, "hosts"), k, h)
+		{
+			all[n++] = h;
+		}
 	}
 	qsort(all, n, sizeof(*all), by_string);
 	json_t *list = json_array();
@@ -199,7 +205,10 @@ static json_t *images_view(const struct image_row *rows, size_t n, bool with_hos
 			json_object_set_new(img, "hosts", image_hosts(versions));
 			continue;
 		}
-		json_array_foreach(versions, k, ver) json_object_del(ver, "hosts");
+		json_array_foreach(versions, k, ver)
+		{
+			json_object_del(ver, "hosts");
+		}
 	}
 	return list;
 }
