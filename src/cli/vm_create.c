@@ -147,7 +147,7 @@ static int parse(int argc, char **argv, struct create_opts *o)
 	return argc - optind == 1 && o->arch && o->size && (o->wait || !timeout_given) ? 0 : -1;
 }
 
-/* The request; it takes o->open_ports and keys. */
+/* The request but its open ports; it takes keys. */
 static json_t *request_body(const char *name, const struct create_opts *o, json_t *keys)
 {
 	json_t *body = json_pack("{s:s, s:s, s:s}", "name", name, "arch", o->arch, "size", o->size);
@@ -162,9 +162,6 @@ static json_t *request_body(const char *name, const struct create_opts *o, json_
 	if (o->user)
 		json_object_set_new(body, "login_user", json_string(o->user));
 	json_object_set_new(body, "ssh_keys", keys);
-	if (json_array_size(o->open_ports))
-		json_object_set(body, "open_ports", o->open_ports);
-	json_decref(o->open_ports);
 	return body;
 }
 
@@ -185,20 +182,17 @@ int loam_vm_create(int argc, char **argv)
 {
 	struct create_opts o;
 	int parsed = parse(argc, argv, &o);
-	cleanup_json json_t *key_files = o.key_files, *keys = NULL;
-	if (parsed < 0) {
-		json_decref(o.open_ports);
+	cleanup_json json_t *open_ports = o.open_ports, *key_files = o.key_files, *keys = NULL;
+	if (parsed < 0)
 		return loam_cli_usage(usage);
-	}
 	const char *name = argv[optind];
 	cleanup_err loam_err err = NULL;
-	if (loam_cli_ssh_keys(key_files, &keys, &err) < 0) {
-		json_decref(o.open_ports);
+	if (loam_cli_check_name("VM name", name, &err) < 0 ||
+	    loam_cli_ssh_keys(key_files, &keys, &err) < 0)
 		return loam_cli_error(err);
-	}
 	cleanup_json json_t *body = request_body(name, &o, loam_steal(&keys));
-	if (loam_cli_check_name("VM name", name, &err) < 0)
-		return loam_cli_error(err);
+	if (json_array_size(open_ports))
+		json_object_set(body, "open_ports", open_ports);
 	cleanup_client struct loam_client *c = NULL;
 	cleanup_json json_t *vm = NULL;
 	if (loam_client_open(&c, &err) < 0 ||
