@@ -22,7 +22,7 @@
 #include "lib/xalloc.h"
 
 /* A public key file is a few lines; anything larger is not one. */
-#define KEY_FILE_MAX (64 * 1024)
+#define KEY_FILE_MAX ((size_t)64 * 1024)
 
 static const char *const default_keys[] = {"id_ed25519.pub", "id_ecdsa.pub", "id_rsa.pub"};
 
@@ -42,9 +42,9 @@ static int open_key_file(const char *path, int *fd_out, loam_err *err)
 				 "SSH key file %s is not a regular file; give a public key file "
 				 "such as ~/.ssh/id_ed25519.pub",
 				 path);
-	if (st.st_size > KEY_FILE_MAX)
+	if ((size_t)st.st_size > KEY_FILE_MAX)
 		return loam_fail(err, LOAM_E_INVALID,
-				 "SSH key file %s is larger than %d KiB: not a public key file",
+				 "SSH key file %s is larger than %zu KiB: not a public key file",
 				 path, KEY_FILE_MAX / 1024);
 	*fd_out = loam_steal_fd(&fd);
 	return 0;

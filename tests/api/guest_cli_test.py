@@ -101,6 +101,11 @@ def test_refusals(d):
             ["not a regular file"])
     refused(d, "a missing file", ("--arch", "x64", *TINY, "--ssh-key", junk + ".none"),
             [junk + ".none"])
+    big = os.path.join(d.state_dir, "keys", "big.pub")
+    with open(big, "w") as f:
+        f.write("# padding\n" * 8000)
+    refused(d, "a file over 64 KiB", ("--arch", "x64", *TINY, "--ssh-key", big),
+            [big, "larger than 64 KiB"])
     comments = os.path.join(d.state_dir, "keys", "comments.pub")
     with open(comments, "w") as f:
         f.write("# nothing but a comment\n\n")
