@@ -120,18 +120,13 @@ static int read_default_key(json_t *keys, loam_err *err)
 	    home ? home : "unset");
 }
 
-int loam_cli_ssh_keys(const json_t *files, json_t **keys, loam_err *err)
+int loam_cli_ssh_keys(const char *const *files, size_t n, json_t **keys, loam_err *err)
 {
 	json_t *list = json_array();
-	size_t i;
-	json_t *f;
 	int rc = 0;
-	json_array_foreach(files, i, f)
-	{
-		if (rc == 0)
-			rc = read_key_file(json_string_value(f), list, err);
-	}
-	if (rc == 0 && json_array_size(files) == 0)
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = read_key_file(files[i], list, err);
+	if (rc == 0 && n == 0)
 		rc = read_default_key(list, err);
 	if (rc < 0) {
 		json_decref(list);

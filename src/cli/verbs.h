@@ -49,11 +49,12 @@ int loam_cli_vm_path(const char *name, const char *project, const char *suffix, 
 int loam_cli_host_path(const char *name, const char *suffix, char **out, loam_err *err);
 /* The string at key, or "" when absent or not a string. */
 const char *loam_cli_str(const json_t *o, const char *key);
-/* ssh_keys.c: the public key lines of the files (a JSON array of paths),
- * or of the first default key file (~/.ssh/id_ed25519.pub, id_ecdsa.pub,
- * id_rsa.pub) when none is given; LOAM_E_INVALID naming the file for a
- * bad one, and saying how to make one when there is none. */
-int loam_cli_ssh_keys(const json_t *files, json_t **keys, loam_err *err);
+/* ssh_keys.c: the public key lines (a JSON array) of the n files, or of
+ * the first default key file (~/.ssh/id_ed25519.pub, id_ecdsa.pub,
+ * id_rsa.pub) when n is 0; LOAM_E_INVALID naming the file for a bad one,
+ * and saying how to make one when there is none. */
+#define LOAM_CLI_MAX_KEY_FILES 32
+int loam_cli_ssh_keys(const char *const *files, size_t n, json_t **keys, loam_err *err);
 /* Sleeps ms milliseconds (the pace of the verbs that follow a state). */
 void loam_cli_sleep_ms(long ms);
 

@@ -5,8 +5,8 @@
  * by default the user's own ~/.ssh key, ssh_keys.c; and the inbound ports
  * to open besides SSH); its "vm" strand then places it on a host of that
  * arch and boots it (the API refuses unknown arches, sizes and images,
- * naming the valid ones). It returns at once (progress: loam vm show NAME) unless --wait,
- * which follows the VM state by state until it runs, fails or --timeout
+ * naming the valid ones). It returns at once (progress: loam vm show
+ * NAME) unless --wait, which follows the VM state by state until it runs, fails or --timeout
  * passes. Waiting is opt-in because a VM may queue for capacity for long.
  */
 #include "cli/verbs.h"
@@ -33,8 +33,9 @@ struct create_opts {
 	const char *arch, *size, *location, *image, *boot, *project, *user;
 	bool json, wait;
 	long timeout_s;
-	json_t *open_ports; /* strings, as given */
-	json_t *key_files;  /* --ssh-key paths */
+	json_t *open_ports;			       /* strings, as given */
+	const char *key_files[LOAM_CLI_MAX_KEY_FILES]; /* --ssh-key paths */
+	size_t nkey_files;
 };
 
 /* Prints each new state (with its reason) until the VM runs or fails;
@@ -93,8 +94,7 @@ static int parse(int argc, char **argv, struct create_opts *o)
 					     {"ssh-key", required_argument, NULL, O_KEY},
 					     {"user", required_argument, NULL, O_USER},
 					     {NULL, 0, NULL, 0}};
-	*o = (struct create_opts){
-	    .timeout_s = DEFAULT_WAIT_S, .open_ports = json_array(), .key_files = json_array()};
+	*o = (struct create_opts){.timeout_s = DEFAULT_WAIT_S, .open_ports = json_array()};
 	bool timeout_given = false;
 	optind = 0;
 	int c;
@@ -129,7 +129,9 @@ static int parse(int argc, char **argv, struct create_opts *o)
 			json_array_append_new(o->open_ports, json_string(optarg));
 			break;
 		case O_KEY:
-			json_array_append_new(o->key_files, json_string(optarg));
+			if (o->nkey_files == LOAM_CLI_MAX_KEY_FILES)
+				return -1;
+			o->key_files[o->nkey_files++] = optarg;
 			break;
 		case O_USER:
 			o->user = optarg;
@@ -182,13 +184,13 @@ int loam_vm_create(int argc, char **argv)
 {
 	struct create_opts o;
 	int parsed = parse(argc, argv, &o);
-	cleanup_json json_t *open_ports = o.open_ports, *key_files = o.key_files, *keys = NULL;
+	cleanup_json json_t *open_ports = o.open_ports, *keys = NULL;
 	if (parsed < 0)
 		return loam_cli_usage(usage);
 	const char *name = argv[optind];
 	cleanup_err loam_err err = NULL;
 	if (loam_cli_check_name("VM name", name, &err) < 0 ||
-	    loam_cli_ssh_keys(key_files, &keys, &err) < 0)
+	    loam_cli_ssh_keys(o.key_files, o.nkey_files, &keys, &err) < 0)
 		return loam_cli_error(err);
 	cleanup_json json_t *body = request_body(name, &o, loam_steal(&keys));
 	if (json_array_size(open_ports))
