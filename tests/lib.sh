@@ -31,6 +31,17 @@ require_store() {
 	fi
 }
 
+# use_test_key DIR: points HOME at DIR/home, holding a fresh ed25519 key
+# pair (.ssh/id_ed25519 and .pub): the key `loam vm create` gives a VM when
+# no --ssh-key is named (the private key logs in to it).
+use_test_key() {
+	mkdir -p "$1/home/.ssh" && chmod 700 "$1/home/.ssh" || return 1
+	[[ -f $1/home/.ssh/id_ed25519 ]] ||
+		ssh-keygen -q -t ed25519 -N '' -C loam-test -f "$1/home/.ssh/id_ed25519" </dev/null ||
+		{ bad "ssh-keygen failed"; return 1; }
+	export HOME=$1/home
+}
+
 # until_true SECONDS WHAT CMD...: polls CMD every second; bad after SECONDS.
 until_true() {
 	local limit=$1 what=$2

@@ -46,6 +46,7 @@ int loam_api_new(const struct loam_api_config *cfg, struct loam_api **out, loam_
 			    cfg->create_burst ? cfg->create_burst : DEFAULT_CREATE_BURST);
 	api->metrics_token = xstrdup(cfg->metrics_token);
 	api->sessions = console_sessions_new();
+	api->images = api_images_new(cfg->manifest);
 	pthread_mutex_init(&api->pool_mu, NULL);
 	*out = api;
 	return 0;
@@ -75,6 +76,7 @@ void loam_api_free(struct loam_api *api)
 		OPENSSL_cleanse(api->metrics_token, strlen(api->metrics_token));
 	free(api->metrics_token);
 	console_sessions_free(api->sessions);
+	api_images_free(api->images);
 	free(api);
 }
 
@@ -174,6 +176,7 @@ static const struct route routes[] = {
     {"POST", {"vms", "*", "firewall", "add"}, api_vm_firewall_add, API_PROJECTS, false},
     {"POST", {"vms", "*", "firewall", "rm"}, api_vm_firewall_rm, API_PROJECTS, false},
     {"GET", {"sizes"}, api_sizes_list, API_PROJECTS, false},
+    {"GET", {"images"}, api_images_list, API_PROJECTS, false},
     {"GET", {"strands"}, api_strands_list, API_OPERATOR, false},
     {"GET", {"strands", "*"}, api_strands_show, API_OPERATOR, false},
     {"GET", {"artifacts"}, api_artifacts_list, API_OPERATOR, false},

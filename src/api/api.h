@@ -17,7 +17,12 @@
 #include "lib/err.h"
 
 struct loam_allocator;
+struct loam_artifact_manifest;
 
+/* The image a VM boots unless it names one (`loam image ls`): Debian 12,
+ * which cloud-init gives the user's login. loam-tiny (busybox) is for
+ * tests and benchmarks that only need a guest to boot. */
+#define LOAM_DEFAULT_BOOT_IMAGE "debian-12"
 /* Request bodies larger than this are refused with 413. */
 #define LOAM_API_BODY_MAX ((size_t)64 * 1024)
 
@@ -27,6 +32,9 @@ struct loam_api_config {
 	const char *token;     /* the operator's bearer token (STATE_DIR/token) */
 	struct loam_allocator *alloc;
 	const char *artifact_store; /* served under /artifacts/ without auth; NULL: none */
+	/* The store's manifest as loamd loaded it (what hosts install): the
+	 * images a VM may name (copied). NULL: no store, any name passes. */
+	const struct loam_artifact_manifest *manifest;
 	/* Where a client may point a host's state_dir and ssh_key (NULL-
 	 * terminated; NULL: /var/lib/loam and state_dir; $HOME/.ssh and
 	 * state_dir/ssh). */

@@ -79,19 +79,38 @@ static void buttons(struct console_ctx *c, struct html *h, const json_t *vm)
 	html_lit(h, "</div>");
 }
 
-/* Addresses and the SSH command, when the API gives them. */
+/* The guest's SSH host keys: a fingerprint and its type per line, what
+ * ssh's first connection shows (loam vm ssh pins them). */
+static void host_keys(struct html *h, const json_t *vm)
+{
+	const json_t *keys = json_object_get(vm, "host_keys");
+	html_lit(h, "<dt>SSH host keys</dt><dd id=\"host-keys\">");
+	if (json_array_size(keys) == 0)
+		html_lit(h, "<span class=\"empty\">not read from the guest's console yet</span>");
+	size_t i;
+	const json_t *k;
+	json_array_foreach(keys, i, k)
+	{
+		html_printf(h, "<code class=\"fingerprint\">%s</code> %s<br>",
+			    jstr(k, "fingerprint"), jstr(k, "type"));
+	}
+	html_lit(h, "</dd>");
+}
+
+/* Addresses, the login and the SSH command, when the API gives them. */
 static void access_fields(struct html *h, const json_t *vm)
 {
-	static const char *const keys[] = {"ipv4", "ipv6", "mac", "open_ports", "ssh_host_keys"};
+	static const char *const keys[] = {"ipv4", "ipv6", "mac", "open_ports", "login_user"};
 	html_lit(h, "<dl class=\"fields\">");
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		const json_t *v = json_object_get(vm, keys[i]);
 		if (!v)
 			continue;
-		html_printf(h, "<dt>%s</dt><dd>", keys[i]);
+		html_printf(h, "<dt>%s</dt><dd id=\"%s\">", keys[i], keys[i]);
 		html_json(h, v);
 		html_lit(h, "</dd>");
 	}
+	host_keys(h, vm);
 	html_lit(h, "<dt>SSH</dt><dd>");
 	if (jstr(vm, "ssh"))
 		html_printf(h, "<code class=\"ssh\">%s</code>", jstr(vm, "ssh"));
@@ -100,9 +119,9 @@ static void access_fields(struct html *h, const json_t *vm)
 	html_lit(h, "</dd></dl>");
 }
 
-static const char *const summary_keys[] = {"name", "state", "state_reason", "artifacts",     "ipv4",
-					   "ipv6", "mac",   "open_ports",   "ssh_host_keys", "ssh",
-					   NULL};
+static const char *const summary_keys[] = {
+    "name",	  "state",	   "state_reason", "artifacts",	 "ipv4", "ipv6", "mac",
+    "open_ports", "ssh_host_keys", "host_keys",	   "login_user", "ssh",	 NULL};
 
 static void vm_summary(struct console_ctx *c, struct html *h, const json_t *vm)
 {

@@ -7,8 +7,11 @@
  */
 #include "api/console_internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
+#include "api/api.h"
+#include "db/vm_guest.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
 #include "lib/xalloc.h"
@@ -112,27 +115,58 @@ static void options(struct html *h, const json_t *list, const char *key, const c
 	}
 }
 
-/* Boot images: GET /v1/images where the API has it, else the image
- * versions installed on hosts. */
-static json_t *image_list(struct console_ctx *c)
+/* "arm64 x64": the image's arches, space-separated (the caller frees). */
+static char *image_arches(const json_t *image)
 {
-	json_t *doc = NULL;
-	if (console_api(c, "GET", "/v1/images", NULL, &doc) == 200 && json_is_array(doc))
-		return doc;
-	json_decref(doc);
-	doc = NULL;
-	json_t *out = json_array();
-	if (console_api(c, "GET", "/v1/artifacts", NULL, &doc) == 200) {
-		size_t i;
-		json_t *a;
-		json_array_foreach(doc, i, a)
-		{
-			if (jstr(a, "component") && strcmp(jstr(a, "component"), "image") == 0)
-				json_array_append(out, a);
-		}
+	char *out = xstrdup("");
+	size_t i;
+	const json_t *a;
+	json_array_foreach(json_object_get(image, "arches"), i, a)
+	{
+		char *more = xasprintf("%s%s%s", out, *out ? " " : "", json_string_value(a));
+		free(out);
+		out = more;
 	}
-	json_decref(doc);
 	return out;
+}
+
+/*
+ * The image select: the API's default first, then every image with its
+ * arches (GET /v1/images), the arches also in data-arches so that
+ * console.js offers only the images of the arch chosen (without script the
+ * labels say it, and the API refuses a mismatch naming the arch's images).
+ */
+static void image_options(struct console_ctx *c, struct html *h, const char *chosen)
+{
+	cleanup_json json_t *images = NULL;
+	if (console_api(c, "GET", "/v1/images", NULL, &images) != 200 || !json_is_array(images))
+		json_decref(loam_steal(&images));
+	size_t i;
+	const json_t *img;
+	cleanup_free char *default_arches = NULL;
+	json_array_foreach(images, i, img)
+	{
+		if (strcmp(jstr(img, "name"), LOAM_DEFAULT_BOOT_IMAGE) == 0)
+			default_arches = image_arches(img);
+	}
+	if (!default_arches && json_array_size(images) > 0)
+		default_arches = xstrdup(""); /* a store without it: the API refuses it */
+	if (default_arches)
+		html_printf(h, "<option value=\"\" data-arches=\"%s\">default (%s)</option>",
+			    default_arches, LOAM_DEFAULT_BOOT_IMAGE);
+	else
+		html_printf(h, "<option value=\"\">default (%s)</option>", LOAM_DEFAULT_BOOT_IMAGE);
+	json_array_foreach(images, i, img)
+	{
+		const char *name = jstr(img, "name");
+		cleanup_free char *arches = image_arches(img);
+		cleanup_free char *label = xstrdup(arches);
+		for (char *p = label; *p; p++)
+			*p = *p == ' ' ? ',' : *p;
+		html_printf(h, "<option value=\"%s\" data-arches=\"%s\"%s>%s (%s)</option>", name,
+			    arches, chosen && strcmp(chosen, name) == 0 ? " selected" : "", name,
+			    label);
+	}
 }
 
 static const char *field(const struct form *f, const char *key)
@@ -145,7 +179,6 @@ static void create_form(struct console_ctx *c, struct html *h, const struct form
 	cleanup_json json_t *sizes = NULL, *hosts = NULL;
 	console_api(c, "GET", "/v1/sizes", NULL, &sizes);
 	console_api(c, "GET", "/v1/hosts", NULL, &hosts);
-	cleanup_json json_t *images = image_list(c);
 	const char *name = field(typed, "name");
 	html_lit(h, "<section id=\"create\"><h2>Create a VM</h2>"
 		    "<form class=\"create\" method=\"post\" action=\"/vms\">");
@@ -158,19 +191,21 @@ static void create_form(struct console_ctx *c, struct html *h, const struct form
 	options(h, json_is_array(sizes) ? sizes : NULL, "arch", field(typed, "arch"));
 	html_lit(h, "</select></label><label>Size <select name=\"size\">");
 	options(h, json_is_array(sizes) ? sizes : NULL, "name", field(typed, "size"));
-	html_lit(h, "</select></label><label>Image <select name=\"image\">"
-		    "<option value=\"\">default</option>");
-	options(h, images, "name", field(typed, "image"));
+	html_lit(h, "</select></label><label>Image <select name=\"image\">");
+	image_options(c, h, field(typed, "image"));
 	html_lit(h, "</select></label><label>Location <select name=\"location\">");
 	options(h, json_is_array(hosts) ? hosts : NULL, "location", field(typed, "location"));
 	const char *key = field(typed, "ssh_key");
 	html_printf(h,
 		    "</select></label><label class=\"wide\">SSH public key "
 		    "<textarea name=\"ssh_key\" rows=\"2\" spellcheck=\"false\" "
-		    "placeholder=\"ssh-ed25519 AAAA… you@laptop (optional)\">%s</textarea>"
-		    "</label><button type=\"submit\" data-busy=\"Creating…\">Create</button>"
+		    "placeholder=\"ssh-ed25519 AAAA… you@laptop\">%s</textarea>"
+		    "<span class=\"hint\">One key per line, as in ~/.ssh/id_ed25519.pub; it "
+		    "logs in as the user %s. Optional, but a VM without a key cannot be "
+		    "logged in to.</span></label><button type=\"submit\" "
+		    "data-busy=\"Creating…\">Create</button>"
 		    "</form></section>",
-		    key ? key : "");
+		    key ? key : "", LOAM_VM_DEFAULT_LOGIN_USER);
 }
 
 static void vms_page(struct console_ctx *c, int status, const json_t *error,

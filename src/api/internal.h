@@ -26,6 +26,8 @@
 struct MHD_Daemon;
 struct api_limiter;
 struct console_sessions;
+struct api_images;
+struct loam_artifact_manifest;
 
 struct loam_api {
 	char *state_dir;
@@ -37,6 +39,7 @@ struct loam_api {
 	struct api_limiter *limiter;		  /* creates per token */
 	char *metrics_token;			  /* STATE_DIR/metrics-token, or NULL */
 	struct console_sessions *sessions;	  /* the web console's (console_session.c) */
+	struct api_images *images;		  /* the served manifest's images; NULL: no store */
 	pthread_mutex_t pool_mu;
 	struct loam_db *pool[API_POOL_MAX];
 	size_t npool;
@@ -109,6 +112,14 @@ int api_hosts_upgrade(struct api_req *r, loam_err *err);
 int api_vms_upgrade(struct api_req *r, loam_err *err);
 /* vm_console.c */
 int api_vms_console(struct api_req *r, loam_err *err);
+/* images.c: the images of the manifest loamd serves (NULL m: none known,
+ * and every image name passes), GET /v1/images, and the create's check:
+ * LOAM_E_INVALID naming the images of arch unless image has a build for
+ * it. */
+struct api_images *api_images_new(const struct loam_artifact_manifest *m);
+void api_images_free(struct api_images *x);
+int api_image_check(const struct loam_api *api, const char *image, const char *arch, loam_err *err);
+int api_images_list(struct api_req *r, loam_err *err);
 struct loam_transport;
 /* A transport to the host, opened with its pinned key (the caller closes). */
 int api_host_transport(const struct loam_host *row, struct loam_transport **t, loam_err *err);

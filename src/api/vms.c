@@ -27,9 +27,6 @@
 #include "lib/valid.h"
 #include "progs/progs.h"
 
-/* The guest image the artifact store builds for every arch. */
-#define LOAM_DEFAULT_BOOT_IMAGE "loam-tiny"
-
 static json_t *time_or_null(int64_t t)
 {
 	return t < 0 ? json_null() : json_integer(t);
@@ -239,9 +236,9 @@ static int vm_spec_from_body(struct api_req *r, struct vm_spec *s, loam_err *err
 	if (!s->size_input)
 		return loam_fail(err, LOAM_E_INVALID, "a VM needs a size; see: loam sizes");
 	s->arch = loam_arch_normalize(s->arch_input, err);
-	if (!s->arch)
+	if (!s->arch || loam_size_find(s->arch, s->size_input, &s->size, err) < 0)
 		return -1;
-	return loam_size_find(s->arch, s->size_input, &s->size, err);
+	return api_image_check(r->api, s->image, s->arch->name, err);
 }
 
 static int vm_insert_tx(struct loam_db *db, void *ctx, loam_err *err)

@@ -238,8 +238,9 @@ struct boot_time {
 static int loam_boot(struct loam_client *c, const struct boot_opts *o, const char *state_dir,
 		     const char *name, struct boot_time *bt, loam_err *err)
 {
-	cleanup_json json_t *body =
-	    json_pack("{s:s, s:s, s:s}", "name", name, "arch", o->arch, "size", o->size);
+	/* loam-tiny: the image that prints the LOAM-READY line both runs wait for */
+	cleanup_json json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "name", name, "arch", o->arch,
+					      "size", o->size, "image", "loam-tiny");
 	if (o->direct_kernel)
 		json_object_set_new(body, "boot", json_string("kernel"));
 	settle(o);
@@ -580,18 +581,21 @@ static json_t *call_json(const char *method, const char *path, json_t *body, loa
 	return out;
 }
 
+/* Whether the host accepts VMs and has loam-tiny installed for arch. */
 static bool host_has_image(const json_t *h, const char *arch)
 {
 	if (strcmp(json_string_value(json_object_get(h, "state")) ?: "", "accepting") != 0)
 		return false;
 	size_t i;
 	json_t *a;
-	json_array_foreach(
-	    json_object_get(h, "artifacts"), i,
-	    a) if (strcmp(json_string_value(json_object_get(a, "component")) ?: "", "image") == 0 &&
-		   strcmp(json_string_value(json_object_get(a, "arch")) ?: "", arch) == 0 &&
-		   strcmp(json_string_value(json_object_get(a, "state")) ?: "", "installed") ==
-		       0) return true;
+	json_array_foreach(json_object_get(h, "artifacts"), i, a)
+	{
+		if (strcmp(loam_cli_str(a, "component"), "image") == 0 &&
+		    strcmp(loam_cli_str(a, "name"), "loam-tiny") == 0 &&
+		    strcmp(loam_cli_str(a, "arch"), arch) == 0 &&
+		    strcmp(loam_cli_str(a, "state"), "installed") == 0)
+			return true;
+	}
 	return false;
 }
 

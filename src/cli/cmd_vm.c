@@ -6,8 +6,8 @@
 
 static const struct loam_cli_verb vm_verbs[] = {
     {"create",
-     "loam vm create NAME --arch A --size S [--location L] [--image I] [--open-port P/tcp]... "
-     "[--project P] [--json]",
+     "loam vm create NAME --arch A --size S [--location L] [--image I] [--ssh-key FILE]... "
+     "[--user NAME] [--open-port P/tcp]... [--project P] [--json]",
      loam_vm_create},
     {"ls", "loam vm ls [--project P] [--json]", loam_vm_ls},
     {"show", "loam vm show NAME [--project P] [--json]", loam_vm_show},

@@ -125,6 +125,12 @@ int loam_cli_list(int argc, char **argv, const char *usage, const char *path,
 
 int loam_cli_show(int argc, char **argv, const char *usage, const char *prefix)
 {
+	return loam_cli_show_with(argc, argv, usage, prefix, loam_cli_print_fields);
+}
+
+int loam_cli_show_with(int argc, char **argv, const char *usage, const char *prefix,
+		       void (*print)(const json_t *doc))
+{
 	struct json_name o = {0};
 	if (parse_json_name(argc, argv, 1, &o) < 0)
 		return loam_cli_usage(usage);
@@ -137,7 +143,7 @@ int loam_cli_show(int argc, char **argv, const char *usage, const char *prefix)
 	if (o.json)
 		loam_cli_print_json(doc);
 	else
-		loam_cli_print_fields(doc);
+		print(doc);
 	return 0;
 }
 

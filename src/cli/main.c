@@ -17,6 +17,7 @@ static const struct loam_cli_cmd commands[] = {
     {"sizes", "sizes [--json]   list VM sizes per arch", loam_cmd_sizes},
     {"artifact", "artifact ls|gc   artifact versions per host; remove unused ones",
      loam_cmd_artifact},
+    {"image", "image ls   guest images per arch, and the hosts that have them", loam_cmd_image},
     {"project", "project create|ls|show|set|rm   projects and their per-arch quotas",
      loam_cmd_project},
     {"token", "token create|ls|revoke   API tokens of projects (and for metrics)", loam_cmd_token},

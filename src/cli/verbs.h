@@ -29,6 +29,9 @@ int loam_cli_list(int argc, char **argv, const char *usage, const char *path,
 /* `VERB NAME [--project P] [--json]`: GET prefix/NAME; JSON with --json,
  * else fields. */
 int loam_cli_show(int argc, char **argv, const char *usage, const char *prefix);
+/* The same, the fields printed by print. */
+int loam_cli_show_with(int argc, char **argv, const char *usage, const char *prefix,
+		       void (*print)(const json_t *doc));
 /* `VERB NAME [--project P]`: METHOD prefix/NAME[/suffix]; prints what
  * `done` says. */
 int loam_cli_name_call(int argc, char **argv, const char *usage, const char *method,
@@ -46,6 +49,12 @@ int loam_cli_vm_path(const char *name, const char *project, const char *suffix, 
 int loam_cli_host_path(const char *name, const char *suffix, char **out, loam_err *err);
 /* The string at key, or "" when absent or not a string. */
 const char *loam_cli_str(const json_t *o, const char *key);
+/* ssh_keys.c: the public key lines (a JSON array) of the n files, or of
+ * the first default key file (~/.ssh/id_ed25519.pub, id_ecdsa.pub,
+ * id_rsa.pub) when n is 0; LOAM_E_INVALID naming the file for a bad one,
+ * and saying how to make one when there is none. */
+#define LOAM_CLI_MAX_KEY_FILES 32
+int loam_cli_ssh_keys(const char *const *files, size_t n, json_t **keys, loam_err *err);
 /* Sleeps ms milliseconds (the pace of the verbs that follow a state). */
 void loam_cli_sleep_ms(long ms);
 
@@ -66,6 +75,7 @@ int loam_vm_ssh(int argc, char **argv);
 int loam_vm_console(int argc, char **argv);
 int loam_host_upgrade(int argc, char **argv);
 int loam_artifact_ls(int argc, char **argv);
+int loam_image_ls(int argc, char **argv);
 int loam_artifact_gc(int argc, char **argv);
 int loam_project_create(int argc, char **argv);
 int loam_project_ls(int argc, char **argv);

@@ -103,8 +103,10 @@ int loam_host_artifact_hosts(struct loam_db *db, char ***names, size_t *n, loam_
 int loam_host_artifacts_images(struct loam_db *db, struct loam_host_artifacts *out, loam_err *err)
 {
 	return ha_query(db,
-			"SELECT " HA_COLS "NULL, 0, 0, 0 FROM host_artifact h "
-			"WHERE h.component = 'image' AND h.state = 'installed'",
+			"SELECT " HA_COLS "host.name, 0, 0, 0 FROM host_artifact h "
+			"JOIN host ON host.id = h.host_id "
+			"WHERE h.component = 'image' AND h.state = 'installed' "
+			"ORDER BY h.name, h.arch, h.version, host.name",
 			DB_NOARGS, out, err);
 }
 

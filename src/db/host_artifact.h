@@ -58,7 +58,8 @@ int loam_host_artifacts_of(struct loam_db *db, const char *host_id, struct loam_
 int loam_host_artifacts_all(struct loam_db *db, struct loam_host_artifacts *out, loam_err *err);
 /* Names of the hosts that have any artifact row, ordered. */
 int loam_host_artifact_hosts(struct loam_db *db, char ***names, size_t *n, loam_err *err);
-/* Every installed boot image (component 'image'): host_id, name, arch. */
+/* Every installed boot image (component 'image') with host_name, ordered
+ * by name, arch, version and host name. */
 int loam_host_artifacts_images(struct loam_db *db, struct loam_host_artifacts *out, loam_err *err);
 
 /* What rows list besides their columns: a bundle's guest arches

@@ -86,12 +86,9 @@ static int open_database(struct loamd *d, loam_err *err)
 	return loamd_dbwatch_start(d->db, 500, storage_lost, &d->dbwatch, err);
 }
 
-/*
- * The store's manifest (what hosts install) and the URL hosts fetch it
- * from: loamd's own listen address, with a wildcard address replaced by
- * the loopback one (the local host; remote hosts need a routable --listen).
- */
-static int load_artifacts(struct loamd *d, loam_err *err)
+/* The store's manifest: what hosts install, and so the images a VM may
+ * name (the API gets it too). */
+static int load_manifest(struct loamd *d, loam_err *err)
 {
 	cleanup_free char *path = xasprintf("%s/manifest.json", d->opts.artifact_store);
 	if (access(path, R_OK) != 0) {
@@ -103,6 +100,18 @@ static int load_artifacts(struct loamd *d, loam_err *err)
 	if (loam_artifact_manifest_load(path, &d->manifest, err) < 0)
 		return loam_err_wrap(err, "artifact store %s", d->opts.artifact_store);
 	d->have_manifest = true;
+	return 0;
+}
+
+/*
+ * The URL hosts fetch the store from: loamd's own listen address, with a
+ * wildcard address replaced by the loopback one (the local host; remote
+ * hosts need a routable --listen).
+ */
+static int artifact_url(struct loamd *d, loam_err *err)
+{
+	if (!d->have_manifest)
+		return 0;
 	char addr[128];
 	uint16_t ignored;
 	if (loam_api_parse_listen(d->opts.artifact_listen, addr, sizeof(addr), &ignored, err) < 0)
@@ -128,7 +137,7 @@ static int start_engine(struct loamd *d, loam_err *err)
 	gethostname(host, sizeof(host) - 1);
 	snprintf(d->owner, sizeof(d->owner), "%s:%d", host, (int)getpid());
 	void *app = NULL;
-	if (load_artifacts(d, err) < 0)
+	if (artifact_url(d, err) < 0)
 		return -1;
 	d->app = (struct loamd_app){.pool = loam_transport_pool_new(),
 				    .alloc = d->alloc,
@@ -167,6 +176,7 @@ static int start_api(struct loamd *d, loam_err *err)
 				      .token = d->token,
 				      .alloc = d->alloc,
 				      .artifact_store = d->opts.artifact_store,
+				      .manifest = d->have_manifest ? &d->manifest : NULL,
 				      .host_state_roots = loam_argv_view(&d->opts.host_state_roots),
 				      .ssh_key_roots = loam_argv_view(&d->opts.ssh_key_roots),
 				      .create_per_s = d->opts.create_per_s,
@@ -206,7 +216,8 @@ static int start(struct loamd *d, loam_err *err)
 	if (loam_alloc_new(d->db, &d->alloc, err) < 0)
 		return loam_err_wrap(err, "start the allocator");
 	/* The API first: the artifact URL handed to the progs needs its port. */
-	return start_api(d, err) < 0 || start_engine(d, err) < 0 ? -1 : 0;
+	return load_manifest(d, err) < 0 || start_api(d, err) < 0 || start_engine(d, err) < 0 ? -1
+											      : 0;
 }
 
 static void stop(struct loamd *d)

@@ -210,12 +210,12 @@ def vm_gone(d, name):
 
 def test_placement(d):
     rc, out, err = d.cli("vm", "create", "vx", "--arch", "x86_64", "--size", "standard-2",
-                         "--location", "lab")
+                         "--location", "lab", "--image", "loam-tiny")
     vx = vm_placed(d, "vx") or {}
     R.check(rc == 0 and vx.get("host") == "x1",
             "x64 VM lands on the x64 host: %d %s %s %r" % (rc, out, err, vx))
     rc, out, err = d.cli("vm", "create", "va", "--arch", "aarch64", "--size", "standard-2",
-                         "--location", "lab", "--json")
+                         "--location", "lab", "--image", "loam-tiny", "--json")
     R.check(rc == 0 and json.loads(out).get("state") == "creating", "create returns at once")
     va = vm_placed(d, "va") or {}
     R.check(va.get("host") == "a1" and va.get("arch") == "arm64",
@@ -236,7 +236,8 @@ def test_placement(d):
                                                    "size": "standard-2", "location": "lab"})
     R.check(code == 409, "duplicate VM name: %s" % code)
     code, doc = d.request("POST", "/v1/vms", body={"name": "big", "arch": "x64",
-                                                   "size": "standard-60", "location": "lab"})
+                                                   "size": "standard-60", "location": "lab",
+                                                   "image": "loam-tiny"})
     big = wait_for(lambda: (lambda v: v if v and v["state"] == "waiting" else None)(
         vm_by_name(d, "big")), 60) or {}
     R.check(code == 201 and "cores" in (big.get("state_reason") or ""),
@@ -287,7 +288,8 @@ def test_host_set(d):
     R.check(code == 200 and doc["accel"] == "tcg" and doc["emulate"] == [], "reset emulation")
     rc, out, err = d.cli("host", "set", "a1", "--draining")
     code, doc = d.request("POST", "/v1/vms", body={"name": "vd", "arch": "arm64",
-                                                   "size": "standard-2", "location": "lab"})
+                                                   "size": "standard-2", "location": "lab",
+                                                   "image": "loam-tiny"})
     vd = wait_for(lambda: (lambda v: v if v and v["state"] == "waiting" else None)(
         vm_by_name(d, "vd")), 60) or {}
     R.check(code == 201 and "state=accepting: 0" in (vd.get("state_reason") or ""),
@@ -382,7 +384,8 @@ def test_ssh_hosts(d):
         R.check(sa and sa["arch"] == "arm64" and sa["cpus"] > 0, "arm64 host facts: %r" % sa)
         for arch, want in (("arm64", "sa"), ("x64", "sx")):
             rc, out, err = d.cli("vm", "create", "on-" + arch, "--arch", arch, "--size",
-                                 "standard-2", "--location", "lab2", "--json")
+                                 "standard-2", "--location", "lab2", "--image", "loam-tiny",
+                                 "--json")
             vm = vm_placed(d, "on-" + arch) if rc == 0 else {}
             R.check(vm and vm.get("host") == want,
                     "%s VM lands on %s: %r %s" % (arch, want, vm, err))

@@ -2,7 +2,8 @@
 run time (the API's and the artifact store's), SQLite (default) or a given
 --db URL, and cleanup that stops only the loamd this fixture started. SSH
 keys the tests make live under STATE_DIR/ssh-hosts, which is loamd's
---ssh-key-root here."""
+--ssh-key-root here. The CLI runs with HOME at STATE_DIR/home, which holds
+a fresh ed25519 key pair: the key `loam vm create` gives a VM by default."""
 import json
 import os
 import sqlite3
@@ -141,9 +142,20 @@ class Loamd:
             except ValueError:
                 return e.code, None
 
+    def home(self):
+        """STATE_DIR/home with .ssh/id_ed25519(.pub), made on first use."""
+        home = os.path.join(self.state_dir, "home")
+        key = os.path.join(home, ".ssh", "id_ed25519")
+        if not os.path.exists(key):
+            os.makedirs(os.path.dirname(key), mode=0o700, exist_ok=True)
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "loam-test",
+                            "-f", key], check=True, stdin=subprocess.DEVNULL)
+        return home
+
     def cli(self, *args, env=None, token=True):
         e = dict(os.environ)
         e.pop("LOAM_TOKEN", None)
+        e["HOME"] = self.home()
         e["LOAM_URL"] = self.url
         e["LOAM_STATE_DIR"] = self.state_dir
         e["LOAM_CONFIG"] = os.path.join(self.state_dir, "no-profile")
@@ -152,6 +164,19 @@ class Loamd:
         p = subprocess.run([BIN + "/loam"] + list(args), env=e, capture_output=True,
                            text=True, timeout=900)
         return p.returncode, p.stdout, p.stderr
+
+
+def write_manifest(d, images):
+    """Writes d's store manifest before loamd starts: an image entry per
+    (name, arch) of images, for the API's image check (no host installs
+    these; the files are not there)."""
+    store = os.path.join(d.state_dir, "store")
+    os.makedirs(store, exist_ok=True)
+    entries = [{"component": "image", "name": name, "version": "1", "arch": arch,
+                "kind": "tarball", "path": "image/%s/1/%s/%s.tar.gz" % (name, arch, name),
+                "sha256": "0" * 64, "size": 1} for name, arch in images]
+    with open(os.path.join(store, "manifest.json"), "w") as f:
+        json.dump({"entries": entries}, f)
 
 
 class Results:

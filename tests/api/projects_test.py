@@ -63,7 +63,8 @@ def make_project(d, name):
 def test_isolation(d, ta, tb):
     for token, name in ((ta, "web"), (tb, "web"), (tb, "only-b")):
         rc, out, err = cli(d, "vm", "create", name, "--arch", "x64", "--size", "standard-2",
-                           "--location", "lab", "--json", token=token)
+                           "--location", "lab", "--image", "loam-tiny", "--json",
+                           token=token)
         R.check(rc == 0, "create %s: %s %s" % (name, out, err))
     rc, out, err = cli(d, "vm", "ls", "--json", token=ta)
     vms = json.loads(out) if rc == 0 else []
@@ -95,14 +96,14 @@ def test_quota(d, ta):
                        "aarch64.vms=5")
     R.check(rc == 0 and "LIMIT" in out, "project set prints usage: %d %s %s" % (rc, out, err))
     rc, out, err = cli(d, "vm", "create", "a1", "--arch", "arm64", "--size", "standard-4",
-                       "--location", "lab", token=ta)
+                       "--location", "lab", "--image", "loam-tiny", token=ta)
     R.check(rc == 0, "first arm64 standard-4 fits the quota: %s" % err)
     rc, out, err = cli(d, "vm", "create", "a2", "--arch", "arm64", "--size", "standard-4",
-                       "--location", "lab", token=ta)
+                       "--location", "lab", "--image", "loam-tiny", token=ta)
     R.check(rc != 0 and "used 4, asked 4, limit 4" in err and "arm64 vcpus" in err,
             "the second is refused with the figures: %d %s" % (rc, err))
     rc, out, err = cli(d, "vm", "create", "a3", "--arch", "x64", "--size", "standard-2",
-                       "--location", "lab", token=ta)
+                       "--location", "lab", "--image", "loam-tiny", token=ta)
     R.check(rc == 0, "an x64 VM is still accepted: %s" % err)
     rc, out, err = cli(d, "project", "show", "alpha", token=ta)
     line = [ln.split() for ln in out.splitlines() if ln.startswith("arm64") and " vcpus " in ln]

@@ -72,6 +72,10 @@ static const char *const seed_sql[] = {
     "INSERT INTO host_artifact (host_id, component, name, version, arch, kind, sha256, state, "
     "error, updated_at) VALUES ('" ALPHA "', 'image', 'g', '2.0', 'arm64', 'file', 'i2', "
     "'failed', 'sha256 mismatch', 150)",
+    "INSERT INTO host_artifact (host_id, component, name, version, arch, kind, path, sha256, "
+    "state, installed_at, updated_at) VALUES ('" ALPHA "', 'image', 'loam-tiny', '1', 'x64', "
+    "'tarball', '/a/img/1', 'i1', 'installed', 100, 100), ('" BETA "', 'image', 'loam-tiny', "
+    "'1', 'x64', 'tarball', '/b/img/1', 'i1', 'installed', 100, 100)",
     "INSERT INTO host_artifact (host_id, component, name, version, arch, kind, path, state, "
     "error, installed_at, updated_at) VALUES ('" ALPHA "', 'vmm', 'qemu', '7.2', 'x64', "
     "'tarball', '/a/vmm/7.2', 'unavailable', 'no dpkg-query', 120, 120)",
@@ -100,6 +104,7 @@ static const struct step steps[] = {
     {"GET", "/v1/strands/" ALPHA, NULL},
     {"GET", "/v1/strands/" BETA, NULL},
     {"GET", "/v1/sizes", NULL},
+    {"GET", "/v1/images", NULL},
     {"GET", "/v1/artifacts", NULL},
     {"POST", "/v1/artifacts/gc", "{\"dry_run\": true}"},
     {"POST", "/v1/artifacts/gc", "{\"dry_run\": true, \"host\": \"beta\"}"},

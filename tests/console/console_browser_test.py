@@ -5,8 +5,10 @@ the real arm64 SSH test host of tests/hosts/ beside it in location lab2.
 
 - a page without a session goes to the log-in; the log-in leads to /fleet;
 - the fleet page shows capacity for both arches;
-- an arm64 loam-tiny VM created from the form reaches `running` on its
-  page without a reload (the page polls), with its serial console shown;
+- the form offers only the images built for the arch chosen; an arm64
+  loam-tiny VM created from it with an SSH key reaches `running` on its
+  page without a reload (the page polls), with its serial console, its
+  login user and its host keys shown;
   it is stopped and destroyed from its page, each with feedback;
 - pages read with JavaScript off, and fit a phone's width;
 - no page logs an error in the browser's console;
@@ -170,7 +172,7 @@ def fleet(b):
 def fleet_with_vms(b, d):
     """A VM too big for lab2's arm64 host waits, and the fleet page says why."""
     rc, out, err = d.cli("vm", "create", VM_BIG, "--arch", "arm64", "--size", "standard-16",
-                         "--location", "lab2")
+                         "--location", "lab2", "--image", IMAGE)
     R.check(rc == 0, "create %s: %s" % (VM_BIG, err))
     b.go("/fleet")
     reason = wait_for("%s in the waiting table" % VM_BIG,
@@ -187,17 +189,27 @@ def fleet_with_vms(b, d):
     b.shot("host.png")
 
 
-def create_vm(b):
+def offered_images(form):
+    """(value, data-arches) of the image options the form shows."""
+    return [(o.get_attribute("value"), o.get_attribute("data-arches"))
+            for o in Select(form.find_element(By.NAME, "image")).options
+            if o.is_enabled() and not o.get_attribute("hidden")]
+
+
+def create_vm(b, d):
     b.go("/vms")
     form = b.d.find_element(By.CSS_SELECTOR, "form.create")
     form.find_element(By.NAME, "name").send_keys(VM)
     Select(form.find_element(By.NAME, "arch")).select_by_visible_text("arm64")
     Select(form.find_element(By.NAME, "size")).select_by_visible_text("standard-2")
-    images = [o.text for o in Select(form.find_element(By.NAME, "image")).options]
-    R.check(IMAGE in images, "the form offers the %s image: %s" % (IMAGE, images))
-    if IMAGE in images:
-        Select(form.find_element(By.NAME, "image")).select_by_visible_text(IMAGE)
+    images = offered_images(form)
+    R.check((IMAGE, "arm64 x64") in images and
+            all(a is None or "arm64" in a.split() for _, a in images),
+            "for arm64 the form offers %s and only images built for arm64: %s" % (IMAGE, images))
+    Select(form.find_element(By.NAME, "image")).select_by_value(IMAGE)
     Select(form.find_element(By.NAME, "location")).select_by_visible_text("default")
+    with open(os.path.join(d.home(), ".ssh", "id_ed25519.pub")) as f:
+        form.find_element(By.NAME, "ssh_key").send_keys(f.read().strip())
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     wait_for("the VM's page", lambda: b.path() == "/vms/" + VM, 30, 0.2)
     b.d.execute_script("window.loamNoReload = 1;")
@@ -220,6 +232,9 @@ def create_vm(b):
              lambda: "LOAM-READY" in b.text("pre.serial"), 30, 0.5)
     R.check("aarch64" in b.text("pre.serial"), "the arm64 guest's console: %r"
             % b.text("pre.serial")[-200:])
+    R.check(b.text("#login_user") == "loam", "the VM page shows the login user: %r"
+            % b.text("#login_user"))
+    R.check(b.text("#host-keys"), "the VM page has the host keys' place: %r" % b.text("#host-keys"))
     b.shot("vm.png")
 
 
@@ -326,8 +341,9 @@ def scenario(d, contract, hosts_dir, profile):
     try:
         log_in(b, d.token())
         fleet(b)
-        create_vm(b)
-        rc, out, err = d.cli("vm", "create", VM_X64, "--arch", "x64", "--size", "standard-2")
+        create_vm(b, d)
+        rc, out, err = d.cli("vm", "create", VM_X64, "--arch", "x64", "--size", "standard-2",
+                             "--image", IMAGE)
         R.check(rc == 0, "create the x64 VM: %s" % err)
         d.cli("vm", "stop", VM_X64)
         fleet_with_vms(b, d)

@@ -22,10 +22,11 @@ sys.path.insert(0, os.path.join(HERE, "..", "api"))
 
 import openapi_check  # noqa: E402
 from console_http import Client  # noqa: E402
-from loamd_fixture import Loamd, Results  # noqa: E402
+from loamd_fixture import Loamd, Results, write_manifest  # noqa: E402
 
 SRC = os.environ.get("LOAM_SOURCE_DIR", os.path.join(HERE, "..", ".."))
 R = Results()
+SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKZJfbdCG2GfCqk8R3jgy8bwmno5FQlgnGIL4H8nKffo test"
 
 
 def test_routes(contract):
@@ -114,9 +115,13 @@ def exercise_api(c):
     c.call("DELETE", "/v1/hosts/gone")
     c.call("GET", "/v1/sizes")
     c.call("POST", "/v1/vms", {"name": "vx", "arch": "amd64", "size": "standard-2",
-                                "location": "lab"}, want=(201,))
+                                "location": "lab", "image": "loam-tiny"}, want=(201,))
     c.call("POST", "/v1/vms", {"name": "va", "arch": "aarch64", "size": "standard-2",
-                                "location": "lab"}, want=(201,))
+                                "location": "lab", "image": "loam-tiny",
+                                "login_user": "alice", "ssh_keys": [SSH_KEY]}, want=(201,))
+    c.call("POST", "/v1/vms", {"name": "vn", "arch": "x64", "size": "standard-2",
+                                "image": "nope"}, want=(400,))
+    c.call("GET", "/v1/images")
     c.call("POST", "/v1/vms", {"name": "vz", "arch": "i686", "size": "standard-2"}, want=(400,))
     c.call("POST", "/v1/vms", {"name": "vx", "arch": "x64", "size": "standard-2"}, want=(409,))
     c.call("GET", "/v1/vms")
@@ -177,10 +182,11 @@ def exercise_projects(c):
     c.call("GET", "/v1/tokens")
     c.call("GET", "/v1/vms?limit=0", want=(400,))
     c.call("GET", "/v1/vms?project=alice")
-    vm = {"arch": "x64", "size": "standard-2", "location": "lab"}
+    vm = {"arch": "x64", "size": "standard-2", "location": "lab", "image": "loam-tiny"}
     c.call("POST", "/v1/vms", dict(vm, name="pa"), want=(201,), token=tok["token"])
     c.call("POST", "/v1/vms", dict(vm, name="pb"), want=(403,), token=tok["token"])
     c.call("GET", "/v1/vms", token=tok["token"])
+    c.call("GET", "/v1/images", token=tok["token"])
     c.call("GET", "/v1/vms/pa", token=tok["token"])
     c.call("GET", "/v1/vms/vx", want=(404,), token=tok["token"])
     c.call("GET", "/v1/vms/pa/firewall", token=tok["token"])
@@ -253,6 +259,8 @@ def main():
     test_routes(contract)
     d = Loamd()
     try:
+        # the images a VM may name (GET /v1/images, the create's check)
+        write_manifest(d, [("loam-tiny", "x64"), ("loam-tiny", "arm64"), ("debian-12", "x64")])
         d.start()
         d.stop()
         add_hosts(d)

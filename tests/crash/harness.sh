@@ -44,6 +44,8 @@ require_store "$store"
 
 
 state=$(mktemp -d /tmp/loam-crash.XXXXXX)
+# `vm create` gives the VMs this key (~/.ssh/id_ed25519.pub under HOME)
+use_test_key "$state" || exit 1
 chmod 0755 "$state"
 port=$(free_port)
 export LOAM_URL=http://127.0.0.1:$port LOAM_STATE_DIR=$state
@@ -276,7 +278,7 @@ step() { # one workload step, picked from what exists
 	if ((live < 2)); then
 		name=c$next_vm
 		next_vm=$((next_vm + 1))
-		act vm create "$name" --arch x64 --size standard-2 --boot kernel && created[$name]=1
+		act vm create "$name" --arch x64 --size standard-2 --image loam-tiny --boot kernel && created[$name]=1
 	elif [[ -n $stopped ]]; then
 		act vm start "$stopped"
 	elif [[ -n $running ]]; then

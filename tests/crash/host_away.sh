@@ -23,6 +23,8 @@ dist=${LOAM_DIST_DIR:-$src/build/dist}
 require_store "$store"
 
 state=$(mktemp -d /tmp/loam-hostaway.XXXXXX)
+# `vm create` gives the VMs this key (~/.ssh/id_ed25519.pub under HOME)
+use_test_key "$state" || exit 1
 hosts=$(mktemp -d /tmp/loam-hostaway-hosts.XXXXXX)
 chmod 0755 "$state"
 port=$(free_port)
@@ -95,7 +97,7 @@ loam host add "$X64_ADDRESS" --ssh-port "$X64_PORT" --ssh-user "$X64_USER" --ssh
 	--name away --state-dir "$state/sshhost" --no-wait >/dev/null || bad "host add away"
 loam host set away --allow-tcg --cpu-overcommit 4 >/dev/null || bad "host set away"
 until_true 300 "host away accepting" host_state_is away accepting || exit 1
-loam vm create a1 --arch x64 --size standard-2 --boot kernel >/dev/null || bad "create a1"
+loam vm create a1 --arch x64 --size standard-2 --image loam-tiny --boot kernel >/dev/null || bad "create a1"
 until_true 300 "a1 running" vm_state_is a1 running || exit 1
 expect "a1 is on the SSH host" away "$(vm_field a1 .host)"
 a1_id=$(vm_field a1 .id)
@@ -117,7 +119,7 @@ expect "the guest keeps running while its host is away" 1 \
 counters_match "while away"
 
 # ---- a create meanwhile: waits with the reason, then goes elsewhere ----
-loam vm create a2 --arch x64 --size standard-2 --boot kernel >/dev/null || bad "create a2"
+loam vm create a2 --arch x64 --size standard-2 --image loam-tiny --boot kernel >/dev/null || bad "create a2"
 until_true 30 "a2 waiting" vm_state_is a2 waiting
 nonempty "a2 shows why it waits" "$(vm_field a2 .state_reason)"
 expect "a waiting VM has no host" null "$(vm_field a2 .host)"

@@ -24,6 +24,8 @@ nhosts=10 nvms=6
 source "$src/tests/pg.sh"
 loam_pg_start || exit 1
 work=$(mktemp -d /tmp/loam-2loamd.XXXXXX)
+# `vm create` gives the VMs this key (~/.ssh/id_ed25519.pub under HOME)
+use_test_key "$work" || exit 1
 chmod 0755 "$work"
 pids=()
 cleanup() {
@@ -117,7 +119,7 @@ expect "no lease was lost" 0 "$(cat "$work/a.log" "$work/b.log" | grep -c 'lease
 # ---- a VM workload through both APIs; then SIGKILL A while it holds leases ----
 for ((i = 0; i < nvms; i++)); do
 	via=$([[ $((i % 2)) == 0 ]] && echo a || echo b)
-	loam_at "$via" vm create "v$i" --arch x64 --size standard-2 --boot kernel >/dev/null ||
+	loam_at "$via" vm create "v$i" --arch x64 --size standard-2 --image loam-tiny --boot kernel >/dev/null ||
 		bad "vm create v$i via $via"
 done
 a_leases="FROM strand WHERE lease_owner LIKE '${owner[a]}/%'

@@ -21,6 +21,8 @@ dist=${LOAM_DIST_DIR:-${LOAM_SOURCE_DIR}/build/dist}
 require_store "$src_store"
 
 state=$(mktemp -d /tmp/loam-vmversions.XXXXXX)
+# `vm create` gives the VMs this key (~/.ssh/id_ed25519.pub under HOME)
+use_test_key "$state" || exit 1
 chmod 0755 "$state"
 store=$state/store
 port=$(free_port)
@@ -45,7 +47,7 @@ vmm_rows() { # "version:weight:vms ..." of the host's x64 VMM versions
 		| "\(.version):\(.weight):\(.vms)"] | sort | join(" ")'
 }
 boot() { # NAME: creates an x64 VM (direct kernel) and waits until it runs
-	loam vm create "$1" --arch x64 --size standard-2 --boot kernel --wait >/dev/null 2>"$state/$1.err" ||
+	loam vm create "$1" --arch x64 --size standard-2 --image loam-tiny --boot kernel --wait >/dev/null 2>"$state/$1.err" ||
 		bad "create $1: $(tail -n 3 "$state/$1.err")"
 }
 restart() { # NAME

@@ -26,6 +26,8 @@ dist=${LOAM_DIST_DIR:-${LOAM_SOURCE_DIR}/build/dist}
 require_store "$store"
 
 state=$(mktemp -d /tmp/loam-vmflow.XXXXXX)
+# `vm create` gives the VMs this key (~/.ssh/id_ed25519.pub under HOME)
+use_test_key "$state" || exit 1
 chmod 0755 "$state"
 port=$(free_port)
 export LOAM_URL=http://127.0.0.1:$port LOAM_STATE_DIR=$state
@@ -73,7 +75,7 @@ until_true 30 "loamd" loamd_up || exit 1
 
 # ---- bad names: refused before anything is recorded ----
 for name in 'x;reboot' 'a$(id)' 'a b' "$(printf 'n%.0s' {1..70})"; do
-	if loam vm create "$name" --arch x64 --size standard-2 >/dev/null 2>&1; then
+	if loam vm create "$name" --arch x64 --size standard-2 --image loam-tiny >/dev/null 2>&1; then
 		bad "VM name '$name' was accepted"
 	else ok; fi
 done
@@ -87,8 +89,8 @@ until_true 300 "host accepting with the x64 image" host_ready_x64 || exit 1
 base=$(counters)
 expect "host starts with nothing used" "0 0 0" "$base"
 
-loam vm create t-x64 --arch x64 --size standard-2 >/dev/null || bad "create t-x64"
-loam vm create t-arm64 --arch arm64 --size standard-2 >/dev/null || bad "create t-arm64"
+loam vm create t-x64 --arch x64 --size standard-2 --image loam-tiny >/dev/null || bad "create t-x64"
+loam vm create t-arm64 --arch arm64 --size standard-2 --image loam-tiny >/dev/null || bad "create t-arm64"
 
 # ---- placement queue: arm64 waits, with the allocator's reason ----
 until_true 30 "t-arm64 waiting" vm_state_is t-arm64 waiting
@@ -96,7 +98,7 @@ contains "arm64 waits for an arm64-capable host" "arch=arm64: 0" "$(vm_field t-a
 expect "a waiting VM has no host" null "$(vm_field t-arm64 .host)"
 
 # ---- a VM stopped while queued leaves the queue and never boots ----
-loam vm create t-parked --arch arm64 --size standard-2 >/dev/null || bad "create t-parked"
+loam vm create t-parked --arch arm64 --size standard-2 --image loam-tiny >/dev/null || bad "create t-parked"
 until_true 30 "t-parked waiting" vm_state_is t-parked waiting
 contains "the second arm64 VM queues behind the first" "behind VM t-arm64" \
 	"$(vm_field t-parked .state_reason)"
@@ -162,7 +164,7 @@ api() { curl -s -H "Authorization: Bearer $(cat "$state/token")" -H 'Content-Typ
 contains "a bad boot mode is refused" "boot must be" \
 	"$(api -d '{"name":"t-bad","arch":"x64","size":"standard-2","boot":"pxe"}' "$LOAM_URL/v1/vms")"
 # --wait follows the VM until it runs and says what the guest reported
-out=$(loam vm create t-fast --arch x64 --size standard-2 --boot kernel --wait 2>"$state/wait.err")
+out=$(loam vm create t-fast --arch x64 --size standard-2 --image loam-tiny --boot kernel --wait 2>"$state/wait.err")
 expect "create --wait exits 0 once running" "0" "$?"
 contains "create --wait reports the guest" "guest reports x86_64" "$out"
 contains "create --wait shows each state" "vm t-fast: booting" "$(cat "$state/wait.err")"
@@ -176,7 +178,7 @@ until_true 120 "t-fast gone" vm_gone t-fast
 real_agent=$(host_field .agent_path)
 sql() { sqlite3 -cmd '.timeout 5000' "$state/loam.db" "$1"; }
 sql "UPDATE host SET agent_path = '/nonexistent/loam-host'"
-loam vm create t-half --arch x64 --size standard-2 >/dev/null || bad "create t-half"
+loam vm create t-half --arch x64 --size standard-2 --image loam-tiny >/dev/null || bad "create t-half"
 until_true 120 "t-half failed" vm_state_is t-half failed
 contains "prep gave up with the reason" "prep failed after 5 tries" "$(vm_field t-half .state_reason)"
 id_half=$(vm_field t-half .id)
@@ -190,7 +192,7 @@ expect "no user for the failed VM" 0 "$(grep -c "^loam-vm-${id_half:0:16}" /etc/
 # the image is fixed, start prepares it again and it boots ----
 img=$(ls "$state"/host/artifacts/image/loam-tiny/*/x64/loam-tiny.x64.img | head -n1)
 chmod o+w "$img"
-loam vm create t-img --arch x64 --size standard-2 --boot kernel --wait >/dev/null 2>"$state/wait.err"
+loam vm create t-img --arch x64 --size standard-2 --image loam-tiny --boot kernel --wait >/dev/null 2>"$state/wait.err"
 expect "create --wait exits 1 when the VM fails" 1 "$?"
 contains "create --wait says why it failed" "world-writable" "$(cat "$state/wait.err")"
 expect "t-img failed" failed "$(vm_field t-img .state)"

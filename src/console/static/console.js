@@ -2,7 +2,8 @@
 // are rendered by loamd); with it, a page whose <body data-poll="MS"> is
 // set fetches itself every MS milliseconds and swaps in each [data-live]
 // region by id, so states, bars and the serial console move without a
-// reload; and a form's button says what it is doing while the post runs.
+// reload; a form's button says what it is doing while the post runs; and
+// the create form offers only the images built for the arch chosen.
 (function () {
 	'use strict';
 
@@ -68,6 +69,41 @@
 				button.disabled = true;
 			}, 0);
 		}
+	});
+
+	// Each image option lists its arches in data-arches; one without a
+	// build for the chosen arch is hidden, and a hidden choice falls back
+	// to the first image offered.
+	function offerImages(form) {
+		var arch = form.querySelector('select[name=arch]');
+		var image = form.querySelector('select[name=image]');
+		if (!arch || !image) {
+			return;
+		}
+		Array.prototype.forEach.call(image.options, function (o) {
+			var arches = o.getAttribute('data-arches');
+			var off = arches !== null && arches.split(' ').indexOf(arch.value) < 0;
+			o.hidden = off;
+			o.disabled = off;
+		});
+		var chosen = image.options[image.selectedIndex];
+		if (chosen && chosen.disabled) {
+			var first = Array.prototype.find.call(image.options, function (o) {
+				return !o.disabled;
+			});
+			if (first) {
+				image.value = first.value;
+			}
+		}
+	}
+
+	document.querySelectorAll('form.create').forEach(function (form) {
+		offerImages(form);
+		form.addEventListener('change', function (ev) {
+			if (ev.target.name === 'arch') {
+				offerImages(form);
+			}
+		});
 	});
 
 	schedule();
