@@ -1,10 +1,12 @@
 /*
- * Starting a VM's QEMU in its jail. Root opens every file QEMU needs (the
- * firmware code, VARS, disk, seed, serial and console logs) in the VM's
- * root-owned directory and makes the QMP socket there; a child then takes
- * those fds at fixed numbers, drops to the VM's user (groups, gid, uid, no
- * new privileges) and execs QEMU, which names them /dev/fdset/N. QEMU
- * never runs as root and writes by path only in run/ (its pid file).
+ * Starting a VM's programs in its jail: its storage daemon (vm_storage.h),
+ * then QEMU. Root opens every file QEMU needs (the firmware code, VARS,
+ * seed, serial and console logs) in the VM's root-owned directory and
+ * makes the QMP socket there; a child then takes those fds at fixed
+ * numbers, drops to the VM's user (groups, gid, uid, no new privileges)
+ * and execs QEMU, which names them /dev/fdset/N and gets its disk from the
+ * storage daemon's socket. vm_jail_exec is that child's half, shared by
+ * both programs. Neither runs as root; both write by path only in run/.
  */
 #ifndef LOAM_HOST_VM_LAUNCH_H
 #define LOAM_HOST_VM_LAUNCH_H

@@ -143,11 +143,11 @@ static int open_image(const struct vm_spec *s, loam_err *err)
 	return fd < 0 ? loam_fail_errno(err, "open %s", s->image) : park(fd, err);
 }
 
-/* The daemon's stderr, emptied at each start. */
+/* The daemon's stderr, emptied at each start; the supervisor reads its
+ * tail through the same fd. */
 static int open_log(int dir, loam_err *err)
 {
-	int fd =
-	    vm_file_open(dir, LOAM_LAYOUT_VM_STORAGE_LOG, O_WRONLY | O_CREAT | O_APPEND, 0, err);
+	int fd = vm_file_open(dir, LOAM_LAYOUT_VM_STORAGE_LOG, O_RDWR | O_CREAT | O_APPEND, 0, err);
 	if (fd >= 0 && ftruncate(fd, 0) < 0) {
 		close(fd);
 		return loam_fail_errno(err, "truncate %s", LOAM_LAYOUT_VM_STORAGE_LOG);

@@ -201,7 +201,7 @@ static __attribute__((noreturn)) void give_up(struct keeper *s)
 	char tail[VM_STORAGE_LOG_TAIL + 1], reason[REASON_MAX];
 	log_tail(s->k, tail, sizeof(tail));
 	snprintf(reason, sizeof(reason),
-		 "the storage daemon failed %u restarts in a row; its log ends:\n%s", s->failures,
+		 "the storage daemon failed %u times in a row; its log ends:\n%s", s->failures,
 		 *tail ? tail : "(empty)");
 	write_root_file(s->k->dir, LOAM_LAYOUT_VM_STORAGE_FAILED, reason);
 	finish(s, 1);

@@ -211,7 +211,7 @@ static void test_storage_gives_up_while_running(void)
 	fx_host(&f, "h1", FAST);
 	cleanup_free char *id = boot(&f, "sg-1");
 	fx_script(&f, "h1",
-		  "{\"storage_failed\": \"the storage daemon failed 3 restarts in a row; its "
+		  "{\"storage_failed\": \"the storage daemon failed 3 times in a row; its "
 		  "log ends:\\nno such file\"}");
 	cleanup_err loam_err err = NULL;
 	loam_db_exec(f.db, "UPDATE strand SET stack = replace(stack, '\"checkup_at\"', '\"x\"')",
@@ -219,7 +219,7 @@ static void test_storage_gives_up_while_running(void)
 	fx_due(&f, id);
 	CHECK(fx_until_state(&f, id, "failed", 10000));
 	CHECK_REASON(&f, id,
-		     "the storage daemon failed 3 restarts in a row; its log ends:\nno such file");
+		     "the storage daemon failed 3 times in a row; its log ends:\nno such file");
 	CHECK_INT(fx_calls(&f, "h1", "vm-stop", id), 1);
 	fx_close(&f);
 }

@@ -98,7 +98,7 @@ three_failures() { # arch daemon_pid
 	until_true 30 "$1: the supervisor to give up" gave_up && ok
 	local why
 	why=$(storage_field failed)
-	contains "$1 failure: the count" "failed 3 restarts in a row" "$why"
+	contains "$1 failure: the count" "failed 3 times in a row" "$why"
 	contains "$1 failure: the daemon's log" "qemu-storage-daemon" "$why"
 	expect "$1 failure: no daemon" null "$(storage_field pid)"
 	mv "$daemon_bin.gone" "$daemon_bin"
