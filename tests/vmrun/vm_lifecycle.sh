@@ -110,7 +110,13 @@ check_run() { # id arch
 		sleep 0.5
 	done
 	[[ $first -gt 0 && $grew -eq 1 ]] && ok || bad "$2: serial.log did not grow ($first bytes)"
-	out=$("$agent" vm-status "$id" --state-dir "$state")
+	# The first bytes may be escape sequences only (the tail drops them):
+	# wait for the firmware's first line of text.
+	for _ in $(seq 1 120); do
+		out=$("$agent" vm-status "$id" --state-dir "$state")
+		[[ -n $(jget serial_tail <<<"$out") ]] && break
+		sleep 0.5
+	done
 	[[ -n $(jget serial_tail <<<"$out") ]] && ok || bad "$2: empty serial_tail"
 
 	out=$("$agent" vm-stop "$id" --state-dir "$state" --timeout 1) || bad "$2: vm-stop failed"
