@@ -33,7 +33,7 @@ else
 fi
 read -r -a arches <<<"${LOAM_ARTIFACT_ARCHES:-x64 arm64}"
 image_name=loam-tiny
-image_rev=2 # bump when the init or the image layout changes
+image_rev=3 # bump when the init or the image layout changes
 fw_name=edk2
 SOURCE_DATE_EPOCH=$(jq -r '.source_date_epoch' "$tree_manifest")
 export SOURCE_DATE_EPOCH

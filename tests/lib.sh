@@ -68,10 +68,11 @@ purge_loam_state() { # STATE_DIR LOAMD_PID
 
 # Live (non-zombie) processes of a uid. PID 1 here may not reap orphans,
 # so a killed QEMU can linger as a zombie; that is not a running process.
-live_procs_of() {
+live_procs_of() { # uid [name prefix: qemu-system, qemu-storage]
 	local n=0 f
 	for f in /proc/[0-9]*/status; do
-		awk -v u="$1" '/^State:/{s=$2} /^Uid:/{id=$2} END{exit !(id==u && s!="Z")}' "$f" 2>/dev/null && n=$((n + 1))
+		awk -v u="$1" -v p="${2:-}" '/^Name:/{c=$2} /^State:/{s=$2} /^Uid:/{id=$2}
+			END{exit !(id==u && s!="Z" && index(c, p)==1)}' "$f" 2>/dev/null && n=$((n + 1))
 	done
 	echo $n
 }

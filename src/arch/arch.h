@@ -61,10 +61,12 @@ struct loam_vmm_spec {
 	bool kvm;	     /* false: TCG emulation */
 	const char *fw_code; /* read-only firmware code */
 	const char *fw_vars; /* per-VM copy of the variable store */
-	const char *disk;    /* boot disk (qcow2 overlay) */
-	const char *backing; /* the overlay's backing image, in place of its header's; or NULL */
-	const char *seed;    /* cloud-init NoCloud seed, or NULL */
-	const char *kernel;  /* direct kernel boot: kernel, or NULL for firmware boot */
+	const char *disk;    /* boot disk (qcow2 overlay) as a -drive, or NULL */
+	/* The boot disk served over vhost-user-blk on this unix socket (in place
+	 * of disk), which needs guest memory QEMU can share: a named backend. */
+	const char *disk_socket;
+	const char *seed;   /* cloud-init NoCloud seed, or NULL */
+	const char *kernel; /* direct kernel boot: kernel, or NULL for firmware boot */
 	const char *initrd;
 	const char *cmdline;
 	bool skip_firmware;	/* direct kernel only: boot without UEFI (fastest) */
@@ -83,6 +85,13 @@ struct loam_vmm_spec {
 	size_t n_fds;
 	int qmp_fd;
 };
+
+/* True when the machine must name memory-backend=mem (the arch's -machine):
+ * hugepages, or memory shared with a vhost-user storage daemon. */
+static inline bool loam_vmm_memory_backend(const struct loam_vmm_spec *spec)
+{
+	return spec->hugepages || spec->disk_socket;
+}
 
 struct loam_arch {
 	const char *name;		   /* canonical: "x64", "arm64" */

@@ -90,6 +90,19 @@ static int pick_firmware(struct loam_db *db, const struct loam_artifact_vm *vm,
 	return rc < 0 ? -1 : 0;
 }
 
+/* The storage daemon of the VMM's QEMU version when the host has it (and
+ * it is not drained), else the newest. */
+static int pick_storage(struct loam_db *db, const struct loam_artifact_vm *vm,
+			const struct loam_artifact_key *vmm, struct loam_artifact_pick *out,
+			loam_err *err)
+{
+	int found = loam_host_artifact_pick_version(db, vm->host_id, vm->arch, "storage",
+						    vmm->version, out, err);
+	if (found != 0)
+		return found;
+	return loam_host_artifact_pick(db, vm->host_id, vm->arch, "storage", out, err);
+}
+
 /* ---- pinning at start ---- */
 
 struct pin_ctx {
@@ -114,11 +127,15 @@ static int pin_one(struct loam_db *db, struct pin_ctx *c, struct pins *have, con
 		return 1;
 	const struct loam_artifact_vm *vm = c->vm;
 	struct loam_artifact_pick *p = &c->picks[c->nadd];
-	int found =
-	    strcmp(component, "image") == 0
-		? loam_host_artifact_pick_image(db, vm->host_id, vm->arch, vm->image, p, err)
-	    : vmm ? pick_firmware(db, vm, vmm, p, err)
-		  : loam_host_artifact_pick(db, vm->host_id, vm->arch, component, p, err);
+	int found;
+	if (strcmp(component, "image") == 0)
+		found = loam_host_artifact_pick_image(db, vm->host_id, vm->arch, vm->image, p, err);
+	else if (vmm && strcmp(component, "firmware") == 0)
+		found = pick_firmware(db, vm, vmm, p, err);
+	else if (vmm && strcmp(component, "storage") == 0)
+		found = pick_storage(db, vm, vmm, p, err);
+	else
+		found = loam_host_artifact_pick(db, vm->host_id, vm->arch, component, p, err);
 	if (found <= 0)
 		return found;
 	c->add[c->nadd++] = (struct loam_vm_pin){.component = (char *)component,
@@ -154,7 +171,7 @@ static int pin_tx(struct loam_db *db, void *arg, loam_err *err)
 		return -1;
 	bool has_vmm = vmm_key(&have, c, &vmm);
 	if (pin_one(db, c, &have, "firmware", has_vmm ? &vmm : NULL, err) < 0 ||
-	    pin_one(db, c, &have, "storage", NULL, err) < 0)
+	    pin_one(db, c, &have, "storage", has_vmm ? &vmm : NULL, err) < 0)
 		return -1;
 	const struct loam_vm_pin *fw = find(&have, "firmware");
 	if (has_vmm && fw && check_pair(db, c->vm, &vmm, fw->name, fw->version, err) < 0)

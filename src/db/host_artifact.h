@@ -136,6 +136,11 @@ int loam_host_artifact_pick_firmware(struct loam_db *db, const char *host_id,
 /* The same rule for the boot image called name. */
 int loam_host_artifact_pick_image(struct loam_db *db, const char *host_id, const char *guest_arch,
 				  const char *name, struct loam_artifact_pick *out, loam_err *err);
+/* The same rule among the rows of component at version (the storage
+ * daemon of the VMM's QEMU version). */
+int loam_host_artifact_pick_version(struct loam_db *db, const char *host_id, const char *guest_arch,
+				    const char *component, const char *version,
+				    struct loam_artifact_pick *out, loam_err *err);
 /* Whether the VMM's row on the host lists firmware fw_name fw_version. */
 int loam_host_artifact_pair_listed(struct loam_db *db, const char *host_id,
 				   const struct loam_artifact_key *vmm, const char *fw_name,

@@ -74,6 +74,16 @@ int loam_host_artifact_pick_image(struct loam_db *db, const char *host_id, const
 		     out, err);
 }
 
+int loam_host_artifact_pick_version(struct loam_db *db, const char *host_id, const char *guest_arch,
+				    const char *component, const char *version,
+				    struct loam_artifact_pick *out, loam_err *err)
+{
+	return first(db, PICK_FROM " AND h.version = ? ORDER BY " HA_PREFERRED_FIRST " LIMIT 1",
+		     DB_ARGS(DB_TEXT(host_id), DB_TEXT(component), DB_TEXT(guest_arch),
+			     DB_TEXT(guest_arch), DB_TEXT(version)),
+		     out, err);
+}
+
 #define FW_OF_VMM                                                                                  \
 	"FROM host_artifact_firmware WHERE host_id = ? AND component = ? AND name = ? AND "        \
 	"version = ? AND arch = ?"

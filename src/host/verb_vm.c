@@ -4,7 +4,8 @@
  * data as JSON on stdin, and prints one JSON object on stdout. QEMU runs
  * daemonized as the VM's own unix user, in the jail of vm_launch.c, from
  * the pinned vmm bundle when the spec names one, supervised through its
- * pid file, its QMP socket and its serial log.
+ * pid file, its QMP socket and its serial log; its disk comes from the
+ * storage daemon (vm_storage.h), which starts before it and stops after.
  * The exact interface is documented in docs/agent-vm-verbs.md.
  */
 #include <errno.h>
@@ -32,6 +33,7 @@
 #include "host/vm_status.h"
 #include "host/vm_files.h"
 #include "host/vm_launch.h"
+#include "host/vm_storage.h"
 #include "proto/agent.h"
 
 #define QMP_TIMEOUT_MS	       5000
@@ -309,8 +311,9 @@ int loam_host_verb_vm_stop(int argc, char **argv)
 	if (err)
 		return loam_host_report(LOAM_VERB_VM_STOP, &err);
 	(void)lock; /* held until return */
+	/* The storage daemon stops after QEMU, which may flush to it. */
 	const char *how = stop_qemu(&p, a.timeout_s * 1000, &err);
-	if (err)
+	if (err || vm_storage_stop(&p, &err) < 0)
 		return loam_host_report(LOAM_VERB_VM_STOP, &err);
 	return print_json(json_pack("{s:s,s:b,s:o}", LOAM_KEY_ID, p.id, LOAM_KEY_WAS_RUNNING,
 				    how != NULL, LOAM_KEY_STOPPED_BY,
@@ -324,7 +327,7 @@ static int purge(const struct vm_paths *p, long powerdown_ms, bool *existed, loa
 	bool user_found = false;
 	struct stat st;
 	*existed = lstat(p->dir, &st) == 0;
-	if (*existed && stop_qemu(p, powerdown_ms, err) && *err)
+	if (*existed && ((stop_qemu(p, powerdown_ms, err) && *err) || vm_storage_stop(p, err) < 0))
 		return -1;
 	if (vm_user_lookup(p->user, &uid, &gid, &user_found, err) < 0)
 		return -1;

@@ -8,8 +8,12 @@
  *     vm.json              the spec; refused if anyone but root owns it
  *     disk.qcow2 VARS.fd seed.img      made by vm-prep
  *     serial.log console.log qmp.sock  made by vm-start, handed to QEMU as fds
+ *     storage.pid storage.log storage.failed  the storage daemon's supervisor's
  *     run/                 loam-vm-<id> 0700: the only place the VM user writes
  *       qemu.pid           written by QEMU; read by root only through a dir fd
+ *       disk.sock          the storage daemon's vhost-user-blk socket
+ * disk.qcow2 alone is group-writable by the VM's group (0660): the storage
+ * daemon reopens the fd it was handed through /proc/self/fd (vm_storage.h).
  * The VM id is checked with loam_valid_id (lib/valid.h).
  */
 #ifndef LOAM_HOST_VM_H
@@ -38,9 +42,10 @@ struct vm_paths {
 	char serial[VM_PATH_MAX];
 	char console[VM_PATH_MAX];
 	char qmp[VM_PATH_MAX];
-	char run[VM_PATH_MAX];	   /* D/vms/<id>/run: the VM user's */
-	char pid[VM_PATH_MAX];	   /* in run/ */
-	char ref_pid[VM_PATH_MAX]; /* a reference boot's (vm-argv --paths) */
+	char run[VM_PATH_MAX];	     /* D/vms/<id>/run: the VM user's */
+	char pid[VM_PATH_MAX];	     /* in run/ */
+	char disk_sock[VM_PATH_MAX]; /* in run/ */
+	char ref_pid[VM_PATH_MAX];   /* a reference boot's (vm-argv --paths) */
 };
 
 /* "loam-vm-<id>", or for long ids a prefix of the id and 8 hex digits of
@@ -79,6 +84,8 @@ int vm_spec_vmm_paths(const struct vm_spec *s, char binary[VM_PATH_MAX], char da
 		      char module_dir[VM_PATH_MAX], loam_err *err);
 /* qemu-img of the pinned storage bundle, or "qemu-img" (PATH) without one. */
 int vm_spec_qemu_img(const struct vm_spec *s, char out[VM_PATH_MAX], loam_err *err);
+/* The pinned bundle's qemu-storage-daemon, or the host's (PATH) without one. */
+int vm_spec_storage_daemon(const struct vm_spec *s, char out[VM_PATH_MAX], loam_err *err);
 /* False only for a kernel booted without UEFI: no pflash, no VARS. */
 bool vm_spec_uses_firmware(const struct vm_spec *s);
 

@@ -22,6 +22,7 @@
 
 #include "host/net.h"
 #include "host/vm_files.h"
+#include "host/vm_storage.h"
 #include "host/vmm.h"
 #include "lib/cleanup.h"
 #include "lib/clock.h"
@@ -29,7 +30,7 @@
 #include "proto/agent.h"
 
 #define FIRST_FD	      3
-#define FD_PARK		      64
+#define FD_PARK		      VM_JAIL_FD_PARK
 #define TAP_FD		      (FIRST_FD + 2 * SLOT_N) /* then one per queue */
 #define QEMU_START_TIMEOUT_MS 120000
 #define STDERR_MAX	      4096
@@ -40,8 +41,6 @@
 enum slot {
 	SLOT_FW_CODE,
 	SLOT_VARS,
-	SLOT_DISK,
-	SLOT_IMAGE,
 	SLOT_SEED,
 	SLOT_KERNEL,
 	SLOT_INITRD,
@@ -76,7 +75,7 @@ static void handover_close(struct handover *h)
  * the fd set must answer both. */
 static bool writable(enum slot slot)
 {
-	return slot == SLOT_VARS || slot == SLOT_DISK;
+	return slot == SLOT_VARS;
 }
 
 static void plan(const struct vm_paths *p, const struct vm_spec *s, struct handover *h)
@@ -88,7 +87,7 @@ static void plan(const struct vm_paths *p, const struct vm_spec *s, struct hando
 	h->used[SLOT_SEED] = s->has_seed && stat(p->seed, &st) == 0;
 	h->used[SLOT_KERNEL] = s->kernel != NULL;
 	h->used[SLOT_INITRD] = s->kernel && s->initrd;
-	h->used[SLOT_DISK] = h->used[SLOT_IMAGE] = h->used[SLOT_SERIAL] = true;
+	h->used[SLOT_SERIAL] = true;
 	h->used[SLOT_CONSOLE] = h->used[SLOT_QMP] = true;
 	int next = FIRST_FD;
 	for (int i = 0; i < SLOT_N; i++) {
@@ -143,8 +142,10 @@ static void fill_vmm_spec(const struct vm_paths *p, const struct vm_spec *s, boo
 	    .kvm = s->kvm,
 	    .fw_code = file_of(h, by_path, SLOT_FW_CODE, s->fw_code),
 	    .fw_vars = file_of(h, by_path, SLOT_VARS, p->vars),
-	    .disk = file_of(h, by_path, SLOT_DISK, p->disk),
-	    .backing = by_path ? NULL : h->name[SLOT_IMAGE],
+	    /* The storage daemon serves the disk (vm_storage.h); a reference
+	     * boot as root reads it itself. */
+	    .disk = by_path ? p->disk : NULL,
+	    .disk_socket = by_path ? NULL : p->disk_sock,
 	    .seed = file_of(h, by_path, SLOT_SEED, p->seed),
 	    .kernel = file_of(h, by_path, SLOT_KERNEL, s->kernel),
 	    .initrd = file_of(h, by_path, SLOT_INITRD, s->initrd),
@@ -301,10 +302,8 @@ static int qmp_listen(int dir, const struct vm_paths *p, loam_err *err)
 /* Opens the slots that name a file of root's outside the VM's directory. */
 static int open_root_files(const struct vm_spec *s, struct handover *h, loam_err *err)
 {
-	const char *paths[SLOT_N] = {[SLOT_FW_CODE] = s->fw_code,
-				     [SLOT_IMAGE] = s->image,
-				     [SLOT_KERNEL] = s->kernel,
-				     [SLOT_INITRD] = s->initrd};
+	const char *paths[SLOT_N] = {
+	    [SLOT_FW_CODE] = s->fw_code, [SLOT_KERNEL] = s->kernel, [SLOT_INITRD] = s->initrd};
 	for (int i = 0; i < SLOT_N; i++)
 		if (paths[i] && h->used[i] &&
 		    take(h, i, open_root_file(paths[i], err), -1, NULL, err) < 0)
@@ -315,13 +314,12 @@ static int open_root_files(const struct vm_spec *s, struct handover *h, loam_err
 static int open_handover(int dir, const struct vm_spec *s, const struct vm_paths *p,
 			 struct handover *h, loam_err *err)
 {
-	const char *vars = LOAM_LAYOUT_VM_VARS, *disk = LOAM_LAYOUT_VM_DISK;
+	const char *vars = LOAM_LAYOUT_VM_VARS;
 	const char *seed = LOAM_LAYOUT_VM_SEED, *serial = LOAM_LAYOUT_VM_SERIAL;
 	const char *console = LOAM_LAYOUT_VM_CONSOLE;
 	if (open_root_files(s, h, err) < 0 ||
 	    (h->used[SLOT_VARS] &&
 	     take(h, SLOT_VARS, vm_file_open(dir, vars, O_RDWR, 0, err), dir, vars, err) < 0) ||
-	    take(h, SLOT_DISK, vm_file_open(dir, disk, O_RDWR, 0, err), dir, disk, err) < 0 ||
 	    (h->used[SLOT_SEED] &&
 	     take(h, SLOT_SEED, vm_file_open(dir, seed, O_RDONLY, 0, err), dir, seed, err) < 0) ||
 	    take(h, SLOT_SERIAL, open_log(dir, serial, err), dir, serial, err) < 0 ||
@@ -333,24 +331,13 @@ static int open_handover(int dir, const struct vm_spec *s, const struct vm_paths
 
 /* ---- the child: jail, drop, exec ---- */
 
-struct jail {
-	uid_t uid;
-	gid_t groups[2];   /* the VM user's own group, then kvm */
-	int run;	   /* run/, the working directory */
-	int err_w;	   /* QEMU's stderr, read by the parent */
-	char *const *argv; /* argv[0]: QEMU's absolute path */
-	char *const *envp; /* QEMU's whole environment (vm_qemu_env) */
-	const struct handover *h;
-	const struct vm_net *net; /* the VM's network namespace, or NULL */
-};
-
 static __attribute__((noreturn)) void die(const char *what)
 {
 	dprintf(STDERR_FILENO, "loam jail: %s: %s\n", what, strerror(errno));
 	_exit(127);
 }
 
-static void place_fds(const struct jail *j)
+static void place_fds(const struct vm_jail *j)
 {
 	int null = open("/dev/null", O_RDWR);
 	if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0 ||
@@ -359,17 +346,20 @@ static void place_fds(const struct jail *j)
 	/* Before the dup2s, which may land on the fd of run/. */
 	if (fchdir(j->run) < 0)
 		die("chdir run/");
-	for (int i = 0; i < SLOT_N; i++)
-		if ((j->h->src[i] >= 0 && dup2(j->h->src[i], j->h->target[i]) < 0) ||
-		    (j->h->ro_src[i] >= 0 && dup2(j->h->ro_src[i], j->h->ro_target[i]) < 0))
+	int first_free = FIRST_FD;
+	for (size_t i = 0; i < j->n_fds; i++) {
+		if (dup2(j->fds[i].src, j->fds[i].target) < 0)
 			die("dup2");
+		if (j->fds[i].target >= first_free)
+			first_free = j->fds[i].target + 1;
+	}
 	/* Everything above the handed-over fds goes, parked copies included. */
-	if (close_range(FIRST_FD + 2 * SLOT_N, ~0U, 0) < 0)
-		for (int fd = FIRST_FD + 2 * SLOT_N; fd < 4096; fd++)
+	if (close_range((unsigned)first_free, ~0U, 0) < 0)
+		for (int fd = first_free; fd < 4096; fd++)
 			close(fd);
 }
 
-static __attribute__((noreturn)) void child(const struct jail *j)
+void vm_jail_exec(const struct vm_jail *j)
 {
 	sigset_t none;
 	sigemptyset(&none);
@@ -437,7 +427,7 @@ static int wait_started(pid_t pid, int err_r, loam_err *err)
 			 loam_output_last_line(buf, line, sizeof(line)));
 }
 
-static int fork_jailed(struct jail *j, loam_err *err)
+static int fork_jailed(struct vm_jail *j, loam_err *err)
 {
 	int pipefd[2];
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
@@ -446,7 +436,7 @@ static int fork_jailed(struct jail *j, loam_err *err)
 	pid_t pid = fork();
 	if (pid == 0) {
 		j->err_w = pipefd[1];
-		child(j);
+		vm_jail_exec(j);
 	}
 	close(pipefd[1]);
 	int rc = pid < 0 ? loam_fail_errno(err, "fork") : wait_started(pid, pipefd[0], err);
@@ -454,8 +444,7 @@ static int fork_jailed(struct jail *j, loam_err *err)
 	return rc;
 }
 
-/* Who QEMU runs as, and its working directory, checked through fds. */
-static int prepare_jail(const struct vm_paths *p, int dir, struct jail *j, loam_err *err)
+int vm_jail_prepare(const struct vm_paths *p, int dir, struct vm_jail *j, loam_err *err)
 {
 	bool found = false;
 	gid_t gid;
@@ -473,49 +462,78 @@ static int prepare_jail(const struct vm_paths *p, int dir, struct jail *j, loam_
 	if (run_owner != j->uid)
 		return loam_fail(err, LOAM_E_NOTFOUND, "%s is not %s's; run vm-prep", p->run,
 				 p->user);
-	return vm_unlink_at(j->run, LOAM_LAYOUT_VM_PIDFILE, err);
+	return 0;
 }
 
 /* The VM's network, made again if the host lost it (a reboot clears
  * namespaces); the child enters it before it drops to the VM user. */
-static int ensure_net(const struct vm_paths *p, const struct jail *j, loam_err *err)
+static int ensure_net(const struct vm_paths *p, const struct vm_jail *j, loam_err *err)
 {
 	char state_dir[VM_NET_PATH_MAX];
 	vm_net_state_dir_of(p->vms, state_dir);
 	return vm_net_ensure(state_dir, j->net, j->uid, j->groups[0], err);
 }
 
-int vm_launch(const struct vm_paths *p, const struct vm_spec *s, pid_t *pid, loam_err *err)
+/* QEMU's fds, from the handover, at their numbers. */
+static void jail_fds(const struct handover *h, struct vm_jail *j)
 {
-	cleanup_close int dir = vm_dir_open(p, err);
-	struct jail j = {.run = -1};
+	j->n_fds = 0;
+	for (int i = 0; i < SLOT_N; i++) {
+		if (h->src[i] >= 0)
+			j->fds[j->n_fds++] = (struct vm_jail_fd){h->src[i], h->target[i]};
+		if (h->ro_src[i] >= 0)
+			j->fds[j->n_fds++] = (struct vm_jail_fd){h->ro_src[i], h->ro_target[i]};
+	}
+}
+
+/* QEMU, once its storage daemon serves the disk. */
+static int launch_qemu(const struct vm_paths *p, const struct vm_spec *s, int dir,
+		       struct vm_jail *j, loam_err *err)
+{
 	struct handover h;
 	plan(p, s, &h);
 	cleanup_argv struct loam_argv argv = {0}, env = {0};
-	cleanup_vm_net struct vm_net net = {0};
-	int has_net = vm_net_load_vm(p->vms, p->id, &net, err);
-	j.net = has_net > 0 ? &net : NULL;
-	int rc = has_net < 0 || dir < 0 || prepare_jail(p, dir, &j, err) < 0 ||
-			 (j.net && ensure_net(p, &j, err) < 0) ||
-			 open_handover(dir, s, p, &h, err) < 0 ||
-			 build_argv(p, s, false, &h, j.net, &argv, err) < 0 ||
+	int rc = open_handover(dir, s, p, &h, err) < 0 ||
+			 build_argv(p, s, false, &h, j->net, &argv, err) < 0 ||
 			 vm_qemu_env(s, &env, err) < 0
 		     ? -1
 		     : 0;
-	j.h = &h;
-	j.argv = argv.v;
+	jail_fds(&h, j);
+	j->argv = argv.v;
 	static char *const no_env[] = {NULL};
-	j.envp = env.n ? env.v : no_env;
+	j->envp = env.n ? env.v : no_env;
 	if (rc == 0)
-		rc = fork_jailed(&j, err);
+		rc = fork_jailed(j, err);
 	handover_close(&h);
+	return rc;
+}
+
+int vm_launch(const struct vm_paths *p, const struct vm_spec *s, pid_t *pid, loam_err *err)
+{
+	cleanup_close int dir = vm_dir_open(p, err);
+	struct vm_jail j = {.run = -1};
+	cleanup_vm_net struct vm_net net = {0};
+	int has_net = vm_net_load_vm(p->vms, p->id, &net, err);
+	j.net = has_net > 0 ? &net : NULL;
+	int rc = has_net < 0 || dir < 0 || vm_jail_prepare(p, dir, &j, err) < 0 ||
+			 vm_unlink_at(j.run, LOAM_LAYOUT_VM_PIDFILE, err) < 0 ||
+			 (j.net && ensure_net(p, &j, err) < 0) ||
+			 vm_storage_start(p, s, dir, &j, err) < 0
+		     ? -1
+		     : 0;
+	if (rc == 0 && launch_qemu(p, s, dir, &j, err) < 0) {
+		vm_storage_stop(p, NULL);
+		rc = -1;
+	}
 	if (j.run >= 0)
 		close(j.run);
 	if (rc < 0)
-		return loam_err_wrap(err, "start QEMU for VM %s", p->id);
+		return loam_err_wrap(err, "start VM %s", p->id);
 	*pid = vm_running_pid(p);
-	if (!*pid)
+	if (!*pid) {
+		vm_storage_stop(p, NULL);
 		return loam_fail(err, LOAM_E_IO, "QEMU exited right after it started; see %s",
 				 p->serial);
+	}
 	return 0;
 }

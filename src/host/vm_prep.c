@@ -129,9 +129,9 @@ static int make_dir(const struct vm_paths *p, const struct owner *o, loam_err *e
 	return 0;
 }
 
-/* QEMU, running as the VM user, opens the backing image named in the
- * overlay's header itself: installed images are made world-readable, never
- * writable. Their directories must let others through (checked). */
+/* The storage daemon, running as the VM user, reopens the boot image it is
+ * handed through /proc/self/fd, which the file's mode must allow: installed
+ * images are made world-readable, never writable. */
 static int image_readable(const char *image, loam_err *err)
 {
 	struct stat st;

@@ -66,13 +66,15 @@ int vm_paths_init(const char *state_dir, const char *id, struct vm_paths *p, loa
 	    vm_path_join(p->qmp, p->dir, LOAM_LAYOUT_VM_QMP, err) < 0 ||
 	    vm_path_join(p->run, p->dir, LOAM_LAYOUT_VM_RUN, err) < 0 ||
 	    vm_path_join(p->pid, p->run, LOAM_LAYOUT_VM_PIDFILE, err) < 0 ||
+	    vm_path_join(p->disk_sock, p->run, LOAM_LAYOUT_VM_DISK_SOCK, err) < 0 ||
 	    vm_path_join(p->ref_pid, p->dir, LOAM_LAYOUT_VM_REF_PIDFILE, err) < 0)
 		return -1;
-	if (strlen(p->qmp) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+	if (strlen(p->qmp) >= sizeof(((struct sockaddr_un *)0)->sun_path) ||
+	    strlen(p->disk_sock) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 		return loam_fail(err, LOAM_E_INVALID,
-				 "--state-dir %s is too long: the QMP socket path %s must stay "
+				 "--state-dir %s is too long: the socket path %s must stay "
 				 "under 108 bytes",
-				 state_dir, p->qmp);
+				 state_dir, p->disk_sock);
 	return 0;
 }
 
@@ -212,7 +214,9 @@ static int parse_bundles(const struct vm_spec *s, loam_err *err)
 		return -1;
 	if (s->storage_dir &&
 	    (want_dir("storage_dir", s->storage_dir, err) < 0 ||
-	     vm_spec_qemu_img(s, img, err) < 0 || want_file("the pinned qemu-img", img, err) < 0))
+	     vm_spec_qemu_img(s, img, err) < 0 || want_file("the pinned qemu-img", img, err) < 0 ||
+	     vm_spec_storage_daemon(s, img, err) < 0 ||
+	     want_file("the pinned qemu-storage-daemon", img, err) < 0))
 		return -1;
 	return 0;
 }
@@ -340,6 +344,19 @@ int vm_spec_qemu_img(const struct vm_spec *s, char out[VM_PATH_MAX], loam_err *e
 		return 0;
 	}
 	return vm_path_join(out, s->storage_dir, "bin/qemu-img", err);
+}
+
+int vm_spec_storage_daemon(const struct vm_spec *s, char out[VM_PATH_MAX], loam_err *err)
+{
+	char found[PATH_MAX];
+	if (s->storage_dir)
+		return vm_path_join(out, s->storage_dir, "bin/qemu-storage-daemon", err);
+	if (vm_tool("qemu-storage-daemon", found, err) < 0)
+		return -1;
+	if (strlen(found) >= VM_PATH_MAX)
+		return loam_fail(err, LOAM_E_INVALID, "path %s is too long", found);
+	snprintf(out, VM_PATH_MAX, "%s", found);
+	return 0;
 }
 
 bool vm_spec_uses_firmware(const struct vm_spec *s)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "host/qmp.h"
+#include "host/vm_storage.h"
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
 #include "proto/agent.h"
@@ -108,12 +109,13 @@ json_t *vm_status_json(const struct vm_paths *p, bool with_qmp)
 	size_t len = 0;
 	cleanup_free char *log = exists ? read_serial(p, &len) : NULL;
 	json_t *machine = vm_guest_machine(log, len);
-	return json_pack("{s:s,s:b,s:b,s:o,s:o,s:b,s:o,s:o}", LOAM_KEY_ID, p->id, LOAM_KEY_EXISTS,
-			 exists, LOAM_KEY_RUNNING, pid != 0, LOAM_KEY_PID,
+	return json_pack("{s:s,s:b,s:b,s:o,s:o,s:b,s:o,s:o,s:o}", LOAM_KEY_ID, p->id,
+			 LOAM_KEY_EXISTS, exists, LOAM_KEY_RUNNING, pid != 0, LOAM_KEY_PID,
 			 pid ? json_integer(pid) : json_null(), LOAM_KEY_QMP,
 			 with_qmp ? qmp_status(p, pid) : json_null(), LOAM_KEY_READY,
 			 machine != NULL, LOAM_KEY_GUEST_MACHINE, machine ? machine : json_null(),
-			 LOAM_KEY_SERIAL_TAIL, serial_tail(log, len));
+			 LOAM_KEY_SERIAL_TAIL, serial_tail(log, len), LOAM_KEY_STORAGE,
+			 exists ? vm_storage_status(p) : json_null());
 }
 
 static bool serial_has_mark(const struct vm_paths *p)

@@ -14,8 +14,8 @@
 #include "host/vm.h"
 
 /* {"id", "exists", "running", "pid", "qmp", "ready", "guest_machine",
- * "serial_tail"}; QMP is asked only when with_qmp (a booting guest is
- * left alone: "qmp" is then null). */
+ * "serial_tail", "storage"} ("storage": vm_storage_status); QMP is asked
+ * only when with_qmp (a booting guest is left alone: "qmp" is then null). */
 json_t *vm_status_json(const struct vm_paths *p, bool with_qmp);
 
 /* "x86_64" from a log holding "LOAM-READY machine=x86_64\r\n"; NULL when

@@ -35,26 +35,40 @@ static void add_memory(const struct loam_vmm_spec *s, struct loam_argv *argv)
 {
 	loam_argv_add(argv, "-m");
 	loam_argv_addf(argv, "%u", s->memory_mib);
-	if (!s->hugepages)
-		return;
-	/* The arch's -machine names memory-backend=mem when hugepages is set. */
-	loam_argv_add(argv, "-object");
-	loam_argv_addf(argv, "memory-backend-file,id=mem,size=%uM,mem-path=%s,prealloc=on,share=on",
-		       s->memory_mib, s->hugepage_dir);
+	/* The arch's -machine names memory-backend=mem then. */
+	if (s->hugepages) {
+		loam_argv_add(argv, "-object");
+		loam_argv_addf(
+		    argv, "memory-backend-file,id=mem,size=%uM,mem-path=%s,prealloc=on,share=on",
+		    s->memory_mib, s->hugepage_dir);
+	} else if (s->disk_socket) {
+		loam_argv_add(argv, "-object");
+		loam_argv_addf(argv, "memory-backend-memfd,id=mem,size=%uM,share=on",
+			       s->memory_mib);
+	}
+}
+
+/* The disk from the storage daemon: QEMU reconnects within a second when
+ * the daemon is restarted, and the guest's I/O waits meanwhile.
+ * disable-legacy=on: OVMF and AAVMF hang on the transitional device. */
+static void add_vhost_user_disk(const struct loam_vmm_spec *s, struct loam_argv *argv)
+{
+	loam_argv_add(argv, "-chardev");
+	loam_argv_addf(argv, "socket,id=disk0,path=%s,reconnect=1", s->disk_socket);
+	add_pair(argv, "-device",
+		 "vhost-user-blk-pci,chardev=disk0,num-queues=1,disable-legacy=on,bootindex=1");
 }
 
 static void add_disks(const struct loam_vmm_spec *s, struct loam_argv *argv)
 {
-	loam_argv_add(argv, "-drive");
-	if (s->backing)
-		loam_argv_addf(argv,
-			       "if=none,id=disk0,format=qcow2,discard=unmap,file=%s,"
-			       "backing.file.filename=%s",
-			       s->disk, s->backing);
-	else
+	if (s->disk_socket) {
+		add_vhost_user_disk(s, argv);
+	} else if (s->disk) {
+		loam_argv_add(argv, "-drive");
 		loam_argv_addf(argv, "if=none,id=disk0,format=qcow2,discard=unmap,file=%s",
 			       s->disk);
-	add_pair(argv, "-device", "virtio-blk-pci,drive=disk0,bootindex=1");
+		add_pair(argv, "-device", "virtio-blk-pci,drive=disk0,bootindex=1");
+	}
 	if (!s->seed)
 		return;
 	loam_argv_add(argv, "-drive");

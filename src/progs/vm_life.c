@@ -11,6 +11,7 @@
 #include "lib/fault.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/xalloc.h"
 #include "progs/vm_prog.h"
 
 #define CHECKUP_MS  5000
@@ -18,8 +19,25 @@
 
 static const char *const running_signals[] = {LOAM_SIGNAL_STOP, LOAM_SIGNAL_REBOOT, NULL};
 
-/* Running: a checkup every few seconds; a VMM that died fails the VM. An
- * unreachable host is the heartbeat's business, not a VM failure. */
+static int stop_vmm(struct loam_strand_ctx *ctx, loam_err *err);
+
+/* What the checkup found wrong with a running VM, or NULL. Its storage
+ * daemon's supervisor restarts the daemon by itself; the VM fails when the
+ * supervisor gave up or is gone. */
+static char *checkup_problem(const struct loam_vm_status *st)
+{
+	if (!st->running)
+		return vm_reason_with_tail("the VMM died", st);
+	if (st->storage_failed)
+		return xasprintf("%s", st->storage_failed);
+	if (st->has_storage && !st->storage_supervised)
+		return xasprintf("the storage daemon's supervisor is gone (restart the VM)");
+	return NULL;
+}
+
+/* Running: a checkup every few seconds; a VMM or storage daemon that died
+ * for good fails the VM. An unreachable host is the heartbeat's business,
+ * not a VM failure. */
 int vm_label_wait(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_err *err)
 {
 	const char *sig = vm_take_any(ctx, running_signals);
@@ -39,9 +57,15 @@ int vm_label_wait(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_er
 	cleanup_vm_agent struct vm_agent a = {0};
 	cleanup_vm_status struct loam_vm_status st = {0};
 	if (vm_agent_open(ctx, v->host_id, &a, &check) == 0 &&
-	    loam_agent_vm_wait_ready(&a.agent, ctx->id, 0, &st, &check) == 0 && !st.running) {
-		cleanup_free char *reason = vm_reason_with_tail("the VMM died", &st);
-		return vm_fail(ctx, reason, VM_RUN, out, err);
+	    loam_agent_vm_wait_ready(&a.agent, ctx->id, 0, &st, &check) == 0) {
+		cleanup_free char *reason = checkup_problem(&st);
+		/* A guest whose disk is gone for good does not keep its VMM. */
+		cleanup_err loam_err stop = NULL;
+		if (reason && st.running && stop_vmm(ctx, &stop) < 0)
+			log_warn("vm %s: stop after a storage failure: %s", v->name,
+				 loam_err_msg(stop));
+		if (reason)
+			return vm_fail(ctx, reason, VM_RUN, out, err);
 	}
 	if (check)
 		log_warn("vm %s: checkup failed: %s", v->name, loam_err_msg(check));

@@ -68,6 +68,13 @@
 #define LOAM_LAYOUT_VM_CONSOLE "console.log"
 #define LOAM_LAYOUT_VM_QMP     "qmp.sock"
 #define LOAM_LAYOUT_VM_PIDFILE "qemu.pid" /* in run/ */
+/* The storage daemon's vhost-user-blk socket, which it makes in run/. */
+#define LOAM_LAYOUT_VM_DISK_SOCK "disk.sock"
+/* Written by its root supervisor: "<supervisor pid> <daemon pid> <restarts>". */
+#define LOAM_LAYOUT_VM_STORAGE_PID "storage.pid"
+#define LOAM_LAYOUT_VM_STORAGE_LOG "storage.log" /* the daemon's stderr */
+/* Why the supervisor gave up (the daemon's log tail); gone at the next start. */
+#define LOAM_LAYOUT_VM_STORAGE_FAILED "storage.failed"
 /* The pid file of a reference boot as root (vm-argv --paths), in the
  * root-owned VM dir: root never writes by path in run/. */
 #define LOAM_LAYOUT_VM_REF_PIDFILE "reference.pid"
@@ -162,11 +169,17 @@
 #define LOAM_KEY_READY	       "ready"
 #define LOAM_KEY_GUEST_MACHINE "guest_machine"
 #define LOAM_KEY_SERIAL_TAIL   "serial_tail"
-#define LOAM_KEY_TIMED_OUT     "timed_out"   /* vm-wait-ready, watch */
-#define LOAM_KEY_WAS_RUNNING   "was_running" /* vm-stop */
-#define LOAM_KEY_STOPPED_BY    "stopped_by"
-#define LOAM_KEY_EXISTED       "existed" /* vm-purge, job-cancel */
-#define LOAM_KEY_PURGED	       "purged"
+/* vm-status: {"supervisor", "pid", "running", "restarts", "failed"} of the
+ * storage daemon, or null when the VM has none (not started). */
+#define LOAM_KEY_STORAGE     "storage"
+#define LOAM_KEY_SUPERVISOR  "supervisor"
+#define LOAM_KEY_RESTARTS    "restarts"
+#define LOAM_KEY_FAILED	     "failed"
+#define LOAM_KEY_TIMED_OUT   "timed_out"   /* vm-wait-ready, watch */
+#define LOAM_KEY_WAS_RUNNING "was_running" /* vm-stop */
+#define LOAM_KEY_STOPPED_BY  "stopped_by"
+#define LOAM_KEY_EXISTED     "existed" /* vm-purge, job-cancel */
+#define LOAM_KEY_PURGED	     "purged"
 
 /* ---- jobs and watch ---- */
 

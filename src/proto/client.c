@@ -78,6 +78,17 @@ void loam_vm_status_read(const json_t *j, struct loam_vm_status *out)
 	    .serial_tail =
 		xstrdup(json_string_value(json_object_get(j, LOAM_KEY_SERIAL_TAIL)) ?: ""),
 	};
+	const json_t *st = json_object_get(j, LOAM_KEY_STORAGE);
+	if (json_is_object(st)) {
+		const char *failed = json_string_value(json_object_get(st, LOAM_KEY_FAILED));
+		out->has_storage = true;
+		out->storage_supervised = json_is_integer(json_object_get(st, LOAM_KEY_SUPERVISOR));
+		out->storage_running = loam_json_true(st, LOAM_KEY_RUNNING);
+		out->storage_pid = (long)json_integer_value(json_object_get(st, LOAM_KEY_PID));
+		out->storage_restarts =
+		    (long)json_integer_value(json_object_get(st, LOAM_KEY_RESTARTS));
+		out->storage_failed = failed ? xstrdup(failed) : NULL;
+	}
 	copy_str(out->guest_machine, sizeof(out->guest_machine), j, LOAM_KEY_GUEST_MACHINE);
 	copy_str(out->qmp, sizeof(out->qmp), j, LOAM_KEY_QMP);
 	/* ready means the guest said which machine it is */
@@ -88,6 +99,8 @@ void loam_vm_status_free(struct loam_vm_status *s)
 {
 	free(s->serial_tail);
 	s->serial_tail = NULL;
+	free(s->storage_failed);
+	s->storage_failed = NULL;
 }
 
 int loam_agent_vm_prep(const struct loam_agent *a, const struct loam_vm_prep_spec *spec,

@@ -95,6 +95,12 @@ struct loam_vm_status {
 	char guest_machine[33]; /* "" until ready */
 	char qmp[24];		/* QMP's status, "" when not asked or not running */
 	char *serial_tail;	/* the serial log's last lines, printable ASCII */
+	/* The storage daemon: has_storage when the VM has one on record;
+	 * storage_supervised while its supervisor lives; storage_failed the
+	 * supervisor's reason for giving up (with the daemon's log), or NULL. */
+	bool has_storage, storage_supervised, storage_running;
+	long storage_pid, storage_restarts;
+	char *storage_failed;
 };
 void loam_vm_status_free(struct loam_vm_status *s);
 #define cleanup_vm_status __attribute__((cleanup(loam_vm_status_free)))

@@ -13,6 +13,7 @@
  *                                   // as the verbs did before jobs and watch
  *    "prep_ms": 0, "ready_ms": 0,   // how long a prep job / a boot takes
  *    "vmm_dies_ms": -1,             // QEMU dies this long after vm-start
+ *    "storage_failed": "message",   // its storage supervisor gave up
  *    "machine": "x86_64",
  *    "verbs": {"VERB": {"delay_ms": N, "fail": "message", "exit": 1,
  *                       "fail_times": N}},   // N: only the first N calls
@@ -178,16 +179,27 @@ static void vm_write(const struct call *c, const char *id, const struct vm *v)
 	save(path, j);
 }
 
+/* The storage daemon's object: null unless the script says it gave up. */
+static json_t *storage_status(const struct call *c)
+{
+	const char *failed = json_string_value(json_object_get(c->script, "storage_failed"));
+	if (!failed)
+		return json_null();
+	return json_pack("{s:n, s:n, s:b, s:i, s:s}", LOAM_KEY_SUPERVISOR, LOAM_KEY_PID,
+			 LOAM_KEY_RUNNING, 0, LOAM_KEY_RESTARTS, 3, LOAM_KEY_FAILED, failed);
+}
+
 static json_t *vm_status(const struct call *c, const char *id)
 {
 	struct vm v = vm_read(c, id);
 	const char *machine = json_string_value(json_object_get(c->script, "machine"));
-	return json_pack("{s:s, s:b, s:b, s:o, s:n, s:b, s:o, s:s}", LOAM_KEY_ID, id,
+	return json_pack("{s:s, s:b, s:b, s:o, s:n, s:b, s:o, s:s, s:o}", LOAM_KEY_ID, id,
 			 LOAM_KEY_EXISTS, v.prepared, LOAM_KEY_RUNNING, v.running, LOAM_KEY_PID,
 			 v.running ? json_integer(4242) : json_null(), LOAM_KEY_QMP, LOAM_KEY_READY,
 			 v.ready, LOAM_KEY_GUEST_MACHINE,
 			 v.ready ? json_string(machine ? machine : "x86_64") : json_null(),
-			 LOAM_KEY_SERIAL_TAIL, v.ready ? LOAM_READY_MARK "x86_64" : "booting");
+			 LOAM_KEY_SERIAL_TAIL, v.ready ? LOAM_READY_MARK "x86_64" : "booting",
+			 LOAM_KEY_STORAGE, storage_status(c));
 }
 
 static int vm_start(const struct call *c)

@@ -202,6 +202,28 @@ static void test_vmm_dies_while_running(void)
 	fx_close(&f);
 }
 
+/* The storage daemon's supervisor gave up: the VM fails with its reason
+ * (the daemon's log tail) and its VMM is stopped. */
+static void test_storage_gives_up_while_running(void)
+{
+	struct fx f;
+	fx_open(&f, "storage", false);
+	fx_host(&f, "h1", FAST);
+	cleanup_free char *id = boot(&f, "sg-1");
+	fx_script(&f, "h1",
+		  "{\"storage_failed\": \"the storage daemon failed 3 times in a row; its "
+		  "log ends:\\nno such file\"}");
+	cleanup_err loam_err err = NULL;
+	loam_db_exec(f.db, "UPDATE strand SET stack = replace(stack, '\"checkup_at\"', '\"x\"')",
+		     DB_NOARGS, NULL, &err);
+	fx_due(&f, id);
+	CHECK(fx_until_state(&f, id, "failed", 10000));
+	CHECK_REASON(&f, id,
+		     "the storage daemon failed 3 times in a row; its log ends:\nno such file");
+	CHECK_INT(fx_calls(&f, "h1", "vm-stop", id), 1);
+	fx_close(&f);
+}
+
 /* A checkup that cannot reach the agent is no failure of the VM. */
 static void test_checkup_failure_keeps_running(void)
 {
@@ -427,6 +449,7 @@ int main(void)
 	RUN(test_prep_call_timeout);
 	RUN(test_vmm_exits_during_boot);
 	RUN(test_vmm_dies_while_running);
+	RUN(test_storage_gives_up_while_running);
 	RUN(test_checkup_failure_keeps_running);
 	RUN(test_stop_call_fails_then_works);
 	RUN(test_destroy_purge_fails_keeps_rows);

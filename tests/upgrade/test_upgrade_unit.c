@@ -317,16 +317,19 @@ static void test_vmm_firmware_pairs_and_upgrade(void)
 	CHECK_STR(s2, "10.0");
 	CHECK_STR(n2, "");
 
-	/* drain 10.0: a new VM takes 7.2, the VM on 10.0 keeps it */
+	/* drain the 10.0 VMM: a new VM takes 7.2 (and 7.2's storage daemon), the VM
+	 * on 10.0 keeps it */
 	int64_t changed = 0;
 	CHECK_INT(
 	    loam_host_artifact_set_weight(db, "h1", "vmm", NULL, "10.0", NULL, 0, &changed, &err),
 	    0);
 	add_vm("vm-b");
 	CHECK_INT(pin_vm("vm-b"), 0);
-	cleanup_free char *b_vmm = pinned("vm-b", "vmm", false), *b_fw = vm_firmware("vm-b");
+	cleanup_free char *b_vmm = pinned("vm-b", "vmm", false), *b_fw = vm_firmware("vm-b"),
+			  *b_storage = pinned("vm-b", "storage", false);
 	CHECK_STR(b_vmm, "7.2");
 	CHECK_STR(b_fw, "A");
+	CHECK_STR(b_storage, "7.2"); /* its VMM's QEMU version, not the newest storage */
 	cleanup_free char *a_still = pinned("vm-a", "vmm", false);
 	CHECK_STR(a_still, "10.0");
 	/* a pinned pair the VMM does not list (an edited row) fails the start */

@@ -151,6 +151,31 @@ static void test_files_handed_over_as_fds(void)
 	CHECK(got && !strstr(got, "-runas") && !strstr(got, "qmp.sock"));
 }
 
+/* The disk from the storage daemon: no -drive for it, a reconnecting
+ * vhost-user-blk device, and guest memory the daemon can map (memfd, or
+ * the hugepage file, shared) on both arches. */
+static void test_disk_from_the_storage_daemon(void)
+{
+	cleanup_err loam_err err = NULL;
+	struct loam_vmm_spec spec = base_spec();
+	spec.disk = NULL;
+	spec.disk_socket = "/d/run/disk.sock";
+	cleanup_free char *x = build("x64", &spec, &err), *a = build("arm64", &spec, &err);
+	CHECK_CONTAINS(x, "-machine q35,accel=tcg,memory-backend=mem ");
+	CHECK_CONTAINS(a, "-machine virt,gic-version=3,accel=tcg,memory-backend=mem ");
+	CHECK_CONTAINS(x, "-m 2048 -object memory-backend-memfd,id=mem,size=2048M,share=on ");
+	CHECK_CONTAINS(x, "-chardev socket,id=disk0,path=/d/run/disk.sock,reconnect=1 "
+			  "-device vhost-user-blk-pci,chardev=disk0,num-queues=1,disable-legacy=on,"
+			  "bootindex=1 -drive if=none,id=seed0,");
+	CHECK(x && !strstr(x, "id=disk0,format") && !strstr(x, "disk.qcow2"));
+	spec.hugepages = true;
+	spec.hugepage_dir = "/dev/hugepages1G";
+	cleanup_free char *huge = build("x64", &spec, &err);
+	CHECK_CONTAINS(huge, "memory-backend-file,id=mem,size=2048M,mem-path=/dev/hugepages1G,"
+			     "prealloc=on,share=on ");
+	CHECK(huge && !strstr(huge, "memfd"));
+}
+
 static void test_refusals(void)
 {
 	struct loam_vmm_spec spec = base_spec();
@@ -180,6 +205,7 @@ int main(void)
 	RUN(test_hugepages_back_memory);
 	RUN(test_direct_kernel_gets_arch_console);
 	RUN(test_files_handed_over_as_fds);
+	RUN(test_disk_from_the_storage_daemon);
 	RUN(test_refusals);
 	return t_summary();
 }

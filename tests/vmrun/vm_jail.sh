@@ -64,7 +64,7 @@ check_qemu_identity() { # arch pid
 
 plant_in_run() { # every file name the VM uses, as a symlink to the canary
 	local f
-	for f in qemu.pid qmp.sock serial.log console.log disk.qcow2 VARS.fd seed.img vm.json; do
+	for f in qemu.pid qmp.sock serial.log console.log disk.qcow2 disk.sock VARS.fd seed.img vm.json; do
 		as_vm ln -sfn "$state/canary" "$run/$f" || bad "plant $f"
 	done
 	as_vm ln -sfn "$state/precious" "$run/sub" || bad "plant sub"
@@ -122,7 +122,12 @@ attack_start() { # arch: symlinks for every file, then start, status, stop
 attack_vm_dir() { # arch: the VM's own directory is out of the user's reach
 	as_vm ln -sfn "$state/canary" "$dir/serial.log" 2>/dev/null &&
 		bad "$1: the VM user wrote into the VM's directory" || ok
-	as_vm touch "$dir/disk.qcow2" 2>/dev/null && bad "$1: the VM user touched the disk" || ok
+	# The disk is the storage daemon's, which reopens its fd through
+	# /proc/self/fd: the VM's group may write it (0660), never replace it.
+	as_vm mv "$dir/disk.qcow2" "$dir/moved" 2>/dev/null && bad "$1: the VM user moved the disk" || ok
+	as_vm rm -f "$dir/disk.qcow2" 2>/dev/null
+	expect "$1 the disk: root's, the VM group's, 0660" "0 $gid 660 regular file" \
+		"$(stat -c '%u %g %a %F' "$dir/disk.qcow2")"
 	# A VM prepared before the jail: its user could plant a link there.
 	rm -f "$dir/serial.log"
 	ln -s "$state/canary" "$dir/serial.log"

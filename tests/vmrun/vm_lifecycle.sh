@@ -110,7 +110,13 @@ check_run() { # id arch
 		sleep 0.5
 	done
 	[[ $first -gt 0 && $grew -eq 1 ]] && ok || bad "$2: serial.log did not grow ($first bytes)"
-	out=$("$agent" vm-status "$id" --state-dir "$state")
+	# The first bytes may be escape sequences only (the tail drops them):
+	# wait for the firmware's first line of text.
+	for _ in $(seq 1 120); do
+		out=$("$agent" vm-status "$id" --state-dir "$state")
+		[[ -n $(jget serial_tail <<<"$out") ]] && break
+		sleep 0.5
+	done
 	[[ -n $(jget serial_tail <<<"$out") ]] && ok || bad "$2: empty serial_tail"
 
 	out=$("$agent" vm-stop "$id" --state-dir "$state" --timeout 1) || bad "$2: vm-stop failed"
@@ -150,7 +156,9 @@ check_purge() { # id arch; purges a running VM
 		"$(jget pid <"$state/start2.json")"
 	expect "$2 concurrent starts: one started" "false true" \
 		"$(cat "$state"/start[12].json | jget_lines started | sort | tr '\n' ' ' | sed 's/ $//')"
-	expect "$2 QEMU processes for this VM" 1 "$(live_procs_of "$uid")"
+	expect "$2 QEMU processes for this VM" 1 "$(live_procs_of "$uid" qemu-system)"
+	expect "$2 storage daemons for this VM" 1 "$(live_procs_of "$uid" qemu-storage)"
+	expect "$2 processes of the VM user" 2 "$(live_procs_of "$uid")"
 	local out
 	out=$("$agent" vm-purge "$id" --state-dir "$state") || bad "$2: vm-purge failed"
 	expect "$2 purge" true "$(jget existed <<<"$out")"

@@ -89,7 +89,8 @@ static void arm64_vmm_machine_args(const struct loam_vmm_spec *spec, struct loam
 {
 	loam_argv_add(argv, "-machine");
 	loam_argv_addf(argv, "virt,gic-version=%s,accel=%s%s", spec->kvm ? "host" : "3",
-		       spec->kvm ? "kvm" : "tcg", spec->hugepages ? ",memory-backend=mem" : "");
+		       spec->kvm ? "kvm" : "tcg",
+		       loam_vmm_memory_backend(spec) ? ",memory-backend=mem" : "");
 	/* Plain "max" under TCG emulates QARMA pointer authentication and is
 	 * about 5x slower; cortex-a72 boots Debian's kernel fastest. */
 	loam_argv_add(argv, "-cpu");

@@ -92,7 +92,7 @@ static void x64_vmm_machine_args(const struct loam_vmm_spec *spec, struct loam_a
 {
 	loam_argv_add(argv, "-machine");
 	loam_argv_addf(argv, "q35,accel=%s%s", spec->kvm ? "kvm" : "tcg",
-		       spec->hugepages ? ",memory-backend=mem" : "");
+		       loam_vmm_memory_backend(spec) ? ",memory-backend=mem" : "");
 	loam_argv_add(argv, "-cpu");
 	loam_argv_add(argv, spec->kvm ? "host" : "max");
 	loam_vmm_pflash_args(spec, argv);
