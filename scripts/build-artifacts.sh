@@ -210,12 +210,12 @@ add_modules() { # kernel_tree initramfs_dir
 	printf '%s\n' "${order[@]}" >"$2/etc/loam/modules"
 }
 
-build_initrd() { # kernel_tree busybox_tree console out
+build_initrd() { # kernel_tree busybox_tree console out [init]
 	local d=$work/initrd.$$
 	rm -rf "$d"
 	mkdir -p "$d"/{bin,dev,proc,sys,tmp,mnt/seed,run,etc/loam}
 	cp "$2/bin/busybox" "$d/bin/busybox"
-	cp "$here/init" "$d/init"
+	cp "${5:-$here/init}" "$d/init"
 	chmod 0755 "$d/init" "$d/bin/busybox"
 	echo "$3" >"$d/etc/loam/console"
 	# The kernel opens /dev/console for init before devtmpfs is mounted.
@@ -399,6 +399,12 @@ agent_entries() {
 	done
 }
 
+# The debian-12 guest image (build_debian_image); its roots build in the
+# background meanwhile.
+# shellcheck source=scripts/artifacts/debian-image.sh
+source "$here/debian-image.sh"
+debian_start_roots "${arches[@]}"
+
 entries=()
 inputs=()
 for arch in "${arches[@]}"; do
@@ -408,6 +414,8 @@ for arch in "${arches[@]}"; do
 	entries+=("$(file_entry firmware "$fw_name" "$fw_version" "$arch" tarball "$fw_tar")")
 	build_image "$arch"
 	entries+=("$(file_entry image "$image_name" "$image_version" "$arch" tarball "$image_tar")")
+	build_debian_image "$arch"
+	entries+=("$(file_entry image "$debian_name" "$debian_version" "$arch" file "$debian_img")")
 done
 for arch in "${arches[@]}"; do
 	# shellcheck source=scripts/artifacts/x64.env
