@@ -3,7 +3,8 @@
 # edk2 firmware (OVMF, AAVMF), one guest image per arch (a FAT ESP holding a
 # UKI of Debian's kernel + a busybox initramfs with scripts/artifacts/init,
 # plus the kernel, initrd and cmdline for direct kernel boot), the QEMU
-# packages as pinned debian-package entries, and the static agents.
+# packages as pinned debian-package entries, QEMU 7.2 and 10.0 unpacked side
+# by side per host arch (scripts/artifacts/qemu.sh), and the static agents.
 #
 #   build/artifacts/store/                the store loamd serves (read-only)
 #   build/artifacts/store/manifest.json   what it holds, with sha256 and size
@@ -417,6 +418,12 @@ for arch in "${arches[@]}"; do
 	build_debian_image "$arch"
 	entries+=("$(file_entry image "$debian_name" "$debian_version" "$arch" file "$debian_img")")
 done
+# QEMU 7.2 and 10.0 side by side, per host arch (scripts/artifacts/qemu.sh),
+# listed before the packages below, which hosts still take until the agent
+# runs the bundles (docs/artifacts.md).
+# shellcheck source=scripts/artifacts/qemu.sh
+source "$here/qemu.sh"
+qemu_bundles
 for arch in "${arches[@]}"; do
 	# shellcheck source=scripts/artifacts/x64.env
 	source "$here/$arch.env"

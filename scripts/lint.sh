@@ -4,6 +4,8 @@
 # every shell script through shellcheck.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+git rev-parse --git-dir >/dev/null || { echo "lint: $PWD is not a git checkout" >&2; exit 1; }
+for t in clang-format cppcheck clang-tidy shellcheck; do command -v "$t" >/dev/null || { echo "lint: $t is missing (scripts/deps.sh test)" >&2; exit 1; }; done
 mapfile -t files < <(git ls-files '*.c' '*.h')
 status=0
 

@@ -1,7 +1,7 @@
 /*
  * The seed's allocator, kept as the benchmark's baseline and the tests'
  * oracle: one SQL statement chooses the host, and the counters (and the
- * VM row) are updated in the same transaction. DESIGN.md §2 lists its six
+ * VM row) are updated in the same transaction. docs/design.md §2 lists its six
  * filters — cores, hugepages, storage, allocation_state, location, arch —
  * and its ORDER BY total_mem_gib / total_cores, used_cores, LIMIT 1.
  *

@@ -15,27 +15,18 @@
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/valid.h"
-
-static char *dup_str(const char *s)
-{
-	char *p = strdup(s ? s : "");
-	if (!p)
-		abort();
-	return p;
-}
+#include "lib/xalloc.h"
 
 int loam_api_new(const struct loam_api_config *cfg, struct loam_api **out, loam_err *err)
 {
 	if (!cfg->token || strlen(cfg->token) < 32)
 		return loam_fail(err, LOAM_E_INTERNAL, "api: the token must be at least 32 chars");
-	struct loam_api *api = calloc(1, sizeof(*api));
-	if (!api)
-		abort();
-	api->state_dir = dup_str(cfg->state_dir);
-	api->db_url = dup_str(cfg->db_url);
-	api->token = dup_str(cfg->token);
+	struct loam_api *api = xcalloc(1, sizeof(*api));
+	api->state_dir = xstrdup(cfg->state_dir ? cfg->state_dir : "");
+	api->db_url = xstrdup(cfg->db_url ? cfg->db_url : "");
+	api->token = xstrdup(cfg->token);
 	api->alloc = cfg->alloc;
-	api->artifact_store = cfg->artifact_store ? dup_str(cfg->artifact_store) : NULL;
+	api->artifact_store = xstrdup(cfg->artifact_store);
 	pthread_mutex_init(&api->pool_mu, NULL);
 	*out = api;
 	return 0;
@@ -234,7 +225,7 @@ static int run_request(struct api_req *r, const char *path, const char *body, si
 static void respond_json(struct loam_api_response *resp, int status, json_t *doc)
 {
 	resp->status = status;
-	resp->body = doc ? loam_json_dump(doc) : dup_str("{}");
+	resp->body = doc ? loam_json_dump(doc) : xstrdup("{}");
 }
 
 static void respond_error(struct loam_api_response *resp, const loam_err err)

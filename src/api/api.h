@@ -1,6 +1,6 @@
 /*
  * The HTTP/JSON API of loamd (docs/api.md): routes under /v1/ for hosts,
- * VMs, sizes and strands, bearer-token auth, and JSON errors. The request
+ * VMs, sizes, strands and artifacts, bearer-token auth, and JSON errors. The request
  * logic (loam_api_handle) is independent of libmicrohttpd so that it is
  * one function from (method, path, auth, body) to (status, JSON); http.c
  * serves it with libmicrohttpd.

@@ -16,6 +16,7 @@
 #include "artifact/serve.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/xalloc.h"
 
 struct upload {
 	char *buf;
@@ -45,16 +46,14 @@ static char *error_body(const char *kind, const char *detail)
 	return s;
 }
 
-/* Accumulates the body; returns false once it is over the limit. */
+/* Accumulates the body, or marks it too big once it is over the limit. */
 static void take_upload(struct upload *up, const char *data, size_t size)
 {
 	if (up->too_big || up->len + size > LOAM_API_BODY_MAX) {
 		up->too_big = true;
 		return;
 	}
-	char *p = realloc(up->buf, up->len + size + 1);
-	if (!p)
-		abort();
+	char *p = xrealloc(up->buf, up->len + size + 1);
 	memcpy(p + up->len, data, size);
 	up->buf = p;
 	up->len += size;

@@ -1,7 +1,7 @@
 /*
  * What the API's source files share: the api struct with its DB connection
- * pool, the per-request context handed to each route handler, and the
- * helpers for request bodies and row-to-JSON views.
+ * pool, the per-request context handed to each route handler, the helpers
+ * for request bodies, and the JSON views of the model's structs.
  */
 #ifndef LOAM_API_INTERNAL_H
 #define LOAM_API_INTERNAL_H
@@ -12,6 +12,8 @@
 
 #include "api/api.h"
 #include "db/db.h"
+#include "db/host.h"
+#include "db/strand_view.h"
 
 #define API_POOL_MAX	 8
 #define API_MAX_SEGMENTS 4
@@ -45,7 +47,8 @@ struct api_req {
 
 typedef int (*api_route_fn)(struct api_req *r, loam_err *err);
 
-/* Route handlers (hosts.c, vms.c, misc.c). */
+/* Route handlers (hosts.c, host_add.c, host_set.c, vms.c, sizes.c,
+ * strands.c). */
 int api_hosts_add(struct api_req *r, loam_err *err);
 int api_hosts_list(struct api_req *r, loam_err *err);
 int api_hosts_show(struct api_req *r, loam_err *err);
@@ -71,21 +74,16 @@ int api_body_check(struct api_req *r, const char *const *allowed, bool allow_emp
 /* An optional string field of at most max bytes, without control chars. */
 int api_body_str(struct api_req *r, const char *key, size_t max, const char **out, loam_err *err);
 
-/* rows.c: reading result rows by column name. */
-size_t api_col(const struct loam_db_rows *rows, const char *name);
+/* rows.c: reading result rows by column name (vms.c). */
 const char *api_text(const struct loam_db_rows *rows, size_t row, const char *name);
 int64_t api_int(const struct loam_db_rows *rows, size_t row, const char *name);
-double api_real(const struct loam_db_rows *rows, size_t row, const char *name);
 bool api_null(const struct loam_db_rows *rows, size_t row, const char *name);
 /* A text column as a JSON string, or null. */
 json_t *api_json_text(const struct loam_db_rows *rows, size_t row, const char *name);
-/* True if the table exists (strands and artifacts arrive with other work). */
-bool api_table_exists(struct loam_db *db, const char *table);
 
-/* Views shared by hosts.c and misc.c. */
-json_t *api_strand_view(const struct loam_db_rows *rows, size_t row);
-#define API_STRAND_COLS                                                                            \
-	"id, prog, label, done, tries, last_error, stuck, schedule, lease_owner, "                 \
-	"lease_expires_at, parent_id, exitval, created_at, updated_at"
+/* A strand as GET /v1/strands shows it (strands.c); a host's view embeds it. */
+json_t *api_strand_json(const struct loam_strand_view *s);
+/* The 404 of a host name that does not exist. */
+int api_host_not_found(const char *name, loam_err *err);
 
 #endif

@@ -3,7 +3,7 @@
  * CPU architectures lives in src/arch/<name>/ behind this one struct, and no
  * file outside those folders branches on the arch. The list of arches is
  * generated from the folders at build time, so adding riscv64 means adding
- * src/arch/riscv64/ (and allowing the name in the schema's CHECK constraint).
+ * src/arch/riscv64/; the schema takes it from the registry (the arch table).
  */
 #ifndef LOAM_ARCH_H
 #define LOAM_ARCH_H
@@ -13,6 +13,7 @@
 
 #include "lib/argv.h"
 #include "lib/err.h"
+#include "lib/topology.h"
 
 /* A name that looks like this arch but whose binaries cannot run on our
  * hosts (32-bit, big-endian, ILP32, capability ABIs), with the reason. */
@@ -21,11 +22,19 @@ struct loam_arch_refusal {
 	const char *reason;
 };
 
-/* One VM size: vCPUs and memory. Memory is fixed per arch (DESIGN.md §2). */
+/* One VM size: vCPUs and memory. Memory is fixed per arch (docs/design.md §2). */
 struct loam_size {
 	const char *name; /* "standard-2" */
 	unsigned vcpus;
 	unsigned memory_gib;
+};
+
+/* A server model of this arch as met in the field, and how common it is
+ * among the arch's servers: `loam-bench alloc` draws its synthetic fleet
+ * from these. */
+struct loam_server_shape {
+	unsigned cores, threads_per_core, memory_gib;
+	unsigned weight; /* relative to the arch's other shapes */
 };
 
 /* What the host agent learned that decides whether KVM is usable. */
@@ -35,11 +44,6 @@ struct loam_kvm_probe {
 	bool kvm_vm_creates;	/* KVM_CREATE_VM succeeded */
 	const char *cpu_flags;	/* x86 "flags" line of /proc/cpuinfo, or "" */
 	const char *kvm_module; /* name of the module behind /dev/kvm, e.g. "kvm_pvm", or "" */
-};
-
-/* Guest CPU topology: packages x dies x cores x threads == vcpus. */
-struct loam_topology {
-	unsigned packages, dies, cores, threads;
 };
 
 /* Everything the VMM recipe needs to build a command line for one VM. */
@@ -95,6 +99,11 @@ struct loam_arch {
 	 * into out ("" when unknown); lookup(block, key) returns a value or NULL. */
 	void (*cpu_model)(const char *(*lookup)(const void *block, const char *key),
 			  const void *block, char *out, size_t len);
+	/* The synthetic fleet of `loam-bench alloc`: this arch's share of the
+	 * hosts and of the VM requests (weights, percent for the arches here;
+	 * 0 leaves the arch out) and its server shapes, ending with cores 0. */
+	unsigned fleet_host_pct, fleet_vm_pct;
+	const struct loam_server_shape *fleet_servers;
 };
 
 /* All arches, in folder order; NULL-terminated. */
@@ -114,6 +123,15 @@ const struct loam_arch *loam_arch_of_this_machine(loam_err *err);
  * the input and the reason.
  */
 const struct loam_arch *loam_arch_normalize(const char *input, loam_err *err);
+
+/*
+ * The firmware half of a machine recipe, the same for every arch that
+ * boots UEFI from pflash: the read-only code (unit 0) and the VM's own
+ * variable store (unit 1); nothing for a direct kernel boot that skips the
+ * firmware. A recipe's vmm_machine_args calls it after its -machine and
+ * -cpu (vmm_firmware.c).
+ */
+void loam_vmm_pflash_args(const struct loam_vmm_spec *spec, struct loam_argv *argv);
 
 /* Sizes. loam_size_find fails with the list of valid names. */
 int loam_size_find(const struct loam_arch *arch, const char *name, const struct loam_size **out,

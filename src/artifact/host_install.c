@@ -14,8 +14,10 @@
 #include <jansson.h>
 
 #include "artifact/host_install.h"
+#include "db/host_artifact.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
+#include "lib/xalloc.h"
 
 #define INSTALL_TIMEOUT_MS (60 * 60 * 1000)
 
@@ -38,72 +40,45 @@ static json_t *request_entry(const struct loam_artifact_entry *e, const char *ba
 		json_object_set_new(j, "package_version", json_string(e->package_version));
 		return j;
 	}
-	char *url = NULL;
-	if (e->url)
-		url = strdup(e->url);
-	else if (asprintf(&url, "%s/%s", base_url, e->path) < 0)
-		url = NULL;
-	json_object_set_new(j, "url", json_string(url ? url : ""));
-	free(url);
+	cleanup_free char *url = e->url ? xstrdup(e->url) : xasprintf("%s/%s", base_url, e->path);
+	json_object_set_new(j, "url", json_string(url));
 	json_object_set_new(j, "sha256", json_string(e->sha256));
 	json_object_set_new(j, "size", json_integer((json_int_t)e->size));
 	return j;
 }
 
-/* Marks the entry 'installing' unless it is installed already (a rerun must
- * not make an installed artifact look unusable while the agent checks it). */
+/* Marks the entry 'installing' unless it is installed already. */
 static int mark_installing(struct loam_db *db, const char *host_id,
 			   const struct loam_artifact_entry *e, loam_err *err)
 {
-	return loam_db_exec(
-	    db,
-	    "INSERT INTO host_artifact (host_id, component, name, version, arch, kind, "
-	    "sha256, state, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'installing', ?) "
-	    "ON CONFLICT (host_id, component, name, version, arch) DO UPDATE SET "
-	    "state = CASE WHEN host_artifact.state = 'installed' THEN 'installed' "
-	    "ELSE 'installing' END, updated_at = excluded.updated_at",
-	    DB_ARGS(DB_TEXT(host_id), DB_TEXT(loam_artifact_component_name(e->component)),
-		    DB_TEXT(e->name), DB_TEXT(e->version), DB_TEXT(e->arch),
-		    DB_TEXT(loam_artifact_kind_name(e->kind)),
-		    e->kind == LOAM_ARTIFACT_DEBIAN_PACKAGE ? DB_NULL : DB_TEXT(e->sha256),
-		    DB_INT(loam_db_now_ms())),
-	    NULL, err);
+	struct loam_artifact_key k = {loam_artifact_component_name(e->component), e->name,
+				      e->version, e->arch};
+	bool package = e->kind == LOAM_ARTIFACT_DEBIAN_PACKAGE;
+	return loam_host_artifact_mark_installing(db, host_id, &k, loam_artifact_kind_name(e->kind),
+						  package ? NULL : e->sha256, err);
 }
 
 static int record_result(struct loam_db *db, const char *host_id, const json_t *r, loam_err *err)
 {
 	const char *state = json_string_value(json_object_get(r, "state"));
-	const char *path = json_string_value(json_object_get(r, "path"));
-	const char *error = json_string_value(json_object_get(r, "error"));
 	bool ok = state && (strcmp(state, "installed") == 0 || strcmp(state, "already") == 0);
 	const char *db_state = ok					    ? "installed"
 			       : state && strcmp(state, "unavailable") == 0 ? "unavailable"
 									    : "failed";
-	int64_t now = loam_db_now_ms();
-	return loam_db_exec(
-	    db,
-	    "UPDATE host_artifact SET state = ?, path = COALESCE(?, path), error = ?, "
-	    "installed_at = CASE WHEN ? = 'installed' THEN COALESCE(installed_at, ?) "
-	    "ELSE installed_at END, updated_at = ? "
-	    "WHERE host_id = ? AND component = ? AND name = ? AND version = ? AND arch = ?",
-	    DB_ARGS(DB_TEXT(db_state), path ? DB_TEXT(path) : DB_NULL,
-		    error ? DB_TEXT(error) : DB_NULL, DB_TEXT(db_state), DB_INT(now), DB_INT(now),
-		    DB_TEXT(host_id), DB_TEXT(json_string_value(json_object_get(r, "component"))),
-		    DB_TEXT(json_string_value(json_object_get(r, "name"))),
-		    DB_TEXT(json_string_value(json_object_get(r, "version"))),
-		    DB_TEXT(json_string_value(json_object_get(r, "arch")))),
-	    NULL, err);
+	struct loam_artifact_key k = {json_string_value(json_object_get(r, "component")),
+				      json_string_value(json_object_get(r, "name")),
+				      json_string_value(json_object_get(r, "version")),
+				      json_string_value(json_object_get(r, "arch"))};
+	return loam_host_artifact_record(db, host_id, &k, db_state,
+					 json_string_value(json_object_get(r, "path")),
+					 json_string_value(json_object_get(r, "error")), err);
 }
 
 /* The agent did not answer with results: every entry still installing failed. */
 static void fail_pending(struct loam_db *db, const char *host_id, const char *why)
 {
 	cleanup_err loam_err ignored = NULL;
-	loam_db_exec(db,
-		     "UPDATE host_artifact SET state = 'failed', error = ?, updated_at = ? "
-		     "WHERE host_id = ? AND state = 'installing'",
-		     DB_ARGS(DB_TEXT(why), DB_INT(loam_db_now_ms()), DB_TEXT(host_id)), NULL,
-		     &ignored);
+	loam_host_artifact_fail_pending(db, host_id, why, &ignored);
 }
 
 static int run_agent(struct loam_transport *t, const char *agent_path, const char *request,
@@ -129,10 +104,10 @@ static int run_agent(struct loam_transport *t, const char *agent_path, const cha
 	return rc;
 }
 
-int loam_artifact_install_on_host(struct loam_db *db, struct loam_transport *t, const char *host_id,
-				  const char *agent_path, const struct loam_artifact_manifest *m,
-				  const char *const *arches, const char *base_url,
-				  const char *prefix, loam_err *err)
+int loam_artifact_install_request(struct loam_db *db, const char *host_id,
+				  const struct loam_artifact_manifest *m, const char *const *arches,
+				  const char *base_url, const char *prefix, char **request,
+				  loam_err *err)
 {
 	cleanup_json json_t *req = json_pack("{s:s, s:[]}", "prefix", prefix, "entries");
 	json_t *list = json_object_get(req, "entries");
@@ -144,9 +119,17 @@ int loam_artifact_install_on_host(struct loam_db *db, struct loam_transport *t, 
 			return -1;
 		json_array_append_new(list, request_entry(e, base_url));
 	}
-	cleanup_free char *request = loam_json_dump(req);
-	cleanup_json json_t *out = NULL;
-	if (run_agent(t, agent_path, request, &out, err) < 0) {
+	*request = loam_json_dump(req);
+	return 0;
+}
+
+int loam_artifact_install_record(struct loam_db *db, const char *host_id, const char *host_name,
+				 const char *agent_out, const char *why, loam_err *err)
+{
+	cleanup_json json_t *out = agent_out ? json_loads(agent_out, 0, NULL) : NULL;
+	if (!json_is_array(json_object_get(out, "results"))) {
+		loam_fail(err, LOAM_E_IO, "loam-host install on %s failed: %.300s", host_name,
+			  why ? why : "it printed no results");
 		fail_pending(db, host_id, loam_err_msg(*err));
 		return -1;
 	}
@@ -163,9 +146,26 @@ int loam_artifact_install_on_host(struct loam_db *db, struct loam_transport *t, 
 	}
 	fail_pending(db, host_id, "the agent did not report this entry");
 	if (first_error)
-		return loam_fail(err, LOAM_E_IO, "install on %s: %s", loam_transport_name(t),
-				 first_error);
+		return loam_fail(err, LOAM_E_IO, "install on %s: %s", host_name, first_error);
 	return 0;
+}
+
+int loam_artifact_install_on_host(struct loam_db *db, struct loam_transport *t, const char *host_id,
+				  const char *agent_path, const struct loam_artifact_manifest *m,
+				  const char *const *arches, const char *base_url,
+				  const char *prefix, loam_err *err)
+{
+	cleanup_free char *request = NULL;
+	if (loam_artifact_install_request(db, host_id, m, arches, base_url, prefix, &request, err) <
+	    0)
+		return -1;
+	cleanup_json json_t *out = NULL;
+	if (run_agent(t, agent_path, request, &out, err) < 0) {
+		fail_pending(db, host_id, loam_err_msg(*err));
+		return -1;
+	}
+	cleanup_free char *text = loam_json_dump(out);
+	return loam_artifact_install_record(db, host_id, loam_transport_name(t), text, NULL, err);
 }
 
 int loam_artifact_host_selection(const struct loam_arch *own, const char *const *emulated,

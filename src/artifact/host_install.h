@@ -30,6 +30,21 @@ int loam_artifact_install_on_host(struct loam_db *db, struct loam_transport *t, 
 				  const char *const *arches, const char *base_url,
 				  const char *prefix, loam_err *err);
 
+/*
+ * The same in two halves, for a caller that runs `agent_path install` as a
+ * detached job (cloudify): the first records the host_artifact rows as
+ * installing and builds the request for the agent's stdin (the caller
+ * frees *request); the second records what the agent printed (its stdout;
+ * NULL when it printed nothing usable, `why` then says so) and fails as
+ * loam_artifact_install_on_host does.
+ */
+int loam_artifact_install_request(struct loam_db *db, const char *host_id,
+				  const struct loam_artifact_manifest *m, const char *const *arches,
+				  const char *base_url, const char *prefix, char **request,
+				  loam_err *err);
+int loam_artifact_install_record(struct loam_db *db, const char *host_id, const char *host_name,
+				 const char *agent_out, const char *why, loam_err *err);
+
 /* Fills out (max slots, NULL-terminated) with own's name then the emulated
  * arches; returns how many. */
 int loam_artifact_host_selection(const struct loam_arch *own, const char *const *emulated,

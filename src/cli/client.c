@@ -14,6 +14,7 @@
 #include "lib/fs.h"
 #include "lib/json.h"
 #include "lib/paths.h"
+#include "lib/xalloc.h"
 
 #define RESPONSE_MAX ((size_t)64 * 1024 * 1024)
 
@@ -29,14 +30,6 @@ struct buffer {
 	size_t len;
 };
 
-static char *xstrdup(const char *s)
-{
-	char *p = strdup(s);
-	if (!p)
-		abort();
-	return p;
-}
-
 static void load_token(struct loam_client *c)
 {
 	const char *env = getenv("LOAM_TOKEN");
@@ -46,8 +39,7 @@ static void load_token(struct loam_client *c)
 		return;
 	}
 	cleanup_free char *dir = loam_default_state_dir(1);
-	if (asprintf(&c->token_source, "%s/token", dir) < 0)
-		abort();
+	c->token_source = xasprintf("%s/token", dir);
 	char *buf = NULL;
 	size_t len = 0;
 	cleanup_err loam_err err = NULL;
@@ -60,9 +52,7 @@ static void load_token(struct loam_client *c)
 
 int loam_client_open(struct loam_client **out, loam_err *err)
 {
-	struct loam_client *c = calloc(1, sizeof(*c));
-	if (!c)
-		abort();
+	struct loam_client *c = xcalloc(1, sizeof(*c));
 	const char *url = getenv("LOAM_URL");
 	c->url = xstrdup(url && *url ? url : "http://127.0.0.1:7070");
 	size_t n = strlen(c->url);
@@ -149,9 +139,7 @@ static struct curl_slist *headers_for(struct loam_client *c, bool has_body)
 {
 	struct curl_slist *h = NULL;
 	if (c->token) {
-		cleanup_free char *auth = NULL;
-		if (asprintf(&auth, "Authorization: Bearer %s", c->token) < 0)
-			abort();
+		cleanup_free char *auth = xasprintf("Authorization: Bearer %s", c->token);
 		h = curl_slist_append(h, auth);
 	}
 	if (has_body)
@@ -189,9 +177,7 @@ static int perform(struct loam_client *c, const char *method, const char *url, c
 int loam_client_call(struct loam_client *c, const char *method, const char *path,
 		     const json_t *body, json_t **out, loam_err *err)
 {
-	cleanup_free char *url = NULL;
-	if (asprintf(&url, "%s%s", c->url, path) < 0)
-		abort();
+	cleanup_free char *url = xasprintf("%s%s", c->url, path);
 	cleanup_free char *payload = body ? loam_json_dump(body) : NULL;
 	struct buffer b = {0};
 	long status = 0;

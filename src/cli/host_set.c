@@ -2,7 +2,7 @@
  * `loam host set NAME ...`: the operator's knobs on a host: allocation
  * state (accepting/draining), location, the foreign arches it may emulate
  * under TCG, whether TCG is allowed at all, and the CPU overcommit factor
- * for development boxes (DESIGN.md §2 "Acceleration").
+ * for development boxes (docs/design.md §2 "Acceleration").
  */
 #include "cli/verbs.h"
 

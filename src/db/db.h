@@ -32,6 +32,11 @@ struct loam_db_val {
 #define DB_INT(x)  ((struct loam_db_val){.type = LOAM_DB_INT, .i = (int64_t)(x)})
 #define DB_REAL(x) ((struct loam_db_val){.type = LOAM_DB_REAL, .d = (double)(x)})
 #define DB_TEXT(x) ((struct loam_db_val){.type = LOAM_DB_TEXT, .s = (x)})
+/* DB_TEXT, or DB_NULL for a NULL string. */
+static inline struct loam_db_val loam_db_text_or_null(const char *s)
+{
+	return s ? DB_TEXT(s) : DB_NULL;
+}
 /* DB_ARGS(DB_INT(1), DB_TEXT("a")) expands to "array, count". */
 #define DB_ARGS(...)                                                                               \
 	(const struct loam_db_val[]){__VA_ARGS__},                                                 \
@@ -56,7 +61,8 @@ char *loam_db_default_url(const char *state_dir);
 
 /* Applies migrations/NNNN_*.sql in order, recording schema_version; a
  * second run is a no-op. Safe when several processes start at once. Then
- * refreshes the `size` table from the arch modules (db/records.h). */
+ * refreshes the `arch` and `size` tables from the arch modules
+ * (db/records.h). */
 int loam_db_migrate(struct loam_db *db, loam_err *err);
 
 int loam_db_exec(struct loam_db *db, const char *sql, const struct loam_db_val *args, size_t nargs,
@@ -72,6 +78,8 @@ bool loam_db_rows_null(const struct loam_db_rows *rows, size_t row, size_t col);
 const char *loam_db_rows_text(const struct loam_db_rows *rows, size_t row, size_t col);
 int64_t loam_db_rows_int(const struct loam_db_rows *rows, size_t row, size_t col);
 double loam_db_rows_real(const struct loam_db_rows *rows, size_t row, size_t col);
+/* A copy of the cell's text (the caller frees), or NULL when it is NULL. */
+char *loam_db_rows_dup(const struct loam_db_rows *rows, size_t row, size_t col);
 void loam_db_rows_free(struct loam_db_rows *rows);
 
 static inline void loam_db_rows_freep(struct loam_db_rows **r)

@@ -26,6 +26,7 @@
 
 #include "lib/cleanup.h"
 #include "lib/fs.h"
+#include "lib/xalloc.h"
 
 #define BUSY_TIMEOUT_MS 5000
 #define CACHE_SLOTS	512
@@ -108,9 +109,7 @@ static int prepare(struct loam_db *db, const char *sql, sqlite3_stmt **out, bool
 		return fail_sqlite(db, rc, "prepare", err);
 	*owned = s->cached >= CACHE_SLOTS / 2 || s->cache[slot].sql;
 	if (!*owned) {
-		s->cache[slot].sql = strdup(sql);
-		if (!s->cache[slot].sql)
-			abort();
+		s->cache[slot].sql = xstrdup(sql);
 		s->cache[slot].stmt = *out;
 		s->cached++;
 	}
@@ -159,9 +158,7 @@ static void read_row(sqlite3_stmt *st, struct loam_db_rows *rows)
 			row[c].d = sqlite3_column_double(st, (int)c);
 		}
 		const unsigned char *t = sqlite3_column_text(st, (int)c);
-		row[c].s = strdup(t ? (const char *)t : "");
-		if (!row[c].s)
-			abort();
+		row[c].s = xstrdup(t ? (const char *)t : "");
 	}
 }
 
@@ -285,9 +282,8 @@ static struct checkpointer *checkpointer_get(const char *path)
 	while (c && strcmp(c->path, path) != 0)
 		c = c->next;
 	if (!c) {
-		c = calloc(1, sizeof(*c));
-		if (!c || !(c->path = strdup(path)))
-			abort();
+		c = xcalloc(1, sizeof(*c));
+		c->path = xstrdup(path);
 		pthread_cond_init(&c->wake, NULL);
 		if (pthread_create(&c->thread, NULL, checkpoint_loop, c) != 0) {
 			pthread_mutex_unlock(&checkpointers_mu);
@@ -354,9 +350,7 @@ static const struct loam_db_ops sqlite_ops = {
 /* Creates the directory holding the database file, like mkdir -p. */
 static int make_parent(const char *path, loam_err *err)
 {
-	cleanup_free char *dir = strdup(path);
-	if (!dir)
-		abort();
+	cleanup_free char *dir = xstrdup(path);
 	char *slash = strrchr(dir, '/');
 	if (!slash || slash == dir)
 		return 0;
@@ -370,9 +364,7 @@ int loam_db_sqlite_open(const char *path, struct loam_db *db, loam_err *err)
 		return loam_fail(err, LOAM_E_INVALID, "sqlite: URL needs a path (sqlite:PATH)");
 	if (strcmp(path, ":memory:") != 0 && make_parent(path, err) < 0)
 		return loam_err_wrap(err, "open database %s", path);
-	struct sqlite_db *s = calloc(1, sizeof(*s));
-	if (!s)
-		abort();
+	struct sqlite_db *s = xcalloc(1, sizeof(*s));
 	int rc = sqlite3_open_v2(
 	    path, &s->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {

@@ -29,7 +29,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +44,9 @@
 #include "lib/sha256.h"
 #include "lib/spawn.h"
 #include "lib/valid.h"
-#include "verbs.h"
+#include "lib/xalloc.h"
+#include "host/verbs.h"
+#include "proto/agent.h"
 
 #define REQUEST_MAX	 (4u << 20)
 #define DOWNLOAD_TIMEOUT (30 * 60 * 1000)
@@ -58,54 +59,12 @@ struct install_entry {
 	char dest[4096];
 };
 
-/* A formatted path, malloc'd (NULL only when out of memory). */
-__attribute__((format(printf, 1, 2))) static char *fmt(const char *f, ...)
-{
-	va_list ap;
-	va_start(ap, f);
-	char *s = NULL;
-	if (vasprintf(&s, f, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
-
 static const char *host_name(void)
 {
 	static char name[256];
 	if (!name[0] && gethostname(name, sizeof name - 1) < 0)
 		snprintf(name, sizeof name, "unknown-host");
 	return name;
-}
-
-/* Same word rules as the manifest loader: no "..", never an option. */
-static bool word_ok(const char *s)
-{
-	size_t n = s ? strlen(s) : 0;
-	if (n == 0 || n > 128 || s[0] == '.' || s[0] == '-')
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || strchr(".+~:_-", *s)))
-			return false;
-	return true;
-}
-
-static bool url_ok(const char *s)
-{
-	if (!s || strlen(s) > 2048 ||
-	    (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0))
-		return false;
-	for (; *s; s++)
-		if (*s <= ' ' || *s == 0x7f || strchr("\"'\\`<>{}|^", *s))
-			return false;
-	return true;
-}
-
-static bool abs_path_ok(const char *s)
-{
-	return s && s[0] == '/' && strlen(s) < 3000 && !strstr(s, "/..") && !strstr(s, "/./") &&
-	       !loam_has_unsafe_chars(s);
 }
 
 static bool one_of(const char *s, const char *const *set)
@@ -127,34 +86,34 @@ static int parse_entry(const json_t *e, size_t i, const char *prefix, struct ins
 	static const char *const components[] = {"vmm", "firmware", "image", "storage", NULL};
 	static const char *const kinds[] = {"file", "tarball", "debian-package", NULL};
 	*out = (struct install_entry){
-	    .component = str(e, "component"),
-	    .name = str(e, "name"),
-	    .version = str(e, "version"),
-	    .arch = str(e, "arch"),
-	    .kind = str(e, "kind"),
-	    .url = str(e, "url"),
-	    .sha256 = str(e, "sha256"),
-	    .package = str(e, "package"),
-	    .package_version = str(e, "package_version"),
+	    .component = str(e, LOAM_KEY_COMPONENT),
+	    .name = str(e, LOAM_KEY_NAME),
+	    .version = str(e, LOAM_KEY_VERSION),
+	    .arch = str(e, LOAM_KEY_ARCH),
+	    .kind = str(e, LOAM_KEY_KIND),
+	    .url = str(e, LOAM_KEY_URL),
+	    .sha256 = str(e, LOAM_KEY_SHA256),
+	    .package = str(e, LOAM_KEY_PACKAGE),
+	    .package_version = str(e, LOAM_KEY_PACKAGE_VERSION),
 	};
 	const char *bad = !one_of(out->component, components)		   ? "component"
-			  : !word_ok(out->name)				   ? "name"
-			  : !word_ok(out->version)			   ? "version"
+			  : !loam_valid_artifact_word(out->name)	   ? "name"
+			  : !loam_valid_artifact_word(out->version)	   ? "version"
 			  : !loam_arch_by_name(out->arch ? out->arch : "") ? "arch"
 			  : !one_of(out->kind, kinds)			   ? "kind"
 									   : NULL;
 	if (!bad && strcmp(out->kind, "debian-package") == 0) {
-		bad = !word_ok(out->package)	       ? "package"
-		      : !word_ok(out->package_version) ? "package_version"
-						       : NULL;
+		bad = !loam_valid_artifact_word(out->package)		? "package"
+		      : !loam_valid_artifact_word(out->package_version) ? "package_version"
+									: NULL;
 	} else if (!bad) {
-		const json_t *size = json_object_get(e, "size");
-		const char *dest = str(e, "dest");
-		bad = !url_ok(out->url)					       ? "url"
+		const json_t *size = json_object_get(e, LOAM_KEY_SIZE);
+		const char *dest = str(e, LOAM_KEY_DEST);
+		bad = !loam_valid_http_url(out->url)			       ? "url"
 		      : !loam_sha256_hex_valid(out->sha256)		       ? "sha256"
 		      : !json_is_integer(size) || json_integer_value(size) < 0 ? "size"
-		      : dest && !abs_path_ok(dest)			       ? "dest"
-		      : !dest && !abs_path_ok(prefix)			       ? "prefix"
+		      : dest && !loam_valid_install_path(dest)		       ? "dest"
+		      : !dest && !loam_valid_install_path(prefix)	       ? "prefix"
 									       : NULL;
 		if (!bad) {
 			out->size = (uint64_t)json_integer_value(size);
@@ -188,7 +147,7 @@ static bool have_program(const char *name)
 	cleanup_free char *copy = strdup(path && *path ? path : "/usr/sbin:/usr/bin:/sbin:/bin");
 	char *save = NULL;
 	for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-		cleanup_free char *p = fmt("%s/%s", d, name);
+		cleanup_free char *p = xasprintf("%s/%s", d, name);
 		if (p && access(p, X_OK) == 0)
 			return true;
 	}
@@ -214,10 +173,10 @@ static const char *base_of(const char *path)
 static void remove_leftovers(const char *parent, const char *leaf)
 {
 	cleanup_dir DIR *d = opendir(parent);
-	cleanup_free char *prefix = fmt(".%s.", leaf);
+	cleanup_free char *prefix = xasprintf(".%s.", leaf);
 	for (struct dirent *de; prefix && d && (de = readdir(d));)
 		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0) {
-			cleanup_free char *p = fmt("%s/%s", parent, de->d_name);
+			cleanup_free char *p = xasprintf("%s/%s", parent, de->d_name);
 			if (p)
 				remove_tree(p);
 		}
@@ -267,7 +226,7 @@ static int check_digest(const struct install_entry *e, const char *file, char go
 static bool already_installed(const struct install_entry *e, const char *file)
 {
 	char buf[80] = "";
-	cleanup_free char *marker = fmt("%s/" MARKER, e->dest);
+	cleanup_free char *marker = xasprintf("%s/" MARKER, e->dest);
 	cleanup_fclose FILE *f = marker ? fopen(marker, "r") : NULL;
 	if (!f || !fgets(buf, sizeof buf, f) || strncmp(buf, e->sha256, 64) != 0)
 		return false;
@@ -295,12 +254,12 @@ static int fill_stage(const struct install_entry *e, const char *tmp, const char
 		loam_spawn(&so, &r, NULL);
 		loam_spawn_result_free(&r);
 	} else {
-		cleanup_free char *path = fmt("%s/%s", stage, file_name);
+		cleanup_free char *path = xasprintf("%s/%s", stage, file_name);
 		if (!path || rename(tmp, path) < 0)
 			return loam_fail_errno(err, "rename %s", tmp);
 	}
 	char line[128];
-	cleanup_free char *marker = fmt("%s/" MARKER, stage);
+	cleanup_free char *marker = xasprintf("%s/" MARKER, stage);
 	if (!marker)
 		return loam_fail(err, LOAM_E_INTERNAL, "out of memory");
 	int n = snprintf(line, sizeof line, "%s %llu\n", e->sha256, (unsigned long long)e->size);
@@ -318,8 +277,8 @@ static int install_files(const struct install_entry *e, const char *file, char g
 	if (loam_mkdir_p(parent, 0755, err) < 0)
 		return -1;
 	remove_leftovers(parent, leaf);
-	cleanup_free char *tmp = fmt("%s/.%s.part-XXXXXX", parent, leaf);
-	cleanup_free char *stage = fmt("%s/.%s.stage-XXXXXX", parent, leaf);
+	cleanup_free char *tmp = xasprintf("%s/.%s.part-XXXXXX", parent, leaf);
+	cleanup_free char *stage = xasprintf("%s/.%s.stage-XXXXXX", parent, leaf);
 	if (!tmp || !stage)
 		return loam_fail(err, LOAM_E_INTERNAL, "out of memory");
 	cleanup_close int fd = mkstemp(tmp);
@@ -352,10 +311,10 @@ static int file_path_of(const struct install_entry *e, char *out, size_t len, lo
 	size_t n = q ? (size_t)(q - e->url) : strlen(e->url);
 	cleanup_free char *url = strndup(e->url, n);
 	const char *b = url ? base_of(url) : "";
-	if (!word_ok(b))
+	if (!loam_valid_artifact_word(b))
 		return loam_fail(err, LOAM_E_INVALID, "%s %s: the URL does not end in a file name",
 				 e->component, e->name);
-	cleanup_free char *p = fmt("%s/%s", e->dest, b);
+	cleanup_free char *p = xasprintf("%s/%s", e->dest, b);
 	if (!p || strlen(p) >= len)
 		return loam_fail(err, LOAM_E_INVALID, "%s %s: the install path is too long",
 				 e->component, e->name);
@@ -370,13 +329,13 @@ static json_t *install_artifact(const struct install_entry *e, loam_err *err)
 		return NULL;
 	const char *path = strcmp(e->kind, "file") == 0 ? file : e->dest;
 	if (already_installed(e, file))
-		return json_pack("{s:s, s:s, s:s}", "state", "already", "path", path, "sha256",
-				 e->sha256);
+		return json_pack("{s:s, s:s, s:s}", LOAM_KEY_STATE, "already", LOAM_KEY_PATH, path,
+				 LOAM_KEY_SHA256, e->sha256);
 	if (install_files(e, file, got, err) < 0)
-		return json_pack("{s:s, s:s, s:s}", "state", "failed", "sha256", got, "error",
-				 loam_err_msg(*err));
-	return json_pack("{s:s, s:s, s:s}", "state", "installed", "path", path, "sha256",
-			 e->sha256);
+		return json_pack("{s:s, s:s, s:s}", LOAM_KEY_STATE, "failed", LOAM_KEY_SHA256, got,
+				 LOAM_KEY_ERROR, loam_err_msg(*err));
+	return json_pack("{s:s, s:s, s:s}", LOAM_KEY_STATE, "installed", LOAM_KEY_PATH, path,
+			 LOAM_KEY_SHA256, e->sha256);
 }
 
 /* dpkg-query's idea of the installed version, or "" (NULL: no dpkg). */
@@ -398,13 +357,14 @@ static json_t *install_package(const struct install_entry *e)
 {
 	cleanup_free char *have = dpkg_version(e->package);
 	if (!have)
-		return json_pack("{s:s, s:s}", "state", "unavailable", "error",
+		return json_pack("{s:s, s:s}", LOAM_KEY_STATE, "unavailable", LOAM_KEY_ERROR,
 				 "no dpkg on this host: debian-package entries cannot be installed "
 				 "here; provide the VMM and storage backend another way");
 	if (strcmp(have, e->package_version) == 0)
-		return json_pack("{s:s, s:s}", "state", "already", "path", e->package);
+		return json_pack("{s:s, s:s}", LOAM_KEY_STATE, "already", LOAM_KEY_PATH,
+				 e->package);
 	if (!have_program("apt-get"))
-		return json_pack("{s:s, s:s}", "state", "failed", "error",
+		return json_pack("{s:s, s:s}", LOAM_KEY_STATE, "failed", LOAM_KEY_ERROR,
 				 "dpkg is here but apt-get is not");
 	char spec[300];
 	snprintf(spec, sizeof spec, "%s=%s", e->package, e->package_version);
@@ -420,12 +380,13 @@ static json_t *install_package(const struct install_entry *e)
 	loam_spawn_result_free(&r);
 	cleanup_free char *now = dpkg_version(e->package);
 	if (rc == 0 && now && strcmp(now, e->package_version) == 0)
-		return json_pack("{s:s, s:s}", "state", "installed", "path", e->package);
+		return json_pack("{s:s, s:s}", LOAM_KEY_STATE, "installed", LOAM_KEY_PATH,
+				 e->package);
 	char msg[1024];
 	snprintf(msg, sizeof msg, "%s %s version %s on host %s: apt-get install %s failed: %s",
 		 e->component, e->name, e->version, host_name(), spec,
 		 err ? loam_err_msg(err) : "the installed version differs");
-	return json_pack("{s:s, s:s}", "state", "failed", "error", msg);
+	return json_pack("{s:s, s:s}", LOAM_KEY_STATE, "failed", LOAM_KEY_ERROR, msg);
 }
 
 static json_t *install_one(const struct install_entry *e)
@@ -437,13 +398,13 @@ static json_t *install_one(const struct install_entry *e)
 		cleanup_err loam_err err = NULL;
 		res = install_artifact(e, &err);
 		if (!res)
-			res =
-			    json_pack("{s:s, s:s}", "state", "failed", "error", loam_err_msg(err));
+			res = json_pack("{s:s, s:s}", LOAM_KEY_STATE, "failed", LOAM_KEY_ERROR,
+					loam_err_msg(err));
 	}
-	json_object_set_new(res, "component", json_string(e->component));
-	json_object_set_new(res, "name", json_string(e->name));
-	json_object_set_new(res, "version", json_string(e->version));
-	json_object_set_new(res, "arch", json_string(e->arch));
+	json_object_set_new(res, LOAM_KEY_COMPONENT, json_string(e->component));
+	json_object_set_new(res, LOAM_KEY_NAME, json_string(e->name));
+	json_object_set_new(res, LOAM_KEY_VERSION, json_string(e->version));
+	json_object_set_new(res, LOAM_KEY_ARCH, json_string(e->arch));
 	return res;
 }
 
@@ -453,12 +414,12 @@ static int parse_request(const char *buf, size_t len, json_t **out, const char *
 	json_t *req = loam_json_parse(buf, len, "install request", err);
 	if (!req)
 		return -1;
-	if (!json_is_array(json_object_get(req, "entries"))) {
+	if (!json_is_array(json_object_get(req, LOAM_KEY_ENTRIES))) {
 		json_decref(req);
 		return loam_fail(err, LOAM_E_INVALID,
 				 "install request: 'entries' must be an array");
 	}
-	*prefix = json_string_value(json_object_get(req, "prefix"));
+	*prefix = json_string_value(json_object_get(req, LOAM_KEY_PREFIX));
 	if (!*prefix)
 		*prefix = "/opt/loam";
 	*out = req;
@@ -480,7 +441,7 @@ int loam_host_install_check(const char *buf, size_t len, loam_err *err)
 	const char *prefix = NULL;
 	if (parse_request(buf, len, &req, &prefix, err) < 0)
 		return -1;
-	const json_t *entries = json_object_get(req, "entries");
+	const json_t *entries = json_object_get(req, LOAM_KEY_ENTRIES);
 	struct install_entry entry;
 	for (size_t i = 0; i < json_array_size(entries); i++)
 		if (parse_entry(json_array_get(entries, i), i, prefix, &entry, err) < 0)
@@ -496,26 +457,27 @@ int loam_host_verb_install(int argc, char **argv)
 		return loam_fail(&err, LOAM_E_INVALID,
 				 "takes no arguments; the request is JSON "
 				 "on stdin"),
-		       loam_host_report("install", &err);
+		       loam_host_report(LOAM_VERB_INSTALL, &err);
 	cleanup_json json_t *req = NULL;
 	const char *prefix = NULL;
 	if (read_request(&req, &prefix, &err) < 0)
-		return loam_host_report("install", &err);
-	const json_t *entries = json_object_get(req, "entries");
+		return loam_host_report(LOAM_VERB_INSTALL, &err);
+	const json_t *entries = json_object_get(req, LOAM_KEY_ENTRIES);
 	size_t n = json_array_size(entries);
 	struct install_entry *parsed = calloc(n + 1, sizeof(*parsed));
 	for (size_t i = 0; i < n; i++)
 		if (parse_entry(json_array_get(entries, i), i, prefix, &parsed[i], &err) < 0) {
 			free(parsed);
-			return loam_host_report("install", &err);
+			return loam_host_report(LOAM_VERB_INSTALL, &err);
 		}
-	cleanup_json json_t *out = json_pack("{s:s, s:[]}", "host", host_name(), "results");
+	cleanup_json json_t *out =
+	    json_pack("{s:s, s:[]}", LOAM_KEY_HOST, host_name(), LOAM_KEY_RESULTS);
 	int status = 0;
 	for (size_t i = 0; i < n; i++) {
 		json_t *res = install_one(&parsed[i]);
-		if (strcmp(json_string_value(json_object_get(res, "state")), "failed") == 0)
+		if (strcmp(json_string_value(json_object_get(res, LOAM_KEY_STATE)), "failed") == 0)
 			status = 1;
-		json_array_append_new(json_object_get(out, "results"), res);
+		json_array_append_new(json_object_get(out, LOAM_KEY_RESULTS), res);
 	}
 	free(parsed);
 	cleanup_free char *text = loam_json_dump(out);
@@ -531,9 +493,10 @@ int loam_host_verb_install(int argc, char **argv)
 static int uninstall_entry_ok(const json_t *e, size_t i, loam_err *err)
 {
 	static const char *const components[] = {"vmm", "firmware", "image", "storage", NULL};
-	const char *a = str(e, "arch");
-	if (!one_of(str(e, "component"), components) || !word_ok(str(e, "name")) ||
-	    !word_ok(str(e, "version")) || !loam_arch_by_name(a ? a : ""))
+	const char *a = str(e, LOAM_KEY_ARCH);
+	if (!one_of(str(e, LOAM_KEY_COMPONENT), components) ||
+	    !loam_valid_artifact_word(str(e, LOAM_KEY_NAME)) ||
+	    !loam_valid_artifact_word(str(e, LOAM_KEY_VERSION)) || !loam_arch_by_name(a ? a : ""))
 		return loam_fail(err, LOAM_E_INVALID,
 				 "uninstall request entry %zu: missing or invalid component, name, "
 				 "version or arch",
@@ -543,10 +506,11 @@ static int uninstall_entry_ok(const json_t *e, size_t i, loam_err *err)
 
 static json_t *uninstall_one(const json_t *e, const char *prefix, loam_err *err)
 {
-	const char *c = str(e, "component"), *n = str(e, "name"), *v = str(e, "version"),
-		   *a = str(e, "arch");
-	cleanup_free char *dir = fmt("%s/%s/%s/%s/%s", prefix, c, n, v, a);
-	cleanup_free char *aside = fmt("%s/%s/%s/%s/.%s.gc-%d", prefix, c, n, v, a, (int)getpid());
+	const char *c = str(e, LOAM_KEY_COMPONENT), *n = str(e, LOAM_KEY_NAME),
+		   *v = str(e, LOAM_KEY_VERSION), *a = str(e, LOAM_KEY_ARCH);
+	cleanup_free char *dir = xasprintf("%s/%s/%s/%s/%s", prefix, c, n, v, a);
+	cleanup_free char *aside =
+	    xasprintf("%s/%s/%s/%s/.%s.gc-%d", prefix, c, n, v, a, (int)getpid());
 	if (!dir || !aside)
 		return loam_fail(err, LOAM_E_INTERNAL, "out of memory"), NULL;
 	const char *state = "absent";
@@ -559,8 +523,8 @@ static json_t *uninstall_one(const json_t *e, const char *prefix, loam_err *err)
 	char parent[4096];
 	parent_of(dir, parent, sizeof parent);
 	rmdir(parent); /* the version dir, when no other arch is left in it */
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "component", c, "name", n, "version", v,
-			 "arch", a, "state", state, "path", dir);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", LOAM_KEY_COMPONENT, c, LOAM_KEY_NAME, n,
+			 LOAM_KEY_VERSION, v, "arch", a, "state", state, "path", dir);
 }
 
 int loam_host_verb_uninstall(int argc, char **argv)
@@ -571,28 +535,29 @@ int loam_host_verb_uninstall(int argc, char **argv)
 		return loam_fail(&err, LOAM_E_INVALID,
 				 "takes no arguments; the request is JSON "
 				 "on stdin"),
-		       loam_host_report("uninstall", &err);
+		       loam_host_report(LOAM_VERB_UNINSTALL, &err);
 	cleanup_json json_t *req = NULL;
 	const char *prefix = NULL;
 	if (read_request(&req, &prefix, &err) < 0)
-		return loam_host_report("uninstall", &err);
-	if (!abs_path_ok(prefix))
+		return loam_host_report(LOAM_VERB_UNINSTALL, &err);
+	if (!loam_valid_install_path(prefix))
 		return loam_fail(&err, LOAM_E_INVALID, "uninstall request: bad 'prefix'"),
-		       loam_host_report("uninstall", &err);
-	cleanup_json json_t *out = json_pack("{s:s, s:[]}", "host", host_name(), "results");
+		       loam_host_report(LOAM_VERB_UNINSTALL, &err);
+	cleanup_json json_t *out =
+	    json_pack("{s:s, s:[]}", LOAM_KEY_HOST, host_name(), LOAM_KEY_RESULTS);
 	const json_t *e;
 	size_t i;
-	json_array_foreach(json_object_get(req, "entries"), i, e)
+	json_array_foreach(json_object_get(req, LOAM_KEY_ENTRIES), i, e)
 	{
 		if (uninstall_entry_ok(e, i, &err) < 0) /* all checked before any change */
-			return loam_host_report("uninstall", &err);
+			return loam_host_report(LOAM_VERB_UNINSTALL, &err);
 	}
-	json_array_foreach(json_object_get(req, "entries"), i, e)
+	json_array_foreach(json_object_get(req, LOAM_KEY_ENTRIES), i, e)
 	{
 		json_t *res = uninstall_one(e, prefix, &err);
 		if (!res)
-			return loam_host_report("uninstall", &err);
-		json_array_append_new(json_object_get(out, "results"), res);
+			return loam_host_report(LOAM_VERB_UNINSTALL, &err);
+		json_array_append_new(json_object_get(out, LOAM_KEY_RESULTS), res);
 	}
 	cleanup_free char *text = loam_json_dump(out);
 	printf("%s\n", text);

@@ -23,18 +23,18 @@
 #include "lib/json.h"
 #include "lib/spawn.h"
 #include "lib/valid.h"
-#include "qmp.h"
-#include "verbs.h"
-#include "vm.h"
-#include "vm_prep.h"
-#include "vmm.h"
+#include "lib/clock.h"
+#include "host/qmp.h"
+#include "host/verbs.h"
+#include "host/vm.h"
+#include "host/vm_prep.h"
+#include "host/vm_status.h"
+#include "host/vmm.h"
+#include "proto/agent.h"
 
 #define QMP_TIMEOUT_MS	       5000
 #define QEMU_START_TIMEOUT_MS  120000
 #define DEFAULT_STOP_TIMEOUT_S 30
-#define SERIAL_SCAN_MAX	       (32u << 20)
-#define SERIAL_TAIL_LINES      20
-#define READY_MARK	       "LOAM-READY machine="
 #define DEFAULT_WAIT_READY_S   5
 #define WAIT_READY_POLL_MS     25
 
@@ -48,9 +48,9 @@ static int parse_args(int argc, char **argv, bool want_id, long default_timeout_
 {
 	*a = (struct vm_args){.timeout_s = default_timeout_s};
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--state-dir") == 0 && i + 1 < argc) {
+		if (strcmp(argv[i], LOAM_OPT_STATE_DIR) == 0 && i + 1 < argc) {
 			a->state_dir = argv[++i];
-		} else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
+		} else if (strcmp(argv[i], LOAM_OPT_TIMEOUT) == 0 && i + 1 < argc) {
 			char *end = NULL;
 			a->timeout_s = strtol(argv[++i], &end, 10);
 			if (*end || a->timeout_s < 0 || a->timeout_s > 3600)
@@ -78,19 +78,13 @@ static int print_json(json_t *j)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-	nanosleep(&ts, NULL);
-}
-
 /* Waits up to timeout_ms for pid to end; true when it did. */
 static bool wait_gone(pid_t pid, long timeout_ms)
 {
 	for (long waited = 0; vm_pid_alive(pid); waited += 50) {
 		if (waited >= timeout_ms)
 			return false;
-		sleep_ms(50);
+		loam_sleep_ms(50);
 	}
 	return true;
 }
@@ -123,20 +117,20 @@ int loam_host_verb_vm_prep(int argc, char **argv)
 	cleanup_free char *input = NULL;
 	size_t len = 0;
 	if (parse_args(argc, argv, false, 0, &a, &err) < 0 || read_stdin(&input, &len, &err) < 0)
-		return loam_host_report("vm-prep", &err);
+		return loam_host_report(LOAM_VERB_VM_PREP, &err);
 	cleanup_json json_t *j = loam_json_parse(input, len, "VM spec on stdin", &err);
 	struct vm_spec spec = {0};
 	struct vm_paths p;
 	if (!j || vm_spec_parse(j, &spec, &err) < 0 ||
 	    vm_paths_init(a.state_dir, spec.id, &p, &err) < 0) {
 		vm_spec_free(&spec);
-		return loam_host_report("vm-prep", &err);
+		return loam_host_report(LOAM_VERB_VM_PREP, &err);
 	}
 	json_t *result = NULL;
 	int rc = vm_prep(&p, &spec, &result, &err);
 	vm_spec_free(&spec);
 	if (rc < 0)
-		return loam_host_report("vm-prep", &err);
+		return loam_host_report(LOAM_VERB_VM_PREP, &err);
 	return print_json(result);
 }
 
@@ -277,10 +271,10 @@ int loam_host_verb_vm_start(int argc, char **argv)
 	struct vm_paths p;
 	if (parse_args(argc, argv, true, DEFAULT_STOP_TIMEOUT_S, &a, &err) < 0 ||
 	    vm_paths_init(a.state_dir, a.id, &p, &err) < 0)
-		return loam_host_report("vm-start", &err);
+		return loam_host_report(LOAM_VERB_VM_START, &err);
 	struct vm_spec spec = {0};
 	if (vm_spec_load(&p, &spec, &err) < 0)
-		return loam_host_report("vm-start", &err);
+		return loam_host_report(LOAM_VERB_VM_START, &err);
 	cleanup_close int lock = lock_vm_dir(&p, &err);
 	pid_t pid = lock < 0 ? 0 : vm_running_pid(&p);
 	bool started = false;
@@ -291,9 +285,9 @@ int loam_host_verb_vm_start(int argc, char **argv)
 	}
 	vm_spec_free(&spec);
 	if (rc < 0)
-		return loam_host_report("vm-start", &err);
-	return print_json(
-	    json_pack("{s:s,s:i,s:b}", "id", p.id, "pid", (json_int_t)pid, "started", started));
+		return loam_host_report(LOAM_VERB_VM_START, &err);
+	return print_json(json_pack("{s:s,s:i,s:b}", LOAM_KEY_ID, p.id, LOAM_KEY_PID,
+				    (json_int_t)pid, LOAM_KEY_STARTED, started));
 }
 
 /* ---- vm-argv ---- */
@@ -305,7 +299,7 @@ int loam_host_verb_vm_argv(int argc, char **argv)
 	struct vm_paths p;
 	if (parse_args(argc, argv, true, 0, &a, &err) < 0 ||
 	    vm_paths_init(a.state_dir, a.id, &p, &err) < 0)
-		return loam_host_report("vm-argv", &err);
+		return loam_host_report(LOAM_VERB_VM_ARGV, &err);
 	struct vm_spec spec = {0};
 	cleanup_argv struct loam_argv qemu = {0};
 	int rc = vm_spec_load(&p, &spec, &err) < 0
@@ -313,115 +307,14 @@ int loam_host_verb_vm_argv(int argc, char **argv)
 		     : build_start_argv(&p, &spec, false, &qemu, &err);
 	vm_spec_free(&spec);
 	if (rc < 0)
-		return loam_host_report("vm-argv", &err);
+		return loam_host_report(LOAM_VERB_VM_ARGV, &err);
 	json_t *words = json_array();
 	for (size_t i = 0; i < qemu.n; i++)
 		json_array_append_new(words, json_string(qemu.v[i]));
-	return print_json(json_pack("{s:s,s:o}", "id", p.id, "argv", words));
+	return print_json(json_pack("{s:s,s:o}", LOAM_KEY_ID, p.id, LOAM_KEY_ARGV, words));
 }
 
 /* ---- vm-status ---- */
-
-/* Reads the serial log, refusing anything but a root-owned regular file:
- * the VM user owns the directory and could plant a symlink. */
-static char *read_serial(const struct vm_paths *p, size_t *len)
-{
-	*len = 0;
-	cleanup_close int fd = open(p->serial, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0)
-		return NULL;
-	size_t want = (size_t)st.st_size < SERIAL_SCAN_MAX ? (size_t)st.st_size : SERIAL_SCAN_MAX;
-	char *buf = malloc(want + 1);
-	size_t n = 0;
-	while (buf && n < want) {
-		ssize_t r = read(fd, buf + n, want - n);
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-	}
-	if (buf)
-		buf[n] = '\0', *len = n;
-	return buf;
-}
-
-/* "x86_64" from "LOAM-READY machine=x86_64\r\n"; NULL when absent. */
-static json_t *guest_machine(const char *log, size_t len)
-{
-	const char *mark = log ? memmem(log, len, READY_MARK, strlen(READY_MARK)) : NULL;
-	if (!mark)
-		return NULL;
-	const char *v = mark + strlen(READY_MARK);
-	size_t n = 0;
-	while (n < 32 && v + n < log + len &&
-	       ((v[n] >= 'a' && v[n] <= 'z') || (v[n] >= '0' && v[n] <= '9') || v[n] == '_'))
-		n++;
-	return json_stringn(v, n);
-}
-
-/* The last lines as printable ASCII: firmware writes escape sequences. */
-static json_t *serial_tail(const char *log, size_t len)
-{
-	if (!log)
-		return json_string("");
-	size_t start = len, lines = 0;
-	while (start > 0 && lines <= SERIAL_TAIL_LINES && len - start < 8192)
-		if (log[--start] == '\n' && start + 1 < len)
-			lines++;
-	if (lines > SERIAL_TAIL_LINES)
-		start++;
-	cleanup_free char *out = malloc(len - start + 1);
-	size_t n = 0;
-	for (size_t i = start; i < len; i++) {
-		unsigned char c = (unsigned char)log[i];
-		if (c == 0x1b) { /* CSI: ESC [ params letter */
-			while (i + 1 < len && !((log[i + 1] >= 'A' && log[i + 1] <= 'Z') ||
-						(log[i + 1] >= 'a' && log[i + 1] <= 'z')))
-				i++;
-			i++;
-			continue;
-		}
-		if (c == '\n' || c == '\t' || (c >= 0x20 && c < 0x7f))
-			out[n++] = (char)c;
-	}
-	return json_stringn(out, n);
-}
-
-static json_t *qmp_status(const struct vm_paths *p, pid_t pid)
-{
-	cleanup_free char *status = NULL;
-	loam_err err = NULL;
-	if (!pid || loam_qmp_query_status(p->qmp, QMP_TIMEOUT_MS, &status, &err) < 0) {
-		loam_err_free(&err);
-		return json_null();
-	}
-	return json_string(status);
-}
-
-static bool vm_dir_exists(const struct vm_paths *p)
-{
-	struct stat st;
-	return lstat(p->dir, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-/* The status object of vm-status and vm-wait-ready; QMP is asked only when
- * with_qmp (vm-wait-ready leaves QEMU's monitor alone while it boots). */
-static int print_status(const struct vm_paths *p, bool with_qmp, bool timed_out)
-{
-	bool exists = vm_dir_exists(p);
-	pid_t pid = exists ? vm_running_pid(p) : 0;
-	size_t len = 0;
-	cleanup_free char *log = exists ? read_serial(p, &len) : NULL;
-	json_t *machine = guest_machine(log, len);
-	json_t *out = json_pack("{s:s,s:b,s:b,s:o,s:o,s:b,s:o,s:o}", "id", p->id, "exists", exists,
-				"running", pid != 0, "pid", pid ? json_integer(pid) : json_null(),
-				"qmp", with_qmp ? qmp_status(p, pid) : json_null(), "ready",
-				machine != NULL, "guest_machine", machine ? machine : json_null(),
-				"serial_tail", serial_tail(log, len));
-	if (!with_qmp)
-		json_object_set_new(out, "timed_out", json_boolean(timed_out));
-	return print_json(out);
-}
 
 int loam_host_verb_vm_status(int argc, char **argv)
 {
@@ -430,25 +323,11 @@ int loam_host_verb_vm_status(int argc, char **argv)
 	struct vm_paths p;
 	if (parse_args(argc, argv, true, DEFAULT_STOP_TIMEOUT_S, &a, &err) < 0 ||
 	    vm_paths_init(a.state_dir, a.id, &p, &err) < 0)
-		return loam_host_report("vm-status", &err);
-	return print_status(&p, true, false);
+		return loam_host_report(LOAM_VERB_VM_STATUS, &err);
+	return print_json(vm_status_json(&p, true));
 }
 
 /* ---- vm-wait-ready ---- */
-
-static int64_t monotonic_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static bool serial_has_mark(const struct vm_paths *p)
-{
-	size_t len = 0;
-	cleanup_free char *log = read_serial(p, &len);
-	return log && memmem(log, len, READY_MARK, strlen(READY_MARK));
-}
 
 /*
  * Waits until the guest's readiness line is on the serial log, the VMM is
@@ -459,22 +338,14 @@ static bool serial_has_mark(const struct vm_paths *p)
  */
 static bool wait_ready(const struct vm_paths *p, long timeout_s)
 {
-	int64_t deadline = monotonic_ms() + timeout_s * 1000;
+	int64_t deadline = loam_now_ms() + timeout_s * 1000;
 	off_t seen = -1;
-	for (;;) {
-		struct stat st;
-		if (lstat(p->serial, &st) == 0 && st.st_size != seen) {
-			seen = st.st_size;
-			if (serial_has_mark(p))
-				return false;
-		}
-		if (!vm_running_pid(p))
-			return false;
-		if (monotonic_ms() >= deadline)
+	while (!vm_boot_settled(p, &seen)) {
+		if (loam_now_ms() >= deadline)
 			return true;
-		struct timespec nap = {0, WAIT_READY_POLL_MS * 1000L * 1000};
-		nanosleep(&nap, NULL);
+		loam_sleep_ms(WAIT_READY_POLL_MS);
 	}
+	return false;
 }
 
 int loam_host_verb_vm_wait_ready(int argc, char **argv)
@@ -484,9 +355,11 @@ int loam_host_verb_vm_wait_ready(int argc, char **argv)
 	struct vm_paths p;
 	if (parse_args(argc, argv, true, DEFAULT_WAIT_READY_S, &a, &err) < 0 ||
 	    vm_paths_init(a.state_dir, a.id, &p, &err) < 0)
-		return loam_host_report("vm-wait-ready", &err);
-	bool timed_out = vm_dir_exists(&p) && wait_ready(&p, a.timeout_s);
-	return print_status(&p, false, timed_out);
+		return loam_host_report(LOAM_VERB_VM_WAIT_READY, &err);
+	bool timed_out = wait_ready(&p, a.timeout_s);
+	json_t *out = vm_status_json(&p, false);
+	json_object_set_new(out, LOAM_KEY_TIMED_OUT, json_boolean(timed_out));
+	return print_json(out);
 }
 
 /* ---- vm-stop and vm-purge ---- */
@@ -534,17 +407,18 @@ int loam_host_verb_vm_stop(int argc, char **argv)
 	struct vm_paths p;
 	if (parse_args(argc, argv, true, DEFAULT_STOP_TIMEOUT_S, &a, &err) < 0 ||
 	    vm_paths_init(a.state_dir, a.id, &p, &err) < 0)
-		return loam_host_report("vm-stop", &err);
+		return loam_host_report(LOAM_VERB_VM_STOP, &err);
 	struct stat st;
 	cleanup_close int lock = lstat(p.dir, &st) == 0 ? lock_vm_dir(&p, &err) : -1;
 	if (err)
-		return loam_host_report("vm-stop", &err);
+		return loam_host_report(LOAM_VERB_VM_STOP, &err);
 	(void)lock; /* held until return */
 	const char *how = stop_qemu(&p, a.timeout_s * 1000, &err);
 	if (err)
-		return loam_host_report("vm-stop", &err);
-	return print_json(json_pack("{s:s,s:b,s:o}", "id", p.id, "was_running", how != NULL,
-				    "stopped_by", how ? json_string(how) : json_null()));
+		return loam_host_report(LOAM_VERB_VM_STOP, &err);
+	return print_json(json_pack("{s:s,s:b,s:o}", LOAM_KEY_ID, p.id, LOAM_KEY_WAS_RUNNING,
+				    how != NULL, LOAM_KEY_STOPPED_BY,
+				    how ? json_string(how) : json_null()));
 }
 
 static int purge(const struct vm_paths *p, long powerdown_ms, bool *existed, loam_err *err)
@@ -577,12 +451,12 @@ int loam_host_verb_vm_purge(int argc, char **argv)
 	struct vm_paths p;
 	if (parse_args(argc, argv, true, 0, &a, &err) < 0 ||
 	    vm_paths_init(a.state_dir, a.id, &p, &err) < 0)
-		return loam_host_report("vm-purge", &err);
+		return loam_host_report(LOAM_VERB_VM_PURGE, &err);
 	bool existed = false;
 	if (purge(&p, a.timeout_s * 1000, &existed, &err) < 0)
-		return loam_host_report("vm-purge", &err);
-	return print_json(
-	    json_pack("{s:s,s:b,s:b}", "id", p.id, "existed", existed, "purged", true));
+		return loam_host_report(LOAM_VERB_VM_PURGE, &err);
+	return print_json(json_pack("{s:s,s:b,s:b}", LOAM_KEY_ID, p.id, LOAM_KEY_EXISTED, existed,
+				    LOAM_KEY_PURGED, true));
 }
 
 int loam_host_vm_args_check(int argc, char **argv, bool want_id, loam_err *err)

@@ -3,11 +3,12 @@
  * directory, the spec the control plane sent (vm.json), and the processes
  * that belong to it. The VM verbs (verb_vm.c) are built from these parts.
  *
- * Layout under the state dir D, all per VM:
+ * Layout under the state dir D, all per VM (the names: proto/agent.h):
  *   D/vms/<id>/            mode 0700, owned by loam-vm-<id>
  *     vm.json              the spec, root-owned; refused if anyone else owns it
  *     disk.qcow2 VARS.fd seed.img      made by vm-prep
  *     serial.log console.log qmp.sock qemu.pid   made by QEMU on vm-start
+ * The VM id is checked with loam_valid_id (lib/valid.h).
  */
 #ifndef LOAM_HOST_VM_H
 #define LOAM_HOST_VM_H
@@ -38,8 +39,6 @@ struct vm_paths {
 	char pid[VM_PATH_MAX];
 };
 
-/* A VM id: 1..63 lower-case letters and digits. */
-int vm_valid_id(const char *id, loam_err *err);
 /* "loam-vm-<id>", or for long ids a prefix of the id and 8 hex digits of
  * its SHA-256, so the name stays unique and within 32 characters. */
 int vm_user_name(const char *id, char out[VM_USER_MAX + 1], loam_err *err);
@@ -83,6 +82,12 @@ pid_t vm_running_pid(const struct vm_paths *p);
 bool vm_pid_alive(pid_t pid);
 /* SIGKILLs every process of uid until none is left (or fails). */
 int vm_kill_user_processes(uid_t uid, loam_err *err);
+/* SIGKILLs the live processes match(pid, arg) picks until none is left;
+ * `what` names them in the error. */
+int vm_kill_until_gone(bool (*match)(pid_t pid, long arg), long arg, const char *what,
+		       loam_err *err);
+/* DIR/FILE into out, failing when it does not fit. */
+int vm_path_join(char out[VM_PATH_MAX], const char *dir, const char *file, loam_err *err);
 /* rm -rf without following symlinks; absent is fine. */
 int vm_remove_tree(const char *dir, loam_err *err);
 

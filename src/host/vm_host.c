@@ -16,9 +16,10 @@
 #include <unistd.h>
 
 #include "lib/cleanup.h"
+#include "lib/clock.h"
 #include "lib/fs.h"
 #include "lib/spawn.h"
-#include "vm.h"
+#include "host/vm.h"
 
 #define KVM_GROUP "kvm"
 /* useradd/groupadd exit statuses that mean "already there", and userdel's
@@ -231,36 +232,47 @@ pid_t vm_running_pid(const struct vm_paths *p)
 }
 
 /* Kills the live processes of uid once; returns how many there were. */
-static int kill_round(uid_t uid)
+/* SIGKILLs the live processes match picks, once; returns how many. */
+static int kill_round(bool (*match)(pid_t pid, long arg), long arg)
 {
 	cleanup_dir DIR *d = opendir("/proc");
 	int n = 0;
 	for (struct dirent *e; d && (e = readdir(d));) {
 		char *end = NULL;
 		long pid = strtol(e->d_name, &end, 10);
-		char state;
-		long owner;
-		if (*end || pid <= 1 || !read_status((pid_t)pid, &state, &owner))
+		if (*end || pid <= 1 || !match((pid_t)pid, arg))
 			continue;
-		if (owner == (long)uid && state != 'Z' && state != 'X') {
-			kill((pid_t)pid, SIGKILL);
-			n++;
-		}
+		kill((pid_t)pid, SIGKILL);
+		n++;
 	}
 	return n;
+}
+
+int vm_kill_until_gone(bool (*match)(pid_t pid, long arg), long arg, const char *what,
+		       loam_err *err)
+{
+	for (int round = 0; round < 100; round++) {
+		if (kill_round(match, arg) == 0)
+			return 0;
+		loam_sleep_ms(50);
+	}
+	return loam_fail(err, LOAM_E_IO, "%s survive SIGKILL", what);
+}
+
+static bool live_of_uid(pid_t pid, long uid)
+{
+	char state;
+	long owner;
+	return read_status(pid, &state, &owner) && owner == uid && state != 'Z' && state != 'X';
 }
 
 int vm_kill_user_processes(uid_t uid, loam_err *err)
 {
 	if (uid == 0)
 		return loam_fail(err, LOAM_E_INTERNAL, "refusing to kill the processes of root");
-	for (int round = 0; round < 100; round++) {
-		if (kill_round(uid) == 0)
-			return 0;
-		struct timespec ts = {0, 50L * 1000 * 1000};
-		nanosleep(&ts, NULL);
-	}
-	return loam_fail(err, LOAM_E_IO, "processes of uid %u survive SIGKILL", (unsigned)uid);
+	char what[64];
+	snprintf(what, sizeof(what), "processes of uid %u", (unsigned)uid);
+	return vm_kill_until_gone(live_of_uid, (long)uid, what, err);
 }
 
 static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)

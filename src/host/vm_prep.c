@@ -3,7 +3,7 @@
  * the VM user and renamed into place, so a half-done prep never leaves a
  * file that looks finished. Tools run by argv: qemu-img, mkfs.vfat, mcopy.
  */
-#include "vm_prep.h"
+#include "host/vm_prep.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +18,7 @@
 #include "lib/fs.h"
 #include "lib/json.h"
 #include "lib/spawn.h"
+#include "proto/agent.h"
 
 #define TOOL_TIMEOUT_MS 120000
 #define SEED_KIB	"2048"
@@ -247,9 +248,10 @@ int vm_prep(const struct vm_paths *p, const struct vm_spec *s, json_t **result, 
 	if (vm_user_ensure(p->user, &o.uid, &o.gid, err) < 0 || make_dir(p, &o, err) < 0 ||
 	    prep_files(p, s, &o, err) < 0)
 		return loam_err_wrap(err, "prepare VM %s", p->id);
-	*result = json_pack("{s:s,s:s,s:i,s:s,s:s,s:o,s:o}", "id", p->id, "user", p->user, "uid",
-			    (json_int_t)o.uid, "dir", p->dir, "disk", p->disk, "vars",
-			    vm_spec_uses_firmware(s) ? json_string(p->vars) : json_null(), "seed",
-			    s->has_seed ? json_string(p->seed) : json_null());
+	*result =
+	    json_pack("{s:s,s:s,s:i,s:s,s:s,s:o,s:o}", LOAM_KEY_ID, p->id, LOAM_KEY_USER, p->user,
+		      LOAM_KEY_UID, (json_int_t)o.uid, LOAM_KEY_DIR, p->dir, LOAM_KEY_DISK, p->disk,
+		      LOAM_KEY_VARS, vm_spec_uses_firmware(s) ? json_string(p->vars) : json_null(),
+		      LOAM_KEY_SEED, s->has_seed ? json_string(p->seed) : json_null());
 	return 0;
 }

@@ -3,7 +3,7 @@
  * shell ever reads the result. Paths reaching here were validated to
  * [A-Za-z0-9._/+-], so none can smuggle a ',' into QEMU's option syntax.
  */
-#include "vmm.h"
+#include "host/vmm.h"
 
 #include <string.h>
 

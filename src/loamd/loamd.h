@@ -1,6 +1,6 @@
 /*
  * loamd's own pieces that are worth testing apart from main(): the options
- * with their documented defaults (DESIGN.md §4) and the API token file.
+ * with their documented defaults (docs/design.md §4) and the API token file.
  */
 #ifndef LOAM_LOAMD_H
 #define LOAM_LOAMD_H

@@ -1,9 +1,10 @@
 /*
  * loamd: the control plane. Starts, in order: the state dir and API token,
- * the database (migrated, sizes synced), the allocator, the prog engine's
- * dispatcher threads, and the HTTP API; then waits for SIGTERM or SIGINT
- * and stops them in reverse order. Everything durable lives in the
- * database, so a kill -9 at any point loses nothing.
+ * the database (migrated, arches and sizes synced), the allocator, the
+ * HTTP API (the artifact URL handed to the progs needs its port), and the
+ * prog engine's dispatcher threads; then waits for SIGTERM or SIGINT and
+ * stops them (the API first). Everything durable lives in the database,
+ * so a kill -9 at any point loses nothing.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -20,10 +21,12 @@
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 #include "lib/log.h"
+#include "lib/xalloc.h"
 #include "loamd/loamd.h"
 #include "artifact/manifest.h"
 #include "progs/images.h"
 #include "progs/progs.h"
+#include "progs/watch.h"
 #include "transport/transport.h"
 
 struct loamd {
@@ -60,7 +63,7 @@ static int open_database(struct loamd *d, loam_err *err)
 	if (loam_db_migrate(d->db, err) < 0)
 		return loam_err_wrap(err, "migrate database");
 	if (loam_db_sync_sizes(d->db, err) < 0)
-		return loam_err_wrap(err, "sync sizes");
+		return loam_err_wrap(err, "sync arches and sizes");
 	return 0;
 }
 
@@ -71,9 +74,7 @@ static int open_database(struct loamd *d, loam_err *err)
  */
 static int load_artifacts(struct loamd *d, loam_err *err)
 {
-	cleanup_free char *path = NULL;
-	if (asprintf(&path, "%s/manifest.json", d->opts.artifact_store) < 0)
-		abort();
+	cleanup_free char *path = xasprintf("%s/manifest.json", d->opts.artifact_store);
 	if (access(path, R_OK) != 0) {
 		log_warn("no manifest.json in the artifact store %s (build it with: make "
 			 "artifacts); hosts get no VMM, firmware or images",
@@ -91,9 +92,8 @@ static int load_artifacts(struct loamd *d, loam_err *err)
 			   : strcmp(addr, "::") == 0	? "::1"
 							: addr;
 	bool v6 = strchr(host, ':') != NULL;
-	if (asprintf(&d->artifact_base_url, "http://%s%s%s:%u/artifacts", v6 ? "[" : "", host,
-		     v6 ? "]" : "", d->port) < 0)
-		abort();
+	d->artifact_base_url =
+	    xasprintf("http://%s%s%s:%u/artifacts", v6 ? "[" : "", host, v6 ? "]" : "", d->port);
 	log_info("artifact store %s served at %s", d->opts.artifact_store, d->artifact_base_url);
 	return 0;
 }
@@ -121,6 +121,8 @@ static int start_engine(struct loamd *d, loam_err *err)
 				    .images = loam_image_index_new()};
 	if (loam_image_index_reload(d->app.images, d->db, err) < 0)
 		return loam_err_wrap(err, "read installed images");
+	if (loam_watch_new(&d->app, d->opts.db_url, &d->app.watch, err) < 0)
+		return -1;
 	/* Without a store no host has images: placement then ignores them and
 	 * prep says what is missing. */
 	if (d->have_manifest)
@@ -177,6 +179,7 @@ static void stop(struct loamd *d)
 	loam_api_free(d->api);
 	if (d->engine)
 		loam_engine_stop(d->engine);
+	loam_watch_free(d->app.watch);
 	if (d->app.pool)
 		loam_transport_pool_free(d->app.pool);
 	loam_image_index_free(d->app.images);

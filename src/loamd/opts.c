@@ -1,5 +1,5 @@
 /*
- * loamd's command line: the flags and defaults of DESIGN.md §4
+ * loamd's command line: the flags and defaults of docs/design.md §4
  * (--state-dir, --db, --listen, --workers) plus logging, the directory of
  * the static agents, the artifact store, the heartbeat period and the
  * lease length.
@@ -18,6 +18,7 @@
 #include "lib/cleanup.h"
 #include "lib/log.h"
 #include "lib/paths.h"
+#include "lib/xalloc.h"
 
 static const char usage_text[] =
     "usage: loamd [OPTIONS]\n"
@@ -33,14 +34,6 @@ static const char usage_text[] =
     "  --dist-dir DIR        static agents loam-host-<arch> (default: ../dist next to loamd)\n"
     "  --artifact-store DIR  the artifact store served under /artifacts/\n"
     "  --heartbeat-s N       seconds between host heartbeats (default 30)\n";
-
-static char *xstrdup(const char *s)
-{
-	char *p = strdup(s);
-	if (!p)
-		abort();
-	return p;
-}
 
 static int parse_int(const char *flag, const char *s, int min, int max, int *out, loam_err *err)
 {
@@ -157,8 +150,7 @@ static char *default_build_dir(const char *rel)
 	char *p = NULL;
 	if (n > 0) {
 		exe[n] = '\0';
-		if (asprintf(&p, "%s/../%s", dirname(exe), rel) < 0)
-			abort();
+		p = xasprintf("%s/../%s", dirname(exe), rel);
 		char real[PATH_MAX];
 		if (realpath(p, real)) {
 			free(p);
@@ -167,9 +159,7 @@ static char *default_build_dir(const char *rel)
 		free(p);
 	}
 	const char *src = getenv("LOAM_SOURCE_DIR");
-	if (asprintf(&p, "%s/build/%s", src && *src ? src : LOAM_SOURCE_DIR, rel) < 0)
-		abort();
-	return p;
+	return xasprintf("%s/build/%s", src && *src ? src : LOAM_SOURCE_DIR, rel);
 }
 
 int loamd_default_opts(struct loamd_opts *o, loam_err *err)

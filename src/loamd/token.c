@@ -16,6 +16,7 @@
 
 #include "lib/cleanup.h"
 #include "lib/fs.h"
+#include "lib/xalloc.h"
 
 #define TOKEN_BYTES ((size_t)32)
 
@@ -62,9 +63,7 @@ static int write_token(const char *path, char **out, loam_err *err)
 	unsigned char raw[TOKEN_BYTES];
 	if (RAND_bytes(raw, sizeof(raw)) != 1)
 		return loam_fail(err, LOAM_E_INTERNAL, "RAND_bytes failed");
-	char *hex = malloc(2 * TOKEN_BYTES + 2);
-	if (!hex)
-		abort();
+	char *hex = xmalloc(2 * TOKEN_BYTES + 2);
 	for (size_t i = 0; i < TOKEN_BYTES; i++)
 		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
 	OPENSSL_cleanse(raw, sizeof(raw));

@@ -352,7 +352,7 @@ def test_local_cloudify(d):
     code, dup = d.request("POST", "/v1/hosts", body={"address": "192.0.2.9", "name": "probe"})
     R.check(code == 409 and "loam host rm probe" in dup.get("detail", ""), "duplicate name: %r" % dup)
     if not engine:
-        print("SKIP: real cloudify (this loamd has no prog engine)", flush=True)
+        R.check(False, "host add names its cloudify strand: %r" % doc)
         return False
     code, strand = d.request("GET", "/v1/strands/" + doc["id"])
     R.check(code == 200 and strand.get("prog") == "cloudify", "cloudify strand id = host id")

@@ -139,7 +139,7 @@ if [[ -x $arm_agent && -x /usr/bin/qemu-aarch64-static ]]; then
 	check "arm64 agent: package unavailable" test "$(state_of "$tmp/a.json" 0)" = unavailable
 	check "arm64 agent: firmware installed" cmp -s "$tmp/fw-arm64/CODE.fd" "$tmp/opt5/firmware/edk2/1.0/arm64/CODE.fd"
 else
-	echo "note: no arm64 dist agent or qemu-aarch64-static; skipping the arm64 agent run"
+	check "the arm64 dist agent and qemu-aarch64-static are there (make; scripts/deps.sh test)" false
 fi
 
 # ---- malformed requests change nothing ---------------------------------------
@@ -172,6 +172,7 @@ if [[ -x $tests_bin/test_artifact_host_install ]]; then
 		LOAM_TEST_STORE=$store LOAM_TEST_BASE_URL=$base LOAM_TEST_AGENT=$agent \
 			bash "${LOAM_SOURCE_DIR:?}/tests/with_pg.sh" "$tests_bin/test_artifact_host_install"
 		check "test_artifact_host_install on PostgreSQL" test $? -eq 0
+	else check "PostgreSQL is installed (scripts/deps.sh test)" false
 	fi
 else
 	bad "missing $tests_bin/test_artifact_host_install"

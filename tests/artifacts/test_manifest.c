@@ -82,7 +82,7 @@ static void test_tree_manifest_loads(void)
 			CHECK(m.entries[i].path && m.entries[i].size > 0);
 	}
 	for (size_t c = 0; c < 4; c++)
-		CHECK_INT(per_component[c], 2); /* one per arch */
+		CHECK(per_component[c] >= 2); /* at least one per arch */
 	loam_artifact_manifest_free(&m);
 }
 

@@ -7,8 +7,9 @@
 #   - fault points (LOAM_FAULT=name:count, count picked at random): inside a
 #     DB transaction before COMMIT, right after a host command returned and
 #     before the DB records it, right after a prog label ran;
-#   - mid-install: SIGKILL while loamd's `loam-host install` child (the
-#     artifact download) is running, during cloudify;
+#   - mid-install: SIGKILL while the agent's `install` (the artifact
+#     download, a detached job of the host's agent) is running, during
+#     cloudify;
 #   - a random delay (0.2 to 4 s) after the workload step was sent.
 # After each restart: every VM the harness saw created still exists unless it
 # was destroyed (none lost), names are unique (none duplicated) and every

@@ -180,9 +180,9 @@ static void test_crash_at_each_label(void)
 		cleanup_free char *dir = add_local_host(db, name);
 		pid_t pid = fork();
 		if (pid == 0) {
-			char at[64];
-			snprintf(at, sizeof(at), "cloudify:%s", labels[i]);
-			setenv("LOAM_ENGINE_KILL_AT", at, 1);
+			char at[96];
+			snprintf(at, sizeof(at), "engine-label-done/cloudify.%s", labels[i]);
+			setenv("LOAM_FAULT", at, 1);
 			struct loam_db *cdb = NULL;
 			cleanup_err loam_err err = NULL;
 			if (loam_db_open(url, &cdb, &err) < 0)

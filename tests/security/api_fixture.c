@@ -15,6 +15,7 @@
 #include "db/db.h"
 #include "db/records.h"
 #include "lib/cleanup.h"
+#include "lib/xalloc.h"
 #include "progs/progs.h"
 
 static const char *const digest_tables[] = {"host",   "host_emulation", "vm",
@@ -104,9 +105,7 @@ int api_fixture_call(struct api_fixture *f, const char *method, const char *path
 static void append(char **s, size_t *len, const char *add)
 {
 	size_t n = strlen(add);
-	char *p = realloc(*s, *len + n + 2);
-	if (!p)
-		abort();
+	char *p = xrealloc(*s, *len + n + 2);
 	memcpy(p + *len, add, n);
 	p[*len + n] = '|';
 	p[*len + n + 1] = '\0';
@@ -124,9 +123,11 @@ char *api_fixture_digest(struct api_fixture *f)
 		snprintf(sql, sizeof(sql), "SELECT * FROM %s ORDER BY 1", *t);
 		cleanup_rows struct loam_db_rows *rows = NULL;
 		cleanup_err loam_err err = NULL;
-		if (loam_db_query(f->db, sql, DB_NOARGS, &rows, &err) < 0)
-			continue; /* a table another part adds later */
 		append(&out, &len, *t);
+		if (loam_db_query(f->db, sql, DB_NOARGS, &rows, &err) < 0) {
+			append(&out, &len, loam_err_msg(err)); /* shows in any comparison */
+			continue;
+		}
 		for (size_t r = 0; r < loam_db_rows_count(rows); r++)
 			for (size_t c = 0; c < loam_db_rows_cols(rows); c++)
 				append(&out, &len,

@@ -6,6 +6,7 @@
 # tests/transport/test_transport_ssh.c checks that refusal.)
 set -uo pipefail
 cd "${LOAM_SOURCE_DIR:?}" || exit 1
+git rev-parse --git-dir >/dev/null || { echo "FAIL: $PWD is not a git checkout, so git grep cannot search it" >&2; exit 1; }
 fails=0
 check() { # description, pattern [pathspec...]
 	local hits what=$1 pattern=$2

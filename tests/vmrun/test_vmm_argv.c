@@ -9,7 +9,7 @@
 #include "arch/arch.h"
 #include "lib/cleanup.h"
 #include "t.h"
-#include "vmm.h"
+#include "host/vmm.h"
 
 static struct loam_vmm_spec base_spec(void)
 {

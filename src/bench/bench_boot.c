@@ -1,5 +1,5 @@
 /*
- * `loam bench boot --arch A [--runs N] [--size S] [--direct-kernel]`
+ * `loam-bench boot --arch A [--runs N] [--size S] [--direct-kernel]`
  * (issue 6): how much loam adds to a boot. Each run creates a VM through
  * the running loamd ($LOAM_URL) and times `vm create` → state `running`;
  * then it stops that VM, takes its exact QEMU argv from the agent
@@ -38,14 +38,17 @@
 
 extern char **environ;
 
-#include "cli/bench_boot.h"
 #include "arch/arch.h"
+#include "bench/bench.h"
 #include "cli/client.h"
 #include "cli/verbs.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 #include "lib/json.h"
 #include "lib/spawn.h"
+#include "lib/xalloc.h"
+#include "proto/agent.h"
+#include "proto/client.h"
 
 #define POLL_MS	      50
 #define BOOT_LIMIT_MS (15LL * 60 * 1000)
@@ -142,7 +145,7 @@ static bool serial_ready(const char *path)
 	cleanup_fclose FILE *f = fopen(path, "re");
 	char line[4096];
 	while (f && fgets(line, sizeof(line), f))
-		if (strstr(line, "LOAM-READY machine="))
+		if (strstr(line, LOAM_READY_MARK))
 			return true;
 	return false;
 }
@@ -191,9 +194,8 @@ static void vm_files_free(struct vm_files *f)
 
 static void vm_files_init(struct vm_files *f, const char *state_dir, const char *id)
 {
-	if (asprintf(&f->serial, "%s/vms/%s/serial.log", state_dir, id) < 0 ||
-	    asprintf(&f->pidfile, "%s/vms/%s/qemu.pid", state_dir, id) < 0)
-		abort();
+	f->serial = xasprintf("%s/" LOAM_LAYOUT_VMS "/%s/" LOAM_LAYOUT_VM_SERIAL, state_dir, id);
+	f->pidfile = xasprintf("%s/" LOAM_LAYOUT_VMS "/%s/" LOAM_LAYOUT_VM_PIDFILE, state_dir, id);
 }
 
 /* One timed boot: total is request (or QEMU's spawn) → ready; overhead is
@@ -271,31 +273,23 @@ static int vm_remove(struct loam_client *c, const char *name, loam_err *err)
 	return loam_fail(err, LOAM_E_TIMEOUT, "VM %s was not removed within 2 min", name);
 }
 
-static json_t *agent_json(const char *agent, const char *verb, const char *id, const char *dir,
-			  const char *timeout, const char *stdin_data, loam_err *err)
+/* The spec vm-prep saved, read only as a root-owned regular file: the VM's
+ * user owns the directory it is in. */
+static json_t *saved_spec(const char *dir, const char *id, loam_err *err)
 {
-	const char *argv[8] = {agent, verb};
-	size_t n = 2;
-	if (id)
-		argv[n++] = id;
-	argv[n++] = "--state-dir";
-	argv[n++] = dir;
-	if (timeout) {
-		argv[n++] = "--timeout";
-		argv[n++] = timeout;
-	}
-	struct loam_spawn_opts so = {.argv = argv,
-				     .timeout_ms = 120000,
-				     .stdin_data = stdin_data,
-				     .stdin_len = stdin_data ? strlen(stdin_data) : 0};
-	struct loam_spawn_result r;
-	if (loam_spawn_ok(&so, &r, err) < 0) {
-		loam_spawn_result_free(&r);
+	cleanup_free char *path =
+	    xasprintf("%s/" LOAM_LAYOUT_VMS "/%s/" LOAM_LAYOUT_VM_SPEC, dir, id);
+	cleanup_close int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0) {
+		loam_fail(err, LOAM_E_IO, "%s is not a root-owned file", path);
 		return NULL;
 	}
-	json_t *j = loam_json_parse(r.out, r.out_len, verb, err);
-	loam_spawn_result_free(&r);
-	return j;
+	cleanup_free char *text = NULL;
+	size_t len = 0;
+	if (loam_read_fd(fd, path, 1 << 20, &text, &len, err) < 0)
+		return NULL;
+	return loam_json_parse(text, len, path, err);
 }
 
 /*
@@ -305,21 +299,20 @@ static json_t *agent_json(const char *agent, const char *verb, const char *id, c
  * the VARS loam's boot already filled would be a second boot, not the
  * same one.
  */
-static int reprep(const char *agent, const char *dir, const char *id, loam_err *err)
+static int reprep(const struct loam_agent *a, const char *id, loam_err *err)
 {
-	cleanup_free char *vm_dir = NULL, *spec_path = NULL, *vars = NULL, *disk = NULL;
-	if (asprintf(&vm_dir, "%s/vms/%s", dir, id) < 0 ||
-	    asprintf(&spec_path, "%s/vm.json", vm_dir) < 0 ||
-	    asprintf(&vars, "%s/VARS.fd", vm_dir) < 0 ||
-	    asprintf(&disk, "%s/disk.qcow2", vm_dir) < 0)
-		abort();
-	cleanup_free char *spec = NULL;
-	if (loam_read_file(spec_path, 1 << 20, &spec, NULL, err) < 0)
+	cleanup_json json_t *saved = saved_spec(a->state_dir, id, err);
+	struct loam_vm_prep_spec spec;
+	if (!saved || loam_vm_prep_spec_read(saved, &spec, err) < 0)
 		return loam_err_wrap(err, "read the VM's spec");
+	cleanup_free char *vars =
+	    xasprintf("%s/" LOAM_LAYOUT_VMS "/%s/" LOAM_LAYOUT_VM_VARS, a->state_dir, id);
+	cleanup_free char *disk =
+	    xasprintf("%s/" LOAM_LAYOUT_VMS "/%s/" LOAM_LAYOUT_VM_DISK, a->state_dir, id);
 	if ((unlink(vars) < 0 && errno != ENOENT) || (unlink(disk) < 0 && errno != ENOENT))
 		return loam_fail_errno(err, "remove the VM's VARS or disk");
-	cleanup_json json_t *prepped = agent_json(agent, "vm-prep", NULL, dir, NULL, spec, err);
-	return prepped ? 0 : loam_err_wrap(err, "prepare the direct boot");
+	return loam_agent_vm_prep(a, &spec, err) < 0 ? loam_err_wrap(err, "prepare the direct boot")
+						     : 0;
 }
 
 static void kill_pidfile(const char *path)
@@ -335,15 +328,10 @@ static void kill_pidfile(const char *path)
 
 /* Starts QEMU from argv (it daemonizes once set up) and waits for the
  * guest's readiness line; *ms is start → ready. */
-static int direct_boot(const struct boot_opts *o, const json_t *argv_json, const struct vm_files *f,
-		       int64_t *ms, loam_err *err)
+static int direct_boot(const struct boot_opts *o, const struct loam_argv *qemu,
+		       const struct vm_files *f, int64_t *ms, loam_err *err)
 {
-	size_t n = json_array_size(argv_json);
-	cleanup_free const char **argv = calloc(n + 1, sizeof(*argv));
-	if (!argv)
-		abort();
-	for (size_t i = 0; i < n; i++)
-		argv[i] = json_string_value(json_array_get(argv_json, i));
+	const char *const *argv = loam_argv_view(qemu);
 	unlink(f->serial);
 	settle(o);
 	int64_t t0 = now_ms();
@@ -369,7 +357,7 @@ static int direct_boot(const struct boot_opts *o, const json_t *argv_json, const
 struct bench_run {
 	struct loam_client *c;
 	const struct boot_opts *o;
-	const char *agent, *state_dir;
+	struct loam_agent agent; /* on this machine, through the local transport */
 	int64_t loam_ms[MAX_RUNS], overhead_ms[MAX_RUNS], direct_ms[MAX_RUNS];
 	char name[64];
 };
@@ -377,17 +365,13 @@ struct bench_run {
 /* Stops the loam-booted VM and boots its exact argv once more without loam. */
 static int measure_direct(const struct bench_run *b, const char *id, int64_t *ms, loam_err *err)
 {
-	cleanup_json json_t *stopped =
-	    agent_json(b->agent, "vm-stop", id, b->state_dir, "0", NULL, err);
-	if (!stopped || reprep(b->agent, b->state_dir, id, err) < 0)
-		return -1;
-	cleanup_json json_t *spec =
-	    agent_json(b->agent, "vm-argv", id, b->state_dir, NULL, NULL, err);
-	if (!spec)
+	cleanup_argv struct loam_argv qemu = {0};
+	if (loam_agent_vm_stop(&b->agent, id, 0, NULL, err) < 0 || reprep(&b->agent, id, err) < 0 ||
+	    loam_agent_vm_argv(&b->agent, id, &qemu, err) < 0)
 		return -1;
 	cleanup_vm_files struct vm_files f = {0};
-	vm_files_init(&f, b->state_dir, id);
-	return direct_boot(b->o, json_object_get(spec, "argv"), &f, ms, err);
+	vm_files_init(&f, b->agent.state_dir, id);
+	return direct_boot(b->o, &qemu, &f, ms, err);
 }
 
 /* One pair, back to back so that both see the same machine load: request →
@@ -396,7 +380,7 @@ static int run_pair(struct bench_run *b, long i, loam_err *err)
 {
 	snprintf(b->name, sizeof(b->name), "bench-boot-%ld-%ld", (long)getpid(), i);
 	struct boot_time bt = {0};
-	if (loam_boot(b->c, b->o, b->state_dir, b->name, &bt, err) < 0)
+	if (loam_boot(b->c, b->o, b->agent.state_dir, b->name, &bt, err) < 0)
 		return -1;
 	b->loam_ms[i] = bt.total_ms;
 	b->overhead_ms[i] = bt.overhead_ms;
@@ -461,13 +445,20 @@ static int run_bench(struct bench_run *b, json_t **out, loam_err *err)
 	cleanup_json json_t *host = find_host(b->c, b->o->arch, err);
 	if (!host)
 		return -1;
-	b->agent = json_string_value(json_object_get(host, "agent_path"));
-	b->state_dir = json_string_value(json_object_get(host, "state_dir"));
-	if (!b->agent || !b->state_dir)
+	b->agent.path = json_string_value(json_object_get(host, "agent_path"));
+	b->agent.state_dir = json_string_value(json_object_get(host, "state_dir"));
+	if (!b->agent.path || !b->agent.state_dir)
 		return loam_fail(err, LOAM_E_INVALID, "the host has no agent path or state dir");
-	for (long i = 0; i < b->o->runs; i++)
-		if (run_pair(b, i, err) < 0)
-			return -1;
+	b->agent.timeout_ms = 120000;
+	struct loam_host_target local = {.kind = LOAM_TRANSPORT_LOCAL, .name = "local"};
+	if (loam_transport_open(&local, &b->agent.t, NULL, err) < 0)
+		return -1;
+	int rc = 0;
+	for (long i = 0; i < b->o->runs && rc == 0; i++)
+		rc = run_pair(b, i, err);
+	loam_transport_close(b->agent.t);
+	if (rc < 0)
+		return -1;
 	*out = results_json(b, json_string_value(json_object_get(host, "name")) ?: "");
 	return 0;
 }
@@ -496,7 +487,7 @@ static int free_port(uint16_t *port, loam_err *err)
 	return 0;
 }
 
-/* loamd next to this loam binary, its output in DIR/loamd.log. */
+/* loamd next to this binary (build/bin/), its output in DIR/loamd.log. */
 static int spawn_loamd(struct temp_loamd *t, uint16_t port, loam_err *err)
 {
 	char exe[PATH_MAX], loamd[PATH_MAX + 8], listen_addr[32], log[96];
@@ -673,7 +664,7 @@ static int canonical_args(struct boot_opts *o, loam_err *err)
 	return 0;
 }
 
-int loam_bench_boot(int argc, char **argv)
+int loam_bench_boot_main(int argc, char **argv)
 {
 	struct boot_opts o;
 	if (parse(argc, argv, &o) < 0)

@@ -1,0 +1,18 @@
+/*
+ * loam-bench's benchmarks, one entry each; main.c dispatches on argv[1].
+ * Each gets argv starting at its own name ("alloc", "boot", "vms"), prints
+ * one JSON object with its figures and their ratio against its baseline,
+ * and returns the exit status (2 for bad arguments).
+ */
+#ifndef LOAM_BENCH_H
+#define LOAM_BENCH_H
+
+/* The allocator against the seed's SQL allocator (bench_alloc.c). */
+int loam_bench_alloc_main(int argc, char **argv);
+/* One VM's boot through loam against the same QEMU argv run directly
+ * (bench_boot.c). */
+int loam_bench_boot_main(int argc, char **argv);
+/* Many VMs at once on simulated hosts (bench_vms.c). */
+int loam_bench_vms_main(int argc, char **argv);
+
+#endif

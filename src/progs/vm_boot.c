@@ -1,0 +1,99 @@
+/*
+ * The vm prog's "run" and "wait_ready" labels: start the VMM (vm-start is
+ * one short call: QEMU daemonizes once set up), then wait for the guest's
+ * readiness line without holding a worker. wait_ready asks the agent once
+ * (no QMP: a booting guest is left alone), and when the guest is not up
+ * yet it tells the host watcher and naps; the watcher long-polls the host
+ * and wakes the strand within tens of milliseconds of the line, with the
+ * status in hand, so the label needs no second call.
+ */
+#include <string.h>
+
+#include "lib/cleanup.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+#include "progs/vm_prog.h"
+#include "progs/watch.h"
+
+/* Without a watcher, how often a booting guest is asked about. */
+#define READY_POLL_MS 500
+/* The first checkup of a VM that just came up. */
+#define FIRST_CHECKUP_MS 5000
+
+static struct loam_watch *watch_of(struct loam_strand_ctx *ctx)
+{
+	return vm_app(ctx) ? vm_app(ctx)->watch : NULL;
+}
+
+int vm_label_run(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_err *err)
+{
+	struct loam_vm *v = vm_of(ctx);
+	if (watch_of(ctx)) /* what it saw of an earlier boot is not this one's */
+		loam_watch_forget(watch_of(ctx), ctx->id);
+	cleanup_vm_agent struct vm_agent a = {0};
+	if (vm_agent_open(ctx, v->host_id, &a, err) < 0)
+		return -1;
+	if (loam_agent_vm_start(&a.agent, ctx->id, NULL, NULL, err) < 0) {
+		if (ctx->tries + 1 < VM_PREP_MAX_TRIES)
+			return -1;
+		cleanup_free char *reason =
+		    xasprintf("the VMM did not start: %s", loam_err_msg(*err));
+		loam_err_free(err);
+		return vm_fail(ctx, reason, VM_RUN, out, err);
+	}
+	if (vm_set_state(ctx, LOAM_VM_BOOTING, NULL, err) < 0)
+		return -1;
+	*out = loam_hop(VM_WAIT_READY);
+	return 0;
+}
+
+/* The guest's state now: what the watcher saw, or one call to the agent. */
+static int boot_status(struct loam_strand_ctx *ctx, const struct loam_vm *v,
+		       struct loam_vm_status *st, loam_err *err)
+{
+	if (watch_of(ctx) && loam_watch_take(watch_of(ctx), ctx->id, st))
+		return 0;
+	cleanup_vm_agent struct vm_agent a = {0};
+	if (vm_agent_open(ctx, v->host_id, &a, err) < 0)
+		return -1;
+	return loam_agent_vm_wait_ready(&a.agent, ctx->id, 0, st, err);
+}
+
+static int came_up(struct loam_strand_ctx *ctx, const struct loam_vm *v,
+		   const struct loam_vm_status *st, struct loam_outcome *out, loam_err *err)
+{
+	if (loam_vm_set_running(ctx->db, ctx->id, st->guest_machine, err) < 0)
+		return -1;
+	log_info("vm %s (%s) running: guest reports %s", v->name, ctx->id, st->guest_machine);
+	json_object_set_new(ctx->frame, VM_FRAME_CHECKUP_AT,
+			    json_integer(loam_db_now_ms() + FIRST_CHECKUP_MS));
+	*out = loam_hop(VM_WAIT);
+	return 0;
+}
+
+/* Booting: a stop stops the VMM; a reboot is dropped (the guest is booting
+ * fresh), and so is a start. */
+int vm_label_wait_ready(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_err *err)
+{
+	loam_strand_take_signal(ctx, LOAM_SIGNAL_REBOOT);
+	loam_strand_take_signal(ctx, LOAM_SIGNAL_START);
+	if (loam_strand_take_signal(ctx, LOAM_SIGNAL_STOP)) {
+		*out = loam_hop(VM_STOP);
+		return 0;
+	}
+	struct loam_vm *v = vm_of(ctx);
+	cleanup_vm_status struct loam_vm_status st = {0};
+	if (boot_status(ctx, v, &st, err) < 0)
+		return -1;
+	if (!st.running) {
+		cleanup_free char *reason = vm_reason_with_tail("the VMM exited during boot", &st);
+		return vm_fail(ctx, reason, VM_RUN, out, err);
+	}
+	if (st.ready)
+		return came_up(ctx, v, &st, out, err);
+	if (watch_of(ctx))
+		loam_watch_vm(watch_of(ctx), v->host_id, ctx->id, ctx->id);
+	*out = loam_nap(watch_of(ctx) ? VM_WATCHED_NAP_MS : READY_POLL_MS);
+	return 0;
+}
