@@ -26,6 +26,7 @@
  * (rare), locations uniform.
  */
 #include <jansson.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -556,11 +557,12 @@ int loam_bench_alloc_main(int argc, char **argv)
 	struct opts o;
 	if (parse_args(argc, argv, &o) < 0)
 		return 2;
-	char tmp[] = "/tmp/loam-bench.XXXXXX";
+	char tmp[PATH_MAX];
 	cleanup_free char *tmp_url = NULL;
 	if (!o.db) {
-		if (!mkdtemp(tmp)) {
-			perror("loam: bench: mkdtemp");
+		cleanup_err loam_err terr = NULL;
+		if (loam_bench_mkdtemp("alloc", tmp, sizeof(tmp), &terr) < 0) {
+			fprintf(stderr, "loam: bench alloc: %s\n", loam_err_msg(terr));
 			return 1;
 		}
 		tmp_url = xasprintf("sqlite:%s/bench.db", tmp);

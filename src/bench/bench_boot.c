@@ -466,7 +466,7 @@ static int run_bench(struct bench_run *b, json_t **out, loam_err *err)
 /* ---- a loamd of our own, in a temp dir, when none answers ---- */
 
 struct temp_loamd {
-	char dir[64];
+	char dir[PATH_MAX];
 	pid_t pid;
 };
 
@@ -583,12 +583,9 @@ static void temp_loamd_stop(struct temp_loamd *t)
 
 static int temp_loamd_start(const char *arch, struct temp_loamd *t, loam_err *err)
 {
-	snprintf(t->dir, sizeof(t->dir), "/tmp/loam-bench-boot.XXXXXX");
 	uint16_t port = 0;
-	if (!mkdtemp(t->dir)) {
-		t->dir[0] = '\0';
-		return loam_fail_errno(err, "mkdtemp");
-	}
+	if (loam_bench_mkdtemp("boot", t->dir, sizeof(t->dir), err) < 0)
+		return -1;
 	chmod(t->dir, 0755); /* the VM users traverse it to their own dirs */
 	if (free_port(&port, err) < 0 || spawn_loamd(t, port, err) < 0)
 		return -1;

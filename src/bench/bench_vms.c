@@ -63,7 +63,7 @@ struct run {
 	const struct opts *o;
 	bool blocking;
 	long vms;
-	char dir[64];
+	char dir[PATH_MAX];
 	char *url;
 	struct loam_db *db;
 	struct loamd_app app;
@@ -95,11 +95,8 @@ static int add_hosts(struct run *r, loam_err *err)
 
 static int run_open(struct run *r, loam_err *err)
 {
-	snprintf(r->dir, sizeof(r->dir), "/tmp/loam-bench-vms.XXXXXX");
-	if (!mkdtemp(r->dir)) {
-		r->dir[0] = '\0';
-		return loam_fail_errno(err, "mkdtemp");
-	}
+	if (loam_bench_mkdtemp("vms", r->dir, sizeof(r->dir), err) < 0)
+		return -1;
 	cleanup_free char *base = xasprintf("sqlite:%s/loam.db", r->dir);
 	if (loam_db_scratch_create(base, "bench", &r->url, err) < 0 ||
 	    loam_db_open(r->url, &r->db, err) < 0 || loam_db_migrate(r->db, err) < 0 ||

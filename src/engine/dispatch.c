@@ -130,18 +130,6 @@ static int take_tx(struct loam_db *db, void *p, loam_err *err)
 	return 0;
 }
 
-static json_t *load_signals(struct loam_db *db, const char *id, loam_err *err)
-{
-	cleanup_rows struct loam_db_rows *rows = NULL;
-	if (loam_db_query(db, "SELECT name FROM strand_signal WHERE strand_id = ?",
-			  DB_ARGS(DB_TEXT(id)), &rows, err) < 0)
-		return NULL;
-	json_t *a = json_array();
-	for (size_t i = 0; i < loam_db_rows_count(rows); i++)
-		json_array_append_new(a, json_string(loam_db_rows_text(rows, i, 0)));
-	return a;
-}
-
 static int load_run(struct loam_db *db, struct strand_run *r, loam_err *err)
 {
 	cleanup_rows struct loam_db_rows *rows = NULL;
@@ -163,7 +151,7 @@ static int load_run(struct loam_db *db, struct strand_run *r, loam_err *err)
 	r->top = json_array_get(r->stack, json_array_size(r->stack) - 1);
 	if (!json_is_object(json_object_get(r->top, "state")))
 		json_object_set_new(r->top, "state", json_object());
-	r->signals = load_signals(db, r->id, err);
+	r->signals = loam_strand_signals(db, r->id, err);
 	r->taken = json_array();
 	return r->signals ? 0 : -1;
 }

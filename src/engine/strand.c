@@ -120,7 +120,7 @@ static json_t *parsed_or_null(const struct loam_db_rows *r, size_t row, size_t c
 	return j ? j : json_string(s);
 }
 
-static json_t *signals_of(struct loam_db *db, const char *id, loam_err *err)
+json_t *loam_strand_signals(struct loam_db *db, const char *id, loam_err *err)
 {
 	cleanup_rows struct loam_db_rows *rows = NULL;
 	if (loam_db_query(db, "SELECT name FROM strand_signal WHERE strand_id = ? ORDER BY name",
@@ -139,7 +139,7 @@ static json_t *signals_of(struct loam_db *db, const char *id, loam_err *err)
 static json_t *status_row(struct loam_db *db, const struct loam_db_rows *r, size_t i, loam_err *err)
 {
 	cleanup_json json_t *stack = parsed_or_null(r, i, 3);
-	json_t *signals = signals_of(db, loam_db_rows_text(r, i, 0), err);
+	json_t *signals = loam_strand_signals(db, loam_db_rows_text(r, i, 0), err);
 	if (!signals)
 		return NULL;
 	return json_pack("{s:o, s:o, s:o, s:I, s:o, s:o, s:o, s:o, s:b, s:o, s:I, s:o, s:o, s:o, "

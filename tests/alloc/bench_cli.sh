@@ -11,6 +11,9 @@ bin=${LOAM_BIN_DIR:?}
 loam=$bin/loam
 work=$(mktemp -d /tmp/loam-benchcli-test.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+# Our own TMPDIR, so that the check for leftovers sees this run's only.
+mkdir "$work/tmp"
+export TMPDIR=$work/tmp
 
 out=$("$loam" bench alloc --hosts 60 --vms 400 --baseline-vms 100 --clients 2)
 expect "bench alloc exits 0" 0 $?
@@ -33,7 +36,7 @@ for args in "--hosts -5" "--vms 0" "--clients x" "--hosts" "--bogus 1"; do
 	expect "bench alloc $args exits 2" 2 $?
 	nonempty "bench alloc $args prints an error" "$err"
 done
-if compgen -G "/tmp/loam-bench.*" >/dev/null; then bad "temp dir left behind"; else ok; fi
+if compgen -G "$TMPDIR/loam-bench-*" >/dev/null; then bad "temp dir left behind"; else ok; fi
 
 # ---- loam bench is loam-bench: same fleet for a seed, same status ----
 a=$("$loam" bench alloc --hosts 20 --vms 50 --seed 7 | jq -c '[.loam.placed, .loam.no_capacity]')
