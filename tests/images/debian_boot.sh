@@ -36,8 +36,8 @@ tmp=$(mktemp -d /tmp/loam-debian-boot.XXXXXX)
 qemu_pid=
 cleanup() {
 	if [[ -n $qemu_pid ]]; then
-		kill "$qemu_pid" 2>/dev/null
-		wait "$qemu_pid" 2>/dev/null
+		kill "$qemu_pid" 2>/dev/null || true
+		wait "$qemu_pid" 2>/dev/null || true
 	fi
 	rm -rf "$tmp"
 }
@@ -173,8 +173,8 @@ check_arch() { # arch
 	stop_vm
 }
 
-stop_vm() {
-	kill "$qemu_pid" 2>/dev/null
+stop_vm() { # QEMU may be gone already (it exited, or the wait saw it die)
+	kill "$qemu_pid" 2>/dev/null || true
 	wait "$qemu_pid" 2>/dev/null || true
 	qemu_pid=
 }
