@@ -10,6 +10,7 @@
 
 #include "alloc/internal.h"
 #include "lib/cleanup.h"
+#include "lib/metrics.h"
 #include "lib/xalloc.h"
 
 #define GROUP_MAX 64
@@ -125,9 +126,9 @@ static void gc_lead(struct loam_allocator *a, struct loam_db *db, const struct g
 	pthread_cond_broadcast(&a->gc_cond);
 }
 
-int loam_alloc_place(struct loam_allocator *a, struct loam_db *db,
-		     const struct loam_alloc_request *req, struct loam_alloc_result *res,
-		     loam_err *err)
+static int place_grouped(struct loam_allocator *a, struct loam_db *db,
+			 const struct loam_alloc_request *req, struct loam_alloc_result *res,
+			 loam_err *err)
 {
 	struct gc_slot me = {.req = req};
 	pthread_mutex_lock(&a->gc_mu);
@@ -148,4 +149,17 @@ int loam_alloc_place(struct loam_allocator *a, struct loam_db *db,
 	}
 	*res = me.out;
 	return 0;
+}
+
+int loam_alloc_place(struct loam_allocator *a, struct loam_db *db,
+		     const struct loam_alloc_request *req, struct loam_alloc_result *res,
+		     loam_err *err)
+{
+	double t0 = loam_metric_clock();
+	int rc = place_grouped(a, db, req, res, err);
+	const char *result = rc == 0					   ? "placed"
+			     : loam_err_kind_of(*err) == LOAM_E_NOCAPACITY ? "no_capacity"
+									   : "error";
+	LOAM_METRIC_OBSERVE(LOAM_METRIC_PLACEMENT_SECONDS, loam_metric_clock() - t0, result);
+	return rc;
 }

@@ -8,10 +8,12 @@
 #include "api/internal.h"
 
 #include <openssl/crypto.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/cleanup.h"
+#include "api/console.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/valid.h"
@@ -27,6 +29,8 @@ int loam_api_new(const struct loam_api_config *cfg, struct loam_api **out, loam_
 	api->token = xstrdup(cfg->token);
 	api->alloc = cfg->alloc;
 	api->artifact_store = xstrdup(cfg->artifact_store);
+	api->metrics_token = xstrdup(cfg->metrics_token);
+	api->sessions = console_sessions_new();
 	pthread_mutex_init(&api->pool_mu, NULL);
 	*out = api;
 	return 0;
@@ -45,10 +49,14 @@ void loam_api_free(struct loam_api *api)
 	free(api->state_dir);
 	free(api->db_url);
 	free(api->artifact_store);
+	if (api->metrics_token)
+		OPENSSL_cleanse(api->metrics_token, strlen(api->metrics_token));
+	free(api->metrics_token);
+	console_sessions_free(api->sessions);
 	free(api);
 }
 
-static int pool_get(struct loam_api *api, struct loam_db **out, loam_err *err)
+int api_pool_get(struct loam_api *api, struct loam_db **out, loam_err *err)
 {
 	pthread_mutex_lock(&api->pool_mu);
 	*out = api->npool ? api->pool[--api->npool] : NULL;
@@ -58,7 +66,7 @@ static int pool_get(struct loam_api *api, struct loam_db **out, loam_err *err)
 	return loam_db_open(api->db_url, out, err);
 }
 
-static void pool_put(struct loam_api *api, struct loam_db *db)
+void api_pool_put(struct loam_api *api, struct loam_db *db)
 {
 	pthread_mutex_lock(&api->pool_mu);
 	if (api->npool < API_POOL_MAX) {
@@ -70,18 +78,25 @@ static void pool_put(struct loam_api *api, struct loam_db *db)
 		loam_db_close(db);
 }
 
-/* Constant time in the token's content: the length check leaks only the
+/* Constant time in the secret's content: the length check leaks only the
  * length, which is fixed and public (64 hex characters). */
+bool api_secret_equal(const char *secret, const char *given)
+{
+	size_t n = secret ? strlen(secret) : 0;
+	return n && given && strlen(given) == n && CRYPTO_memcmp(given, secret, n) == 0;
+}
+
+bool api_token_equal(const struct loam_api *api, const char *given)
+{
+	return api_secret_equal(api->token, given);
+}
+
 static bool token_ok(const struct loam_api *api, const char *auth)
 {
 	static const char prefix[] = "Bearer ";
 	if (!auth || strncmp(auth, prefix, sizeof(prefix) - 1) != 0)
 		return false;
-	const char *given = auth + sizeof(prefix) - 1;
-	size_t n = strlen(api->token);
-	if (strlen(given) != n)
-		return false;
-	return CRYPTO_memcmp(given, api->token, n) == 0;
+	return api_token_equal(api, auth + sizeof(prefix) - 1);
 }
 
 struct route {
@@ -110,6 +125,7 @@ static const struct route routes[] = {
     {"GET", {"artifacts"}, api_artifacts_list},
     {"POST", {"artifacts", "gc"}, api_artifacts_gc},
     {"POST", {"hosts", "*", "upgrade"}, api_hosts_upgrade},
+    {"GET", {"vms", "*", "console"}, api_vms_console},
 };
 
 static bool pattern_matches(const struct route *rt, const struct api_req *r)
@@ -210,51 +226,84 @@ static int run_request(struct api_req *r, const char *path, const char *body, si
 	if (split_path(path, buf, sizeof(buf), r, err) < 0)
 		return -1;
 	const struct route *rt = find_route(r, err);
+	if (rt)
+		r->pattern = rt->pattern;
 	if (!rt || parse_body(r, body, len, err) < 0)
 		return -1;
-	if (pool_get(r->api, &r->db, err) < 0)
+	if (api_pool_get(r->api, &r->db, err) < 0)
 		return loam_err_wrap(err, "database");
 	int rc = rt->fn(r, err);
-	pool_put(r->api, r->db);
+	api_pool_put(r->api, r->db);
 	r->db = NULL;
 	if (rc == 0 && strcmp(r->method, "GET") != 0)
 		notify_change(r->api);
 	return rc;
 }
 
-static void respond_json(struct loam_api_response *resp, int status, json_t *doc)
+static json_t *error_doc(const loam_err err)
 {
-	resp->status = status;
-	resp->body = doc ? loam_json_dump(doc) : xstrdup("{}");
+	return json_pack("{s:s, s:s}", "error", loam_err_kind_name(loam_err_kind_of(err)), "detail",
+			 loam_err_msg(err));
 }
 
-static void respond_error(struct loam_api_response *resp, const loam_err err)
+/* The matched route as a path with '*' for each name, or "unmatched". */
+static void route_label(const struct api_req *r, char *out, size_t size)
 {
-	cleanup_json json_t *doc =
-	    json_pack("{s:s, s:s}", "error", loam_err_kind_name(loam_err_kind_of(err)), "detail",
-		      loam_err_msg(err));
-	respond_json(resp, loam_err_http_status(err), doc);
+	if (!r->pattern) {
+		snprintf(out, size, "unmatched");
+		return;
+	}
+	size_t len = (size_t)snprintf(out, size, "/v1");
+	for (size_t i = 0; i < API_MAX_SEGMENTS && r->pattern[i] && len < size; i++)
+		len += (size_t)snprintf(out + len, size - len, "/%s", r->pattern[i]);
+}
+
+/* The pipeline after auth: *doc is the answer; returns the status. */
+static int handle(struct loam_api *api, const char *method, const char *path, const char *body,
+		  size_t body_len, json_t **doc, char *route, size_t route_size)
+{
+	cleanup_err loam_err err = NULL;
+	struct api_req r = {.api = api, .method = method};
+	int status;
+	if (run_request(&r, path, body, body_len, &err) < 0) {
+		if (loam_err_http_status(err) == 500)
+			log_warn("%s %s: %s", method, path, loam_err_msg(err));
+		status = loam_err_http_status(err);
+		*doc = error_doc(err);
+		json_decref(r.out);
+	} else {
+		status = r.status ? r.status : 200;
+		*doc = r.out ? r.out : json_object();
+	}
+	route_label(&r, route, route_size);
+	json_decref(r.body);
+	return status;
 }
 
 void loam_api_handle(struct loam_api *api, const char *method, const char *path, const char *auth,
 		     const char *body, size_t body_len, struct loam_api_response *resp)
 {
-	cleanup_err loam_err err = NULL;
+	json_t *doc = NULL;
 	if (!token_ok(api, auth)) {
+		cleanup_err loam_err err = NULL;
 		loam_fail(&err, LOAM_E_AUTH,
 			  "missing or wrong bearer token; send 'Authorization: Bearer TOKEN' "
 			  "with the token from loamd's state dir (DIR/token)");
-		respond_error(resp, err);
-		return;
-	}
-	struct api_req r = {.api = api, .method = method};
-	if (run_request(&r, path, body, body_len, &err) < 0) {
-		if (loam_err_http_status(err) == 500)
-			log_warn("%s %s: %s", method, path, loam_err_msg(err));
-		respond_error(resp, err);
+		resp->status = loam_err_http_status(err);
+		doc = error_doc(err);
+		snprintf(resp->route, sizeof(resp->route), "unauthorized");
 	} else {
-		respond_json(resp, r.status ? r.status : 200, r.out);
+		resp->status = handle(api, method, path, body, body_len, &doc, resp->route,
+				      sizeof(resp->route));
 	}
-	json_decref(r.out);
-	json_decref(r.body);
+	resp->body = loam_json_dump(doc);
+	json_decref(doc);
+}
+
+int api_call_internal(struct loam_api *api, const char *method, const char *path,
+		      const json_t *body, json_t **doc)
+{
+	cleanup_free char *text = body ? loam_json_dump(body) : NULL;
+	char route[96];
+	return handle(api, method, path, text, text ? strlen(text) : 0, doc, route, sizeof(route));
 }

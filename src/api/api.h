@@ -24,6 +24,8 @@ struct loam_api_config {
 	const char *token;     /* the bearer token every /v1 request must carry */
 	struct loam_allocator *alloc;
 	const char *artifact_store; /* served under /artifacts/ without auth; NULL: none */
+	const char *metrics_token;  /* also reads /metrics (the operator token does too);
+				       NULL: the operator token only */
 };
 
 struct loam_api;
@@ -38,7 +40,8 @@ void loam_api_on_change(struct loam_api *api, void (*fn)(void *arg), void *arg);
 
 struct loam_api_response {
 	int status;
-	char *body; /* JSON; the caller frees */
+	char *body;	/* JSON; the caller frees */
+	char route[96]; /* the matched route's pattern, '*' for a name: for metrics */
 };
 
 /* Runs one request: auth, routing, body parsing, the handler, and the

@@ -73,21 +73,7 @@ static int check_prepared(const struct agent_host *h, loam_err *err)
 
 static int open_transport(struct agent_host *h, loam_err *err)
 {
-	const struct loam_host *row = &h->row;
-	bool ssh = strcmp(row->transport, "ssh") == 0;
-	struct loam_host_target target = {
-	    .kind = ssh ? LOAM_TRANSPORT_SSH : LOAM_TRANSPORT_LOCAL,
-	    .name = row->name,
-	    .address = row->address,
-	    .port = (int)row->ssh_port,
-	    .user = row->ssh_user,
-	    .key_file = row->ssh_key_file,
-	    .pinned_host_key = row->host_key,
-	};
-	cleanup_free char *seen = NULL;
-	if (loam_transport_open(&target, &h->t, &seen, err) < 0)
-		return loam_err_wrap(err, "connect to host %s", target.name);
-	return 0;
+	return api_host_transport(&h->row, &h->t, err);
 }
 
 /* ---- GET /v1/artifacts ---- */

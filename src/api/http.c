@@ -1,9 +1,13 @@
 /*
- * Serves the API over HTTP with libmicrohttpd: one thread per connection
+ * Serves loamd over HTTP with libmicrohttpd: one thread per connection
  * (each takes a DB connection from the pool only while a request runs),
- * request bodies buffered up to LOAM_API_BODY_MAX, and JSON responses.
- * /artifacts/... is reserved for the artifact store, served without auth
- * because hosts fetch from it and check integrity by sha256.
+ * request bodies buffered up to LOAM_API_BODY_MAX. The paths:
+ *   /v1/...        the JSON API (api.c), bearer token
+ *   /metrics       Prometheus (metrics.c), metrics or operator token
+ *   /artifacts/... the artifact store, without auth: hosts fetch from it
+ *                  and check integrity by sha256
+ *   anything else  the web console (console.c), session cookie
+ * Every request but an artifact download is counted by route and status.
  */
 #include "api/internal.h"
 
@@ -13,9 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/console.h"
 #include "artifact/serve.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/xalloc.h"
 
 struct upload {
@@ -24,7 +30,8 @@ struct upload {
 	bool too_big;
 };
 
-static enum MHD_Result send_json(struct MHD_Connection *conn, int status, char *body)
+static enum MHD_Result send_text(struct MHD_Connection *conn, int status, char *body,
+				 const char *type)
 {
 	struct MHD_Response *resp =
 	    MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
@@ -32,10 +39,15 @@ static enum MHD_Result send_json(struct MHD_Connection *conn, int status, char *
 		free(body);
 		return MHD_NO;
 	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, resp);
 	MHD_destroy_response(resp);
 	return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *conn, int status, char *body)
+{
+	return send_text(conn, status, body, "application/json");
 }
 
 static char *error_body(const char *kind, const char *detail)
@@ -44,6 +56,92 @@ static char *error_body(const char *kind, const char *detail)
 	char *s = loam_json_dump(doc);
 	json_decref(doc);
 	return s;
+}
+
+static void count(const char *route, const char *method, int status)
+{
+	char code[8];
+	snprintf(code, sizeof(code), "%d", status);
+	LOAM_METRIC_INC(LOAM_METRIC_API_REQUESTS, route, method, code);
+}
+
+static const char *query_arg(void *conn, const char *key)
+{
+	return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static bool conn_is_tls(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *info =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON);
+	const union MHD_DaemonInfo *flags =
+	    info ? MHD_get_daemon_info(info->daemon, MHD_DAEMON_INFO_FLAGS) : NULL;
+	return flags && (flags->flags & MHD_USE_TLS);
+}
+
+static enum MHD_Result send_console(struct MHD_Connection *conn, struct console_response *c)
+{
+	struct MHD_Response *resp =
+	    c->static_body
+		? MHD_create_response_from_buffer(c->body_len, (void *)c->static_body,
+						  MHD_RESPMEM_PERSISTENT)
+		: MHD_create_response_from_buffer(c->body_len, c->body, MHD_RESPMEM_MUST_COPY);
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, c->content_type);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+				c->cacheable ? "no-cache" : "no-store");
+	for (size_t i = 0; loam_console_headers[i]; i += 2)
+		MHD_add_response_header(resp, loam_console_headers[i], loam_console_headers[i + 1]);
+	if (c->location)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, c->location);
+	for (size_t i = 0; i < CONSOLE_MAX_COOKIES; i++)
+		if (c->set_cookie[i])
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, c->set_cookie[i]);
+	enum MHD_Result ret = MHD_queue_response(conn, (unsigned)c->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result serve_console(struct loam_api *api, struct MHD_Connection *conn,
+				     const char *url, const char *method, const struct upload *up)
+{
+	struct console_request req = {
+	    .method = method,
+	    .path = url,
+	    .session_id =
+		MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, CONSOLE_SESSION_COOKIE),
+	    .login_nonce = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, CONSOLE_LOGIN_COOKIE),
+	    .query = query_arg,
+	    .query_ctx = conn,
+	    .body = up->buf,
+	    .body_len = up->len,
+	    .tls = conn_is_tls(conn),
+	};
+	struct console_response resp;
+	loam_console_handle(api, &req, &resp);
+	count(resp.route, method, resp.status);
+	enum MHD_Result ret = send_console(conn, &resp);
+	loam_console_response_free(&resp);
+	return ret;
+}
+
+/* route: GET /metrics */
+static enum MHD_Result serve_metrics(struct loam_api *api, struct MHD_Connection *conn,
+				     const char *method)
+{
+	struct loam_api_response resp = {0};
+	if (strcmp(method, "GET") != 0) {
+		count("/metrics", method, 405);
+		return send_json(conn, 405, error_body("invalid", "/metrics is read with GET"));
+	}
+	api_metrics(
+	    api, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+	    &resp);
+	count(resp.route, method, resp.status);
+	return send_text(conn, resp.status, resp.body,
+			 resp.status == 200 ? "text/plain; version=0.0.4; charset=utf-8"
+					    : "application/json");
 }
 
 /* Accumulates the body, or marks it too big once it is over the limit. */
@@ -60,7 +158,8 @@ static void take_upload(struct upload *up, const char *data, size_t size)
 	up->buf[up->len] = '\0';
 }
 
-/* Read-only and unauthenticated: hosts check each file's sha256. */
+/* Read-only and unauthenticated: hosts check each file's sha256.
+ * route: GET /artifacts/{path} */
 static enum MHD_Result serve_artifact(struct loam_api *api, struct MHD_Connection *conn,
 				      const char *method, const char *rel)
 {
@@ -98,11 +197,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return send_json(conn, 413, error_body("invalid", "request body is over 64 KiB"));
 	if (strncmp(url, "/artifacts/", 11) == 0)
 		return serve_artifact(api, conn, method, url + 11);
+	if (strcmp(url, "/metrics") == 0)
+		return serve_metrics(api, conn, method);
+	if (strncmp(url, "/v1/", 4) != 0)
+		return serve_console(api, conn, url, method, up);
 	const char *auth =
 	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	struct loam_api_response resp = {0};
 	loam_api_handle(api, method, url, auth, up->buf, up->len, &resp);
 	log_debug("%s %s -> %d", method, url, resp.status);
+	count(resp.route, method, resp.status);
 	return send_json(conn, resp.status, resp.body);
 }
 

@@ -490,7 +490,7 @@ static int free_port(uint16_t *port, loam_err *err)
 /* loamd next to this binary (build/bin/), its output in DIR/loamd.log. */
 static int spawn_loamd(struct temp_loamd *t, uint16_t port, loam_err *err)
 {
-	char exe[PATH_MAX], loamd[PATH_MAX + 8], listen_addr[32], log[96];
+	char exe[PATH_MAX], loamd[PATH_MAX + 8], listen_addr[32], log[PATH_MAX + 16];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n <= 0)
 		return loam_fail_errno(err, "find the loam binary");

@@ -206,6 +206,8 @@ int loam_cli_usage(const char *usage)
 
 void loam_cli_print_json(const json_t *doc)
 {
-	cleanup_free char *s = loam_json_dump_pretty(doc);
+	cleanup_json json_t *copy = json_deep_copy(doc);
+	loam_cli_iso_times(copy);
+	cleanup_free char *s = loam_json_dump_pretty(copy);
 	printf("%s\n", s);
 }

@@ -32,8 +32,13 @@ int loam_client_call(struct loam_client *c, const char *method, const char *path
 int loam_cli_error(const loam_err err);
 /* Prints a usage line for a verb and returns 2. */
 int loam_cli_usage(const char *usage);
-/* Pretty JSON on stdout. */
+/* Pretty JSON on stdout, with times as ISO 8601 (loam_cli_iso_times). */
 void loam_cli_print_json(const json_t *doc);
+/* True for a key that holds a time (unix ms in the API): "created_at". */
+bool loam_cli_is_time_key(const char *key);
+/* Replaces, at any depth, every time key's integer by its ISO 8601 text in
+ * UTC ("2026-12-02T10:15:03.123Z"). */
+void loam_cli_iso_times(json_t *doc);
 
 /* One table column: header and the key in each row object. */
 struct loam_col {

@@ -51,6 +51,7 @@ int loam_vm_stop(int argc, char **argv);
 int loam_vm_start(int argc, char **argv);
 int loam_vm_reboot(int argc, char **argv);
 int loam_vm_rm(int argc, char **argv);
+int loam_vm_console(int argc, char **argv);
 int loam_host_upgrade(int argc, char **argv);
 int loam_artifact_ls(int argc, char **argv);
 int loam_artifact_gc(int argc, char **argv);

@@ -30,6 +30,7 @@
 #include "lib/fault.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/xalloc.h"
 
 #define REAP_POLL_MS 60000 /* a backstop only: finishing children wake the parent */
@@ -491,6 +492,8 @@ static void record_failure(struct loam_db *db, struct strand_run *r, const char 
 			   const char *msg)
 {
 	log_warn("strand %s: label %s failed (try %d): %s", r->id, label, r->tries + 1, msg);
+	const char *prog = r->top ? json_string_value(json_object_get(r->top, "prog")) : NULL;
+	LOAM_METRIC_INC(LOAM_METRIC_STRAND_RETRIES, prog ? prog : "?", label);
 	struct plan p = {.run = r, .failed = true, .error = msg};
 	cleanup_err loam_err e = NULL;
 	if (apply(db, &p, &e) < 0)

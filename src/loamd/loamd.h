@@ -33,5 +33,9 @@ void loamd_free_opts(struct loamd_opts *o);
  * mode 0600, atomically) on first start. Refuses a token file that others
  * can read. *out is freed by the caller. */
 int loamd_token_load_or_create(const char *state_dir, char **out, loam_err *err);
+/* The same for another token file of the state dir: "metrics-token", the
+ * token that reads /metrics only (a Prometheus server's). */
+int loamd_token_file_load_or_create(const char *state_dir, const char *file, char **out,
+				    loam_err *err);
 
 #endif

@@ -32,6 +32,7 @@
 struct loamd {
 	struct loamd_opts opts;
 	char *token;
+	char *metrics_token;
 	struct loam_db *db;
 	struct loam_allocator *alloc;
 	struct loam_engine *engine;
@@ -146,7 +147,8 @@ static int start_api(struct loamd *d, loam_err *err)
 				      .db_url = d->opts.db_url,
 				      .token = d->token,
 				      .alloc = d->alloc,
-				      .artifact_store = d->opts.artifact_store};
+				      .artifact_store = d->opts.artifact_store,
+				      .metrics_token = d->metrics_token};
 	if (loam_api_new(&cfg, &d->api, err) < 0)
 		return -1;
 	uint16_t port = 0;
@@ -166,6 +168,8 @@ static int start(struct loamd *d, loam_err *err)
 {
 	if (prepare_state_dir(d->opts.state_dir, err) < 0 ||
 	    loamd_token_load_or_create(d->opts.state_dir, &d->token, err) < 0 ||
+	    loamd_token_file_load_or_create(d->opts.state_dir, "metrics-token", &d->metrics_token,
+					    err) < 0 ||
 	    open_database(d, err) < 0)
 		return -1;
 	if (loam_alloc_new(d->db, &d->alloc, err) < 0)
@@ -191,6 +195,7 @@ static void stop(struct loamd *d)
 	if (d->db)
 		loam_db_close(d->db);
 	free(d->token);
+	free(d->metrics_token);
 	loamd_free_opts(&d->opts);
 }
 

@@ -20,9 +20,9 @@
 
 #define TOKEN_BYTES ((size_t)32)
 
-static int token_path(const char *state_dir, char **out, loam_err *err)
+static int token_path(const char *state_dir, const char *file, char **out, loam_err *err)
 {
-	if (asprintf(out, "%s/token", state_dir) < 0)
+	if (asprintf(out, "%s/%s", state_dir, file) < 0)
 		return loam_fail(err, LOAM_E_INTERNAL, "out of memory");
 	return 0;
 }
@@ -80,8 +80,14 @@ static int write_token(const char *path, char **out, loam_err *err)
 
 int loamd_token_load_or_create(const char *state_dir, char **out, loam_err *err)
 {
+	return loamd_token_file_load_or_create(state_dir, "token", out, err);
+}
+
+int loamd_token_file_load_or_create(const char *state_dir, const char *file, char **out,
+				    loam_err *err)
+{
 	cleanup_free char *path = NULL;
-	if (token_path(state_dir, &path, err) < 0)
+	if (token_path(state_dir, file, &path, err) < 0)
 		return -1;
 	struct stat st;
 	if (stat(path, &st) == 0)

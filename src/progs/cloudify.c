@@ -24,6 +24,7 @@
 #include "lib/cleanup.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/sha256.h"
 #include "lib/valid.h"
 #include "lib/xalloc.h"
@@ -459,6 +460,7 @@ static int cloudify_wait(struct loam_strand_ctx *ctx, struct loam_outcome *out, 
 		*out = loam_nap(period);
 		return 0;
 	}
+	LOAM_METRIC_INC(LOAM_METRIC_HEARTBEAT_MISSES, h.name);
 	return beat_missed(ctx, period, loam_err_msg(beat), out, err);
 }
 

@@ -12,6 +12,7 @@
 #include "lib/cleanup.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/xalloc.h"
 #include "progs/vm_prog.h"
 #include "progs/watch.h"
@@ -65,6 +66,10 @@ static int came_up(struct loam_strand_ctx *ctx, const struct loam_vm *v,
 {
 	if (loam_vm_set_running(ctx->db, ctx->id, st->guest_machine, err) < 0)
 		return -1;
+	if (v->provisioned_at < 0) /* the first time: request to running */
+		LOAM_METRIC_OBSERVE(LOAM_METRIC_TIME_TO_RUNNING_SECONDS,
+				    (double)(loam_db_now_ms() - v->created_at) / 1000.0, v->arch,
+				    v->boot_image ? v->boot_image : "");
 	log_info("vm %s (%s) running: guest reports %s", v->name, ctx->id, st->guest_machine);
 	json_object_set_new(ctx->frame, VM_FRAME_CHECKUP_AT,
 			    json_integer(loam_db_now_ms() + FIRST_CHECKUP_MS));

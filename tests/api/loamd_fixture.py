@@ -77,6 +77,16 @@ class Loamd:
             self.log = None
         return rc
 
+    def stop_checked(self, results):
+        """Stops loamd and records, in results, whether it exited 0 with no
+        sanitizer report in its log."""
+        rc = self.stop()
+        path = os.path.join(self.state_dir, "loamd.log")
+        log = self.logtext() if os.path.exists(path) else ""
+        results.check(rc == 0 and "Sanitizer" not in log,
+                      "loamd stopped cleanly (exit %s, no sanitizer reports):\n%s"
+                      % (rc, log[-3000:]))
+
     def cleanup(self):
         self.stop()
         if self.own_dir:
