@@ -19,9 +19,10 @@ build_pkgs=(cmake make gcc clang libclang-rt-14-dev pkg-config file
 vm_pkgs=(qemu-system-x86 qemu-system-arm ovmf qemu-efi-aarch64 qemu-utils
 	dosfstools mtools cpio genisoimage systemd-boot-efi busybox-static
 	curl xz-utils zstd jq binutils
+	iproute2 nftables dnsmasq-base openssh-client
 	mmdebstrap arch-test qemu-user-static binfmt-support fdisk e2fsprogs python3 openssl)
 test_pkgs=(openssh-server openssh-client
-	postgresql util-linux procps iproute2 python3 sqlite3 valgrind
+	postgresql util-linux procps iproute2 python3 sqlite3 valgrind openssl
 	clang-format clang-tidy cppcheck shellcheck
 	chromium chromium-driver python3-selenium prometheus python3-jsonschema python3-yaml
 	"${vm_pkgs[@]}")

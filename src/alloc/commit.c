@@ -96,13 +96,14 @@ int alloc_existing_result(struct loam_db *db, const char *vm_id, struct loam_all
 }
 
 /* used_cores, used_memory_gib, used_hugepages_1g, available_storage_gib,
- * generation from column col on. */
+ * generation, ipv4_used from column col on. */
 static void committed_from_row(struct committed *c, const struct loam_db_rows *r, size_t row,
 			       size_t col)
 {
 	c->used = (struct counters){.cores = loam_db_rows_int(r, row, col),
 				    .mem = loam_db_rows_int(r, row, col + 1),
-				    .huge = loam_db_rows_int(r, row, col + 2)};
+				    .huge = loam_db_rows_int(r, row, col + 2),
+				    .addrs = loam_db_rows_int(r, row, col + 5)};
 	c->avail_storage = loam_db_rows_int(r, row, col + 3);
 	c->generation = loam_db_rows_int(r, row, col + 4);
 }
@@ -116,11 +117,12 @@ int alloc_give_back(struct loam_db *db, const char *host_id, const struct counte
 			  "used_memory_gib = used_memory_gib - ?, "
 			  "used_hugepages_1g = used_hugepages_1g - ?, "
 			  "available_storage_gib = available_storage_gib + ?, "
+			  "ipv4_used = ipv4_used - ?, "
 			  "generation = generation + 1 WHERE id = ? "
 			  "RETURNING used_cores, used_memory_gib, used_hugepages_1g, "
-			  "available_storage_gib, generation",
+			  "available_storage_gib, generation, ipv4_used",
 			  DB_ARGS(DB_INT(give->cores), DB_INT(give->mem), DB_INT(give->huge),
-				  DB_INT(give->storage), DB_TEXT(host_id)),
+				  DB_INT(give->storage), DB_INT(give->addrs), DB_TEXT(host_id)),
 			  &r, err) < 0)
 		return -1;
 	*after = (struct committed){0};
@@ -185,33 +187,37 @@ static char *values_sql(const char *head, const char *row, size_t n, const char 
  * of the VALUES row d). The memory guard compares what the host gives
  * (hugepages or plain) with the memory asked.
  */
-#define TAKE(c, m, h, s)                                                                           \
+#define TAKE(c, m, h, s, a)                                                                        \
 	"UPDATE host SET used_cores = used_cores + " c ", used_memory_gib = used_memory_gib + " m  \
 	", used_hugepages_1g = used_hugepages_1g + " h                                             \
-	", available_storage_gib = available_storage_gib - " s ", generation = generation + 1 "
-#define GUARD(c, m, s)                                                                             \
+	", available_storage_gib = available_storage_gib - " s ", ipv4_used = ipv4_used + " a      \
+	", generation = generation + 1 "
+#define GUARD(c, m, s, a)                                                                          \
 	" AND allocation_state = 'accepting' AND accel <> 'none' "                                 \
 	"AND used_cores + " c " <= total_cores * cpu_overcommit "                                  \
 	"AND (CASE WHEN total_hugepages_1g > 0 THEN total_hugepages_1g - used_hugepages_1g "       \
 	"ELSE total_mem_gib - used_memory_gib END) >= " m " AND available_storage_gib >= " s       \
+	" AND ipv4_used + " a " <= ipv4_total"                                                     \
 	" RETURNING host.id, used_cores, used_memory_gib, used_hugepages_1g, "                     \
-	"available_storage_gib, generation"
+	"available_storage_gib, generation, ipv4_used"
 
-static const char take_one_sql[] = TAKE("?", "?", "?", "?") "WHERE id = ?" GUARD("?", "?", "?");
+static const char take_one_sql[] =
+    TAKE("?", "?", "?", "?", "?") "WHERE id = ?" GUARD("?", "?", "?", "?");
 
 static char *take_group_sql(size_t n)
 {
 	return values_sql(
-	    TAKE("d.column2", "d.column3", "d.column4", "d.column5") "FROM (VALUES ",
-	    "(?, " INT_P ", " INT_P ", " INT_P ", " INT_P ")", n,
-	    ") AS d WHERE host.id = d.column1" GUARD("d.column2", "d.column3", "d.column5"));
+	    TAKE("d.column2", "d.column3", "d.column4", "d.column5", "d.column6") "FROM (VALUES ",
+	    "(?, " INT_P ", " INT_P ", " INT_P ", " INT_P ", " INT_P ")", n,
+	    ") AS d WHERE host.id = d.column1" GUARD("d.column2", "d.column3", "d.column5",
+						     "d.column6"));
 }
 
 /* The guarded update for every host of the group in one statement. */
 static int take_from_hosts(struct loam_db *db, struct group *g, loam_err *err)
 {
 	bool one = g->nt == 1;
-	size_t per = one ? 8 : 5;
+	size_t per = one ? 10 : 6;
 	cleanup_free char *group_sql = one ? NULL : take_group_sql(g->nt);
 	cleanup_free struct loam_db_val *args = xcalloc(g->nt * per, sizeof(*args));
 	for (size_t i = 0; i < g->nt; i++) {
@@ -221,15 +227,16 @@ static int take_from_hosts(struct loam_db *db, struct group *g, loam_err *err)
 			memcpy(v,
 			       (struct loam_db_val[]){DB_INT(t->cores), DB_INT(t->mem),
 						      DB_INT(t->huge), DB_INT(t->storage),
-						      DB_TEXT(g->t[i].h->id), DB_INT(t->cores),
-						      DB_INT(t->mem), DB_INT(t->storage)},
-			       8 * sizeof(*v));
+						      DB_INT(t->addrs), DB_TEXT(g->t[i].h->id),
+						      DB_INT(t->cores), DB_INT(t->mem),
+						      DB_INT(t->storage), DB_INT(t->addrs)},
+			       10 * sizeof(*v));
 		else
 			memcpy(v,
 			       (struct loam_db_val[]){DB_TEXT(g->t[i].h->id), DB_INT(t->cores),
 						      DB_INT(t->mem), DB_INT(t->huge),
-						      DB_INT(t->storage)},
-			       5 * sizeof(*v));
+						      DB_INT(t->storage), DB_INT(t->addrs)},
+			       6 * sizeof(*v));
 	}
 	cleanup_rows struct loam_db_rows *r = NULL;
 	if (loam_db_query(db, one ? take_one_sql : group_sql, args, g->nt * per, &r, err) < 0)

@@ -16,7 +16,7 @@
 #define HOST_COLS                                                                                  \
 	"id, name, location, arch, allocation_state, accel, threads_per_core, total_cores, "       \
 	"cpu_overcommit, total_mem_gib, total_hugepages_1g, used_cores, used_memory_gib, "         \
-	"used_hugepages_1g, available_storage_gib, generation"
+	"used_hugepages_1g, available_storage_gib, generation, ipv4_total, ipv4_used"
 
 /* Fills h from a HOST_COLS row, keeping what is reserved in flight. */
 static void host_from_row(struct ahost *h, const struct loam_db_rows *r, size_t i)
@@ -38,6 +38,8 @@ static void host_from_row(struct ahost *h, const struct loam_db_rows *r, size_t 
 	h->used.huge = loam_db_rows_int(r, i, 13);
 	h->avail_storage = loam_db_rows_int(r, i, 14);
 	h->generation = loam_db_rows_int(r, i, 15);
+	h->total_addrs = loam_db_rows_int(r, i, 16);
+	h->used.addrs = loam_db_rows_int(r, i, 17);
 	h->live = true;
 }
 

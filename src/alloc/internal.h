@@ -16,12 +16,12 @@
 #define RELOAD_EVERY_MS 5000
 
 struct counters {
-	int64_t cores, mem, huge, storage;
+	int64_t cores, mem, huge, storage, addrs; /* addrs: of the host's IPv4 pool */
 };
 
 /* A host's counters as a commit left them (its RETURNING row). */
 struct committed {
-	struct counters used; /* cores, mem, huge */
+	struct counters used; /* cores, mem, huge, addrs */
 	int64_t avail_storage, generation;
 };
 
@@ -32,7 +32,7 @@ struct ahost {
 	int arch;	  /* index in loam_arches, or -1 */
 	unsigned emulate; /* bit per arch index */
 	bool accepting, accel_ok;
-	int64_t tpc, total_cores, alloc_cores, total_mem, total_huge;
+	int64_t tpc, total_cores, alloc_cores, total_mem, total_huge, total_addrs;
 	struct counters used; /* committed, as of generation */
 	int64_t avail_storage;
 	int64_t generation;
@@ -130,12 +130,18 @@ static inline int64_t free_storage(const struct ahost *h)
 	return h->avail_storage - h->pending.storage;
 }
 
+static inline int64_t free_addrs(const struct ahost *h)
+{
+	return h->total_addrs - h->used.addrs - h->pending.addrs;
+}
+
 static inline void add_counters(struct counters *c, const struct counters *d, int sign)
 {
 	c->cores += sign * d->cores;
 	c->mem += sign * d->mem;
 	c->huge += sign * d->huge;
 	c->storage += sign * d->storage;
+	c->addrs += sign * d->addrs;
 }
 
 /* ---- index.c: the id map and the ordered buckets (callers hold a->mu) ---- */

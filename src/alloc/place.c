@@ -4,7 +4,8 @@
  *
  * Filters, in order (also the explain text's order): arch (own or
  * emulated), location, forced/excluded hosts, allocation_state=accepting,
- * accel≠none, cores, memory, storage, boot image (the artifacts hook).
+ * accel≠none, cores, memory, storage, ipv4 pool, boot image (the artifacts
+ * hook).
  *   cores:   a VM takes ceil(vcpus / threads_per_core) host cores; a host
  *            has floor(total_cores × cpu_overcommit) allocatable cores.
  *   memory:  hosts with 1 GiB hugepages (total_hugepages_1g > 0) give guest
@@ -14,6 +15,8 @@
  *            used_hugepages_1g only that of hugepage-backed VMs.
  *   storage: available_storage_gib ≥ the VM's storage_gib; placing takes
  *            it, releasing gives it back.
+ *   ipv4 pool: a free address in the host's pool (ipv4_used < ipv4_total,
+ *            db/net.h); placing takes one, releasing gives it back.
  * The choice is the first host of the VM's (location, arch) bucket, which
  * is kept in placement order (index.c), that passes them all.
  */
@@ -56,6 +59,7 @@ enum filter {
 	F_CORES,
 	F_MEMORY,
 	F_STORAGE,
+	F_IPV4,
 	F_IMAGE,
 	F_COUNT
 };
@@ -81,6 +85,8 @@ static enum filter first_failed(const struct loam_allocator *a, const struct aho
 		return F_MEMORY;
 	if (free_storage(h) < w->storage)
 		return F_STORAGE;
+	if (free_addrs(h) < 1)
+		return F_IPV4;
 	if (w->has_image && !image_ok(a, h, w))
 		return F_IMAGE;
 	return F_COUNT;
@@ -116,6 +122,7 @@ static void filter_labels(const struct loam_allocator *a, const struct want *w,
 		snprintf(labels[F_CORES], 96, "cores≥%lld..%lld", (long long)cmin, (long long)cmax);
 	snprintf(labels[F_MEMORY], 96, "memory≥%lldGiB", (long long)w->mem);
 	snprintf(labels[F_STORAGE], 96, "storage≥%lldGiB", (long long)w->storage);
+	snprintf(labels[F_IPV4], 96, "ipv4 pool");
 	if (a->image_arch_present)
 		snprintf(labels[F_IMAGE], 96, "image=%s/%s installed", w->boot_image,
 			 loam_arches[w->arch]->name);
@@ -171,7 +178,8 @@ bool alloc_pick(struct loam_allocator *a, struct item *it, loam_err *err)
 	it->take = (struct counters){.cores = cores_needed(h, it->w.vcpus),
 				     .mem = it->w.mem,
 				     .huge = it->hugepages ? it->w.mem : 0,
-				     .storage = it->w.storage};
+				     .storage = it->w.storage,
+				     .addrs = 1};
 	it->h = h;
 	add_counters(&h->pending, &it->take, 1);
 	alloc_reposition(a, h);

@@ -1,12 +1,13 @@
 /*
- * Release: a VM's cores, memory and storage go back to its host, and its
- * host_id, cores, hugepages and allocated_at are cleared, in one
- * transaction. The VM row decides: the counters move only when this call
- * is the one that cleared host_id, so a second release is a no-op.
+ * Release: a VM's cores, memory, storage and address go back to its host
+ * (its vm_net row is deleted), and its host_id, cores, hugepages and
+ * allocated_at are cleared, in one transaction. The VM row decides: the counters move only when
+ * this call is the one that cleared host_id, so a second release is a no-op.
  */
 #include <stdio.h>
 
 #include "alloc/internal.h"
+#include "db/net.h"
 #include "lib/cleanup.h"
 
 struct release_tx {
@@ -35,7 +36,8 @@ static int release_fn(struct loam_db *db, void *ctx, loam_err *err)
 	struct counters give = {.cores = loam_db_rows_int(r, 0, 1),
 				.mem = mem,
 				.huge = loam_db_rows_int(r, 0, 3) ? mem : 0,
-				.storage = loam_db_rows_int(r, 0, 4)};
+				.storage = loam_db_rows_int(r, 0, 4),
+				.addrs = 1};
 	int64_t changed = 0;
 	if (loam_db_exec(db,
 			 "UPDATE vm SET host_id = NULL, cores = 0, hugepages = 0, "
@@ -44,6 +46,9 @@ static int release_fn(struct loam_db *db, void *ctx, loam_err *err)
 		return -1;
 	if (changed == 0)
 		return 0;
+	/* its addresses go back with its place, in this transaction: once */
+	if (loam_vm_net_release(db, p->vm_id, err) < 0)
+		return -1;
 	if (alloc_give_back(db, p->host_id, &give, &p->after, err) < 0)
 		return -1;
 	p->released = p->after.generation > 0; /* the host row is still there */

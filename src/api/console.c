@@ -69,10 +69,30 @@ const char *const loam_console_headers[] = {
     NULL,
 };
 
-int console_auth_token(struct loam_api *api, const char *token, char principal[CONSOLE_PRINCIPAL])
+int console_auth_token(struct loam_api *api, const char *token, char principal[CONSOLE_PRINCIPAL],
+		       const char **refusal)
 {
-	if (!token || !api_token_equal(api, token))
+	struct loam_principal who;
+	cleanup_err loam_err err = NULL;
+	*refusal = "Wrong token.";
+	if (!token || api_authenticate_token(api, token, &who, &err) < 0) {
+		if (err && loam_err_kind_of(err) != LOAM_E_AUTH) {
+			log_warn("console: log-in: %s", loam_err_msg(err));
+			*refusal = "loamd could not check the token now (its log says why); "
+				   "try again.";
+		}
 		return 0;
+	}
+	if (who.kind == LOAM_PRINCIPAL_PROJECT) {
+		*refusal = "Project tokens cannot log in to the console yet: it shows every "
+			   "project and the hosts. Use the token with the loam CLI or the API, or "
+			   "log in with the operator token.";
+		return 0;
+	}
+	if (who.kind != LOAM_PRINCIPAL_OPERATOR) {
+		*refusal = "A metrics token reads /metrics only; log in with the operator token.";
+		return 0;
+	}
 	snprintf(principal, CONSOLE_PRINCIPAL, "operator");
 	return 1;
 }
@@ -103,7 +123,9 @@ const char *console_query(const struct console_ctx *c, const char *key)
 int console_api(struct console_ctx *c, const char *method, const char *path, json_t *body,
 		json_t **doc)
 {
-	return api_call_internal(c->api, method, path, body, doc);
+	/* only the operator logs in (console_auth_token) */
+	static const struct loam_principal operator= {.kind = LOAM_PRINCIPAL_OPERATOR};
+	return api_call_internal(c->api, &operator, method, path, body, doc);
 }
 
 /* Splits "/vms/web-1/stop" into c->seg; false for a path no route can
@@ -166,7 +188,7 @@ static void message_page(struct console_ctx *c, int status, const char *title, c
 static bool csrf_ok(struct console_ctx *c)
 {
 	const char *given = form_get(&c->form, "csrf");
-	return given && api_secret_equal(c->session.csrf, given);
+	return given && loam_secret_equal(c->session.csrf, given);
 }
 
 static void dispatch(struct console_ctx *c, bool has_session)

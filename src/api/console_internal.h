@@ -94,10 +94,12 @@ struct console_ctx {
 	int64_t now_ms;
 };
 
-/* Who a log-in token is: 1 with principal filled for a valid token, 0 for
- * any other. Today only loamd's operator token; the lead points this at
- * the API's auth module (projects and scoped tokens) when they merge. */
-int console_auth_token(struct loam_api *api, const char *token, char principal[CONSOLE_PRINCIPAL]);
+/* Who a log-in token is (the API's check, auth.h): 1 with principal
+ * filled for the operator's token, 0 with *refusal (a static message for
+ * the form) for any other. Project tokens are refused for now: the
+ * console's pages show every project and the hosts (docs/console.md). */
+int console_auth_token(struct loam_api *api, const char *token, char principal[CONSOLE_PRINCIPAL],
+		       const char **refusal);
 
 /* A page: status and HTML. */
 void console_send_html(struct console_ctx *c, int status, struct html *h);

@@ -67,14 +67,15 @@ int console_login_page(struct console_ctx *c)
 int console_login_post(struct console_ctx *c)
 {
 	const char *nonce = form_get(&c->form, "csrf");
-	if (!c->req->login_nonce || !api_secret_equal(c->req->login_nonce, nonce))
+	if (!c->req->login_nonce || !loam_secret_equal(c->req->login_nonce, nonce))
 		return login_form(c, 403,
 				  "The log-in form was stale or not this site's (CSRF check); "
 				  "nothing was done. Log in again.");
 	char principal[CONSOLE_PRINCIPAL];
-	if (!console_auth_token(c->api, form_get(&c->form, "token"), principal)) {
-		log_info("console: a log-in with a wrong token was refused");
-		return login_form(c, 401, "Wrong token.");
+	const char *refusal = NULL;
+	if (!console_auth_token(c->api, form_get(&c->form, "token"), principal, &refusal)) {
+		log_info("console: a log-in was refused: %s", refusal);
+		return login_form(c, 401, refusal);
 	}
 	char id[CONSOLE_HEX_LEN + 1];
 	cleanup_err loam_err err = NULL;

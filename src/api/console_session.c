@@ -105,7 +105,7 @@ static struct session *find_locked(struct console_sessions *s, const char *hash)
 {
 	struct session *found = NULL;
 	for (size_t i = 0; i < SESSION_MAX; i++)
-		if (s->v[i].used && api_secret_equal(s->v[i].id_hash, hash))
+		if (s->v[i].used && loam_secret_equal(s->v[i].id_hash, hash))
 			found = &s->v[i];
 	return found;
 }

@@ -1,13 +1,14 @@
 /*
- * POST /v1/hosts: add a host, validated in full first; then the row and
- * its cloudify strand (strand id = host id) in one transaction, so that a
- * crash never leaves a host without its prog or a second row.
+ * POST /v1/hosts: add a host, validated in full first (its state_dir and
+ * ssh_key under the operator's roots, paths.c; its SSH host key, when
+ * given, pinned before first contact); then the row and its cloudify
+ * strand (strand id = host id) in one transaction, so that a crash never
+ * leaves a host without its prog or a second row.
  */
 #include "api/internal.h"
 
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "engine/engine.h"
 #include "lib/cleanup.h"
@@ -18,7 +19,8 @@
 
 struct host_add {
 	char id[27];
-	const char *name, *address, *ssh_user, *ssh_key, *location, *state_dir;
+	const char *name, *address, *ssh_user, *ssh_key, *location, *state_dir, *host_key;
+	char *pinned; /* host_key as stored: "TYPE BASE64" */
 	int64_t ssh_port;
 	bool local;
 	char default_name[LOAM_NAME_MAX + 1];
@@ -49,9 +51,9 @@ static void derive_name(struct host_add *h)
 
 static int host_add_fields(struct api_req *r, struct host_add *h, loam_err *err)
 {
-	static const char *const allowed[] = {"address", "ssh_port",  "ssh_user",
-					      "ssh_key", "location",  "name",
-					      "local",	 "state_dir", NULL};
+	static const char *const allowed[] = {"address",  "ssh_port", "ssh_user", "ssh_key",
+					      "location", "name",     "local",	  "state_dir",
+					      "host_key", NULL};
 	if (api_body_check(r, allowed, true, err) < 0 ||
 	    api_body_str(r, "address", 253, &h->address, err) < 0 ||
 	    api_body_str(r, "ssh_user", 32, &h->ssh_user, err) < 0 ||
@@ -59,13 +61,14 @@ static int host_add_fields(struct api_req *r, struct host_add *h, loam_err *err)
 	    api_body_str(r, "location", LOAM_NAME_MAX, &h->location, err) < 0 ||
 	    api_body_str(r, "name", LOAM_NAME_MAX, &h->name, err) < 0 ||
 	    api_body_str(r, "state_dir", 1024, &h->state_dir, err) < 0 ||
+	    api_body_str(r, "host_key", 8192, &h->host_key, err) < 0 ||
 	    loam_json_opt_int(r->body, "ssh_port", &h->ssh_port, err) < 0 ||
 	    loam_json_opt_bool(r->body, "local", &h->local, err) < 0)
 		return -1;
 	return 0;
 }
 
-static int host_add_validate_ssh(struct host_add *h, loam_err *err)
+static int host_add_validate_ssh(const struct loam_api *api, struct host_add *h, loam_err *err)
 {
 	if (!h->address)
 		return loam_fail(err, LOAM_E_INVALID,
@@ -76,15 +79,10 @@ static int host_add_validate_ssh(struct host_add *h, loam_err *err)
 		return loam_fail(err, LOAM_E_INVALID, "ssh_port must be 1..65535");
 	if (loam_valid_unix_user(h->ssh_user, err) < 0)
 		return loam_err_wrap(err, "ssh_user");
-	if (h->ssh_key) {
-		if (loam_valid_abs_path("ssh_key", h->ssh_key, err) < 0)
-			return -1;
-		if (access(h->ssh_key, R_OK) != 0)
-			return loam_fail(err, LOAM_E_INVALID,
-					 "ssh_key %s is not readable by loamd; give the path of "
-					 "a private key on the loamd machine",
-					 h->ssh_key);
-	}
+	if (h->ssh_key && api_check_ssh_key(api, h->ssh_key, err) < 0)
+		return -1;
+	if (h->host_key && api_host_key_parse(h->host_key, &h->pinned, err) < 0)
+		return -1;
 	if (!h->name)
 		derive_name(h);
 	return 0;
@@ -93,25 +91,25 @@ static int host_add_validate_ssh(struct host_add *h, loam_err *err)
 static int host_add_validate(struct api_req *r, struct host_add *h, loam_err *err)
 {
 	if (h->local) {
-		if (h->address || h->ssh_key || (r->body && json_object_get(r->body, "ssh_port")))
+		if (h->address || h->ssh_key || h->host_key ||
+		    (r->body && json_object_get(r->body, "ssh_port")))
 			return loam_fail(err, LOAM_E_INVALID,
-					 "a local host takes no address, ssh_port or ssh_key");
+					 "a local host takes no address, ssh_port, ssh_key or "
+					 "host_key");
 		if (!h->name)
 			h->name = "local";
-		if (!h->state_dir) {
-			h->default_state_dir = xasprintf("%s/host", r->api->state_dir);
-			h->state_dir = h->default_state_dir;
-		}
-	} else if (host_add_validate_ssh(h, err) < 0) {
+	} else if (host_add_validate_ssh(r->api, h, err) < 0) {
 		return -1;
+	}
+	if (h->state_dir && api_check_state_dir(r->api, h->state_dir, err) < 0)
+		return -1;
+	if (h->local && !h->state_dir) {
+		h->default_state_dir = xasprintf("%s/host", r->api->state_dir);
+		h->state_dir = h->default_state_dir;
 	}
 	if (loam_valid_name("host name", h->name, err) < 0)
 		return -1;
-	if (loam_valid_name("location", h->location, err) < 0)
-		return -1;
-	if (h->state_dir && loam_valid_abs_path("state_dir", h->state_dir, err) < 0)
-		return -1;
-	return 0;
+	return loam_valid_name("location", h->location, err);
 }
 
 static int host_add_conflicts(struct loam_db *db, const struct host_add *h, loam_err *err)
@@ -142,7 +140,8 @@ static int host_add_tx(struct loam_db *db, void *ctx, loam_err *err)
 				    .ssh_key_file = h->ssh_key,
 				    .ssh_port = h->ssh_port,
 				    .state_dir = h->state_dir ? h->state_dir : "/var/lib/loam",
-				    .location = h->location};
+				    .location = h->location,
+				    .host_key = h->pinned};
 	if (loam_host_insert(db, &row, err) < 0)
 		return -1;
 	cleanup_json json_t *frame = json_pack("{s:s}", "host_id", h->id); /* borrowed */
@@ -156,6 +155,7 @@ int api_hosts_add(struct api_req *r, loam_err *err)
 	struct host_add h = {.ssh_port = 22, .ssh_user = "root", .location = "default"};
 	if (host_add_fields(r, &h, err) < 0 || host_add_validate(r, &h, err) < 0) {
 		free(h.default_state_dir);
+		free(h.pinned);
 		return -1;
 	}
 	loam_db_new_id(h.id);
@@ -163,6 +163,7 @@ int api_hosts_add(struct api_req *r, loam_err *err)
 	char name[LOAM_NAME_MAX + 1];
 	snprintf(name, sizeof(name), "%s", h.name);
 	free(h.default_state_dir);
+	free(h.pinned);
 	if (rc < 0)
 		return -1;
 	r->seg[1] = name;

@@ -1,20 +1,24 @@
 /*
  * PATCH /v1/hosts/NAME (and POST .../set): the operator's knobs on a host
- * (allocation state, location, emulated arches, TCG, CPU overcommit), and
+ * (allocation state, location, emulated arches, TCG, CPU overcommit, its
+ * IPv4 pool, IPv6 prefix and egress: docs/network.md), and
  * DELETE /v1/hosts/NAME, which removes a host that holds no VMs together
  * with its cloudify strand. Both run in one transaction and tell the
  * allocator afterwards.
  */
 #include "api/internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "alloc/alloc.h"
 #include "arch/arch.h"
+#include "db/net.h"
 #include "engine/engine.h"
 #include "lib/cleanup.h"
 #include "lib/valid.h"
 #include "lib/xalloc.h"
+#include "progs/progs.h"
 
 #define EMULATE_MAX 8
 
@@ -28,6 +32,8 @@ struct host_set {
 	size_t nemulate;
 	bool has_emulate, has_allow_tcg, allow_tcg;
 	double overcommit; /* 0: unchanged */
+	const char *ipv4_pool, *ipv6_prefix;
+	bool has_ipv6_prefix, has_egress, egress;
 };
 
 static int parse_emulate(json_t *list, struct host_set *s, loam_err *err)
@@ -85,10 +91,30 @@ static int parse_knobs(struct api_req *r, struct host_set *s, loam_err *err)
 	return 0;
 }
 
+/* ipv4_pool and ipv6_prefix are checked when written (db/net.h); an
+ * ipv6_prefix of null goes back to the host's own ULA /48. */
+static int parse_net(struct api_req *r, struct host_set *s, loam_err *err)
+{
+	json_t *prefix = json_object_get(r->body, "ipv6_prefix");
+	json_t *egress = json_object_get(r->body, "egress");
+	if (api_body_str(r, "ipv4_pool", 64, &s->ipv4_pool, err) < 0 ||
+	    api_body_str(r, "ipv6_prefix", 64, &s->ipv6_prefix, err) < 0)
+		return -1;
+	s->has_ipv6_prefix = prefix != NULL;
+	if (egress) {
+		if (!json_is_boolean(egress))
+			return loam_fail(err, LOAM_E_INVALID, "field 'egress' must be a boolean");
+		s->has_egress = true;
+		s->egress = json_is_true(egress);
+	}
+	return 0;
+}
+
 static int host_set_fields(struct api_req *r, struct host_set *s, loam_err *err)
 {
 	static const char *const allowed[] = {"allocation_state", "location",	    "emulate",
-					      "allow_tcg",	  "cpu_overcommit", NULL};
+					      "allow_tcg",	  "cpu_overcommit", "ipv4_pool",
+					      "ipv6_prefix",	  "egress",	    NULL};
 	const char *state = NULL;
 	if (api_body_check(r, allowed, false, err) < 0 ||
 	    api_body_str(r, "allocation_state", 32, &state, err) < 0 ||
@@ -101,7 +127,7 @@ static int host_set_fields(struct api_req *r, struct host_set *s, loam_err *err)
 	json_t *em = json_object_get(r->body, "emulate");
 	if (em && parse_emulate(em, s, err) < 0)
 		return -1;
-	return parse_knobs(r, s, err);
+	return parse_knobs(r, s, err) < 0 || parse_net(r, s, err) < 0 ? -1 : 0;
 }
 
 static int set_state(struct loam_db *db, const struct host_set *s, enum loam_host_state current,
@@ -124,6 +150,40 @@ static int set_emulation(struct loam_db *db, const struct host_set *s, loam_err 
 	    loam_strand_is_live(db, s->id, &live, err) < 0)
 		return -1;
 	return live ? loam_strand_signal(db, s->id, "install", err) : 0;
+}
+
+/* Egress changes every VM's rules and routes: each VM's strand carries it
+ * to the host ("net" signal, src/progs/vm_net.c). */
+static int set_egress(struct loam_db *db, const struct host_set *s, bool was, loam_err *err)
+{
+	if (loam_host_set_egress(db, s->id, s->egress, err) < 0)
+		return -1;
+	if (was == s->egress)
+		return 0;
+	char **ids = NULL;
+	size_t n = 0;
+	int rc = loam_host_vm_ids(db, s->id, &ids, &n, err);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		bool live = false;
+		rc = loam_strand_live(db, ids[i], &live, err) < 0 ||
+			     (live && loam_strand_signal(db, ids[i], LOAM_SIGNAL_NET, err) < 0)
+			 ? -1
+			 : 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(ids[i]);
+	free(ids);
+	return rc;
+}
+
+static int set_net(struct loam_db *db, const struct host_set *s, const struct loam_host *h,
+		   loam_err *err)
+{
+	if (s->ipv4_pool && loam_host_set_ipv4_pool(db, s->id, s->ipv4_pool, err) < 0)
+		return -1;
+	if (s->has_ipv6_prefix && loam_host_set_ipv6_prefix(db, s->id, s->ipv6_prefix, err) < 0)
+		return -1;
+	return s->has_egress ? set_egress(db, s, h->egress, err) : 0;
 }
 
 /* The host called name, with a copy of its id in *id (a transaction may run
@@ -154,6 +214,8 @@ static int host_set_tx(struct loam_db *db, void *ctx, loam_err *err)
 	if (s->has_allow_tcg && loam_host_set_allow_tcg(db, s->id, s->allow_tcg, err) < 0)
 		return -1;
 	if (s->overcommit >= 1.0 && loam_host_set_overcommit(db, s->id, s->overcommit, err) < 0)
+		return -1;
+	if (set_net(db, s, &h, err) < 0)
 		return -1;
 	return loam_host_bump_generation(db, s->id, err);
 }

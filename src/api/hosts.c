@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "artifact/versions.h"
+#include "db/net.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
 
@@ -63,19 +64,35 @@ static void add_strand(json_t *v, const struct loam_host *h)
 
 static void add_access(json_t *v, const struct loam_host *h)
 {
-	json_object_update_new(
-	    v, json_pack("{s:s, s:s?, s:I, s:s, s:s, s:s?, s:I, s:o, s:I}", "transport",
-			 h->transport, "address", h->address, "ssh_port", (json_int_t)h->ssh_port,
-			 "ssh_user", h->ssh_user, "state_dir", h->state_dir, "agent_path",
-			 h->agent_path, "created_at", (json_int_t)h->created_at, "last_seen_at",
-			 h->seen ? json_integer(h->last_seen_at) : json_null(), "vms",
-			 (json_int_t)h->vms));
+	json_object_update_new(v, json_pack("{s:s, s:s?, s:I, s:s, s:s?, s:s, s:s?, s:I, s:o, s:I}",
+					    "transport", h->transport, "address", h->address,
+					    "ssh_port", (json_int_t)h->ssh_port, "ssh_user",
+					    h->ssh_user, "host_key", h->host_key, "state_dir",
+					    h->state_dir, "agent_path", h->agent_path, "created_at",
+					    (json_int_t)h->created_at, "last_seen_at",
+					    h->seen ? json_integer(h->last_seen_at) : json_null(),
+					    "vms", (json_int_t)h->vms));
+}
+
+/* Its pool, its prefix (its own ULA /48 when none is set), how many VMs
+ * they hold and hold now, and whether guest traffic may leave the host. */
+static void add_net(json_t *v, const struct loam_host *h)
+{
+	struct loam_net6 prefix;
+	char text[LOAM_CIDR_STRLEN] = "";
+	if (loam_net_host_prefix(h->id, h->ipv6_prefix, &prefix, NULL) == 0)
+		loam_net6_format(&prefix, text);
+	json_object_update_new(v, json_pack("{s:s?, s:s, s:I, s:I, s:b}", "ipv4_pool", h->ipv4_pool,
+					    "ipv6_prefix", text, "ipv4_total",
+					    (json_int_t)h->ipv4_total, "ipv4_used",
+					    (json_int_t)h->ipv4_used, "egress", h->egress));
 }
 
 static json_t *host_json(const struct loam_host *h)
 {
 	json_t *v = identity_json(h);
 	add_load(v, h);
+	add_net(v, h);
 	add_strand(v, h);
 	add_access(v, h);
 	return v;
@@ -84,11 +101,14 @@ static json_t *host_json(const struct loam_host *h)
 int api_hosts_list(struct api_req *r, loam_err *err)
 {
 	cleanup_hosts struct loam_hosts hosts = {0};
-	if (loam_host_list(r->db, &hosts, err) < 0)
+	if (loam_host_list_page(r->db, &r->q.page, &hosts, err) < 0)
 		return -1;
 	json_t *list = json_array();
-	for (size_t i = 0; i < hosts.n; i++)
+	size_t shown = api_page_shown(r, hosts.n);
+	for (size_t i = 0; i < shown; i++)
 		json_array_append_new(list, host_json(&hosts.v[i]));
+	if (hosts.n > shown)
+		api_page_link(r, hosts.v[shown - 1].name);
 	r->out = list;
 	return 0;
 }

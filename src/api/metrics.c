@@ -1,6 +1,7 @@
 /*
  * GET /metrics: the Prometheus text format (docs/metrics.md), readable
- * with the metrics token (STATE_DIR/metrics-token) or the operator token.
+ * with the metrics token (STATE_DIR/metrics-token), a metrics-scope API
+ * token (loam token create --metrics) or the operator token.
  * What the database holds is read at each scrape: hosts by arch and state,
  * each host's and each arch's cores, memory and 1 GiB hugepages (used and
  * total), VMs by state and arch, unfinished strands by prog and label.
@@ -183,13 +184,17 @@ static int write_db_gauges(FILE *f, struct loam_db *db, loam_err *err)
 	return 0;
 }
 
-static bool metrics_auth_ok(const struct loam_api *api, const char *auth)
+/* The operator, the metrics-token file's token or a metrics-scope API
+ * token: the API's one check (auth.h). */
+static bool metrics_auth_ok(struct loam_api *api, const char *auth)
 {
-	static const char prefix[] = "Bearer ";
-	if (!auth || strncmp(auth, prefix, sizeof(prefix) - 1) != 0)
-		return false;
-	const char *given = auth + sizeof(prefix) - 1;
-	return api_token_equal(api, given) || api_secret_equal(api->metrics_token, given);
+	struct loam_db *db = NULL;
+	struct loam_principal who;
+	cleanup_err loam_err err = NULL;
+	int rc = api_authenticate(api, auth, &db, &who, &err);
+	if (db)
+		api_pool_put(api, db);
+	return rc == 0 && loam_principal_reads_metrics(&who);
 }
 
 static void fail(struct loam_api_response *resp, int status, const char *kind, const char *detail)
@@ -205,7 +210,8 @@ void api_metrics(struct loam_api *api, const char *auth, struct loam_api_respons
 	if (!metrics_auth_ok(api, auth)) {
 		fail(resp, 401, "unauthorized",
 		     "missing or wrong bearer token; send the metrics token "
-		     "(STATE_DIR/metrics-token) or the operator token (STATE_DIR/token)");
+		     "(STATE_DIR/metrics-token), one made by 'loam token create --metrics', "
+		     "or the operator token (STATE_DIR/token)");
 		return;
 	}
 	struct loam_db *db = NULL;

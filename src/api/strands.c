@@ -28,11 +28,14 @@ json_t *api_strand_json(const struct loam_strand_view *s)
 int api_strands_list(struct api_req *r, loam_err *err)
 {
 	cleanup_strand_views struct loam_strand_views l = {0};
-	if (loam_strand_view_list(r->db, &l, err) < 0)
+	if (loam_strand_view_list(r->db, &r->q.page, &l, err) < 0)
 		return -1;
 	json_t *list = json_array();
-	for (size_t i = 0; i < l.n; i++)
+	size_t shown = api_page_shown(r, l.n);
+	for (size_t i = 0; i < shown; i++)
 		json_array_append_new(list, api_strand_json(&l.v[i]));
+	if (l.n > shown)
+		api_page_link(r, l.v[shown - 1].id);
 	r->out = list;
 	return 0;
 }

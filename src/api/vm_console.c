@@ -75,7 +75,7 @@ static int ask_host(const struct loam_vm *vm, const struct loam_host *h, struct 
 int api_vms_console(struct api_req *r, loam_err *err)
 {
 	cleanup_vm struct loam_vm vm = {0};
-	if (loam_vm_load_by_name(r->db, r->seg[1], &vm, err) < 0)
+	if (api_vm_lookup(r, r->seg[1], &vm, err) < 0)
 		return -1;
 	if (!vm.host_id)
 		return loam_fail(err, LOAM_E_CONFLICT,

@@ -47,6 +47,12 @@ struct loam_kvm_probe {
 };
 
 /* Everything the VMM recipe needs to build a command line for one VM. */
+/* An inherited fd and the QEMU fd set it joins: a set holds one fd per
+ * access mode QEMU may ask for (a writable image is also opened read-only). */
+struct loam_vmm_fd {
+	int fd, set;
+};
+
 struct loam_vmm_spec {
 	unsigned vcpus;
 	struct loam_topology topo;
@@ -56,6 +62,7 @@ struct loam_vmm_spec {
 	const char *fw_code; /* read-only firmware code */
 	const char *fw_vars; /* per-VM copy of the variable store */
 	const char *disk;    /* boot disk (qcow2 overlay) */
+	const char *backing; /* the overlay's backing image, in place of its header's; or NULL */
 	const char *seed;    /* cloud-init NoCloud seed, or NULL */
 	const char *kernel;  /* direct kernel boot: kernel, or NULL for firmware boot */
 	const char *initrd;
@@ -67,8 +74,14 @@ struct loam_vmm_spec {
 	const char *name;
 	const char *hugepage_dir; /* hugetlbfs mount with 1 GiB pages, when hugepages */
 	const char *console_log;  /* file the virtio console is written to, or NULL */
-	const char *runas;	  /* unix user QEMU drops to after setup, or NULL */
 	bool daemonize;		  /* -daemonize: QEMU returns once the VM is set up */
+	/* Files handed over open (the jail, src/host/vm_launch.c): each entry
+	 * becomes `-add-fd fd=F,set=S`, named /dev/fdset/S in the paths above;
+	 * qmp_fd > 0 is a listening socket QEMU serves QMP on, in place of
+	 * listening on qmp_socket itself. */
+	const struct loam_vmm_fd *fds;
+	size_t n_fds;
+	int qmp_fd;
 };
 
 struct loam_arch {

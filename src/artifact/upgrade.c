@@ -11,14 +11,6 @@
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
 
-static bool in_list(const char *s, const char *const *list)
-{
-	for (; list && *list; list++)
-		if (strcmp(*list, s) == 0)
-			return true;
-	return false;
-}
-
 static bool same_line(const struct loam_artifact_entry *a, const struct loam_artifact_entry *b)
 {
 	return a->component == b->component && strcmp(a->name, b->name) == 0 &&
@@ -37,7 +29,8 @@ static bool listed_last(const struct loam_artifact_manifest *m, size_t i)
 static bool wanted(const struct loam_artifact_entry *e, const char *const *arches,
 		   const enum loam_artifact_component *component)
 {
-	return in_list(e->arch, arches) && (!component || e->component == *component);
+	return loam_artifact_entry_for_host(e, arches[0], arches) &&
+	       (!component || e->component == *component);
 }
 
 static bool listed_before(const struct loam_artifact_manifest *m, size_t i,
@@ -106,17 +99,26 @@ int loam_artifact_upgrade_select(const struct loam_artifact_manifest *m, const c
 	return 0;
 }
 
-static const char *keep_reason(const char *kind, const char *state, int64_t vms, bool newer)
+static const char *keep_reason(const struct loam_host_artifact *a)
 {
-	if (strcmp(kind, "debian-package") == 0)
-		return "debian-package: apt owns it, gc leaves it";
-	if (strcmp(state, "installed") != 0)
+	if (strcmp(a->state, "removing") == 0)
+		return NULL; /* an interrupted GC's: this one finishes it */
+	if (strcmp(a->state, "installed") != 0 && strcmp(a->state, "unavailable") != 0)
 		return "not installed";
-	if (vms > 0)
+	if (a->vms > 0)
 		return "in use by VMs pinned to it";
-	if (!newer)
+	if (!a->newer)
 		return "newest installed version: new VMs take it";
+	if (!a->higher)
+		return "highest weight: new VMs take it";
 	return NULL;
+}
+
+static const char *remove_reason(const struct loam_host_artifact *a)
+{
+	return strcmp(a->state, "removing") == 0
+		   ? "an interrupted gc began removing it"
+		   : "no VM uses it and a newer version new VMs prefer is installed";
 }
 
 int loam_artifact_gc_plan(struct loam_db *db, const char *host_id, json_t **out, loam_err *err)
@@ -127,11 +129,11 @@ int loam_artifact_gc_plan(struct loam_db *db, const char *host_id, json_t **out,
 	json_t *plan = json_pack("{s:[], s:[]}", "remove", "keep");
 	for (size_t i = 0; i < l.n; i++) {
 		const struct loam_host_artifact *a = &l.v[i];
-		const char *why = keep_reason(a->kind, a->state, a->vms, a->newer);
-		json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "component", a->component,
-				      "name", a->name, "version", a->version, "arch", a->arch,
-				      "vms", (json_int_t)a->vms, "reason",
-				      why ? why : "no VM uses it and a newer version is installed");
+		const char *why = keep_reason(a);
+		json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "component",
+				      a->component, "name", a->name, "version", a->version, "arch",
+				      a->arch, "weight", (json_int_t)a->weight, "vms",
+				      (json_int_t)a->vms, "reason", why ? why : remove_reason(a));
 		json_array_append_new(json_object_get(plan, why ? "keep" : "remove"), e);
 	}
 	*out = plan;

@@ -3,7 +3,8 @@
  * (issue 6): how much loam adds to a boot. Each run creates a VM through
  * the running loamd ($LOAM_URL) and times `vm create` → state `running`;
  * then it stops that VM, takes its exact QEMU argv from the agent
- * (`loam-host vm-argv`) and boots it directly, without loam, timing QEMU's
+ * (`loam-host vm-argv`) and boots it directly, without loam (as the VM's
+ * user, with the pinned bundle's environment), timing QEMU's
  * start → the guest's LOAM-READY line on the serial log. Both happen back
  * to back so that they see the same machine load. It prints JSON with both
  * p50s and their ratio (goal: ≤ 1.10). The default is the UEFI firmware
@@ -25,6 +26,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -42,6 +44,7 @@ extern char **environ;
 #include "bench/bench.h"
 #include "cli/client.h"
 #include "cli/verbs.h"
+#include "host/vm.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 #include "lib/json.h"
@@ -158,11 +161,24 @@ static char *read_small(const char *path)
 	return loam_read_file(path, 4096, &text, NULL, &err) < 0 ? NULL : text;
 }
 
-/* When the process in pidfile started, in now_ms()'s clock; -1 if unknown. */
+/* The pid in a pid file of the VM user's run/: opened without following
+ * a link, and only a plain file; 0 otherwise. */
+static long pid_in_run(const char *pidfile)
+{
+	cleanup_close int fd = open(pidfile, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
+	char text[32] = "";
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    read(fd, text, sizeof(text) - 1) <= 0)
+		return 0;
+	return strtol(text, NULL, 10);
+}
+
+/* When the VM's QEMU (its pid file in run/) started, in now_ms()'s clock;
+ * -1 if unknown. */
 static int64_t process_start_ms(const char *pidfile)
 {
-	cleanup_free char *pid_text = read_small(pidfile);
-	long pid = pid_text ? strtol(pid_text, NULL, 10) : 0;
+	long pid = pid_in_run(pidfile);
 	if (pid <= 1)
 		return -1;
 	char path[64];
@@ -182,12 +198,15 @@ static int64_t process_start_ms(const char *pidfile)
 
 /* The files of one VM on the (local) host. */
 struct vm_files {
-	char *serial, *pidfile;
+	char *serial;
+	char *qemu_pidfile; /* vm-start's QEMU, in the VM user's run/ */
+	char *pidfile;	    /* the reference boot's, in the root-owned VM dir */
 };
 
 static void vm_files_free(struct vm_files *f)
 {
 	free(f->serial);
+	free(f->qemu_pidfile);
 	free(f->pidfile);
 }
 #define cleanup_vm_files __attribute__((cleanup(vm_files_free)))
@@ -195,7 +214,11 @@ static void vm_files_free(struct vm_files *f)
 static void vm_files_init(struct vm_files *f, const char *state_dir, const char *id)
 {
 	f->serial = xasprintf("%s/" LOAM_LAYOUT_VMS "/%s/" LOAM_LAYOUT_VM_SERIAL, state_dir, id);
-	f->pidfile = xasprintf("%s/" LOAM_LAYOUT_VMS "/%s/" LOAM_LAYOUT_VM_PIDFILE, state_dir, id);
+	f->qemu_pidfile =
+	    xasprintf("%s/" LOAM_LAYOUT_VMS "/%s/" LOAM_LAYOUT_VM_RUN "/" LOAM_LAYOUT_VM_PIDFILE,
+		      state_dir, id);
+	f->pidfile =
+	    xasprintf("%s/" LOAM_LAYOUT_VMS "/%s/" LOAM_LAYOUT_VM_REF_PIDFILE, state_dir, id);
 }
 
 /* One timed boot: total is request (or QEMU's spawn) → ready; overhead is
@@ -234,7 +257,7 @@ static int loam_boot(struct loam_client *c, const struct boot_opts *o, const cha
 			return -1;
 		const char *state = json_string_value(json_object_get(vm, "state")) ?: "";
 		if (strcmp(state, "running") == 0) {
-			int64_t done = now_ms(), started = process_start_ms(f.pidfile);
+			int64_t done = now_ms(), started = process_start_ms(f.qemu_pidfile);
 			if (ready_at < 0)
 				ready_at = done;
 			bt->total_ms = done - t0;
@@ -326,16 +349,17 @@ static void kill_pidfile(const char *path)
 		loam_cli_sleep_ms(50);
 }
 
-/* Starts QEMU from argv (it daemonizes once set up) and waits for the
- * guest's readiness line; *ms is start → ready. */
+/* Root runs the machine vm-start runs, its files named by path (vm-argv
+ * --paths): the same QEMU without loam's jail or its agent. */
 static int direct_boot(const struct boot_opts *o, const struct loam_argv *qemu,
-		       const struct vm_files *f, int64_t *ms, loam_err *err)
+		       const struct loam_argv *env, const struct vm_files *f, int64_t *ms,
+		       loam_err *err)
 {
-	const char *const *argv = loam_argv_view(qemu);
 	unlink(f->serial);
 	settle(o);
 	int64_t t0 = now_ms();
-	struct loam_spawn_opts so = {.argv = argv, .timeout_ms = 120000};
+	struct loam_spawn_opts so = {
+	    .argv = loam_argv_view(qemu), .envp = loam_argv_view(env), .timeout_ms = 120000};
 	struct loam_spawn_result r;
 	int rc = loam_spawn_ok(&so, &r, err);
 	loam_spawn_result_free(&r);
@@ -362,16 +386,51 @@ struct bench_run {
 	char name[64];
 };
 
+/* A VM with a network has its QEMU in its namespace (docs/network.md), and
+ * so does the direct boot: this thread enters it for the fork (the child
+ * inherits it) and comes back. Returns the fd of the namespace to return
+ * to, -1 when the VM has none. */
+static int enter_vm_netns(const char *id, loam_err *err)
+{
+	cleanup_free char *ns = xasprintf("/run/netns/" LOAM_LAYOUT_NETNS_PREFIX "%s", id);
+	int target = open(ns, O_RDONLY | O_CLOEXEC);
+	if (target < 0)
+		return -1;
+	int back = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (back < 0 || setns(target, CLONE_NEWNET) < 0) {
+		loam_fail_errno(err, "enter %s", ns);
+		if (back >= 0)
+			close(back);
+		back = -2;
+	}
+	close(target);
+	return back;
+}
+
+static void leave_vm_netns(int back)
+{
+	if (back < 0)
+		return;
+	if (setns(back, CLONE_NEWNET) < 0)
+		abort(); /* the bench would go on in a VM's namespace */
+	close(back);
+}
+
 /* Stops the loam-booted VM and boots its exact argv once more without loam. */
 static int measure_direct(const struct bench_run *b, const char *id, int64_t *ms, loam_err *err)
 {
-	cleanup_argv struct loam_argv qemu = {0};
+	cleanup_argv struct loam_argv qemu = {0}, env = {0};
 	if (loam_agent_vm_stop(&b->agent, id, 0, NULL, err) < 0 || reprep(&b->agent, id, err) < 0 ||
-	    loam_agent_vm_argv(&b->agent, id, &qemu, err) < 0)
+	    loam_agent_vm_argv(&b->agent, id, &qemu, &env, err) < 0)
 		return -1;
 	cleanup_vm_files struct vm_files f = {0};
 	vm_files_init(&f, b->agent.state_dir, id);
-	return direct_boot(b->o, &qemu, &f, ms, err);
+	int back = enter_vm_netns(id, err);
+	if (back == -2)
+		return -1;
+	int rc = direct_boot(b->o, &qemu, &env, &f, ms, err);
+	leave_vm_netns(back);
+	return rc;
 }
 
 /* One pair, back to back so that both see the same machine load: request →

@@ -139,7 +139,7 @@ static int create_tx(struct loam_db *db, void *ctx, loam_err *err)
 		char name[32], id[27];
 		snprintf(name, sizeof(name), "vm-%ld", i);
 		struct loam_vm_spec spec = {
-		    .name = name, .arch = "x64", .size = "standard-2", .boot_image = "loam-guest"};
+		    .name = name, .arch = "x64", .size = "standard-2", .boot_image = "loam-tiny"};
 		if (loam_vm_insert(db, &spec, id, err) < 0 ||
 		    loam_strand_create(db, LOAM_PROG_VM, NULL, frame, id, NULL, err) < 0)
 			return -1;

@@ -18,7 +18,11 @@ void loam_cli_value_text(const json_t *v, char *buf, size_t size)
 	if (!v || json_is_null(v)) {
 		snprintf(buf, size, "-");
 	} else if (json_is_string(v)) {
+		/* one cell, one line: a newline or tab would break the columns */
 		snprintf(buf, size, "%s", json_string_value(v));
+		for (char *p = buf; *p; p++)
+			if (*p == '\n' || *p == '\t')
+				*p = ' ';
 	} else if (json_is_integer(v)) {
 		snprintf(buf, size, "%lld", (long long)json_integer_value(v));
 	} else if (json_is_real(v)) {

@@ -1,5 +1,5 @@
 /*
- * `loam vm console NAME [--follow] [--json]`: the last lines of the VM's
+ * `loam vm console NAME [--project P] [--follow] [--json]`: the last lines of the VM's
  * serial console (GET /v1/vms/NAME/console). --follow asks again every
  * second and prints only what is new: the longest run of lines at the end
  * of what it printed that starts the new tail is taken as seen. It stops
@@ -15,7 +15,7 @@
 #include "lib/json.h"
 #include "lib/xalloc.h"
 
-#define USAGE	       "loam vm console NAME [--follow] [--json]"
+#define USAGE	       "loam vm console NAME [--project P] [--follow] [--json]"
 #define FOLLOW_POLL_MS 1000
 
 /* How many lines at the start of now were the last ones of before. */
@@ -67,8 +67,10 @@ int loam_vm_console(int argc, char **argv)
 {
 	static const struct option opts[] = {{"follow", no_argument, NULL, 'f'},
 					     {"json", no_argument, NULL, 'j'},
+					     {"project", required_argument, NULL, 'p'},
 					     {NULL, 0, NULL, 0}};
 	bool json = false, follow_it = false;
+	const char *project = NULL;
 	optind = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, "f", opts, NULL)) != -1) {
@@ -76,6 +78,8 @@ int loam_vm_console(int argc, char **argv)
 			follow_it = true;
 		else if (c == 'j')
 			json = true;
+		else if (c == 'p')
+			project = optarg;
 		else
 			return loam_cli_usage(USAGE);
 	}
@@ -83,9 +87,9 @@ int loam_vm_console(int argc, char **argv)
 		return loam_cli_usage(USAGE " (--json prints one answer: not with --follow)");
 	const char *name = argv[optind];
 	cleanup_err loam_err err = NULL;
-	if (loam_cli_check_name("VM name", name, &err) < 0)
+	cleanup_free char *path = NULL;
+	if (loam_cli_vm_path(name, project, "console", &path, &err) < 0)
 		return loam_cli_error(err);
-	cleanup_free char *path = xasprintf("/v1/vms/%s/console", name);
 	cleanup_json json_t *doc = NULL;
 	if (loam_cli_call_once("GET", path, NULL, &doc, &err) < 0)
 		return loam_cli_error(err);

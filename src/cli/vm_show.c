@@ -5,5 +5,5 @@
 
 int loam_vm_show(int argc, char **argv)
 {
-	return loam_cli_show(argc, argv, "loam vm show NAME [--json]", "/v1/vms");
+	return loam_cli_show(argc, argv, "loam vm show NAME [--project P] [--json]", "/v1/vms");
 }

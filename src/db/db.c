@@ -117,6 +117,20 @@ int loam_db_script(struct loam_db *db, const char *sql, loam_err *err)
 	return db->ops->exec_script(db, sql, err);
 }
 
+int loam_db_check_file(const struct loam_db *db, loam_err *err)
+{
+	return db->ops->check_file ? db->ops->check_file(db, err) : 0;
+}
+
+int loam_db_clock_ms(struct loam_db *db, int64_t *now, loam_err *err)
+{
+	cleanup_rows struct loam_db_rows *rows = NULL;
+	if (loam_db_query(db, db->ops->clock_sql, DB_NOARGS, &rows, err) < 0)
+		return loam_err_wrap(err, "read the database's clock");
+	*now = loam_db_rows_int(rows, 0, 0);
+	return 0;
+}
+
 /* ---- scratch databases ---- */
 
 #define PG_SCHEMA_OPT "options=-csearch_path%3D"
@@ -360,11 +374,30 @@ int loam_db_tx(struct loam_db *db, loam_db_tx_fn fn, void *ctx, loam_err *err)
 
 /* ---- ids and time ---- */
 
+#ifdef LOAM_TEST_BUILD
+static int64_t test_clock_skew_ms(void)
+{
+	static _Atomic int64_t skew = INT64_MIN;
+	int64_t v = skew;
+	if (v == INT64_MIN) {
+		const char *s = getenv("LOAM_TEST_CLOCK_SKEW_MS");
+		v = s ? strtoll(s, NULL, 10) : 0;
+		skew = v;
+	}
+	return v;
+}
+#else
+static int64_t test_clock_skew_ms(void)
+{
+	return 0;
+}
+#endif
+
 int64_t loam_db_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + test_clock_skew_ms();
 }
 
 /* 10 characters of milliseconds (50 bits) then 16 of randomness (80

@@ -46,6 +46,11 @@ static int fail_result(struct loam_db *db, PGresult *res, const char *sql, loam_
 		return loam_fail(err, LOAM_E_UNAVAILABLE, "database is locked (%s: %s)", state,
 				 clean);
 	}
+	if (state && strcmp(state, "53100") == 0)
+		return loam_fail(err, LOAM_E_NOSPACE,
+				 "the PostgreSQL server's disk is full (%s); nothing was changed: "
+				 "free space there and retry",
+				 clean);
 	if (PQstatus(C(db)) != CONNECTION_OK)
 		return loam_fail(err, LOAM_E_UNAVAILABLE, "database connection lost: %s", clean);
 	enum loam_err_kind kind = LOAM_E_INTERNAL;
@@ -187,6 +192,7 @@ static const struct loam_db_ops pg_ops = {
     .exec_script = pg_script,
     .set_busy_timeout = pg_set_busy_timeout,
     .close = pg_close,
+    .clock_sql = "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
 };
 
 int loam_db_pg_open(const char *url, struct loam_db *db, loam_err *err)

@@ -80,6 +80,11 @@ int loam_host_state_parse(const char *name, enum loam_host_state *out, loam_err 
 	X(GENERATION, "h.generation")                                                              \
 	X(CREATED_AT, "h.created_at")                                                              \
 	X(LAST_SEEN_AT, "h.last_seen_at")                                                          \
+	X(IPV4_POOL, "h.ipv4_pool")                                                                \
+	X(IPV6_PREFIX, "h.ipv6_prefix")                                                            \
+	X(EGRESS, "h.egress")                                                                      \
+	X(IPV4_TOTAL, "h.ipv4_total")                                                              \
+	X(IPV4_USED, "h.ipv4_used")                                                                \
 	X(EMULATE, "e.arch")
 
 #define AS_ENUM(e, col) COL_##e,
@@ -128,6 +133,11 @@ static void read_use(const struct loam_db_rows *r, size_t i, struct loam_host *h
 	h->created_at = loam_db_rows_int(r, i, COL_CREATED_AT);
 	h->last_seen_at = loam_db_rows_int(r, i, COL_LAST_SEEN_AT);
 	h->seen = !loam_db_rows_null(r, i, COL_LAST_SEEN_AT);
+	h->ipv4_pool = loam_db_rows_dup(r, i, COL_IPV4_POOL);
+	h->ipv6_prefix = loam_db_rows_dup(r, i, COL_IPV6_PREFIX);
+	h->egress = loam_db_rows_int(r, i, COL_EGRESS) != 0;
+	h->ipv4_total = loam_db_rows_int(r, i, COL_IPV4_TOTAL);
+	h->ipv4_used = loam_db_rows_int(r, i, COL_IPV4_USED);
 }
 
 static void read_host(const struct loam_db_rows *r, size_t i, bool view, struct loam_host *h)
@@ -219,14 +229,26 @@ int loam_host_list(struct loam_db *db, struct loam_hosts *out, loam_err *err)
 	return query_hosts(db, true, "", DB_NOARGS, out, err);
 }
 
+int loam_host_list_page(struct loam_db *db, const struct loam_db_page *page, struct loam_hosts *out,
+			loam_err *err)
+{
+	/* A host spans one row per emulated arch: the page is taken on hosts. */
+	return query_hosts(
+	    db, true,
+	    "WHERE h.id IN (SELECT id FROM host WHERE name > ? ORDER BY name LIMIT "
+	    "?)",
+	    DB_ARGS(DB_TEXT(loam_db_page_after(page)), DB_INT(loam_db_page_limit(page))), out, err);
+}
+
 void loam_host_free(struct loam_host *h)
 {
-	char *strings[] = {
-	    h->id,	   h->name,	    h->transport,    h->address,
-	    h->ssh_user,   h->ssh_key_file, h->host_key,     h->state_dir,
-	    h->location,   h->arch,	    h->state_reason, h->state_before_unreachable,
-	    h->cpu_model,  h->os,	    h->kernel,	     h->facts,
-	    h->agent_path, h->agent_sha256, h->accel};
+	char *strings[] = {h->id,	 h->name,	  h->transport,
+			   h->address,	 h->ssh_user,	  h->ssh_key_file,
+			   h->host_key,	 h->state_dir,	  h->location,
+			   h->arch,	 h->state_reason, h->state_before_unreachable,
+			   h->cpu_model, h->os,		  h->kernel,
+			   h->facts,	 h->agent_path,	  h->agent_sha256,
+			   h->accel,	 h->ipv4_pool,	  h->ipv6_prefix};
 	for (size_t i = 0; i < sizeof(strings) / sizeof(*strings); i++)
 		free(strings[i]);
 	loam_argv_free(&h->emulate);

@@ -54,7 +54,11 @@ struct loam_host {
 	double cpu_overcommit;
 	int64_t used_cores, used_memory_gib, used_hugepages_1g, generation;
 	int64_t created_at, last_seen_at;
-	bool seen;		  /* last_seen_at is set */
+	bool seen; /* last_seen_at is set */
+	/* its network (db/net.h): ipv6_prefix NULL means its own ULA /48 */
+	char *ipv4_pool, *ipv6_prefix;
+	bool egress;
+	int64_t ipv4_total, ipv4_used;
 	struct loam_argv emulate; /* arches run under TCG, sorted */
 	/* Only in the API's views (loam_host_list, loam_host_view): */
 	int64_t vms;			/* VMs placed on it */
@@ -82,6 +86,9 @@ int loam_host_get_by_name(struct loam_db *db, const char *name, struct loam_host
 int loam_host_view(struct loam_db *db, const char *name, struct loam_host *out, loam_err *err);
 /* Every host with its view fields, ordered by name, in one query. */
 int loam_host_list(struct loam_db *db, struct loam_hosts *out, loam_err *err);
+/* The same, a page of them (page->after: a host name). */
+int loam_host_list_page(struct loam_db *db, const struct loam_db_page *page, struct loam_hosts *out,
+			loam_err *err);
 
 /* ---- the operator's writes (host_write.c) ---- */
 
@@ -91,6 +98,7 @@ struct loam_host_new {
 	const char *address, *ssh_user, *ssh_key_file; /* address, key: NULL for none */
 	int64_t ssh_port;
 	const char *state_dir, *location;
+	const char *host_key; /* pinned before first contact ("TYPE BASE64"), or NULL */
 };
 
 /* Inserts an 'unprepared' host created now. */
@@ -121,7 +129,11 @@ int loam_host_delete(struct loam_db *db, const char *id, loam_err *err);
 
 /* ---- the progs' writes (host_state.c) ---- */
 
-/* Pins the SSH host key unless one is pinned already. */
+/* Pins the SSH host key seen at first contact. The update changes exactly
+ * one row or fails: when another connection pinned a key meanwhile, it is
+ * fine if that is this key, and LOAM_E_AUTH ("host key changed during
+ * first contact") if not, so two first contacts that saw different keys
+ * never both go on. */
 int loam_host_pin_key(struct loam_db *db, const char *id, const char *key, loam_err *err);
 int loam_host_record_arch(struct loam_db *db, const char *id, const char *arch, loam_err *err);
 int loam_host_record_agent(struct loam_db *db, const char *id, const char *path, const char *sha256,

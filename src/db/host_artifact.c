@@ -1,35 +1,19 @@
 /*
- * host_artifact rows (host_artifact.h). Every listing selects the same
- * columns, then three that only some fill (host name, pinned VMs, newer
- * version installed), so one reader serves them all. Plain SQL that runs
- * unchanged on SQLite and PostgreSQL.
+ * host_artifact rows (host_artifact.h): listings, what a row lists (guest
+ * arches, tested firmware) and the install's bookkeeping. Every listing
+ * selects the same columns, then four that only some fill (host name,
+ * pinned VMs, newer, higher), so one reader serves them all.
  */
 #include "db/host_artifact.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "db/host_artifact_sql.h"
 #include "lib/cleanup.h"
 #include "lib/xalloc.h"
 
-#define COLS                                                                                       \
-	"h.host_id, h.component, h.name, h.version, h.arch, h.kind, h.state, h.path, h.sha256, "   \
-	"h.error, h.installed_at, h.updated_at, "
-
-/* How many VMs on the row's host are pinned to its version. */
-#define PINNED_VMS                                                                                 \
-	"(SELECT count(*) FROM vm_artifact va JOIN vm ON vm.id = va.vm_id "                        \
-	"WHERE vm.host_id = h.host_id AND va.component = h.component AND va.name = h.name "        \
-	"AND va.version = h.version AND va.arch = h.arch)"
-
-/* Whether a later installed version of the row's component/name/arch is
- * on its host. */
-#define NEWER_INSTALLED                                                                            \
-	"EXISTS (SELECT 1 FROM host_artifact n WHERE n.host_id = h.host_id "                       \
-	"AND n.component = h.component AND n.name = h.name AND n.arch = h.arch "                   \
-	"AND n.state = 'installed' AND n.installed_at > h.installed_at)"
-
-enum { COL_HOST_NAME = 12, COL_VMS, COL_NEWER };
+enum { COL_WEIGHT = 12, COL_HOST_NAME, COL_VMS, COL_NEWER, COL_HIGHER };
 
 static void read_one(const struct loam_db_rows *r, size_t i, struct loam_host_artifact *a)
 {
@@ -47,21 +31,23 @@ static void read_one(const struct loam_db_rows *r, size_t i, struct loam_host_ar
 	    .installed_at = loam_db_rows_int(r, i, 10),
 	    .has_installed_at = !loam_db_rows_null(r, i, 10),
 	    .updated_at = loam_db_rows_int(r, i, 11),
+	    .weight = loam_db_rows_int(r, i, COL_WEIGHT),
 	    .host_name = loam_db_rows_dup(r, i, COL_HOST_NAME),
 	    .vms = loam_db_rows_int(r, i, COL_VMS),
 	    .newer = loam_db_rows_int(r, i, COL_NEWER) != 0,
+	    .higher = loam_db_rows_int(r, i, COL_HIGHER) != 0,
 	};
 }
 
-static int query(struct loam_db *db, const char *sql, const struct loam_db_val *args, size_t nargs,
-		 struct loam_host_artifacts *out, loam_err *err)
+int ha_query(struct loam_db *db, const char *sql, const struct loam_db_val *args, size_t nargs,
+	     struct loam_host_artifacts *out, loam_err *err)
 {
 	*out = (struct loam_host_artifacts){0};
 	cleanup_rows struct loam_db_rows *r = NULL;
 	if (loam_db_query(db, sql, args, nargs, &r, err) < 0)
 		return -1;
 	out->n = loam_db_rows_count(r);
-	out->v = xcalloc(out->n, sizeof(*out->v));
+	out->v = xcalloc(out->n ? out->n : 1, sizeof(*out->v));
 	for (size_t i = 0; i < out->n; i++)
 		read_one(r, i, &out->v[i]);
 	return 0;
@@ -84,53 +70,19 @@ void loam_host_artifacts_free(struct loam_host_artifacts *l)
 int loam_host_artifacts_of(struct loam_db *db, const char *host_id, struct loam_host_artifacts *out,
 			   loam_err *err)
 {
-	return query(db,
-		     "SELECT " COLS "NULL, 0, 0 FROM host_artifact h WHERE h.host_id = ? "
-		     "ORDER BY h.component, h.arch, h.name, h.version",
-		     DB_ARGS(DB_TEXT(host_id)), out, err);
+	return ha_query(db,
+			"SELECT " HA_COLS "NULL, " HA_PINNED_VMS ", 0, 0 FROM host_artifact h "
+			"WHERE h.host_id = ? ORDER BY h.component, h.arch, h.name, h.version",
+			DB_ARGS(DB_TEXT(host_id)), out, err);
 }
 
 int loam_host_artifacts_all(struct loam_db *db, struct loam_host_artifacts *out, loam_err *err)
 {
-	return query(db,
-		     "SELECT " COLS "host.name, " PINNED_VMS ", 0 FROM host_artifact h "
-		     "JOIN host ON host.id = h.host_id "
-		     "ORDER BY host.name, h.component, h.arch, h.name, h.version",
-		     DB_NOARGS, out, err);
-}
-
-int loam_host_artifacts_gc_view(struct loam_db *db, const char *host_id,
-				struct loam_host_artifacts *out, loam_err *err)
-{
-	return query(db,
-		     "SELECT " COLS "NULL, " PINNED_VMS ", CASE WHEN " NEWER_INSTALLED
-		     " THEN 1 ELSE 0 END FROM host_artifact h WHERE h.host_id = ? "
-		     "ORDER BY h.component, h.arch, h.name, h.installed_at, h.version",
-		     DB_ARGS(DB_TEXT(host_id)), out, err);
-}
-
-int loam_host_artifacts_take_unused(struct loam_db *db, const char *host_id,
-				    struct loam_host_artifacts *out, loam_err *err)
-{
-	if (query(db,
-		  "SELECT " COLS "NULL, 0, 1 FROM host_artifact h WHERE h.host_id = ? "
-		  "AND h.kind <> 'debian-package' AND h.state = 'installed' "
-		  "AND " PINNED_VMS " = 0 AND " NEWER_INSTALLED,
-		  DB_ARGS(DB_TEXT(host_id)), out, err) < 0)
-		return -1;
-	for (size_t i = 0; i < out->n; i++) {
-		const struct loam_host_artifact *a = &out->v[i];
-		if (loam_db_exec(db,
-				 "DELETE FROM host_artifact WHERE host_id = ? AND component = ? "
-				 "AND name = ? AND version = ? AND arch = ?",
-				 DB_ARGS(DB_TEXT(host_id), DB_TEXT(a->component), DB_TEXT(a->name),
-					 DB_TEXT(a->version), DB_TEXT(a->arch)),
-				 NULL, err) < 0) {
-			loam_host_artifacts_free(out);
-			return -1;
-		}
-	}
-	return 0;
+	return ha_query(db,
+			"SELECT " HA_COLS "host.name, " HA_PINNED_VMS ", 0, 0 FROM host_artifact h "
+			"JOIN host ON host.id = h.host_id "
+			"ORDER BY host.name, h.component, h.arch, h.name, h.version",
+			DB_NOARGS, out, err);
 }
 
 int loam_host_artifact_hosts(struct loam_db *db, char ***names, size_t *n, loam_err *err)
@@ -150,47 +102,128 @@ int loam_host_artifact_hosts(struct loam_db *db, char ***names, size_t *n, loam_
 
 int loam_host_artifacts_images(struct loam_db *db, struct loam_host_artifacts *out, loam_err *err)
 {
-	return query(db,
-		     "SELECT " COLS "NULL, 0, 0 FROM host_artifact h WHERE h.component = 'image' "
-		     "AND h.state = 'installed'",
-		     DB_NOARGS, out, err);
+	return ha_query(db,
+			"SELECT " HA_COLS "NULL, 0, 0, 0 FROM host_artifact h "
+			"WHERE h.component = 'image' AND h.state = 'installed'",
+			DB_NOARGS, out, err);
 }
 
-int loam_host_artifact_newest(struct loam_db *db, const char *host_id, const char *arch,
-			      const char *component, char **name, char **version, loam_err *err)
+/* ---- what rows list ---- */
+
+void loam_artifact_links_free(struct loam_artifact_links *l)
 {
-	cleanup_rows struct loam_db_rows *rows = NULL;
-	*name = *version = NULL;
-	if (loam_db_query(db,
-			  "SELECT name, version FROM host_artifact WHERE host_id = ? AND arch = ? "
-			  "AND component = ? AND (state = 'installed' OR (state = 'unavailable' "
-			  "AND kind = 'debian-package')) "
-			  "ORDER BY COALESCE(installed_at, updated_at) DESC, version DESC LIMIT 1",
-			  DB_ARGS(DB_TEXT(host_id), DB_TEXT(arch), DB_TEXT(component)), &rows,
+	for (size_t i = 0; i < l->n; i++) {
+		struct loam_artifact_link *k = &l->v[i];
+		char *strings[] = {k->host_id, k->component, k->name,  k->version,
+				   k->arch,    k->value,     k->value2};
+		for (size_t s = 0; s < sizeof(strings) / sizeof(*strings); s++)
+			free(strings[s]);
+	}
+	free(l->v);
+	*l = (struct loam_artifact_links){0};
+}
+
+static int links(struct loam_db *db, const char *table, const char *values, const char *host_id,
+		 struct loam_artifact_links *out, loam_err *err)
+{
+	*out = (struct loam_artifact_links){0};
+	cleanup_free char *sql = xasprintf(
+	    "SELECT host_id, component, name, version, arch, %s FROM %s WHERE "
+	    "(CAST(? AS TEXT) IS NULL OR host_id = ?) ORDER BY host_id, component, name, version, "
+	    "arch, %s",
+	    values, table, values);
+	cleanup_rows struct loam_db_rows *r = NULL;
+	if (loam_db_query(db, sql,
+			  DB_ARGS(loam_db_text_or_null(host_id), loam_db_text_or_null(host_id)), &r,
 			  err) < 0)
 		return -1;
-	if (loam_db_rows_count(rows) == 0)
-		return 0;
-	*name = xstrdup(loam_db_rows_text(rows, 0, 0));
-	*version = xstrdup(loam_db_rows_text(rows, 0, 1));
-	return 1;
+	out->n = loam_db_rows_count(r);
+	out->v = xcalloc(out->n ? out->n : 1, sizeof(*out->v));
+	bool two = loam_db_rows_cols(r) > 6;
+	for (size_t i = 0; i < out->n; i++)
+		out->v[i] = (struct loam_artifact_link){loam_db_rows_dup(r, i, 0),
+							loam_db_rows_dup(r, i, 1),
+							loam_db_rows_dup(r, i, 2),
+							loam_db_rows_dup(r, i, 3),
+							loam_db_rows_dup(r, i, 4),
+							loam_db_rows_dup(r, i, 5),
+							two ? loam_db_rows_dup(r, i, 6) : NULL};
+	return 0;
+}
+
+int loam_host_artifact_guest_arches(struct loam_db *db, const char *host_id,
+				    struct loam_artifact_links *out, loam_err *err)
+{
+	return links(db, "host_artifact_guest_arch", "guest_arch", host_id, out, err);
+}
+
+int loam_host_artifact_firmware_lists(struct loam_db *db, const char *host_id,
+				      struct loam_artifact_links *out, loam_err *err)
+{
+	return links(db, "host_artifact_firmware", "firmware_name, firmware_version", host_id, out,
+		     err);
+}
+
+/* ---- the install's bookkeeping ---- */
+
+#define KEY_ARGS(host_id, k)                                                                       \
+	DB_TEXT(host_id), DB_TEXT((k)->component), DB_TEXT((k)->name), DB_TEXT((k)->version),      \
+	    DB_TEXT((k)->arch)
+
+static int record_meta(struct loam_db *db, const char *host_id, const struct loam_artifact_key *k,
+		       const struct loam_artifact_meta *m, loam_err *err)
+{
+	for (const char *const *g = m ? m->guest_arches : NULL; g && *g; g++)
+		if (loam_db_exec(db,
+				 "INSERT INTO host_artifact_guest_arch (host_id, component, name, "
+				 "version, arch, guest_arch) VALUES (?, ?, ?, ?, ?, ?) "
+				 "ON CONFLICT DO NOTHING",
+				 DB_ARGS(KEY_ARGS(host_id, k), DB_TEXT(*g)), NULL, err) < 0)
+			return -1;
+	for (size_t i = 0; m && i < m->nfw; i++)
+		if (loam_db_exec(db,
+				 "INSERT INTO host_artifact_firmware (host_id, component, name, "
+				 "version, arch, firmware_name, firmware_version) VALUES "
+				 "(?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+				 DB_ARGS(KEY_ARGS(host_id, k), DB_TEXT(m->fw_names[i]),
+					 DB_TEXT(m->fw_versions[i])),
+				 NULL, err) < 0)
+			return -1;
+	return 0;
+}
+
+static int state_of(struct loam_db *db, const char *host_id, const struct loam_artifact_key *k,
+		    char **state, loam_err *err)
+{
+	cleanup_rows struct loam_db_rows *r = NULL;
+	if (loam_db_query(db,
+			  "SELECT state FROM host_artifact WHERE host_id = ? AND component = ? AND "
+			  "name = ? AND version = ? AND arch = ?",
+			  DB_ARGS(KEY_ARGS(host_id, k)), &r, err) < 0)
+		return -1;
+	*state = loam_db_rows_count(r) ? loam_db_rows_dup(r, 0, 0) : xstrdup("");
+	return 0;
 }
 
 int loam_host_artifact_mark_installing(struct loam_db *db, const char *host_id,
 				       const struct loam_artifact_key *k, const char *kind,
-				       const char *sha256, loam_err *err)
+				       const char *sha256, const struct loam_artifact_meta *meta,
+				       char **state, loam_err *err)
 {
-	return loam_db_exec(
-	    db,
-	    "INSERT INTO host_artifact (host_id, component, name, version, arch, kind, "
-	    "sha256, state, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'installing', ?) "
-	    "ON CONFLICT (host_id, component, name, version, arch) DO UPDATE SET "
-	    "state = CASE WHEN host_artifact.state = 'installed' THEN 'installed' "
-	    "ELSE 'installing' END, updated_at = excluded.updated_at",
-	    DB_ARGS(DB_TEXT(host_id), DB_TEXT(k->component), DB_TEXT(k->name), DB_TEXT(k->version),
-		    DB_TEXT(k->arch), DB_TEXT(kind), loam_db_text_or_null(sha256),
-		    DB_INT(loam_db_now_ms())),
-	    NULL, err);
+	if (loam_db_exec(
+		db,
+		"INSERT INTO host_artifact (host_id, component, name, version, arch, kind, "
+		"sha256, state, updated_at, weight) VALUES (?, ?, ?, ?, ?, ?, ?, 'installing', ?, "
+		"?) "
+		"ON CONFLICT (host_id, component, name, version, arch) DO UPDATE SET "
+		"state = CASE WHEN host_artifact.state IN ('installed', 'removing') "
+		"THEN host_artifact.state ELSE 'installing' END, updated_at = excluded.updated_at",
+		DB_ARGS(KEY_ARGS(host_id, k), DB_TEXT(kind), loam_db_text_or_null(sha256),
+			DB_INT(loam_db_now_ms()), DB_INT(LOAM_ARTIFACT_WEIGHT_DEFAULT)),
+		NULL, err) < 0 ||
+	    record_meta(db, host_id, k, meta, err) < 0)
+		return -1;
+	return state ? state_of(db, host_id, k, state, err) : 0;
 }
 
 int loam_host_artifact_record(struct loam_db *db, const char *host_id,
@@ -201,7 +234,7 @@ int loam_host_artifact_record(struct loam_db *db, const char *host_id,
 	return loam_db_exec(
 	    db,
 	    "UPDATE host_artifact SET state = ?, path = COALESCE(?, path), error = ?, "
-	    "installed_at = CASE WHEN ? = 'installed' THEN COALESCE(installed_at, ?) "
+	    "installed_at = CASE WHEN ? <> 'failed' THEN COALESCE(installed_at, ?) "
 	    "ELSE installed_at END, updated_at = ? "
 	    "WHERE host_id = ? AND component = ? AND name = ? AND version = ? AND arch = ?",
 	    DB_ARGS(DB_TEXT(state), loam_db_text_or_null(path), loam_db_text_or_null(error),
@@ -211,12 +244,24 @@ int loam_host_artifact_record(struct loam_db *db, const char *host_id,
 	    NULL, err);
 }
 
-int loam_host_artifact_fail_pending(struct loam_db *db, const char *host_id, const char *why,
-				    loam_err *err)
+int loam_host_artifact_fail_installing(struct loam_db *db, const char *host_id,
+				       const struct loam_artifact_key *k, const char *why,
+				       loam_err *err)
 {
 	return loam_db_exec(db,
 			    "UPDATE host_artifact SET state = 'failed', error = ?, updated_at = ? "
-			    "WHERE host_id = ? AND state = 'installing'",
-			    DB_ARGS(DB_TEXT(why), DB_INT(loam_db_now_ms()), DB_TEXT(host_id)), NULL,
-			    err);
+			    "WHERE host_id = ? AND component = ? AND name = ? AND version = ? AND "
+			    "arch = ? AND state = 'installing'",
+			    DB_ARGS(DB_TEXT(why), DB_INT(loam_db_now_ms()), KEY_ARGS(host_id, k)),
+			    NULL, err);
+}
+
+int loam_host_artifacts_installing(struct loam_db *db, const char *host_id,
+				   struct loam_host_artifacts *out, loam_err *err)
+{
+	return ha_query(
+	    db,
+	    "SELECT " HA_COLS "NULL, 0, 0, 0 FROM host_artifact h WHERE h.host_id = ? "
+	    "AND h.state = 'installing' ORDER BY h.component, h.arch, h.name, h.version",
+	    DB_ARGS(DB_TEXT(host_id)), out, err);
 }

@@ -7,11 +7,33 @@
  */
 #include "db/host.h"
 
+#include <string.h>
+
+#include "lib/cleanup.h"
+
 int loam_host_pin_key(struct loam_db *db, const char *id, const char *key, loam_err *err)
 {
 	/* Never over a pinned key: a concurrent pin cannot be overwritten. */
-	return loam_db_exec(db, "UPDATE host SET host_key = ? WHERE id = ? AND host_key IS NULL",
-			    DB_ARGS(DB_TEXT(key), DB_TEXT(id)), NULL, err);
+	int64_t changed = 0;
+	if (loam_db_exec(db, "UPDATE host SET host_key = ? WHERE id = ? AND host_key IS NULL",
+			 DB_ARGS(DB_TEXT(key), DB_TEXT(id)), &changed, err) < 0)
+		return -1;
+	if (changed == 1)
+		return 0;
+	cleanup_rows struct loam_db_rows *r = NULL;
+	if (loam_db_query(db, "SELECT host_key FROM host WHERE id = ?", DB_ARGS(DB_TEXT(id)), &r,
+			  err) < 0)
+		return -1;
+	if (loam_db_rows_count(r) == 0)
+		return loam_fail(err, LOAM_E_NOTFOUND, "host %s is gone", id);
+	const char *pinned = loam_db_rows_text(r, 0, 0);
+	if (strcmp(pinned, key) == 0)
+		return 0;
+	return loam_fail(err, LOAM_E_AUTH,
+			 "host key changed during first contact: %s was pinned meanwhile, this "
+			 "connection was shown %s; refusing it (if the host was reinstalled, "
+			 "remove and re-add it)",
+			 pinned, key);
 }
 
 int loam_host_record_arch(struct loam_db *db, const char *id, const char *arch, loam_err *err)

@@ -13,12 +13,12 @@ int loam_host_insert(struct loam_db *db, const struct loam_host_new *h, loam_err
 	return loam_db_exec(
 	    db,
 	    "INSERT INTO host (id, name, transport, address, ssh_port, ssh_user, "
-	    "ssh_key_file, state_dir, location, created_at) "
-	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	    "ssh_key_file, host_key, state_dir, location, created_at) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	    DB_ARGS(DB_TEXT(h->id), DB_TEXT(h->name), DB_TEXT(h->local ? "local" : "ssh"),
 		    loam_db_text_or_null(h->address), DB_INT(h->ssh_port), DB_TEXT(h->ssh_user),
-		    loam_db_text_or_null(h->ssh_key_file), DB_TEXT(h->state_dir),
-		    DB_TEXT(h->location), DB_INT(loam_db_now_ms())),
+		    loam_db_text_or_null(h->ssh_key_file), loam_db_text_or_null(h->host_key),
+		    DB_TEXT(h->state_dir), DB_TEXT(h->location), DB_INT(loam_db_now_ms())),
 	    NULL, err);
 }
 

@@ -32,13 +32,16 @@ struct loam_vm_spec {
 	const char *size;	/* "standard-2" ... */
 	const char *location;	/* must be the location of at least one host */
 	const char *boot_image; /* NULL or a name */
+	const char *project_id; /* NULL: the default project */
 };
 
 /*
  * Inserts a VM in state 'creating' with its size's vCPUs, memory and
- * storage. Unknown arch, size or location, or a bad name, fail with
- * LOAM_E_INVALID and a message listing what is valid; a taken name fails
- * with LOAM_E_CONFLICT. id_out (may be NULL) receives the new id.
+ * storage, in its project. Unknown arch, size or location, or a bad name,
+ * fail with LOAM_E_INVALID and a message listing what is valid; a name the
+ * project has taken fails with LOAM_E_CONFLICT. Quotas are the caller's
+ * (loam_quota_check, db/project.h). id_out (may be NULL) receives the new
+ * id.
  */
 int loam_vm_insert(struct loam_db *db, const struct loam_vm_spec *spec, char id_out[27],
 		   loam_err *err);

@@ -64,13 +64,17 @@ int loam_strand_view_get(struct loam_db *db, const char *id, struct loam_strand_
 	return 1;
 }
 
-int loam_strand_view_list(struct loam_db *db, struct loam_strand_views *out, loam_err *err)
+int loam_strand_view_list(struct loam_db *db, const struct loam_db_page *page,
+			  struct loam_strand_views *out, loam_err *err)
 {
 	cleanup_rows struct loam_db_rows *rows = NULL;
 	*out = (struct loam_strand_views){0};
 	if (loam_db_query(
-		db, "SELECT " LOAM_STRAND_VIEW_COLS " FROM strand s ORDER BY s.created_at, s.id",
-		DB_NOARGS, &rows, err) < 0)
+		db,
+		"SELECT " LOAM_STRAND_VIEW_COLS
+		" FROM strand s WHERE s.id > ? ORDER BY s.id LIMIT ?",
+		DB_ARGS(DB_TEXT(loam_db_page_after(page)), DB_INT(loam_db_page_limit(page))), &rows,
+		err) < 0)
 		return -1;
 	out->n = loam_db_rows_count(rows);
 	out->v = xcalloc(out->n, sizeof(*out->v));

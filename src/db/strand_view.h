@@ -40,8 +40,10 @@ void loam_strand_views_free(struct loam_strand_views *l);
 /* 1 with *out filled, 0 when there is no such strand. */
 int loam_strand_view_get(struct loam_db *db, const char *id, struct loam_strand_view *out,
 			 loam_err *err);
-/* Every strand, oldest first. */
-int loam_strand_view_list(struct loam_db *db, struct loam_strand_views *out, loam_err *err);
+/* Strands by id (ids sort by creation time), a page of them (page->after:
+ * an id; NULL page: all). */
+int loam_strand_view_list(struct loam_db *db, const struct loam_db_page *page,
+			  struct loam_strand_views *out, loam_err *err);
 /* Whether the strand exists and has not finished. */
 int loam_strand_is_live(struct loam_db *db, const char *id, bool *live, loam_err *err);
 

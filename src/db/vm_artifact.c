@@ -1,7 +1,9 @@
 /*
  * The artifact versions a VM runs with (vm_artifact) and where they are
  * installed on its host (db/vm.h). A pin is written once and kept, so a
- * running VM keeps its versions across host upgrades.
+ * running VM keeps its versions across host upgrades; `loam vm upgrade`
+ * records the version it moves to beside it, and the VM's next start makes
+ * that its pin.
  */
 #include <stdlib.h>
 
@@ -45,16 +47,17 @@ int loam_vm_pins(struct loam_db *db, const char *vm_id, struct loam_vm_pin **pin
 	*pins = NULL;
 	*n = 0;
 	if (loam_db_query(db,
-			  "SELECT component, name, version, arch FROM vm_artifact WHERE vm_id = ? "
-			  "ORDER BY component",
+			  "SELECT component, name, version, arch, next_name, next_version, "
+			  "next_arch FROM vm_artifact WHERE vm_id = ? ORDER BY component",
 			  DB_ARGS(DB_TEXT(vm_id)), &r, err) < 0)
 		return -1;
 	size_t count = loam_db_rows_count(r);
 	struct loam_vm_pin *list = xcalloc(count ? count : 1, sizeof(*list));
 	for (size_t i = 0; i < count; i++)
-		list[i] = (struct loam_vm_pin){
-		    xstrdup(loam_db_rows_text(r, i, 0)), xstrdup(loam_db_rows_text(r, i, 1)),
-		    xstrdup(loam_db_rows_text(r, i, 2)), xstrdup(loam_db_rows_text(r, i, 3))};
+		list[i] = (struct loam_vm_pin){loam_db_rows_dup(r, i, 0), loam_db_rows_dup(r, i, 1),
+					       loam_db_rows_dup(r, i, 2), loam_db_rows_dup(r, i, 3),
+					       loam_db_rows_dup(r, i, 4), loam_db_rows_dup(r, i, 5),
+					       loam_db_rows_dup(r, i, 6)};
 	*pins = list;
 	*n = count;
 	return 0;
@@ -63,10 +66,11 @@ int loam_vm_pins(struct loam_db *db, const char *vm_id, struct loam_vm_pin **pin
 void loam_vm_pins_free(struct loam_vm_pin *pins, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		free(pins[i].component);
-		free(pins[i].name);
-		free(pins[i].version);
-		free(pins[i].arch);
+		char *strings[] = {pins[i].component, pins[i].name,	 pins[i].version,
+				   pins[i].arch,      pins[i].next_name, pins[i].next_version,
+				   pins[i].next_arch};
+		for (size_t k = 0; k < sizeof(strings) / sizeof(*strings); k++)
+			free(strings[k]);
 	}
 	free(pins);
 }
@@ -79,7 +83,8 @@ int loam_vm_pinned_path(struct loam_db *db, const char *vm_id, const char *host_
 	if (loam_db_query(db,
 			  "SELECT h.path FROM vm_artifact a JOIN host_artifact h ON "
 			  "h.host_id = ? AND h.component = a.component AND h.name = a.name AND "
-			  "h.version = a.version AND h.arch = a.arch AND h.state = 'installed' "
+			  "h.version = a.version AND h.arch = a.arch AND "
+			  "h.state IN ('installed', 'unavailable') "
 			  "WHERE a.vm_id = ? AND a.component = ?",
 			  DB_ARGS(DB_TEXT(host_id), DB_TEXT(vm_id), DB_TEXT(component)), &r,
 			  err) < 0)
@@ -90,19 +95,23 @@ int loam_vm_pinned_path(struct loam_db *db, const char *vm_id, const char *host_
 	return 1;
 }
 
-int loam_vm_pick_image(struct loam_db *db, const char *host_id, const char *arch, const char *name,
-		       char **version, loam_err *err)
+int loam_vm_pin_set_next(struct loam_db *db, const char *vm_id, const char *component,
+			 const char *name, const char *version, const char *arch, loam_err *err)
 {
-	cleanup_rows struct loam_db_rows *r = NULL;
-	*version = NULL;
-	if (loam_db_query(db,
-			  "SELECT version FROM host_artifact WHERE host_id = ? AND arch = ? AND "
-			  "component = 'image' AND name = ? AND state = 'installed' "
-			  "ORDER BY COALESCE(installed_at, updated_at) DESC, version DESC LIMIT 1",
-			  DB_ARGS(DB_TEXT(host_id), DB_TEXT(arch), DB_TEXT(name)), &r, err) < 0)
-		return -1;
-	if (loam_db_rows_count(r) == 0)
-		return 0;
-	*version = xstrdup(loam_db_rows_text(r, 0, 0));
-	return 1;
+	return loam_db_exec(
+	    db,
+	    "UPDATE vm_artifact SET next_name = ?, next_version = ?, next_arch = ? "
+	    "WHERE vm_id = ? AND component = ?",
+	    DB_ARGS(loam_db_text_or_null(name), loam_db_text_or_null(name ? version : NULL),
+		    loam_db_text_or_null(name ? arch : NULL), DB_TEXT(vm_id), DB_TEXT(component)),
+	    NULL, err);
+}
+
+int loam_vm_pins_take_next(struct loam_db *db, const char *vm_id, loam_err *err)
+{
+	return loam_db_exec(db,
+			    "UPDATE vm_artifact SET name = next_name, version = next_version, "
+			    "arch = next_arch, next_name = NULL, next_version = NULL, "
+			    "next_arch = NULL WHERE vm_id = ? AND next_version IS NOT NULL",
+			    DB_ARGS(DB_TEXT(vm_id)), NULL, err);
 }

@@ -54,19 +54,21 @@ int loam_vm_queue(struct loam_db *db, const char *location, const char *arch, si
 	cleanup_rows struct loam_db_rows *r = NULL;
 	*out = NULL;
 	*n = 0;
-	if (loam_db_query(db,
-			  "SELECT id, name FROM vm WHERE host_id IS NULL AND location = ? AND "
-			  "arch = ? AND state IN (?, ?) ORDER BY created_at, id LIMIT ?",
-			  DB_ARGS(DB_TEXT(location), DB_TEXT(arch),
-				  DB_TEXT(loam_vm_state_name(LOAM_VM_CREATING)),
-				  DB_TEXT(loam_vm_state_name(LOAM_VM_WAITING)), DB_INT(max)),
-			  &r, err) < 0)
+	if (loam_db_query(
+		db,
+		"SELECT id, name, project_id FROM vm WHERE host_id IS NULL AND location = ? AND "
+		"arch = ? AND state IN (?, ?) ORDER BY created_at, id LIMIT ?",
+		DB_ARGS(DB_TEXT(location), DB_TEXT(arch),
+			DB_TEXT(loam_vm_state_name(LOAM_VM_CREATING)),
+			DB_TEXT(loam_vm_state_name(LOAM_VM_WAITING)), DB_INT(max)),
+		&r, err) < 0)
 		return -1;
 	size_t count = loam_db_rows_count(r);
 	struct loam_vm_queued *q = xcalloc(count ? count : 1, sizeof(*q));
 	for (size_t i = 0; i < count; i++) {
 		snprintf(q[i].id, sizeof(q[i].id), "%s", loam_db_rows_text(r, i, 0));
 		q[i].name = xstrdup(loam_db_rows_text(r, i, 1));
+		q[i].project_id = xstrdup(loam_db_rows_text(r, i, 2));
 	}
 	*out = q;
 	*n = count;
@@ -75,8 +77,10 @@ int loam_vm_queue(struct loam_db *db, const char *location, const char *arch, si
 
 void loam_vm_queue_free(struct loam_vm_queued *q, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		free(q[i].name);
+		free(q[i].project_id);
+	}
 	free(q);
 }
 
@@ -84,6 +88,10 @@ static int delete_tx(struct loam_db *db, void *ctx, loam_err *err)
 {
 	const char *id = ctx;
 	if (loam_db_exec(db, "DELETE FROM vm_artifact WHERE vm_id = ?", DB_ARGS(DB_TEXT(id)), NULL,
+			 err) < 0 ||
+	    loam_db_exec(db, "DELETE FROM vm_net WHERE vm_id = ?", DB_ARGS(DB_TEXT(id)), NULL,
+			 err) < 0 ||
+	    loam_db_exec(db, "DELETE FROM vm_port WHERE vm_id = ?", DB_ARGS(DB_TEXT(id)), NULL,
 			 err) < 0)
 		return -1;
 	return loam_db_exec(db, "DELETE FROM vm WHERE id = ?", DB_ARGS(DB_TEXT(id)), NULL, err);

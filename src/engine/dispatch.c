@@ -99,11 +99,16 @@ struct take {
 	bool took;
 };
 
+/* Leases are stamped and compared with the database's clock, so that
+ * loamds whose clocks differ agree on when one runs out; schedules are
+ * this process's clock, as the labels that nap set them. */
 static int take_tx(struct loam_db *db, void *p, loam_err *err)
 {
 	struct take *t = p;
-	int64_t now = loam_db_now_ms();
+	int64_t now = loam_db_now_ms(), db_now = 0;
 	t->took = false;
+	if (loam_db_clock_ms(db, &db_now, err) < 0)
+		return -1;
 	const char *pick =
 	    loam_db_backend_of(db) == LOAM_DB_POSTGRES
 		? "SELECT id FROM strand WHERE done = 0 AND schedule <= ? AND (lease_owner IS "
@@ -112,7 +117,7 @@ static int take_tx(struct loam_db *db, void *p, loam_err *err)
 		: "SELECT id FROM strand WHERE done = 0 AND schedule <= ? AND (lease_owner IS "
 		  "NULL OR lease_expires_at < ?) ORDER BY schedule LIMIT 1";
 	cleanup_rows struct loam_db_rows *rows = NULL;
-	if (loam_db_query(db, pick, DB_ARGS(DB_INT(now), DB_INT(now)), &rows, err) < 0)
+	if (loam_db_query(db, pick, DB_ARGS(DB_INT(now), DB_INT(db_now)), &rows, err) < 0)
 		return -1;
 	if (loam_db_rows_count(rows) == 0)
 		return 0;
@@ -123,8 +128,8 @@ static int take_tx(struct loam_db *db, void *p, loam_err *err)
 		db,
 		"UPDATE strand SET lease_owner = ?, lease_token = ?, lease_expires_at = ? "
 		"WHERE id = ? AND done = 0 AND (lease_owner IS NULL OR lease_expires_at < ?)",
-		DB_ARGS(DB_TEXT(t->owner), DB_TEXT(t->token), DB_INT(now + t->lease_ms),
-			DB_TEXT(t->id), DB_INT(now)),
+		DB_ARGS(DB_TEXT(t->owner), DB_TEXT(t->token), DB_INT(db_now + t->lease_ms),
+			DB_TEXT(t->id), DB_INT(db_now)),
 		&changed, err) < 0)
 		return -1;
 	t->took = changed == 1;

@@ -168,8 +168,13 @@ static void *renewer_main(void *arg)
 	struct loam_db *db = open_until_stopped(e, e->owner);
 	while (db && !atomic_load(&e->stopping)) {
 		idle(e, e->opts.lease_ms / 3);
-		int64_t now = loam_db_now_ms();
+		int64_t now = 0;
 		cleanup_err loam_err err = NULL;
+		/* The database's clock, as the lease was taken with. */
+		if (loam_db_clock_ms(db, &now, &err) < 0) {
+			log_warn("%s: renew leases: %s", e->owner, loam_err_msg(err));
+			continue;
+		}
 		for (int i = 0; i < e->nworkers && !atomic_load(&e->stopping); i++) {
 			if (loam_db_exec(
 				db,

@@ -22,6 +22,7 @@
 
 #include "lib/clock.h"
 #include "host/vm.h"
+#include "host/vm_files.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 #include "lib/sha256.h"

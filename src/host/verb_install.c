@@ -5,25 +5,30 @@
  *   {"prefix": "/opt/loam",
  *    "entries": [{"component": "firmware", "name": "edk2", "version": "V",
  *                 "arch": "x64", "kind": "tarball", "url": "http://...",
- *                 "sha256": "<hex>", "size": N, "dest": "/opt/loam/..."},
+ *                 "sha256": "<hex>", "size": N},
  *                {"component": "vmm", "name": "qemu", "version": "V",
- *                 "arch": "x64", "kind": "debian-package",
- *                 "package": "qemu-system-x86", "package_version": "V"}]}
+ *                 "arch": "x64", "kind": "tarball", "url": "...", "sha256": "...",
+ *                 "size": N, "depends": ["libaio1", "zlib1g", ...]}]}
  *
- * Every file or tarball entry owns one directory, `dest` (default
- * PREFIX/<component>/<name>/<version>/<arch>). It is downloaded (curl, else
- * wget: the agent stays static, so no libcurl) into a temp file next to that
- * directory, checked for size and sha256, fsynced, unpacked or moved into a
- * staging directory with a marker holding the digest, and renamed into
- * place. A mismatch names component, version, host and both digests and
- * leaves nothing at dest. An entry whose marker (and file) already match is
- * "already". Leftover temp files of an interrupted run are removed first, so
- * running the verb again resumes after a crash.
+ * Every entry owns one directory, PREFIX/<component>/<name>/<version>/<arch>
+ * (each part checked: no empty part, no "..", no other place; there is no
+ * way to name another). It is downloaded (curl, else wget: the agent stays
+ * static, so no libcurl) into a temp file next to that directory, checked
+ * for size and sha256, fsynced, unpacked or moved into a staging directory
+ * with a marker holding the digest, made readable to all (a VM's user runs
+ * the binaries and reads the images), and renamed into place. A mismatch
+ * names component, version, host and both digests and leaves nothing
+ * there. An entry whose marker (and file) already match is "already".
+ * Leftover temp files of an interrupted run are removed first, so running
+ * the verb again resumes after a crash. A bundle's `depends` are then
+ * checked with dpkg-query and the missing ones installed with apt-get
+ * (host/depends.h).
  *
  * Output: {"host": H, "results": [{"component", "name", "version", "arch",
- * "state": installed|already|unavailable|failed, "path", "sha256",
- * "error"}]}. Exit 0 when nothing failed, 1 when an entry failed, 2 for a
- * malformed request.
+ * "state": installed|already|unavailable|failed, "path", "sha256", "error",
+ * "depends": {...}}]}: unavailable when the files are in place but the
+ * host could not check or install the packages they need. Exit 0 when
+ * nothing failed, 1 when an entry failed, 2 for a malformed request.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -45,6 +50,7 @@
 #include "lib/spawn.h"
 #include "lib/valid.h"
 #include "lib/xalloc.h"
+#include "host/depends.h"
 #include "host/verbs.h"
 #include "proto/agent.h"
 
@@ -52,10 +58,14 @@
 #define DOWNLOAD_TIMEOUT (30 * 60 * 1000)
 #define MARKER		 ".loam-artifact"
 
+#define DEPENDS_MAX 256
+
 struct install_entry {
 	const char *component, *name, *version, *arch, *kind;
-	const char *url, *sha256, *package, *package_version;
+	const char *url, *sha256;
 	uint64_t size;
+	const char *depends[DEPENDS_MAX + 1];
+	size_t ndepends;
 	char dest[4096];
 };
 
@@ -80,11 +90,56 @@ static const char *str(const json_t *e, const char *key)
 	return json_string_value(json_object_get(e, key));
 }
 
+static const char *const entry_keys[] = {
+    LOAM_KEY_COMPONENT, LOAM_KEY_NAME,	 LOAM_KEY_VERSION, LOAM_KEY_ARCH,    LOAM_KEY_KIND,
+    LOAM_KEY_URL,	LOAM_KEY_SHA256, LOAM_KEY_SIZE,	   LOAM_KEY_DEPENDS, NULL};
+
+/* The first key of e the verb does not take (a "dest" among them: an
+ * artifact never lands anywhere but under the prefix), or NULL. */
+static const char *unknown_key(const json_t *e)
+{
+	const char *key;
+	const json_t *v;
+	json_object_foreach((json_t *)e, key, v)
+	{
+		if (!one_of(key, entry_keys))
+			return key;
+	}
+	return NULL;
+}
+
+static const char *parse_depends(const json_t *e, struct install_entry *out)
+{
+	const json_t *list = json_object_get(e, LOAM_KEY_DEPENDS), *v;
+	if (!list)
+		return NULL;
+	if (!json_is_array(list) || json_array_size(list) > DEPENDS_MAX)
+		return LOAM_KEY_DEPENDS;
+	size_t i;
+	json_array_foreach(list, i, v)
+	{
+		if (!loam_valid_debian_package(json_string_value(v)))
+			return LOAM_KEY_DEPENDS;
+		out->depends[out->ndepends++] = json_string_value(v);
+	}
+	return NULL;
+}
+
+/* The prefix is an absolute path without "..", "." or an empty part. */
+static bool prefix_ok(const char *prefix)
+{
+	size_t n = prefix ? strlen(prefix) : 0;
+	return loam_valid_install_path(prefix) && n > 1 && prefix[n - 1] != '/' &&
+	       !strstr(prefix, "//") && !strstr(prefix, "/../") && !strstr(prefix, "/./") &&
+	       !(n >= 3 && strcmp(prefix + n - 3, "/..") == 0) &&
+	       !(n >= 2 && strcmp(prefix + n - 2, "/.") == 0);
+}
+
 static int parse_entry(const json_t *e, size_t i, const char *prefix, struct install_entry *out,
 		       loam_err *err)
 {
 	static const char *const components[] = {"vmm", "firmware", "image", "storage", NULL};
-	static const char *const kinds[] = {"file", "tarball", "debian-package", NULL};
+	static const char *const kinds[] = {"file", "tarball", NULL};
 	*out = (struct install_entry){
 	    .component = str(e, LOAM_KEY_COMPONENT),
 	    .name = str(e, LOAM_KEY_NAME),
@@ -93,40 +148,29 @@ static int parse_entry(const json_t *e, size_t i, const char *prefix, struct ins
 	    .kind = str(e, LOAM_KEY_KIND),
 	    .url = str(e, LOAM_KEY_URL),
 	    .sha256 = str(e, LOAM_KEY_SHA256),
-	    .package = str(e, LOAM_KEY_PACKAGE),
-	    .package_version = str(e, LOAM_KEY_PACKAGE_VERSION),
 	};
-	const char *bad = !one_of(out->component, components)		   ? "component"
-			  : !loam_valid_artifact_word(out->name)	   ? "name"
-			  : !loam_valid_artifact_word(out->version)	   ? "version"
-			  : !loam_arch_by_name(out->arch ? out->arch : "") ? "arch"
-			  : !one_of(out->kind, kinds)			   ? "kind"
-									   : NULL;
-	if (!bad && strcmp(out->kind, "debian-package") == 0) {
-		bad = !loam_valid_artifact_word(out->package)		? "package"
-		      : !loam_valid_artifact_word(out->package_version) ? "package_version"
-									: NULL;
-	} else if (!bad) {
-		const json_t *size = json_object_get(e, LOAM_KEY_SIZE);
-		const char *dest = str(e, LOAM_KEY_DEST);
-		bad = !loam_valid_http_url(out->url)			       ? "url"
-		      : !loam_sha256_hex_valid(out->sha256)		       ? "sha256"
-		      : !json_is_integer(size) || json_integer_value(size) < 0 ? "size"
-		      : dest && !loam_valid_install_path(dest)		       ? "dest"
-		      : !dest && !loam_valid_install_path(prefix)	       ? "prefix"
-									       : NULL;
-		if (!bad) {
-			out->size = (uint64_t)json_integer_value(size);
-			if (dest)
-				snprintf(out->dest, sizeof out->dest, "%s", dest);
-			else
-				snprintf(out->dest, sizeof out->dest, "%s/%s/%s/%s/%s", prefix,
-					 out->component, out->name, out->version, out->arch);
-		}
-	}
+	const json_t *size = json_object_get(e, LOAM_KEY_SIZE);
+	const char *bad = !json_is_object(e)					   ? "entry"
+			  : unknown_key(e)					   ? unknown_key(e)
+			  : !one_of(out->component, components)			   ? "component"
+			  : !loam_valid_artifact_word(out->name)		   ? "name"
+			  : !loam_valid_artifact_word(out->version)		   ? "version"
+			  : !loam_arch_by_name(out->arch ? out->arch : "")	   ? "arch"
+			  : !one_of(out->kind, kinds)				   ? "kind"
+			  : !loam_valid_http_url(out->url)			   ? "url"
+			  : !loam_sha256_hex_valid(out->sha256)			   ? "sha256"
+			  : !json_is_integer(size) || json_integer_value(size) < 0 ? "size"
+			  : !prefix_ok(prefix)					   ? "prefix"
+					       : parse_depends(e, out);
 	if (bad)
 		return loam_fail(err, LOAM_E_INVALID,
-				 "request entry %zu: field '%s' is missing or invalid", i, bad);
+				 "request entry %zu: field '%s' is missing, invalid or not "
+				 "accepted (an artifact installs under "
+				 "PREFIX/<component>/<name>/<version>/<arch> only)",
+				 i, bad);
+	out->size = (uint64_t)json_integer_value(size);
+	snprintf(out->dest, sizeof out->dest, "%s/%s/%s/%s/%s", prefix, out->component, out->name,
+		 out->version, out->arch);
 	return 0;
 }
 
@@ -289,6 +333,8 @@ static int install_files(const struct install_entry *e, const char *file, char g
 	    fsync_path(tmp, err) == 0) {
 		if (!mkdtemp(stage))
 			loam_fail_errno(err, "create a staging dir in %s", parent);
+		else if (chmod(stage, 0755) < 0)
+			loam_fail_errno(err, "chmod %s", stage);
 		else if (fill_stage(e, tmp, stage, base_of(file), err) == 0) {
 			remove_tree(e->dest); /* a stale install of the same version */
 			rc = rename(stage, e->dest) < 0
@@ -338,69 +384,34 @@ static json_t *install_artifact(const struct install_entry *e, loam_err *err)
 			 LOAM_KEY_SHA256, e->sha256);
 }
 
-/* dpkg-query's idea of the installed version, or "" (NULL: no dpkg). */
-static char *dpkg_version(const char *package)
+/* The bundle's system packages, once its files are in place: an entry
+ * whose packages could not be checked is unavailable, one whose apt-get
+ * failed is failed. */
+static void ensure_depends(const struct install_entry *e, json_t *res)
 {
-	if (!have_program("dpkg-query"))
-		return NULL;
-	const char *argv[] = {"dpkg-query", "-W", "-f", "${Version}", "--", package, NULL};
-	struct loam_spawn_opts o = {.argv = argv, .timeout_ms = 60000};
-	struct loam_spawn_result r = {0};
-	char *v = NULL;
-	if (loam_spawn(&o, &r, NULL) == 0)
-		v = strdup(r.exit_status == 0 && !r.signaled ? r.out : "");
-	loam_spawn_result_free(&r);
-	return v;
-}
-
-static json_t *install_package(const struct install_entry *e)
-{
-	cleanup_free char *have = dpkg_version(e->package);
-	if (!have)
-		return json_pack("{s:s, s:s}", LOAM_KEY_STATE, "unavailable", LOAM_KEY_ERROR,
-				 "no dpkg on this host: debian-package entries cannot be installed "
-				 "here; provide the VMM and storage backend another way");
-	if (strcmp(have, e->package_version) == 0)
-		return json_pack("{s:s, s:s}", LOAM_KEY_STATE, "already", LOAM_KEY_PATH,
-				 e->package);
-	if (!have_program("apt-get"))
-		return json_pack("{s:s, s:s}", LOAM_KEY_STATE, "failed", LOAM_KEY_ERROR,
-				 "dpkg is here but apt-get is not");
-	char spec[300];
-	snprintf(spec, sizeof spec, "%s=%s", e->package, e->package_version);
-	const char *argv[] = {
-	    "apt-get", "install", "-y", "-q", "--no-install-recommends", "--allow-downgrades",
-	    "--",      spec,	  NULL};
-	const char *envp[] = {"DEBIAN_FRONTEND=noninteractive",
-			      "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
-	struct loam_spawn_opts o = {.argv = argv, .envp = envp, .timeout_ms = DOWNLOAD_TIMEOUT};
-	struct loam_spawn_result r = {0};
-	cleanup_err loam_err err = NULL;
-	int rc = loam_spawn_ok(&o, &r, &err);
-	loam_spawn_result_free(&r);
-	cleanup_free char *now = dpkg_version(e->package);
-	if (rc == 0 && now && strcmp(now, e->package_version) == 0)
-		return json_pack("{s:s, s:s}", LOAM_KEY_STATE, "installed", LOAM_KEY_PATH,
-				 e->package);
-	char msg[1024];
-	snprintf(msg, sizeof msg, "%s %s version %s on host %s: apt-get install %s failed: %s",
-		 e->component, e->name, e->version, host_name(), spec,
-		 err ? loam_err_msg(err) : "the installed version differs");
-	return json_pack("{s:s, s:s}", LOAM_KEY_STATE, "failed", LOAM_KEY_ERROR, msg);
+	if (e->ndepends == 0 ||
+	    strcmp(json_string_value(json_object_get(res, LOAM_KEY_STATE)), "failed") == 0)
+		return;
+	char what[512];
+	snprintf(what, sizeof what, "%s %s version %s (%s) on host %s", e->component, e->name,
+		 e->version, e->arch, host_name());
+	json_t *d = host_depends_ensure(e->depends, e->ndepends, what);
+	const char *state = json_string_value(json_object_get(d, LOAM_KEY_STATE));
+	if (strcmp(state, "unavailable") == 0 || strcmp(state, "failed") == 0) {
+		json_object_set_new(res, LOAM_KEY_STATE, json_string(state));
+		json_object_set(res, LOAM_KEY_ERROR, json_object_get(d, LOAM_KEY_ERROR));
+	}
+	json_object_set_new(res, LOAM_KEY_DEPENDS, d);
 }
 
 static json_t *install_one(const struct install_entry *e)
 {
-	json_t *res;
-	if (strcmp(e->kind, "debian-package") == 0) {
-		res = install_package(e);
-	} else {
-		cleanup_err loam_err err = NULL;
-		res = install_artifact(e, &err);
-		if (!res)
-			res = json_pack("{s:s, s:s}", LOAM_KEY_STATE, "failed", LOAM_KEY_ERROR,
-					loam_err_msg(err));
-	}
+	cleanup_err loam_err err = NULL;
+	json_t *res = install_artifact(e, &err);
+	if (!res)
+		res = json_pack("{s:s, s:s}", LOAM_KEY_STATE, "failed", LOAM_KEY_ERROR,
+				loam_err_msg(err));
+	ensure_depends(e, res);
 	json_object_set_new(res, LOAM_KEY_COMPONENT, json_string(e->component));
 	json_object_set_new(res, LOAM_KEY_NAME, json_string(e->name));
 	json_object_set_new(res, LOAM_KEY_VERSION, json_string(e->version));
@@ -426,11 +437,16 @@ static int parse_request(const char *buf, size_t len, json_t **out, const char *
 	return 0;
 }
 
-static int read_request(json_t **out, const char **prefix, loam_err *err)
+/* The JSON request on stdin of install and uninstall, which take no
+ * arguments. */
+static int read_request(int argc, json_t **out, const char **prefix, loam_err *err)
 {
-	cleanup_free char *buf = malloc(REQUEST_MAX + 1);
-	size_t len = buf ? fread(buf, 1, REQUEST_MAX + 1, stdin) : 0;
-	if (!buf || len > REQUEST_MAX)
+	if (argc != 1)
+		return loam_fail(err, LOAM_E_INVALID,
+				 "takes no arguments; the request is JSON on stdin");
+	cleanup_free char *buf = xmalloc(REQUEST_MAX + 1);
+	size_t len = fread(buf, 1, REQUEST_MAX + 1, stdin);
+	if (len > REQUEST_MAX)
 		return loam_fail(err, LOAM_E_INVALID, "the request on stdin is too large");
 	return parse_request(buf, len, out, prefix, err);
 }
@@ -453,14 +469,9 @@ int loam_host_verb_install(int argc, char **argv)
 {
 	(void)argv;
 	cleanup_err loam_err err = NULL;
-	if (argc != 1)
-		return loam_fail(&err, LOAM_E_INVALID,
-				 "takes no arguments; the request is JSON "
-				 "on stdin"),
-		       loam_host_report(LOAM_VERB_INSTALL, &err);
 	cleanup_json json_t *req = NULL;
 	const char *prefix = NULL;
-	if (read_request(&req, &prefix, &err) < 0)
+	if (read_request(argc, &req, &prefix, &err) < 0)
 		return loam_host_report(LOAM_VERB_INSTALL, &err);
 	const json_t *entries = json_object_get(req, LOAM_KEY_ENTRIES);
 	size_t n = json_array_size(entries);
@@ -531,16 +542,11 @@ int loam_host_verb_uninstall(int argc, char **argv)
 {
 	(void)argv;
 	cleanup_err loam_err err = NULL;
-	if (argc != 1)
-		return loam_fail(&err, LOAM_E_INVALID,
-				 "takes no arguments; the request is JSON "
-				 "on stdin"),
-		       loam_host_report(LOAM_VERB_UNINSTALL, &err);
 	cleanup_json json_t *req = NULL;
 	const char *prefix = NULL;
-	if (read_request(&req, &prefix, &err) < 0)
+	if (read_request(argc, &req, &prefix, &err) < 0)
 		return loam_host_report(LOAM_VERB_UNINSTALL, &err);
-	if (!loam_valid_install_path(prefix))
+	if (!prefix_ok(prefix))
 		return loam_fail(&err, LOAM_E_INVALID, "uninstall request: bad 'prefix'"),
 		       loam_host_report(LOAM_VERB_UNINSTALL, &err);
 	cleanup_json json_t *out =

@@ -2,8 +2,9 @@
  * The VM verbs of the agent: vm-prep, vm-start, vm-status, vm-stop and
  * vm-purge. Each is idempotent, takes its words as validated argv and its
  * data as JSON on stdin, and prints one JSON object on stdout. QEMU runs
- * daemonized as the VM's own unix user, supervised through its pid file,
- * its QMP socket and its serial log (and a systemd unit where systemd runs).
+ * daemonized as the VM's own unix user, in the jail of vm_launch.c, from
+ * the pinned vmm bundle when the spec names one, supervised through its
+ * pid file, its QMP socket and its serial log.
  * The exact interface is documented in docs/agent-vm-verbs.md.
  */
 #include <errno.h>
@@ -21,19 +22,19 @@
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 #include "lib/json.h"
-#include "lib/spawn.h"
 #include "lib/valid.h"
 #include "lib/clock.h"
+#include "host/net.h"
 #include "host/qmp.h"
 #include "host/verbs.h"
 #include "host/vm.h"
 #include "host/vm_prep.h"
 #include "host/vm_status.h"
-#include "host/vmm.h"
+#include "host/vm_files.h"
+#include "host/vm_launch.h"
 #include "proto/agent.h"
 
 #define QMP_TIMEOUT_MS	       5000
-#define QEMU_START_TIMEOUT_MS  120000
 #define DEFAULT_STOP_TIMEOUT_S 30
 #define DEFAULT_WAIT_READY_S   5
 #define WAIT_READY_POLL_MS     25
@@ -41,6 +42,7 @@
 struct vm_args {
 	const char *id, *state_dir;
 	long timeout_s;
+	bool by_path; /* vm-argv --paths */
 };
 
 static int parse_args(int argc, char **argv, bool want_id, long default_timeout_s,
@@ -56,6 +58,8 @@ static int parse_args(int argc, char **argv, bool want_id, long default_timeout_
 			if (*end || a->timeout_s < 0 || a->timeout_s > 3600)
 				return loam_fail(err, LOAM_E_INVALID,
 						 "--timeout must be 0..3600 seconds");
+		} else if (strcmp(argv[i], LOAM_OPT_PATHS) == 0) {
+			a->by_path = true;
 		} else if (want_id && !a->id && argv[i][0] != '-') {
 			a->id = argv[i];
 		} else {
@@ -136,134 +140,6 @@ int loam_host_verb_vm_prep(int argc, char **argv)
 
 /* ---- vm-start ---- */
 
-/* The hugetlbfs mount with 1 GiB pages, from /proc/mounts. */
-static int find_hugepage_dir(char out[VM_PATH_MAX], loam_err *err)
-{
-	cleanup_fclose FILE *f = fopen("/proc/mounts", "re");
-	char line[1024], dev[256], dir[VM_PATH_MAX], type[64], opts[512];
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "%255s %511s %63s %511s", dev, dir, type, opts) == 4 &&
-		    strcmp(type, "hugetlbfs") == 0 && strstr(opts, "pagesize=1024M")) {
-			snprintf(out, VM_PATH_MAX, "%s", dir);
-			return 0;
-		}
-	return loam_fail(err, LOAM_E_CONFLICT,
-			 "the VM wants 1 GiB hugepages but no hugetlbfs with pagesize=1G is "
-			 "mounted; mount one (mount -t hugetlbfs -o pagesize=1G none DIR)");
-}
-
-static void fill_vmm_spec(const struct vm_paths *p, const struct vm_spec *s,
-			  const char *hugepage_dir, struct loam_vmm_spec *v)
-{
-	struct stat st;
-	*v = (struct loam_vmm_spec){
-	    .vcpus = s->vcpus,
-	    .topo = s->topo,
-	    .memory_mib = s->memory_mib,
-	    .hugepages = s->hugepages,
-	    .kvm = s->kvm,
-	    .fw_code = s->fw_code,
-	    .fw_vars = p->vars,
-	    .disk = p->disk,
-	    .seed = s->has_seed && stat(p->seed, &st) == 0 ? p->seed : NULL,
-	    .kernel = s->kernel,
-	    .initrd = s->initrd,
-	    .cmdline = s->cmdline,
-	    .skip_firmware = !vm_spec_uses_firmware(s),
-	    .serial_log = p->serial,
-	    .console_log = p->console,
-	    .qmp_socket = p->qmp,
-	    .pidfile = p->pid,
-	    .name = s->name,
-	    .hugepage_dir = hugepage_dir,
-	    .runas = p->user,
-	    .daemonize = true,
-	};
-}
-
-/* Under systemd, QEMU runs as a transient unit named after the VM user,
- * so systemctl shows it and it survives the agent's SSH session. */
-static void add_systemd_prefix(const struct vm_paths *p, struct loam_argv *argv)
-{
-	loam_argv_add(argv, "systemd-run");
-	loam_argv_addf(argv, "--unit=%s", p->user);
-	loam_argv_add(argv, "--collect");
-	loam_argv_add(argv, "--quiet");
-	loam_argv_add(argv, "--property=Type=forking");
-	loam_argv_addf(argv, "--property=PIDFile=%s", p->pid);
-	loam_argv_add(argv, "--");
-}
-
-static void systemctl_quiet(const char *verb, const char *user)
-{
-	char unit[VM_USER_MAX + 16];
-	snprintf(unit, sizeof(unit), "%s.service", user);
-	const char *argv[] = {"systemctl", verb, unit, NULL};
-	struct loam_spawn_opts o = {.argv = argv, .timeout_ms = 30000};
-	struct loam_spawn_result r;
-	loam_err err = NULL;
-	if (loam_spawn(&o, &r, &err) == 0)
-		loam_spawn_result_free(&r);
-	loam_err_free(&err);
-}
-
-static int build_start_argv(const struct vm_paths *p, const struct vm_spec *s, bool supervised,
-			    struct loam_argv *argv, loam_err *err)
-{
-	char huge[VM_PATH_MAX] = "";
-	if (s->hugepages) {
-		if (s->hugepage_dir)
-			snprintf(huge, sizeof(huge), "%s", s->hugepage_dir);
-		else if (find_hugepage_dir(huge, err) < 0)
-			return -1;
-	}
-	struct loam_vmm_spec v;
-	fill_vmm_spec(p, s, s->hugepages ? huge : NULL, &v);
-	if (supervised && vm_systemd_present())
-		add_systemd_prefix(p, argv);
-	return loam_vmm_argv(s->arch, s->qemu ? s->qemu : s->arch->qemu_binary, &v, argv, err);
-}
-
-static int check_prepared(const struct vm_paths *p, const struct vm_spec *s, loam_err *err)
-{
-	uid_t uid;
-	gid_t gid;
-	bool found = false;
-	if (vm_user_lookup(p->user, &uid, &gid, &found, err) < 0)
-		return -1;
-	struct stat st;
-	if (!found || stat(p->disk, &st) < 0 ||
-	    (vm_spec_uses_firmware(s) && stat(p->vars, &st) < 0))
-		return loam_fail(err, LOAM_E_NOTFOUND,
-				 "VM %s is only partly prepared (user, disk or VARS missing); run "
-				 "vm-prep",
-				 p->id);
-	return 0;
-}
-
-static int start_qemu(const struct vm_paths *p, const struct vm_spec *s, pid_t *pid, loam_err *err)
-{
-	cleanup_argv struct loam_argv argv = {0};
-	if (check_prepared(p, s, err) < 0 || build_start_argv(p, s, true, &argv, err) < 0)
-		return -1;
-	unlink(p->pid);
-	unlink(p->qmp);
-	if (vm_systemd_present())
-		systemctl_quiet("reset-failed", p->user);
-	struct loam_spawn_opts o = {.argv = loam_argv_view(&argv),
-				    .timeout_ms = QEMU_START_TIMEOUT_MS};
-	struct loam_spawn_result r;
-	int rc = loam_spawn_ok(&o, &r, err);
-	loam_spawn_result_free(&r);
-	if (rc < 0)
-		return loam_err_wrap(err, "start QEMU");
-	*pid = vm_running_pid(p);
-	if (!*pid)
-		return loam_fail(err, LOAM_E_IO, "QEMU exited right after it started; see %s",
-				 p->serial);
-	return 0;
-}
-
 int loam_host_verb_vm_start(int argc, char **argv)
 {
 	cleanup_err loam_err err = NULL;
@@ -280,7 +156,7 @@ int loam_host_verb_vm_start(int argc, char **argv)
 	bool started = false;
 	int rc = lock < 0 ? -1 : 0;
 	if (rc == 0 && !pid) {
-		rc = start_qemu(&p, &spec, &pid, &err);
+		rc = vm_launch(&p, &spec, &pid, &err);
 		started = rc == 0;
 	}
 	vm_spec_free(&spec);
@@ -302,16 +178,23 @@ int loam_host_verb_vm_argv(int argc, char **argv)
 		return loam_host_report(LOAM_VERB_VM_ARGV, &err);
 	struct vm_spec spec = {0};
 	cleanup_argv struct loam_argv qemu = {0};
-	int rc = vm_spec_load(&p, &spec, &err) < 0
+	cleanup_argv struct loam_argv env = {0};
+	int rc = vm_spec_load(&p, &spec, &err) < 0 ||
+			 vm_qemu_argv(&p, &spec, a.by_path, &qemu, &err) < 0 ||
+			 vm_qemu_env(&spec, &env, &err) < 0
 		     ? -1
-		     : build_start_argv(&p, &spec, false, &qemu, &err);
+		     : 0;
 	vm_spec_free(&spec);
 	if (rc < 0)
 		return loam_host_report(LOAM_VERB_VM_ARGV, &err);
 	json_t *words = json_array();
 	for (size_t i = 0; i < qemu.n; i++)
 		json_array_append_new(words, json_string(qemu.v[i]));
-	return print_json(json_pack("{s:s,s:o}", LOAM_KEY_ID, p.id, LOAM_KEY_ARGV, words));
+	json_t *env_words = json_array(); /* QEMU's whole environment */
+	for (size_t i = 0; i < env.n; i++)
+		json_array_append_new(env_words, json_string(env.v[i]));
+	return print_json(json_pack("{s:s,s:o,s:o}", LOAM_KEY_ID, p.id, LOAM_KEY_ARGV, words,
+				    LOAM_KEY_ENV, env_words));
 }
 
 /* ---- vm-status ---- */
@@ -375,6 +258,20 @@ static bool qmp_command(const struct vm_paths *p, const char *command)
 	return ok;
 }
 
+/* The stale pid file (in run/, through its fd) and QMP socket of a QEMU
+ * that ended; what cannot be removed is replaced at the next start. */
+static void forget_runtime_files(const struct vm_paths *p)
+{
+	cleanup_err loam_err err = NULL;
+	uid_t owner;
+	cleanup_close int dir = vm_dir_open(p, &err);
+	cleanup_close int run = dir < 0 ? -1 : vm_run_open(dir, &owner, &err);
+	if (run >= 0)
+		vm_unlink_at(run, LOAM_LAYOUT_VM_PIDFILE, &err);
+	if (dir >= 0)
+		vm_unlink_at(dir, LOAM_LAYOUT_VM_QMP, &err);
+}
+
 /* Stops QEMU: ACPI power-down for up to powerdown_ms (0 skips it), then
  * QMP quit, then SIGKILL. Returns how it ended, or NULL if not running. */
 static const char *stop_qemu(const struct vm_paths *p, long powerdown_ms, loam_err *err)
@@ -395,8 +292,7 @@ static const char *stop_qemu(const struct vm_paths *p, long powerdown_ms, loam_e
 		}
 		how = "kill";
 	}
-	unlink(p->pid);
-	unlink(p->qmp);
+	forget_runtime_files(p);
 	return how;
 }
 
@@ -430,16 +326,15 @@ static int purge(const struct vm_paths *p, long powerdown_ms, bool *existed, loa
 	*existed = lstat(p->dir, &st) == 0;
 	if (*existed && stop_qemu(p, powerdown_ms, err) && *err)
 		return -1;
-	if (vm_systemd_present()) {
-		systemctl_quiet("stop", p->user);
-		systemctl_quiet("reset-failed", p->user);
-	}
 	if (vm_user_lookup(p->user, &uid, &gid, &user_found, err) < 0)
 		return -1;
 	*existed = *existed || user_found;
 	if (user_found && vm_kill_user_processes(uid, err) < 0)
 		return -1;
-	if (vm_remove_tree(p->dir, err) < 0 || vm_user_remove(p->user, err) < 0)
+	char state_dir[VM_NET_PATH_MAX];
+	vm_net_state_dir_of(p->vms, state_dir);
+	if (vm_net_purge(state_dir, p->id, err) < 0 || vm_remove_tree(p->dir, err) < 0 ||
+	    vm_user_remove(p->user, err) < 0)
 		return -1;
 	return 0;
 }

@@ -27,6 +27,7 @@ int loam_host_verb_job_start(int argc, char **argv);
 int loam_host_verb_job_status(int argc, char **argv);
 int loam_host_verb_job_cancel(int argc, char **argv);
 int loam_host_verb_watch(int argc, char **argv);
+int loam_host_verb_vm_net(int argc, char **argv);
 
 /* The parsing halves of the verbs, without their side effects (for the
  * fuzzers): an install request as on stdin, and the VM verbs' argv (with

@@ -6,7 +6,6 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,8 @@
 #include "lib/fs.h"
 #include "lib/spawn.h"
 #include "host/vm.h"
+#include "host/vm_files.h"
+#include "proto/agent.h"
 
 #define KVM_GROUP "kvm"
 /* useradd/groupadd exit statuses that mean "already there", and userdel's
@@ -123,6 +124,19 @@ static int run_shadow_tool(const char *const *argv, int ok_status, loam_err *err
 	}
 }
 
+int vm_kvm_gid(gid_t *gid, loam_err *err)
+{
+	long g = -1, unused = -1;
+	bool found = false;
+	if (find_entry("/etc/group", KVM_GROUP, &g, &unused, &found, err) < 0)
+		return -1;
+	if (!found)
+		return loam_fail(err, LOAM_E_NOTFOUND, "group %s is missing; run vm-prep",
+				 KVM_GROUP);
+	*gid = (gid_t)g;
+	return 0;
+}
+
 static int ensure_kvm_group(loam_err *err)
 {
 	long g = -1, unused = -1;
@@ -196,7 +210,8 @@ bool vm_pid_alive(pid_t pid)
 	return pid > 0 && read_status(pid, &state, &uid) && state != 'Z' && state != 'X';
 }
 
-/* True when /proc/<pid>/cmdline has "-pidfile" followed by pidfile. */
+/* True when /proc/<pid>/cmdline has "-pidfile" followed by pidfile (a
+ * QEMU of loam's: which VM's, its uid tells). */
 static bool cmdline_has_pidfile(pid_t pid, const char *pidfile)
 {
 	char path[64];
@@ -219,19 +234,18 @@ static bool cmdline_has_pidfile(pid_t pid, const char *pidfile)
 
 pid_t vm_running_pid(const struct vm_paths *p)
 {
-	cleanup_free char *buf = NULL;
-	loam_err err = NULL;
-	if (loam_read_file(p->pid, 64, &buf, NULL, &err) < 0) {
-		loam_err_free(&err);
+	uid_t owner = 0;
+	pid_t pid = vm_pidfile_read(p, &owner);
+	char state;
+	long uid;
+	/* The VM user writes the pid file: it names one of its own processes
+	 * or nothing, never one root would act on. */
+	if (!pid || !read_status(pid, &state, &uid) || uid != (long)owner || state == 'Z' ||
+	    state == 'X')
 		return 0;
-	}
-	long pid = strtol(buf, NULL, 10);
-	if (pid <= 1 || pid > 1L << 22)
-		return 0;
-	return vm_pid_alive((pid_t)pid) && cmdline_has_pidfile((pid_t)pid, p->pid) ? (pid_t)pid : 0;
+	return cmdline_has_pidfile(pid, LOAM_LAYOUT_VM_PIDFILE) ? pid : 0;
 }
 
-/* Kills the live processes of uid once; returns how many there were. */
 /* SIGKILLs the live processes match picks, once; returns how many. */
 static int kill_round(bool (*match)(pid_t pid, long arg), long arg)
 {
@@ -273,28 +287,4 @@ int vm_kill_user_processes(uid_t uid, loam_err *err)
 	char what[64];
 	snprintf(what, sizeof(what), "processes of uid %u", (unsigned)uid);
 	return vm_kill_until_gone(live_of_uid, (long)uid, what, err);
-}
-
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	int rc = type == FTW_DP ? rmdir(path) : unlink(path);
-	return rc < 0 && errno != ENOENT ? -1 : 0;
-}
-
-int vm_remove_tree(const char *dir, loam_err *err)
-{
-	struct stat st;
-	if (lstat(dir, &st) < 0 && errno == ENOENT)
-		return 0;
-	if (nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
-		return loam_fail_errno(err, "remove %s", dir);
-	return 0;
-}
-
-bool vm_systemd_present(void)
-{
-	struct stat st;
-	return stat("/run/systemd/system", &st) == 0 && S_ISDIR(st.st_mode);
 }

@@ -64,7 +64,9 @@ int vm_paths_init(const char *state_dir, const char *id, struct vm_paths *p, loa
 	    vm_path_join(p->serial, p->dir, LOAM_LAYOUT_VM_SERIAL, err) < 0 ||
 	    vm_path_join(p->console, p->dir, LOAM_LAYOUT_VM_CONSOLE, err) < 0 ||
 	    vm_path_join(p->qmp, p->dir, LOAM_LAYOUT_VM_QMP, err) < 0 ||
-	    vm_path_join(p->pid, p->dir, LOAM_LAYOUT_VM_PIDFILE, err) < 0)
+	    vm_path_join(p->run, p->dir, LOAM_LAYOUT_VM_RUN, err) < 0 ||
+	    vm_path_join(p->pid, p->run, LOAM_LAYOUT_VM_PIDFILE, err) < 0 ||
+	    vm_path_join(p->ref_pid, p->dir, LOAM_LAYOUT_VM_REF_PIDFILE, err) < 0)
 		return -1;
 	if (strlen(p->qmp) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 		return loam_fail(err, LOAM_E_INVALID,
@@ -83,6 +85,18 @@ static int want_file(const char *what, const char *path, loam_err *err)
 		return loam_fail(err, LOAM_E_INVALID, "%s %s: %s", what, path, strerror(errno));
 	if (!S_ISREG(st.st_mode))
 		return loam_fail(err, LOAM_E_INVALID, "%s %s is not a regular file", what, path);
+	return 0;
+}
+
+static int want_dir(const char *what, const char *path, loam_err *err)
+{
+	if (loam_valid_abs_path(what, path, err) < 0)
+		return -1;
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return loam_fail(err, LOAM_E_INVALID, "%s %s: %s", what, path, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return loam_fail(err, LOAM_E_INVALID, "%s %s is not a directory", what, path);
 	return 0;
 }
 
@@ -188,6 +202,21 @@ static int parse_arch(const json_t *j, struct vm_spec *s, loam_err *err)
 	return 0;
 }
 
+/* The pinned bundles must be there, with the binaries the VM runs. */
+static int parse_bundles(const struct vm_spec *s, loam_err *err)
+{
+	char binary[VM_PATH_MAX], data[VM_PATH_MAX], modules[VM_PATH_MAX], img[VM_PATH_MAX];
+	if (s->vmm_dir && (want_dir("vmm_dir", s->vmm_dir, err) < 0 ||
+			   vm_spec_vmm_paths(s, binary, data, modules, err) < 0 ||
+			   want_file("the pinned VMM", binary, err) < 0))
+		return -1;
+	if (s->storage_dir &&
+	    (want_dir("storage_dir", s->storage_dir, err) < 0 ||
+	     vm_spec_qemu_img(s, img, err) < 0 || want_file("the pinned qemu-img", img, err) < 0))
+		return -1;
+	return 0;
+}
+
 static int parse_files(const json_t *j, struct vm_spec *s, loam_err *err)
 {
 	s->image_format = "raw";
@@ -196,7 +225,9 @@ static int parse_files(const json_t *j, struct vm_spec *s, loam_err *err)
 	    loam_json_get_str(j, LOAM_KEY_FW_CODE, &s->fw_code, err) < 0 ||
 	    loam_json_get_str(j, LOAM_KEY_FW_VARS, &s->fw_vars, err) < 0 ||
 	    loam_json_opt_str(j, LOAM_KEY_QEMU, &s->qemu, err) < 0 ||
-	    loam_json_opt_str(j, LOAM_KEY_HUGEPAGE_DIR, &s->hugepage_dir, err) < 0)
+	    loam_json_opt_str(j, LOAM_KEY_HUGEPAGE_DIR, &s->hugepage_dir, err) < 0 ||
+	    loam_json_opt_str(j, LOAM_KEY_VMM_DIR, &s->vmm_dir, err) < 0 ||
+	    loam_json_opt_str(j, LOAM_KEY_STORAGE_DIR, &s->storage_dir, err) < 0)
 		return -1;
 	if (strcmp(s->image_format, "raw") != 0 && strcmp(s->image_format, "qcow2") != 0)
 		return loam_fail(err, LOAM_E_INVALID, "image_format must be raw or qcow2");
@@ -207,7 +238,7 @@ static int parse_files(const json_t *j, struct vm_spec *s, loam_err *err)
 		return -1;
 	if (s->hugepage_dir && loam_valid_abs_path("hugepage_dir", s->hugepage_dir, err) < 0)
 		return -1;
-	return 0;
+	return parse_bundles(s, err);
 }
 
 static int parse_fields(const json_t *j, struct vm_spec *s, loam_err *err)
@@ -283,6 +314,32 @@ int vm_spec_load(const struct vm_paths *p, struct vm_spec *s, loam_err *err)
 				 p->id);
 	}
 	return 0;
+}
+
+int vm_spec_vmm_paths(const struct vm_spec *s, char binary[VM_PATH_MAX], char data_dir[VM_PATH_MAX],
+		      char module_dir[VM_PATH_MAX], loam_err *err)
+{
+	data_dir[0] = module_dir[0] = '\0';
+	if (!s->vmm_dir) {
+		snprintf(binary, VM_PATH_MAX, "%s", s->qemu ? s->qemu : s->arch->qemu_binary);
+		return 0;
+	}
+	char bin[VM_PATH_MAX];
+	return vm_path_join(bin, s->vmm_dir, "bin", err) < 0 ||
+		       vm_path_join(binary, bin, s->arch->qemu_binary, err) < 0 ||
+		       vm_path_join(data_dir, s->vmm_dir, "share/qemu", err) < 0 ||
+		       vm_path_join(module_dir, s->vmm_dir, "lib/qemu", err) < 0
+		   ? -1
+		   : 0;
+}
+
+int vm_spec_qemu_img(const struct vm_spec *s, char out[VM_PATH_MAX], loam_err *err)
+{
+	if (!s->storage_dir) {
+		snprintf(out, VM_PATH_MAX, "qemu-img");
+		return 0;
+	}
+	return vm_path_join(out, s->storage_dir, "bin/qemu-img", err);
 }
 
 bool vm_spec_uses_firmware(const struct vm_spec *s)

@@ -46,7 +46,14 @@ static void add_memory(const struct loam_vmm_spec *s, struct loam_argv *argv)
 static void add_disks(const struct loam_vmm_spec *s, struct loam_argv *argv)
 {
 	loam_argv_add(argv, "-drive");
-	loam_argv_addf(argv, "if=none,id=disk0,format=qcow2,discard=unmap,file=%s", s->disk);
+	if (s->backing)
+		loam_argv_addf(argv,
+			       "if=none,id=disk0,format=qcow2,discard=unmap,file=%s,"
+			       "backing.file.filename=%s",
+			       s->disk, s->backing);
+	else
+		loam_argv_addf(argv, "if=none,id=disk0,format=qcow2,discard=unmap,file=%s",
+			       s->disk);
 	add_pair(argv, "-device", "virtio-blk-pci,drive=disk0,bootindex=1");
 	if (!s->seed)
 		return;
@@ -73,13 +80,23 @@ static void add_consoles(const struct loam_vmm_spec *s, struct loam_argv *argv)
 
 static void add_supervision(const struct loam_vmm_spec *s, struct loam_argv *argv)
 {
-	loam_argv_add(argv, "-qmp");
-	loam_argv_addf(argv, "unix:%s,server=on,wait=off", s->qmp_socket);
+	loam_argv_add(argv, "-chardev");
+	if (s->qmp_fd > 0)
+		loam_argv_addf(argv, "socket,id=qmp0,fd=%d,server=on,wait=off", s->qmp_fd);
+	else
+		loam_argv_addf(argv, "socket,id=qmp0,path=%s,server=on,wait=off", s->qmp_socket);
+	add_pair(argv, "-mon", "chardev=qmp0,mode=control");
 	add_pair(argv, "-pidfile", s->pidfile);
 	if (s->daemonize)
 		loam_argv_add(argv, "-daemonize");
-	if (s->runas)
-		add_pair(argv, "-runas", s->runas);
+}
+
+static void add_fdsets(const struct loam_vmm_spec *s, struct loam_argv *argv)
+{
+	for (size_t i = 0; i < s->n_fds; i++) {
+		loam_argv_add(argv, "-add-fd");
+		loam_argv_addf(argv, "fd=%d,set=%d", s->fds[i].fd, s->fds[i].set);
+	}
 }
 
 static void add_direct_kernel(const struct loam_arch *arch, const struct loam_vmm_spec *s,
@@ -133,6 +150,7 @@ int loam_vmm_argv(const struct loam_arch *arch, const char *qemu, const struct l
 	loam_argv_add(argv, "-nodefaults");
 	loam_argv_add(argv, "-no-user-config");
 	add_pair(argv, "-display", "none");
+	add_fdsets(spec, argv);
 	arch->vmm_machine_args(spec, argv);
 	add_memory(spec, argv);
 	add_smp(arch, spec, argv);

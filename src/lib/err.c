@@ -54,6 +54,8 @@ int loam_fail_errno(loam_err *err, const char *fmt, ...)
 		kind = LOAM_E_NOTFOUND;
 	else if (saved == ETIMEDOUT)
 		kind = LOAM_E_TIMEOUT;
+	else if (saved == ENOSPC || saved == EDQUOT)
+		kind = LOAM_E_NOSPACE;
 	loam_err_free(err);
 	*err = new_error(kind, saved, msg);
 	errno = saved;
@@ -108,6 +110,12 @@ const char *loam_err_kind_name(enum loam_err_kind kind)
 		return "no_capacity";
 	case LOAM_E_TIMEOUT:
 		return "timeout";
+	case LOAM_E_QUOTA:
+		return "quota";
+	case LOAM_E_RATELIMIT:
+		return "rate_limited";
+	case LOAM_E_NOSPACE:
+		return "no_space";
 	case LOAM_E_INTERNAL:
 		break;
 	}
@@ -135,6 +143,12 @@ int loam_err_http_status(const loam_err err)
 		return 503;
 	case LOAM_E_TIMEOUT:
 		return 504;
+	case LOAM_E_QUOTA:
+		return 403;
+	case LOAM_E_RATELIMIT:
+		return 429;
+	case LOAM_E_NOSPACE:
+		return 507;
 	case LOAM_E_IO:
 	case LOAM_E_INTERNAL:
 		break;

@@ -124,6 +124,17 @@ bool loam_valid_artifact_word(const char *s)
 	return true;
 }
 
+bool loam_valid_debian_package(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n < 2 || n > 128 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')))
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || strchr("+.-", *s)))
+			return false;
+	return true;
+}
+
 bool loam_valid_http_url(const char *s)
 {
 	if (!s || strlen(s) > 2048 ||

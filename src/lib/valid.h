@@ -29,6 +29,9 @@ int loam_valid_abs_path(const char *what, const char *s, loam_err *err);
 /* An artifact word (name, version, package): 1..128 of [A-Za-z0-9.+~:_-],
  * not starting with '.' or '-', as the artifact manifest allows. */
 bool loam_valid_artifact_word(const char *s);
+/* A Debian package name (Policy 5.6.1): 2..128 of [a-z0-9+.-], starting
+ * with a letter or digit. */
+bool loam_valid_debian_package(const char *s);
 /* An http:// or https:// URL of at most 2048 characters without spaces,
  * control characters or quotes. */
 bool loam_valid_http_url(const char *s);

@@ -1,10 +1,12 @@
 /*
  * loamd: the control plane. Starts, in order: the state dir and API token,
- * the database (migrated, arches and sizes synced), the allocator, the
- * HTTP API (the artifact URL handed to the progs needs its port), and the
- * prog engine's dispatcher threads; then waits for SIGTERM or SIGINT and
- * stops them (the API first). Everything durable lives in the database,
- * so a kill -9 at any point loses nothing.
+ * the database (migrated, arches and sizes synced; from then on no SQLite
+ * file is ever created again, and a watch stops loamd if the file is
+ * deleted or replaced), the allocator, the HTTP API and the artifact
+ * store's own listener (the artifact URL handed to the progs needs its
+ * port), and the prog engine's dispatcher threads; then waits for SIGTERM
+ * or SIGINT and stops them (the API first). Everything durable lives in
+ * the database, so a kill -9 at any point loses nothing.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -42,8 +44,23 @@ struct loamd {
 	struct loam_artifact_manifest manifest;
 	bool have_manifest;
 	char *artifact_base_url;
-	uint16_t port;
+	uint16_t artifact_port;
+	struct loamd_dbwatch *dbwatch;
 };
+
+/* The database file was deleted or replaced: nothing loamd could still
+ * write would be kept, so it stops serving and exits at once. */
+static void storage_lost(const char *why)
+{
+	log_error("stopping: %s", why);
+	_exit(LOAMD_EXIT_STORAGE);
+}
+
+static void storage_lost_api(void *arg, const char *why)
+{
+	(void)arg;
+	storage_lost(why);
+}
 
 static int prepare_state_dir(const char *dir, loam_err *err)
 {
@@ -65,7 +82,8 @@ static int open_database(struct loamd *d, loam_err *err)
 		return loam_err_wrap(err, "migrate database");
 	if (loam_db_sync_sizes(d->db, err) < 0)
 		return loam_err_wrap(err, "sync arches and sizes");
-	return 0;
+	loam_db_forbid_create();
+	return loamd_dbwatch_start(d->db, 500, storage_lost, &d->dbwatch, err);
 }
 
 /*
@@ -87,14 +105,14 @@ static int load_artifacts(struct loamd *d, loam_err *err)
 	d->have_manifest = true;
 	char addr[128];
 	uint16_t ignored;
-	if (loam_api_parse_listen(d->opts.listen, addr, sizeof(addr), &ignored, err) < 0)
+	if (loam_api_parse_listen(d->opts.artifact_listen, addr, sizeof(addr), &ignored, err) < 0)
 		return -1;
 	const char *host = strcmp(addr, "0.0.0.0") == 0 ? "127.0.0.1"
 			   : strcmp(addr, "::") == 0	? "::1"
 							: addr;
 	bool v6 = strchr(host, ':') != NULL;
-	d->artifact_base_url =
-	    xasprintf("http://%s%s%s:%u/artifacts", v6 ? "[" : "", host, v6 ? "]" : "", d->port);
+	d->artifact_base_url = xasprintf("http://%s%s%s:%u/artifacts", v6 ? "[" : "", host,
+					 v6 ? "]" : "", d->artifact_port);
 	log_info("artifact store %s served at %s", d->opts.artifact_store, d->artifact_base_url);
 	return 0;
 }
@@ -119,6 +137,7 @@ static int start_engine(struct loamd *d, loam_err *err)
 				    .heartbeat_ms = d->opts.heartbeat_s * 1000,
 				    .artifact_base_url = d->artifact_base_url,
 				    .manifest = d->have_manifest ? &d->manifest : NULL,
+				    .artifact_store = d->opts.artifact_store,
 				    .images = loam_image_index_new()};
 	if (loam_image_index_reload(d->app.images, d->db, err) < 0)
 		return loam_err_wrap(err, "read installed images");
@@ -148,19 +167,31 @@ static int start_api(struct loamd *d, loam_err *err)
 				      .token = d->token,
 				      .alloc = d->alloc,
 				      .artifact_store = d->opts.artifact_store,
+				      .host_state_roots = loam_argv_view(&d->opts.host_state_roots),
+				      .ssh_key_roots = loam_argv_view(&d->opts.ssh_key_roots),
+				      .create_per_s = d->opts.create_per_s,
+				      .create_burst = (unsigned)d->opts.create_burst,
 				      .metrics_token = d->metrics_token};
 	if (loam_api_new(&cfg, &d->api, err) < 0)
 		return -1;
+	loam_api_on_fatal(d->api, storage_lost_api, NULL);
+	struct loam_api_listen_opts lo = {.listen = d->opts.listen,
+					  .tls_cert_file = d->opts.tls_cert,
+					  .tls_key_file = d->opts.tls_key,
+					  .per_ip_connections =
+					      (unsigned)d->opts.per_ip_connections};
 	uint16_t port = 0;
-	if (loam_api_listen(d->api, d->opts.listen, &port, err) < 0)
+	if (loam_api_listen(d->api, &lo, &port, err) < 0 ||
+	    loam_api_listen_artifacts(d->api, d->opts.artifact_listen, &d->artifact_port, err) < 0)
 		return -1;
-	d->port = port;
 	char addr[128];
 	uint16_t ignored;
 	loam_api_parse_listen(d->opts.listen, addr, sizeof(addr), &ignored, err);
-	log_info("listening on http://%s%s%s:%u (state dir %s, token in %s/token)",
-		 strchr(addr, ':') ? "[" : "", addr, strchr(addr, ':') ? "]" : "", port,
-		 d->opts.state_dir, d->opts.state_dir);
+	bool v6 = strchr(addr, ':') != NULL;
+	log_info("listening on %s://%s%s%s:%u (state dir %s, token in %s/token), artifacts on "
+		 "port %u",
+		 d->opts.tls_cert ? "https" : "http", v6 ? "[" : "", addr, v6 ? "]" : "", port,
+		 d->opts.state_dir, d->opts.state_dir, d->artifact_port);
 	return 0;
 }
 
@@ -180,6 +211,7 @@ static int start(struct loamd *d, loam_err *err)
 
 static void stop(struct loamd *d)
 {
+	loamd_dbwatch_stop(d->dbwatch);
 	loam_api_free(d->api);
 	if (d->engine)
 		loam_engine_stop(d->engine);
@@ -215,7 +247,8 @@ int main(int argc, char **argv)
 	uint16_t port;
 	if (loamd_parse_opts(argc, argv, &d.opts, &err) < 0 ||
 	    (d.opts.listen &&
-	     loam_api_parse_listen(d.opts.listen, addr, sizeof(addr), &port, &err) < 0)) {
+	     loam_api_parse_listen(d.opts.listen, addr, sizeof(addr), &port, &err) < 0) ||
+	    loamd_default_opts(&d.opts, &err) < 0 || loamd_check_listen(&d.opts, &err) < 0) {
 		fprintf(stderr, "loamd: %s\n", loam_err_msg(err));
 		loamd_free_opts(&d.opts);
 		return 2;
@@ -230,7 +263,7 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	int rc = 0;
-	if (loamd_default_opts(&d.opts, &err) < 0 || start(&d, &err) < 0) {
+	if (start(&d, &err) < 0) {
 		log_error("%s", loam_err_msg(err));
 		rc = loam_err_exit_status(err);
 	} else {

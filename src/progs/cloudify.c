@@ -20,6 +20,7 @@
 #include "arch/arch.h"
 #include "artifact/host_install.h"
 #include "artifact/upgrade.h"
+#include "db/host_artifact.h"
 #include "db/host.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
@@ -294,35 +295,103 @@ static int served_arches(struct loam_db *db, const struct loam_host_row *h, stru
 	return 0;
 }
 
-/* The agent's install request for the newest version of each artifact of
- * the served arches (upgrades append theirs to the store; a new host gets
- * the newest, older ones only through `loam host upgrade`). */
-static int install_request(struct loam_strand_ctx *ctx, const struct loam_host_row *h,
-			   const char *const *arches, char **request, loam_err *err)
+/* Frame keys of the install step: its request, kept until the job ended so
+ * that asking again uses the same input, and whether it only installs what
+ * `loam host upgrade` asked for. */
+#define CL_FRAME_REQUEST "install_request"
+#define CL_FRAME_UPGRADE "install_upgrade"
+
+/* The store's manifest as it is now on disk (an upgrade reads the same
+ * file), else the one loamd read at start; NULL: no store. */
+static const struct loam_artifact_manifest *store_manifest(struct loamd_app *app,
+							   struct loam_artifact_manifest *fresh)
+{
+	if (!app->manifest || !app->artifact_store)
+		return app->manifest;
+	cleanup_free char *path = xasprintf("%s/manifest.json", app->artifact_store);
+	cleanup_err loam_err err = NULL;
+	if (loam_artifact_manifest_load(path, fresh, &err) == 0)
+		return fresh;
+	log_warn("artifact store: %s; using the manifest read at start", loam_err_msg(err));
+	return app->manifest;
+}
+
+static bool same_key(const struct loam_artifact_entry *e, const struct loam_host_artifact *a)
+{
+	return strcmp(loam_artifact_component_name(e->component), a->component) == 0 &&
+	       strcmp(e->name, a->name) == 0 && strcmp(e->version, a->version) == 0 &&
+	       strcmp(e->arch, a->arch) == 0;
+}
+
+/* Adds to *list (which has room) the manifest's entry for each row an
+ * upgrade asked for; one the store no longer has fails. */
+static int add_requested(struct loam_strand_ctx *ctx, const struct loam_artifact_manifest *m,
+			 struct loam_artifact_manifest *list, loam_err *err)
+{
+	cleanup_host_artifacts struct loam_host_artifacts rows = {0};
+	if (loam_host_artifacts_installing(ctx->db, ctx->id, &rows, err) < 0)
+		return -1;
+	for (size_t r = 0; r < rows.n; r++) {
+		const struct loam_artifact_entry *found = NULL;
+		for (size_t i = 0; i < m->count && !found; i++)
+			found = same_key(&m->entries[i], &rows.v[r]) ? &m->entries[i] : NULL;
+		bool listed = false;
+		for (size_t i = 0; found && i < list->count; i++)
+			listed |= same_key(&list->entries[i], &rows.v[r]);
+		struct loam_artifact_key k = {rows.v[r].component, rows.v[r].name,
+					      rows.v[r].version, rows.v[r].arch};
+		if (!found && loam_host_artifact_fail_installing(
+				  ctx->db, ctx->id, &k,
+				  "the artifact store's manifest no longer has it", err) < 0)
+			return -1;
+		if (found && !listed)
+			list->entries[list->count++] = *found;
+	}
+	return 0;
+}
+
+/* The agent's install request: the newest version of each artifact the
+ * host takes (a new host, or new served arches), unless this run only
+ * installs what an upgrade asked for, plus every version an upgrade asked
+ * for (rows 'installing'). */
+static int build_request(struct loam_strand_ctx *ctx, const struct loam_host_row *h,
+			 const char *const *arches, bool upgrade, char **request, loam_err *err)
 {
 	struct loamd_app *app = app_of(ctx);
+	struct loam_artifact_manifest fresh = {0}, newest = {0};
+	const struct loam_artifact_manifest *m = store_manifest(app, &fresh);
+	struct loam_artifact_manifest list = {.entries =
+						  xcalloc(m->count + 1, sizeof(*m->entries))};
+	int rc = 0;
+	if (!upgrade &&
+	    (rc = loam_artifact_upgrade_select(m, arches, NULL, NULL, &newest, err)) == 0)
+		for (size_t i = 0; i < newest.count; i++)
+			list.entries[list.count++] = newest.entries[i];
+	if (rc == 0)
+		rc = add_requested(ctx, m, &list, err);
 	cleanup_free char *prefix = app->artifact_prefix ? xstrdup(app->artifact_prefix)
 							 : xasprintf("%s/artifacts", h->state_dir);
-	struct loam_artifact_manifest newest = {0};
-	if (loam_artifact_upgrade_select(app->manifest, arches, NULL, NULL, &newest, err) < 0)
-		return -1;
-	int rc = loam_artifact_install_request(ctx->db, h->id, &newest, arches,
-					       app->artifact_base_url, prefix, request, err);
+	if (rc == 0)
+		rc = loam_artifact_install_request(ctx->db, h->id, &list, arches,
+						   app->artifact_base_url, prefix, request, err);
+	free(list.entries);
 	free(newest.entries);
+	loam_artifact_manifest_free(&fresh);
 	return rc;
 }
 
 /* Records what the ended job installed; fails as the install did. */
 static int install_record(struct loam_strand_ctx *ctx, const struct loam_host_row *h,
-			  const struct loam_agent *a, const struct loam_job_status *st,
-			  loam_err *err)
+			  const struct loam_agent *a, const char *request,
+			  const struct loam_job_status *st, loam_err *err)
 {
 	cleanup_err loam_err why = NULL;
 	bool results =
 	    st->state == LOAM_JOB_IS_DONE && (st->exit_status == 0 || st->exit_status == 1);
 	if (!results)
 		loam_job_fail(a, st, LOAM_VERB_INSTALL, &why);
-	return loam_artifact_install_record(ctx->db, h->id, h->name, results ? st->out : NULL,
+	return loam_artifact_install_record(ctx->db, h->id, h->name, request,
+					    results ? st->out : NULL,
 					    why ? loam_err_msg(why) : NULL, err);
 }
 
@@ -336,12 +405,12 @@ static int install_job(struct loam_strand_ctx *ctx, const struct loam_host_row *
 	if (loam_agent_install_job(a, request, loam_agent_job_wait_ms(ctx->idle_workers), &st,
 				   err) < 0) {
 		cleanup_err loam_err ignored = NULL;
-		loam_artifact_install_record(ctx->db, h->id, h->name, NULL, loam_err_msg(*err),
-					     &ignored);
+		loam_artifact_install_record(ctx->db, h->id, h->name, request, NULL,
+					     loam_err_msg(*err), &ignored);
 		return -1;
 	}
 	if (st.state != LOAM_JOB_IS_RUNNING)
-		return install_record(ctx, h, a, &st, err) < 0 ? -1 : 1;
+		return install_record(ctx, h, a, request, &st, err) < 0 ? -1 : 1;
 	struct loam_watch *w = app_of(ctx)->watch;
 	if (w)
 		loam_watch_job(w, h->id, LOAM_JOB_INSTALL, ctx->id);
@@ -349,11 +418,60 @@ static int install_job(struct loam_strand_ctx *ctx, const struct loam_host_row *
 	return 0;
 }
 
+static bool request_empty(const char *request)
+{
+	cleanup_json json_t *j = json_loads(request, 0, NULL);
+	return json_array_size(json_object_get(j, LOAM_KEY_ENTRIES)) == 0;
+}
+
+/* Whether a kept request still downloads from this loamd's artifact
+ * listener: a loamd restarted without a fixed --artifact-listen serves
+ * the store on another port, and a request naming the old one would fail
+ * on every try. */
+static bool request_current(const char *request, const char *base_url)
+{
+	cleanup_json json_t *j = json_loads(request, 0, NULL);
+	size_t n = strlen(base_url), i;
+	json_t *e;
+	json_array_foreach(json_object_get(j, LOAM_KEY_ENTRIES), i, e)
+	{
+		const char *url = json_string_value(json_object_get(e, LOAM_KEY_URL));
+		if (url && strstr(url, "/artifacts/") && strncmp(url, base_url, n) != 0)
+			return false;
+	}
+	return true;
+}
+
+/* Runs the install: 1 when done, 0 when the job runs (*out is the nap). */
+static int install_run(struct loam_strand_ctx *ctx, const struct loam_host_row *h,
+		       const char *const *arches, bool upgrade, struct loam_outcome *out,
+		       loam_err *err)
+{
+	const char *kept = json_string_value(json_object_get(ctx->frame, CL_FRAME_REQUEST));
+	if (kept && !request_current(kept, app_of(ctx)->artifact_base_url))
+		kept = NULL;
+	cleanup_free char *request = kept ? xstrdup(kept) : NULL;
+	if (!request && build_request(ctx, h, arches, upgrade, &request, err) < 0)
+		return -1;
+	if (request_empty(request))
+		return 1;
+	cleanup_host_conn struct loam_host_conn c = {0};
+	int rc = connect_or_fail(ctx, h, &c, out, err);
+	if (rc != 0)
+		return rc < 0 ? -1 : 2;
+	json_object_set_new(ctx->frame, CL_FRAME_REQUEST, json_string(request));
+	struct loam_agent a = agent_of(ctx, h, &c, 0);
+	return install_job(ctx, h, &a, request, out, err);
+}
+
 /*
- * Installs the store's artifacts for every arch the host serves (its own and
- * the emulated ones) under the install prefix, records them (host_artifact)
- * and refreshes the allocator's image index. Re-run by `host set --emulate`
- * (signal "install"); already installed entries are skipped by the agent.
+ * Installs the store's artifacts the host takes (guest-arch artifacts of
+ * the arches it serves, bundles of its own arch) under the install prefix,
+ * records them (host_artifact) and refreshes the allocator's image index.
+ * Re-run by `host set --emulate` (signal "install"), and by `loam host
+ * upgrade` (signal "upgrade": only what it asked for; a failure then is
+ * recorded on the versions and the heartbeat goes on). Already installed
+ * entries are skipped by the agent.
  */
 static int cloudify_install_artifacts(struct loam_strand_ctx *ctx, struct loam_outcome *out,
 				      loam_err *err)
@@ -365,21 +483,22 @@ static int cloudify_install_artifacts(struct loam_strand_ctx *ctx, struct loam_o
 		return 0;
 	}
 	cleanup_host_row struct loam_host_row h = {0};
-	cleanup_host_conn struct loam_host_conn c = {0};
 	cleanup_host struct loam_host model = {0};
 	const char *arches[9] = {0};
 	if (load(ctx, &h, err) < 0 || served_arches(ctx->db, &h, &model, arches, 9, err) < 0)
 		return -1;
-	int rc = connect_or_fail(ctx, &h, &c, out, err);
-	if (rc != 0)
-		return rc < 0 ? -1 : 0;
-	cleanup_free char *request = NULL;
-	struct loam_agent a = agent_of(ctx, &h, &c, 0);
-	int ended = install_request(ctx, &h, arches, &request, err) < 0
-			? -1
-			: install_job(ctx, &h, &a, request, out, err);
-	if (ended <= 0)
-		return ended < 0 ? loam_err_wrap(err, "install artifacts on %s", h.name) : 0;
+	bool upgrade = json_is_true(json_object_get(ctx->frame, CL_FRAME_UPGRADE));
+	int ended = install_run(ctx, &h, arches, upgrade, out, err);
+	if (ended == 0 || ended == 2)
+		return 0; /* the job runs, or the host was failed */
+	if (ended < 0 && !upgrade)
+		return loam_err_wrap(err, "install artifacts on %s", h.name);
+	if (ended < 0) {
+		log_warn("host %s: upgrade failed: %s", h.name, loam_err_msg(*err));
+		loam_err_free(err);
+	}
+	json_object_del(ctx->frame, CL_FRAME_REQUEST);
+	json_object_del(ctx->frame, CL_FRAME_UPGRADE);
 	if (app->images && loam_image_index_reload(app->images, ctx->db, err) < 0)
 		return -1;
 	loam_host_changed(app, ctx->id);
@@ -429,6 +548,11 @@ static int cloudify_wait(struct loam_strand_ctx *ctx, struct loam_outcome *out, 
 		return 0;
 	}
 	if (loam_strand_take_signal(ctx, LOAM_SIGNAL_INSTALL)) { /* served arches changed */
+		*out = loam_hop(CL_INSTALL_ARTIFACTS);
+		return 0;
+	}
+	if (loam_strand_take_signal(ctx, LOAM_SIGNAL_UPGRADE)) { /* loam host upgrade */
+		json_object_set_new(ctx->frame, CL_FRAME_UPGRADE, json_true());
 		*out = loam_hop(CL_INSTALL_ARTIFACTS);
 		return 0;
 	}

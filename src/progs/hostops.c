@@ -73,8 +73,12 @@ int loam_host_connect(struct loam_strand_ctx *ctx, const struct loam_host_row *h
 	cleanup_free char *seen = NULL;
 	if (loam_transport_pool_acquire(app->pool, &target, &c->t, &seen, err) < 0)
 		return loam_err_wrap(err, "connect to host %s", h->name);
-	if (seen && !h->host_key && loam_host_pin_key(ctx->db, h->id, seen, err) < 0)
+	if (seen && !h->host_key && loam_host_pin_key(ctx->db, h->id, seen, err) < 0) {
+		/* A connection to a key that lost the pin race is never reused. */
+		c->broken = true;
+		loam_host_disconnect(c);
 		return loam_err_wrap(err, "pin host key of %s", h->name);
+	}
 	return 0;
 }
 

@@ -11,6 +11,8 @@
  *   and a later start resumes at the label it left
  *   destroy (from any label: cancel the prep job, vm-purge, release the
  *   allocation once, delete the rows)
+ *   net (a changed firewall or egress, from any label after prep: vm-net,
+ *   then back; vm_net.c)
  *
  * This file holds the label table, the before hook every label runs after
  * (it loads the VM row, takes destroy, ends the strand when the row has
@@ -177,22 +179,26 @@ static int vm_before(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam
 		*out = loam_hop(VM_START);
 		return 1;
 	}
-	return 0;
+	return vm_net_signal(ctx, out);
 }
 
 static const struct loam_label vm_labels[] = {
     {VM_START, vm_label_start, 0, LOAM_NEXT(VM_PREP, VM_STOPPED, VM_DESTROY)},
     {VM_PREP, vm_label_prep, 900, LOAM_NEXT(VM_RUN, VM_FAILED, VM_STOPPED, VM_DESTROY, VM_START)},
     {VM_RUN, vm_label_run, 300,
-     LOAM_NEXT(VM_WAIT_READY, VM_FAILED, VM_STOPPED, VM_DESTROY, VM_START)},
+     LOAM_NEXT(VM_WAIT_READY, VM_FAILED, VM_STOPPED, VM_DESTROY, VM_START, VM_NET)},
     {VM_WAIT_READY, vm_label_wait_ready, 600,
-     LOAM_NEXT(VM_WAIT, VM_STOP, VM_FAILED, VM_DESTROY, VM_START)},
-    {VM_WAIT, vm_label_wait, 0, LOAM_NEXT(VM_STOP, VM_REBOOT, VM_FAILED, VM_DESTROY, VM_START)},
-    {VM_STOP, vm_label_stop, 300, LOAM_NEXT(VM_STOPPED, VM_DESTROY)},
-    {VM_STOPPED, vm_label_parked, 0, LOAM_NEXT(VM_START, VM_PREP, VM_RUN, VM_DESTROY)},
-    {VM_REBOOT, vm_label_reboot, 300, LOAM_NEXT(VM_RUN, VM_DESTROY)},
-    {VM_FAILED, vm_label_parked, 0, LOAM_NEXT(VM_START, VM_PREP, VM_RUN, VM_DESTROY)},
+     LOAM_NEXT(VM_WAIT, VM_STOP, VM_FAILED, VM_DESTROY, VM_START, VM_NET)},
+    {VM_WAIT, vm_label_wait, 0,
+     LOAM_NEXT(VM_STOP, VM_REBOOT, VM_FAILED, VM_DESTROY, VM_START, VM_NET)},
+    {VM_STOP, vm_label_stop, 300, LOAM_NEXT(VM_STOPPED, VM_DESTROY, VM_NET)},
+    {VM_STOPPED, vm_label_parked, 0, LOAM_NEXT(VM_START, VM_PREP, VM_RUN, VM_DESTROY, VM_NET)},
+    {VM_REBOOT, vm_label_reboot, 300, LOAM_NEXT(VM_RUN, VM_DESTROY, VM_NET)},
+    {VM_FAILED, vm_label_parked, 0, LOAM_NEXT(VM_START, VM_PREP, VM_RUN, VM_DESTROY, VM_NET)},
     {VM_DESTROY, vm_label_destroy, 900, LOAM_NEXT_NONE},
+    {VM_NET, vm_label_net, 300,
+     LOAM_NEXT(VM_RUN, VM_WAIT_READY, VM_WAIT, VM_STOP, VM_STOPPED, VM_REBOOT, VM_FAILED,
+	       VM_DESTROY, VM_START)},
     {0},
 };
 

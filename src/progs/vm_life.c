@@ -78,9 +78,10 @@ int vm_label_reboot(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_
 	return 0;
 }
 
-/* stopped and failed: idle until start (it resumes at the label the frame
- * names: start or prep when the VM never booted, else run) or destroy;
- * other signals are dropped. */
+/* stopped and failed: idle until start or destroy; other signals are
+ * dropped. A start resumes at start when the VM was never placed, else at
+ * prep: prep is idempotent, and it is where the versions `loam vm upgrade`
+ * recorded become the VM's pins, so they take effect at every start. */
 int vm_label_parked(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_err *err)
 {
 	loam_strand_take_signal(ctx, LOAM_SIGNAL_STOP);
@@ -91,9 +92,7 @@ int vm_label_parked(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_
 	}
 	const char *resume = json_string_value(json_object_get(ctx->frame, VM_FRAME_RESUME)) ?: "";
 	/* literals: the outcome keeps the label pointer past the frame */
-	const char *label = strcmp(resume, VM_START) == 0  ? VM_START
-			    : strcmp(resume, VM_PREP) == 0 ? VM_PREP
-							   : VM_RUN;
+	const char *label = strcmp(resume, VM_START) == 0 ? VM_START : VM_PREP;
 	if (vm_set_state(ctx, LOAM_VM_STARTING, NULL, err) < 0)
 		return -1;
 	*out = loam_hop(label);
@@ -118,6 +117,8 @@ int vm_label_destroy(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam
 	}
 	if (v && loam_vm_delete(ctx->db, ctx->id, err) < 0)
 		return -1;
+	if (v && !v->host_id)
+		vm_wake_queue_head(ctx, v); /* it may have been the head of its queue */
 	log_info("vm %s destroyed", ctx->id);
 	*out = loam_pop(json_pack("{s:s}", "state", "destroyed"));
 	return 0;

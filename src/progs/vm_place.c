@@ -1,11 +1,15 @@
 /*
  * The vm prog's "start" label: placement with the process's allocator,
  * first come first served per (location, arch). Only the oldest unplaced
- * VM of a queue asks the allocator; the others nap with a reason that
- * names the VM ahead of them. The head places the VMs behind it too, in
- * order, until one does not fit, and wakes them: a queue of VMs created
- * together is placed in a few transactions instead of one label run, with
- * its lease and its nap, per VM.
+ * VM of a queue (its head) asks the allocator, every QUEUE_NAP_MS while
+ * nothing fits. The VMs behind it wait without writing: they record their
+ * reason once (it names the VM ahead only when that VM is of the same
+ * project: a queue mixes projects) and nap for long; whatever moves the
+ * queue wakes the new head at once (the head placed, parked by a stop, or
+ * destroyed). The head places the VMs behind it too, in order, until one
+ * does not fit, and wakes them: a queue of VMs created together is placed
+ * in a few transactions instead of one label run, with its lease and its
+ * nap, per VM.
  */
 #include <string.h>
 
@@ -16,6 +20,9 @@
 #include "progs/vm_prog.h"
 
 #define QUEUE_NAP_MS 2000
+/* A VM behind the head is woken when the queue moves; this nap is only the
+ * backstop for a wake lost to a crash. */
+#define BEHIND_NAP_MS (10 * 60 * 1000)
 /* How many VMs of its queue the head places in one run. */
 #define PLACE_BATCH 32
 
@@ -38,18 +45,24 @@ void vm_wake_queue_head(struct loam_strand_ctx *ctx, const struct loam_vm *v)
 	loam_vm_queue_free(q, n);
 }
 
-static int wait_in_queue(struct loam_strand_ctx *ctx, const char *reason, struct loam_outcome *out,
-			 loam_err *err)
+/* Waits with reason, written only when it is news (state or text), so a
+ * queue that does not move writes nothing but the naps. */
+static int wait_in_queue(struct loam_strand_ctx *ctx, const char *reason, int nap_ms,
+			 struct loam_outcome *out, loam_err *err)
 {
-	if (loam_vm_set_waiting(ctx->db, ctx->id, reason, err) < 0)
+	const struct loam_vm *v = vm_of(ctx);
+	bool news =
+	    v->state != LOAM_VM_WAITING || !v->state_reason || strcmp(v->state_reason, reason) != 0;
+	if (news && loam_vm_set_waiting(ctx->db, ctx->id, reason, err) < 0)
 		return -1;
-	*out = loam_nap(QUEUE_NAP_MS);
+	*out = loam_nap(nap_ms);
 	return 0;
 }
 
 /* Places the queued VMs behind the head, in order, until one does not fit
- * (it is the new head: woken, it learns why itself). */
-static void place_behind(struct loam_strand_ctx *ctx, struct loam_allocator *alloc,
+ * (it is the new head: woken, it learns why itself). Returns whether all
+ * were placed (then the head past them is still to be woken). */
+static bool place_behind(struct loam_strand_ctx *ctx, struct loam_allocator *alloc,
 			 const struct loam_vm_queued *q, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -61,8 +74,9 @@ static void place_behind(struct loam_strand_ctx *ctx, struct loam_allocator *all
 			log_info("vm %s (%s) placed on %s", q[i].name, q[i].id, res.host_name);
 		wake(ctx, q[i].id, q[i].name);
 		if (rc < 0)
-			return;
+			return false;
 	}
+	return true;
 }
 
 static int place(struct loam_strand_ctx *ctx, const struct loam_vm *v,
@@ -75,7 +89,8 @@ static int place(struct loam_strand_ctx *ctx, const struct loam_vm *v,
 	struct loam_alloc_result res;
 	if (loam_alloc_place(app->alloc, ctx->db, &req, &res, err) == 0) {
 		log_info("vm %s (%s) placed on %s", v->name, ctx->id, res.host_name);
-		place_behind(ctx, app->alloc, q, n);
+		if (place_behind(ctx, app->alloc, q, n))
+			vm_wake_queue_head(ctx, v); /* past the batch */
 		*out = loam_hop(VM_PREP);
 		return 0;
 	}
@@ -83,7 +98,17 @@ static int place(struct loam_strand_ctx *ctx, const struct loam_vm *v,
 		return -1;
 	cleanup_free char *reason = xasprintf("waiting for capacity: %s", loam_err_msg(*err));
 	loam_err_free(err);
-	return wait_in_queue(ctx, reason, out, err);
+	return wait_in_queue(ctx, reason, QUEUE_NAP_MS, out, err);
+}
+
+/* Names the VM ahead only when it is of the same project. */
+static char *behind_reason(const struct loam_vm *v, const struct loam_vm_queued *head)
+{
+	if (v->project_id && strcmp(head->project_id, v->project_id) == 0)
+		return xasprintf("waiting in the %s/%s queue behind VM %s", v->location, v->arch,
+				 head->name);
+	return xasprintf("waiting in the %s/%s queue behind a VM of another project", v->location,
+			 v->arch);
 }
 
 int vm_label_start(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_err *err)
@@ -101,9 +126,8 @@ int vm_label_start(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_e
 	if (n == 0 || strcmp(q[0].id, ctx->id) == 0) {
 		rc = place(ctx, v, n ? q + 1 : q, n ? n - 1 : 0, out, err);
 	} else {
-		cleanup_free char *reason = xasprintf("waiting in the %s/%s queue behind VM %s",
-						      v->location, v->arch, q[0].name);
-		rc = wait_in_queue(ctx, reason, out, err);
+		cleanup_free char *reason = behind_reason(v, &q[0]);
+		rc = wait_in_queue(ctx, reason, BEHIND_NAP_MS, out, err);
 	}
 	loam_vm_queue_free(q, n);
 	return rc;

@@ -6,13 +6,15 @@
  * ended, and asking again with the same spec only reads the result, so a
  * prep that takes seconds never holds a worker. Failures are retried by
  * the engine with backoff; the fifth makes the VM failed, and what the
- * tries left on the host is purged.
+ * tries left on the host is purged. The spec's network (its addresses,
+ * assigned on the first prep, the open ports and the host's egress) and
+ * the seed's network-config come from vm_net.c.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "arch/arch.h"
-#include "artifact/versions.h"
+#include "artifact/vm_pins.h"
 #include "db/host.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
@@ -69,62 +71,28 @@ static int topology(const struct loam_host *h, const char *vm_arch, unsigned vcp
 		   : loam_topology_scale(&ht, vcpus, t, err);
 }
 
-static const char *const pinned_components[] = {"image", "firmware", "vmm", "storage", NULL};
-
-/* The version a new VM starts with: loam_artifact_pick_for_vm's rule; the
- * boot image by the VM's image name under the same rule. */
-static int pick(struct loam_strand_ctx *ctx, const struct loam_vm *v, const char *component,
-		char **name, char **version, loam_err *err)
-{
-	if (strcmp(component, "image") != 0)
-		return loam_artifact_pick_for_vm(ctx->db, v->host_id, v->arch, component, name,
-						 version, err);
-	*name = xstrdup(v->boot_image ? v->boot_image : "loam-guest");
-	return loam_vm_pick_image(ctx->db, v->host_id, v->arch, *name, version, err);
-}
-
-static bool pinned(const struct loam_vm_pin *pins, size_t n, const char *component)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(pins[i].component, component) == 0)
-			return true;
-	return false;
-}
-
 /* Pins, once, the exact version of each component the VM starts with; a
- * re-run keeps what was pinned first and writes nothing. */
-static int pin_artifacts(struct loam_strand_ctx *ctx, const struct loam_vm *v, loam_err *err)
+ * re-run keeps what was pinned first. What `loam vm upgrade` recorded
+ * becomes the pins here, at the VM's start (artifact/vm_pins.h). */
+static int pin_artifacts(struct loam_strand_ctx *ctx, const struct loam_vm *v,
+			 const struct loam_host *h, loam_err *err)
 {
-	struct loam_vm_pin *have = NULL, add[4] = {0};
-	size_t nhave = 0, nadd = 0;
-	if (loam_vm_pins(ctx->db, ctx->id, &have, &nhave, err) < 0)
-		return -1;
-	int rc = 0;
-	for (const char *const *c = pinned_components; *c && rc == 0; c++) {
-		if (pinned(have, nhave, *c))
-			continue;
-		char *name = NULL, *version = NULL;
-		rc = pick(ctx, v, *c, &name, &version, err);
-		if (rc > 0)
-			add[nadd++] = (struct loam_vm_pin){(char *)*c, name, version, v->arch};
-		else
-			free(name);
-		rc = rc < 0 ? loam_err_wrap(err, "pin the %s of VM %s", *c, v->name) : 0;
-	}
-	if (rc == 0 && loam_vm_pin(ctx->db, ctx->id, add, nadd, err) < 0)
-		rc = loam_err_wrap(err, "pin the artifacts of VM %s", v->name);
-	for (size_t i = 0; i < nadd; i++) {
-		free(add[i].name);
-		free(add[i].version);
-	}
-	loam_vm_pins_free(have, nhave);
-	return rc;
+	struct loam_artifact_vm a = {.id = ctx->id,
+				     .name = v->name,
+				     .host_id = v->host_id,
+				     .host_name = h->name,
+				     .arch = v->arch,
+				     .image = v->boot_image ? v->boot_image : "loam-tiny"};
+	if (loam_artifact_pin_vm(ctx->db, &a, err) < 0)
+		return loam_err_wrap(err, "pin the artifacts of VM %s", v->name);
+	return 0;
 }
 
 /* The spec and the strings it points to. */
 struct prep {
 	struct loam_vm_prep_spec s;
-	char *image, *fw_code, *fw_vars, *kernel, *initrd, *meta;
+	char *image, *fw_code, *fw_vars, *kernel, *initrd, *meta, *vmm_dir, *storage_dir;
+	struct vm_net_build net;
 };
 
 static void prep_free(struct prep *p)
@@ -135,8 +103,39 @@ static void prep_free(struct prep *p)
 	free(p->kernel);
 	free(p->initrd);
 	free(p->meta);
+	vm_net_build_free(&p->net);
+	free(p->vmm_dir);
+	free(p->storage_dir);
 }
 #define cleanup_prep __attribute__((cleanup(prep_free)))
+
+/* Why the VM has no installed dir for component: nothing to pin there, or
+ * a pinned version the host no longer has. */
+static int not_installed(struct loam_strand_ctx *ctx, const struct loam_vm *v,
+			 const char *component, loam_err *err)
+{
+	struct loam_vm_pin *pins = NULL;
+	size_t n = 0;
+	cleanup_err loam_err ignored = NULL;
+	const char *version = NULL;
+	if (loam_vm_pins(ctx->db, ctx->id, &pins, &n, &ignored) == 0)
+		for (size_t i = 0; i < n && !version; i++)
+			version =
+			    strcmp(pins[i].component, component) == 0 ? pins[i].version : NULL;
+	if (version)
+		loam_fail(err, LOAM_E_CONFLICT,
+			  "the %s version %s that VM %s is pinned to is not installed on its host; "
+			  "see: loam artifact ls%s%s",
+			  component, version, v->name,
+			  strcmp(component, "image") != 0 ? "; move it with: loam vm upgrade " : "",
+			  strcmp(component, "image") != 0 ? v->name : "");
+	else
+		loam_fail(err, LOAM_E_CONFLICT,
+			  "no %s for %s is installed on the VM's host; see: loam host show",
+			  component, v->arch);
+	loam_vm_pins_free(pins, n);
+	return -1;
+}
 
 static char *pinned_dir(struct loam_strand_ctx *ctx, const struct loam_vm *v, const char *component,
 			loam_err *err)
@@ -144,15 +143,14 @@ static char *pinned_dir(struct loam_strand_ctx *ctx, const struct loam_vm *v, co
 	char *dir = NULL;
 	int found = loam_vm_pinned_path(ctx->db, ctx->id, v->host_id, component, &dir, err);
 	if (found == 0)
-		loam_fail(err, LOAM_E_CONFLICT,
-			  "no %s for %s is installed on the VM's host; see: loam host show",
-			  component, v->arch);
+		not_installed(ctx, v, component, err);
 	return found > 0 ? dir : NULL;
 }
 
-/* The pinned image and firmware files; with boot=kernel, the image's own
- * kernel and initrd through QEMU's -kernel without UEFI (the agent
- * prepends the arch's console=). */
+/* The pinned image and firmware files and the pinned VMM's and storage
+ * daemon's install dirs (the agent runs their binaries from there); with
+ * boot=kernel, the image's own kernel and initrd through QEMU's -kernel
+ * without UEFI (the agent prepends the arch's console=). */
 static int add_files(struct loam_strand_ctx *ctx, const struct loam_vm *v, struct prep *p,
 		     loam_err *err)
 {
@@ -162,9 +160,11 @@ static int add_files(struct loam_strand_ctx *ctx, const struct loam_vm *v, struc
 				 v->arch);
 	cleanup_free char *img = pinned_dir(ctx, v, "image", err);
 	cleanup_free char *fw = img ? pinned_dir(ctx, v, "firmware", err) : NULL;
-	if (!fw)
+	p->vmm_dir = fw ? pinned_dir(ctx, v, "vmm", err) : NULL;
+	p->storage_dir = p->vmm_dir ? pinned_dir(ctx, v, "storage", err) : NULL;
+	if (!p->storage_dir)
 		return -1;
-	p->image = xasprintf("%s/%s.%s", img, v->boot_image ? v->boot_image : "loam-guest",
+	p->image = xasprintf("%s/%s.%s", img, v->boot_image ? v->boot_image : "loam-tiny",
 			     arch->image_suffix);
 	p->fw_code = xasprintf("%s/%s", fw, arch->firmware_code);
 	p->fw_vars = xasprintf("%s/%s", fw, arch->firmware_vars);
@@ -192,8 +192,10 @@ static int build_spec(struct loam_strand_ctx *ctx, const struct loam_vm *v,
 					  .image_format = "raw",
 					  .user_data = "#cloud-config\n"};
 	if (topology(h, v->arch, (unsigned)v->vcpus, &p->s.topo, err) < 0 ||
-	    add_files(ctx, v, p, err) < 0)
+	    add_files(ctx, v, p, err) < 0 || vm_net_build(ctx, v, h, &p->net, err) < 0)
 		return -1;
+	p->s.net = &p->net.spec;
+	p->s.network_config = p->net.network_config;
 	p->meta = xasprintf("instance-id: %s\nlocal-hostname: %s\n", ctx->id, v->name);
 	p->s.meta_data = p->meta;
 	p->s.image = p->image;
@@ -201,6 +203,8 @@ static int build_spec(struct loam_strand_ctx *ctx, const struct loam_vm *v,
 	p->s.fw_vars = p->fw_vars;
 	p->s.kernel = p->kernel;
 	p->s.initrd = p->initrd;
+	p->s.vmm_dir = p->vmm_dir;
+	p->s.storage_dir = p->storage_dir;
 	return 0;
 }
 
@@ -267,8 +271,8 @@ int vm_label_prep(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_er
 		return vm_fail(ctx, why, VM_PREP, out, err);
 	if ((v->state != LOAM_VM_PREPARING &&
 	     vm_set_state(ctx, LOAM_VM_PREPARING, NULL, err) < 0) ||
-	    pin_artifacts(ctx, v, err) < 0)
-		return -1;
+	    pin_artifacts(ctx, v, &h, err) < 0)
+		return prep_failed(ctx, v, out, err);
 	cleanup_prep struct prep p = {0};
 	if (build_spec(ctx, v, &h, kvm, &p, err) < 0)
 		return prep_failed(ctx, v, out, err);

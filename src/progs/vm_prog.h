@@ -7,6 +7,7 @@
 #ifndef LOAM_PROGS_VM_PROG_H
 #define LOAM_PROGS_VM_PROG_H
 
+#include "db/net.h"
 #include "db/vm.h"
 #include "engine/engine.h"
 #include "progs/hostops.h"
@@ -24,12 +25,15 @@
 #define VM_REBOOT     "reboot"
 #define VM_FAILED     "failed"
 #define VM_DESTROY    "destroy"
+#define VM_NET	      "net"
 
 /* Frame keys: where a parked VM's start resumes, and when the running
  * VM's first checkup is due. */
 #define VM_FRAME_RESUME	    "resume"
 #define VM_FRAME_CHECKUP_AT "checkup_at"
 #define VM_FRAME_BOOT	    "boot"
+/* The label the "net" label returns to. */
+#define VM_FRAME_NET_RETURN "net_return"
 
 #define VM_PREP_MAX_TRIES 5
 /* How long a label waits for an event the host watcher reports (it wakes
@@ -81,6 +85,29 @@ int vm_label_stop(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_er
 int vm_label_reboot(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_err *err);
 int vm_label_parked(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_err *err);
 int vm_label_destroy(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_err *err);
+int vm_label_net(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_err *err);
+
+/* ---- the VM's network (vm_net.c) ---- */
+
+struct loam_host;
+/* vm-prep's "net", what it points to, and the seed's network-config. */
+struct vm_net_build {
+	struct loam_vm_net_spec spec;
+	struct loam_vm_net addr;
+	struct loam_vm_port *ports;
+	size_t nports;
+	struct loam_vm_net_port *wire;
+	char pool[LOAM_CIDR_STRLEN], host_prefix[LOAM_CIDR_STRLEN];
+	char *network_config;
+};
+void vm_net_build_free(struct vm_net_build *b);
+#define cleanup_vm_net_build __attribute__((cleanup(vm_net_build_free)))
+/* Assigns the VM its addresses on its host (once) and builds the spec. */
+int vm_net_build(struct loam_strand_ctx *ctx, const struct loam_vm *v, const struct loam_host *h,
+		 struct vm_net_build *b, loam_err *err);
+/* The before hook's part: takes the "net" signal; 1 when it hopped to the
+ * net label (*out set). */
+int vm_net_signal(struct loam_strand_ctx *ctx, struct loam_outcome *out);
 
 /* Wakes the VM now at the head of its (location, arch) queue, so that the
  * queue moves without waiting for its nap. */

@@ -29,6 +29,7 @@
 #define LOAM_VERB_JOB_STATUS	"job-status"
 #define LOAM_VERB_JOB_CANCEL	"job-cancel"
 #define LOAM_VERB_WATCH		"watch"
+#define LOAM_VERB_VM_NET	"vm-net"
 
 /* ---- option words ---- */
 
@@ -41,6 +42,7 @@
 #define LOAM_OPT_TIMEOUT_MS  "--timeout-ms" /* watch */
 #define LOAM_OPT_VM	     "--vm"	    /* watch: a VM to watch for readiness */
 #define LOAM_OPT_JOB	     "--job"	    /* watch: a job to watch for its end */
+#define LOAM_OPT_PATHS	     "--paths"	    /* vm-argv: files by path, for a boot outside loam */
 /* job-start NAME [options] -- VERB ARGS...: the words after this run. */
 #define LOAM_OPT_END "--"
 
@@ -55,7 +57,8 @@
 
 /* ---- layout of the agent's state dir D ---- */
 
-/* D/vms/<id>/: one folder per VM, owned by the VM's user. */
+/* D/vms/<id>/: one folder per VM, owned by root (group: the VM's), with
+ * run/ inside, the only place the VM's user can write (QEMU's pid file). */
 #define LOAM_LAYOUT_VMS	       "vms"
 #define LOAM_LAYOUT_VM_SPEC    "vm.json"
 #define LOAM_LAYOUT_VM_DISK    "disk.qcow2"
@@ -64,7 +67,11 @@
 #define LOAM_LAYOUT_VM_SERIAL  "serial.log"
 #define LOAM_LAYOUT_VM_CONSOLE "console.log"
 #define LOAM_LAYOUT_VM_QMP     "qmp.sock"
-#define LOAM_LAYOUT_VM_PIDFILE "qemu.pid"
+#define LOAM_LAYOUT_VM_PIDFILE "qemu.pid" /* in run/ */
+/* The pid file of a reference boot as root (vm-argv --paths), in the
+ * root-owned VM dir: root never writes by path in run/. */
+#define LOAM_LAYOUT_VM_REF_PIDFILE "reference.pid"
+#define LOAM_LAYOUT_VM_RUN	   "run"
 /* The VM's unix user: this prefix and the id (shortened past 24 chars). */
 #define LOAM_LAYOUT_VM_USER_PREFIX "loam-vm-"
 
@@ -79,6 +86,16 @@
 #define LOAM_LAYOUT_JOB_EXIT	"exit" /* "exit N" or "signal N", once it ended */
 #define LOAM_JOB_PREFIX_VM_PREP "vm-prep-"
 #define LOAM_JOB_INSTALL	"install"
+
+/* D/net/<id>/: a VM's network as root keeps it (0700, root's; docs/network.md). */
+#define LOAM_LAYOUT_NET		     "net"
+#define LOAM_LAYOUT_NET_SPEC	     "net.json"
+#define LOAM_LAYOUT_NET_NFT	     "rules.nft"
+#define LOAM_LAYOUT_NET_DNSMASQ_CONF "dnsmasq.conf"
+#define LOAM_LAYOUT_NET_DNSMASQ_PID  "dnsmasq.pid"
+#define LOAM_LAYOUT_NET_DNSMASQ_LOG  "dnsmasq.log"
+/* A VM's network namespace: this prefix and its id (/run/netns/loam-<id>). */
+#define LOAM_LAYOUT_NETNS_PREFIX "loam-"
 
 /* ---- vm-prep's spec (stdin) ---- */
 
@@ -109,7 +126,24 @@
 #define LOAM_KEY_CMDLINE	"cmdline"
 #define LOAM_KEY_FIRMWARE	"firmware"
 #define LOAM_KEY_QEMU		"qemu"
+#define LOAM_KEY_VMM_DIR	"vmm_dir" /* the pinned vmm bundle: bin/ lib/qemu/ share/qemu/ */
+#define LOAM_KEY_STORAGE_DIR	"storage_dir" /* the pinned storage bundle: bin/ */
 #define LOAM_KEY_HUGEPAGE_DIR	"hugepage_dir"
+/* "net": the VM's network (optional; none: the VM has no NIC). Also
+ * vm-net's stdin. */
+#define LOAM_KEY_NET		  "net"
+#define LOAM_KEY_MAC		  "mac"
+#define LOAM_KEY_QUEUES		  "queues"
+#define LOAM_KEY_IPV4		  "ipv4"
+#define LOAM_KEY_IPV4_POOL	  "ipv4_pool"
+#define LOAM_KEY_IPV6		  "ipv6"
+#define LOAM_KEY_IPV6_PREFIX	  "ipv6_prefix"
+#define LOAM_KEY_HOST_IPV6_PREFIX "host_ipv6_prefix"
+#define LOAM_KEY_EGRESS		  "egress"
+#define LOAM_KEY_OPEN_PORTS	  "open_ports"
+#define LOAM_KEY_PORT		  "port"
+#define LOAM_KEY_PROTO		  "proto"
+#define LOAM_KEY_FROM		  "from"
 
 /* ---- the VM verbs' answers ---- */
 
@@ -121,6 +155,7 @@
 #define LOAM_KEY_PID	       "pid" /* vm-start, vm-status */
 #define LOAM_KEY_STARTED       "started"
 #define LOAM_KEY_ARGV	       "argv"	/* vm-argv */
+#define LOAM_KEY_ENV	       "env"	/* vm-argv: ["NAME=value"] QEMU needs */
 #define LOAM_KEY_EXISTS	       "exists" /* vm-status, vm-wait-ready */
 #define LOAM_KEY_RUNNING       "running"
 #define LOAM_KEY_QMP	       "qmp"
@@ -170,20 +205,19 @@
 
 /* ---- install and uninstall (stdin and answer) ---- */
 
-#define LOAM_KEY_PREFIX		 "prefix"
-#define LOAM_KEY_ENTRIES	 "entries"
-#define LOAM_KEY_RESULTS	 "results"
-#define LOAM_KEY_COMPONENT	 "component"
-#define LOAM_KEY_VERSION	 "version"
-#define LOAM_KEY_KIND		 "kind"
-#define LOAM_KEY_URL		 "url"
-#define LOAM_KEY_SHA256		 "sha256"
-#define LOAM_KEY_SIZE		 "size"
-#define LOAM_KEY_DEST		 "dest"
-#define LOAM_KEY_PACKAGE	 "package"
-#define LOAM_KEY_PACKAGE_VERSION "package_version"
-#define LOAM_KEY_PATH		 "path"
-#define LOAM_KEY_ERROR		 "error"
-#define LOAM_KEY_HOST		 "host"
+#define LOAM_KEY_PREFIX	   "prefix"
+#define LOAM_KEY_ENTRIES   "entries"
+#define LOAM_KEY_RESULTS   "results"
+#define LOAM_KEY_COMPONENT "component"
+#define LOAM_KEY_VERSION   "version"
+#define LOAM_KEY_KIND	   "kind"
+#define LOAM_KEY_URL	   "url"
+#define LOAM_KEY_SHA256	   "sha256"
+#define LOAM_KEY_SIZE	   "size"
+#define LOAM_KEY_DEPENDS   "depends" /* Debian packages a bundle needs; in results: */
+#define LOAM_KEY_MISSING   "missing" /* {"state", "missing", "error"} of them */
+#define LOAM_KEY_PATH	   "path"
+#define LOAM_KEY_ERROR	   "error"
+#define LOAM_KEY_HOST	   "host"
 
 #endif

@@ -112,9 +112,11 @@ int loam_agent_vm_start(const struct loam_agent *a, const char *id, bool *starte
 }
 
 int loam_agent_vm_argv(const struct loam_agent *a, const char *id, struct loam_argv *out,
-		       loam_err *err)
+		       struct loam_argv *env, loam_err *err)
 {
-	cleanup_json json_t *j = vm_call(a, LOAM_VERB_VM_ARGV, id, -1, NULL, err);
+	const char *argv[] = {a->path,	    LOAM_VERB_VM_ARGV, id,  LOAM_OPT_STATE_DIR,
+			      a->state_dir, LOAM_OPT_PATHS,    NULL};
+	cleanup_json json_t *j = loam_agent_call(a, argv, NULL, loam_agent_timeout(a), err);
 	if (!j)
 		return -1;
 	const json_t *words = json_object_get(j, LOAM_KEY_ARGV);
@@ -125,6 +127,11 @@ int loam_agent_vm_argv(const struct loam_agent *a, const char *id, struct loam_a
 	json_array_foreach(words, i, w)
 	{
 		loam_argv_add(out, json_string_value(w) ?: "");
+	}
+	json_array_foreach(json_object_get(j, LOAM_KEY_ENV), i, w)
+	{
+		if (env && json_is_string(w))
+			loam_argv_add(env, json_string_value(w));
 	}
 	return 0;
 }
@@ -157,6 +164,15 @@ int loam_agent_vm_stop(const struct loam_agent *a, const char *id, int timeout_s
 	cleanup_json json_t *j = vm_call(a, LOAM_VERB_VM_STOP, id, timeout_s, NULL, err);
 	if (j && was_running)
 		*was_running = loam_json_true(j, LOAM_KEY_WAS_RUNNING);
+	return j ? 0 : -1;
+}
+
+int loam_agent_vm_net(const struct loam_agent *a, const char *id,
+		      const struct loam_vm_net_spec *net, loam_err *err)
+{
+	cleanup_json json_t *spec = loam_vm_net_spec_json(net);
+	cleanup_free char *in = loam_json_dump(spec);
+	cleanup_json json_t *j = vm_call(a, LOAM_VERB_VM_NET, id, -1, in, err);
 	return j ? 0 : -1;
 }
 

@@ -49,6 +49,24 @@ struct loam_agent {
 
 /* ---- VM verbs ---- */
 
+/* One inbound rule of a VM's firewall: a port open to all but the host's
+ * other VMs, or (from) to one prefix, other VMs included. */
+struct loam_vm_net_port {
+	unsigned port;
+	const char *proto; /* "tcp" or "udp" */
+	const char *from;  /* a CIDR, or NULL */
+};
+
+/* A VM's network: vm-prep's "net" and vm-net's stdin (docs/network.md). */
+struct loam_vm_net_spec {
+	const char *mac, *ipv4, *ipv4_pool, *ipv6, *ipv6_prefix, *host_ipv6_prefix;
+	unsigned queues;
+	bool egress;
+	const struct loam_vm_net_port *ports;
+	size_t nports;
+};
+json_t *loam_vm_net_spec_json(const struct loam_vm_net_spec *n);
+
 /* vm-prep's spec; NULL strings are left out (the agent's defaults). */
 struct loam_vm_prep_spec {
 	const char *id, *name, *arch;
@@ -60,6 +78,9 @@ struct loam_vm_prep_spec {
 	const char *kernel, *initrd, *cmdline;		    /* kernel NULL: firmware boot */
 	bool kernel_firmware; /* direct kernel through UEFI, or without it */
 	const char *qemu, *hugepage_dir;
+	const struct loam_vm_net_spec *net; /* NULL: no network (unless net_json) */
+	const json_t *net_json;		    /* a saved spec's "net", as it was */
+	const char *vmm_dir, *storage_dir;  /* the pinned bundles' install dirs, or NULL */
 };
 
 /* The spec as the JSON text vm-prep reads; the caller frees. */
@@ -84,9 +105,12 @@ int loam_agent_vm_prep(const struct loam_agent *a, const struct loam_vm_prep_spe
 		       loam_err *err);
 int loam_agent_vm_start(const struct loam_agent *a, const char *id, bool *started, long *pid,
 			loam_err *err);
-/* The exact QEMU argv vm-start runs, appended to out. */
+/* The QEMU argv of the VM with its files named by path (vm-argv --paths:
+ * the machine vm-start runs, for a reference boot outside loam), appended
+ * to out, and what QEMU needs in its environment besides (NAME=VALUE
+ * words), appended to env (may be NULL). */
 int loam_agent_vm_argv(const struct loam_agent *a, const char *id, struct loam_argv *out,
-		       loam_err *err);
+		       struct loam_argv *env, loam_err *err);
 /* With QMP's view (up to 5 s on the host). */
 int loam_agent_vm_status(const struct loam_agent *a, const char *id, struct loam_vm_status *out,
 			 loam_err *err);
@@ -97,6 +121,11 @@ int loam_agent_vm_wait_ready(const struct loam_agent *a, const char *id, int tim
 int loam_agent_vm_stop(const struct loam_agent *a, const char *id, int timeout_s, bool *was_running,
 		       loam_err *err);
 int loam_agent_vm_purge(const struct loam_agent *a, const char *id, bool *existed, loam_err *err);
+/* vm-net: applies a changed network (open ports, egress) to a prepared VM;
+ * LOAM_E_IO with the agent's "no network ... yet" when prep has not made
+ * it (then prep applies the current one). */
+int loam_agent_vm_net(const struct loam_agent *a, const char *id,
+		      const struct loam_vm_net_spec *net, loam_err *err);
 
 /* ---- detached jobs ---- */
 

@@ -44,6 +44,22 @@ static json_t *direct_kernel(const struct loam_vm_prep_spec *s)
 	return j;
 }
 
+json_t *loam_vm_net_spec_json(const struct loam_vm_net_spec *n)
+{
+	json_t *ports = json_array();
+	for (size_t i = 0; i < n->nports; i++) {
+		json_t *p = json_pack("{s:i, s:s}", LOAM_KEY_PORT, (json_int_t)n->ports[i].port,
+				      LOAM_KEY_PROTO, n->ports[i].proto);
+		set_str(p, LOAM_KEY_FROM, n->ports[i].from);
+		json_array_append_new(ports, p);
+	}
+	return json_pack(
+	    "{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:b, s:o}", LOAM_KEY_MAC, n->mac, LOAM_KEY_QUEUES,
+	    (json_int_t)n->queues, LOAM_KEY_IPV4, n->ipv4, LOAM_KEY_IPV4_POOL, n->ipv4_pool,
+	    LOAM_KEY_IPV6, n->ipv6, LOAM_KEY_IPV6_PREFIX, n->ipv6_prefix, LOAM_KEY_HOST_IPV6_PREFIX,
+	    n->host_ipv6_prefix, LOAM_KEY_EGRESS, (int)n->egress, LOAM_KEY_OPEN_PORTS, ports);
+}
+
 char *loam_vm_prep_spec_json(const struct loam_vm_prep_spec *s)
 {
 	cleanup_json json_t *j =
@@ -64,6 +80,12 @@ char *loam_vm_prep_spec_json(const struct loam_vm_prep_spec *s)
 	json_object_set_new(j, LOAM_KEY_DIRECT_KERNEL, direct_kernel(s));
 	set_str(j, LOAM_KEY_QEMU, s->qemu);
 	set_str(j, LOAM_KEY_HUGEPAGE_DIR, s->hugepage_dir);
+	if (s->net)
+		json_object_set_new(j, LOAM_KEY_NET, loam_vm_net_spec_json(s->net));
+	else if (s->net_json)
+		json_object_set_new(j, LOAM_KEY_NET, json_deep_copy(s->net_json));
+	set_str(j, LOAM_KEY_VMM_DIR, s->vmm_dir);
+	set_str(j, LOAM_KEY_STORAGE_DIR, s->storage_dir);
 	return loam_json_dump(j);
 }
 
@@ -107,6 +129,11 @@ int loam_vm_prep_spec_read(const json_t *j, struct loam_vm_prep_spec *s, loam_er
 	    .kernel_firmware = !json_is_false(json_object_get(dk, LOAM_KEY_FIRMWARE)),
 	    .qemu = str_of(j, LOAM_KEY_QEMU),
 	    .hugepage_dir = str_of(j, LOAM_KEY_HUGEPAGE_DIR),
+	    .net_json = json_is_object(json_object_get(j, LOAM_KEY_NET))
+			    ? json_object_get(j, LOAM_KEY_NET)
+			    : NULL,
+	    .vmm_dir = str_of(j, LOAM_KEY_VMM_DIR),
+	    .storage_dir = str_of(j, LOAM_KEY_STORAGE_DIR),
 	};
 	if (!s->id || !s->name || !s->arch)
 		return loam_fail(err, LOAM_E_INVALID, "a VM spec needs %s, %s and %s", LOAM_KEY_ID,

@@ -3,14 +3,13 @@
 or PostgreSQL with --db URL, driven over HTTP and through the CLI."""
 import json
 import os
-import sqlite3
 import stat
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from loamd_fixture import Loamd, Results  # noqa: E402
+from loamd_fixture import Loamd, Results, add_learned_hosts  # noqa: E402
 
 R = Results()
 HOST_KEYS = {"name", "arch", "state", "cpus", "cores", "memory_gib"}
@@ -78,13 +77,18 @@ def test_artifact_serving(d):
     os.makedirs(os.path.join(d.state_dir, "store", "x64"), exist_ok=True)
     with open(os.path.join(d.state_dir, "store", "x64", "hello.txt"), "w") as f:
         f.write("hello artifact\n")
-    code, body = fetch(d.url + "/artifacts/x64/hello.txt")
+    code, body = fetch(d.artifact_url + "/x64/hello.txt")
     R.check(code == 200 and body == b"hello artifact\n",
             "/artifacts/ serves the store without a token: %s %r" % (code, body[:80]))
-    code, body = fetch(d.url + "/artifacts/x64/none.img")
+    code, body = fetch(d.artifact_url + "/x64/none.img")
     R.check(code == 404, "a missing artifact is 404, not 401: %s" % code)
-    code, body = fetch(d.url + "/artifacts/x64/..%2F..%2Ftoken")
+    code, body = fetch(d.artifact_url + "/x64/..%2F..%2Ftoken")
     R.check(code != 200 and d.token().encode() not in body, "no traversal out of the store: %s" % code)
+    code, body = fetch(d.url + "/artifacts/x64/hello.txt")
+    R.check(code == 404 and b"listener of its own" in body,
+            "the API's listener does not serve the store: %s %r" % (code, body[:80]))
+    code, body = fetch(d.artifact_url.replace("/artifacts", "/v1/hosts"))
+    R.check(code == 404, "the store's listener serves no API: %s" % code)
 
 
 def test_bad_input(d):
@@ -183,34 +187,6 @@ def test_loamd_down():
         R.check(rc != 0 and "start it with: loamd" in err, "loamd down (vm ls): %s" % err)
     finally:
         d.cleanup()
-
-
-def add_learned_hosts(d):
-    """Two hosts with learned facts, written while loamd is stopped, to test
-    placement apart from cloudify: x1 (x64, SMT) and a1 (arm64). The values
-    are this test's constants, so the SQL is built from them directly."""
-    now = int(time.time() * 1000)
-    rows = [("hx1" + "0" * 23, "x1", "x64", 8, 4, 2), ("ha1" + "0" * 23, "a1", "arm64", 8, 8, 1)]
-    sql = ""
-    for hid, name, arch, cpus, cores, tpc in rows:
-        sql += (
-            "INSERT INTO host (id, name, transport, address, arch, allocation_state, cpus, "
-            "total_cores, sockets, dies, threads_per_core, numa_nodes, total_mem_gib, "
-            "total_storage_gib, available_storage_gib, accel, allow_tcg, location, created_at) "
-            "VALUES ('%s', '%s', 'ssh', '192.0.2.1', '%s', 'accepting', %d, %d, 1, 1, %d, 1, 64, "
-            "1000, 1000, 'tcg', 1, 'lab', %d);\n" % (hid, name, arch, cpus, cores, tpc, now))
-        # the boot image the allocator looks for (loam-guest, per arch)
-        sql += (
-            "INSERT INTO host_artifact (host_id, component, name, version, arch, kind, path, "
-            "state, updated_at) VALUES ('%s', 'image', 'loam-guest', '1', '%s', 'tarball', "
-            "'/x', 'installed', %d);\n" % (hid, arch, now))
-    if d.db and d.db.startswith("postgres"):
-        subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", d.db, "-c", sql], check=True)
-        return
-    con = sqlite3.connect(os.path.join(d.state_dir, "loam.db"))
-    con.executescript(sql)
-    con.commit()
-    con.close()
 
 
 def host_by_name(d, name):
@@ -444,11 +420,7 @@ def main():
     except Exception as e:  # a crash is a failure, with loamd's log
         R.check(False, "exception %r\n%s" % (e, d.logtext() if d.proc else ""))
     finally:
-        rc = d.stop()
-        log = d.logtext() if os.path.exists(os.path.join(d.state_dir, "loamd.log")) else ""
-        R.check(rc == 0 and "Sanitizer" not in log,
-                "loamd stopped cleanly (exit %s, no sanitizer reports):\n%s" % (rc, log[-3000:]))
-        d.cleanup()
+        d.finish(R)
     return R.summary()
 
 

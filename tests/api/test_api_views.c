@@ -72,9 +72,15 @@ static const char *const seed_sql[] = {
     "INSERT INTO host_artifact (host_id, component, name, version, arch, kind, sha256, state, "
     "error, updated_at) VALUES ('" ALPHA "', 'image', 'g', '2.0', 'arm64', 'file', 'i2', "
     "'failed', 'sha256 mismatch', 150)",
-    "INSERT INTO host_artifact (host_id, component, name, version, arch, kind, state, "
-    "updated_at) VALUES ('" ALPHA "', 'vmm', 'qemu', '7.2', 'x64', 'debian-package', "
-    "'unavailable', 120)",
+    "INSERT INTO host_artifact (host_id, component, name, version, arch, kind, path, state, "
+    "error, installed_at, updated_at) VALUES ('" ALPHA "', 'vmm', 'qemu', '7.2', 'x64', "
+    "'tarball', '/a/vmm/7.2', 'unavailable', 'no dpkg-query', 120, 120)",
+    "INSERT INTO host_artifact_guest_arch (host_id, component, name, version, arch, "
+    "guest_arch) VALUES ('" ALPHA "', 'vmm', 'qemu', '7.2', 'x64', 'x64'), ('" ALPHA
+    "', 'vmm', 'qemu', '7.2', 'x64', 'arm64')",
+    "INSERT INTO host_artifact_firmware (host_id, component, name, version, arch, "
+    "firmware_name, firmware_version) VALUES ('" ALPHA "', 'vmm', 'qemu', '7.2', 'x64', "
+    "'edk2', '1.0')",
     "INSERT INTO vm_artifact (vm_id, component, name, version, arch) VALUES ('vm1', "
     "'firmware', 'edk2', '1.0', 'x64')",
     NULL,
@@ -98,6 +104,12 @@ static const struct step steps[] = {
     {"POST", "/v1/artifacts/gc", "{\"dry_run\": true}"},
     {"POST", "/v1/artifacts/gc", "{\"dry_run\": true, \"host\": \"beta\"}"},
     {"POST", "/v1/artifacts/gc", "{\"host\": \"nope\"}"},
+    {"POST", "/v1/artifacts/weight",
+     "{\"host\": \"alpha\", \"component\": \"firmware\", \"version\": \"1.1\", "
+     "\"weight\": 0}"},
+    {"POST", "/v1/artifacts/weight",
+     "{\"host\": \"alpha\", \"component\": \"vmm\", \"version\": \"9\", \"weight\": 0}"},
+    {"POST", "/v1/vms/web-3/upgrade", "{}"},
     {"POST", "/v1/hosts", "{\"address\": \"10.0.0.9\", \"name\": \"alpha\"}"},
     {"POST", "/v1/hosts", "{\"local\": true, \"name\": \"other\"}"},
     {"PATCH", "/v1/hosts/beta", "{\"allocation_state\": \"draining\"}"},
@@ -110,6 +122,17 @@ static const struct step steps[] = {
     {"DELETE", "/v1/hosts/gamma", NULL},
     {"GET", "/v1/strands", NULL},
     {"GET", "/v1/hosts", NULL},
+    {"GET", "/v1/vms", NULL},
+    {"GET", "/v1/vms/web-3", NULL},
+    {"GET", "/v1/vms?limit=1", NULL},
+    {"GET", "/v1/vms?limit=1&after=web-1:default", NULL},
+    {"GET", "/v1/vms?project=nope", NULL},
+    {"GET", "/v1/hosts?limit=1&after=alpha", NULL},
+    {"GET", "/v1/projects", NULL},
+    {"GET", "/v1/projects/default", NULL},
+    {"PATCH", "/v1/projects/default", "{\"quotas\": {\"aarch64.vcpus\": 4, \"x64.vms\": 0}}"},
+    {"POST", "/v1/vms", "{\"name\": \"web-4\", \"arch\": \"x64\", \"size\": \"standard-2\"}"},
+    {"GET", "/v1/projects/default", NULL},
 };
 
 static int seed(const char *url)
@@ -127,7 +150,8 @@ static int seed(const char *url)
 	return rc;
 }
 
-/* "METHOD PATH -> STATUS BODY\n" for every step. */
+/* "METHOD PATH -> STATUS BODY\n" for every step, and the Link header's
+ * value on a line of its own when there is one. */
 static char *run_steps(struct loam_api *api)
 {
 	char *out = NULL;
@@ -139,6 +163,8 @@ static char *run_steps(struct loam_api *api)
 		loam_api_handle(api, s->method, s->path, "Bearer " TOKEN, s->body,
 				s->body ? strlen(s->body) : 0, &resp);
 		fprintf(f, "%s %s -> %d %s\n", s->method, s->path, resp.status, resp.body);
+		if (resp.link[0])
+			fprintf(f, "  Link: %s\n", resp.link);
 		free(resp.body);
 	}
 	fclose(f);

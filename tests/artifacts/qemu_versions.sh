@@ -5,7 +5,7 @@
 #   temp PREFIX/<component>/<name>/<version>/<arch>/ (digest checked), and
 #   its qemu-system-* print the entry's Debian version;
 # - for each VMM version and each firmware version its entry lists, the
-#   loam-guest image of every guest arch boots through that firmware to
+#   loam-tiny image of every guest arch boots through that firmware to
 #   LOAM-READY with its disk served over vhost-user-blk by the same
 #   version's qemu-storage-daemon; then the newest VMM with the oldest daemon
 #   (a cross pair). VMM and daemon run as nobody, guest memory is a shared
@@ -127,9 +127,9 @@ firmware_dir() { # name version arch -> installed dir, or "" when the store lack
 	[[ -n $e ]] && install_entry "$e"
 }
 
-image_dir() { # arch -> installed dir of the newest loam-guest image
+image_dir() { # arch -> installed dir of the newest loam-tiny image
 	install_entry "$(jq -c --arg a "$1" '[.entries[] | select(.component == "image" and
-		.name == "loam-guest" and .arch == $a)] | last' "$manifest")"
+		.name == "loam-tiny" and .arch == $a)] | last' "$manifest")"
 }
 
 stop() { # pid
@@ -153,7 +153,7 @@ boot() { # guest_arch vmm_version storage_version fw_dir
 	local g=$1 vv=$2 sv=$3 fw=$4 vd=${vmm_dir[$2]} sd=${storage_dir[$3]} d img qsd vmm i ms
 	local label="$g vmm $vv + storage $sv" start machine code vars
 	d=$(mktemp -d "$tmp/vm.XXXXXX")
-	img=$(image_dir "$g")/loam-guest.$(recipe "$g" IMAGE_SUFFIX)
+	img=$(image_dir "$g")/loam-tiny.$(recipe "$g" IMAGE_SUFFIX)
 	code=$fw/$(recipe "$g" FW_CODE)
 	vars=$fw/$(recipe "$g" FW_VARS)
 	machine=$(recipe "$g" UNAME_MACHINE)

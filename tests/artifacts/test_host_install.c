@@ -18,6 +18,7 @@
 #include "arch/arch.h"
 #include "artifact/host_install.h"
 #include "artifact/versions.h"
+#include "artifact/vm_pins.h"
 #include "db/host_artifact.h"
 #include "db/records.h"
 #include "lib/cleanup.h"
@@ -193,31 +194,22 @@ static const char *pinned(const char *vm_id, const char *component)
 	return version;
 }
 
-/* What the VM prog does when it prepares a VM: each component's version
- * through loam_artifact_pick_for_vm, recorded once in vm_artifact (a VM that
- * has a pin keeps it). Firmware and an image are required. */
+/* What the VM prog does when it prepares a VM (loam_artifact_pin_vm: each
+ * component's version picked once, a VM that has a pin keeps it); here
+ * firmware and an image are required. */
 static int pin_vm(const char *vm_id, const char *host_id, const char *arch, loam_err *err)
 {
-	static const char *const components[] = {"vmm", "firmware", "image", "storage"};
-	for (size_t i = 0; i < 4; i++) {
-		cleanup_free char *name = NULL, *version = NULL;
-		int found = loam_artifact_pick_for_vm(db, host_id, arch, components[i], &name,
-						      &version, err);
-		if (found < 0)
-			return -1;
-		if (found == 0 && i >= 1 && i <= 2)
-			return loam_fail(err, LOAM_E_NOTFOUND, "host has no installed %s",
-					 components[i]);
-		if (found == 0)
-			continue;
-		if (loam_db_exec(db,
-				 "INSERT INTO vm_artifact (vm_id, component, name, version, arch) "
-				 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (vm_id, component) DO NOTHING",
-				 DB_ARGS(DB_TEXT(vm_id), DB_TEXT(components[i]), DB_TEXT(name),
-					 DB_TEXT(version), DB_TEXT(arch)),
-				 NULL, err) < 0)
-			return -1;
-	}
+	struct loam_artifact_vm vm = {.id = vm_id,
+				      .name = vm_id,
+				      .host_id = host_id,
+				      .host_name = host_id,
+				      .arch = arch,
+				      .image = "g"};
+	if (loam_artifact_pin_vm(db, &vm, err) < 0)
+		return -1;
+	if (strcmp(pinned(vm_id, "firmware"), "(none)") == 0 ||
+	    strcmp(pinned(vm_id, "image"), "(none)") == 0)
+		return loam_fail(err, LOAM_E_NOTFOUND, "host has no installed image or firmware");
 	return 0;
 }
 

@@ -132,7 +132,32 @@ def metrics_auth(d):
         r = api.get("/metrics", headers=hdr)
         R.check(r.status == want, "/metrics with %s: %s" % (who, r.status))
     r = api.get("/v1/hosts", headers={"Authorization": "Bearer " + mtok})
-    R.check(r.status == 401, "the metrics token does not open /v1/: %s" % r.status)
+    R.check(r.status == 404, "the metrics token reaches no /v1/ route: %s" % r.status)
+    code, made = d.request("POST", "/v1/tokens", {"metrics": True})
+    R.check(code == 201, "a metrics API token: %s %s" % (code, made))
+    r = api.get("/metrics", headers={"Authorization": "Bearer " + made.get("token", "")})
+    R.check(r.status == 200, "/metrics with a metrics API token: %s" % r.status)
+    d.request("DELETE", "/v1/tokens/" + made.get("id", "x"))
+    r = api.get("/metrics", headers={"Authorization": "Bearer " + made.get("token", "")})
+    R.check(r.status == 401, "/metrics with the revoked metrics token: %s" % r.status)
+
+
+def scoped_tokens_at_login(d):
+    """A project token must not become a console session: the pages show
+    the hosts and every project's VMs. Neither may a metrics token."""
+    code, _ = d.request("POST", "/v1/projects", {"name": "alice"})
+    R.check(code == 201, "project alice: %s" % code)
+    code, ptok = d.request("POST", "/v1/tokens", {"project": "alice"})
+    code2, mtok = d.request("POST", "/v1/tokens", {"metrics": True})
+    R.check(code == 201 and code2 == 201, "tokens made: %s %s" % (code, code2))
+    for who, tok, says in (("a project token", ptok.get("token", ""), "Project tokens cannot"),
+                           ("a metrics token", mtok.get("token", ""), "metrics token")):
+        c = Client(d.url)
+        r = c.login(tok)
+        R.check(r.status == 401 and says in r.text,
+                "%s is refused at log-in, saying why: %s" % (who, r.status))
+        R.check(c.get("/fleet").status == 303, "%s gets no session" % who)
+        R.check(c.get("/hosts").status == 303, "%s sees no host page" % who)
 
 
 def main():
@@ -153,6 +178,7 @@ def main():
         csrf(d, routes, c, other.session_csrf())
         escaping(c)
         metrics_auth(d)
+        scoped_tokens_at_login(d)
         r = c.post("/logout", {"csrf": c.session_csrf()})
         R.check(r.status == 303 and r.location == "/login", "log-out: %s" % r.status)
         R.check(c.get("/fleet").status == 303, "a logged-out session is gone")

@@ -5,7 +5,7 @@ the real arm64 SSH test host of tests/hosts/ beside it in location lab2.
 
 - a page without a session goes to the log-in; the log-in leads to /fleet;
 - the fleet page shows capacity for both arches;
-- an arm64 loam-guest VM created from the form reaches `running` on its
+- an arm64 loam-tiny VM created from the form reaches `running` on its
   page without a reload (the page polls), with its serial console shown;
   it is stopped and destroyed from its page, each with feedback;
 - pages read with JavaScript off, and fit a phone's width;
@@ -46,7 +46,7 @@ BUILD = os.environ.get("LOAM_BUILD_DIR", os.path.join(SRC, "build"))
 STORE = os.environ.get("LOAM_ARTIFACT_STORE", os.path.join(SRC, "build", "artifacts", "store"))
 SHOTS = os.path.join(os.path.dirname(BUILD.rstrip("/")) if BUILD.endswith("/check") else BUILD,
                      "console")
-IMAGE = os.environ.get("LOAM_CONSOLE_IMAGE", "loam-guest")  # loam-tiny after issue 12
+IMAGE = os.environ.get("LOAM_CONSOLE_IMAGE", "loam-tiny")
 VM, VM_X64, VM_BIG = "web-arm", "web-x64", "big-arm"
 R = Results()
 
@@ -360,7 +360,9 @@ def main():
     os.chmod(state, 0o755)  # VM users traverse to their own dirs under host/vms
     hosts_dir = tempfile.mkdtemp(prefix="loam-console-hosts-")
     profile = tempfile.mkdtemp(prefix="loam-console-chromium-")
-    d = Loamd(state_dir=state, extra=["--artifact-store", STORE])
+    # the SSH test host's key is made under hosts_dir: loamd takes keys
+    # only under its --ssh-key-root directories
+    d = Loamd(state_dir=state, extra=["--artifact-store", STORE, "--ssh-key-root", hosts_dir])
     try:
         d.start()
         scenario(d, contract, hosts_dir, profile)

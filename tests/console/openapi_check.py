@@ -17,7 +17,7 @@ import jsonschema
 import yaml
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
-API_ROUTE = re.compile(r'\{\s*"(%s)",\s*\{([^}]*)\},\s*\w+\s*\}' % "|".join(METHODS))
+API_ROUTE = re.compile(r'\{\s*"(%s)",\s*\{([^}]*)\},\s*\w+\s*(?:,[^{}]*)?\}' % "|".join(METHODS))
 CONSOLE_ROUTE = re.compile(r'\{\s*"(%s)",\s*"(/[^"]*)",\s*(?:PUBLIC|SESSION)' % "|".join(METHODS))
 MARKED_ROUTE = re.compile(r"route: (%s) (/\S*)" % "|".join(METHODS))
 

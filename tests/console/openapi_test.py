@@ -57,7 +57,7 @@ def add_hosts(d):
             "1000, 'tcg', 1, 'lab', ?)", (hid, name, arch, now))
         con.execute(
             "INSERT INTO host_artifact (host_id, component, name, version, arch, kind, path, "
-            "state, updated_at) VALUES (?, 'image', 'loam-guest', '1', ?, 'tarball', '/x', "
+            "state, updated_at) VALUES (?, 'image', 'loam-tiny', '1', ?, 'tarball', '/x', "
             "'installed', ?)", (hid, arch, now))
     con.commit()
     con.close()
@@ -70,6 +70,7 @@ class Checker:
         self.d, self.contract = d, contract
         self.web = Client(d.url)
         self.api = Client(d.url)
+        self.store = Client("http://127.0.0.1:%d" % d.artifact_port)
         self.seen = set()
 
     def _check(self, method, path, r, want):
@@ -81,13 +82,14 @@ class Checker:
             R.check(False, p)
         return r
 
-    def call(self, method, path, body=None, want=(200,), token=True):
+    def call(self, method, path, body=None, want=(200,), token=True, client=None):
+        """token: True for the operator's, False for none, or a token."""
         import json
         headers = {"Content-Type": "application/json"}
         if token:
-            headers["Authorization"] = "Bearer " + self.d.token()
+            headers["Authorization"] = "Bearer " + (self.d.token() if token is True else token)
         raw = json.dumps(body).encode() if body is not None else None
-        r = self.api.request(method, path, headers=headers, raw=raw)
+        r = (client or self.api).request(method, path, headers=headers, raw=raw)
         return self._check(method, path, r, want)
 
     def page(self, method, path, form=None, want=(200,)):
@@ -103,6 +105,7 @@ def exercise_api(c):
     c.call("GET", "/v1/hosts/x1")
     c.call("GET", "/v1/hosts/nope", want=(404,))
     c.call("PATCH", "/v1/hosts/x1", {"cpu_overcommit": 2.0})
+    c.call("PATCH", "/v1/hosts/x1", {"egress": False})
     c.call("POST", "/v1/hosts/x1/set", {"locaton": "typo"}, want=(400,))
     c.call("POST", "/v1/hosts/x1/upgrade", {}, want=(409,))
     c.call("POST", "/v1/hosts", {"address": "127.0.0.1", "ssh_port": 9, "name": "gone",
@@ -118,6 +121,11 @@ def exercise_api(c):
     c.call("POST", "/v1/vms", {"name": "vx", "arch": "x64", "size": "standard-2"}, want=(409,))
     c.call("GET", "/v1/vms")
     c.call("GET", "/v1/vms/vx")
+    c.call("GET", "/v1/vms/vx/firewall")
+    c.call("POST", "/v1/vms/vx/firewall/add", {"port": "8080/tcp"})
+    c.call("POST", "/v1/vms/vx/firewall/add", {"port": "99999/tcp"}, want=(400,))
+    c.call("POST", "/v1/vms/vx/firewall/rm", {"port": "8080/tcp", "from": "10.0.0.0/8"})
+    c.call("GET", "/v1/vms/nope/firewall", want=(404,))
     c.call("GET", "/v1/vms/vx/console", want=(409,))
     c.call("GET", "/v1/vms/nope/console", want=(404,))
     c.call("POST", "/v1/vms/va/stop", want=(200, 202))
@@ -134,10 +142,64 @@ def exercise_api(c):
     c.call("GET", "/v1/artifacts")
     c.call("POST", "/v1/artifacts/gc", {"dry_run": True})
     c.call("POST", "/v1/artifacts/gc", {"host": "nope"}, want=(404,))
+    c.call("POST", "/v1/artifacts/weight", {"host": "x1", "component": "image",
+                                            "version": "1", "weight": 0})
+    c.call("POST", "/v1/artifacts/weight", {"host": "x1", "component": "image",
+                                            "version": "9", "weight": 100}, want=(404,))
+    c.call("POST", "/v1/artifacts/weight", {"host": "x1", "weight": 0}, want=(400,))
+    c.call("POST", "/v1/vms/vx/upgrade", {}, want=(200, 409))
+    c.call("POST", "/v1/vms/vx/upgrade", {"component": "image"}, want=(400,))
+    c.call("POST", "/v1/vms/nope/upgrade", {}, want=(404,))
     c.call("GET", "/metrics", token=False, want=(401,))
     c.call("GET", "/metrics")
-    c.call("GET", "/artifacts/none.txt", token=False, want=(404,))
+    c.call("GET", "/artifacts/none.txt", token=False, want=(404,), client=c.store)
     c.call("DELETE", "/v1/vms/va", want=(200, 202))
+    exercise_projects(c)
+
+
+def exercise_projects(c):
+    """Projects, quotas and tokens (issue 16), and what a project token
+    and a metrics token may reach."""
+    import json
+    c.call("POST", "/v1/projects", {"name": "alice"}, want=(201,))
+    c.call("POST", "/v1/projects", {"name": "alice"}, want=(409,))
+    c.call("POST", "/v1/projects", {"name": "Bad Name"}, want=(400,))
+    c.call("GET", "/v1/projects")
+    c.call("GET", "/v1/projects?limit=1")
+    c.call("GET", "/v1/projects/alice")
+    c.call("GET", "/v1/projects/nope", want=(404,))
+    c.call("PATCH", "/v1/projects/alice", {"quotas": {"x64.vms": 1, "arm64.vcpus": None}})
+    c.call("PATCH", "/v1/projects/alice", {"quotas": {"x64.nope": 1}}, want=(400,))
+    tok = json.loads(c.call("POST", "/v1/tokens", {"project": "alice"}, want=(201,)).body)
+    met = json.loads(c.call("POST", "/v1/tokens", {"metrics": True}, want=(201,)).body)
+    c.call("POST", "/v1/tokens", {"project": "nope"}, want=(404,))
+    c.call("POST", "/v1/tokens", {}, want=(400,))
+    c.call("GET", "/v1/tokens")
+    c.call("GET", "/v1/vms?limit=0", want=(400,))
+    c.call("GET", "/v1/vms?project=alice")
+    vm = {"arch": "x64", "size": "standard-2", "location": "lab"}
+    c.call("POST", "/v1/vms", dict(vm, name="pa"), want=(201,), token=tok["token"])
+    c.call("POST", "/v1/vms", dict(vm, name="pb"), want=(403,), token=tok["token"])
+    c.call("GET", "/v1/vms", token=tok["token"])
+    c.call("GET", "/v1/vms/pa", token=tok["token"])
+    c.call("GET", "/v1/vms/vx", want=(404,), token=tok["token"])
+    c.call("GET", "/v1/vms/pa/firewall", token=tok["token"])
+    c.call("POST", "/v1/vms/pa/firewall/add", {"port": "80/tcp"}, token=tok["token"])
+    c.call("GET", "/v1/vms/vx/firewall", want=(404,), token=tok["token"])
+    c.call("POST", "/v1/vms/vx/firewall/add", {"port": "81/tcp"}, want=(404,),
+           token=tok["token"])
+    c.call("POST", "/v1/vms/pa/upgrade", {}, want=(404,), token=tok["token"])
+    c.call("GET", "/v1/vms/pa/console", want=(409,), token=tok["token"])
+    c.call("GET", "/v1/hosts", want=(404,), token=tok["token"])
+    c.call("GET", "/v1/projects/alice", token=tok["token"])
+    c.call("GET", "/v1/vms/pa?project=alice")
+    c.call("GET", "/metrics", token=met["token"])
+    c.call("GET", "/v1/vms", want=(404,), token=met["token"])
+    c.call("DELETE", "/v1/projects/alice", want=(409,))
+    c.call("DELETE", "/v1/vms/pa?project=alice", want=(200, 202))
+    c.call("DELETE", "/v1/tokens/" + tok["id"])
+    c.call("DELETE", "/v1/tokens/" + tok["id"], want=(404,))
+    c.call("GET", "/v1/vms", want=(401,), token=tok["token"])
 
 
 def exercise_console(c):

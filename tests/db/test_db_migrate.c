@@ -6,7 +6,12 @@
  * rebuilt tables, arch names checked through the arch table (a new arch is
  * one row, no schema change) and host and VM states through CHECKs. A
  * database whose rows break the new rules refuses the migration and stays
- * at version 3, untouched. Runs on SQLite, and on PostgreSQL under
+ * at version 3, untouched. Then migration 0005 (projects: VMs keep their
+ * rows and land in the default project), 0006 (networking): each host
+ * counts the VMs placed on it as addresses in use, and the new tables
+ * check their rows; and migration 0008 (side-by-side versions) the same
+ * way. Each runs only the migrations up to its own, so later ones do not
+ * change what it checks. Runs on SQLite, and on PostgreSQL under
  * tests/with_pg.sh (test_db_migrate_pg).
  */
 #include <stdio.h>
@@ -17,6 +22,7 @@
 #include "arch/arch.h"
 #include "db/db.h"
 #include "db/migrate.h"
+#include "db/records.h"
 #include "lib/cleanup.h"
 #include "t.h"
 #include "tdb.h"
@@ -146,16 +152,36 @@ static void remove_migrations(const char *dir)
 	rmdir(dir);
 }
 
-/* A database at schema version 3 with the seed rows in it. */
-static struct loam_db *open_at_v3(struct tdb *t, const char *tag)
+/* A fresh database migrated up to schema version `upto`. */
+static struct loam_db *open_at(struct tdb *t, const char *tag, int upto)
 {
-	char dir[] = "/tmp/loam-mig3.XXXXXX";
-	write_migrations(dir, 3);
+	char dir[] = "/tmp/loam-migN.XXXXXX";
+	write_migrations(dir, upto);
 	setenv("LOAM_MIGRATIONS_DIR", dir, 1);
 	tdb_fresh(t, backend, tag);
 	struct loam_db *db = tdb_open_migrated(t);
 	unsetenv("LOAM_MIGRATIONS_DIR");
 	remove_migrations(dir);
+	return db;
+}
+
+/* Migrates db with the embedded migrations up to `upto` only. */
+static int migrate_to(struct loam_db *db, int upto, loam_err *err)
+{
+	char dir[] = "/tmp/loam-migto.XXXXXX";
+	write_migrations(dir, upto);
+	setenv("LOAM_MIGRATIONS_DIR", dir, 1);
+	int rc = loam_db_migrate(db, err);
+	unsetenv("LOAM_MIGRATIONS_DIR");
+	remove_migrations(dir);
+	/* as loamd's start-up does after migrating */
+	return rc < 0 ? -1 : loam_db_sync_sizes(db, err);
+}
+
+/* A database at schema version 3 with the seed rows in it. */
+static struct loam_db *open_at_v3(struct tdb *t, const char *tag)
+{
+	struct loam_db *db = open_at(t, tag, 3);
 	CHECK_INT(count(db, "SELECT max(version) FROM schema_version"), 3);
 	for (size_t i = 0; seed_sql[i]; i++)
 		CHECK_INT(exec(db, seed_sql[i]), 0);
@@ -216,7 +242,7 @@ static void test_migrate_in_use(void)
 	struct loam_db *db = open_at_v3(&t, "mig4");
 	cleanup_free char *before = digest(db);
 	cleanup_err loam_err err = NULL;
-	CHECK_INT(loam_db_migrate(db, &err), 0);
+	CHECK_INT(migrate_to(db, 4, &err), 0);
 	if (err)
 		fprintf(stderr, "  migrate: %s\n", loam_err_msg(err));
 	CHECK_INT(count(db, "SELECT max(version) FROM schema_version"), 4);
@@ -239,11 +265,171 @@ static void test_migrate_refuses_bad_rows(void)
 	CHECK_INT(exec(db, "UPDATE vm SET state = 'exploded' WHERE id = 'vm2'"), 0);
 	cleanup_free char *before = digest(db);
 	cleanup_err loam_err err = NULL;
-	CHECK_INT(loam_db_migrate(db, &err), -1);
+	CHECK_INT(migrate_to(db, 4, &err), -1);
 	CHECK_CONTAINS(loam_err_msg(err), "0004_");
 	CHECK_INT(count(db, "SELECT max(version) FROM schema_version"), 3);
 	cleanup_free char *after = digest(db);
 	CHECK_STR(after, before);
+	loam_db_close(db);
+	tdb_done(&t);
+}
+
+/* The VM columns every migration since 0004 keeps, to compare a VM row
+ * across 0005 (which adds project_id). */
+#define VM_COLS                                                                                    \
+	"SELECT id, name, arch, size, vcpus, cores, memory_gib, storage_gib, hugepages, "          \
+	"location, boot_image, host_id, state, state_reason, guest_machine, created_at, "          \
+	"allocated_at, provisioned_at, state_before_unavailable FROM vm ORDER BY id"
+
+static char *rows_text(struct loam_db *db, const char *sql)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	cleanup_rows struct loam_db_rows *rows = NULL;
+	cleanup_err loam_err err = NULL;
+	if (loam_db_query(db, sql, DB_NOARGS, &rows, &err) < 0)
+		fprintf(f, "%s", loam_err_msg(err));
+	for (size_t r = 0; r < loam_db_rows_count(rows); r++)
+		for (size_t c = 0; c < loam_db_rows_cols(rows); c++)
+			fprintf(f, "%s%s", c ? "|" : "\n", loam_db_rows_text(rows, r, c));
+	fclose(f);
+	return out;
+}
+
+/* Migration 0005 (projects) on a database in use: VMs keep every column
+ * and land in the default project, pins and their cascade survive the
+ * rebuild, and names become unique per project. */
+static void test_migrate_projects(void)
+{
+	struct tdb t;
+	struct loam_db *db = open_at_v3(&t, "mig5");
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(migrate_to(db, 4, &err), 0);
+	cleanup_free char *vms_before = rows_text(db, VM_COLS);
+	cleanup_free char *pins_before = rows_text(db, "SELECT * FROM vm_artifact");
+	CHECK_INT(migrate_to(db, 5, &err), 0);
+	if (err)
+		fprintf(stderr, "  migrate: %s\n", loam_err_msg(err));
+	CHECK_INT(count(db, "SELECT max(version) FROM schema_version"), 5);
+	cleanup_free char *vms_after = rows_text(db, VM_COLS);
+	cleanup_free char *pins_after = rows_text(db, "SELECT * FROM vm_artifact");
+	CHECK_STR(vms_after, vms_before);
+	CHECK_STR(pins_after, pins_before);
+	CHECK_INT(count(db, "SELECT count(*) FROM vm WHERE project_id = "
+			    "'0000000000000000000default'"),
+		  2);
+	CHECK_INT(count(db, "SELECT count(*) FROM project WHERE name = 'default'"), 1);
+	check_indexes(db);
+	CHECK_INT(exec(db, "INSERT INTO project (id, name, created_at) VALUES ('p2', 'two', 1)"),
+		  0);
+	CHECK_INT(exec(db, "INSERT INTO vm (id, project_id, name, arch, size, vcpus, memory_gib, "
+			   "storage_gib, created_at) VALUES ('vm3', 'p2', 'web-1', 'x64', "
+			   "'standard-2', 2, 8, 20, 1)"),
+		  0);
+	CHECK_INT(exec(db, "INSERT INTO vm (id, project_id, name, arch, size, vcpus, memory_gib, "
+			   "storage_gib, created_at) VALUES ('vm4', 'p2', 'web-1', 'x64', "
+			   "'standard-2', 2, 8, 20, 1)"),
+		  -1);
+	CHECK_INT(exec(db, "INSERT INTO vm (id, project_id, name, arch, size, vcpus, memory_gib, "
+			   "storage_gib, created_at) VALUES ('vm5', 'nope', 'web-9', 'x64', "
+			   "'standard-2', 2, 8, 20, 1)"),
+		  -1);
+	CHECK_INT(exec(db, "DELETE FROM vm WHERE id = 'vm1'"), 0);
+	CHECK_INT(count(db, "SELECT count(*) FROM vm_artifact"), 0);
+	CHECK_INT(exec(db, "INSERT INTO api_token (id, scope, sha256, hint, created_at) VALUES "
+			   "('t1', 'project', 'ab', 'h', 1)"),
+		  -1); /* a project token names its project */
+	loam_db_close(db);
+	tdb_done(&t);
+}
+
+/* 0006: addresses in use are the VMs placed; the new tables' rules. */
+static void test_migrate_net(void)
+{
+	struct tdb t;
+	struct loam_db *db = open_at_v3(&t, "mig6");
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(migrate_to(db, 6, &err), 0);
+	CHECK_INT(count(db, "SELECT max(version) FROM schema_version"), 6);
+	CHECK_INT(count(db, "SELECT ipv4_used FROM host WHERE id = '" H1 "'"), 1);
+	CHECK_INT(count(db, "SELECT ipv4_used FROM host WHERE id = '" H2 "'"), 0);
+	CHECK_INT(count(db, "SELECT count(*) FROM host WHERE ipv4_pool = '10.200.0.0/16' AND "
+			    "ipv6_prefix IS NULL AND egress = 0 AND ipv4_total = 65534"),
+		  2);
+#define NET_ROW(vm, slot)                                                                          \
+	"INSERT INTO vm_net (vm_id, host_id, slot, mac, ipv4, ipv6, ipv6_prefix) VALUES ('" vm     \
+	"', '" H1 "', " slot ", 'm', 'a', 'b', 'c')"
+	CHECK_INT(exec(db, NET_ROW("vm1", "1")), 0);
+	CHECK_INT(exec(db, NET_ROW("vm2", "1")), -1); /* one slot, one VM */
+	CHECK_INT(exec(db, NET_ROW("vm2", "0")), -1);
+	CHECK_INT(exec(db, "INSERT INTO vm_port (vm_id, port, proto) VALUES ('vm1', 80, 'tcp')"),
+		  0);
+	CHECK_INT(exec(db, "INSERT INTO vm_port (vm_id, port, proto) VALUES ('vm1', 0, 'tcp')"),
+		  -1);
+	CHECK_INT(exec(db, "INSERT INTO vm_port (vm_id, port, proto) VALUES ('vm1', 80, 'sctp')"),
+		  -1);
+	CHECK_INT(exec(db, "UPDATE host SET ipv4_used = -1"), -1);
+	CHECK_INT(exec(db, "DELETE FROM vm_artifact WHERE vm_id = 'vm1'"), 0);
+	CHECK_INT(exec(db, "DELETE FROM vm WHERE id = 'vm1'"), 0);
+	CHECK_INT(count(db, "SELECT count(*) FROM vm_net"), 0);
+	CHECK_INT(count(db, "SELECT count(*) FROM vm_port"), 0);
+	loam_db_close(db);
+	tdb_done(&t);
+}
+
+/*
+ * Migration 0008 (side-by-side versions) on a database in use: a
+ * debian-package row goes, every other row keeps its values with weight
+ * 100, 'removing' is a state, a bundle's guest arches and a VMM's firmware
+ * list hang off its row (and go with it), and a VM's pins take a next
+ * version.
+ */
+static void test_migrate_0008(void)
+{
+	struct tdb t;
+	struct loam_db *db = open_at(&t, "mig8", 7);
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(loam_db_sync_sizes(db, &err), 0); /* the arch table, as loamd's start */
+	for (size_t i = 0; seed_sql[i]; i++)
+		if (!strstr(seed_sql[i], "INTO size"))
+			CHECK_INT(exec(db, seed_sql[i]), 0);
+	CHECK_INT(exec(db, "INSERT INTO host_artifact (host_id, component, name, version, arch, "
+			   "kind, state, updated_at) VALUES ('" H1 "', 'vmm', 'qemu', '1:7.2', "
+			   "'x64', 'debian-package', 'unavailable', 800)"),
+		  0);
+	CHECK_INT(loam_db_migrate(db, &err), 0);
+	if (err)
+		fprintf(stderr, "  migrate: %s\n", loam_err_msg(err));
+	CHECK_INT(count(db, "SELECT count(*) FROM host_artifact"), 2);
+	CHECK_INT(count(db, "SELECT count(*) FROM host_artifact WHERE weight = 100 AND "
+			    "((version = '1.0' AND path = '/p/fw' AND installed_at = 600) OR "
+			    "(version = '2' AND error = 'bad'))"),
+		  2);
+	CHECK_INT(exec(db, "UPDATE host_artifact SET state = 'removing' WHERE version = '1.0'"), 0);
+	CHECK_INT(exec(db, "UPDATE host_artifact SET state = 'gone'"), -1);
+	CHECK_INT(exec(db, "UPDATE host_artifact SET kind = 'debian-package'"), -1);
+	CHECK_INT(exec(db, "UPDATE host_artifact SET weight = -1"), -1);
+	CHECK_INT(exec(db, "INSERT INTO host_artifact_guest_arch (host_id, component, name, "
+			   "version, arch, guest_arch) VALUES ('" H1 "', 'firmware', 'edk2', "
+			   "'1.0', 'x64', 'arm64')"),
+		  0);
+	CHECK_INT(exec(db, "INSERT INTO host_artifact_guest_arch (host_id, component, name, "
+			   "version, arch, guest_arch) VALUES ('" H1 "', 'firmware', 'edk2', "
+			   "'9.9', 'x64', 'arm64')"),
+		  -1); /* no such row */
+	CHECK_INT(exec(db, "INSERT INTO host_artifact_firmware (host_id, component, name, "
+			   "version, arch, firmware_name, firmware_version) VALUES ('" H1 "', "
+			   "'firmware', 'edk2', '1.0', 'x64', 'edk2', '1.0')"),
+		  0);
+	CHECK_INT(count(db, "SELECT count(*) FROM vm_artifact WHERE next_version IS NULL"), 1);
+	CHECK_INT(exec(db, "UPDATE vm_artifact SET next_name = 'edk2', next_version = '2.0', "
+			   "next_arch = 'x64'"),
+		  0);
+	CHECK_INT(exec(db, "UPDATE vm_artifact SET next_arch = 'riscv128'"), -1);
+	CHECK_INT(exec(db, "DELETE FROM host_artifact WHERE version = '1.0'"), 0);
+	CHECK_INT(count(db, "SELECT count(*) FROM host_artifact_guest_arch"), 0);
+	CHECK_INT(count(db, "SELECT count(*) FROM host_artifact_firmware"), 0);
 	loam_db_close(db);
 	tdb_done(&t);
 }
@@ -254,6 +440,9 @@ int main(void)
 		printf("backend %s\n", tdb_backend_name(backend));
 		RUN(test_migrate_in_use);
 		RUN(test_migrate_refuses_bad_rows);
+		RUN(test_migrate_projects);
+		RUN(test_migrate_net);
+		RUN(test_migrate_0008);
 	}
 	if (tdb_backends() < 2)
 		printf("note: LOAM_TEST_PG_URL unset, PostgreSQL cases skipped\n");

@@ -120,7 +120,11 @@ static void test_cloudify_records(void)
 				    .json = "{\"cpus\":8}",
 				    .accel = "kvm"};
 	CHECK_INT(loam_host_pin_key(db, "h", "key-1", &err), 0);
-	CHECK_INT(loam_host_pin_key(db, "h", "key-2", &err), 0); /* the first one stays */
+	/* a second first contact that saw another key fails; the first key stays */
+	CHECK_INT(loam_host_pin_key(db, "h", "key-2", &err), -1);
+	CHECK_INT(loam_err_kind_of(err), LOAM_E_AUTH);
+	loam_err_free(&err);
+	CHECK_INT(loam_host_pin_key(db, "h", "key-1", &err), 0);
 	CHECK_INT(loam_host_record_arch(db, "h", "x64", &err), 0);
 	CHECK_INT(loam_host_record_agent(db, "h", "/a/loam-host", "abc", &err), 0);
 	CHECK_INT(loam_host_record_facts(db, "h", &f, &err), 0);
@@ -222,7 +226,8 @@ static void install(struct loam_db *db, const char *component, const char *versi
 {
 	struct loam_artifact_key k = {component, "n", version, "x64"};
 	cleanup_err loam_err err = NULL;
-	CHECK_INT(loam_host_artifact_mark_installing(db, "h", &k, "file", "ab", &err), 0);
+	CHECK_INT(loam_host_artifact_mark_installing(db, "h", &k, "file", "ab", NULL, NULL, &err),
+		  0);
 	if (state)
 		CHECK_INT(loam_host_artifact_record(db, "h", &k, state, "/p", NULL, &err), 0);
 }
@@ -236,7 +241,8 @@ static void test_artifact_bookkeeping(void)
 	install(db, "image", "1", "installed");
 	install(db, "image", "2", "failed");
 	install(db, "firmware", "A", NULL); /* the agent never answered */
-	CHECK_INT(loam_host_artifact_fail_pending(db, "h", "no answer", &err), 0);
+	struct loam_artifact_key fw = {"firmware", "n", "A", "x64"};
+	CHECK_INT(loam_host_artifact_fail_installing(db, "h", &fw, "no answer", &err), 0);
 	install(db, "image", "1", NULL); /* a rerun keeps 'installed' */
 	cleanup_host_artifacts struct loam_host_artifacts l = {0};
 	CHECK_INT(loam_host_artifacts_of(db, "h", &l, &err), 0);
@@ -247,13 +253,14 @@ static void test_artifact_bookkeeping(void)
 		CHECK_STR(l.v[0].error, "no answer");
 		CHECK_STR(l.v[1].state, "installed");
 		CHECK(l.v[1].has_installed_at && !l.v[2].has_installed_at);
+		CHECK_INT(l.v[1].weight, LOAM_ARTIFACT_WEIGHT_DEFAULT);
 	}
-	char *name = NULL, *version = NULL;
-	CHECK_INT(loam_host_artifact_newest(db, "h", "x64", "image", &name, &version, &err), 1);
-	CHECK_STR(version, "1");
-	free(name);
-	free(version);
-	CHECK_INT(loam_host_artifact_newest(db, "h", "x64", "vmm", &name, &version, &err), 0);
+	struct loam_artifact_pick p = {0};
+	CHECK_INT(loam_host_artifact_pick_image(db, "h", "x64", "n", &p, &err), 1);
+	CHECK_STR(p.version, "1");
+	CHECK_STR(p.arch, "x64");
+	loam_artifact_pick_free(&p);
+	CHECK_INT(loam_host_artifact_pick(db, "h", "x64", "vmm", &p, &err), 0);
 	cleanup_host_artifacts struct loam_host_artifacts images = {0};
 	CHECK_INT(loam_host_artifacts_images(db, &images, &err), 0);
 	CHECK_INT(images.n, 1);
@@ -261,7 +268,72 @@ static void test_artifact_bookkeeping(void)
 	tdb_done(&t);
 }
 
-static void test_take_unused(void)
+/* A vmm bundle built for x64 hosts serving both guest arches, tested with
+ * firmware A only. */
+static void install_bundle(struct loam_db *db, const char *version)
+{
+	static const char *const guests[] = {"arm64", "x64", NULL};
+	static const char *const fw_names[] = {"n"}, *const fw_versions[] = {"A"};
+	struct loam_artifact_meta meta = {guests, fw_names, fw_versions, 1};
+	struct loam_artifact_key k = {"vmm", "q", version, "x64"};
+	cleanup_err loam_err err = NULL;
+	cleanup_free char *state = NULL;
+	CHECK_INT(
+	    loam_host_artifact_mark_installing(db, "h", &k, "tarball", "ab", &meta, &state, &err),
+	    0);
+	CHECK_STR(state, "installing");
+	CHECK_INT(loam_host_artifact_record(db, "h", &k, "installed", "/q", NULL, &err), 0);
+}
+
+static void test_bundles_and_weights(void)
+{
+	struct tdb t;
+	struct loam_db *db = fresh(&t, "model_bundle");
+	cleanup_err loam_err err = NULL;
+	add(db, "h", "h", true);
+	install_bundle(db, "1");
+	struct loam_artifact_pick p = {0};
+	/* an x64 bundle serves arm64 guests too, and the pin names the host's arch */
+	CHECK_INT(loam_host_artifact_pick(db, "h", "arm64", "vmm", &p, &err), 1);
+	CHECK_STR(p.version, "1");
+	CHECK_STR(p.arch, "x64");
+	loam_artifact_pick_free(&p);
+	install(db, "firmware", "A", "installed");
+	install(db, "firmware", "B", "installed"); /* newer, but not tested with q 1 */
+	struct loam_artifact_key vmm = {"vmm", "q", "1", "x64"};
+	CHECK_INT(loam_host_artifact_pick_firmware(db, "h", "x64", &vmm, &p, &err), 1);
+	CHECK_STR(p.version, "A");
+	loam_artifact_pick_free(&p);
+	bool listed = true;
+	CHECK_INT(loam_host_artifact_pair_listed(db, "h", &vmm, "n", "B", &listed, &err), 0);
+	CHECK(!listed);
+	cleanup_free char *text = NULL;
+	CHECK_INT(loam_host_artifact_firmware_text(db, "h", &vmm, &text, &err), 0);
+	CHECK_STR(text, "n A");
+	int64_t changed = 0;
+	CHECK_INT(
+	    loam_host_artifact_set_weight(db, "h", "firmware", NULL, "B", NULL, 0, &changed, &err),
+	    0);
+	CHECK_INT(changed, 1);
+	CHECK_INT(loam_host_artifact_pick(db, "h", "x64", "firmware", &p, &err), 1);
+	CHECK_STR(p.version, "A"); /* B is drained */
+	loam_artifact_pick_free(&p);
+	CHECK_INT(loam_host_artifact_set_weight(db, "h", "firmware", "other", "A", NULL, 0,
+						&changed, &err),
+		  0);
+	CHECK_INT(changed, 0);
+	cleanup_artifact_links struct loam_artifact_links ga = {0}, fws = {0};
+	CHECK_INT(loam_host_artifact_guest_arches(db, "h", &ga, &err), 0);
+	CHECK_INT(ga.n, 2);
+	CHECK_INT(loam_host_artifact_firmware_lists(db, NULL, &fws, &err), 0);
+	CHECK_INT(fws.n, 1);
+	if (fws.n == 1)
+		CHECK(strcmp(fws.v[0].value, "n") == 0 && strcmp(fws.v[0].value2, "A") == 0);
+	loam_db_close(db);
+	tdb_done(&t);
+}
+
+static void test_gc_steps(void)
 {
 	struct tdb t;
 	struct loam_db *db = fresh(&t, "model_gc");
@@ -272,26 +344,45 @@ static void test_take_unused(void)
 		    "('h', 'firmware', 'n', 'A', 'x64', 'file', 'installed', 1, 1), "
 		    "('h', 'firmware', 'n', 'B', 'x64', 'file', 'installed', 2, 2), "
 		    "('h', 'firmware', 'n', 'C', 'x64', 'file', 'installed', 3, 3), "
-		    "('h', 'vmm', 'q', '1', 'x64', 'debian-package', 'installed', 1, 1), "
-		    "('h', 'vmm', 'q', '2', 'x64', 'debian-package', 'installed', 2, 2)");
+		    "('h', 'firmware', 'n', 'D', 'x64', 'file', 'installed', 4, 4), "
+		    "('h', 'vmm', 'q', '1', 'x64', 'tarball', 'installed', 1, 1), "
+		    "('h', 'vmm', 'q', '2', 'x64', 'tarball', 'installed', 2, 2)");
+	exec_ok(db, "UPDATE host_artifact SET weight = 200 WHERE version = 'C'");
 	exec_ok(db,
 		"INSERT INTO vm (id, name, arch, size, vcpus, memory_gib, storage_gib, "
 		"host_id, created_at) VALUES ('v', 'v', 'x64', 'standard-2', 2, 8, 20, 'h', 0)");
-	exec_ok(db, "INSERT INTO vm_artifact (vm_id, component, name, version, arch) VALUES "
-		    "('v', 'firmware', 'n', 'A', 'x64')");
+	exec_ok(db,
+		"INSERT INTO vm_artifact (vm_id, component, name, version, arch, next_name, "
+		"next_version, next_arch) VALUES ('v', 'firmware', 'n', 'A', 'x64', NULL, NULL, "
+		"NULL), ('v', 'vmm', 'q', '2', 'x64', 'q', '1', 'x64')");
 	cleanup_host_artifacts struct loam_host_artifacts view = {0};
 	CHECK_INT(loam_host_artifacts_gc_view(db, "h", &view, &err), 0);
-	CHECK_INT(view.n, 5);
-	if (view.n == 5)
-		CHECK(view.v[0].vms == 1 && view.v[0].newer && !view.v[2].newer);
-	cleanup_host_artifacts struct loam_host_artifacts gone = {0};
-	CHECK_INT(loam_host_artifacts_take_unused(db, "h", &gone, &err), 0);
-	CHECK_INT(gone.n, 1); /* B: A is pinned, C the newest, vmm apt's */
-	if (gone.n == 1)
-		CHECK_STR(gone.v[0].version, "B");
+	CHECK_INT(view.n, 6);
+	if (view.n == 6)
+		CHECK(view.v[0].vms == 1 && view.v[0].newer && !view.v[3].newer &&
+		      !view.v[2].higher && view.v[3].higher && view.v[4].vms == 1);
+	cleanup_host_artifacts struct loam_host_artifacts marked = {0};
+	CHECK_INT(loam_host_artifacts_mark_removing(db, "h", &marked, &err), 0);
+	/* B only: A is pinned, C weighs most, D is the newest, vmm 1 is the
+	 * version v moves to and vmm 2 the one it runs */
+	CHECK_INT(marked.n, 1);
+	if (marked.n == 1) {
+		CHECK_STR(marked.v[0].version, "B");
+		CHECK_STR(marked.v[0].state, "removing");
+	}
+	struct loam_artifact_pick p = {0};
+	CHECK_INT(loam_host_artifact_pick(db, "h", "x64", "firmware", &p, &err), 1);
+	CHECK_STR(p.version, "C"); /* the highest weight, and never B */
+	loam_artifact_pick_free(&p);
+	/* a crash here leaves B 'removing': the next GC takes it again */
+	cleanup_host_artifacts struct loam_host_artifacts again = {0};
+	CHECK_INT(loam_host_artifacts_mark_removing(db, "h", &again, &err), 0);
+	CHECK_INT(again.n, 1);
+	struct loam_artifact_key b = {"firmware", "n", "B", "x64"};
+	CHECK_INT(loam_host_artifact_forget(db, "h", &b, &err), 0);
 	cleanup_host_artifacts struct loam_host_artifacts left = {0};
 	CHECK_INT(loam_host_artifacts_of(db, "h", &left, &err), 0);
-	CHECK_INT(left.n, 4);
+	CHECK_INT(left.n, 5);
 	char **names = NULL;
 	size_t n = 0;
 	CHECK_INT(loam_host_artifact_hosts(db, &names, &n, &err), 0);
@@ -312,7 +403,8 @@ int main(void)
 		RUN(test_unreachable_and_back);
 		RUN(test_delete_with_strand);
 		RUN(test_artifact_bookkeeping);
-		RUN(test_take_unused);
+		RUN(test_bundles_and_weights);
+		RUN(test_gc_steps);
 	}
 	if (tdb_backends() < 2)
 		printf("note: LOAM_TEST_PG_URL unset, PostgreSQL cases skipped\n");

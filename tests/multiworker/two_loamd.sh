@@ -61,6 +61,7 @@ start_loamd() { # a|b
 	url[$1]=http://127.0.0.1:$port
 	"$bin/loamd" --state-dir "$work/$1" --db "$LOAM_TEST_PG_URL" --listen "127.0.0.1:$port" \
 		--dist-dir "$dist" --artifact-store "$work/no-store" --workers 2 --heartbeat-s 1 \
+		--host-state-root "$work/hs" --ssh-key-root "$(dirname "$SSH_KEY")" \
 		>"$work/$1.log" 2>&1 &
 	pid[$1]=$!
 	pids+=("$!")

@@ -115,7 +115,7 @@ char *fx_vm(struct fx *f, const char *name, const char *arch, const char *boot)
 	char id[27];
 	cleanup_err loam_err err = NULL;
 	struct loam_vm_spec spec = {
-	    .name = name, .arch = arch, .size = "standard-2", .boot_image = "loam-guest"};
+	    .name = name, .arch = arch, .size = "standard-2", .boot_image = "loam-tiny"};
 	cleanup_json json_t *frame = json_pack("{s:s}", "boot", boot ? boot : "firmware");
 	if (loam_vm_insert(f->db, &spec, id, &err) < 0 ||
 	    loam_strand_create(f->db, LOAM_PROG_VM, NULL, frame, id, NULL, &err) < 0)

@@ -43,6 +43,8 @@ trap cleanup EXIT
 
 loam() { "$bin/loam" "$@"; }
 vm_field() { loam vm show "$1" --json 2>/dev/null | jq -r "$2"; }
+# The uid of a VM's user.
+vm_uid() { awk -F: -v p="loam-vm-${1:0:16}" 'index($1, p) == 1 {print $3}' /etc/passwd; }
 host_field() { loam host show local --json 2>/dev/null | jq -r "$1"; }
 # until_true SECONDS WHAT CMD...: polls CMD every second.
 until_true() {
@@ -107,7 +109,9 @@ until_true 300 "t-x64 running" vm_state_is t-x64 running
 expect "x64 guest machine" x86_64 "$(vm_field t-x64 .guest_machine)"
 id_x64=$(vm_field t-x64 .id)
 expect "the running VM has its own user" 1 "$(grep -c "^loam-vm-${id_x64:0:16}" /etc/passwd)"
-expect "the running VM has its own 0700 dir" 700 "$(stat -c %a "$state/host/vms/$id_x64")"
+expect "the running VM's dir is root's, its run/ the VM user's" "710 root 700 loam-vm-${id_x64:0:16}" \
+	"$(stat -c '%a %U' "$state/host/vms/$id_x64") $(stat -c '%a %U' "$state/host/vms/$id_x64/run" | cut -c1-28)"
+declare -A uid_of=([$id_x64]=$(vm_uid "$id_x64"))
 expect "x64 VM pins 4 artifacts" "firmware image storage vmm" \
 	"$(vm_field t-x64 '[.artifacts[].component] | sort | join(" ")')"
 expect "x64 firmware is x64's" x64 "$(vm_field t-x64 '.artifacts[] | select(.component=="firmware") | .arch')"
@@ -136,6 +140,7 @@ until_true 300 "t-x64 running again" vm_state_is t-x64 running
 
 # ---- the VMM dies: failed, with the serial tail ----
 id_arm=$(vm_field t-arm64 .id)
+uid_of[$id_arm]=$(vm_uid "$id_arm")
 pid=$("$agent" vm-status "$id_arm" --state-dir "$state/host" | jq -r .pid)
 if [[ $pid =~ ^[0-9]+$ ]]; then kill -KILL "$pid"; else bad "no QEMU pid for t-arm64"; fi
 until_true 60 "t-arm64 failed" vm_state_is t-arm64 failed
@@ -183,7 +188,7 @@ expect "no user for the failed VM" 0 "$(grep -c "^loam-vm-${id_half:0:16}" /etc/
 # ---- prep fails on the host itself (a world-writable boot image): after
 # the retries the VM is failed and nothing of it is left on the host; once
 # the image is fixed, start prepares it again and it boots ----
-img=$(ls "$state"/host/artifacts/image/loam-guest/*/x64/loam-guest.x64.img | head -n1)
+img=$(ls "$state"/host/artifacts/image/loam-tiny/*/x64/loam-tiny.x64.img | head -n1)
 chmod o+w "$img"
 loam vm create t-img --arch x64 --size standard-2 --boot kernel --wait >/dev/null 2>"$state/wait.err"
 expect "create --wait exits 1 when the VM fails" 1 "$?"
@@ -204,7 +209,10 @@ expect "host counters back to where they were" "$base" "$(counters)"
 for id in "$id_x64" "$id_arm"; do
 	expect "no dir for $id" 0 "$(ls -d "$state/host/vms/$id" 2>/dev/null | wc -l)"
 	expect "no user for $id" 0 "$(grep -c "^loam-vm-${id:0:16}" /etc/passwd)"
-	expect "no QEMU for $id" 0 "$(pgrep -f -c "$state/host/vms/$id/")"
+	# Other tests on this machine make VM users too and may get the uid
+	# once it is free: count it only while no one holds it.
+	uid=${uid_of[$id]:-none}
+	getent passwd "$uid" >/dev/null || expect "no QEMU for $id" 0 "$(live_procs_of "$uid")"
 done
 
 if ((fails)); then
