@@ -47,7 +47,10 @@ start_loamd() {
 		echo "loamd already runs (pid $(cat "$PIDFILE"))"
 	else
 		mkdir -p "$STATE"
-		chmod 700 "$STATE"
+		# 0711: the VM users' QEMU runs from the artifacts installed under
+		# it and must pass through; nobody else may list it (the token and
+		# the database are loamd's own 0600 files).
+		chmod 711 "$STATE"
 		# setsid: loamd outlives this script and make's process group.
 		setsid "$BIN/loamd" --artifact-store "$ROOT/build/artifacts/store" >>"$LOG" 2>&1 </dev/null &
 		echo $! >"$PIDFILE"
