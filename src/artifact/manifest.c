@@ -278,6 +278,22 @@ static int parse_bundle(const json_t *e, const char *label, struct loam_artifact
 	return 0;
 }
 
+/* An image may say how long its boot to the readiness line may take. */
+static int parse_boot_timeout(const json_t *e, const char *label, struct loam_artifact_entry *out,
+			      loam_err *err)
+{
+	const json_t *t = json_object_get(e, "boot_timeout_s");
+	if (!t)
+		return 0;
+	if (out->component != LOAM_ARTIFACT_IMAGE)
+		return field_fail(err, label, "boot_timeout_s", "belongs on image entries only");
+	if (!json_is_integer(t) || json_integer_value(t) < 1 ||
+	    json_integer_value(t) > LOAM_ARTIFACT_BOOT_TIMEOUT_MAX)
+		return field_fail(err, label, "boot_timeout_s", "must be an integer of 1..86400");
+	out->boot_timeout_s = (unsigned)json_integer_value(t);
+	return 0;
+}
+
 static int parse_entry(const json_t *e, size_t index, struct loam_artifact_entry *out,
 		       loam_err *err)
 {
@@ -297,6 +313,8 @@ static int parse_entry(const json_t *e, size_t index, struct loam_artifact_entry
 	    get_word(e, label, "version", &out->version, err) < 0)
 		return -1;
 	if (parse_arch(e, label, &out->arch, err) < 0 || parse_source(e, label, out, err) < 0)
+		return -1;
+	if (parse_boot_timeout(e, label, out, err) < 0)
 		return -1;
 	return parse_bundle(e, label, out, err);
 }

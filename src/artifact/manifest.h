@@ -50,7 +50,13 @@ struct loam_artifact_entry {
 	char *debian_version;		       /* the exact Debian version unpacked, or NULL */
 	struct loam_artifact_fw_ref *firmware; /* vmm only: at least one */
 	size_t nfirmware;
+	/* image only: how long its boot may take to the readiness line; 0:
+	 * unset (LOAM_ARTIFACT_BOOT_TIMEOUT_DEFAULT) */
+	unsigned boot_timeout_s;
 };
+
+#define LOAM_ARTIFACT_BOOT_TIMEOUT_DEFAULT 600
+#define LOAM_ARTIFACT_BOOT_TIMEOUT_MAX	   86400
 
 struct loam_artifact_manifest {
 	struct loam_artifact_entry *entries;

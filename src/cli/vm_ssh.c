@@ -31,6 +31,8 @@ struct ssh_opts {
 	int ncommand;
 };
 
+/* Options go before or after the VM's name, as the usage says; everything
+ * after "--" is the remote command's own, never parsed. */
 static int parse(int argc, char **argv, struct ssh_opts *o)
 {
 	static const struct option opts[] = {{"identity", required_argument, NULL, 'i'},
@@ -38,10 +40,13 @@ static int parse(int argc, char **argv, struct ssh_opts *o)
 					     {"project", required_argument, NULL, 'p'},
 					     {NULL, 0, NULL, 0}};
 	*o = (struct ssh_opts){0};
+	int end = argc;
+	for (int i = 1; i < argc && end == argc; i++)
+		if (strcmp(argv[i], "--") == 0)
+			end = i;
 	optind = 0;
 	int c;
-	/* '+': options end at the first word that is none (the VM's name) */
-	while ((c = getopt_long(argc, argv, "+i:", opts, NULL)) != -1) {
+	while ((c = getopt_long(end, argv, "i:", opts, NULL)) != -1) {
 		if (c == 'i')
 			o->identity = optarg;
 		else if (c == 'J')
@@ -51,15 +56,11 @@ static int parse(int argc, char **argv, struct ssh_opts *o)
 		else
 			return -1;
 	}
-	if (optind >= argc)
+	if (optind != end - 1) /* exactly one word that is no option: the name */
 		return -1;
-	o->name = argv[optind++];
-	if (optind < argc && strcmp(argv[optind], "--") != 0)
-		return -1;
-	if (optind < argc)
-		optind++;
-	o->command = argv + optind;
-	o->ncommand = argc - optind;
+	o->name = argv[optind];
+	o->command = argv + end + (end < argc);
+	o->ncommand = argc - end - (end < argc);
 	return 0;
 }
 

@@ -116,10 +116,12 @@ int loam_vm_pin(struct loam_db *db, const char *vm_id, const struct loam_vm_pin 
 int loam_vm_pins(struct loam_db *db, const char *vm_id, struct loam_vm_pin **pins, size_t *n,
 		 loam_err *err);
 void loam_vm_pins_free(struct loam_vm_pin *pins, size_t n);
-/* The install dir of the pinned version of component on the VM's host:
- * 1 with *path (the caller frees), 0 when it is not installed there. */
+/* Where the pinned version of component is on the VM's host: 1 with
+ * *path (the caller frees): a tarball's install dir, or a "file" entry's
+ * file itself (*is_file true; is_file may be NULL); 0 when it is not
+ * installed there. */
 int loam_vm_pinned_path(struct loam_db *db, const char *vm_id, const char *host_id,
-			const char *component, char **path, loam_err *err);
+			const char *component, char **path, bool *is_file, loam_err *err);
 /* Sets what the VM's pin of component moves to at its next start (name
  * NULL: nothing, the VM keeps its version). */
 int loam_vm_pin_set_next(struct loam_db *db, const char *vm_id, const char *component,

@@ -6,6 +6,7 @@
  * that its pin.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "db/vm.h"
 #include "lib/cleanup.h"
@@ -76,12 +77,12 @@ void loam_vm_pins_free(struct loam_vm_pin *pins, size_t n)
 }
 
 int loam_vm_pinned_path(struct loam_db *db, const char *vm_id, const char *host_id,
-			const char *component, char **path, loam_err *err)
+			const char *component, char **path, bool *is_file, loam_err *err)
 {
 	cleanup_rows struct loam_db_rows *r = NULL;
 	*path = NULL;
 	if (loam_db_query(db,
-			  "SELECT h.path FROM vm_artifact a JOIN host_artifact h ON "
+			  "SELECT h.path, h.kind FROM vm_artifact a JOIN host_artifact h ON "
 			  "h.host_id = ? AND h.component = a.component AND h.name = a.name AND "
 			  "h.version = a.version AND h.arch = a.arch AND "
 			  "h.state IN ('installed', 'unavailable') "
@@ -92,6 +93,8 @@ int loam_vm_pinned_path(struct loam_db *db, const char *vm_id, const char *host_
 	if (loam_db_rows_count(r) == 0 || loam_db_rows_null(r, 0, 0))
 		return 0;
 	*path = xstrdup(loam_db_rows_text(r, 0, 0));
+	if (is_file)
+		*is_file = strcmp(loam_db_rows_text(r, 0, 1), "file") == 0;
 	return 1;
 }
 

@@ -21,14 +21,23 @@
 #define SERIAL_SCAN_MAX	  (32u << 20)
 #define SERIAL_TAIL_LINES 20
 
-/* Reads the serial log, refusing anything but a root-owned regular file:
- * the VM user owns the directory and could plant a symlink. */
+int vm_open_serial(const struct vm_paths *p)
+{
+	int fd = open(p->serial, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	struct stat st;
+	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static char *read_serial(const struct vm_paths *p, size_t *len)
 {
 	*len = 0;
-	cleanup_close int fd = open(p->serial, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	cleanup_close int fd = vm_open_serial(p);
 	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0)
+	if (fd < 0 || fstat(fd, &st) < 0)
 		return NULL;
 	size_t want = (size_t)st.st_size < SERIAL_SCAN_MAX ? (size_t)st.st_size : SERIAL_SCAN_MAX;
 	char *buf = xmalloc(want + 1);
@@ -109,13 +118,15 @@ json_t *vm_status_json(const struct vm_paths *p, bool with_qmp)
 	size_t len = 0;
 	cleanup_free char *log = exists ? read_serial(p, &len) : NULL;
 	json_t *machine = vm_guest_machine(log, len);
-	return json_pack("{s:s,s:b,s:b,s:o,s:o,s:b,s:o,s:o,s:o}", LOAM_KEY_ID, p->id,
+	/* the keys come before the readiness line: only then are they whole */
+	json_t *keys = machine ? vm_host_keys_json(p) : json_array();
+	return json_pack("{s:s,s:b,s:b,s:o,s:o,s:b,s:o,s:o,s:o,s:o}", LOAM_KEY_ID, p->id,
 			 LOAM_KEY_EXISTS, exists, LOAM_KEY_RUNNING, pid != 0, LOAM_KEY_PID,
 			 pid ? json_integer(pid) : json_null(), LOAM_KEY_QMP,
 			 with_qmp ? qmp_status(p, pid) : json_null(), LOAM_KEY_READY,
 			 machine != NULL, LOAM_KEY_GUEST_MACHINE, machine ? machine : json_null(),
 			 LOAM_KEY_SERIAL_TAIL, serial_tail(log, len), LOAM_KEY_STORAGE,
-			 exists ? vm_storage_status(p) : json_null());
+			 exists ? vm_storage_status(p) : json_null(), LOAM_KEY_HOST_KEYS, keys);
 }
 
 static bool serial_has_mark(const struct vm_paths *p)

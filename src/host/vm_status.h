@@ -14,8 +14,9 @@
 #include "host/vm.h"
 
 /* {"id", "exists", "running", "pid", "qmp", "ready", "guest_machine",
- * "serial_tail", "storage"} ("storage": vm_storage_status); QMP is asked
- * only when with_qmp (a booting guest is left alone: "qmp" is then null). */
+ * "serial_tail", "storage", "host_keys"} ("storage": vm_storage_status);
+ * QMP is asked only when with_qmp (a booting guest is left alone: "qmp" is
+ * then null). */
 json_t *vm_status_json(const struct vm_paths *p, bool with_qmp);
 
 /* "x86_64" from a log holding "LOAM-READY machine=x86_64\r\n"; NULL when
@@ -28,5 +29,16 @@ json_t *vm_guest_machine(const char *log, size_t len);
  * milliseconds: the log is read again only when its size changed since
  * *seen_size (start with -1). */
 bool vm_boot_settled(const struct vm_paths *p, off_t *seen_size);
+
+/* The serial log opened for reading, or -1: only a root-owned regular
+ * file counts (the VM user owns the directory and could plant a link). */
+int vm_open_serial(const struct vm_paths *p);
+
+/* The SSH host keys of the last whole block cloud-init printed in log, as
+ * ["TYPE BASE64"] (at most LOAM_HOST_KEYS_MAX; lines that are no public key
+ * are dropped): vm_host_keys.c. */
+json_t *vm_console_host_keys(const char *log, size_t len);
+/* The same, read from the serial log's tail only (a bounded read). */
+json_t *vm_host_keys_json(const struct vm_paths *p);
 
 #endif

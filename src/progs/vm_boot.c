@@ -9,6 +9,9 @@
  */
 #include <string.h>
 
+#include "artifact/manifest.h"
+#include "db/vm.h"
+#include "db/vm_guest.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -22,9 +25,38 @@
 /* The first checkup of a VM that just came up. */
 #define FIRST_CHECKUP_MS 5000
 
+static unsigned image_boot_timeout(const struct loam_artifact_manifest *m,
+				   const struct loam_vm_pin *pin)
+{
+	for (size_t i = 0; i < m->count; i++) {
+		const struct loam_artifact_entry *e = &m->entries[i];
+		if (e->component == LOAM_ARTIFACT_IMAGE && strcmp(e->name, pin->name) == 0 &&
+		    strcmp(e->version, pin->version) == 0 && strcmp(e->arch, pin->arch) == 0)
+			return e->boot_timeout_s;
+	}
+	return 0;
+}
+
 static struct loam_watch *watch_of(struct loam_strand_ctx *ctx)
 {
 	return vm_app(ctx) ? vm_app(ctx)->watch : NULL;
+}
+
+/* How long the VM's pinned image may take to boot (its manifest entry's
+ * boot_timeout_s: a debian-12 guest under TCG takes minutes). */
+static long long boot_timeout_s(struct loam_strand_ctx *ctx)
+{
+	const struct loam_artifact_manifest *m = vm_app(ctx) ? vm_app(ctx)->manifest : NULL;
+	struct loam_vm_pin *pins = NULL;
+	size_t n = 0;
+	cleanup_err loam_err ignored = NULL;
+	unsigned t = 0;
+	if (m && loam_vm_pins(ctx->db, ctx->id, &pins, &n, &ignored) == 0)
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(pins[i].component, "image") == 0)
+				t = image_boot_timeout(m, &pins[i]);
+	loam_vm_pins_free(pins, n);
+	return t ? t : LOAM_ARTIFACT_BOOT_TIMEOUT_DEFAULT;
 }
 
 int vm_label_run(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_err *err)
@@ -45,6 +77,8 @@ int vm_label_run(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_err
 	}
 	if (vm_set_state(ctx, LOAM_VM_BOOTING, NULL, err) < 0)
 		return -1;
+	json_object_set_new(ctx->frame, VM_FRAME_BOOT_DEADLINE,
+			    json_integer(loam_db_now_ms() + boot_timeout_s(ctx) * 1000LL));
 	*out = loam_hop(VM_WAIT_READY);
 	return 0;
 }
@@ -61,9 +95,26 @@ static int boot_status(struct loam_strand_ctx *ctx, const struct loam_vm *v,
 	return loam_agent_vm_wait_ready(&a.agent, ctx->id, 0, st, err);
 }
 
+/* The host keys the guest printed this boot (a first boot; a later one
+ * prints none and the stored ones stay), so that `loam vm ssh` pins them.
+ * The agent passed only lines that parse as keys; should one still not,
+ * the VM runs without them rather than not at all. */
+static void store_host_keys(struct loam_strand_ctx *ctx, const struct loam_vm *v,
+			    const struct loam_vm_status *st)
+{
+	if (st->nhost_keys == 0)
+		return;
+	cleanup_err loam_err err = NULL;
+	if (loam_vm_host_keys_set(ctx->db, ctx->id, (const char *const *)st->host_keys,
+				  st->nhost_keys, &err) < 0)
+		log_warn("vm %s: its guest's host keys are not stored: %s", v->name,
+			 loam_err_msg(err));
+}
+
 static int came_up(struct loam_strand_ctx *ctx, const struct loam_vm *v,
 		   const struct loam_vm_status *st, struct loam_outcome *out, loam_err *err)
 {
+	store_host_keys(ctx, v, st);
 	if (loam_vm_set_running(ctx->db, ctx->id, st->guest_machine, err) < 0)
 		return -1;
 	if (v->provisioned_at < 0) /* the first time: request to running */
@@ -75,6 +126,28 @@ static int came_up(struct loam_strand_ctx *ctx, const struct loam_vm *v,
 			    json_integer(loam_db_now_ms() + FIRST_CHECKUP_MS));
 	*out = loam_hop(VM_WAIT);
 	return 0;
+}
+
+static bool past_deadline(struct loam_strand_ctx *ctx)
+{
+	json_t *d = json_object_get(ctx->frame, VM_FRAME_BOOT_DEADLINE);
+	return json_is_integer(d) && loam_db_now_ms() > json_integer_value(d);
+}
+
+/* No readiness line in time: the VMM is stopped (a later start boots
+ * afresh) and the reason quotes the console. */
+static int boot_timed_out(struct loam_strand_ctx *ctx, const struct loam_vm_status *st,
+			  struct loam_outcome *out, loam_err *err)
+{
+	struct loam_vm *v = vm_of(ctx);
+	cleanup_err loam_err stop = NULL;
+	if (vm_stop_vmm(ctx, &stop) < 0)
+		log_warn("vm %s: stopping the VMM after the boot timeout: %s", v->name,
+			 loam_err_msg(stop));
+	cleanup_free char *what = xasprintf(
+	    "no readiness line from the guest within %lld s of its start", boot_timeout_s(ctx));
+	cleanup_free char *reason = vm_reason_with_tail(what, st);
+	return vm_fail(ctx, reason, VM_RUN, out, err);
 }
 
 /* Booting: a stop stops the VMM; a reboot is dropped (the guest is booting
@@ -97,6 +170,8 @@ int vm_label_wait_ready(struct loam_strand_ctx *ctx, struct loam_outcome *out, l
 	}
 	if (st.ready)
 		return came_up(ctx, v, &st, out, err);
+	if (past_deadline(ctx))
+		return boot_timed_out(ctx, &st, out, err);
 	if (watch_of(ctx))
 		loam_watch_vm(watch_of(ctx), v->host_id, ctx->id, ctx->id);
 	*out = loam_nap(watch_of(ctx) ? VM_WATCHED_NAP_MS : READY_POLL_MS);

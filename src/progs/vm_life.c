@@ -73,7 +73,7 @@ int vm_label_wait(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_er
 	return 0;
 }
 
-static int stop_vmm(struct loam_strand_ctx *ctx, loam_err *err)
+int vm_stop_vmm(struct loam_strand_ctx *ctx, loam_err *err)
 {
 	struct loam_vm *v = vm_of(ctx);
 	if (!v->host_id)
@@ -88,7 +88,7 @@ static int stop_vmm(struct loam_strand_ctx *ctx, loam_err *err)
 
 int vm_label_stop(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_err *err)
 {
-	if (stop_vmm(ctx, err) < 0 || vm_set_state(ctx, LOAM_VM_STOPPED, NULL, err) < 0)
+	if (vm_stop_vmm(ctx, err) < 0 || vm_set_state(ctx, LOAM_VM_STOPPED, NULL, err) < 0)
 		return -1;
 	json_object_set_new(ctx->frame, VM_FRAME_RESUME, json_string(VM_RUN));
 	*out = loam_hop(VM_STOPPED);
@@ -97,7 +97,7 @@ int vm_label_stop(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_er
 
 int vm_label_reboot(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_err *err)
 {
-	if (stop_vmm(ctx, err) < 0 || vm_set_state(ctx, LOAM_VM_REBOOTING, NULL, err) < 0)
+	if (vm_stop_vmm(ctx, err) < 0 || vm_set_state(ctx, LOAM_VM_REBOOTING, NULL, err) < 0)
 		return -1;
 	*out = loam_hop(VM_RUN);
 	return 0;

@@ -8,7 +8,8 @@
  * the engine with backoff; the fifth makes the VM failed, and what the
  * tries left on the host is purged. The spec's network (its addresses,
  * assigned on the first prep, the open ports and the host's egress) and
- * the seed's network-config come from vm_net.c.
+ * the seed's network-config come from vm_net.c, its user-data (the VM's
+ * login) from vm_seed.c.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "arch/arch.h"
 #include "artifact/vm_pins.h"
 #include "db/host.h"
+#include "db/vm_guest.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -91,7 +93,8 @@ static int pin_artifacts(struct loam_strand_ctx *ctx, const struct loam_vm *v,
 /* The spec and the strings it points to. */
 struct prep {
 	struct loam_vm_prep_spec s;
-	char *image, *fw_code, *fw_vars, *kernel, *initrd, *meta, *vmm_dir, *storage_dir;
+	char *image, *fw_code, *fw_vars, *kernel, *initrd, *meta, *user_data, *vmm_dir,
+	    *storage_dir;
 	struct vm_net_build net;
 };
 
@@ -103,6 +106,7 @@ static void prep_free(struct prep *p)
 	free(p->kernel);
 	free(p->initrd);
 	free(p->meta);
+	free(p->user_data);
 	vm_net_build_free(&p->net);
 	free(p->vmm_dir);
 	free(p->storage_dir);
@@ -138,13 +142,28 @@ static int not_installed(struct loam_strand_ctx *ctx, const struct loam_vm *v,
 }
 
 static char *pinned_dir(struct loam_strand_ctx *ctx, const struct loam_vm *v, const char *component,
-			loam_err *err)
+			bool *is_file, loam_err *err)
 {
 	char *dir = NULL;
-	int found = loam_vm_pinned_path(ctx->db, ctx->id, v->host_id, component, &dir, err);
+	int found =
+	    loam_vm_pinned_path(ctx->db, ctx->id, v->host_id, component, &dir, is_file, err);
 	if (found == 0)
 		not_installed(ctx, v, component, err);
 	return found > 0 ? dir : NULL;
+}
+
+/* The boot disk of the pinned image: a "file" image is the disk itself (a
+ * .qcow2 one is qcow2: debian-12), a tarball holds <name>.<arch suffix>,
+ * raw (loam-tiny's ESP). */
+static void image_disk(const struct loam_vm *v, const struct loam_arch *arch, const char *img,
+		       bool is_file, struct prep *p)
+{
+	size_t n = strlen(img);
+	bool qcow2 = is_file && n > 6 && strcmp(img + n - 6, ".qcow2") == 0;
+	p->image = is_file ? xstrdup(img)
+			   : xasprintf("%s/%s.%s", img, v->boot_image ? v->boot_image : "loam-tiny",
+				       arch->image_suffix);
+	p->s.image_format = qcow2 ? "qcow2" : "raw";
 }
 
 /* The pinned image and firmware files and the pinned VMM's and storage
@@ -158,18 +177,18 @@ static int add_files(struct loam_strand_ctx *ctx, const struct loam_vm *v, struc
 	if (!arch)
 		return loam_fail(err, LOAM_E_INTERNAL, "VM %s has unknown arch %s", v->name,
 				 v->arch);
-	cleanup_free char *img = pinned_dir(ctx, v, "image", err);
-	cleanup_free char *fw = img ? pinned_dir(ctx, v, "firmware", err) : NULL;
-	p->vmm_dir = fw ? pinned_dir(ctx, v, "vmm", err) : NULL;
-	p->storage_dir = p->vmm_dir ? pinned_dir(ctx, v, "storage", err) : NULL;
+	bool img_is_file = false;
+	cleanup_free char *img = pinned_dir(ctx, v, "image", &img_is_file, err);
+	cleanup_free char *fw = img ? pinned_dir(ctx, v, "firmware", NULL, err) : NULL;
+	p->vmm_dir = fw ? pinned_dir(ctx, v, "vmm", NULL, err) : NULL;
+	p->storage_dir = p->vmm_dir ? pinned_dir(ctx, v, "storage", NULL, err) : NULL;
 	if (!p->storage_dir)
 		return -1;
-	p->image = xasprintf("%s/%s.%s", img, v->boot_image ? v->boot_image : "loam-tiny",
-			     arch->image_suffix);
+	image_disk(v, arch, img, img_is_file, p);
 	p->fw_code = xasprintf("%s/%s", fw, arch->firmware_code);
 	p->fw_vars = xasprintf("%s/%s", fw, arch->firmware_vars);
 	const char *boot = json_string_value(json_object_get(ctx->frame, VM_FRAME_BOOT));
-	if (boot && strcmp(boot, "kernel") == 0) {
+	if (boot && strcmp(boot, "kernel") == 0 && !img_is_file) {
 		p->kernel = xasprintf("%s/vmlinuz", img);
 		p->initrd = xasprintf("%s/initrd.img", img);
 		p->s.cmdline = "panic=-1 quiet";
@@ -189,11 +208,14 @@ static int build_spec(struct loam_strand_ctx *ctx, const struct loam_vm *v,
 					  .disk_gib = (unsigned)v->storage_gib,
 					  .hugepages = v->hugepages,
 					  .kvm = kvm,
-					  .image_format = "raw",
-					  .user_data = "#cloud-config\n"};
+					  .image_format = "raw"};
+	cleanup_vm_login struct loam_vm_login login = {0};
 	if (topology(h, v->arch, (unsigned)v->vcpus, &p->s.topo, err) < 0 ||
-	    add_files(ctx, v, p, err) < 0 || vm_net_build(ctx, v, h, &p->net, err) < 0)
+	    add_files(ctx, v, p, err) < 0 || vm_net_build(ctx, v, h, &p->net, err) < 0 ||
+	    loam_vm_login_load(ctx->db, ctx->id, &login, err) < 0)
 		return -1;
+	p->user_data = vm_seed_user_data(v->name, &login);
+	p->s.user_data = p->user_data;
 	p->s.net = &p->net.spec;
 	p->s.network_config = p->net.network_config;
 	p->meta = xasprintf("instance-id: %s\nlocal-hostname: %s\n", ctx->id, v->name);

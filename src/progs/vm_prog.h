@@ -32,6 +32,8 @@
 #define VM_FRAME_RESUME	    "resume"
 #define VM_FRAME_CHECKUP_AT "checkup_at"
 #define VM_FRAME_BOOT	    "boot"
+/* When a booting guest that has not printed its readiness line fails (ms). */
+#define VM_FRAME_BOOT_DEADLINE "boot_deadline"
 /* The label the "net" label returns to. */
 #define VM_FRAME_NET_RETURN "net_return"
 
@@ -68,6 +70,8 @@ int vm_agent_open(struct loam_strand_ctx *ctx, const char *host_id, struct vm_ag
 /* Cancels the VM's prep job and purges it on its host; nothing when the
  * host never got an agent. */
 int vm_purge_on_host(struct loam_strand_ctx *ctx, const struct loam_vm *v, loam_err *err);
+/* Stops the VM's QEMU on its host (QMP quit); nothing without a host. */
+int vm_stop_vmm(struct loam_strand_ctx *ctx, loam_err *err);
 /* "what; serial console tail:\n..." (the caller frees). */
 char *vm_reason_with_tail(const char *what, const struct loam_vm_status *st);
 
@@ -108,6 +112,12 @@ int vm_net_build(struct loam_strand_ctx *ctx, const struct loam_vm *v, const str
 /* The before hook's part: takes the "net" signal; 1 when it hopped to the
  * net label (*out set). */
 int vm_net_signal(struct loam_strand_ctx *ctx, struct loam_outcome *out);
+
+/* ---- the NoCloud seed (vm_seed.c) ---- */
+
+struct loam_vm_login;
+/* "#cloud-config" + the user-data as JSON (the caller frees). */
+char *vm_seed_user_data(const char *hostname, const struct loam_vm_login *l);
 
 /* Wakes the VM now at the head of its (location, arch) queue, so that the
  * queue moves without waiting for its nap. */

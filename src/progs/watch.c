@@ -202,8 +202,8 @@ static size_t settle(struct host *h, struct loam_watch_event *e, int64_t polled_
 		}
 		*p = it->next;
 		if (!e->job) {
-			struct loam_vm_status copy = e->vm;
-			copy.serial_tail = xstrdup(e->vm.serial_tail);
+			struct loam_vm_status copy;
+			loam_vm_status_copy(&e->vm, &copy);
 			keep_result(h->w, it->strand, &copy);
 		}
 		if (nwake < WATCH_ITEMS_MAX)

@@ -54,6 +54,12 @@
 
 /* "LOAM-READY machine=<uname -m>" once the guest's init is up. */
 #define LOAM_READY_MARK "LOAM-READY machine="
+/* cloud-init prints the guest's SSH host keys between these lines on the
+ * console on first boot; vm-status reports the keys (at most
+ * LOAM_HOST_KEYS_MAX), the VM prog stores them. */
+#define LOAM_HOST_KEYS_BEGIN "-----BEGIN SSH HOST KEY KEYS-----"
+#define LOAM_HOST_KEYS_END   "-----END SSH HOST KEY KEYS-----"
+#define LOAM_HOST_KEYS_MAX   8
 
 /* ---- layout of the agent's state dir D ---- */
 
@@ -175,6 +181,7 @@
 #define LOAM_KEY_SUPERVISOR  "supervisor"
 #define LOAM_KEY_RESTARTS    "restarts"
 #define LOAM_KEY_FAILED	     "failed"
+#define LOAM_KEY_HOST_KEYS   "host_keys"   /* vm-status: ["TYPE BASE64"] from the console */
 #define LOAM_KEY_TIMED_OUT   "timed_out"   /* vm-wait-ready, watch */
 #define LOAM_KEY_WAS_RUNNING "was_running" /* vm-stop */
 #define LOAM_KEY_STOPPED_BY  "stopped_by"

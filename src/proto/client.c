@@ -93,6 +93,20 @@ void loam_vm_status_read(const json_t *j, struct loam_vm_status *out)
 	copy_str(out->qmp, sizeof(out->qmp), j, LOAM_KEY_QMP);
 	/* ready means the guest said which machine it is */
 	out->ready = out->ready && out->guest_machine[0];
+	json_t *keys = json_object_get(j, LOAM_KEY_HOST_KEYS), *k;
+	size_t i;
+	json_array_foreach(keys, i,
+			   k) if (json_is_string(k) && out->nhost_keys < LOAM_HOST_KEYS_MAX)
+	    out->host_keys[out->nhost_keys++] = xstrdup(json_string_value(k));
+}
+
+void loam_vm_status_copy(const struct loam_vm_status *s, struct loam_vm_status *out)
+{
+	*out = *s;
+	out->serial_tail = s->serial_tail ? xstrdup(s->serial_tail) : NULL;
+	out->storage_failed = s->storage_failed ? xstrdup(s->storage_failed) : NULL;
+	for (size_t i = 0; i < s->nhost_keys; i++)
+		out->host_keys[i] = xstrdup(s->host_keys[i]);
 }
 
 void loam_vm_status_free(struct loam_vm_status *s)
@@ -101,6 +115,9 @@ void loam_vm_status_free(struct loam_vm_status *s)
 	s->serial_tail = NULL;
 	free(s->storage_failed);
 	s->storage_failed = NULL;
+	for (size_t i = 0; i < s->nhost_keys; i++)
+		free(s->host_keys[i]);
+	s->nhost_keys = 0;
 }
 
 int loam_agent_vm_prep(const struct loam_agent *a, const struct loam_vm_prep_spec *spec,

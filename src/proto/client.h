@@ -22,6 +22,7 @@
 #include "lib/argv.h"
 #include "lib/err.h"
 #include "lib/topology.h"
+#include "proto/agent.h"
 #include "transport/transport.h"
 
 /* Each call's limit unless the caller sets one: every verb answers fast. */
@@ -101,8 +102,13 @@ struct loam_vm_status {
 	bool has_storage, storage_supervised, storage_running;
 	long storage_pid, storage_restarts;
 	char *storage_failed;
+	/* the guest's SSH host keys ("TYPE BASE64") once ready, as printed */
+	char *host_keys[LOAM_HOST_KEYS_MAX];
+	size_t nhost_keys;
 };
 void loam_vm_status_free(struct loam_vm_status *s);
+/* A deep copy of *s. */
+void loam_vm_status_copy(const struct loam_vm_status *s, struct loam_vm_status *out);
 #define cleanup_vm_status __attribute__((cleanup(loam_vm_status_free)))
 
 /* vm-prep in the foreground (the bench's direct boot); the VM prog runs

@@ -33,7 +33,8 @@ fi
 entry_path() { # component arch -> verified local path of the entry's file
 	local e p sum
 	e=$(jq -c --arg c "$1" --arg a "$2" \
-		'[.entries[] | select(.component==$c and .arch==$a)] | last' "$store/manifest.json")
+		'[.entries[] | select(.component==$c and .arch==$a and
+			(.component != "image" or .name == "loam-tiny"))] | last' "$store/manifest.json")
 	[[ $e != null ]] || { echo "boot: no $1 for $2 in $store/manifest.json" >&2; return 1; }
 	p=$store/$(jq -r .path <<<"$e")
 	sum=$(sha256sum "$p" | cut -c1-64)

@@ -216,6 +216,40 @@ static void test_bad_entries_are_named(void)
 	CHECK(url && strstr(url, "field 'url'"));
 }
 
+/* An image entry with "boot_timeout_s": value (raw JSON): parsed, its
+ * timeout in *out; -1 when refused. */
+static int image_timeout(const char *value, unsigned *out)
+{
+	char buf[1024];
+	snprintf(buf, sizeof buf,
+		 "{\"entries\":[{\"component\":\"image\",\"name\":\"debian-12\",\"version\":"
+		 "\"12.15+1\",\"arch\":\"x64\",\"kind\":\"file\",\"path\":\"image/d/x64/d.qcow2\","
+		 "\"sha256\":\"" SUM "\",\"size\":10%s%s}]}",
+		 value ? ",\"boot_timeout_s\":" : "", value ? value : "");
+	struct loam_artifact_manifest m = {0};
+	cleanup_err loam_err err = NULL;
+	if (loam_artifact_manifest_parse(buf, strlen(buf), &m, &err) < 0) {
+		CHECK_CONTAINS(loam_err_msg(err), "field 'boot_timeout_s'");
+		return -1;
+	}
+	*out = m.entries[0].boot_timeout_s;
+	loam_artifact_manifest_free(&m);
+	return 0;
+}
+
+static void test_image_boot_timeout(void)
+{
+	unsigned t = 7;
+	CHECK(image_timeout(NULL, &t) == 0);
+	CHECK_INT(t, 0); /* unset: the VM prog's default */
+	CHECK(image_timeout("1800", &t) == 0);
+	CHECK_INT(t, 1800);
+	CHECK(image_timeout("0", &t) < 0);
+	CHECK(image_timeout("86401", &t) < 0);
+	CHECK(image_timeout("\"600\"", &t) < 0);
+	check_refused("boot_timeout_s", "600", "boot_timeout_s"); /* images only */
+}
+
 static void test_duplicates_and_shape(void)
 {
 	char doc[2048];
@@ -237,6 +271,7 @@ int main(void)
 	RUN(test_good_entries_parse);
 	RUN(test_bundle_fields);
 	RUN(test_bad_entries_are_named);
+	RUN(test_image_boot_timeout);
 	RUN(test_duplicates_and_shape);
 	return t_summary();
 }

@@ -15,6 +15,7 @@
  *    "vmm_dies_ms": -1,             // QEMU dies this long after vm-start
  *    "storage_failed": "message",   // its storage supervisor gave up
  *    "machine": "x86_64",
+ *    "host_keys": ["TYPE BASE64"],  // reported once ready, as the console's
  *    "verbs": {"VERB": {"delay_ms": N, "fail": "message", "exit": 1,
  *                       "fail_times": N}},   // N: only the first N calls
  *    "prep": {"fail": "message", "fail_times": N, "hang": true}}
@@ -193,13 +194,15 @@ static json_t *vm_status(const struct call *c, const char *id)
 {
 	struct vm v = vm_read(c, id);
 	const char *machine = json_string_value(json_object_get(c->script, "machine"));
-	return json_pack("{s:s, s:b, s:b, s:o, s:n, s:b, s:o, s:s, s:o}", LOAM_KEY_ID, id,
+	json_t *keys = json_object_get(c->script, "host_keys");
+	return json_pack("{s:s, s:b, s:b, s:o, s:n, s:b, s:o, s:s, s:o, s:o}", LOAM_KEY_ID, id,
 			 LOAM_KEY_EXISTS, v.prepared, LOAM_KEY_RUNNING, v.running, LOAM_KEY_PID,
 			 v.running ? json_integer(4242) : json_null(), LOAM_KEY_QMP, LOAM_KEY_READY,
 			 v.ready, LOAM_KEY_GUEST_MACHINE,
 			 v.ready ? json_string(machine ? machine : "x86_64") : json_null(),
 			 LOAM_KEY_SERIAL_TAIL, v.ready ? LOAM_READY_MARK "x86_64" : "booting",
-			 LOAM_KEY_STORAGE, storage_status(c));
+			 LOAM_KEY_STORAGE, storage_status(c), LOAM_KEY_HOST_KEYS,
+			 v.ready && keys ? json_deep_copy(keys) : json_array());
 }
 
 static int vm_start(const struct call *c)
