@@ -7,7 +7,8 @@
 #     pins the host keys loam read from the guest's console;
 #   - inside: uname -m, hostname = the VM's name, df / within 5 % of the
 #     size's storage, sudo -n true, cloud-init status done, and the host key
-#     sshd serves has the fingerprint `vm show --json` reports;
+#     sshd serves has the fingerprint `vm show --json` reports, and the
+#     addresses the guest took (DHCP, RA) are vm show's ipv4 and ipv6;
 #   - its storage daemon killed (kill -9): a session opened before goes on
 #     writing, syncing and reading within 10 s, on the same boot (issue 14);
 #   - stop and start: a file written before is still there, the host key
@@ -103,7 +104,9 @@ vssh() { # name cmd...: as the VM's login user, with the test's key
 check_guest() { # arch machine
 	local name=deb-$1 out want fp storage
 	out=$(vssh "$name" 'uname -m; hostname; df -B1 --output=size / | tail -n 1; sudo -n true && echo sudo-ok;
-		cloud-init status | sed -n "s/^status: //p"; ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub | cut -d" " -f2') ||
+		cloud-init status | sed -n "s/^status: //p"; ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub | cut -d" " -f2;
+		ip -4 -o addr show scope global | awk "{print \$4}" | cut -d/ -f1 | tr "\n" " "; echo;
+		ip -6 -o addr show scope global | awk "{print \$4}" | cut -d/ -f1 | tr "\n" " "; echo') ||
 		{ bad "$name: vm ssh failed"; return; }
 	mapfile -t r <<<"$out"
 	expect "$name uname -m" "$2" "${r[0]}"
@@ -118,6 +121,12 @@ check_guest() { # arch machine
 	fp=$(vm_field "$name" '.host_keys[] | select(.type == "ssh-ed25519") | .fingerprint')
 	expect "$name served host key = vm show's" "$fp" "${r[5]}"
 	contains "$name ssh_host_keys lists it" "$fp" "$(vm_field "$name" '.ssh_host_keys | join(" ")')"
+	# The addresses the guest took by DHCP and router advertisements are
+	# the ones `vm show` reports (issue 13).
+	contains "$name has vm show's IPv4 (DHCP)" " $(vm_field "$name" .ipv4) " " ${r[6]} "
+	contains "$name has vm show's IPv6 (RA/DHCPv6)" \
+		" $(python3 -c 'import ipaddress, sys; print(ipaddress.ip_address(sys.argv[1]).compressed)' \
+			"$(vm_field "$name" .ipv6)") " " ${r[7]} "
 }
 check_guest x64 x86_64
 check_guest arm64 aarch64
