@@ -47,9 +47,14 @@ int vm_storage_argv(const struct vm_paths *p, const struct vm_spec *s, struct lo
 	loam_argv_add(argv, "--blockdev");
 	loam_argv_add(argv,
 		      "driver=qcow2,node-name=disk,file=disk-file,backing=image,discard=unmap");
+	/* writethrough: a write completes only once qcow2's metadata is on the
+	 * file. Else a daemon killed between a write and the guest's next flush
+	 * takes that write's cluster mapping with it, while the guest, which goes
+	 * on with a new daemon, believes it stored: its ext4 was found corrupt. */
 	loam_argv_add(argv, "--export");
 	loam_argv_addf(argv,
-		       "type=vhost-user-blk,id=disk0,node-name=disk,writable=on,num-queues=1,"
+		       "type=vhost-user-blk,id=disk0,node-name=disk,writable=on,writethrough=on,"
+		       "num-queues=1,"
 		       "addr.type=unix,addr.path=%s",
 		       p->disk_sock);
 	return 0;

@@ -62,6 +62,9 @@ check_daemon() { # arch pid uid
 	expect "$1 daemon NoNewPrivs" 1 "$(awk '/^NoNewPrivs:/{print $2}' <<<"$st")"
 	expect "$1 daemon is the pinned binary" "$daemon_bin" "$(readlink "/proc/$2/exe")"
 	expect "$1 one storage daemon for the VM" 1 "$(live_procs_of "$3" qemu-storage)"
+	# A killed daemon must hold no write the guest was told is done.
+	tr '\0' '\n' <"/proc/$2/cmdline" | grep -q '^type=vhost-user-blk,.*,writethrough=on,' && ok ||
+		bad "$1: the daemon's export is not writethrough"
 }
 
 check_qemu_argv() { # arch pid
