@@ -24,6 +24,7 @@
 #include "lib/json.h"
 #include "lib/valid.h"
 #include "lib/clock.h"
+#include "host/jail.h"
 #include "host/net.h"
 #include "host/qmp.h"
 #include "host/verbs.h"
@@ -107,6 +108,21 @@ static int lock_vm_dir(const struct vm_paths *p, loam_err *err)
 	return fd;
 }
 
+/* Ends every process of the VM's user, not only QEMU (whatever a compromised
+ * QEMU or guest left behind), then removes the VM's cgroup. */
+static int end_vm_processes(const struct vm_paths *p, loam_err *err)
+{
+	uid_t uid;
+	gid_t gid;
+	bool found = false;
+	char cgroup[96];
+	vm_cgroup_name(p, cgroup, sizeof(cgroup));
+	if (vm_user_lookup(p->user, &uid, &gid, &found, err) < 0 ||
+	    (found && vm_kill_user_processes(uid, err) < 0))
+		return -1;
+	return jail_cgroup_remove(cgroup, err);
+}
+
 /* ---- vm-prep ---- */
 
 static int read_stdin(char **out, size_t *len, loam_err *err)
@@ -156,7 +172,7 @@ int loam_host_verb_vm_start(int argc, char **argv)
 	bool started = false;
 	int rc = lock < 0 ? -1 : 0;
 	if (rc == 0 && !pid) {
-		rc = vm_launch(&p, &spec, &pid, &err);
+		rc = end_vm_processes(&p, &err) < 0 ? -1 : vm_launch(&p, &spec, &pid, &err);
 		started = rc == 0;
 	}
 	vm_spec_free(&spec);
@@ -268,8 +284,10 @@ static void forget_runtime_files(const struct vm_paths *p)
 	cleanup_close int run = dir < 0 ? -1 : vm_run_open(dir, &owner, &err);
 	if (run >= 0)
 		vm_unlink_at(run, LOAM_LAYOUT_VM_PIDFILE, &err);
-	if (dir >= 0)
+	if (dir >= 0) {
 		vm_unlink_at(dir, LOAM_LAYOUT_VM_QMP, &err);
+		vm_unlink_at(dir, LOAM_LAYOUT_VM_VMM_PID, &err);
+	}
 }
 
 /* Stops QEMU: ACPI power-down for up to powerdown_ms (0 skips it), then
@@ -310,6 +328,8 @@ int loam_host_verb_vm_stop(int argc, char **argv)
 		return loam_host_report(LOAM_VERB_VM_STOP, &err);
 	(void)lock; /* held until return */
 	const char *how = stop_qemu(&p, a.timeout_s * 1000, &err);
+	if (!err && lock >= 0)
+		end_vm_processes(&p, &err);
 	if (err)
 		return loam_host_report(LOAM_VERB_VM_STOP, &err);
 	return print_json(json_pack("{s:s,s:b,s:o}", LOAM_KEY_ID, p.id, LOAM_KEY_WAS_RUNNING,
@@ -329,7 +349,7 @@ static int purge(const struct vm_paths *p, long powerdown_ms, bool *existed, loa
 	if (vm_user_lookup(p->user, &uid, &gid, &user_found, err) < 0)
 		return -1;
 	*existed = *existed || user_found;
-	if (user_found && vm_kill_user_processes(uid, err) < 0)
+	if (end_vm_processes(p, err) < 0)
 		return -1;
 	char state_dir[VM_NET_PATH_MAX];
 	vm_net_state_dir_of(p->vms, state_dir);

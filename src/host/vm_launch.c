@@ -11,7 +11,9 @@
 #include <grp.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -20,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "host/jail.h"
 #include "host/net.h"
 #include "host/vm_files.h"
 #include "host/vmm.h"
@@ -33,6 +36,11 @@
 #define TAP_FD		      (FIRST_FD + 2 * SLOT_N) /* then one per queue */
 #define QEMU_START_TIMEOUT_MS 120000
 #define STDERR_MAX	      4096
+#define EXIT_WAIT_MS	      10000
+#define VMM_OVERHEAD_MIB      256
+#define VMM_TCG_OVERHEAD_MIB  512
+#define VMM_PIDS	      256
+#define VMM_MAX_FILES	      4096
 
 /* The files QEMU gets open, in the order of their fd numbers. The kernel
  * and initrd are read once at start through /proc/self/fd/N (QEMU's loader
@@ -160,7 +168,11 @@ static void fill_vmm_spec(const struct vm_paths *p, const struct vm_spec *s, boo
 	     * that the VM user need not traverse the state dir's parents. */
 	    .pidfile = by_path ? p->ref_pid : LOAM_LAYOUT_VM_PIDFILE,
 	    .name = s->name,
-	    .daemonize = true,
+	    /* Jailed, QEMU is the PID namespace's init's child and stays in
+	     * the foreground: the sandbox forbids the fork and setsid of
+	     * -daemonize. */
+	    .daemonize = by_path,
+	    .sandbox = !by_path,
 	};
 }
 
@@ -192,13 +204,12 @@ int vm_qemu_env(const struct vm_spec *s, struct loam_argv *env, loam_err *err)
 }
 
 static int build_argv(const struct vm_paths *p, const struct vm_spec *s, bool by_path,
-		      const struct handover *h, const struct vm_net *net, struct loam_argv *argv,
-		      loam_err *err)
+		      const struct handover *h, const struct vm_net *net, char huge[VM_PATH_MAX],
+		      struct loam_argv *argv, loam_err *err)
 {
-	char huge[VM_PATH_MAX] = "";
 	if (s->hugepages) {
 		if (s->hugepage_dir)
-			snprintf(huge, sizeof(huge), "%s", s->hugepage_dir);
+			snprintf(huge, VM_PATH_MAX, "%s", s->hugepage_dir);
 		else if (find_hugepage_dir(huge, err) < 0)
 			return -1;
 	}
@@ -228,9 +239,10 @@ int vm_qemu_argv(const struct vm_paths *p, const struct vm_spec *s, bool by_path
 	plan(p, s, &h);
 	cleanup_vm_net struct vm_net net = {0};
 	int has_net = vm_net_load_vm(p->vms, p->id, &net, err);
+	char huge[VM_PATH_MAX] = "";
 	if (has_net < 0)
 		return -1;
-	return build_argv(p, s, by_path, &h, has_net ? &net : NULL, argv, err);
+	return build_argv(p, s, by_path, &h, has_net ? &net : NULL, huge, argv, err);
 }
 
 /* ---- root's half: open, park ---- */
@@ -331,191 +343,270 @@ static int open_handover(int dir, const struct vm_spec *s, const struct vm_paths
 	return 0;
 }
 
-/* ---- the child: jail, drop, exec ---- */
+/* ---- the jailed child's setup, as root: fds at their numbers, network ---- */
 
-struct jail {
-	uid_t uid;
-	gid_t groups[2];   /* the VM user's own group, then kvm */
-	int run;	   /* run/, the working directory */
-	int err_w;	   /* QEMU's stderr, read by the parent */
-	char *const *argv; /* argv[0]: QEMU's absolute path */
-	char *const *envp; /* QEMU's whole environment (vm_qemu_env) */
+struct qemu_setup {
 	const struct handover *h;
 	const struct vm_net *net; /* the VM's network namespace, or NULL */
 };
 
-static __attribute__((noreturn)) void die(const char *what)
+static int place_fds(void *arg)
 {
-	dprintf(STDERR_FILENO, "loam jail: %s: %s\n", what, strerror(errno));
-	_exit(127);
-}
-
-static void place_fds(const struct jail *j)
-{
+	const struct qemu_setup *q = arg;
 	int null = open("/dev/null", O_RDWR);
-	if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0 ||
-	    dup2(j->err_w, STDERR_FILENO) < 0)
-		die("stdio");
-	/* Before the dup2s, which may land on the fd of run/. */
-	if (fchdir(j->run) < 0)
-		die("chdir run/");
+	if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0) {
+		dprintf(STDERR_FILENO, "loam jail: stdio: %s\n", strerror(errno));
+		return -1;
+	}
 	for (int i = 0; i < SLOT_N; i++)
-		if ((j->h->src[i] >= 0 && dup2(j->h->src[i], j->h->target[i]) < 0) ||
-		    (j->h->ro_src[i] >= 0 && dup2(j->h->ro_src[i], j->h->ro_target[i]) < 0))
-			die("dup2");
-	/* Everything above the handed-over fds goes, parked copies included. */
-	if (close_range(FIRST_FD + 2 * SLOT_N, ~0U, 0) < 0)
-		for (int fd = FIRST_FD + 2 * SLOT_N; fd < 4096; fd++)
-			close(fd);
-}
-
-static __attribute__((noreturn)) void child(const struct jail *j)
-{
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
-	if (setsid() < 0)
-		die("setsid");
-	place_fds(j);
+		if ((q->h->src[i] >= 0 && dup2(q->h->src[i], q->h->target[i]) < 0) ||
+		    (q->h->ro_src[i] >= 0 && dup2(q->h->ro_src[i], q->h->ro_target[i]) < 0)) {
+			dprintf(STDERR_FILENO, "loam jail: dup2: %s\n", strerror(errno));
+			return -1;
+		}
+	/* Above the handed-over fds, up to the jail's own: the parked copies. */
+	if (close_range(TAP_FD, JAIL_FD_PRIVATE - 1, 0) < 0)
+		return -1;
 	loam_err net_err = NULL;
-	if (j->net && vm_net_enter(j->net, &net_err) < 0) {
+	if (q->net && vm_net_enter(q->net, &net_err) < 0) {
 		dprintf(STDERR_FILENO, "loam jail: %s\n", loam_err_msg(net_err));
-		_exit(127);
+		return -1;
 	}
 	/* Root opens the tap in the namespace: QEMU, unprivileged, may not
 	 * open /dev/net/tun. */
-	if (j->net && vm_net_open_tap(j->net, TAP_FD) < 0)
-		die("open the tap");
-	if (setgroups(2, j->groups) < 0 ||
-	    setresgid(j->groups[0], j->groups[0], j->groups[0]) < 0 ||
-	    setresuid(j->uid, j->uid, j->uid) < 0)
-		die("drop to the VM user");
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		die("no_new_privs");
-	if (getuid() == 0 || geteuid() == 0 || setresuid(0, 0, 0) == 0)
-		die("still root");
-	execve(j->argv[0], j->argv, j->envp);
-	die(j->argv[0]);
+	if (q->net && vm_net_open_tap(q->net, TAP_FD) < 0) {
+		dprintf(STDERR_FILENO, "loam jail: open the tap: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
-/* ---- root's half: fork, wait for QEMU's daemon to be set up ---- */
+/* ---- root's half: start the jail, wait until QEMU answers on QMP ---- */
 
-/* Reads QEMU's stderr until both its processes closed it, then reaps the
- * foreground one (the daemon was set up once it exits 0). */
-static int wait_started(pid_t pid, int err_r, loam_err *err)
+struct started {
+	char err[STDERR_MAX + 1]; /* QEMU's stderr until then */
+	size_t len;
+};
+
+static void read_stderr(int fd, struct started *st)
 {
-	char buf[STDERR_MAX + 1];
-	size_t len = 0;
-	int64_t deadline = loam_now_ms() + QEMU_START_TIMEOUT_MS;
-	for (;;) {
-		struct pollfd pfd = {.fd = err_r, .events = POLLIN};
-		int64_t left = deadline - loam_now_ms();
-		if (left <= 0) {
-			kill(-pid, SIGKILL);
-			break;
-		}
-		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
-			break;
-		char chunk[512];
-		ssize_t n = read(err_r, chunk, sizeof(chunk));
-		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
-			break;
-		for (ssize_t i = 0; i < n && len < STDERR_MAX; i++)
-			buf[len++] = chunk[i];
+	char chunk[512];
+	ssize_t n = read(fd, chunk, sizeof(chunk));
+	for (ssize_t i = 0; i < n && st->len < STDERR_MAX; i++)
+		st->err[st->len++] = chunk[i];
+	st->err[st->len] = '\0';
+}
+
+/* A QMP client connected to the socket root made: QEMU greets it only
+ * once its set-up is done and its main loop runs. */
+static int qmp_probe(const struct vm_paths *p)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	memcpy(sa.sun_path, p->qmp, strlen(p->qmp) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -1;
 	}
-	buf[len] = '\0';
-	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return 0;
+	return fd;
+}
+
+/* Waits for QEMU's QMP greeting (0), or its end (-1 with its stderr). */
+static int wait_started(const struct vm_paths *p, const struct jail_proc *jp, int err_r,
+			loam_err *err)
+{
+	struct started st = {.len = 0};
+	cleanup_close int qmp = qmp_probe(p);
+	int64_t deadline = loam_now_ms() + QEMU_START_TIMEOUT_MS;
+	bool stderr_open = true;
+	while (qmp >= 0 && stderr_open) {
+		struct pollfd pfd[2] = {{.fd = qmp, .events = POLLIN},
+					{.fd = err_r, .events = POLLIN}};
+		int64_t left = deadline - loam_now_ms();
+		if (left <= 0 || (poll(pfd, 2, (int)left) < 0 && errno != EINTR))
+			break;
+		if (pfd[1].revents) {
+			size_t before = st.len;
+			read_stderr(err_r, &st);
+			stderr_open = st.len > before || (pfd[1].revents & POLLIN);
+		}
+		char greeting[16];
+		if (pfd[0].revents && read(qmp, greeting, sizeof(greeting)) > 0)
+			return 0;
+		if (pfd[0].revents)
+			break;
+	}
+	/* QEMU ended (or hangs): its status from the init, which is then
+	 * killed with the whole namespace. */
+	int status = jail_exit_status(jp, loam_now_ms() < deadline ? EXIT_WAIT_MS : 0);
+	kill(jp->init, SIGKILL);
 	char line[512];
+	loam_output_last_line(st.err, line, sizeof(line));
+	if (status < 0)
+		return loam_fail(err, LOAM_E_IO,
+				 "QEMU did not start within %d s or its jail failed: %s",
+				 QEMU_START_TIMEOUT_MS / 1000, line);
 	return loam_fail(err, LOAM_E_IO, "QEMU did not start (%s %d): %s",
 			 WIFEXITED(status) ? "exit status" : "signal",
-			 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
-			 loam_output_last_line(buf, line, sizeof(line)));
-}
-
-static int fork_jailed(struct jail *j, loam_err *err)
-{
-	int pipefd[2];
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return loam_fail_errno(err, "pipe");
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid == 0) {
-		j->err_w = pipefd[1];
-		child(j);
-	}
-	close(pipefd[1]);
-	int rc = pid < 0 ? loam_fail_errno(err, "fork") : wait_started(pid, pipefd[0], err);
-	close(pipefd[0]);
-	return rc;
+			 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), line);
 }
 
 /* Who QEMU runs as, and its working directory, checked through fds. */
-static int prepare_jail(const struct vm_paths *p, int dir, struct jail *j, loam_err *err)
+static int prepare_user(const struct vm_paths *p, int dir, struct jail_spec *j, int *run,
+			loam_err *err)
 {
 	bool found = false;
-	gid_t gid;
 	uid_t run_owner;
-	if (vm_user_lookup(p->user, &j->uid, &gid, &found, err) < 0)
+	if (vm_user_lookup(p->user, &j->uid, &j->groups[0], &found, err) < 0)
 		return -1;
 	if (!found || j->uid == 0)
 		return loam_fail(err, LOAM_E_NOTFOUND, "user %s is missing; run vm-prep", p->user);
-	j->groups[0] = gid;
+	j->n_groups = 2;
 	if (vm_kvm_gid(&j->groups[1], err) < 0)
 		return -1;
-	j->run = vm_run_open(dir, &run_owner, err);
-	if (j->run < 0)
-		return -1;
+	int fd = vm_run_open(dir, &run_owner, err);
+	/* Above the fds the child puts in place, so no dup2 lands on it. */
+	*run = fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, JAIL_FD_PRIVATE);
+	if (fd >= 0)
+		close(fd);
+	if (*run < 0)
+		return fd < 0 ? -1 : loam_fail_errno(err, "dup");
+	j->view.run_fd = *run;
 	if (run_owner != j->uid)
 		return loam_fail(err, LOAM_E_NOTFOUND, "%s is not %s's; run vm-prep", p->run,
 				 p->user);
-	return vm_unlink_at(j->run, LOAM_LAYOUT_VM_PIDFILE, err);
+	return vm_unlink_at(*run, LOAM_LAYOUT_VM_PIDFILE, err);
 }
 
 /* The VM's network, made again if the host lost it (a reboot clears
  * namespaces); the child enters it before it drops to the VM user. */
-static int ensure_net(const struct vm_paths *p, const struct jail *j, loam_err *err)
+static int ensure_net(const struct vm_paths *p, const struct jail_spec *j, const struct vm_net *net,
+		      loam_err *err)
 {
 	char state_dir[VM_NET_PATH_MAX];
 	vm_net_state_dir_of(p->vms, state_dir);
-	return vm_net_ensure(state_dir, j->net, j->uid, j->groups[0], err);
+	return vm_net_ensure(state_dir, net, j->uid, j->groups[0], err);
+}
+
+/* CPU at the vCPUs, memory at the guest's RAM plus VMM_OVERHEAD_MIB and an
+ * eighth (page tables, device state, I/O buffers; TCG's translation cache
+ * on top without KVM), VMM_PIDS threads. */
+static int make_cgroup(const struct vm_paths *p, const struct vm_spec *s, struct jail_cgroup *cg,
+		       loam_err *err)
+{
+	uint64_t mib = s->memory_mib + s->memory_mib / 8 + VMM_OVERHEAD_MIB +
+		       (s->kvm ? 0 : VMM_TCG_OVERHEAD_MIB);
+	struct jail_limits l = {.cpus = s->vcpus, .memory_bytes = mib << 20, .pids = VMM_PIDS};
+	char name[96];
+	vm_cgroup_name(p, name, sizeof(name));
+	return jail_cgroup_create(name, &l, cg, err);
+}
+
+void vm_cgroup_name(const struct vm_paths *p, char *out, size_t size)
+{
+	snprintf(out, size, "vm-%s", p->id);
+}
+
+/* What QEMU sees of the host, read-only: the system's libraries, the
+ * pinned bundle, QEMU's own directory; writable: the hugetlbfs. */
+static void fill_view(const struct vm_paths *p, const struct vm_spec *s, const char *qemu_dir,
+		      const char *huge, struct jail_spec *j, const char *ro[], const char *rw[])
+{
+	size_t n = 0;
+	static const char *const system[] = {"/usr",	"/lib", "/lib64", "/lib32",
+					     "/libx32", "/bin", "/sbin",  "/etc/ld.so.cache"};
+	for (size_t i = 0; i < sizeof(system) / sizeof(system[0]); i++)
+		ro[n++] = system[i];
+	if (s->vmm_dir)
+		ro[n++] = s->vmm_dir;
+	if (strncmp(qemu_dir, "/usr/", 5) != 0)
+		ro[n++] = qemu_dir;
+	ro[n] = NULL;
+	rw[0] = *huge ? huge : NULL;
+	rw[1] = NULL;
+	j->view.mount_on = p->dir;
+	j->view.run_path = p->run;
+	j->view.ro = ro;
+	j->view.rw = rw;
+}
+
+/* Records QEMU's host pid in the root-owned VM directory. */
+static int record_pid(int dir, pid_t pid, loam_err *err)
+{
+	if (vm_unlink_at(dir, LOAM_LAYOUT_VM_VMM_PID, err) < 0)
+		return -1;
+	cleanup_close int fd =
+	    vm_file_open(dir, LOAM_LAYOUT_VM_VMM_PID, O_WRONLY | O_CREAT | O_EXCL, 0, err);
+	if (fd < 0)
+		return -1;
+	return dprintf(fd, "%d\n", (int)pid) < 0 ? loam_fail_errno(err, "write the VMM's pid") : 0;
+}
+
+/* Starts the jail and waits for QEMU; *pid its host pid. */
+static int run_jail(const struct vm_paths *p, int dir, struct jail_spec *j, pid_t *pid,
+		    struct handover *h, loam_err *err)
+{
+	int pipefd[2];
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return loam_fail_errno(err, "pipe");
+	j->err_fd = fcntl(pipefd[1], F_DUPFD_CLOEXEC, JAIL_FD_PRIVATE);
+	close(pipefd[1]);
+	struct jail_proc jp = {.report_fd = -1};
+	int rc = j->err_fd < 0 ? loam_fail_errno(err, "dup") : jail_spawn(j, &jp, err);
+	if (j->err_fd >= 0)
+		close(j->err_fd);
+	handover_close(h);
+	if (rc == 0)
+		rc = wait_started(p, &jp, pipefd[0], err);
+	close(pipefd[0]);
+	*pid = rc == 0 ? jail_child_pid(&jp) : 0;
+	if (rc == 0 && !*pid)
+		rc = loam_fail(err, LOAM_E_IO, "QEMU exited right after it started; see %s",
+			       p->serial);
+	if (rc == 0 && record_pid(dir, *pid, err) < 0) {
+		kill(jp.init, SIGKILL);
+		rc = -1;
+	}
+	jail_proc_close(&jp);
+	return rc;
 }
 
 int vm_launch(const struct vm_paths *p, const struct vm_spec *s, pid_t *pid, loam_err *err)
 {
 	cleanup_close int dir = vm_dir_open(p, err);
-	struct jail j = {.run = -1};
+	cleanup_close int run = -1;
+	struct jail_spec j = {.max_files = VMM_MAX_FILES, .keep_fds = FD_PARK, .name = "loam-jail"};
+	struct jail_cgroup cg = {0};
 	struct handover h;
 	plan(p, s, &h);
 	cleanup_argv struct loam_argv argv = {0}, env = {0};
 	cleanup_vm_net struct vm_net net = {0};
 	int has_net = vm_net_load_vm(p->vms, p->id, &net, err);
-	j.net = has_net > 0 ? &net : NULL;
-	int rc = has_net < 0 || dir < 0 || prepare_jail(p, dir, &j, err) < 0 ||
-			 (j.net && ensure_net(p, &j, err) < 0) ||
-			 open_handover(dir, s, p, &h, err) < 0 ||
-			 build_argv(p, s, false, &h, j.net, &argv, err) < 0 ||
+	struct qemu_setup setup = {.h = &h, .net = has_net > 0 ? &net : NULL};
+	char huge[VM_PATH_MAX] = "";
+	const char *ro[16], *rw[2];
+	int rc = has_net < 0 || dir < 0 || prepare_user(p, dir, &j, &run, err) < 0 ||
+			 (setup.net && ensure_net(p, &j, setup.net, err) < 0) ||
+			 make_cgroup(p, s, &cg, err) < 0 || open_handover(dir, s, p, &h, err) < 0 ||
+			 build_argv(p, s, false, &h, setup.net, huge, &argv, err) < 0 ||
 			 vm_qemu_env(s, &env, err) < 0
 		     ? -1
 		     : 0;
-	j.h = &h;
-	j.argv = argv.v;
-	static char *const no_env[] = {NULL};
-	j.envp = env.n ? env.v : no_env;
-	if (rc == 0)
-		rc = fork_jailed(&j, err);
+	if (rc == 0) {
+		static char *const no_env[] = {NULL};
+		char qemu_dir[PATH_MAX];
+		snprintf(qemu_dir, sizeof(qemu_dir), "%s", argv.v[0]);
+		*strrchr(qemu_dir, '/') = '\0';
+		fill_view(p, s, qemu_dir, huge, &j, ro, rw);
+		j.cgroup = &cg;
+		j.new_net = !setup.net; /* no network: only a loopback of its own */
+		j.setup = place_fds;
+		j.ctx = &setup;
+		j.argv = argv.v;
+		j.envp = env.n ? env.v : no_env;
+		rc = run_jail(p, dir, &j, pid, &h, err);
+	}
 	handover_close(&h);
-	if (j.run >= 0)
-		close(j.run);
-	if (rc < 0)
-		return loam_err_wrap(err, "start QEMU for VM %s", p->id);
-	*pid = vm_running_pid(p);
-	if (!*pid)
-		return loam_fail(err, LOAM_E_IO, "QEMU exited right after it started; see %s",
-				 p->serial);
-	return 0;
+	jail_cgroup_close(&cg);
+	return rc < 0 ? loam_err_wrap(err, "start QEMU for VM %s", p->id) : 0;
 }

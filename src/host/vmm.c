@@ -89,6 +89,9 @@ static void add_supervision(const struct loam_vmm_spec *s, struct loam_argv *arg
 	add_pair(argv, "-pidfile", s->pidfile);
 	if (s->daemonize)
 		loam_argv_add(argv, "-daemonize");
+	if (s->sandbox)
+		add_pair(argv, "-sandbox",
+			 "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
 }
 
 static void add_fdsets(const struct loam_vmm_spec *s, struct loam_argv *argv)

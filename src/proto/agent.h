@@ -68,6 +68,7 @@
 #define LOAM_LAYOUT_VM_CONSOLE "console.log"
 #define LOAM_LAYOUT_VM_QMP     "qmp.sock"
 #define LOAM_LAYOUT_VM_PIDFILE "qemu.pid" /* in run/ */
+#define LOAM_LAYOUT_VM_VMM_PID "vmm.pid"  /* QEMU's host pid, root's */
 /* The pid file of a reference boot as root (vm-argv --paths), in the
  * root-owned VM dir: root never writes by path in run/. */
 #define LOAM_LAYOUT_VM_REF_PIDFILE "reference.pid"
@@ -125,7 +126,7 @@
 #define LOAM_KEY_INITRD		"initrd"
 #define LOAM_KEY_CMDLINE	"cmdline"
 #define LOAM_KEY_FIRMWARE	"firmware"
-#define LOAM_KEY_QEMU		"qemu"
+#define LOAM_KEY_QEMU		"qemu"	  /* refused: the VMM comes from the bundle */
 #define LOAM_KEY_VMM_DIR	"vmm_dir" /* the pinned vmm bundle: bin/ lib/qemu/ share/qemu/ */
 #define LOAM_KEY_STORAGE_DIR	"storage_dir" /* the pinned storage bundle: bin/ */
 #define LOAM_KEY_HUGEPAGE_DIR	"hugepage_dir"

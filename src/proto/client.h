@@ -77,7 +77,7 @@ struct loam_vm_prep_spec {
 	const char *meta_data, *user_data, *network_config; /* meta_data NULL: no seed */
 	const char *kernel, *initrd, *cmdline;		    /* kernel NULL: firmware boot */
 	bool kernel_firmware; /* direct kernel through UEFI, or without it */
-	const char *qemu, *hugepage_dir;
+	const char *hugepage_dir;
 	const struct loam_vm_net_spec *net; /* NULL: no network (unless net_json) */
 	const json_t *net_json;		    /* a saved spec's "net", as it was */
 	const char *vmm_dir, *storage_dir;  /* the pinned bundles' install dirs, or NULL */

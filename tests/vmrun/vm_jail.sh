@@ -26,6 +26,19 @@ cleanup() {
 trap cleanup EXIT
 
 truncate -s 64M "$state/base.img"
+# A VMM bundle whose QEMU is a wrapper: it writes /proc/self/status at its
+# first exec into run/ (its /run in the jail), then becomes the host's QEMU.
+mkdir -p "$state/bundle/bin" "$state/bundle/lib" "$state/bundle/share"
+for q in qemu-system-x86_64 qemu-system-aarch64; do
+	cat >"$state/bundle/bin/$q" <<SH
+#!/bin/sh
+while IFS= read -r line; do echo "\$line"; done </proc/self/status >/run/exec-status
+exec /usr/bin/$q "\$@"
+SH
+	chmod 0755 "$state/bundle/bin/$q"
+done
+ln -s "/usr/lib/$(uname -m)-linux-gnu/qemu" "$state/bundle/lib/qemu"
+ln -s /usr/share/qemu "$state/bundle/share/qemu"
 # The canary: root's, unreadable by anyone else. Its content is the pid of
 # a decoy root process whose command line looks like a QEMU of loam's.
 python3 -c 'import time; time.sleep(3600)' -pidfile qemu.pid &
@@ -45,7 +58,7 @@ canary_ok() { # what
 spec() { # id arch code vars
 	cat <<JSON
 {"id":"$1","name":"jail-$2","arch":"$2","vcpus":1,"memory_mib":256,"kvm":false,
- "image":"$state/base.img","fw_code":"$3","fw_vars":"$4","disk_gib":1,
+ "image":"$state/base.img","fw_code":"$3","fw_vars":"$4","disk_gib":1,"vmm_dir":"$state/bundle",
  "seed":{"meta-data":"instance-id: $1\n","user-data":"#cloud-config\n"},"direct_kernel":null}
 JSON
 }
@@ -59,7 +72,34 @@ check_qemu_identity() { # arch pid
 	expect "$1 QEMU uids" "$uid $uid $uid $uid" "$(awk '/^Uid:/{print $2,$3,$4,$5}' <<<"$st")"
 	expect "$1 QEMU gids" "$gid $gid $gid $gid" "$(awk '/^Gid:/{print $2,$3,$4,$5}' <<<"$st")"
 	expect "$1 QEMU NoNewPrivs" 1 "$(awk '/^NoNewPrivs:/{print $2}' <<<"$st")"
+	expect "$1 QEMU seccomp filter (-sandbox)" 2 "$(awk '/^Seccomp:/{print $2}' <<<"$st")"
 	tr '\0' '\n' <"/proc/$2/cmdline" | grep -qx -- -runas && bad "$1: QEMU got -runas" || ok
+	local ns
+	for ns in net mnt pid ipc; do
+		[[ $(readlink "/proc/$2/ns/$ns") != "$(readlink "/proc/self/ns/$ns")" ]] && ok ||
+			bad "$1: QEMU shares the host's $ns namespace"
+	done
+	# The minimal root: no /etc, no /home, none of this test's files.
+	[[ -e /proc/$2/root/usr/bin && -e /proc/$2/root/proc/1/status && -e /proc/$2/root/run/qemu.pid ]] &&
+		ok || bad "$1: QEMU's root lacks /usr, /proc or /run"
+	local f
+	for f in /etc/shadow /etc/passwd /root "$state/canary" "$state/vms"; do
+		[[ -e /proc/$2/root$f ]] && bad "$1: QEMU sees $f" || ok
+	done
+	expect "$1 QEMU's core size limit" 0 "$(awk '/^Max core file size/{print $5}' "/proc/$2/limits")"
+	expect "$1 QEMU's open file limit" 4096 "$(awk '/^Max open files/{print $4}' "/proc/$2/limits")"
+	grep -q "/loam/vm-$id\$" "/proc/$2/cgroup" && ok || bad "$1: QEMU is not in its cgroup: $(cat "/proc/$2/cgroup")"
+	if [[ -d /sys/fs/cgroup/pids/loam/vm-$id ]]; then
+		expect "$1 cgroup v1 pids cap" 256 "$(cat "/sys/fs/cgroup/pids/loam/vm-$id/pids.max")"
+		expect "$1 cgroup v1 CPU quota (1 vCPU)" 100000 "$(cat "/sys/fs/cgroup/cpu/loam/vm-$id/cpu.cfs_quota_us")"
+		expect "$1 cgroup v1 memory (256 MiB + 32 + 256 + TCG 512)" $(((256 + 32 + 256 + 512) << 20)) \
+			"$(cat "/sys/fs/cgroup/memory/loam/vm-$id/memory.limit_in_bytes")"
+	fi
+	# At its first exec, before QEMU set anything up: the wrapper of the
+	# test's bundle wrote /proc/self/status into run/.
+	expect "$1 uids at exec" "$uid $uid $uid $uid" "$(awk '/^Uid:/{print $2,$3,$4,$5}' "$run/exec-status")"
+	expect "$1 NoNewPrivs at exec" 1 "$(awk '/^NoNewPrivs:/{print $2}' "$run/exec-status")"
+	expect "$1 CapEff at exec" 0000000000000000 "$(awk '/^CapEff:/{print $2}' "$run/exec-status")"
 }
 
 plant_in_run() { # every file name the VM uses, as a symlink to the canary
