@@ -161,9 +161,9 @@ static char *read_small(const char *path)
 	return loam_read_file(path, 4096, &text, NULL, &err) < 0 ? NULL : text;
 }
 
-/* The pid in a pid file of the VM user's run/: opened without following
- * a link, and only a plain file; 0 otherwise. */
-static long pid_in_run(const char *pidfile)
+/* The pid in a pid file, opened without following a link, and only a
+ * plain file; 0 otherwise. */
+static long pid_in_file(const char *pidfile)
 {
 	cleanup_close int fd = open(pidfile, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	struct stat st;
@@ -174,11 +174,11 @@ static long pid_in_run(const char *pidfile)
 	return strtol(text, NULL, 10);
 }
 
-/* When the VM's QEMU (its pid file in run/) started, in now_ms()'s clock;
+/* When the VM's QEMU (its host pid in vmm.pid) started, in now_ms()'s clock;
  * -1 if unknown. */
 static int64_t process_start_ms(const char *pidfile)
 {
-	long pid = pid_in_run(pidfile);
+	long pid = pid_in_file(pidfile);
 	if (pid <= 1)
 		return -1;
 	char path[64];
@@ -199,7 +199,7 @@ static int64_t process_start_ms(const char *pidfile)
 /* The files of one VM on the (local) host. */
 struct vm_files {
 	char *serial;
-	char *qemu_pidfile; /* vm-start's QEMU, in the VM user's run/ */
+	char *qemu_pidfile; /* vm-start's QEMU's host pid, in the root-owned VM dir */
 	char *pidfile;	    /* the reference boot's, in the root-owned VM dir */
 };
 
@@ -215,8 +215,7 @@ static void vm_files_init(struct vm_files *f, const char *state_dir, const char 
 {
 	f->serial = xasprintf("%s/" LOAM_LAYOUT_VMS "/%s/" LOAM_LAYOUT_VM_SERIAL, state_dir, id);
 	f->qemu_pidfile =
-	    xasprintf("%s/" LOAM_LAYOUT_VMS "/%s/" LOAM_LAYOUT_VM_RUN "/" LOAM_LAYOUT_VM_PIDFILE,
-		      state_dir, id);
+	    xasprintf("%s/" LOAM_LAYOUT_VMS "/%s/" LOAM_LAYOUT_VM_VMM_PID, state_dir, id);
 	f->pidfile =
 	    xasprintf("%s/" LOAM_LAYOUT_VMS "/%s/" LOAM_LAYOUT_VM_REF_PIDFILE, state_dir, id);
 }

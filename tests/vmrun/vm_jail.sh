@@ -179,6 +179,65 @@ attack_vm_dir() { # arch: the VM's own directory is out of the user's reach
 	canary_ok "$1 after re-prep and start"
 }
 
+qemu_opened_canary() { # pid
+	local f
+	for f in /proc/"$1"/fd/*; do
+		[[ $(readlink "$f") == "$state/canary" ]] && return 0
+	done
+	return 1
+}
+
+attack_backing() { # arch: the disk's qcow2 header names the canary as its backing file
+	# Written as root: only QEMU, through its fd, could write the header;
+	# the VM user cannot reach the file.
+	qemu-img rebase -u -f qcow2 -b "$state/canary" -F raw "$dir/disk.qcow2" || bad "$1: rebase"
+	local out pid
+	out=$("$agent" vm-start "$id" --state-dir "$state") || bad "$1: start with a hostile backing file failed: $out"
+	pid=$(jget pid <<<"$out")
+	[[ $pid =~ ^[0-9]+$ ]] && ! qemu_opened_canary "$pid" && ok || bad "$1: QEMU opened the canary"
+	"$agent" vm-stop "$id" --state-dir "$state" --timeout 0 >/dev/null
+	canary_ok "$1 hostile backing file"
+}
+
+attack_spec() { # arch code vars: vm.json swapped, or naming its own VMM
+	local out
+	as_vm sh -c "printf '%s' '{\"id\":\"$id\"}' >'$run/evil.json'"
+	mv "$dir/vm.json" "$dir/vm.json.real"
+	ln -s "$run/evil.json" "$dir/vm.json"
+	out=$("$agent" vm-start "$id" --state-dir "$state" 2>&1)
+	expect "$1 start with vm.json a link into run/: exit status" 1 "$?"
+	contains "$1 the refusal names vm.json" "vm.json" "$out"
+	rm "$dir/vm.json"
+	cp "$dir/vm.json.real" "$dir/vm.json"
+	chown "$uid" "$dir/vm.json"
+	out=$("$agent" vm-start "$id" --state-dir "$state" 2>&1)
+	expect "$1 start with a vm.json of the VM user's: exit status" 1 "$?"
+	contains "$1 the refusal says it is not root's" "owned by root" "$out"
+	mv "$dir/vm.json.real" "$dir/vm.json"
+	out=$(spec "$id" "$1" "$2" "$3" | python3 -c 'import json,sys; j=json.load(sys.stdin); j["qemu"]="/bin/sh"; print(json.dumps(j))' |
+		"$agent" vm-prep --state-dir "$state" 2>&1)
+	expect "$1 a spec naming its own VMM binary: exit status" 2 "$?"
+	contains "$1 the refusal says why" "may not name the VMM binary" "$out"
+	canary_ok "$1 swapped vm.json"
+}
+
+alive() { [[ $(awk '/^State:/{print $2}' "/proc/$1/status" 2>/dev/null) =~ ^[^ZX]$ ]]; }
+
+attack_leftover() { # arch: processes of the VM user outlive neither a stop nor a start
+	local out left
+	"$agent" vm-start "$id" --state-dir "$state" >/dev/null || bad "$1: start failed"
+	left=$(as_vm sh -c 'sleep 3600 </dev/null >/dev/null 2>&1 & echo $!')
+	"$agent" vm-stop "$id" --state-dir "$state" --timeout 0 >/dev/null
+	alive "$left" && bad "$1: a process of the VM user survives vm-stop: $(grep State /proc/$left/status)" || ok
+	left=$(as_vm sh -c 'sleep 3600 </dev/null >/dev/null 2>&1 & echo $!')
+	out=$("$agent" vm-start "$id" --state-dir "$state") || bad "$1: start failed"
+	alive "$left" && bad "$1: a process of the VM user survives vm-start" || ok
+	expect "$1 the VM runs after the leftovers went" true "$(jget running <<<"$(status_of)")"
+	"$agent" vm-stop "$id" --state-dir "$state" --timeout 0 >/dev/null
+	expect "$1 processes of the VM user after stop" 0 "$(live_procs_of "$uid")"
+	canary_ok "$1 leftover processes"
+}
+
 attack_purge() { # arch: purge with links planted everywhere in run/
 	plant_in_run
 	"$agent" vm-purge "$id" --state-dir "$state" >/dev/null || bad "$1: purge failed"
@@ -201,6 +260,9 @@ one_arch() { # arch code vars
 	attack_pidfile "$1"
 	attack_start "$1"
 	attack_vm_dir "$@"
+	attack_backing "$1"
+	attack_spec "$@"
+	attack_leftover "$1"
 	attack_purge "$1"
 }
 

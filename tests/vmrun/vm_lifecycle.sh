@@ -150,7 +150,8 @@ check_purge() { # id arch; purges a running VM
 		"$(jget pid <"$state/start2.json")"
 	expect "$2 concurrent starts: one started" "false true" \
 		"$(cat "$state"/start[12].json | jget_lines started | sort | tr '\n' ' ' | sed 's/ $//')"
-	expect "$2 QEMU processes for this VM" 1 "$(live_procs_of "$uid")"
+	expect "$2 QEMU processes for this VM" 1 "$(pgrep -c -u "$uid" qemu)"
+	expect "$2 processes of the VM user: QEMU and its jail's init" 2 "$(live_procs_of "$uid")"
 	local out
 	out=$("$agent" vm-purge "$id" --state-dir "$state") || bad "$2: vm-purge failed"
 	expect "$2 purge" true "$(jget existed <<<"$out")"
