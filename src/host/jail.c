@@ -63,27 +63,23 @@ static void drop(const struct jail_spec *j)
 		die("still root");
 }
 
-/* pid 1: reaps everything, reports the exec'd child's status once. */
-static __attribute__((noreturn)) void reap(pid_t child, int report)
+static void close_private(const struct jail_spec *j)
+{
+	for (size_t i = 0; j->cgroup && i < j->cgroup->n; i++)
+		close(j->cgroup->procs[i]);
+	close(j->err_fd);
+	close(j->view.run_fd);
+}
+
+/* The init's stdio: /dev/null of the view. */
+static void quiet(void)
 {
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	for (int fd = 0; fd < 3; fd++)
 		if (null < 0 || dup2(null, fd) < 0)
 			close(fd);
-	signal(SIGPIPE, SIG_IGN);
-	for (;;) {
-		int status;
-		pid_t pid = waitpid(-1, &status, 0);
-		if (pid < 0 && errno == EINTR)
-			continue;
-		if (pid < 0)
-			_exit(0);
-		if (pid == child && report >= 0) {
-			(void)!write(report, &status, sizeof(status));
-			close(report);
-			report = -1;
-		}
-	}
+	if (null > 2)
+		close(null);
 }
 
 static __attribute__((noreturn)) void init(const struct jail_spec *j, int report)
@@ -102,7 +98,9 @@ static __attribute__((noreturn)) void init(const struct jail_spec *j, int report
 	if (jail_view_enter(&j->view, &what) < 0)
 		die(what);
 	drop(j);
-	prctl(PR_SET_NAME, j->name, 0, 0, 0);
+	/* Not dumpable: the jailed process, the same user, may not ptrace it. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 || prctl(PR_SET_NAME, j->name, 0, 0, 0) < 0)
+		die("prctl");
 	if (close_range((unsigned)j->keep_fds, JAIL_FD_PRIVATE - 1, 0) < 0)
 		die("close fds");
 	pid_t pid = fork();
@@ -114,10 +112,12 @@ static __attribute__((noreturn)) void init(const struct jail_spec *j, int report
 		execve(j->argv[0], j->argv, j->envp);
 		die(j->argv[0]);
 	}
-	if (close_range(3, (unsigned)report - 1, 0) < 0 ||
-	    close_range((unsigned)report + 1, ~0U, 0) < 0)
+	close_private(j);
+	if (close_range(3, JAIL_FD_PRIVATE - 1, 0) < 0)
 		die("close fds");
-	reap(pid, report);
+	quiet();
+	jail_init_loop(pid, report, j->logs, j->n_logs);
+	_exit(0);
 }
 
 int jail_spawn(const struct jail_spec *j, struct jail_proc *out, loam_err *err)

@@ -64,6 +64,21 @@ struct jail_view {
  * naming the step. */
 int jail_view_enter(const struct jail_view *v, const char **what);
 
+/* ---- the init as a logger (jail_log.c) ---- */
+
+#define JAIL_LOGS_MAX 2
+#define JAIL_LOG_HEAD (1 << 20) /* kept from a log's start: the boot */
+#define JAIL_LOG_CAP  (4 << 20) /* a log's size at most */
+
+struct jail_log {
+	int pipe_r; /* what the jailed process writes, at JAIL_FD_PRIVATE+ */
+	int file;   /* the root-owned log, opened read-write by root, likewise */
+};
+
+/* The init's life once the jailed process runs: copies the logs, reaps,
+ * writes child's wait status to report; returns when no child is left. */
+void jail_init_loop(pid_t child, int report, const struct jail_log *logs, size_t n_logs);
+
 /* ---- the jailed process (jail.c) ---- */
 
 struct jail_spec {
@@ -82,8 +97,10 @@ struct jail_spec {
 	int err_fd;	   /* the jailed process's stderr */
 	char *const *argv; /* argv[0]: an absolute path inside the view */
 	char *const *envp;
-	const char *name; /* the init's process name */
-	bool new_net;	  /* an empty network namespace (setup enters none) */
+	const char *name;		     /* the init's process name */
+	bool new_net;			     /* an empty network namespace (setup enters none) */
+	struct jail_log logs[JAIL_LOGS_MAX]; /* copied by the init, capped */
+	size_t n_logs;
 };
 
 struct jail_proc {

@@ -172,6 +172,7 @@ static void fill_vmm_spec(const struct vm_paths *p, const struct vm_spec *s, boo
 	     * the foreground: the sandbox forbids the fork and setsid of
 	     * -daemonize. */
 	    .daemonize = by_path,
+	    .log_pipes = !by_path,
 	    .sandbox = !by_path,
 	};
 }
@@ -276,15 +277,40 @@ static int open_root_file(const char *path, loam_err *err)
 	return fd < 0 ? loam_fail_errno(err, "open %s", path) : fd;
 }
 
-/* A fresh log, root's: opened without following links, then emptied. */
-static int open_log(int dir, const char *name, loam_err *err)
+static int to_private(int fd, loam_err *err)
 {
-	int fd = vm_file_open(dir, name, O_WRONLY | O_CREAT, 0, err);
+	int high = fcntl(fd, F_DUPFD_CLOEXEC, JAIL_FD_PRIVATE);
+	close(fd);
+	return high < 0 ? loam_fail_errno(err, "dup") : high;
+}
+
+/* A fresh log, root's: opened without following links, then emptied, and
+ * kept by the jail's init (jail.h), which copies into it, capped, what QEMU
+ * writes to the pipe returned. */
+static int open_log(int dir, const char *name, struct jail_log *log, loam_err *err)
+{
+	int fd = vm_file_open(dir, name, O_RDWR | O_CREAT, 0, err), pipefd[2];
 	if (fd >= 0 && ftruncate(fd, 0) < 0) {
 		close(fd);
 		return loam_fail_errno(err, "truncate %s", name);
 	}
-	return fd;
+	if (fd < 0 || (log->file = to_private(fd, err)) < 0)
+		return -1;
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return loam_fail_errno(err, "pipe");
+	log->pipe_r = to_private(pipefd[0], err);
+	return log->pipe_r < 0 ? -1 : pipefd[1];
+}
+
+static void close_logs(struct jail_spec *j)
+{
+	for (size_t i = 0; i < JAIL_LOGS_MAX; i++) {
+		if (j->logs[i].file >= 0)
+			close(j->logs[i].file);
+		if (j->logs[i].pipe_r >= 0)
+			close(j->logs[i].pipe_r);
+		j->logs[i].file = j->logs[i].pipe_r = -1;
+	}
 }
 
 /* The QMP socket, made by root in the root-owned directory; QEMU only
@@ -325,7 +351,7 @@ static int open_root_files(const struct vm_spec *s, struct handover *h, loam_err
 }
 
 static int open_handover(int dir, const struct vm_spec *s, const struct vm_paths *p,
-			 struct handover *h, loam_err *err)
+			 struct handover *h, struct jail_log logs[2], loam_err *err)
 {
 	const char *vars = LOAM_LAYOUT_VM_VARS, *disk = LOAM_LAYOUT_VM_DISK;
 	const char *seed = LOAM_LAYOUT_VM_SEED, *serial = LOAM_LAYOUT_VM_SERIAL;
@@ -336,8 +362,8 @@ static int open_handover(int dir, const struct vm_spec *s, const struct vm_paths
 	    take(h, SLOT_DISK, vm_file_open(dir, disk, O_RDWR, 0, err), dir, disk, err) < 0 ||
 	    (h->used[SLOT_SEED] &&
 	     take(h, SLOT_SEED, vm_file_open(dir, seed, O_RDONLY, 0, err), dir, seed, err) < 0) ||
-	    take(h, SLOT_SERIAL, open_log(dir, serial, err), dir, serial, err) < 0 ||
-	    take(h, SLOT_CONSOLE, open_log(dir, console, err), dir, console, err) < 0 ||
+	    take(h, SLOT_SERIAL, open_log(dir, serial, &logs[0], err), dir, serial, err) < 0 ||
+	    take(h, SLOT_CONSOLE, open_log(dir, console, &logs[1], err), dir, console, err) < 0 ||
 	    take(h, SLOT_QMP, qmp_listen(dir, p, err), dir, NULL, err) < 0)
 		return -1;
 	return 0;
@@ -575,7 +601,11 @@ int vm_launch(const struct vm_paths *p, const struct vm_spec *s, pid_t *pid, loa
 {
 	cleanup_close int dir = vm_dir_open(p, err);
 	cleanup_close int run = -1;
-	struct jail_spec j = {.max_files = VMM_MAX_FILES, .keep_fds = FD_PARK, .name = "loam-jail"};
+	struct jail_spec j = {.max_files = VMM_MAX_FILES,
+			      .keep_fds = FD_PARK,
+			      .name = "loam-jail",
+			      .logs = {{-1, -1}, {-1, -1}},
+			      .n_logs = 2};
 	struct jail_cgroup cg = {0};
 	struct handover h;
 	plan(p, s, &h);
@@ -587,7 +617,8 @@ int vm_launch(const struct vm_paths *p, const struct vm_spec *s, pid_t *pid, loa
 	const char *ro[16], *rw[2];
 	int rc = has_net < 0 || dir < 0 || prepare_user(p, dir, &j, &run, err) < 0 ||
 			 (setup.net && ensure_net(p, &j, setup.net, err) < 0) ||
-			 make_cgroup(p, s, &cg, err) < 0 || open_handover(dir, s, p, &h, err) < 0 ||
+			 make_cgroup(p, s, &cg, err) < 0 ||
+			 open_handover(dir, s, p, &h, j.logs, err) < 0 ||
 			 build_argv(p, s, false, &h, setup.net, huge, &argv, err) < 0 ||
 			 vm_qemu_env(s, &env, err) < 0
 		     ? -1
@@ -607,6 +638,7 @@ int vm_launch(const struct vm_paths *p, const struct vm_spec *s, pid_t *pid, loa
 		rc = run_jail(p, dir, &j, pid, &h, err);
 	}
 	handover_close(&h);
+	close_logs(&j);
 	jail_cgroup_close(&cg);
 	return rc < 0 ? loam_err_wrap(err, "start QEMU for VM %s", p->id) : 0;
 }

@@ -86,6 +86,12 @@ check_qemu_identity() { # arch pid
 	for f in /etc/shadow /etc/passwd /root "$state/canary" "$state/vms"; do
 		[[ -e /proc/$2/root$f ]] && bad "$1: QEMU sees $f" || ok
 	done
+	# The logs reach QEMU as pipes to the capped logger (the init), never
+	# as the files themselves.
+	local links
+	links=$(for f in /proc/"$2"/fd/*; do readlink "$f"; done)
+	grep -q '\(serial\|console\)\.log$' <<<"$links" && bad "$1: QEMU holds a log file: $links" || ok
+	grep -q '^pipe:' <<<"$links" && ok || bad "$1: QEMU has no log pipe"
 	expect "$1 QEMU's core size limit" 0 "$(awk '/^Max core file size/{print $5}' "/proc/$2/limits")"
 	expect "$1 QEMU's open file limit" 4096 "$(awk '/^Max open files/{print $4}' "/proc/$2/limits")"
 	grep -q "/loam/vm-$id\$" "/proc/$2/cgroup" && ok || bad "$1: QEMU is not in its cgroup: $(cat "/proc/$2/cgroup")"
@@ -228,7 +234,7 @@ attack_leftover() { # arch: processes of the VM user outlive neither a stop nor 
 	"$agent" vm-start "$id" --state-dir "$state" >/dev/null || bad "$1: start failed"
 	left=$(as_vm sh -c 'sleep 3600 </dev/null >/dev/null 2>&1 & echo $!')
 	"$agent" vm-stop "$id" --state-dir "$state" --timeout 0 >/dev/null
-	alive "$left" && bad "$1: a process of the VM user survives vm-stop: $(grep State /proc/$left/status)" || ok
+	alive "$left" && bad "$1: a process of the VM user survives vm-stop: $(grep State "/proc/$left/status")" || ok
 	left=$(as_vm sh -c 'sleep 3600 </dev/null >/dev/null 2>&1 & echo $!')
 	out=$("$agent" vm-start "$id" --state-dir "$state") || bad "$1: start failed"
 	alive "$left" && bad "$1: a process of the VM user survives vm-start" || ok
