@@ -202,6 +202,7 @@
 #define LOAM_FACT_KVM		    "kvm"
 #define LOAM_FACT_CPU_MODEL	    "cpu_model"
 #define LOAM_FACT_OS		    "os"
+#define LOAM_FACT_JAIL		    "jail" /* the parts of the VM jail this host applies */
 #define LOAM_FACT_KERNEL	    "kernel"
 
 /* ---- install and uninstall (stdin and answer) ---- */
