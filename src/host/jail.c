@@ -23,6 +23,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/cleanup.h"
@@ -103,6 +104,11 @@ static __attribute__((noreturn)) void init(const struct jail_spec *j, int report
 		die("prctl");
 	if (close_range((unsigned)j->keep_fds, JAIL_FD_PRIVATE - 1, 0) < 0)
 		die("close fds");
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	int64_t exec_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+	if (write(report, &exec_ns, sizeof(exec_ns)) != (ssize_t)sizeof(exec_ns))
+		die("report");
 	pid_t pid = fork();
 	if (pid < 0)
 		die("fork");
@@ -160,15 +166,30 @@ pid_t jail_child_pid(const struct jail_proc *p)
 	return pid > 1 ? (pid_t)pid : 0;
 }
 
-int jail_exit_status(const struct jail_proc *p, int timeout_ms)
+/* The next size bytes of the report pipe, waiting up to timeout_ms. */
+static bool read_report(const struct jail_proc *p, void *out, size_t size, int timeout_ms)
 {
-	int status;
 	ssize_t n = -1;
 	struct pollfd pfd = {.fd = p->report_fd, .events = POLLIN};
 	if (poll(&pfd, 1, timeout_ms) > 0)
-		while ((n = read(p->report_fd, &status, sizeof(status))) < 0 && errno == EINTR)
+		while ((n = read(p->report_fd, out, size)) < 0 && errno == EINTR)
 			;
-	return n == (ssize_t)sizeof(status) ? status : -1;
+	return n == (ssize_t)size;
+}
+
+int64_t jail_exec_ns(struct jail_proc *p, int timeout_ms)
+{
+	if (!p->exec_ns && !read_report(p, &p->exec_ns, sizeof(p->exec_ns), timeout_ms))
+		p->exec_ns = -1;
+	return p->exec_ns;
+}
+
+int jail_exit_status(struct jail_proc *p, int timeout_ms)
+{
+	int status;
+	if (jail_exec_ns(p, timeout_ms) < 0)
+		return -1;
+	return read_report(p, &status, sizeof(status), timeout_ms) ? status : -1;
 }
 
 void jail_proc_close(struct jail_proc *p)

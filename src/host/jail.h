@@ -104,17 +104,22 @@ struct jail_spec {
 };
 
 struct jail_proc {
-	pid_t init;    /* the namespace's pid 1, as the host sees it */
-	int report_fd; /* the init writes the process's wait status here */
+	pid_t init;	 /* the namespace's pid 1, as the host sees it */
+	int report_fd;	 /* the init's report: the exec's time, then the wait status */
+	int64_t exec_ns; /* CLOCK_MONOTONIC just before the exec; 0: not read yet */
 };
 
 /* Starts the jailed process. */
 int jail_spawn(const struct jail_spec *j, struct jail_proc *out, loam_err *err);
 /* The jailed process's host pid (the init's one child), 0 when it is gone. */
 pid_t jail_child_pid(const struct jail_proc *p);
-/* The jailed process's wait status once it ended (waits up to timeout_ms);
- * -1 when it did not end by then or the init failed before starting it. */
-int jail_exit_status(const struct jail_proc *p, int timeout_ms);
+/* When the init forked the process that execs (CLOCK_MONOTONIC ns; waits up
+ * to timeout_ms), -1 when it failed before. */
+int64_t jail_exec_ns(struct jail_proc *p, int timeout_ms);
+/* The jailed process's wait status once it ended (waits up to timeout_ms
+ * for each report); -1 when it did not end by then or the init failed
+ * before starting it. */
+int jail_exit_status(struct jail_proc *p, int timeout_ms);
 void jail_proc_close(struct jail_proc *p);
 /* The parts this host can apply, as "sandbox, mountns, pidns, ipcns, netns,
  * cgroup v1 cpu+memory+pids, rlimits" (sandbox: QEMU's seccomp filter). */

@@ -170,16 +170,18 @@ int loam_host_verb_vm_start(int argc, char **argv)
 	cleanup_close int lock = lock_vm_dir(&p, &err);
 	pid_t pid = lock < 0 ? 0 : vm_running_pid(&p);
 	bool started = false;
+	double jail_ms = 0;
 	int rc = lock < 0 ? -1 : 0;
 	if (rc == 0 && !pid) {
-		rc = end_vm_processes(&p, &err) < 0 ? -1 : vm_launch(&p, &spec, &pid, &err);
+		rc = end_vm_processes(&p, &err) < 0 ? -1 : vm_launch(&p, &spec, &pid, &jail_ms, &err);
 		started = rc == 0;
 	}
 	vm_spec_free(&spec);
 	if (rc < 0)
 		return loam_host_report(LOAM_VERB_VM_START, &err);
-	return print_json(json_pack("{s:s,s:i,s:b}", LOAM_KEY_ID, p.id, LOAM_KEY_PID,
-				    (json_int_t)pid, LOAM_KEY_STARTED, started));
+	return print_json(json_pack("{s:s,s:i,s:b,s:f}", LOAM_KEY_ID, p.id, LOAM_KEY_PID,
+				    (json_int_t)pid, LOAM_KEY_STARTED, started, LOAM_KEY_JAIL_MS,
+				    jail_ms));
 }
 
 /* ---- vm-argv ---- */

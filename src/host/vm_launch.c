@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "host/jail.h"
@@ -438,7 +439,7 @@ static int qmp_probe(const struct vm_paths *p)
 }
 
 /* Waits for QEMU's QMP greeting (0), or its end (-1 with its stderr). */
-static int wait_started(const struct vm_paths *p, const struct jail_proc *jp, int err_r,
+static int wait_started(const struct vm_paths *p, struct jail_proc *jp, int err_r,
 			loam_err *err)
 {
 	struct started st = {.len = 0};
@@ -475,6 +476,13 @@ static int wait_started(const struct vm_paths *p, const struct jail_proc *jp, in
 	return loam_fail(err, LOAM_E_IO, "QEMU did not start (%s %d): %s",
 			 WIFEXITED(status) ? "exit status" : "signal",
 			 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), line);
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* Who QEMU runs as, and its working directory, checked through fds. */
@@ -518,14 +526,17 @@ static int ensure_net(const struct vm_paths *p, const struct jail_spec *j, const
  * eighth (page tables, device state, I/O buffers; TCG's translation cache
  * on top without KVM), VMM_PIDS threads. */
 static int make_cgroup(const struct vm_paths *p, const struct vm_spec *s, struct jail_cgroup *cg,
-		       loam_err *err)
+		       int64_t *took_ns, loam_err *err)
 {
+	int64_t t0 = now_ns();
 	uint64_t mib = s->memory_mib + s->memory_mib / 8 + VMM_OVERHEAD_MIB +
 		       (s->kvm ? 0 : VMM_TCG_OVERHEAD_MIB);
 	struct jail_limits l = {.cpus = s->vcpus, .memory_bytes = mib << 20, .pids = VMM_PIDS};
 	char name[96];
 	vm_cgroup_name(p, name, sizeof(name));
-	return jail_cgroup_create(name, &l, cg, err);
+	int rc = jail_cgroup_create(name, &l, cg, err);
+	*took_ns = now_ns() - t0;
+	return rc;
 }
 
 void vm_cgroup_name(const struct vm_paths *p, char *out, size_t size)
@@ -568,10 +579,12 @@ static int record_pid(int dir, pid_t pid, loam_err *err)
 	return dprintf(fd, "%d\n", (int)pid) < 0 ? loam_fail_errno(err, "write the VMM's pid") : 0;
 }
 
-/* Starts the jail and waits for QEMU; *pid its host pid. */
+/* Starts the jail and waits for QEMU; *pid its host pid, *jail_ns what the
+ * jail's set-up in the child took (clone to exec). */
 static int run_jail(const struct vm_paths *p, int dir, struct jail_spec *j, pid_t *pid,
-		    struct handover *h, loam_err *err)
+		    int64_t *jail_ns, struct handover *h, loam_err *err)
 {
+	int64_t t0 = now_ns();
 	int pipefd[2];
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return loam_fail_errno(err, "pipe");
@@ -586,6 +599,7 @@ static int run_jail(const struct vm_paths *p, int dir, struct jail_spec *j, pid_
 		rc = wait_started(p, &jp, pipefd[0], err);
 	close(pipefd[0]);
 	*pid = rc == 0 ? jail_child_pid(&jp) : 0;
+	*jail_ns = rc == 0 ? jail_exec_ns(&jp, 0) - t0 : 0;
 	if (rc == 0 && !*pid)
 		rc = loam_fail(err, LOAM_E_IO, "QEMU exited right after it started; see %s",
 			       p->serial);
@@ -597,7 +611,8 @@ static int run_jail(const struct vm_paths *p, int dir, struct jail_spec *j, pid_
 	return rc;
 }
 
-int vm_launch(const struct vm_paths *p, const struct vm_spec *s, pid_t *pid, loam_err *err)
+int vm_launch(const struct vm_paths *p, const struct vm_spec *s, pid_t *pid, double *jail_ms,
+	      loam_err *err)
 {
 	cleanup_close int dir = vm_dir_open(p, err);
 	cleanup_close int run = -1;
@@ -615,9 +630,10 @@ int vm_launch(const struct vm_paths *p, const struct vm_spec *s, pid_t *pid, loa
 	struct qemu_setup setup = {.h = &h, .net = has_net > 0 ? &net : NULL};
 	char huge[VM_PATH_MAX] = "";
 	const char *ro[16], *rw[2];
+	int64_t cgroup_ns = 0, jail_ns = 0;
 	int rc = has_net < 0 || dir < 0 || prepare_user(p, dir, &j, &run, err) < 0 ||
 			 (setup.net && ensure_net(p, &j, setup.net, err) < 0) ||
-			 make_cgroup(p, s, &cg, err) < 0 ||
+			 make_cgroup(p, s, &cg, &cgroup_ns, err) < 0 ||
 			 open_handover(dir, s, p, &h, j.logs, err) < 0 ||
 			 build_argv(p, s, false, &h, setup.net, huge, &argv, err) < 0 ||
 			 vm_qemu_env(s, &env, err) < 0
@@ -635,7 +651,8 @@ int vm_launch(const struct vm_paths *p, const struct vm_spec *s, pid_t *pid, loa
 		j.ctx = &setup;
 		j.argv = argv.v;
 		j.envp = env.n ? env.v : no_env;
-		rc = run_jail(p, dir, &j, pid, &h, err);
+		rc = run_jail(p, dir, &j, pid, &jail_ns, &h, err);
+		*jail_ms = (double)(cgroup_ns + jail_ns) / 1e6;
 	}
 	handover_close(&h);
 	close_logs(&j);

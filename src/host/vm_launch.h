@@ -27,8 +27,11 @@ int vm_qemu_argv(const struct vm_paths *p, const struct vm_spec *s, bool by_path
 int vm_qemu_env(const struct vm_spec *s, struct loam_argv *env, loam_err *err);
 
 /* Starts QEMU in its jail (host/jail.h) as the VM's user; *pid is the
- * running QEMU's host pid, also recorded in the VM's root-owned vmm.pid. */
-int vm_launch(const struct vm_paths *p, const struct vm_spec *s, pid_t *pid, loam_err *err);
+ * running QEMU's host pid, also recorded in the VM's root-owned vmm.pid,
+ * and *jail_ms what the jail added: its cgroup, and its child's set-up
+ * from the clone to QEMU's exec (namespaces, mounts, drop). */
+int vm_launch(const struct vm_paths *p, const struct vm_spec *s, pid_t *pid, double *jail_ms,
+	      loam_err *err);
 
 /* The VM's cgroup under loam/ ("vm-<id>"). */
 void vm_cgroup_name(const struct vm_paths *p, char *out, size_t size);

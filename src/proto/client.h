@@ -105,6 +105,9 @@ int loam_agent_vm_prep(const struct loam_agent *a, const struct loam_vm_prep_spe
 		       loam_err *err);
 int loam_agent_vm_start(const struct loam_agent *a, const char *id, bool *started, long *pid,
 			loam_err *err);
+/* The same, with what the VM's jail added to the start (ms; the bench). */
+int loam_agent_vm_start_timed(const struct loam_agent *a, const char *id, bool *started, long *pid,
+			      double *jail_ms, loam_err *err);
 /* The QEMU argv of the VM with its files named by path (vm-argv --paths:
  * the machine vm-start runs, for a reference boot outside loam), appended
  * to out, and what QEMU needs in its environment besides (NAME=VALUE
