@@ -419,8 +419,8 @@ static void leave_vm_netns(int back)
 /* Stops the loam-booted VM, starts it once through the agent for what its
  * jail costs (cgroup, namespaces, mounts, drop: vm-start's jail_ms), and
  * boots its exact argv once more without loam. */
-static int measure_direct(const struct bench_run *b, const char *id, int64_t *ms,
-			  int64_t *jail_us, loam_err *err)
+static int measure_direct(const struct bench_run *b, const char *id, int64_t *ms, int64_t *jail_us,
+			  loam_err *err)
 {
 	cleanup_argv struct loam_argv qemu = {0}, env = {0};
 	double jail_ms = 0;

@@ -135,11 +135,11 @@ static int set_limits(enum cg_ctrl c, bool v2, const char *dir, const struct jai
 static int v2_delegate(unsigned mask, loam_err *err)
 {
 	char words[64] = "";
+	size_t len = 0;
 	for (int c = 0; c < JAIL_CGROUP_MAX; c++)
-		if (mask & (1u << c)) {
-			strcat(words, *words ? " +" : "+");
-			strcat(words, v1_dirs[c]);
-		}
+		if ((mask & (1u << c)) && len < sizeof(words))
+			len += (size_t)snprintf(words + len, sizeof(words) - len, "%s+%s",
+						len ? " " : "", v1_dirs[c]);
 	return make_dir(CGROUP_ROOT "/" CGROUP_PARENT, err) < 0 ||
 		       write_value(CGROUP_ROOT, "cgroup.subtree_control", words, err) < 0 ||
 		       write_value(CGROUP_ROOT "/" CGROUP_PARENT, "cgroup.subtree_control", words,

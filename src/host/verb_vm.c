@@ -173,7 +173,8 @@ int loam_host_verb_vm_start(int argc, char **argv)
 	double jail_ms = 0;
 	int rc = lock < 0 ? -1 : 0;
 	if (rc == 0 && !pid) {
-		rc = end_vm_processes(&p, &err) < 0 ? -1 : vm_launch(&p, &spec, &pid, &jail_ms, &err);
+		rc = end_vm_processes(&p, &err) < 0 ? -1
+						    : vm_launch(&p, &spec, &pid, &jail_ms, &err);
 		started = rc == 0;
 	}
 	vm_spec_free(&spec);

@@ -439,8 +439,7 @@ static int qmp_probe(const struct vm_paths *p)
 }
 
 /* Waits for QEMU's QMP greeting (0), or its end (-1 with its stderr). */
-static int wait_started(const struct vm_paths *p, struct jail_proc *jp, int err_r,
-			loam_err *err)
+static int wait_started(const struct vm_paths *p, struct jail_proc *jp, int err_r, loam_err *err)
 {
 	struct started st = {.len = 0};
 	cleanup_close int qmp = qmp_probe(p);

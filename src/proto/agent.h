@@ -126,7 +126,7 @@
 #define LOAM_KEY_INITRD		"initrd"
 #define LOAM_KEY_CMDLINE	"cmdline"
 #define LOAM_KEY_FIRMWARE	"firmware"
-#define LOAM_KEY_JAIL_MS		"jail_ms" /* vm-start: what the jail added */
+#define LOAM_KEY_JAIL_MS	"jail_ms" /* vm-start: what the jail added */
 #define LOAM_KEY_QEMU		"qemu"	  /* refused: the VMM comes from the bundle */
 #define LOAM_KEY_VMM_DIR	"vmm_dir" /* the pinned vmm bundle: bin/ lib/qemu/ share/qemu/ */
 #define LOAM_KEY_STORAGE_DIR	"storage_dir" /* the pinned storage bundle: bin/ */
