@@ -261,6 +261,7 @@ one_arch() { # arch code vars
 	gid=$(id -g "$(jget user <<<"$out")")
 	[[ $uid -gt 0 ]] && ok || bad "$1: VM user uid $uid"
 	out=$("$agent" vm-start "$id" --state-dir "$state") || { bad "$1: vm-start failed"; return; }
+	echo "info: $1: the jail added $(jget jail_ms <<<"$out") ms to this start" >&2
 	check_qemu_identity "$1" "$(jget pid <<<"$out")"
 	"$agent" vm-stop "$id" --state-dir "$state" --timeout 0 >/dev/null
 	attack_pidfile "$1"
