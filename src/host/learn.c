@@ -10,6 +10,8 @@
 #include <sys/utsname.h>
 
 #include "host/learn.h"
+
+#include "host/jail.h"
 #include "proto/agent.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
@@ -269,6 +271,11 @@ static int learn_all(struct learn_ctx *c, const char *storage_dir, loam_err *err
 		return -1;
 	learn_kvm(c);
 	learn_os(c);
+	if (c->root->is_host) {
+		char jail[256];
+		jail_support(jail, sizeof(jail));
+		put_str(c, LOAM_FACT_JAIL, jail, "/proc/self/ns, /sys/fs/cgroup");
+	}
 	if (!c->root->is_host)
 		json_object_set_new(c->facts, "root", json_string(c->root->dir));
 	json_object_set(c->facts, "sources", c->sources);
