@@ -19,8 +19,6 @@
 
 static const char *const running_signals[] = {LOAM_SIGNAL_STOP, LOAM_SIGNAL_REBOOT, NULL};
 
-static int stop_vmm(struct loam_strand_ctx *ctx, loam_err *err);
-
 /* What the checkup found wrong with a running VM, or NULL. Its storage
  * daemon's supervisor restarts the daemon by itself; the VM fails when the
  * supervisor gave up or is gone. */
@@ -61,7 +59,7 @@ int vm_label_wait(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_er
 		cleanup_free char *reason = checkup_problem(&st);
 		/* A guest whose disk is gone for good does not keep its VMM. */
 		cleanup_err loam_err stop = NULL;
-		if (reason && st.running && stop_vmm(ctx, &stop) < 0)
+		if (reason && st.running && vm_stop_vmm(ctx, &stop) < 0)
 			log_warn("vm %s: stop after a storage failure: %s", v->name,
 				 loam_err_msg(stop));
 		if (reason)

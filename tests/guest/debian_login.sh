@@ -7,7 +7,10 @@
 #     pins the host keys loam read from the guest's console;
 #   - inside: uname -m, hostname = the VM's name, df / within 5 % of the
 #     size's storage, sudo -n true, cloud-init status done, and the host key
-#     sshd serves has the fingerprint `vm show --json` reports;
+#     sshd serves has the fingerprint `vm show --json` reports, and the
+#     addresses the guest took (DHCP, RA) are vm show's ipv4 and ipv6;
+#   - its storage daemon killed (kill -9): a session opened before goes on
+#     writing, syncing and reading within 10 s, on the same boot (issue 14);
 #   - stop and start: a file written before is still there, the host key
 #     is unchanged (test_ssh_session checks that a changed key is refused).
 # Prints the time from request to running per arch and how long the host's
@@ -101,7 +104,9 @@ vssh() { # name cmd...: as the VM's login user, with the test's key
 check_guest() { # arch machine
 	local name=deb-$1 out want fp storage
 	out=$(vssh "$name" 'uname -m; hostname; df -B1 --output=size / | tail -n 1; sudo -n true && echo sudo-ok;
-		cloud-init status | sed -n "s/^status: //p"; ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub | cut -d" " -f2') ||
+		cloud-init status | sed -n "s/^status: //p"; ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub | cut -d" " -f2;
+		ip -4 -o addr show scope global | awk "{print \$4}" | cut -d/ -f1 | tr "\n" " "; echo;
+		ip -6 -o addr show scope global | awk "{print \$4}" | cut -d/ -f1 | tr "\n" " "; echo') ||
 		{ bad "$name: vm ssh failed"; return; }
 	mapfile -t r <<<"$out"
 	expect "$name uname -m" "$2" "${r[0]}"
@@ -116,9 +121,51 @@ check_guest() { # arch machine
 	fp=$(vm_field "$name" '.host_keys[] | select(.type == "ssh-ed25519") | .fingerprint')
 	expect "$name served host key = vm show's" "$fp" "${r[5]}"
 	contains "$name ssh_host_keys lists it" "$fp" "$(vm_field "$name" '.ssh_host_keys | join(" ")')"
+	# The addresses the guest took by DHCP and router advertisements are
+	# the ones `vm show` reports (issue 13).
+	contains "$name has vm show's IPv4 (DHCP)" " $(vm_field "$name" .ipv4) " " ${r[6]} "
+	contains "$name has vm show's IPv6 (RA/DHCPv6)" \
+		" $(python3 -c 'import ipaddress, sys; print(ipaddress.ip_address(sys.argv[1]).compressed)' \
+			"$(vm_field "$name" .ipv6)") " " ${r[7]} "
 }
 check_guest x64 x86_64
 check_guest arm64 aarch64
+
+# ---- the storage daemon is killed under the running guest (issue 14):
+# a session opened before the kill writes, syncs and reads a file written
+# before it, once a second; the ticks must go on within 10 s of the kill
+# and to the end, on the same boot ----
+storage_daemon() { # arch: "<supervisor> <daemon> <restarts>" -> daemon
+	local pid
+	read -r _ pid _ <"$state/host/vms/$(vm_field "deb-$1" .id)/storage.pid" 2>/dev/null
+	echo "${pid:-}"
+}
+kill_storage() { # arch
+	local name=deb-$1 boot0 daemon killed_at first after
+	boot0=$(vssh "$name" 'echo before >~/before-kill && sync && cat /proc/sys/kernel/random/boot_id')
+	daemon=$(storage_daemon "$1")
+	[[ $daemon =~ ^[0-9]+$ ]] || { bad "$name: no storage daemon pid"; return; }
+	vssh "$name" 'for i in $(seq 1 30); do echo $i >~/tick && sync && cat ~/before-kill >/dev/null &&
+		echo tick $i; sleep 1; done' | while read -r l; do echo "$(date +%s) $l"; done >"$state/ticks-$1" &
+	local reader=$!
+	until_true 120 "$name: the first ticks" bash -c "(( \$(grep -c tick '$state/ticks-$1') >= 3 ))" || return
+	killed_at=$(now)
+	kill -9 "$daemon"
+	wait "$reader"
+	first=$(awk -v t="$killed_at" '$1 > t && /tick/ {print $1; exit}' "$state/ticks-$1")
+	after=$(awk -v t="$killed_at" '$1 > t && /tick/' "$state/ticks-$1" | wc -l)
+	if [[ $first =~ ^[0-9]+$ ]] && ((first - killed_at <= 10)); then ok; else
+		bad "$name: no write+sync+read within 10 s of killing its storage daemon (first at ${first:-never})"
+	fi
+	expect "$name: the guest's I/O went on to the end" "tick 30" "$(tail -n 1 "$state/ticks-$1" | cut -d' ' -f2-)"
+	[[ $(storage_daemon "$1") =~ ^[0-9]+$ && $(storage_daemon "$1") != "$daemon" ]] && ok ||
+		bad "$name: no new storage daemon"
+	expect "$name: same boot after the daemon's kill" "$boot0" \
+		"$(vssh "$name" 'cat ~/before-kill && sync && cat /proc/sys/kernel/random/boot_id')"
+	echo "$name: storage daemon killed; $after ticks after it, the first $((first - killed_at)) s later"
+}
+kill_storage x64
+kill_storage arm64
 
 declare -A keys_before
 for arch in x64 arm64; do
