@@ -7,7 +7,8 @@
 # the canary is unchanged, the decoy lives, and the VM runs or fails with a
 # clear reason. Also: QEMU runs as the VM user from /proc (never uid 0),
 # with no new privileges and without -runas; the VM user cannot write the
-# VM's directory; a file planted there by the old layout is refused.
+# VM's directory; a file planted there by the old layout is refused. The
+# storage daemon runs in a jail of its own (check_daemon_jail).
 set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
@@ -153,6 +154,43 @@ attack_pidfile() { # arch: lying pid files in run/ while the VM is stopped
 	canary_before=$(canary_state)
 }
 
+# The storage daemon's own jail: the VM user with only its group, no new
+# privileges, namespaces neither the host's nor QEMU's, a minimal root with
+# run/ as /run, rlimits, the VM's cgroup; both name its socket /run/disk.sock.
+check_daemon_jail() { # arch qemu-pid
+	local daemon st ns f
+	read -r _ daemon _ <"$dir/storage.pid"
+	[[ $daemon =~ ^[0-9]+$ && -d /proc/$daemon ]] || {
+		bad "$1: no storage daemon in storage.pid: $(cat "$dir/storage.pid")"
+		return
+	}
+	st=$(cat "/proc/$daemon/status")
+	expect "$1 daemon uids" "$uid $uid $uid $uid" "$(awk '/^Uid:/{print $2,$3,$4,$5}' <<<"$st")"
+	expect "$1 daemon gids" "$gid $gid $gid $gid" "$(awk '/^Gid:/{print $2,$3,$4,$5}' <<<"$st")"
+	expect "$1 daemon groups: the VM's only" "$gid" "$(awk '/^Groups:/{print $2,$3}' <<<"$st" | xargs)"
+	expect "$1 daemon NoNewPrivs" 1 "$(awk '/^NoNewPrivs:/{print $2}' <<<"$st")"
+	expect "$1 daemon CapEff" 0000000000000000 "$(awk '/^CapEff:/{print $2}' <<<"$st")"
+	for ns in net mnt pid ipc; do
+		[[ $(readlink "/proc/$daemon/ns/$ns") != "$(readlink "/proc/self/ns/$ns")" ]] && ok ||
+			bad "$1: the daemon shares the host's $ns namespace"
+	done
+	[[ $(readlink "/proc/$daemon/ns/mnt") != "$(readlink "/proc/$2/ns/mnt")" ]] && ok ||
+		bad "$1: the daemon shares QEMU's mount namespace"
+	[[ -S /proc/$daemon/root/run/disk.sock && -e /proc/$daemon/root/proc/1/status ]] && ok ||
+		bad "$1: the daemon's root lacks /run/disk.sock or /proc"
+	for f in /etc/shadow /etc/passwd /root "$state/canary" "$state/vms"; do
+		[[ -e /proc/$daemon/root$f ]] && bad "$1: the daemon sees $f" || ok
+	done
+	expect "$1 daemon's core size limit" 0 "$(awk '/^Max core file size/{print $5}' "/proc/$daemon/limits")"
+	expect "$1 daemon's open file limit" 1024 "$(awk '/^Max open files/{print $4}' "/proc/$daemon/limits")"
+	grep -q "/loam/vm-$id\$" "/proc/$daemon/cgroup" && ok ||
+		bad "$1: the daemon is not in the VM's cgroup: $(cat "/proc/$daemon/cgroup")"
+	tr '\0' '\n' <"/proc/$daemon/cmdline" | grep -q 'addr.path=/run/disk.sock$' && ok ||
+		bad "$1: the daemon does not serve /run/disk.sock"
+	tr '\0' '\n' <"/proc/$2/cmdline" | grep -q '^socket,id=disk0,path=/run/disk.sock,' && ok ||
+		bad "$1: QEMU does not reach /run/disk.sock"
+}
+
 attack_start() { # arch: symlinks for every file, then start, status, stop
 	local out pid
 	plant_in_run
@@ -270,6 +308,7 @@ one_arch() { # arch code vars
 	out=$("$agent" vm-start "$id" --state-dir "$state") || { bad "$1: vm-start failed"; return; }
 	echo "info: $1: the jail added $(jget jail_ms <<<"$out") ms to this start" >&2
 	check_qemu_identity "$1" "$(jget pid <<<"$out")"
+	check_daemon_jail "$1" "$(jget pid <<<"$out")"
 	"$agent" vm-stop "$id" --state-dir "$state" --timeout 0 >/dev/null
 	attack_pidfile "$1"
 	attack_start "$1"
