@@ -191,7 +191,9 @@ static void close_fds(struct vm_keeper *k)
 			close(*fds[i]);
 }
 
-/* In the jail's init, as root: the disk and the image at their numbers. */
+/* In the jail's init, as root: the disk and the image at their numbers;
+ * the supervisor's own fds go (the init outlives the exec: it must hold
+ * neither the VM directory nor vm-start's answer pipe). */
 static int place_files(void *arg)
 {
 	const struct vm_keeper *k = arg;
@@ -199,6 +201,10 @@ static int place_files(void *arg)
 		dprintf(STDERR_FILENO, "loam jail: dup2: %s\n", strerror(errno));
 		return -1;
 	}
+	const int own[] = {k->dir, k->ready_w, k->disk, k->image};
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		if (own[i] >= JAIL_FD_PRIVATE)
+			close(own[i]);
 	return 0;
 }
 

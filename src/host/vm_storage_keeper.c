@@ -273,6 +273,7 @@ static void first_start(struct keeper *s)
 	}
 	(void)!write(k->ready_w, "ok", 2);
 	close(k->ready_w);
+	k->ready_w = -1; /* a later jail's fd may take its number */
 }
 
 void vm_keeper_run(struct vm_keeper *k)
