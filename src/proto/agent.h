@@ -81,7 +81,7 @@
 #define LOAM_LAYOUT_VM_STORAGE_LOG "storage.log" /* the daemon's stderr */
 /* Why the supervisor gave up (the daemon's log tail); gone at the next start. */
 #define LOAM_LAYOUT_VM_STORAGE_FAILED "storage.failed"
-#define LOAM_LAYOUT_VM_VMM_PID "vmm.pid"  /* QEMU's host pid, root's */
+#define LOAM_LAYOUT_VM_VMM_PID	      "vmm.pid" /* QEMU's host pid, root's */
 /* The pid file of a reference boot as root (vm-argv --paths), in the
  * root-owned VM dir: root never writes by path in run/. */
 #define LOAM_LAYOUT_VM_REF_PIDFILE "reference.pid"
