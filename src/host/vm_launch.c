@@ -627,6 +627,7 @@ static int start_qemu(const struct vm_paths *p, const struct vm_spec *s, int dir
 	j->envp = envp;
 	int rc = run_jail(p, dir, j, pid, &jail_ns, setup->h, err);
 	*jail_ms += (double)jail_ns / 1e6;
+	j->view.ro = j->view.rw = NULL; /* this frame's */
 	return rc;
 }
 
