@@ -165,8 +165,11 @@ static int wait_ready(int ready_r, loam_err *err)
 	for (;;) {
 		int64_t left = deadline - loam_now_ms();
 		struct pollfd pfd = {.fd = ready_r, .events = POLLIN};
-		if (left <= 0 || (poll(&pfd, 1, (int)left) < 0 && errno != EINTR))
-			break;
+		int ready = left <= 0 ? 0 : poll(&pfd, 1, (int)left);
+		if (ready == 0 || (ready < 0 && errno != EINTR))
+			break; /* never a read that blocks past the deadline */
+		if (ready < 0)
+			continue;
 		ssize_t n = read(ready_r, buf + len, FAILED_MAX - len);
 		if (n < 0 && errno == EINTR)
 			continue;
