@@ -199,10 +199,14 @@ void job_read(const struct job_paths *p, long wait_ms, struct job_status *st)
 
 /* ---- starting ---- */
 
+/* The monitor's start time comes from its task's stat, not /proc/PID/stat:
+ * under qemu-user (an emulated host) a process reading its own stat gets
+ * qemu's rendering, whose start time can be one tick off the kernel's, and
+ * monitor_alive (reading the kernel's) would then call a running job lost. */
 static void write_pid_file(const struct job_paths *p)
 {
-	char path[64], line[96];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)getpid());
+	char path[80], line[96];
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)getpid(), (int)getpid());
 	size_t len = 0;
 	cleanup_free char *stat = read_small(path, 4096, &len);
 	const char *s = stat ? strrchr(stat, ')') : NULL;
