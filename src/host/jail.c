@@ -6,7 +6,8 @@
  * the view and drops to the jail's user; only then it forks the process
  * that execs. It stays as that user to reap, writes the exec'd process's
  * wait status to the report pipe, and exits when nothing is left, which
- * ends the namespace.
+ * ends the namespace. Namespaces the host refuses (jail_caps) are left
+ * out; without the minimal root the init only changes into run/.
  */
 #include "host/jail.h"
 
@@ -83,7 +84,17 @@ static void quiet(void)
 		close(null);
 }
 
-static __attribute__((noreturn)) void init(const struct jail_spec *j, int report)
+/* The minimal root, or only run/ as the working directory without one. */
+static void enter_view(const struct jail_spec *j, bool view)
+{
+	const char *what = NULL;
+	if (view && jail_view_enter(&j->view, &what) < 0)
+		die(what);
+	if (!view && fchdir(j->view.run_fd) < 0)
+		die("chdir run/");
+}
+
+static __attribute__((noreturn)) void init(const struct jail_spec *j, int report, bool view)
 {
 	sigset_t none;
 	sigemptyset(&none);
@@ -95,9 +106,7 @@ static __attribute__((noreturn)) void init(const struct jail_spec *j, int report
 		_exit(127);
 	join_cgroup(j->cgroup);
 	limit(j->max_files);
-	const char *what = NULL;
-	if (jail_view_enter(&j->view, &what) < 0)
-		die(what);
+	enter_view(j, view);
 	drop(j);
 	/* Not dumpable: the jailed process, the same user, may not ptrace it. */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 || prctl(PR_SET_NAME, j->name, 0, 0, 0) < 0)
@@ -138,11 +147,12 @@ int jail_spawn(const struct jail_spec *j, struct jail_proc *out, loam_err *err)
 		close(pipefd[0]);
 		return loam_fail_errno(err, "dup");
 	}
+	const struct jail_caps *caps = jail_caps();
+	unsigned long ns = caps->ns_flags & (NS_FLAGS | (j->new_net ? CLONE_NEWNET : 0));
 	fflush(NULL);
-	unsigned long flags = NS_FLAGS | (j->new_net ? CLONE_NEWNET : 0) | SIGCHLD;
-	pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
+	pid_t pid = (pid_t)syscall(SYS_clone, ns | SIGCHLD, NULL, NULL, NULL, NULL);
 	if (pid == 0)
-		init(j, w);
+		init(j, w, caps->pivot_root);
 	close(w);
 	if (pid < 0) {
 		close(pipefd[0]);
@@ -197,24 +207,4 @@ void jail_proc_close(struct jail_proc *p)
 	if (p->report_fd >= 0)
 		close(p->report_fd);
 	p->report_fd = -1;
-}
-
-void jail_support(char *out, size_t size)
-{
-	static const char *const ns[][2] = {
-	    {"/proc/self/ns/mnt", "mountns"},
-	    {"/proc/self/ns/pid", "pidns"},
-	    {"/proc/self/ns/ipc", "ipcns"},
-	    {"/proc/self/ns/net", "netns"},
-	};
-	size_t len = (size_t)snprintf(out, size, "sandbox");
-	for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++)
-		if (access(ns[i][0], F_OK) == 0 && len < size)
-			len += (size_t)snprintf(out + len, size - len, ", %s", ns[i][1]);
-	char cg[96];
-	jail_cgroup_support(cg, sizeof(cg));
-	if (*cg && len < size)
-		len += (size_t)snprintf(out + len, size - len, ", %s", cg);
-	if (len < size)
-		snprintf(out + len, size - len, ", rlimits");
 }

@@ -7,7 +7,10 @@
  * drops to its user with no new privileges and execs. A small init, the
  * namespace's pid 1 and already unprivileged, reaps it and tells the agent
  * how it ended; the agent learns the jailed process's host pid from the
- * kernel, never from a file the jailed user can write.
+ * kernel, never from a file the jailed user can write. A part the host
+ * cannot give (jail_caps: an emulated host has no namespaces) is left out,
+ * never silently: the learn report names it with the reason. Without the
+ * minimal root the child's working directory is still run/.
  */
 #ifndef LOAM_HOST_JAIL_H
 #define LOAM_HOST_JAIL_H
@@ -48,6 +51,8 @@ int jail_cgroup_remove(const char *name, loam_err *err);
 /* What the host offers: "cgroup v2 cpu+memory+pids", "cgroup v1 ..." or
  * "" when none of the three controllers is there. */
 void jail_cgroup_support(char *out, size_t size);
+/* Root may make cgroups there; else why not, in why. */
+bool jail_cgroup_writable(char *why, size_t size);
 
 /* ---- the minimal root (jail_mount.c) ---- */
 
@@ -121,8 +126,26 @@ int64_t jail_exec_ns(struct jail_proc *p, int timeout_ms);
  * before starting it. */
 int jail_exit_status(struct jail_proc *p, int timeout_ms);
 void jail_proc_close(struct jail_proc *p);
-/* The parts this host can apply, as "sandbox, mountns, pidns, ipcns, netns,
- * cgroup v1 cpu+memory+pids, rlimits" (sandbox: QEMU's seccomp filter). */
+/* ---- what this host can give (jail_probe.c) ---- */
+
+#define JAIL_MISSING_MAX 8
+#define JAIL_REASON_LEN	 192
+
+struct jail_caps {
+	unsigned long ns_flags; /* the CLONE_NEW* flags clone accepts here */
+	bool pivot_root;	/* the minimal root (it needs a mount namespace) */
+	bool cgroup;		/* root can make cgroups */
+	/* each part left out, as "part: reason" */
+	char missing[JAIL_MISSING_MAX][JAIL_REASON_LEN];
+	size_t n_missing;
+};
+
+/* Probed on the first call in this process, then kept. The VM user, no new
+ * privileges, rlimits and root's log files need no probe: they always hold. */
+const struct jail_caps *jail_caps(void);
+/* The parts this host applies, as "sandbox, mountns, pidns, ipcns, netns,
+ * pivot_root, cgroup v1 cpu+memory+pids, rlimits" (sandbox: QEMU's seccomp
+ * filter). */
 void jail_support(char *out, size_t size);
 
 #endif

@@ -4,7 +4,8 @@
  * production Debian and Ubuntu) get /sys/fs/cgroup/loam/NAME; cgroup v1
  * hosts (this build machine) get loam/NAME in the cpu, memory and pids
  * hierarchies. Only root writes these files; the jailed child joins by
- * writing "0" to the cgroup.procs fds opened here.
+ * writing "0" to the cgroup.procs fds opened here. A host whose hierarchies
+ * root cannot write (jail_caps) gets no cgroup, and says so.
  */
 #include "host/jail.h"
 
@@ -81,6 +82,26 @@ void jail_cgroup_support(char *out, size_t size)
 			len += (size_t)snprintf(out + len, len < size ? size - len : 0, "%s%s",
 						len ? "+" : (v2 ? "cgroup v2 " : "cgroup v1 "),
 						v1_dirs[c]);
+}
+
+bool jail_cgroup_writable(char *why, size_t size)
+{
+	bool v2;
+	unsigned mask = available(&v2);
+	char dir[128];
+	for (int c = 0; c < JAIL_CGROUP_MAX; c++) {
+		if (!(mask & (1u << c)) || (v2 && c > 0))
+			continue;
+		if (v2)
+			snprintf(dir, sizeof(dir), "%s", CGROUP_ROOT);
+		else
+			snprintf(dir, sizeof(dir), CGROUP_ROOT "/%s", v1_dirs[c]);
+		if (access(dir, W_OK) < 0) {
+			snprintf(why, size, "%s is not writable: %s", dir, strerror(errno));
+			return false;
+		}
+	}
+	return true;
 }
 
 static int write_value(const char *dir, const char *file, const char *value, loam_err *err)
@@ -166,6 +187,8 @@ int jail_cgroup_create(const char *name, const struct jail_limits *l, struct jai
 		       loam_err *err)
 {
 	*cg = (struct jail_cgroup){0};
+	if (!jail_caps()->cgroup)
+		return 0; /* named in the learn report */
 	bool v2;
 	unsigned mask = available(&v2);
 	char dir[256];
@@ -218,6 +241,8 @@ static int remove_dir(const char *dir, loam_err *err)
 int jail_cgroup_remove(const char *name, loam_err *err)
 {
 	char dir[256];
+	if (!jail_caps()->cgroup)
+		return 0;
 	if (is_v2()) {
 		snprintf(dir, sizeof(dir), CGROUP_ROOT "/" CGROUP_PARENT "/%s", name);
 		return remove_dir(dir, err);

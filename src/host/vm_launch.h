@@ -48,8 +48,9 @@ void vm_cgroup_name(const struct vm_paths *p, char *out, size_t size);
 void vm_jail_view(const struct vm_paths *p, const char *bundle, const char *prog,
 		  const char *ro[VM_JAIL_RO_MAX], struct jail_view *v);
 
-/* Where the storage daemon serves the disk, as both jailed programs see
- * it: run/ is their /run (jail.h). */
-#define VM_JAIL_DISK_SOCK "/run/" LOAM_LAYOUT_VM_DISK_SOCK
+/* Where the storage daemon serves the disk, relative to run/: both jailed
+ * programs' working directory, their /run when the host gives the minimal
+ * root and the VM directory's run/ when it does not (jail.h). */
+#define VM_JAIL_DISK_SOCK LOAM_LAYOUT_VM_DISK_SOCK
 
 #endif

@@ -45,7 +45,7 @@
 #define VM_STORAGE_MAX_FILES	1024
 
 /* The daemon's argv: the blockdev chain on fds 3 and 4, the export on
- * run/disk.sock as the jail shows it (VM_JAIL_DISK_SOCK). */
+ * run/disk.sock, relative to its working directory (VM_JAIL_DISK_SOCK). */
 int vm_storage_argv(const struct vm_spec *s, struct loam_argv *argv, loam_err *err);
 
 /* Forks the supervisor and returns once the first daemon serves (its

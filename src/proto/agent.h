@@ -224,7 +224,9 @@
 #define LOAM_FACT_CPU_MODEL	    "cpu_model"
 #define LOAM_FACT_OS		    "os"
 #define LOAM_FACT_JAIL		    "jail" /* the parts of the VM jail this host applies */
-#define LOAM_FACT_KERNEL	    "kernel"
+/* the parts it cannot, each "part: reason" */
+#define LOAM_FACT_JAIL_MISSING "jail_missing"
+#define LOAM_FACT_KERNEL       "kernel"
 
 /* ---- install and uninstall (stdin and answer) ---- */
 

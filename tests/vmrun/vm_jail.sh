@@ -8,7 +8,8 @@
 # clear reason. Also: QEMU runs as the VM user from /proc (never uid 0),
 # with no new privileges and without -runas; the VM user cannot write the
 # VM's directory; a file planted there by the old layout is refused. The
-# storage daemon runs in a jail of its own (check_daemon_jail).
+# storage daemon runs in a jail of its own (check_daemon_jail). The learn
+# report lists every part as active and none as missing (check_jail_fact).
 set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
@@ -156,7 +157,8 @@ attack_pidfile() { # arch: lying pid files in run/ while the VM is stopped
 
 # The storage daemon's own jail: the VM user with only its group, no new
 # privileges, namespaces neither the host's nor QEMU's, a minimal root with
-# run/ as /run, rlimits, the VM's cgroup; both name its socket /run/disk.sock.
+# run/ as /run, rlimits, the VM's cgroup; both name its socket disk.sock in
+# their working directory, /run.
 check_daemon_jail() { # arch qemu-pid
 	local daemon st ns f
 	read -r _ daemon _ <"$dir/storage.pid"
@@ -185,9 +187,9 @@ check_daemon_jail() { # arch qemu-pid
 	expect "$1 daemon's open file limit" 1024 "$(awk '/^Max open files/{print $4}' "/proc/$daemon/limits")"
 	grep -q "/loam/vm-$id\$" "/proc/$daemon/cgroup" && ok ||
 		bad "$1: the daemon is not in the VM's cgroup: $(cat "/proc/$daemon/cgroup")"
-	tr '\0' '\n' <"/proc/$daemon/cmdline" | grep -q 'addr.path=/run/disk.sock$' && ok ||
+	tr '\0' '\n' <"/proc/$daemon/cmdline" | grep -q 'addr.path=disk.sock$' && ok ||
 		bad "$1: the daemon does not serve /run/disk.sock"
-	tr '\0' '\n' <"/proc/$2/cmdline" | grep -q '^socket,id=disk0,path=/run/disk.sock,' && ok ||
+	tr '\0' '\n' <"/proc/$2/cmdline" | grep -q '^socket,id=disk0,path=disk.sock,' && ok ||
 		bad "$1: QEMU does not reach /run/disk.sock"
 }
 
@@ -319,5 +321,21 @@ one_arch() { # arch code vars
 	attack_purge "$1"
 }
 
+# This host (native, root) gives every part: the learn report names them
+# all and leaves none out, so no part of the jail above weakened silently.
+check_jail_fact() {
+	local facts
+	facts=$("$agent" learn --storage-dir "$state") || { bad "learn failed"; return; }
+	expect "jail fact: every part" \
+		"sandbox, mountns, pidns, ipcns, netns, pivot_root, $(jail_cgroup_part), rlimits" \
+		"$(jget jail <<<"$facts")"
+	expect "jail fact: nothing left out" "[]" "$(jget jail_missing <<<"$facts")"
+}
+jail_cgroup_part() {
+	if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then echo "cgroup v2 cpu+memory+pids"
+	else echo "cgroup v1 cpu+memory+pids"; fi
+}
+
+check_jail_fact
 each_vm_arch one_arch
 finish
