@@ -21,7 +21,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define PROBE_MOUNT "/tmp" /* covered by a tmpfs in the probe's own namespace only */
+/* Covered by a tmpfs in the probe's own mount namespace only (pivot_steps). */
+#define PROBE_MOUNT "/tmp"
 
 static const struct {
 	unsigned long flag;
@@ -39,7 +40,7 @@ struct pivot_failure {
 	int step, err;
 };
 
-static const char *const pivot_steps[] = {"make / private", "mount a tmpfs on " PROBE_MOUNT,
+static const char *const pivot_steps[] = {"make / private", "mount a tmpfs on /tmp",
 					  "pivot_root into it"};
 
 static __attribute__((format(printf, 3, 4))) void add_missing(struct jail_caps *c, const char *part,
@@ -58,12 +59,18 @@ static __attribute__((format(printf, 3, 4))) void add_missing(struct jail_caps *
 /* In the probe child, in its own mount namespace: the view's pivot_root. */
 static __attribute__((noreturn)) void try_pivot(int report)
 {
-	int step = 0;
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 && ++step &&
-	    mount("loam-probe", PROBE_MOUNT, "tmpfs", MS_NOSUID | MS_NODEV, "size=16k") == 0 &&
-	    ++step && chdir(PROBE_MOUNT) == 0 && syscall(SYS_pivot_root, ".", ".") == 0)
-		_exit(0);
-	struct pivot_failure f = {step, errno};
+	struct pivot_failure f = {0, 0};
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		goto fail;
+	f.step = 1;
+	if (mount("loam-probe", PROBE_MOUNT, "tmpfs", MS_NOSUID | MS_NODEV, "size=16k") < 0)
+		goto fail;
+	f.step = 2;
+	if (chdir(PROBE_MOUNT) < 0 || syscall(SYS_pivot_root, ".", ".") < 0)
+		goto fail;
+	_exit(0);
+fail:
+	f.err = errno;
 	(void)!write(report, &f, sizeof(f));
 	_exit(1);
 }
