@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "artifact/versions.h"
+#include "proto/agent.h"
 #include "db/net.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
@@ -130,6 +131,14 @@ int api_hosts_show(struct api_req *r, loam_err *err)
 	cleanup_err loam_err ferr = NULL;
 	json_t *facts = h.facts ? loam_json_parse(h.facts, strlen(h.facts), "facts", &ferr) : NULL;
 	json_t *v = host_json(&h);
+	/* The jail's active parts and those the host cannot give, on top so
+	 * that `loam host show` prints them. */
+	json_t *jail = json_object_get(facts, LOAM_FACT_JAIL);
+	json_t *missing = json_object_get(facts, LOAM_FACT_JAIL_MISSING);
+	if (json_is_string(jail))
+		json_object_set(v, LOAM_FACT_JAIL, jail);
+	if (json_is_array(missing))
+		json_object_set(v, LOAM_FACT_JAIL_MISSING, missing);
 	json_object_set_new(v, "facts", facts ? facts : json_null());
 	json_object_set_new(v, "artifacts", artifacts);
 	r->out = v;

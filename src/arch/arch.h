@@ -77,6 +77,8 @@ struct loam_vmm_spec {
 	const char *hugepage_dir; /* hugetlbfs mount with 1 GiB pages, when hugepages */
 	const char *console_log;  /* file the virtio console is written to, or NULL */
 	bool daemonize;		  /* -daemonize: QEMU returns once the VM is set up */
+	bool log_pipes;		  /* the logs are pipes (append=on: QEMU truncates no pipe) */
+	bool sandbox;		  /* -sandbox: QEMU's seccomp filter, everything denied */
 	/* Files handed over open (the jail, src/host/vm_launch.c): each entry
 	 * becomes `-add-fd fd=F,set=S`, named /dev/fdset/S in the paths above;
 	 * qmp_fd > 0 is a listening socket QEMU serves QMP on, in place of

@@ -161,9 +161,9 @@ static char *read_small(const char *path)
 	return loam_read_file(path, 4096, &text, NULL, &err) < 0 ? NULL : text;
 }
 
-/* The pid in a pid file of the VM user's run/: opened without following
- * a link, and only a plain file; 0 otherwise. */
-static long pid_in_run(const char *pidfile)
+/* The pid in a pid file, opened without following a link, and only a
+ * plain file; 0 otherwise. */
+static long pid_in_file(const char *pidfile)
 {
 	cleanup_close int fd = open(pidfile, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	struct stat st;
@@ -174,11 +174,11 @@ static long pid_in_run(const char *pidfile)
 	return strtol(text, NULL, 10);
 }
 
-/* When the VM's QEMU (its pid file in run/) started, in now_ms()'s clock;
+/* When the VM's QEMU (its host pid in vmm.pid) started, in now_ms()'s clock;
  * -1 if unknown. */
 static int64_t process_start_ms(const char *pidfile)
 {
-	long pid = pid_in_run(pidfile);
+	long pid = pid_in_file(pidfile);
 	if (pid <= 1)
 		return -1;
 	char path[64];
@@ -199,7 +199,7 @@ static int64_t process_start_ms(const char *pidfile)
 /* The files of one VM on the (local) host. */
 struct vm_files {
 	char *serial;
-	char *qemu_pidfile; /* vm-start's QEMU, in the VM user's run/ */
+	char *qemu_pidfile; /* vm-start's QEMU's host pid, in the root-owned VM dir */
 	char *pidfile;	    /* the reference boot's, in the root-owned VM dir */
 };
 
@@ -215,8 +215,7 @@ static void vm_files_init(struct vm_files *f, const char *state_dir, const char 
 {
 	f->serial = xasprintf("%s/" LOAM_LAYOUT_VMS "/%s/" LOAM_LAYOUT_VM_SERIAL, state_dir, id);
 	f->qemu_pidfile =
-	    xasprintf("%s/" LOAM_LAYOUT_VMS "/%s/" LOAM_LAYOUT_VM_RUN "/" LOAM_LAYOUT_VM_PIDFILE,
-		      state_dir, id);
+	    xasprintf("%s/" LOAM_LAYOUT_VMS "/%s/" LOAM_LAYOUT_VM_VMM_PID, state_dir, id);
 	f->pidfile =
 	    xasprintf("%s/" LOAM_LAYOUT_VMS "/%s/" LOAM_LAYOUT_VM_REF_PIDFILE, state_dir, id);
 }
@@ -384,6 +383,7 @@ struct bench_run {
 	const struct boot_opts *o;
 	struct loam_agent agent; /* on this machine, through the local transport */
 	int64_t loam_ms[MAX_RUNS], overhead_ms[MAX_RUNS], direct_ms[MAX_RUNS];
+	int64_t jail_us[MAX_RUNS]; /* what the jail added to a start (vm-start's jail_ms) */
 	char name[64];
 };
 
@@ -417,11 +417,20 @@ static void leave_vm_netns(int back)
 	close(back);
 }
 
-/* Stops the loam-booted VM and boots its exact argv once more without loam. */
-static int measure_direct(const struct bench_run *b, const char *id, int64_t *ms, loam_err *err)
+/* Stops the loam-booted VM, starts it once through the agent for what its
+ * jail costs (cgroup, namespaces, mounts, drop: vm-start's jail_ms), and
+ * boots its exact argv once more without loam. */
+static int measure_direct(const struct bench_run *b, const char *id, int64_t *ms, int64_t *jail_us,
+			  loam_err *err)
 {
 	cleanup_argv struct loam_argv qemu = {0}, env = {0};
-	if (loam_agent_vm_stop(&b->agent, id, 0, NULL, err) < 0 || reprep(&b->agent, id, err) < 0 ||
+	double jail_ms = 0;
+	if (loam_agent_vm_stop(&b->agent, id, 0, NULL, err) < 0 ||
+	    loam_agent_vm_start_timed(&b->agent, id, NULL, NULL, &jail_ms, err) < 0 ||
+	    loam_agent_vm_stop(&b->agent, id, 0, NULL, err) < 0)
+		return -1;
+	*jail_us = (int64_t)(jail_ms * 1000);
+	if (reprep(&b->agent, id, err) < 0 ||
 	    loam_agent_vm_argv(&b->agent, id, &qemu, &env, err) < 0)
 		return -1;
 	cleanup_vm_files struct vm_files f = {0};
@@ -446,7 +455,7 @@ static int run_pair(struct bench_run *b, long i, loam_err *err)
 	b->overhead_ms[i] = bt.overhead_ms;
 	cleanup_json json_t *vm = vm_get(b->c, b->name, err);
 	int rc = vm ? measure_direct(b, json_string_value(json_object_get(vm, "id")),
-				     &b->direct_ms[i], err)
+				     &b->direct_ms[i], &b->jail_us[i], err)
 		    : -1;
 	cleanup_err loam_err rm = NULL;
 	if (vm_remove(b->c, b->name, rc < 0 ? &rm : err) < 0 && rc == 0)
@@ -455,10 +464,10 @@ static int run_pair(struct bench_run *b, long i, loam_err *err)
 		fprintf(
 		    stderr,
 		    "loam: bench boot: run %ld: loam %lld ms (overhead %lld ms: %lld before QEMU, "
-		    "%lld after LOAM-READY), direct %lld ms\n",
+		    "%lld after LOAM-READY), direct %lld ms, jail %.1f ms\n",
 		    i + 1, (long long)b->loam_ms[i], (long long)b->overhead_ms[i],
 		    (long long)bt.before_qemu_ms, (long long)bt.after_ready_ms,
-		    (long long)b->direct_ms[i]);
+		    (long long)b->direct_ms[i], (double)b->jail_us[i] / 1000);
 	return rc;
 }
 
@@ -487,9 +496,9 @@ static json_t *results_json(const struct bench_run *b, const char *host_name)
 {
 	long n = b->o->runs;
 	int64_t lp = p50_of(b->loam_ms, n), dp = p50_of(b->direct_ms, n),
-		op = p50_of(b->overhead_ms, n);
+		op = p50_of(b->overhead_ms, n), jp = p50_of(b->jail_us, n);
 	return json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:f, s:f, s:i, s:f, s:o, s:o, s:o, "
-			 "s:s}",
+			 "s:f, s:f, s:o, s:s}",
 			 "arch", b->o->arch, "size", b->o->size, "boot",
 			 b->o->direct_kernel ? "direct-kernel" : "firmware", "runs", (json_int_t)n,
 			 "settle_s", (json_int_t)b->o->settle_s, "loam_p50_ms", (json_int_t)lp,
@@ -497,7 +506,8 @@ static json_t *results_json(const struct bench_run *b, const char *host_name)
 			 1.10, "loam_overhead_p50_ms", (json_int_t)op, "overhead_ratio",
 			 ratio(dp + op, dp), "loam_ms", ms_array(b->loam_ms, n), "direct_ms",
 			 ms_array(b->direct_ms, n), "overhead_ms", ms_array(b->overhead_ms, n),
-			 "host", host_name);
+			 "jail_p50_ms", (double)jp / 1000, "jail_goal_ms", 20.0, "jail_us",
+			 ms_array(b->jail_us, n), "host", host_name);
 }
 
 static int run_bench(struct bench_run *b, json_t **out, loam_err *err)

@@ -10,6 +10,8 @@
 #include <sys/utsname.h>
 
 #include "host/learn.h"
+
+#include "host/jail.h"
 #include "proto/agent.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
@@ -255,6 +257,19 @@ static void learn_os(struct learn_ctx *c)
 	put_str(c, LOAM_FACT_OS, "", "unavailable");
 }
 
+/* The jail's active parts, and each part left out with its reason. */
+static void learn_jail(struct learn_ctx *c)
+{
+	char jail[256];
+	jail_support(jail, sizeof(jail));
+	put_str(c, LOAM_FACT_JAIL, jail, "clone and pivot_root in a child, /sys/fs/cgroup");
+	const struct jail_caps *caps = jail_caps();
+	json_t *missing = json_array();
+	for (size_t i = 0; i < caps->n_missing; i++)
+		json_array_append_new(missing, json_string(caps->missing[i]));
+	json_object_set_new(c->facts, LOAM_FACT_JAIL_MISSING, missing);
+}
+
 static int learn_all(struct learn_ctx *c, const char *storage_dir, loam_err *err)
 {
 	cleanup_free char *buf = NULL;
@@ -269,7 +284,9 @@ static int learn_all(struct learn_ctx *c, const char *storage_dir, loam_err *err
 		return -1;
 	learn_kvm(c);
 	learn_os(c);
-	if (!c->root->is_host)
+	if (c->root->is_host)
+		learn_jail(c);
+	else
 		json_object_set_new(c->facts, "root", json_string(c->root->dir));
 	json_object_set(c->facts, "sources", c->sources);
 	return 0;

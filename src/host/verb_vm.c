@@ -2,10 +2,11 @@
  * The VM verbs of the agent: vm-prep, vm-start, vm-status, vm-stop and
  * vm-purge. Each is idempotent, takes its words as validated argv and its
  * data as JSON on stdin, and prints one JSON object on stdout. QEMU runs
- * daemonized as the VM's own unix user, in the jail of vm_launch.c, from
- * the pinned vmm bundle when the spec names one, supervised through its
- * pid file, its QMP socket and its serial log; its disk comes from the
- * storage daemon (vm_storage.h), which starts before it and stops after.
+ * as the VM's own unix user in its jail (vm_launch.h, jail.h), from the
+ * pinned vmm bundle when the spec names one, supervised through its
+ * vmm.pid, its QMP socket and its serial log; its disk comes from the
+ * storage daemon (vm_storage.h), jailed likewise, which starts before it
+ * and stops after.
  * The exact interface is documented in docs/agent-vm-verbs.md.
  */
 #include <errno.h>
@@ -25,6 +26,7 @@
 #include "lib/json.h"
 #include "lib/valid.h"
 #include "lib/clock.h"
+#include "host/jail.h"
 #include "host/net.h"
 #include "host/qmp.h"
 #include "host/verbs.h"
@@ -109,6 +111,23 @@ static int lock_vm_dir(const struct vm_paths *p, loam_err *err)
 	return fd;
 }
 
+/* Stops the storage daemon through its root supervisor (which this leaves
+ * alone: it is root's), then ends every process of the VM's user, not only
+ * QEMU (whatever a compromised QEMU, daemon or guest left behind), then
+ * removes the VM's cgroup. After QEMU, which may flush to the daemon. */
+static int end_vm_processes(const struct vm_paths *p, loam_err *err)
+{
+	uid_t uid;
+	gid_t gid;
+	bool found = false;
+	char cgroup[96];
+	vm_cgroup_name(p, cgroup, sizeof(cgroup));
+	if (vm_storage_stop(p, err) < 0 || vm_user_lookup(p->user, &uid, &gid, &found, err) < 0 ||
+	    (found && vm_kill_user_processes(uid, err) < 0))
+		return -1;
+	return jail_cgroup_remove(cgroup, err);
+}
+
 /* ---- vm-prep ---- */
 
 static int read_stdin(char **out, size_t *len, loam_err *err)
@@ -156,16 +175,19 @@ int loam_host_verb_vm_start(int argc, char **argv)
 	cleanup_close int lock = lock_vm_dir(&p, &err);
 	pid_t pid = lock < 0 ? 0 : vm_running_pid(&p);
 	bool started = false;
+	double jail_ms = 0;
 	int rc = lock < 0 ? -1 : 0;
 	if (rc == 0 && !pid) {
-		rc = vm_launch(&p, &spec, &pid, &err);
+		rc = end_vm_processes(&p, &err) < 0 ? -1
+						    : vm_launch(&p, &spec, &pid, &jail_ms, &err);
 		started = rc == 0;
 	}
 	vm_spec_free(&spec);
 	if (rc < 0)
 		return loam_host_report(LOAM_VERB_VM_START, &err);
-	return print_json(json_pack("{s:s,s:i,s:b}", LOAM_KEY_ID, p.id, LOAM_KEY_PID,
-				    (json_int_t)pid, LOAM_KEY_STARTED, started));
+	return print_json(json_pack("{s:s,s:i,s:b,s:f}", LOAM_KEY_ID, p.id, LOAM_KEY_PID,
+				    (json_int_t)pid, LOAM_KEY_STARTED, started, LOAM_KEY_JAIL_MS,
+				    jail_ms));
 }
 
 /* ---- vm-argv ---- */
@@ -270,8 +292,10 @@ static void forget_runtime_files(const struct vm_paths *p)
 	cleanup_close int run = dir < 0 ? -1 : vm_run_open(dir, &owner, &err);
 	if (run >= 0)
 		vm_unlink_at(run, LOAM_LAYOUT_VM_PIDFILE, &err);
-	if (dir >= 0)
+	if (dir >= 0) {
 		vm_unlink_at(dir, LOAM_LAYOUT_VM_QMP, &err);
+		vm_unlink_at(dir, LOAM_LAYOUT_VM_VMM_PID, &err);
+	}
 }
 
 /* Stops QEMU: ACPI power-down for up to powerdown_ms (0 skips it), then
@@ -313,7 +337,9 @@ int loam_host_verb_vm_stop(int argc, char **argv)
 	(void)lock; /* held until return */
 	/* The storage daemon stops after QEMU, which may flush to it. */
 	const char *how = stop_qemu(&p, a.timeout_s * 1000, &err);
-	if (err || vm_storage_stop(&p, &err) < 0)
+	if (!err && lock >= 0)
+		end_vm_processes(&p, &err);
+	if (err)
 		return loam_host_report(LOAM_VERB_VM_STOP, &err);
 	return print_json(json_pack("{s:s,s:b,s:o}", LOAM_KEY_ID, p.id, LOAM_KEY_WAS_RUNNING,
 				    how != NULL, LOAM_KEY_STOPPED_BY,
@@ -327,12 +353,12 @@ static int purge(const struct vm_paths *p, long powerdown_ms, bool *existed, loa
 	bool user_found = false;
 	struct stat st;
 	*existed = lstat(p->dir, &st) == 0;
-	if (*existed && ((stop_qemu(p, powerdown_ms, err) && *err) || vm_storage_stop(p, err) < 0))
+	if (*existed && stop_qemu(p, powerdown_ms, err) && *err)
 		return -1;
 	if (vm_user_lookup(p->user, &uid, &gid, &user_found, err) < 0)
 		return -1;
 	*existed = *existed || user_found;
-	if (user_found && vm_kill_user_processes(uid, err) < 0)
+	if (end_vm_processes(p, err) < 0)
 		return -1;
 	char state_dir[VM_NET_PATH_MAX];
 	vm_net_state_dir_of(p->vms, state_dir);

@@ -57,7 +57,6 @@ int vm_paths_init(const char *state_dir, const char *id, struct vm_paths *p, loa
 struct vm_spec {
 	json_t *json; /* owns every string below */
 	const char *id, *name, *image, *image_format, *fw_code, *fw_vars;
-	const char *qemu;	  /* optional: QEMU binary; default the arch's, from PATH */
 	const char *vmm_dir;	  /* optional: the pinned vmm bundle (bin/ lib/qemu/ share/qemu/) */
 	const char *storage_dir;  /* optional: the pinned storage bundle (bin/qemu-img, ...) */
 	const char *hugepage_dir; /* optional: hugetlbfs mount; default found in /proc/mounts */
@@ -77,7 +76,8 @@ void vm_spec_free(struct vm_spec *s);
 /* Reads D/vms/<id>/vm.json, refusing one not owned by root. */
 int vm_spec_load(const struct vm_paths *p, struct vm_spec *s, loam_err *err);
 /* The QEMU binary the VM runs: vmm_dir/bin/<the arch's qemu binary> when
- * the spec names the pinned bundle, else `qemu`, else the arch's from PATH.
+ * the spec names the pinned bundle, else the arch's from PATH (a spec
+ * naming its own binary is refused).
  * Also its data dir (-L) and module dir (QEMU_MODULE_DIR) in the bundle,
  * "" without one. */
 int vm_spec_vmm_paths(const struct vm_spec *s, char binary[VM_PATH_MAX], char data_dir[VM_PATH_MAX],

@@ -82,7 +82,7 @@ pid_t vm_pidfile_read(const struct vm_paths *p, uid_t *owner)
 	cleanup_close int dir = vm_dir_open(p, &err);
 	cleanup_close int run = dir < 0 ? -1 : vm_run_open(dir, owner, &err);
 	cleanup_close int fd =
-	    run < 0 ? -1 : vm_file_open(run, LOAM_LAYOUT_VM_PIDFILE, O_RDONLY, *owner, &err);
+	    run < 0 ? -1 : vm_file_open(dir, LOAM_LAYOUT_VM_VMM_PID, O_RDONLY, 0, &err);
 	char buf[PIDFILE_MAX + 1];
 	ssize_t n = fd < 0 ? -1 : read(fd, buf, PIDFILE_MAX);
 	if (n <= 0)

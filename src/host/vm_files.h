@@ -27,8 +27,9 @@ int vm_run_open(int dirfd, uid_t *owner, loam_err *err);
 int vm_file_open(int dirfd, const char *name, int flags, uid_t owner, loam_err *err);
 /* Removes name under dirfd if present (unlinkat never follows a link). */
 int vm_unlink_at(int dirfd, const char *name, loam_err *err);
-/* The pid in run/qemu.pid and the uid that owns run/ and the file; 0 when
- * there is none or it is not a plain file of that user. */
+/* QEMU's host pid, which vm-start recorded in the root-owned vmm.pid (never
+ * read from run/, where QEMU's own pid file holds its pid in its PID
+ * namespace), and in *owner the uid that owns run/; 0 when there is none. */
 pid_t vm_pidfile_read(const struct vm_paths *p, uid_t *owner);
 /* rm -rf through directory fds, never following a link; absent is fine. */
 int vm_remove_tree(const char *dir, loam_err *err);

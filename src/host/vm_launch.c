@@ -11,15 +11,19 @@
 #include <grp.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "host/jail.h"
 #include "host/net.h"
 #include "host/vm_files.h"
 #include "host/vm_storage.h"
@@ -30,10 +34,15 @@
 #include "proto/agent.h"
 
 #define FIRST_FD	      3
-#define FD_PARK		      VM_JAIL_FD_PARK
+#define FD_PARK		      64
 #define TAP_FD		      (FIRST_FD + 2 * SLOT_N) /* then one per queue */
 #define QEMU_START_TIMEOUT_MS 120000
 #define STDERR_MAX	      4096
+#define EXIT_WAIT_MS	      10000
+#define VMM_OVERHEAD_MIB      256
+#define VMM_TCG_OVERHEAD_MIB  512
+#define VMM_PIDS	      256
+#define VMM_MAX_FILES	      4096
 
 /* The files QEMU gets open, in the order of their fd numbers. The kernel
  * and initrd are read once at start through /proc/self/fd/N (QEMU's loader
@@ -145,7 +154,7 @@ static void fill_vmm_spec(const struct vm_paths *p, const struct vm_spec *s, boo
 	    /* The storage daemon serves the disk (vm_storage.h); a reference
 	     * boot as root reads it itself. */
 	    .disk = by_path ? p->disk : NULL,
-	    .disk_socket = by_path ? NULL : p->disk_sock,
+	    .disk_socket = by_path ? NULL : VM_JAIL_DISK_SOCK,
 	    .seed = file_of(h, by_path, SLOT_SEED, p->seed),
 	    .kernel = file_of(h, by_path, SLOT_KERNEL, s->kernel),
 	    .initrd = file_of(h, by_path, SLOT_INITRD, s->initrd),
@@ -161,7 +170,12 @@ static void fill_vmm_spec(const struct vm_paths *p, const struct vm_spec *s, boo
 	     * that the VM user need not traverse the state dir's parents. */
 	    .pidfile = by_path ? p->ref_pid : LOAM_LAYOUT_VM_PIDFILE,
 	    .name = s->name,
-	    .daemonize = true,
+	    /* Jailed, QEMU is the PID namespace's init's child and stays in
+	     * the foreground: the sandbox forbids the fork and setsid of
+	     * -daemonize. */
+	    .daemonize = by_path,
+	    .log_pipes = !by_path,
+	    .sandbox = !by_path,
 	};
 }
 
@@ -193,13 +207,12 @@ int vm_qemu_env(const struct vm_spec *s, struct loam_argv *env, loam_err *err)
 }
 
 static int build_argv(const struct vm_paths *p, const struct vm_spec *s, bool by_path,
-		      const struct handover *h, const struct vm_net *net, struct loam_argv *argv,
-		      loam_err *err)
+		      const struct handover *h, const struct vm_net *net, char huge[VM_PATH_MAX],
+		      struct loam_argv *argv, loam_err *err)
 {
-	char huge[VM_PATH_MAX] = "";
 	if (s->hugepages) {
 		if (s->hugepage_dir)
-			snprintf(huge, sizeof(huge), "%s", s->hugepage_dir);
+			snprintf(huge, VM_PATH_MAX, "%s", s->hugepage_dir);
 		else if (find_hugepage_dir(huge, err) < 0)
 			return -1;
 	}
@@ -229,9 +242,10 @@ int vm_qemu_argv(const struct vm_paths *p, const struct vm_spec *s, bool by_path
 	plan(p, s, &h);
 	cleanup_vm_net struct vm_net net = {0};
 	int has_net = vm_net_load_vm(p->vms, p->id, &net, err);
+	char huge[VM_PATH_MAX] = "";
 	if (has_net < 0)
 		return -1;
-	return build_argv(p, s, by_path, &h, has_net ? &net : NULL, argv, err);
+	return build_argv(p, s, by_path, &h, has_net ? &net : NULL, huge, argv, err);
 }
 
 /* ---- root's half: open, park ---- */
@@ -265,15 +279,40 @@ static int open_root_file(const char *path, loam_err *err)
 	return fd < 0 ? loam_fail_errno(err, "open %s", path) : fd;
 }
 
-/* A fresh log, root's: opened without following links, then emptied. */
-static int open_log(int dir, const char *name, loam_err *err)
+static int to_private(int fd, loam_err *err)
 {
-	int fd = vm_file_open(dir, name, O_WRONLY | O_CREAT, 0, err);
+	int high = fcntl(fd, F_DUPFD_CLOEXEC, JAIL_FD_PRIVATE);
+	close(fd);
+	return high < 0 ? loam_fail_errno(err, "dup") : high;
+}
+
+/* A fresh log, root's: opened without following links, then emptied, and
+ * kept by the jail's init (jail.h), which copies into it, capped, what QEMU
+ * writes to the pipe returned. */
+static int open_log(int dir, const char *name, struct jail_log *log, loam_err *err)
+{
+	int fd = vm_file_open(dir, name, O_RDWR | O_CREAT, 0, err), pipefd[2];
 	if (fd >= 0 && ftruncate(fd, 0) < 0) {
 		close(fd);
 		return loam_fail_errno(err, "truncate %s", name);
 	}
-	return fd;
+	if (fd < 0 || (log->file = to_private(fd, err)) < 0)
+		return -1;
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return loam_fail_errno(err, "pipe");
+	log->pipe_r = to_private(pipefd[0], err);
+	return log->pipe_r < 0 ? -1 : pipefd[1];
+}
+
+static void close_logs(struct jail_spec *j)
+{
+	for (size_t i = 0; i < JAIL_LOGS_MAX; i++) {
+		if (j->logs[i].file >= 0)
+			close(j->logs[i].file);
+		if (j->logs[i].pipe_r >= 0)
+			close(j->logs[i].pipe_r);
+		j->logs[i].file = j->logs[i].pipe_r = -1;
+	}
 }
 
 /* The QMP socket, made by root in the root-owned directory; QEMU only
@@ -312,7 +351,7 @@ static int open_root_files(const struct vm_spec *s, struct handover *h, loam_err
 }
 
 static int open_handover(int dir, const struct vm_spec *s, const struct vm_paths *p,
-			 struct handover *h, loam_err *err)
+			 struct handover *h, struct jail_log logs[2], loam_err *err)
 {
 	const char *vars = LOAM_LAYOUT_VM_VARS;
 	const char *seed = LOAM_LAYOUT_VM_SEED, *serial = LOAM_LAYOUT_VM_SERIAL;
@@ -322,218 +361,316 @@ static int open_handover(int dir, const struct vm_spec *s, const struct vm_paths
 	     take(h, SLOT_VARS, vm_file_open(dir, vars, O_RDWR, 0, err), dir, vars, err) < 0) ||
 	    (h->used[SLOT_SEED] &&
 	     take(h, SLOT_SEED, vm_file_open(dir, seed, O_RDONLY, 0, err), dir, seed, err) < 0) ||
-	    take(h, SLOT_SERIAL, open_log(dir, serial, err), dir, serial, err) < 0 ||
-	    take(h, SLOT_CONSOLE, open_log(dir, console, err), dir, console, err) < 0 ||
+	    take(h, SLOT_SERIAL, open_log(dir, serial, &logs[0], err), dir, serial, err) < 0 ||
+	    take(h, SLOT_CONSOLE, open_log(dir, console, &logs[1], err), dir, console, err) < 0 ||
 	    take(h, SLOT_QMP, qmp_listen(dir, p, err), dir, NULL, err) < 0)
 		return -1;
 	return 0;
 }
 
-/* ---- the child: jail, drop, exec ---- */
+/* ---- the jailed child's setup, as root: fds at their numbers, network ---- */
 
-static __attribute__((noreturn)) void die(const char *what)
-{
-	dprintf(STDERR_FILENO, "loam jail: %s: %s\n", what, strerror(errno));
-	_exit(127);
-}
+struct qemu_setup {
+	struct handover *h;
+	const struct vm_net *net; /* the VM's network namespace, or NULL */
+};
 
-static void place_fds(const struct vm_jail *j)
+static int place_fds(void *arg)
 {
+	const struct qemu_setup *q = arg;
 	int null = open("/dev/null", O_RDWR);
-	if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0 ||
-	    dup2(j->err_w, STDERR_FILENO) < 0)
-		die("stdio");
-	/* Before the dup2s, which may land on the fd of run/. */
-	if (fchdir(j->run) < 0)
-		die("chdir run/");
-	int first_free = FIRST_FD;
-	for (size_t i = 0; i < j->n_fds; i++) {
-		if (dup2(j->fds[i].src, j->fds[i].target) < 0)
-			die("dup2");
-		if (j->fds[i].target >= first_free)
-			first_free = j->fds[i].target + 1;
+	if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0) {
+		dprintf(STDERR_FILENO, "loam jail: stdio: %s\n", strerror(errno));
+		return -1;
 	}
-	/* Everything above the handed-over fds goes, parked copies included. */
-	if (close_range((unsigned)first_free, ~0U, 0) < 0)
-		for (int fd = first_free; fd < 4096; fd++)
-			close(fd);
-}
-
-void vm_jail_exec(const struct vm_jail *j)
-{
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
-	if (setsid() < 0)
-		die("setsid");
-	place_fds(j);
+	for (int i = 0; i < SLOT_N; i++)
+		if ((q->h->src[i] >= 0 && dup2(q->h->src[i], q->h->target[i]) < 0) ||
+		    (q->h->ro_src[i] >= 0 && dup2(q->h->ro_src[i], q->h->ro_target[i]) < 0)) {
+			dprintf(STDERR_FILENO, "loam jail: dup2: %s\n", strerror(errno));
+			return -1;
+		}
+	/* Above the handed-over fds, up to the jail's own: the parked copies. */
+	if (close_range(TAP_FD, JAIL_FD_PRIVATE - 1, 0) < 0)
+		return -1;
 	loam_err net_err = NULL;
-	if (j->net && vm_net_enter(j->net, &net_err) < 0) {
+	if (q->net && vm_net_enter(q->net, &net_err) < 0) {
 		dprintf(STDERR_FILENO, "loam jail: %s\n", loam_err_msg(net_err));
-		_exit(127);
+		return -1;
 	}
 	/* Root opens the tap in the namespace: QEMU, unprivileged, may not
 	 * open /dev/net/tun. */
-	if (j->net && vm_net_open_tap(j->net, TAP_FD) < 0)
-		die("open the tap");
-	if (setgroups(2, j->groups) < 0 ||
-	    setresgid(j->groups[0], j->groups[0], j->groups[0]) < 0 ||
-	    setresuid(j->uid, j->uid, j->uid) < 0)
-		die("drop to the VM user");
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		die("no_new_privs");
-	if (getuid() == 0 || geteuid() == 0 || setresuid(0, 0, 0) == 0)
-		die("still root");
-	execve(j->argv[0], j->argv, j->envp);
-	die(j->argv[0]);
+	if (q->net && vm_net_open_tap(q->net, TAP_FD) < 0) {
+		dprintf(STDERR_FILENO, "loam jail: open the tap: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
-/* ---- root's half: fork, wait for QEMU's daemon to be set up ---- */
+/* ---- root's half: start the jail, wait until QEMU answers on QMP ---- */
 
-/* Reads QEMU's stderr until both its processes closed it, then reaps the
- * foreground one (the daemon was set up once it exits 0). */
-static int wait_started(pid_t pid, int err_r, loam_err *err)
+struct started {
+	char err[STDERR_MAX + 1]; /* QEMU's stderr until then */
+	size_t len;
+};
+
+static void read_stderr(int fd, struct started *st)
 {
-	char buf[STDERR_MAX + 1];
-	size_t len = 0;
-	int64_t deadline = loam_now_ms() + QEMU_START_TIMEOUT_MS;
-	for (;;) {
-		struct pollfd pfd = {.fd = err_r, .events = POLLIN};
-		int64_t left = deadline - loam_now_ms();
-		if (left <= 0) {
-			kill(-pid, SIGKILL);
-			break;
-		}
-		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
-			break;
-		char chunk[512];
-		ssize_t n = read(err_r, chunk, sizeof(chunk));
-		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
-			break;
-		for (ssize_t i = 0; i < n && len < STDERR_MAX; i++)
-			buf[len++] = chunk[i];
+	char chunk[512];
+	ssize_t n = read(fd, chunk, sizeof(chunk));
+	for (ssize_t i = 0; i < n && st->len < STDERR_MAX; i++)
+		st->err[st->len++] = chunk[i];
+	st->err[st->len] = '\0';
+}
+
+/* A QMP client connected to the socket root made: QEMU greets it only
+ * once its set-up is done and its main loop runs. */
+static int qmp_probe(const struct vm_paths *p)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	memcpy(sa.sun_path, p->qmp, strlen(p->qmp) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -1;
 	}
-	buf[len] = '\0';
-	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return 0;
+	return fd;
+}
+
+/* Waits for QEMU's QMP greeting (0), or its end (-1 with its stderr). */
+static int wait_started(const struct vm_paths *p, struct jail_proc *jp, int err_r, loam_err *err)
+{
+	struct started st = {.len = 0};
+	cleanup_close int qmp = qmp_probe(p);
+	int64_t deadline = loam_now_ms() + QEMU_START_TIMEOUT_MS;
+	bool stderr_open = true;
+	while (qmp >= 0 && stderr_open) {
+		struct pollfd pfd[2] = {{.fd = qmp, .events = POLLIN},
+					{.fd = err_r, .events = POLLIN}};
+		int64_t left = deadline - loam_now_ms();
+		if (left <= 0 || (poll(pfd, 2, (int)left) < 0 && errno != EINTR))
+			break;
+		if (pfd[1].revents) {
+			size_t before = st.len;
+			read_stderr(err_r, &st);
+			stderr_open = st.len > before || (pfd[1].revents & POLLIN);
+		}
+		char greeting[16];
+		if (pfd[0].revents && read(qmp, greeting, sizeof(greeting)) > 0)
+			return 0;
+		if (pfd[0].revents)
+			break;
+	}
+	/* QEMU ended (or hangs): its status from the init, which is then
+	 * killed with the whole namespace. */
+	int status = jail_exit_status(jp, loam_now_ms() < deadline ? EXIT_WAIT_MS : 0);
+	kill(jp->init, SIGKILL);
 	char line[512];
+	loam_output_last_line(st.err, line, sizeof(line));
+	if (status < 0)
+		return loam_fail(err, LOAM_E_IO,
+				 "QEMU did not start within %d s or its jail failed: %s",
+				 QEMU_START_TIMEOUT_MS / 1000, line);
 	return loam_fail(err, LOAM_E_IO, "QEMU did not start (%s %d): %s",
 			 WIFEXITED(status) ? "exit status" : "signal",
-			 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
-			 loam_output_last_line(buf, line, sizeof(line)));
+			 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), line);
 }
 
-static int fork_jailed(struct vm_jail *j, loam_err *err)
+static int64_t now_ns(void)
 {
-	int pipefd[2];
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return loam_fail_errno(err, "pipe");
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid == 0) {
-		j->err_w = pipefd[1];
-		vm_jail_exec(j);
-	}
-	close(pipefd[1]);
-	int rc = pid < 0 ? loam_fail_errno(err, "fork") : wait_started(pid, pipefd[0], err);
-	close(pipefd[0]);
-	return rc;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int vm_jail_prepare(const struct vm_paths *p, int dir, struct vm_jail *j, loam_err *err)
+/* Who QEMU runs as, and its working directory, checked through fds. */
+static int prepare_user(const struct vm_paths *p, int dir, struct jail_spec *j, int *run,
+			loam_err *err)
 {
 	bool found = false;
-	gid_t gid;
 	uid_t run_owner;
-	if (vm_user_lookup(p->user, &j->uid, &gid, &found, err) < 0)
+	if (vm_user_lookup(p->user, &j->uid, &j->groups[0], &found, err) < 0)
 		return -1;
 	if (!found || j->uid == 0)
 		return loam_fail(err, LOAM_E_NOTFOUND, "user %s is missing; run vm-prep", p->user);
-	j->groups[0] = gid;
+	j->n_groups = 2;
 	if (vm_kvm_gid(&j->groups[1], err) < 0)
 		return -1;
-	j->run = vm_run_open(dir, &run_owner, err);
-	if (j->run < 0)
-		return -1;
+	int fd = vm_run_open(dir, &run_owner, err);
+	/* Above the fds the child puts in place, so no dup2 lands on it. */
+	*run = fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, JAIL_FD_PRIVATE);
+	if (fd >= 0)
+		close(fd);
+	if (*run < 0)
+		return fd < 0 ? -1 : loam_fail_errno(err, "dup");
+	j->view.run_fd = *run;
 	if (run_owner != j->uid)
 		return loam_fail(err, LOAM_E_NOTFOUND, "%s is not %s's; run vm-prep", p->run,
 				 p->user);
-	return 0;
+	return vm_unlink_at(*run, LOAM_LAYOUT_VM_PIDFILE, err);
 }
 
 /* The VM's network, made again if the host lost it (a reboot clears
  * namespaces); the child enters it before it drops to the VM user. */
-static int ensure_net(const struct vm_paths *p, const struct vm_jail *j, loam_err *err)
+static int ensure_net(const struct vm_paths *p, const struct jail_spec *j, const struct vm_net *net,
+		      loam_err *err)
 {
 	char state_dir[VM_NET_PATH_MAX];
 	vm_net_state_dir_of(p->vms, state_dir);
-	return vm_net_ensure(state_dir, j->net, j->uid, j->groups[0], err);
+	return vm_net_ensure(state_dir, net, j->uid, j->groups[0], err);
 }
 
-/* QEMU's fds, from the handover, at their numbers. */
-static void jail_fds(const struct handover *h, struct vm_jail *j)
+/* CPU at the vCPUs, memory at the guest's RAM plus VMM_OVERHEAD_MIB and an
+ * eighth (page tables, device state, I/O buffers; TCG's translation cache
+ * on top without KVM), VMM_PIDS threads. The storage daemon shares it (its
+ * own share on top), so guest memory it touches first is charged with the
+ * guest's. */
+static int make_cgroup(const struct vm_paths *p, const struct vm_spec *s, struct jail_cgroup *cg,
+		       int64_t *took_ns, loam_err *err)
 {
-	j->n_fds = 0;
-	for (int i = 0; i < SLOT_N; i++) {
-		if (h->src[i] >= 0)
-			j->fds[j->n_fds++] = (struct vm_jail_fd){h->src[i], h->target[i]};
-		if (h->ro_src[i] >= 0)
-			j->fds[j->n_fds++] = (struct vm_jail_fd){h->ro_src[i], h->ro_target[i]};
-	}
-}
-
-/* QEMU, once its storage daemon serves the disk. */
-static int launch_qemu(const struct vm_paths *p, const struct vm_spec *s, int dir,
-		       struct vm_jail *j, loam_err *err)
-{
-	struct handover h;
-	plan(p, s, &h);
-	cleanup_argv struct loam_argv argv = {0}, env = {0};
-	int rc = open_handover(dir, s, p, &h, err) < 0 ||
-			 build_argv(p, s, false, &h, j->net, &argv, err) < 0 ||
-			 vm_qemu_env(s, &env, err) < 0
-		     ? -1
-		     : 0;
-	jail_fds(&h, j);
-	j->argv = argv.v;
-	static char *const no_env[] = {NULL};
-	j->envp = env.n ? env.v : no_env;
-	if (rc == 0)
-		rc = fork_jailed(j, err);
-	handover_close(&h);
+	int64_t t0 = now_ns();
+	uint64_t mib = s->memory_mib + s->memory_mib / 8 + VMM_OVERHEAD_MIB +
+		       VM_STORAGE_OVERHEAD_MIB + (s->kvm ? 0 : VMM_TCG_OVERHEAD_MIB);
+	struct jail_limits l = {
+	    .cpus = s->vcpus, .memory_bytes = mib << 20, .pids = VMM_PIDS + VM_STORAGE_PIDS};
+	char name[96];
+	vm_cgroup_name(p, name, sizeof(name));
+	int rc = jail_cgroup_create(name, &l, cg, err);
+	*took_ns = now_ns() - t0;
 	return rc;
 }
 
-int vm_launch(const struct vm_paths *p, const struct vm_spec *s, pid_t *pid, loam_err *err)
+void vm_cgroup_name(const struct vm_paths *p, char *out, size_t size)
 {
-	cleanup_close int dir = vm_dir_open(p, err);
-	struct vm_jail j = {.run = -1};
-	cleanup_vm_net struct vm_net net = {0};
-	int has_net = vm_net_load_vm(p->vms, p->id, &net, err);
-	j.net = has_net > 0 ? &net : NULL;
-	int rc = has_net < 0 || dir < 0 || vm_jail_prepare(p, dir, &j, err) < 0 ||
-			 vm_unlink_at(j.run, LOAM_LAYOUT_VM_PIDFILE, err) < 0 ||
-			 (j.net && ensure_net(p, &j, err) < 0) ||
-			 vm_storage_start(p, s, dir, &j, err) < 0
-		     ? -1
-		     : 0;
-	if (rc == 0 && launch_qemu(p, s, dir, &j, err) < 0) {
-		vm_storage_stop(p, NULL);
+	snprintf(out, size, "vm-%s", p->id);
+}
+
+void vm_jail_view(const struct vm_paths *p, const char *bundle, const char *prog,
+		  const char *ro[VM_JAIL_RO_MAX], struct jail_view *v)
+{
+	size_t n = 0;
+	static const char *const system[] = {"/usr",	"/lib", "/lib64", "/lib32",
+					     "/libx32", "/bin", "/sbin",  "/etc/ld.so.cache"};
+	for (size_t i = 0; i < sizeof(system) / sizeof(system[0]); i++)
+		ro[n++] = system[i];
+	if (bundle)
+		ro[n++] = bundle;
+	if (strncmp(prog, "/usr/", 5) != 0)
+		ro[n++] = prog;
+	ro[n] = NULL;
+	v->mount_on = p->dir;
+	v->run_path = p->run;
+	v->ro = ro;
+}
+
+/* Records QEMU's host pid in the root-owned VM directory. */
+static int record_pid(int dir, pid_t pid, loam_err *err)
+{
+	if (vm_unlink_at(dir, LOAM_LAYOUT_VM_VMM_PID, err) < 0)
+		return -1;
+	cleanup_close int fd =
+	    vm_file_open(dir, LOAM_LAYOUT_VM_VMM_PID, O_WRONLY | O_CREAT | O_EXCL, 0, err);
+	if (fd < 0)
+		return -1;
+	return dprintf(fd, "%d\n", (int)pid) < 0 ? loam_fail_errno(err, "write the VMM's pid") : 0;
+}
+
+/* Starts the jail and waits for QEMU; *pid its host pid, *jail_ns what the
+ * jail's set-up in the child took (clone to exec). */
+static int run_jail(const struct vm_paths *p, int dir, struct jail_spec *j, pid_t *pid,
+		    int64_t *jail_ns, struct handover *h, loam_err *err)
+{
+	int64_t t0 = now_ns();
+	int pipefd[2];
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return loam_fail_errno(err, "pipe");
+	j->err_fd = fcntl(pipefd[1], F_DUPFD_CLOEXEC, JAIL_FD_PRIVATE);
+	close(pipefd[1]);
+	struct jail_proc jp = {.report_fd = -1};
+	int rc = j->err_fd < 0 ? loam_fail_errno(err, "dup") : jail_spawn(j, &jp, err);
+	if (j->err_fd >= 0)
+		close(j->err_fd);
+	handover_close(h);
+	if (rc == 0)
+		rc = wait_started(p, &jp, pipefd[0], err);
+	close(pipefd[0]);
+	*pid = rc == 0 ? jail_child_pid(&jp) : 0;
+	*jail_ns = rc == 0 ? jail_exec_ns(&jp, 0) - t0 : 0;
+	if (rc == 0 && !*pid)
+		rc = loam_fail(err, LOAM_E_IO, "QEMU exited right after it started; see %s",
+			       p->serial);
+	if (rc == 0 && record_pid(dir, *pid, err) < 0) {
+		kill(jp.init, SIGKILL);
 		rc = -1;
 	}
-	if (j.run >= 0)
-		close(j.run);
-	if (rc < 0)
-		return loam_err_wrap(err, "start VM %s", p->id);
-	*pid = vm_running_pid(p);
-	if (!*pid) {
+	jail_proc_close(&jp);
+	return rc;
+}
+
+/* QEMU in its jail, once root opened its files: *jail_ms what the jail
+ * added (cgroup_ns so far). */
+static int start_qemu(const struct vm_paths *p, const struct vm_spec *s, int dir,
+		      struct jail_spec *j, struct qemu_setup *setup, char *const *argv,
+		      char *const *envp, const char *huge, pid_t *pid, double *jail_ms,
+		      loam_err *err)
+{
+	char qemu_dir[PATH_MAX];
+	const char *ro[VM_JAIL_RO_MAX], *rw[2] = {*huge ? huge : NULL, NULL};
+	int64_t jail_ns = 0;
+	snprintf(qemu_dir, sizeof(qemu_dir), "%s", argv[0]);
+	*strrchr(qemu_dir, '/') = '\0';
+	vm_jail_view(p, s->vmm_dir, qemu_dir, ro, &j->view);
+	j->view.rw = rw;
+	j->new_net = !setup->net; /* no network: only a loopback of its own */
+	j->setup = place_fds;
+	j->ctx = setup;
+	j->argv = argv;
+	j->envp = envp;
+	int rc = run_jail(p, dir, j, pid, &jail_ns, setup->h, err);
+	*jail_ms += (double)jail_ns / 1e6;
+	j->view.ro = j->view.rw = NULL; /* this frame's */
+	return rc;
+}
+
+int vm_launch(const struct vm_paths *p, const struct vm_spec *s, pid_t *pid, double *jail_ms,
+	      loam_err *err)
+{
+	cleanup_close int dir = vm_dir_open(p, err);
+	cleanup_close int run = -1;
+	struct jail_spec j = {.max_files = VMM_MAX_FILES,
+			      .keep_fds = FD_PARK,
+			      .name = "loam-jail",
+			      .logs = {{-1, -1}, {-1, -1}},
+			      .n_logs = 2};
+	struct jail_cgroup cg = {0};
+	struct handover h;
+	plan(p, s, &h);
+	cleanup_argv struct loam_argv argv = {0}, env = {0};
+	cleanup_vm_net struct vm_net net = {0};
+	int has_net = vm_net_load_vm(p->vms, p->id, &net, err);
+	struct qemu_setup setup = {.h = &h, .net = has_net > 0 ? &net : NULL};
+	char huge[VM_PATH_MAX] = "";
+	int64_t cgroup_ns = 0;
+	int rc = has_net < 0 || dir < 0 || prepare_user(p, dir, &j, &run, err) < 0 ||
+			 (setup.net && ensure_net(p, &j, setup.net, err) < 0) ||
+			 make_cgroup(p, s, &cg, &cgroup_ns, err) < 0 ||
+			 vm_storage_start(p, s, dir, &j, &cg, err) < 0
+		     ? -1
+		     : 0;
+	bool storage = rc == 0;
+	*jail_ms = (double)cgroup_ns / 1e6;
+	if (rc == 0 && (open_handover(dir, s, p, &h, j.logs, err) < 0 ||
+			build_argv(p, s, false, &h, setup.net, huge, &argv, err) < 0 ||
+			vm_qemu_env(s, &env, err) < 0))
+		rc = -1;
+	static char *const no_env[] = {NULL};
+	j.cgroup = &cg;
+	if (rc == 0)
+		rc = start_qemu(p, s, dir, &j, &setup, argv.v, env.n ? env.v : no_env, huge, pid,
+				jail_ms, err);
+	if (rc < 0 && storage)
 		vm_storage_stop(p, NULL);
-		return loam_fail(err, LOAM_E_IO, "QEMU exited right after it started; see %s",
-				 p->serial);
-	}
-	return 0;
+	handover_close(&h);
+	close_logs(&j);
+	jail_cgroup_close(&cg);
+	return rc < 0 ? loam_err_wrap(err, "start QEMU for VM %s", p->id) : 0;
 }

@@ -228,7 +228,6 @@ static int parse_files(const json_t *j, struct vm_spec *s, loam_err *err)
 	    loam_json_opt_str(j, LOAM_KEY_IMAGE_FORMAT, &s->image_format, err) < 0 ||
 	    loam_json_get_str(j, LOAM_KEY_FW_CODE, &s->fw_code, err) < 0 ||
 	    loam_json_get_str(j, LOAM_KEY_FW_VARS, &s->fw_vars, err) < 0 ||
-	    loam_json_opt_str(j, LOAM_KEY_QEMU, &s->qemu, err) < 0 ||
 	    loam_json_opt_str(j, LOAM_KEY_HUGEPAGE_DIR, &s->hugepage_dir, err) < 0 ||
 	    loam_json_opt_str(j, LOAM_KEY_VMM_DIR, &s->vmm_dir, err) < 0 ||
 	    loam_json_opt_str(j, LOAM_KEY_STORAGE_DIR, &s->storage_dir, err) < 0)
@@ -238,8 +237,11 @@ static int parse_files(const json_t *j, struct vm_spec *s, loam_err *err)
 	if (want_file("image", s->image, err) < 0 || want_file("fw_code", s->fw_code, err) < 0 ||
 	    want_file("fw_vars", s->fw_vars, err) < 0)
 		return -1;
-	if (s->qemu && loam_valid_abs_path("qemu", s->qemu, err) < 0)
-		return -1;
+	if (json_object_get(j, LOAM_KEY_QEMU))
+		return loam_fail(
+		    err, LOAM_E_INVALID,
+		    "the spec may not name the VMM binary (\"qemu\"): it is the pinned "
+		    "bundle's (vmm_dir), else the host's packaged QEMU for the arch");
 	if (s->hugepage_dir && loam_valid_abs_path("hugepage_dir", s->hugepage_dir, err) < 0)
 		return -1;
 	return parse_bundles(s, err);
@@ -307,7 +309,8 @@ int vm_spec_load(const struct vm_paths *p, struct vm_spec *s, loam_err *err)
 				 p->spec);
 	cleanup_free char *buf = NULL;
 	size_t len = 0;
-	if (loam_read_file(p->spec, 1 << 20, &buf, &len, err) < 0)
+	/* From the fd that was checked: the path may have changed since. */
+	if (loam_read_fd(fd, p->spec, 1 << 20, &buf, &len, err) < 0)
 		return -1;
 	cleanup_json json_t *j = loam_json_parse(buf, len, p->spec, err);
 	if (!j || vm_spec_parse(j, s, err) < 0)
@@ -325,7 +328,7 @@ int vm_spec_vmm_paths(const struct vm_spec *s, char binary[VM_PATH_MAX], char da
 {
 	data_dir[0] = module_dir[0] = '\0';
 	if (!s->vmm_dir) {
-		snprintf(binary, VM_PATH_MAX, "%s", s->qemu ? s->qemu : s->arch->qemu_binary);
+		snprintf(binary, VM_PATH_MAX, "%s", s->arch->qemu_binary);
 		return 0;
 	}
 	char bin[VM_PATH_MAX];

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "host/jail.h"
 #include "host/qmp.h"
 #include "host/vm_storage.h"
 #include "lib/cleanup.h"
@@ -18,7 +19,7 @@
 #include "proto/agent.h"
 
 #define QMP_TIMEOUT_MS	  5000
-#define SERIAL_SCAN_MAX	  (32u << 20)
+#define SERIAL_TAIL_MAX	  8192
 #define SERIAL_TAIL_LINES 20
 
 int vm_open_serial(const struct vm_paths *p)
@@ -32,18 +33,23 @@ int vm_open_serial(const struct vm_paths *p)
 	return fd;
 }
 
-static char *read_serial(const struct vm_paths *p, size_t *len)
+/* Reads the serial log's head (the boot, where the readiness line is: the
+ * jail's logger keeps it) or its tail, never more, refusing anything but a
+ * root-owned regular file. */
+static char *read_serial(const struct vm_paths *p, bool tail, size_t *len)
 {
 	*len = 0;
 	cleanup_close int fd = vm_open_serial(p);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0)
 		return NULL;
-	size_t want = (size_t)st.st_size < SERIAL_SCAN_MAX ? (size_t)st.st_size : SERIAL_SCAN_MAX;
+	size_t max = tail ? SERIAL_TAIL_MAX : JAIL_LOG_HEAD;
+	size_t want = (size_t)st.st_size < max ? (size_t)st.st_size : max;
+	off_t at = tail ? st.st_size - (off_t)want : 0;
 	char *buf = xmalloc(want + 1);
 	size_t n = 0;
 	while (n < want) {
-		ssize_t r = read(fd, buf + n, want - n);
+		ssize_t r = pread(fd, buf + n, want - n, at + (off_t)n);
 		if (r <= 0)
 			break;
 		n += (size_t)r;
@@ -115,8 +121,9 @@ json_t *vm_status_json(const struct vm_paths *p, bool with_qmp)
 {
 	bool exists = vm_dir_exists(p);
 	pid_t pid = exists ? vm_running_pid(p) : 0;
-	size_t len = 0;
-	cleanup_free char *log = exists ? read_serial(p, &len) : NULL;
+	size_t len = 0, tail_len = 0;
+	cleanup_free char *log = exists ? read_serial(p, false, &len) : NULL;
+	cleanup_free char *tail = exists ? read_serial(p, true, &tail_len) : NULL;
 	json_t *machine = vm_guest_machine(log, len);
 	/* the keys come before the readiness line: only then are they whole */
 	json_t *keys = machine ? vm_host_keys_json(p) : json_array();
@@ -125,14 +132,14 @@ json_t *vm_status_json(const struct vm_paths *p, bool with_qmp)
 			 pid ? json_integer(pid) : json_null(), LOAM_KEY_QMP,
 			 with_qmp ? qmp_status(p, pid) : json_null(), LOAM_KEY_READY,
 			 machine != NULL, LOAM_KEY_GUEST_MACHINE, machine ? machine : json_null(),
-			 LOAM_KEY_SERIAL_TAIL, serial_tail(log, len), LOAM_KEY_STORAGE,
+			 LOAM_KEY_SERIAL_TAIL, serial_tail(tail, tail_len), LOAM_KEY_STORAGE,
 			 exists ? vm_storage_status(p) : json_null(), LOAM_KEY_HOST_KEYS, keys);
 }
 
 static bool serial_has_mark(const struct vm_paths *p)
 {
 	size_t len = 0;
-	cleanup_free char *log = read_serial(p, &len);
+	cleanup_free char *log = read_serial(p, false, &len);
 	json_t *machine = vm_guest_machine(log, len);
 	json_decref(machine);
 	return machine != NULL;

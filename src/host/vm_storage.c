@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "host/vm_files.h"
+#include "host/vm_launch.h"
 #include "lib/cleanup.h"
 #include "lib/clock.h"
 #include "proto/agent.h"
@@ -26,8 +27,7 @@
 #define PIDFILE_MAX	64
 #define FAILED_MAX	4096
 
-int vm_storage_argv(const struct vm_paths *p, const struct vm_spec *s, struct loam_argv *argv,
-		    loam_err *err)
+int vm_storage_argv(const struct vm_spec *s, struct loam_argv *argv, loam_err *err)
 {
 	char daemon[VM_PATH_MAX];
 	if (vm_spec_storage_daemon(s, daemon, err) < 0)
@@ -56,7 +56,7 @@ int vm_storage_argv(const struct vm_paths *p, const struct vm_spec *s, struct lo
 		       "type=vhost-user-blk,id=disk0,node-name=disk,writable=on,writethrough=on,"
 		       "num-queues=1,"
 		       "addr.type=unix,addr.path=%s",
-		       p->disk_sock);
+		       VM_JAIL_DISK_SOCK);
 	return 0;
 }
 
@@ -125,7 +125,7 @@ static int park(int fd, loam_err *err)
 {
 	if (fd < 0)
 		return -1;
-	int parked = fcntl(fd, F_DUPFD_CLOEXEC, VM_JAIL_FD_PARK);
+	int parked = fcntl(fd, F_DUPFD_CLOEXEC, JAIL_FD_PRIVATE);
 	close(fd);
 	return parked < 0 ? loam_fail_errno(err, "dup") : parked;
 }
@@ -170,8 +170,11 @@ static int wait_ready(int ready_r, loam_err *err)
 	for (;;) {
 		int64_t left = deadline - loam_now_ms();
 		struct pollfd pfd = {.fd = ready_r, .events = POLLIN};
-		if (left <= 0 || (poll(&pfd, 1, (int)left) < 0 && errno != EINTR))
-			break;
+		int ready = left <= 0 ? 0 : poll(&pfd, 1, (int)left);
+		if (ready == 0 || (ready < 0 && errno != EINTR))
+			break; /* never a read that blocks past the deadline */
+		if (ready < 0)
+			continue;
 		ssize_t n = read(ready_r, buf + len, FAILED_MAX - len);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -190,11 +193,49 @@ static int wait_ready(int ready_r, loam_err *err)
 
 static void close_fds(struct vm_keeper *k)
 {
-	for (size_t i = 0; i < k->jail.n_fds; i++)
-		if (k->jail.fds[i].src >= 0)
-			close(k->jail.fds[i].src);
-	if (k->log >= 0)
-		close(k->log);
+	int *fds[] = {&k->disk, &k->image, &k->log};
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+}
+
+/* In the jail's init, as root: the disk and the image at their numbers;
+ * the supervisor's own fds go (the init outlives the exec: it must hold
+ * neither the VM directory nor vm-start's answer pipe). */
+static int place_files(void *arg)
+{
+	const struct vm_keeper *k = arg;
+	if (dup2(k->disk, VM_STORAGE_DISK_FD) < 0 || dup2(k->image, VM_STORAGE_IMAGE_FD) < 0) {
+		dprintf(STDERR_FILENO, "loam jail: dup2: %s\n", strerror(errno));
+		return -1;
+	}
+	const int own[] = {k->dir, k->ready_w, k->disk, k->image};
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		if (own[i] >= JAIL_FD_PRIVATE)
+			close(own[i]);
+	return 0;
+}
+
+/* The daemon's jail: the VM's user with only the VM's group (no kvm), no
+ * network, the storage bundle and the daemon's directory seen read-only. */
+static void fill_jail(struct vm_keeper *k, const struct vm_spec *s, const struct jail_spec *qemu,
+		      char *const *argv, char prog_dir[VM_PATH_MAX])
+{
+	static char *const no_env[] = {NULL};
+	snprintf(prog_dir, VM_PATH_MAX, "%s", argv[0]);
+	*strrchr(prog_dir, '/') = '\0';
+	k->jail = (struct jail_spec){.uid = qemu->uid,
+				     .groups = {qemu->groups[0]},
+				     .n_groups = 1,
+				     .max_files = VM_STORAGE_MAX_FILES,
+				     .setup = place_files,
+				     .ctx = k,
+				     .keep_fds = VM_STORAGE_IMAGE_FD + 1,
+				     .argv = argv,
+				     .envp = no_env,
+				     .name = "loam-jail",
+				     .new_net = true};
+	vm_jail_view(k->p, s->storage_dir, prog_dir, k->ro, &k->jail.view);
 }
 
 static int fork_supervisor(struct vm_keeper *k, loam_err *err)
@@ -216,28 +257,23 @@ static int fork_supervisor(struct vm_keeper *k, loam_err *err)
 }
 
 int vm_storage_start(const struct vm_paths *p, const struct vm_spec *s, int dir,
-		     const struct vm_jail *qemu, loam_err *err)
+		     const struct jail_spec *qemu, const struct jail_cgroup *cg, loam_err *err)
 {
 	if (vm_storage_stop(p, err) < 0 ||
 	    vm_unlink_at(dir, LOAM_LAYOUT_VM_STORAGE_FAILED, err) < 0)
 		return -1;
 	cleanup_argv struct loam_argv argv = {0};
-	static char *const no_env[] = {NULL};
-	struct vm_keeper k = {.p = p, .dir = dir, .log = -1};
-	k.jail = (struct vm_jail){.uid = qemu->uid,
-				  .groups = {qemu->groups[0], qemu->groups[1]},
-				  .run = qemu->run,
-				  .envp = no_env,
-				  .n_fds = 2};
-	k.jail.fds[0] =
-	    (struct vm_jail_fd){open_disk(dir, qemu->groups[0], err), VM_STORAGE_DISK_FD};
-	k.jail.fds[1] = (struct vm_jail_fd){k.jail.fds[0].src < 0 ? -1 : open_image(s, err),
-					    VM_STORAGE_IMAGE_FD};
-	k.log = k.jail.fds[1].src < 0 ? -1 : open_log(dir, err);
-	int rc = k.log < 0 || vm_storage_argv(p, s, &argv, err) < 0 ? -1 : 0;
-	k.jail.argv = argv.v;
-	if (rc == 0)
+	char prog_dir[VM_PATH_MAX];
+	struct vm_keeper k = {
+	    .p = p, .cg = *cg, .dir = dir, .run = qemu->view.run_fd, .image = -1, .log = -1};
+	k.disk = open_disk(dir, qemu->groups[0], err);
+	k.image = k.disk < 0 ? -1 : open_image(s, err);
+	k.log = k.image < 0 ? -1 : open_log(dir, err);
+	int rc = k.log < 0 || vm_storage_argv(s, &argv, err) < 0 ? -1 : 0;
+	if (rc == 0) {
+		fill_jail(&k, s, qemu, argv.v, prog_dir);
 		rc = fork_supervisor(&k, err);
+	}
 	close_fds(&k);
 	if (rc < 0)
 		vm_storage_stop(p, NULL);

@@ -1,15 +1,20 @@
 /*
  * The VM's storage daemon: the pinned storage bundle's qemu-storage-daemon
- * serves the VM's disk over vhost-user-blk on run/disk.sock, in the same
- * jail as QEMU (vm_launch.h), as the VM's user. Root opens the overlay (no
- * links followed, under the VM directory's fd) and the boot image and
- * hands them in as fds 3 and 4; the daemon names them /proc/self/fd/N,
- * which reopens the very inode it was handed (so the overlay is group
- * read-write for the VM's group: the daemon has no fd sets).
+ * serves the VM's disk over vhost-user-blk on run/disk.sock, in a jail of
+ * its own (host/jail.h: mount, PID, IPC and an empty network namespace, a
+ * minimal root with the pinned storage bundle, run/ as /run, rlimits) in
+ * the VM's cgroup, as the VM's user with only the VM's group and no new
+ * privileges. It has no -sandbox (qemu-storage-daemon has no seccomp
+ * option). Root opens the overlay (no links followed, under the VM
+ * directory's fd) and the boot image and hands them in as fds 3 and 4;
+ * the daemon names them /proc/self/fd/N (its own /proc), which reopens the
+ * very inode it was handed (so the overlay is group read-write for the
+ * VM's group: the daemon has no fd sets).
  *
  * A root-owned supervisor, forked by vm-start and detached from it, stays
- * as the daemon's parent: it waits on it and forks a new one at once when
- * it dies under a running VM (QEMU reconnects). After three failed
+ * as the parent of the daemon's jail (its init): it waits on it and starts
+ * a new jail at once when the daemon dies under a running VM (QEMU
+ * reconnects). After three failed
  * restarts in a row it gives up and leaves the reason, with the daemon's
  * log tail, in storage.failed, which the checkup turns into a failed VM.
  * It stops the daemon when QEMU is gone or when vm-stop tells it to.
@@ -20,6 +25,7 @@
 #include <jansson.h>
 #include <sys/types.h>
 
+#include "host/jail.h"
 #include "host/vm.h"
 #include "host/vm_launch.h"
 #include "lib/argv.h"
@@ -33,17 +39,21 @@
 #define VM_STORAGE_STABLE_MS	5000
 #define VM_STORAGE_START_MS	10000
 #define VM_STORAGE_LOG_TAIL	1024
+/* Its share of the VM's cgroup, on top of QEMU's; its RLIMIT_NOFILE. */
+#define VM_STORAGE_OVERHEAD_MIB 64
+#define VM_STORAGE_PIDS		64
+#define VM_STORAGE_MAX_FILES	1024
 
 /* The daemon's argv: the blockdev chain on fds 3 and 4, the export on
- * run/disk.sock. */
-int vm_storage_argv(const struct vm_paths *p, const struct vm_spec *s, struct loam_argv *argv,
-		    loam_err *err);
+ * run/disk.sock, relative to its working directory (VM_JAIL_DISK_SOCK). */
+int vm_storage_argv(const struct vm_spec *s, struct loam_argv *argv, loam_err *err);
 
 /* Forks the supervisor and returns once the first daemon serves (its
  * socket exists), or fails with the daemon's log tail. qemu's jail gives
- * the user, groups and run/; dir is the VM directory's fd. */
+ * the user, the VM's group and run/ (view.run_fd), cg the VM's cgroup;
+ * dir is the VM directory's fd. */
 int vm_storage_start(const struct vm_paths *p, const struct vm_spec *s, int dir,
-		     const struct vm_jail *qemu, loam_err *err);
+		     const struct jail_spec *qemu, const struct jail_cgroup *cg, loam_err *err);
 /* Stops the supervisor and its daemon, if any; err may be NULL. */
 int vm_storage_stop(const struct vm_paths *p, loam_err *err);
 /* {"supervisor", "pid", "running", "restarts", "failed"}, or null when the
@@ -53,10 +63,14 @@ json_t *vm_storage_status(const struct vm_paths *p);
 /* The supervisor's half (vm_storage_keeper.c), in the forked child. */
 struct vm_keeper {
 	const struct vm_paths *p;
-	struct vm_jail jail; /* the daemon's: fds 3 and 4, stderr the log */
-	int dir;	     /* the VM directory */
-	int log;	     /* storage.log */
-	int ready_w;	     /* "ok", or why the first daemon did not serve */
+	struct jail_spec jail; /* the daemon's; stderr the log */
+	struct jail_cgroup cg; /* the VM's */
+	const char *ro[VM_JAIL_RO_MAX];
+	int disk, image; /* put at VM_STORAGE_DISK_FD and VM_STORAGE_IMAGE_FD */
+	int dir;	 /* the VM directory */
+	int run;	 /* run/ */
+	int log;	 /* storage.log */
+	int ready_w;	 /* "ok", or why the first daemon did not serve */
 };
 __attribute__((noreturn)) void vm_keeper_run(struct vm_keeper *k);
 

@@ -1,11 +1,13 @@
 /*
  * The storage daemon's supervisor (vm_storage.h): a root process, detached
- * from vm-start, that only forks the jailed daemon, waits on it, and forks
- * it again at once when it dies under a running VM, so that QEMU
- * reconnects within a second. It holds the fds the daemon gets, the VM
- * directory and run/, and nothing else: a restart opens nothing by path.
- * Staying the daemon's parent is what makes the restart immediate without
- * holding a loamd worker or waiting for a checkup.
+ * from vm-start, that only starts the daemon's jail (host/jail.h), waits on
+ * its init, and starts it again at once when the daemon dies under a
+ * running VM, so that QEMU reconnects within a second. It holds the fds the
+ * daemon gets, the VM directory, run/ and the VM's cgroup, and nothing
+ * else: a restart opens nothing by path. Staying the jail's parent is what
+ * makes the restart immediate without holding a loamd worker or waiting
+ * for a checkup. The daemon's host pid comes from the kernel (the init's
+ * one child), never from a file the VM's user can write.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,19 +27,22 @@
 #include "proto/agent.h"
 
 #define SUPERVISOR_NAME "loam-storage"
-#define KEEP_FIRST	3 /* dir, run/, log, ready, disk, image */
-#define KEEP_N		6
-#define POLL_MS		1000
-#define RETRY_MS	500
-#define TERM_WAIT_MS	3000
-#define QEMU_APPEAR_MS	150000 /* vm-start gives QEMU 120 s */
-#define LOG_CAP		(1 << 20)
-#define REASON_MAX	(VM_STORAGE_LOG_TAIL + 256)
+/* dir, run/, log, ready, disk, image and the cgroup's fds, kept above
+ * the fds the jail puts in place. */
+#define KEEP_FIRST     JAIL_FD_PRIVATE
+#define KEEP_N	       (6 + JAIL_CGROUP_MAX)
+#define POLL_MS	       1000
+#define RETRY_MS       500
+#define TERM_WAIT_MS   3000
+#define QEMU_APPEAR_MS 150000 /* vm-start gives QEMU 120 s */
+#define LOG_CAP	       (1 << 20)
+#define REASON_MAX     (VM_STORAGE_LOG_TAIL + 256)
 
 struct keeper {
 	struct vm_keeper *k;
-	int sig; /* signalfd: SIGCHLD and the stop signals */
-	pid_t daemon;
+	int sig;	       /* signalfd: SIGCHLD and the stop signals */
+	struct jail_proc jail; /* the daemon's jail; jail.init 0 when none */
+	pid_t daemon;	       /* its host pid once it serves */
 	int64_t started_at, serving_since;
 	unsigned restarts, failures;
 	bool qemu_seen;
@@ -48,31 +53,36 @@ static __attribute__((noreturn)) void bail(void)
 	_exit(127);
 }
 
-/* Moves the fds the supervisor keeps to 3..8 and closes every other one
- * (the agent's lock on the VM dir and its SSH session's pipes included). */
+/* Moves the fds the supervisor keeps to KEEP_FIRST.. and closes every
+ * other one (the agent's lock on the VM dir and its SSH session's pipes
+ * included). */
 static void settle_fds(struct vm_keeper *k)
 {
-	int *slots[KEEP_N] = {&k->dir,	   &k->jail.run,	&k->log,
-			      &k->ready_w, &k->jail.fds[0].src, &k->jail.fds[1].src};
+	int *slots[KEEP_N] = {&k->dir, &k->run, &k->log, &k->ready_w, &k->disk, &k->image};
+	size_t n = 6;
+	for (size_t i = 0; i < k->cg.n; i++)
+		slots[n++] = &k->cg.procs[i];
 	int high[KEEP_N];
-	for (int i = 0; i < KEEP_N; i++)
-		if ((high[i] = fcntl(*slots[i], F_DUPFD_CLOEXEC, 100)) < 0)
+	for (size_t i = 0; i < n; i++)
+		if ((high[i] = fcntl(*slots[i], F_DUPFD_CLOEXEC, KEEP_FIRST + KEEP_N)) < 0)
 			bail();
-	for (int i = 0; i < KEEP_N; i++) {
-		if (dup2(high[i], KEEP_FIRST + i) < 0 ||
-		    fcntl(KEEP_FIRST + i, F_SETFD, FD_CLOEXEC) < 0)
+	for (size_t i = 0; i < n; i++) {
+		int fd = KEEP_FIRST + (int)i;
+		if (dup2(high[i], fd) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
 			bail();
-		*slots[i] = KEEP_FIRST + i;
+		*slots[i] = fd;
 	}
-	if (close_range(KEEP_FIRST + KEEP_N, ~0U, 0) < 0)
-		for (int fd = KEEP_FIRST + KEEP_N; fd < 4096; fd++)
-			close(fd);
+	if (close_range(3, KEEP_FIRST - 1, 0) < 0 ||
+	    close_range(KEEP_FIRST + (unsigned)n, ~0U, 0) < 0)
+		bail();
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0 ||
 	    dup2(null, STDERR_FILENO) < 0)
 		bail();
 	close(null);
-	k->jail.err_w = k->log;
+	k->jail.err_fd = k->log;
+	k->jail.view.run_fd = k->run;
+	k->jail.cgroup = &k->cg;
 }
 
 static int catch_signals(void)
@@ -129,64 +139,77 @@ static void log_tail(const struct vm_keeper *k, char *out, size_t cap)
 static bool serving(const struct vm_keeper *k)
 {
 	struct stat st;
-	return fstatat(k->jail.run, LOAM_LAYOUT_VM_DISK_SOCK, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	return fstatat(k->run, LOAM_LAYOUT_VM_DISK_SOCK, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	       S_ISSOCK(st.st_mode) && st.st_uid == k->jail.uid;
 }
 
-static void reap(pid_t pid)
+/* Reaps the jail's init (its end ends the daemon's PID namespace). */
+static void reap(struct keeper *s)
 {
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+	while (waitpid(s->jail.init, NULL, 0) < 0 && errno == EINTR)
 		;
+	jail_proc_close(&s->jail);
+	s->jail.init = s->daemon = 0;
 }
 
-/* Forks a daemon and waits until it serves; -1 when it exits or does not
- * serve in time (then it is gone). */
+/* The jail's init ended: reaped. */
+static bool jail_ended(struct keeper *s)
+{
+	if (!s->jail.init || waitpid(s->jail.init, NULL, WNOHANG) != s->jail.init)
+		return false;
+	jail_proc_close(&s->jail);
+	s->jail.init = s->daemon = 0;
+	return true;
+}
+
+/* Starts a jailed daemon and waits until it serves; -1 when it exits or
+ * does not serve in time (then its jail is gone). */
 static int start_daemon(struct keeper *s)
 {
 	struct vm_keeper *k = s->k;
-	unlinkat(k->jail.run, LOAM_LAYOUT_VM_DISK_SOCK, 0);
+	unlinkat(k->run, LOAM_LAYOUT_VM_DISK_SOCK, 0);
 	struct stat st;
 	if (fstat(k->log, &st) == 0 && st.st_size > LOG_CAP)
 		ftruncate(k->log, 0);
-	pid_t pid = fork();
-	if (pid == 0)
-		vm_jail_exec(&k->jail);
-	if (pid < 0)
+	loam_err err = NULL;
+	if (jail_spawn(&k->jail, &s->jail, &err) < 0) {
+		dprintf(k->log, "loam-storage: %s\n", loam_err_msg(err));
+		loam_err_free(&err);
 		return -1;
-	s->daemon = pid;
+	}
+	s->daemon = 0;
 	write_pids(s);
 	for (int64_t deadline = loam_now_ms() + VM_STORAGE_START_MS; loam_now_ms() < deadline;
 	     loam_sleep_ms(10)) {
-		if (serving(k)) {
+		if (serving(k) && (s->daemon = jail_child_pid(&s->jail)) > 0) {
 			s->serving_since = loam_now_ms();
+			write_pids(s);
 			return 0;
 		}
-		if (waitpid(pid, NULL, WNOHANG) == pid) {
-			s->daemon = 0;
+		if (jail_ended(s))
 			return -1;
-		}
 	}
-	kill(pid, SIGKILL);
-	reap(pid);
-	s->daemon = 0;
+	kill(s->jail.init, SIGKILL);
+	reap(s);
 	return -1;
 }
 
+/* SIGTERM to the daemon (the init's child still, so no recycled pid),
+ * then SIGKILL to its init, which ends the namespace. */
 static void stop_daemon(struct keeper *s)
 {
-	if (!s->daemon)
+	if (!s->jail.init)
 		return;
-	kill(s->daemon, SIGTERM);
-	for (int waited = 0; waited < TERM_WAIT_MS; waited += 20) {
-		if (waitpid(s->daemon, NULL, WNOHANG) == s->daemon) {
-			s->daemon = 0;
+	pid_t daemon = jail_child_pid(&s->jail);
+	if (daemon)
+		kill(daemon, SIGTERM);
+	for (int waited = 0; daemon && waited < TERM_WAIT_MS; waited += 20) {
+		if (jail_ended(s))
 			return;
-		}
 		loam_sleep_ms(20);
 	}
-	kill(s->daemon, SIGKILL);
-	reap(s->daemon);
-	s->daemon = 0;
+	kill(s->jail.init, SIGKILL);
+	reap(s);
 }
 
 static __attribute__((noreturn)) void finish(struct keeper *s, int code)
@@ -250,6 +273,7 @@ static void first_start(struct keeper *s)
 	}
 	(void)!write(k->ready_w, "ok", 2);
 	close(k->ready_w);
+	k->ready_w = -1; /* a later jail's fd may take its number */
 }
 
 void vm_keeper_run(struct vm_keeper *k)
@@ -258,7 +282,7 @@ void vm_keeper_run(struct vm_keeper *k)
 	if (setsid() < 0)
 		bail();
 	settle_fds(k);
-	struct keeper s = {.k = k, .started_at = loam_now_ms()};
+	struct keeper s = {.k = k, .jail = {.report_fd = -1}, .started_at = loam_now_ms()};
 	if ((s.sig = catch_signals()) < 0)
 		bail();
 	first_start(&s);
@@ -268,10 +292,8 @@ void vm_keeper_run(struct vm_keeper *k)
 		if (poll(&pfd, 1, POLL_MS) > 0 && read(s.sig, &si, sizeof(si)) == sizeof(si) &&
 		    si.ssi_signo != SIGCHLD)
 			finish(&s, 0);
-		if (s.daemon && waitpid(s.daemon, NULL, WNOHANG) == s.daemon) {
-			s.daemon = 0;
+		if (jail_ended(&s))
 			restart(&s);
-		}
 		watch_qemu(&s);
 	}
 }

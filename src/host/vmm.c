@@ -81,12 +81,13 @@ static void add_disks(const struct loam_vmm_spec *s, struct loam_argv *argv)
 static void add_consoles(const struct loam_vmm_spec *s, struct loam_argv *argv)
 {
 	loam_argv_add(argv, "-chardev");
-	loam_argv_addf(argv, "file,id=serial0,path=%s", s->serial_log);
+	const char *append = s->log_pipes ? ",append=on" : "";
+	loam_argv_addf(argv, "file,id=serial0,path=%s%s", s->serial_log, append);
 	add_pair(argv, "-serial", "chardev:serial0");
 	add_pair(argv, "-device", "virtio-serial-pci,id=vser0");
 	loam_argv_add(argv, "-chardev");
 	if (s->console_log)
-		loam_argv_addf(argv, "file,id=vcon0,path=%s", s->console_log);
+		loam_argv_addf(argv, "file,id=vcon0,path=%s%s", s->console_log, append);
 	else
 		loam_argv_add(argv, "null,id=vcon0");
 	add_pair(argv, "-device", "virtconsole,chardev=vcon0,bus=vser0.0");
@@ -103,6 +104,9 @@ static void add_supervision(const struct loam_vmm_spec *s, struct loam_argv *arg
 	add_pair(argv, "-pidfile", s->pidfile);
 	if (s->daemonize)
 		loam_argv_add(argv, "-daemonize");
+	if (s->sandbox)
+		add_pair(argv, "-sandbox",
+			 "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
 }
 
 static void add_fdsets(const struct loam_vmm_spec *s, struct loam_argv *argv)

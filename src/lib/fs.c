@@ -6,10 +6,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <libgen.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -83,28 +86,51 @@ static int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
+/* A fresh temp file next to base under dfd: a random name, created
+ * O_EXCL|O_NOFOLLOW, so nothing planted there in advance is used. */
+static int open_temp(int dfd, const char *base, mode_t mode, char *tmp, size_t size, loam_err *err)
+{
+	for (int attempt = 0; attempt < 16; attempt++) {
+		uint64_t r;
+		if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+			return loam_fail_errno(err, "getrandom");
+		snprintf(tmp, size, ".%.200s.tmp.%016" PRIx64, base, r);
+		int fd =
+		    openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+		if (fd >= 0 || errno != EEXIST)
+			return fd >= 0 ? fd
+				       : loam_fail_errno(err, "create a temp file for %s", base);
+	}
+	return loam_fail(err, LOAM_E_IO, "no free temp name for %s", base);
+}
+
 int loam_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
 			   loam_err *err)
 {
-	cleanup_free char *tmp = NULL;
-	if (asprintf(&tmp, "%s.tmp.%d", path, (int)getpid()) < 0)
+	cleanup_free char *dir_copy = strdup(path), *base_copy = strdup(path);
+	if (!dir_copy || !base_copy)
 		return loam_fail(err, LOAM_E_INTERNAL, "out of memory");
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	const char *base = basename(base_copy);
+	cleanup_close int dfd = open(dirname(dir_copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return loam_fail_errno(err, "open the directory of %s", path);
+	char tmp[256];
+	int fd = open_temp(dfd, base, mode, tmp, sizeof(tmp), err);
 	if (fd < 0)
-		return loam_fail_errno(err, "create %s", tmp);
+		return -1;
 	if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0 || fsync(fd) < 0) {
-		loam_fail_errno(err, "write %s", tmp);
+		loam_fail_errno(err, "write %s", path);
 		close(fd);
-		unlink(tmp);
+		unlinkat(dfd, tmp, 0);
 		return -1;
 	}
 	close(fd);
-	if (rename(tmp, path) < 0) {
-		loam_fail_errno(err, "rename %s to %s", tmp, path);
-		unlink(tmp);
+	if (renameat(dfd, tmp, dfd, base) < 0) {
+		loam_fail_errno(err, "rename the temp file to %s", path);
+		unlinkat(dfd, tmp, 0);
 		return -1;
 	}
-	return loam_fsync_parent(path, err);
+	return fsync(dfd) < 0 ? loam_fail_errno(err, "fsync directory of %s", path) : 0;
 }
 
 int loam_mkdir_p(const char *path, mode_t mode, loam_err *err)

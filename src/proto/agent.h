@@ -81,6 +81,7 @@
 #define LOAM_LAYOUT_VM_STORAGE_LOG "storage.log" /* the daemon's stderr */
 /* Why the supervisor gave up (the daemon's log tail); gone at the next start. */
 #define LOAM_LAYOUT_VM_STORAGE_FAILED "storage.failed"
+#define LOAM_LAYOUT_VM_VMM_PID	      "vmm.pid" /* QEMU's host pid, root's */
 /* The pid file of a reference boot as root (vm-argv --paths), in the
  * root-owned VM dir: root never writes by path in run/. */
 #define LOAM_LAYOUT_VM_REF_PIDFILE "reference.pid"
@@ -138,7 +139,8 @@
 #define LOAM_KEY_INITRD		"initrd"
 #define LOAM_KEY_CMDLINE	"cmdline"
 #define LOAM_KEY_FIRMWARE	"firmware"
-#define LOAM_KEY_QEMU		"qemu"
+#define LOAM_KEY_JAIL_MS	"jail_ms" /* vm-start: what the jail added */
+#define LOAM_KEY_QEMU		"qemu"	  /* refused: the VMM comes from the bundle */
 #define LOAM_KEY_VMM_DIR	"vmm_dir" /* the pinned vmm bundle: bin/ lib/qemu/ share/qemu/ */
 #define LOAM_KEY_STORAGE_DIR	"storage_dir" /* the pinned storage bundle: bin/ */
 #define LOAM_KEY_HUGEPAGE_DIR	"hugepage_dir"
@@ -221,7 +223,10 @@
 #define LOAM_FACT_KVM		    "kvm"
 #define LOAM_FACT_CPU_MODEL	    "cpu_model"
 #define LOAM_FACT_OS		    "os"
-#define LOAM_FACT_KERNEL	    "kernel"
+#define LOAM_FACT_JAIL		    "jail" /* the parts of the VM jail this host applies */
+/* the parts it cannot, each "part: reason" */
+#define LOAM_FACT_JAIL_MISSING "jail_missing"
+#define LOAM_FACT_KERNEL       "kernel"
 
 /* ---- install and uninstall (stdin and answer) ---- */
 

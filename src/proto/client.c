@@ -128,8 +128,8 @@ int loam_agent_vm_prep(const struct loam_agent *a, const struct loam_vm_prep_spe
 	return j ? 0 : -1;
 }
 
-int loam_agent_vm_start(const struct loam_agent *a, const char *id, bool *started, long *pid,
-			loam_err *err)
+int loam_agent_vm_start_timed(const struct loam_agent *a, const char *id, bool *started, long *pid,
+			      double *jail_ms, loam_err *err)
 {
 	cleanup_json json_t *j = vm_call(a, LOAM_VERB_VM_START, id, -1, NULL, err);
 	if (!j)
@@ -138,7 +138,15 @@ int loam_agent_vm_start(const struct loam_agent *a, const char *id, bool *starte
 		*started = loam_json_true(j, LOAM_KEY_STARTED);
 	if (pid)
 		*pid = (long)json_integer_value(json_object_get(j, LOAM_KEY_PID));
+	if (jail_ms)
+		*jail_ms = json_number_value(json_object_get(j, LOAM_KEY_JAIL_MS));
 	return 0;
+}
+
+int loam_agent_vm_start(const struct loam_agent *a, const char *id, bool *started, long *pid,
+			loam_err *err)
+{
+	return loam_agent_vm_start_timed(a, id, started, pid, NULL, err);
 }
 
 int loam_agent_vm_argv(const struct loam_agent *a, const char *id, struct loam_argv *out,

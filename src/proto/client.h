@@ -78,7 +78,7 @@ struct loam_vm_prep_spec {
 	const char *meta_data, *user_data, *network_config; /* meta_data NULL: no seed */
 	const char *kernel, *initrd, *cmdline;		    /* kernel NULL: firmware boot */
 	bool kernel_firmware; /* direct kernel through UEFI, or without it */
-	const char *qemu, *hugepage_dir;
+	const char *hugepage_dir;
 	const struct loam_vm_net_spec *net; /* NULL: no network (unless net_json) */
 	const json_t *net_json;		    /* a saved spec's "net", as it was */
 	const char *vmm_dir, *storage_dir;  /* the pinned bundles' install dirs, or NULL */
@@ -117,6 +117,9 @@ int loam_agent_vm_prep(const struct loam_agent *a, const struct loam_vm_prep_spe
 		       loam_err *err);
 int loam_agent_vm_start(const struct loam_agent *a, const char *id, bool *started, long *pid,
 			loam_err *err);
+/* The same, with what the VM's jail added to the start (ms; the bench). */
+int loam_agent_vm_start_timed(const struct loam_agent *a, const char *id, bool *started, long *pid,
+			      double *jail_ms, loam_err *err);
 /* The QEMU argv of the VM with its files named by path (vm-argv --paths:
  * the machine vm-start runs, for a reference boot outside loam), appended
  * to out, and what QEMU needs in its environment besides (NAME=VALUE

@@ -78,7 +78,6 @@ char *loam_vm_prep_spec_json(const struct loam_vm_prep_spec *s)
 		json_object_set_new(j, LOAM_KEY_DISK_GIB, json_integer(s->disk_gib));
 	json_object_set_new(j, LOAM_KEY_SEED, seed(s));
 	json_object_set_new(j, LOAM_KEY_DIRECT_KERNEL, direct_kernel(s));
-	set_str(j, LOAM_KEY_QEMU, s->qemu);
 	set_str(j, LOAM_KEY_HUGEPAGE_DIR, s->hugepage_dir);
 	if (s->net)
 		json_object_set_new(j, LOAM_KEY_NET, loam_vm_net_spec_json(s->net));
@@ -127,7 +126,6 @@ int loam_vm_prep_spec_read(const json_t *j, struct loam_vm_prep_spec *s, loam_er
 	    .initrd = str_of(dk, LOAM_KEY_INITRD),
 	    .cmdline = str_of(dk, LOAM_KEY_CMDLINE),
 	    .kernel_firmware = !json_is_false(json_object_get(dk, LOAM_KEY_FIRMWARE)),
-	    .qemu = str_of(j, LOAM_KEY_QEMU),
 	    .hugepage_dir = str_of(j, LOAM_KEY_HUGEPAGE_DIR),
 	    .net_json = json_is_object(json_object_get(j, LOAM_KEY_NET))
 			    ? json_object_get(j, LOAM_KEY_NET)

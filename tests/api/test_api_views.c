@@ -34,7 +34,9 @@ static const char *const seed_sql[] = {
     "allow_tcg, cpu_overcommit, used_cores, used_memory_gib, used_hugepages_1g, generation, "
     "created_at, last_seen_at) VALUES ('" ALPHA "', 'alpha', 'ssh', '10.0.0.1', 2222, 'loam', "
     "'/k/id', 'ssh-ed25519 AAAA', '/var/lib/loam', 'hel1', 'x64', 'accepting', 16, 8, 1, 1, 2, "
-    "1, 64, 4, 500, 400, 1, 'Xeon', 'Debian 12', '6.1.0', '{\"arch\":\"x64\",\"cpus\":16}', "
+    "1, 64, 4, 500, 400, 1, 'Xeon', 'Debian 12', '6.1.0', "
+    "'{\"arch\":\"x64\",\"cpus\":16,\"jail\":\"sandbox, mountns, pidns\","
+    "\"jail_missing\":[\"ipcns: clone(CLONE_NEWIPC) failed: Invalid argument\"]}', "
     "'/var/lib/loam/agent/abc/loam-host', 'abc', 'kvm', 1, 1.5, 4, 16, 2, 7, 1000, 2000)",
     "INSERT INTO host (id, name, transport, state_dir, location, created_at) VALUES ('" BETA
     "', 'beta', 'local', '/tmp/h', 'default', 1100)",

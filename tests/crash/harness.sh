@@ -19,7 +19,7 @@
 # after convergence (bounded wait): every VM is running, or gone if
 # destroyed; a VM that ends failed fails the run (the harness causes no VM
 # failure: kills must not); every running VM has exactly one VMM process
-# (and one storage daemon, once VMs have them); no orphan QEMU process,
+# and one storage daemon; no orphan QEMU or storage daemon process,
 # per-VM user, VM directory or *.tmp.* file on the host beyond what live
 # VMs own, and no network namespace, veth, dnsmasq or pool address of a
 # gone VM (also after one kill mid-destroy: fault point vm-destroy-purged,
@@ -188,10 +188,14 @@ check_orphans() { # at the end, after convergence
 		id=$(basename "$d")
 		[[ $live == *" $id "* ]] || orphan "VM directory $d"
 	done
-	for id in $(pgrep -a -f "$state/host/vms/" | grep -o "$state/host/vms/[a-z0-9]*" | sort -u | sed 's|.*/||'); do
-		[[ $running == *" $id "* ]] || orphan "VMM process of $id (VM not running)"
-	done
 	local n
+	# QEMU and its storage daemon, jailed, name run/ as /run: they are
+	# found by the VM's user.
+	for id in "${!seen_ids[@]}"; do
+		[[ $running == *" $id "* ]] && continue
+		n=$(vm_procs '' "$id")
+		((n == 0)) || orphan "$n process(es) of VM $id's user (VM not running)"
+	done
 	for id in "${!seen_ids[@]}"; do
 		[[ $live == *" $id "* ]] && continue
 		grep -q "^$(vm_user "$id"):" /etc/passwd && orphan "user $(vm_user "$id") of gone VM $id"
@@ -203,7 +207,7 @@ check_orphans() { # at the end, after convergence
 }
 
 # The live processes of VM $2 whose program is $1 (qemu-system-*, or
-# qemu-storage-daemon): they run as the VM's own user (the jail hands
+# qemu-storage-daemon; '' for all): they run as the VM's own user (the jail hands
 # them their files as fds, so their command lines do not name its dir).
 vm_procs() {
 	local uid
@@ -215,16 +219,14 @@ vm_procs() {
 	ps -o stat=,args= -u "$uid" | awk -v want="$1" '$1 !~ /^Z/ { n = split($2, p, "/"); if (p[n] ~ want) print }' | wc -l
 }
 vmm_counts=0
-check_processes() { # at the end: exactly one VMM, and one storage daemon once VMs have them
-	local id vmms daemons any_daemon
-	any_daemon=$(pgrep -c -f "qemu-storage-daemon.*$state/host/vms/")
+check_processes() { # at the end: exactly one VMM and one storage daemon per running VM
+	local id vmms daemons
 	for id in $(sql "SELECT id FROM vm WHERE state = 'running'"); do
 		vmms=$(vm_procs '^qemu-system-' "$id")
 		if ((vmms != 1)); then
 			vmm_counts=$((vmm_counts + 1))
 			bad "running VM $id has $vmms VMM processes, not 1"
 		else ok; fi
-		((any_daemon > 0)) || continue
 		daemons=$(vm_procs '^qemu-storage-daemon$' "$id")
 		if ((daemons != 1)); then
 			vmm_counts=$((vmm_counts + 1))

@@ -38,7 +38,7 @@ host_accepting() { [[ $(loam host show local --json 2>/dev/null | jq -r .state) 
 vmm_exe() {
 	local id pid
 	id=$(vm_field "$1" .id)
-	pid=$(cat "$state/host/vms/$id/run/qemu.pid" 2>/dev/null)
+	pid=$(cat "$state/host/vms/$id/vmm.pid" 2>/dev/null)
 	[[ $pid =~ ^[0-9]+$ ]] && readlink "/proc/$pid/exe"
 }
 vm_vmm() { vm_field "$1" '.artifacts[] | select(.component=="vmm") | .version'; }

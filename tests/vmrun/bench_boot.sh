@@ -52,6 +52,8 @@ check "overhead is measured and smaller than the boot" \
 	'[range(2) as $i | .overhead_ms[$i] >= 0 and .overhead_ms[$i] < .loam_ms[$i]] | all'
 check "overhead ratio is direct plus overhead over direct" \
 	'((.overhead_ratio - (.direct_p50_ms + .loam_overhead_p50_ms) / .direct_p50_ms) | fabs) < 0.001'
+check "the jail's cost is measured per run, against its 20 ms goal" \
+	'(.jail_us | length) == 2 and ([.jail_us[] | . > 0] | all) and .jail_p50_ms > 0 and .jail_goal_ms == 20'
 expect "each run is reported on stderr" 2 "$(grep -c 'bench boot: run [12]: loam' "$work/err")"
 
 # ---- it leaves nothing behind ----

@@ -158,7 +158,8 @@ check_purge() { # id arch; purges a running VM
 		"$(cat "$state"/start[12].json | jget_lines started | sort | tr '\n' ' ' | sed 's/ $//')"
 	expect "$2 QEMU processes for this VM" 1 "$(live_procs_of "$uid" qemu-system)"
 	expect "$2 storage daemons for this VM" 1 "$(live_procs_of "$uid" qemu-storage)"
-	expect "$2 processes of the VM user" 2 "$(live_procs_of "$uid")"
+	expect "$2 processes of the VM user: QEMU, the daemon and their jails' inits" 4 \
+		"$(live_procs_of "$uid")"
 	local out
 	out=$("$agent" vm-purge "$id" --state-dir "$state") || bad "$2: vm-purge failed"
 	expect "$2 purge" true "$(jget existed <<<"$out")"

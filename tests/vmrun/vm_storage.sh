@@ -73,7 +73,8 @@ check_qemu_argv() { # arch pid
 	grep -q 'disk.qcow2\|id=disk0,format' <<<"$words" && bad "$1: QEMU names the disk file" || ok
 	expect "$1 QEMU's -drive options (the seed's only; none here)" 0 "$(grep -cx -- -drive <<<"$words")"
 	grep -q '^vhost-user-blk-pci,chardev=disk0' <<<"$words" && ok || bad "$1: no vhost-user-blk-pci"
-	grep -q "^socket,id=disk0,path=$state/vms/$id/run/disk.sock,reconnect=1$" <<<"$words" && ok ||
+	# Relative to run/, QEMU's working directory, as the daemon's.
+	grep -q "^socket,id=disk0,path=disk.sock,reconnect=1$" <<<"$words" && ok ||
 		bad "$1: no reconnecting disk chardev"
 }
 
