@@ -42,6 +42,7 @@ demo-clean:
 
 torture: all
 	@scripts/deps.sh test
+	@scripts/build-artifacts.sh
 	@scripts/build.sh check
 	@scripts/torture.sh
 

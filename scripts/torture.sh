@@ -21,7 +21,8 @@
 #      the debian-12 image booted on both arches under TCG and logged into
 #      (tests/images/debian_boot.sh, minutes per arch).
 #
-# Needs: scripts/build.sh release and check (make torture builds both).
+# Needs: scripts/build.sh release and check and the artifact store (make
+# torture builds all three, as make check does).
 # TORTURE_TIERS="fuzz bench engine security valgrind crash hosts multiworker images"
 # picks tiers;
 # TORTURE_OUT picks the table's path (default docs/reliability.md).
@@ -294,19 +295,38 @@ security_map() {
 EOF
 }
 
+# The rows of the previous table whose test this run did not run (a run of
+# some tiers, TORTURE_TIERS, re-runs them and keeps the others' results),
+# each marked with the commit it ran at.
+kept_rows() {
+	local old_commit line name
+	[[ -n ${TORTURE_TIERS:-} && -f $out_md ]] || return 0
+	old_commit=$(sed -n 's/.* at commit \([0-9a-f]*\).*/\1/p' "$out_md" | head -n 1)
+	while IFS= read -r line; do
+		name=${line#| }
+		name=${name%% |*}
+		printf '%s\n' "${rows[@]}" | grep -qF "| $name |" && continue
+		[[ $line == *"(run at "* ]] && echo "$line" && continue
+		awk -F ' [|] ' -v OFS=' | ' -v c="$old_commit" '{ $5 = $5 " (run at " c ")"; print }' <<<"$line"
+	done < <(sed -n '/^| Test |/,/^$/p' "$out_md" | grep '^| ' | tail -n +2)
+}
+
 write_table() {
-	local commit
+	local commit kept
 	commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+	kept=$(kept_rows)
 	{
 		echo "# Reliability results"
 		echo
 		echo "Written by \`make torture\` (scripts/torture.sh); do not edit by hand."
 		echo "Run $(date -u '+%Y-%m-%d %H:%M UTC') at commit $commit on $(nproc) cores,"
 		echo "in $(elapsed "$started") s. Fuzz targets ran ${fuzz_secs} s each."
+		[[ -n $kept ]] && echo "Tiers run: ${TORTURE_TIERS}; the other rows are an earlier run's (its commit in the result)."
 		echo
 		echo "| Test | What was run | Runs | What was checked | Result | Status |"
 		echo "|---|---|---|---|---|---|"
 		printf '%s\n' "${rows[@]}"
+		[[ -n $kept ]] && echo "$kept"
 		security_map
 	} >"$out_md"
 	echo "torture: wrote $out_md"
@@ -320,6 +340,8 @@ images_tier() {
 	rc=$?
 	[[ $rc -ne 0 ]] && tail -40 "$work/images.log" >&2
 	times=$(grep -o '[a-z0-9]*: LOAM-READY in [0-9.]* s' "$work/images.log" | paste -sd ';' -)
+	# A skip (no store, no tool) is not a pass of this tier.
+	grep -q '\*\*\*Skipped\|Not Run' "$work/images.log" && rc=1
 	row "debian-12 image (issue 12)" \
 		"tests/images/debian_boot.sh: each arch's image under TCG through its firmware, NoCloud seed" 1 \
 		"one LOAM-READY line; SSH login pinned to the console's host keys; uname -m, hostname, df, sudo, cloud-init done" \
