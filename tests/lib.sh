@@ -66,6 +66,43 @@ purge_loam_state() { # STATE_DIR LOAMD_PID
 	rm -rf "$state"
 }
 
+# setup_state NAME: the test's state dir $state (/tmp/loam-NAME.XXXXXX,
+# 0755: VM users traverse it to their own dirs), purged and removed on exit
+# by cleanup_state. Empties ids (the VMs the test makes through $agent on
+# $state itself), clears loamd_pid and sets suffix, a word unique to this
+# run for VM ids.
+setup_state() {
+	state=$(mktemp -d "/tmp/loam-$1.XXXXXX") || { echo "FAIL: mktemp" >&2; exit 1; }
+	chmod 0755 "$state"
+	ids=() loamd_pid=
+	# shellcheck disable=SC2034 # the caller's
+	suffix=$(printf '%x%x' $$ "$(date +%s)")
+	trap cleanup_state EXIT
+}
+
+# Purges the VMs in ids (through $agent), stops loamd, purges the VMs of
+# its local host and removes $state.
+cleanup_state() {
+	local id
+	for id in "${ids[@]}"; do "$agent" vm-purge "$id" --state-dir "$state" >/dev/null 2>&1; done
+	purge_loam_state "$state" "$loamd_pid"
+}
+
+# start_loamd [ARGS...]: $bin/loamd on $state with $dist and $store (and
+# ARGS), its log appended to $state/loamd.log, listening on $port (a free
+# one on the first start); exports LOAM_URL and LOAM_STATE_DIR for the CLI
+# and waits until it answers (bad after 30 s).
+# shellcheck disable=SC2154 # bin, dist and store are the caller's
+start_loamd() {
+	port=${port:-$(free_port)}
+	export LOAM_URL=http://127.0.0.1:$port LOAM_STATE_DIR=$state
+	"$bin/loamd" --state-dir "$state" --listen "127.0.0.1:$port" --dist-dir "$dist" \
+		--artifact-store "$store" "$@" >>"$state/loamd.log" 2>&1 &
+	loamd_pid=$!
+	until_true 30 "loamd" loamd_up
+}
+loamd_up() { "$bin/loam" sizes >/dev/null 2>&1; }
+
 # Live (non-zombie) processes of a uid. PID 1 here may not reap orphans,
 # so a killed QEMU can linger as a zombie; that is not a running process.
 live_procs_of() { # uid [name prefix: qemu-system, qemu-storage]
