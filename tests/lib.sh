@@ -54,16 +54,35 @@ until_true() {
 	return 1
 }
 
+# purge_host_vms DIR: purges every VM that the agent of the host whose
+# state dir is DIR made there.
+purge_host_vms() {
+	local agent d
+	agent=$(find "$1/agent" -name loam-host 2>/dev/null | head -n1)
+	for d in "$1"/vms/*/; do
+		[[ -d $d && -n $agent ]] && "$agent" vm-purge "$(basename "$d")" --state-dir "$1" >/dev/null 2>&1
+	done
+}
+
 # Stops the test's loamd (pid, may be empty), purges every VM its local
 # host's agent made under the state dir, and removes the dir.
 purge_loam_state() { # STATE_DIR LOAMD_PID
-	local state=$1 agent d
 	[[ -n $2 ]] && kill "$2" 2>/dev/null && wait "$2" 2>/dev/null
-	agent=$(ls "$state"/host/agent/*/loam-host 2>/dev/null | head -n1)
-	for d in "$state"/host/vms/*/; do
-		[[ -d $d && -n $agent ]] && "$agent" vm-purge "$(basename "$d")" --state-dir "$state/host" >/dev/null 2>&1
-	done
-	rm -rf "$state"
+	purge_host_vms "$1/host"
+	rm -rf "$1"
+}
+
+# loamd_paths: $src, $bin, $dist and $store from CTest's LOAM_SOURCE_DIR,
+# LOAM_BIN_DIR, LOAM_DIST_DIR and LOAM_ARTIFACT_STORE, else the source
+# tree's (build/check/bin, build/dist, build/artifacts/store); skips (77)
+# when that store has not been built.
+loamd_paths() {
+	# shellcheck disable=SC2034 # the caller's
+	src=${LOAM_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+	bin=${LOAM_BIN_DIR:-$src/build/check/bin}
+	store=${LOAM_ARTIFACT_STORE:-$src/build/artifacts/store}
+	dist=${LOAM_DIST_DIR:-$src/build/dist}
+	require_store "$store"
 }
 
 # setup_state NAME: the test's state dir $state (/tmp/loam-NAME.XXXXXX,

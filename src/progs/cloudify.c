@@ -284,10 +284,8 @@ static int cloudify_learn(struct loam_strand_ctx *ctx, struct loam_outcome *out,
 static int served_arches(struct loam_db *db, const struct loam_host_row *h, struct loam_host *model,
 			 const char **out, size_t max, loam_err *err)
 {
-	int found = loam_host_get(db, h->id, model, err);
-	if (found <= 0)
-		return found < 0 ? -1
-				 : loam_fail(err, LOAM_E_NOTFOUND, "no host with id %s", h->id);
+	if (loam_host_load(db, h->id, model, err) < 0)
+		return -1;
 	const struct loam_arch *own = loam_arch_by_name(h->arch);
 	if (!own)
 		return loam_fail(err, LOAM_E_INTERNAL, "host %s has no arch yet", h->name);

@@ -20,10 +20,7 @@
 set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
-bin=${LOAM_BIN_DIR:?}
-store=${LOAM_ARTIFACT_STORE:-${LOAM_SOURCE_DIR:?}/build/artifacts/store}
-dist=${LOAM_DIST_DIR:-${LOAM_SOURCE_DIR}/build/dist}
-require_store "$store"
+loamd_paths
 
 setup_state vmflow
 # `vm create` gives the VMs this key (~/.ssh/id_ed25519.pub under HOME)
