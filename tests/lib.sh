@@ -54,17 +54,73 @@ until_true() {
 	return 1
 }
 
+# purge_host_vms DIR: purges every VM that the agent of the host whose
+# state dir is DIR made there.
+purge_host_vms() {
+	local agent d
+	agent=$(find "$1/agent" -name loam-host 2>/dev/null | head -n1)
+	for d in "$1"/vms/*/; do
+		[[ -d $d && -n $agent ]] && "$agent" vm-purge "$(basename "$d")" --state-dir "$1" >/dev/null 2>&1
+	done
+}
+
 # Stops the test's loamd (pid, may be empty), purges every VM its local
 # host's agent made under the state dir, and removes the dir.
 purge_loam_state() { # STATE_DIR LOAMD_PID
-	local state=$1 agent d
 	[[ -n $2 ]] && kill "$2" 2>/dev/null && wait "$2" 2>/dev/null
-	agent=$(ls "$state"/host/agent/*/loam-host 2>/dev/null | head -n1)
-	for d in "$state"/host/vms/*/; do
-		[[ -d $d && -n $agent ]] && "$agent" vm-purge "$(basename "$d")" --state-dir "$state/host" >/dev/null 2>&1
-	done
-	rm -rf "$state"
+	purge_host_vms "$1/host"
+	rm -rf "$1"
 }
+
+# loamd_paths: $src, $bin, $dist and $store from CTest's LOAM_SOURCE_DIR,
+# LOAM_BIN_DIR, LOAM_DIST_DIR and LOAM_ARTIFACT_STORE, else the source
+# tree's (build/check/bin, build/dist, build/artifacts/store); skips (77)
+# when that store has not been built.
+loamd_paths() {
+	# shellcheck disable=SC2034 # the caller's
+	src=${LOAM_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+	bin=${LOAM_BIN_DIR:-$src/build/check/bin}
+	store=${LOAM_ARTIFACT_STORE:-$src/build/artifacts/store}
+	dist=${LOAM_DIST_DIR:-$src/build/dist}
+	require_store "$store"
+}
+
+# setup_state NAME: the test's state dir $state (/tmp/loam-NAME.XXXXXX,
+# 0755: VM users traverse it to their own dirs), purged and removed on exit
+# by cleanup_state. Empties ids (the VMs the test makes through $agent on
+# $state itself), clears loamd_pid and sets suffix, a word unique to this
+# run for VM ids.
+setup_state() {
+	state=$(mktemp -d "/tmp/loam-$1.XXXXXX") || { echo "FAIL: mktemp" >&2; exit 1; }
+	chmod 0755 "$state"
+	ids=() loamd_pid=
+	# shellcheck disable=SC2034 # the caller's
+	suffix=$(printf '%x%x' $$ "$(date +%s)")
+	trap cleanup_state EXIT
+}
+
+# Purges the VMs in ids (through $agent), stops loamd, purges the VMs of
+# its local host and removes $state.
+cleanup_state() {
+	local id
+	for id in "${ids[@]}"; do "$agent" vm-purge "$id" --state-dir "$state" >/dev/null 2>&1; done
+	purge_loam_state "$state" "$loamd_pid"
+}
+
+# start_loamd [ARGS...]: $bin/loamd on $state with $dist and $store (and
+# ARGS), its log appended to $state/loamd.log, listening on $port (a free
+# one on the first start); exports LOAM_URL and LOAM_STATE_DIR for the CLI
+# and waits until it answers (bad after 30 s).
+# shellcheck disable=SC2154 # bin, dist and store are the caller's
+start_loamd() {
+	port=${port:-$(free_port)}
+	export LOAM_URL=http://127.0.0.1:$port LOAM_STATE_DIR=$state
+	"$bin/loamd" --state-dir "$state" --listen "127.0.0.1:$port" --dist-dir "$dist" \
+		--artifact-store "$store" "$@" >>"$state/loamd.log" 2>&1 &
+	loamd_pid=$!
+	until_true 30 "loamd" loamd_up
+}
+loamd_up() { "$bin/loam" sizes >/dev/null 2>&1; }
 
 # Live (non-zombie) processes of a uid. PID 1 here may not reap orphans,
 # so a killed QEMU can linger as a zombie; that is not a running process.

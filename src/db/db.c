@@ -233,6 +233,16 @@ size_t loam_db_rows_count(const struct loam_db_rows *rows)
 	return rows ? rows->nrows : 0;
 }
 
+void *loam_db_rows_map(const struct loam_db_rows *rows, size_t size, loam_db_row_reader *read,
+		       size_t *n)
+{
+	*n = loam_db_rows_count(rows);
+	char *v = xcalloc(*n ? *n : 1, size);
+	for (size_t i = 0; i < *n; i++)
+		read(rows, i, v + i * size);
+	return v;
+}
+
 size_t loam_db_rows_cols(const struct loam_db_rows *rows)
 {
 	return rows ? rows->ncols : 0;

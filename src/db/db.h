@@ -103,6 +103,13 @@ double loam_db_rows_real(const struct loam_db_rows *rows, size_t row, size_t col
 char *loam_db_rows_dup(const struct loam_db_rows *rows, size_t row, size_t col);
 void loam_db_rows_free(struct loam_db_rows *rows);
 
+/* Reads one row (row) into the element at out; the list readers' step. */
+typedef void loam_db_row_reader(const struct loam_db_rows *rows, size_t row, void *out);
+/* An array of one element of `size` bytes a row (never NULL, zeroed
+ * first), each filled by read; *n gets the count. The caller frees it. */
+void *loam_db_rows_map(const struct loam_db_rows *rows, size_t size, loam_db_row_reader *read,
+		       size_t *n);
+
 static inline void loam_db_rows_freep(struct loam_db_rows **r)
 {
 	loam_db_rows_free(*r);

@@ -213,6 +213,14 @@ int loam_host_get(struct loam_db *db, const char *id, struct loam_host *out, loa
 	return query_one(db, false, "WHERE h.id = ?", id, out, err);
 }
 
+int loam_host_load(struct loam_db *db, const char *id, struct loam_host *out, loam_err *err)
+{
+	int found = loam_host_get(db, id, out, err);
+	if (found <= 0)
+		return found < 0 ? -1 : loam_fail(err, LOAM_E_NOTFOUND, "no host with id %s", id);
+	return 0;
+}
+
 int loam_host_get_by_name(struct loam_db *db, const char *name, struct loam_host *out,
 			  loam_err *err)
 {

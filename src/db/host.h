@@ -82,6 +82,9 @@ void loam_hosts_free(struct loam_hosts *l);
 int loam_host_get(struct loam_db *db, const char *id, struct loam_host *out, loam_err *err);
 int loam_host_get_by_name(struct loam_db *db, const char *name, struct loam_host *out,
 			  loam_err *err);
+/* A host that must exist (a VM's or a strand's): 0, or -1 on a database
+ * error or when it is gone (LOAM_E_NOTFOUND). */
+int loam_host_load(struct loam_db *db, const char *id, struct loam_host *out, loam_err *err);
 /* The same by name with the view fields (vms, strand) filled. */
 int loam_host_view(struct loam_db *db, const char *name, struct loam_host *out, loam_err *err);
 /* Every host with its view fields, ordered by name, in one query. */

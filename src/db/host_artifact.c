@@ -15,8 +15,9 @@
 
 enum { COL_WEIGHT = 12, COL_HOST_NAME, COL_VMS, COL_NEWER, COL_HIGHER };
 
-static void read_one(const struct loam_db_rows *r, size_t i, struct loam_host_artifact *a)
+static void read_one(const struct loam_db_rows *r, size_t i, void *out)
 {
+	struct loam_host_artifact *a = out;
 	*a = (struct loam_host_artifact){
 	    .host_id = loam_db_rows_dup(r, i, 0),
 	    .component = loam_db_rows_dup(r, i, 1),
@@ -46,10 +47,7 @@ int ha_query(struct loam_db *db, const char *sql, const struct loam_db_val *args
 	cleanup_rows struct loam_db_rows *r = NULL;
 	if (loam_db_query(db, sql, args, nargs, &r, err) < 0)
 		return -1;
-	out->n = loam_db_rows_count(r);
-	out->v = xcalloc(out->n ? out->n : 1, sizeof(*out->v));
-	for (size_t i = 0; i < out->n; i++)
-		read_one(r, i, &out->v[i]);
+	out->v = loam_db_rows_map(r, sizeof(*out->v), read_one, &out->n);
 	return 0;
 }
 

@@ -28,8 +28,9 @@ void loam_projects_free(struct loam_projects *l)
 	*l = (struct loam_projects){0};
 }
 
-static void project_from_row(const struct loam_db_rows *r, size_t i, struct loam_project *p)
+static void project_from_row(const struct loam_db_rows *r, size_t i, void *out)
 {
+	struct loam_project *p = out;
 	*p = (struct loam_project){0};
 	snprintf(p->id, sizeof(p->id), "%s", loam_db_rows_text(r, i, 0));
 	p->name = xstrdup(loam_db_rows_text(r, i, 1));
@@ -78,10 +79,7 @@ int loam_project_list(struct loam_db *db, const struct loam_db_page *page,
 		DB_ARGS(DB_TEXT(loam_db_page_after(page)), DB_INT(loam_db_page_limit(page))), &r,
 		err) < 0)
 		return -1;
-	out->n = loam_db_rows_count(r);
-	out->v = xcalloc(out->n ? out->n : 1, sizeof(*out->v));
-	for (size_t i = 0; i < out->n; i++)
-		project_from_row(r, i, &out->v[i]);
+	out->v = loam_db_rows_map(r, sizeof(*out->v), project_from_row, &out->n);
 	return 0;
 }
 

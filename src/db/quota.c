@@ -11,7 +11,6 @@
 
 #include "db/project.h"
 #include "lib/cleanup.h"
-#include "lib/xalloc.h"
 
 static const char *const resource_names[LOAM_QUOTA_N] = {
     [LOAM_QUOTA_VCPUS] = "vcpus",
@@ -64,18 +63,21 @@ static struct loam_quota_use *use_of(struct loam_quota_use *v, size_t n, const c
 	return NULL;
 }
 
+/* An arch's row, with no limit set yet (-1). */
+static void arch_from_row(const struct loam_db_rows *r, size_t i, void *out)
+{
+	struct loam_quota_use *u = out;
+	snprintf(u->arch, sizeof(u->arch), "%s", loam_db_rows_text(r, i, 0));
+	for (int k = 0; k < LOAM_QUOTA_N; k++)
+		u->limit[k] = -1;
+}
+
 static int read_arches(struct loam_db *db, struct loam_quota_use **out, size_t *n, loam_err *err)
 {
 	cleanup_rows struct loam_db_rows *r = NULL;
 	if (loam_db_query(db, "SELECT name FROM arch ORDER BY name", DB_NOARGS, &r, err) < 0)
 		return -1;
-	*n = loam_db_rows_count(r);
-	*out = xcalloc(*n ? *n : 1, sizeof(**out));
-	for (size_t i = 0; i < *n; i++) {
-		snprintf((*out)[i].arch, sizeof((*out)[i].arch), "%s", loam_db_rows_text(r, i, 0));
-		for (int k = 0; k < LOAM_QUOTA_N; k++)
-			(*out)[i].limit[k] = -1;
-	}
+	*out = loam_db_rows_map(r, sizeof(**out), arch_from_row, n);
 	return 0;
 }
 

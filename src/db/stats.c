@@ -6,7 +6,6 @@
 #include <stdlib.h>
 
 #include "lib/cleanup.h"
-#include "lib/xalloc.h"
 
 void loam_stats_free(struct loam_stats *s)
 {
@@ -18,18 +17,19 @@ void loam_stats_free(struct loam_stats *s)
 	*s = (struct loam_stats){0};
 }
 
+static void stat_from_row(const struct loam_db_rows *r, size_t i, void *out)
+{
+	*(struct loam_stat *)out = (struct loam_stat){.a = loam_db_rows_dup(r, i, 0),
+						      .b = loam_db_rows_dup(r, i, 1),
+						      .n = loam_db_rows_int(r, i, 2)};
+}
+
 static int grouped(struct loam_db *db, const char *sql, struct loam_stats *out, loam_err *err)
 {
 	cleanup_rows struct loam_db_rows *rows = NULL;
 	if (loam_db_query(db, sql, DB_NOARGS, &rows, err) < 0)
 		return -1;
-	size_t n = loam_db_rows_count(rows);
-	out->v = xcalloc(n ? n : 1, sizeof(*out->v));
-	out->n = n;
-	for (size_t i = 0; i < n; i++)
-		out->v[i] = (struct loam_stat){.a = loam_db_rows_dup(rows, i, 0),
-					       .b = loam_db_rows_dup(rows, i, 1),
-					       .n = loam_db_rows_int(rows, i, 2)};
+	out->v = loam_db_rows_map(rows, sizeof(*out->v), stat_from_row, &out->n);
 	return 0;
 }
 

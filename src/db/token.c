@@ -32,8 +32,9 @@ void loam_tokens_free(struct loam_tokens *l)
 	*l = (struct loam_tokens){0};
 }
 
-static void token_from_row(const struct loam_db_rows *r, size_t i, struct loam_token *t)
+static void token_from_row(const struct loam_db_rows *r, size_t i, void *out)
 {
+	struct loam_token *t = out;
 	*t = (struct loam_token){0};
 	snprintf(t->id, sizeof(t->id), "%s", loam_db_rows_text(r, i, 0));
 	t->scope = xstrdup(loam_db_rows_text(r, i, 1));
@@ -77,10 +78,7 @@ int loam_token_list(struct loam_db *db, const struct loam_db_page *page, struct 
 		DB_ARGS(DB_TEXT(loam_db_page_after(page)), DB_INT(loam_db_page_limit(page))), &r,
 		err) < 0)
 		return -1;
-	out->n = loam_db_rows_count(r);
-	out->v = xcalloc(out->n ? out->n : 1, sizeof(*out->v));
-	for (size_t i = 0; i < out->n; i++)
-		token_from_row(r, i, &out->v[i]);
+	out->v = loam_db_rows_map(r, sizeof(*out->v), token_from_row, &out->n);
 	return 0;
 }
 

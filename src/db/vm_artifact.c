@@ -41,6 +41,14 @@ int loam_vm_pin(struct loam_db *db, const char *vm_id, const struct loam_vm_pin 
 	return n ? loam_db_tx(db, pin_tx, &t, err) : 0;
 }
 
+static void pin_from_row(const struct loam_db_rows *r, size_t i, void *out)
+{
+	*(struct loam_vm_pin *)out = (struct loam_vm_pin){
+	    loam_db_rows_dup(r, i, 0), loam_db_rows_dup(r, i, 1), loam_db_rows_dup(r, i, 2),
+	    loam_db_rows_dup(r, i, 3), loam_db_rows_dup(r, i, 4), loam_db_rows_dup(r, i, 5),
+	    loam_db_rows_dup(r, i, 6)};
+}
+
 int loam_vm_pins(struct loam_db *db, const char *vm_id, struct loam_vm_pin **pins, size_t *n,
 		 loam_err *err)
 {
@@ -52,15 +60,7 @@ int loam_vm_pins(struct loam_db *db, const char *vm_id, struct loam_vm_pin **pin
 			  "next_arch FROM vm_artifact WHERE vm_id = ? ORDER BY component",
 			  DB_ARGS(DB_TEXT(vm_id)), &r, err) < 0)
 		return -1;
-	size_t count = loam_db_rows_count(r);
-	struct loam_vm_pin *list = xcalloc(count ? count : 1, sizeof(*list));
-	for (size_t i = 0; i < count; i++)
-		list[i] = (struct loam_vm_pin){loam_db_rows_dup(r, i, 0), loam_db_rows_dup(r, i, 1),
-					       loam_db_rows_dup(r, i, 2), loam_db_rows_dup(r, i, 3),
-					       loam_db_rows_dup(r, i, 4), loam_db_rows_dup(r, i, 5),
-					       loam_db_rows_dup(r, i, 6)};
-	*pins = list;
-	*n = count;
+	*pins = loam_db_rows_map(r, sizeof(**pins), pin_from_row, n);
 	return 0;
 }
 

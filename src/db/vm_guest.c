@@ -168,6 +168,14 @@ int loam_vm_host_keys_set(struct loam_db *db, const char *vm_id, const char *con
 	return rc;
 }
 
+static void host_key_from_row(const struct loam_db_rows *r, size_t i, void *out)
+{
+	*(struct loam_vm_host_key *)out =
+	    (struct loam_vm_host_key){.type = loam_db_rows_dup(r, i, 0),
+				      .line = loam_db_rows_dup(r, i, 1),
+				      .fingerprint = loam_db_rows_dup(r, i, 2)};
+}
+
 int loam_vm_host_keys(struct loam_db *db, const char *vm_id, struct loam_vm_host_key **out,
 		      size_t *n, loam_err *err)
 {
@@ -179,11 +187,6 @@ int loam_vm_host_keys(struct loam_db *db, const char *vm_id, struct loam_vm_host
 			  "ORDER BY key_type",
 			  DB_ARGS(DB_TEXT(vm_id)), &r, err) < 0)
 		return -1;
-	*n = loam_db_rows_count(r);
-	*out = xcalloc(*n ? *n : 1, sizeof(**out));
-	for (size_t i = 0; i < *n; i++)
-		(*out)[i] = (struct loam_vm_host_key){.type = loam_db_rows_dup(r, i, 0),
-						      .line = loam_db_rows_dup(r, i, 1),
-						      .fingerprint = loam_db_rows_dup(r, i, 2)};
+	*out = loam_db_rows_map(r, sizeof(**out), host_key_from_row, n);
 	return 0;
 }

@@ -195,6 +195,14 @@ void loam_vm_port_format(const struct loam_vm_port *p, char *buf, size_t size)
 		snprintf(buf, size, "%u/%s", p->port, p->proto);
 }
 
+static void port_from_row(const struct loam_db_rows *r, size_t i, void *out)
+{
+	struct loam_vm_port *p = out;
+	p->port = (unsigned)loam_db_rows_int(r, i, 0);
+	snprintf(p->proto, sizeof(p->proto), "%s", loam_db_rows_text(r, i, 1));
+	snprintf(p->source, sizeof(p->source), "%s", loam_db_rows_text(r, i, 2));
+}
+
 int loam_vm_ports(struct loam_db *db, const char *vm_id, struct loam_vm_port **out, size_t *n,
 		  loam_err *err)
 {
@@ -206,15 +214,7 @@ int loam_vm_ports(struct loam_db *db, const char *vm_id, struct loam_vm_port **o
 			  "ORDER BY port, proto, source",
 			  DB_ARGS(DB_TEXT(vm_id)), &r, err) < 0)
 		return -1;
-	size_t count = loam_db_rows_count(r);
-	struct loam_vm_port *v = xcalloc(count ? count : 1, sizeof(*v));
-	for (size_t i = 0; i < count; i++) {
-		v[i].port = (unsigned)loam_db_rows_int(r, i, 0);
-		snprintf(v[i].proto, sizeof(v[i].proto), "%s", loam_db_rows_text(r, i, 1));
-		snprintf(v[i].source, sizeof(v[i].source), "%s", loam_db_rows_text(r, i, 2));
-	}
-	*out = v;
-	*n = count;
+	*out = loam_db_rows_map(r, sizeof(**out), port_from_row, n);
 	return 0;
 }
 

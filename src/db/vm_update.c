@@ -48,6 +48,14 @@ int loam_vm_set_running(struct loam_db *db, const char *id, const char *guest_ma
 			    NULL, err);
 }
 
+static void queued_from_row(const struct loam_db_rows *r, size_t i, void *out)
+{
+	struct loam_vm_queued *q = out;
+	snprintf(q->id, sizeof(q->id), "%s", loam_db_rows_text(r, i, 0));
+	q->name = xstrdup(loam_db_rows_text(r, i, 1));
+	q->project_id = xstrdup(loam_db_rows_text(r, i, 2));
+}
+
 int loam_vm_queue(struct loam_db *db, const char *location, const char *arch, size_t max,
 		  struct loam_vm_queued **out, size_t *n, loam_err *err)
 {
@@ -63,15 +71,7 @@ int loam_vm_queue(struct loam_db *db, const char *location, const char *arch, si
 			DB_TEXT(loam_vm_state_name(LOAM_VM_WAITING)), DB_INT(max)),
 		&r, err) < 0)
 		return -1;
-	size_t count = loam_db_rows_count(r);
-	struct loam_vm_queued *q = xcalloc(count ? count : 1, sizeof(*q));
-	for (size_t i = 0; i < count; i++) {
-		snprintf(q[i].id, sizeof(q[i].id), "%s", loam_db_rows_text(r, i, 0));
-		q[i].name = xstrdup(loam_db_rows_text(r, i, 1));
-		q[i].project_id = xstrdup(loam_db_rows_text(r, i, 2));
-	}
-	*out = q;
-	*n = count;
+	*out = loam_db_rows_map(r, sizeof(**out), queued_from_row, n);
 	return 0;
 }
 

@@ -99,6 +99,15 @@ static int load(struct loam_strand_ctx *ctx, struct loam_host_row *h, loam_err *
 	return loam_host_row_load(ctx->db, ctx->id, h, err);
 }
 
+/* The strand's host, loaded and connected: as connect_or_fail. */
+static int load_and_connect(struct loam_strand_ctx *ctx, struct loam_host_row *h,
+			    struct loam_host_conn *c, struct loam_outcome *out, loam_err *err)
+{
+	if (load(ctx, h, err) < 0)
+		return -1;
+	return connect_or_fail(ctx, h, c, out, err);
+}
+
 static int cloudify_start(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_err *err)
 {
 	cleanup_host_row struct loam_host_row h = {0};
@@ -121,9 +130,7 @@ static int cloudify_connect(struct loam_strand_ctx *ctx, struct loam_outcome *ou
 {
 	cleanup_host_row struct loam_host_row h = {0};
 	cleanup_host_conn struct loam_host_conn c = {0};
-	if (load(ctx, &h, err) < 0)
-		return -1;
-	int rc = connect_or_fail(ctx, &h, &c, out, err);
+	int rc = load_and_connect(ctx, &h, &c, out, err);
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
 	*out = loam_hop(CL_DETECT_ARCH);
@@ -135,9 +142,7 @@ static int cloudify_detect_arch(struct loam_strand_ctx *ctx, struct loam_outcome
 {
 	cleanup_host_row struct loam_host_row h = {0};
 	cleanup_host_conn struct loam_host_conn c = {0};
-	if (load(ctx, &h, err) < 0)
-		return -1;
-	int rc = connect_or_fail(ctx, &h, &c, out, err);
+	int rc = load_and_connect(ctx, &h, &c, out, err);
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
 	const char *const argv[] = {"uname", "-m", NULL};
@@ -284,10 +289,8 @@ static int cloudify_learn(struct loam_strand_ctx *ctx, struct loam_outcome *out,
 static int served_arches(struct loam_db *db, const struct loam_host_row *h, struct loam_host *model,
 			 const char **out, size_t max, loam_err *err)
 {
-	int found = loam_host_get(db, h->id, model, err);
-	if (found <= 0)
-		return found < 0 ? -1
-				 : loam_fail(err, LOAM_E_NOTFOUND, "no host with id %s", h->id);
+	if (loam_host_load(db, h->id, model, err) < 0)
+		return -1;
 	const struct loam_arch *own = loam_arch_by_name(h->arch);
 	if (!own)
 		return loam_fail(err, LOAM_E_INTERNAL, "host %s has no arch yet", h->name);

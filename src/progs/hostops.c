@@ -14,9 +14,8 @@
 int loam_host_row_load(struct loam_db *db, const char *id, struct loam_host_row *h, loam_err *err)
 {
 	cleanup_host struct loam_host m = {0};
-	int found = loam_host_get(db, id, &m, err);
-	if (found <= 0)
-		return found < 0 ? -1 : loam_fail(err, LOAM_E_NOTFOUND, "no host with id %s", id);
+	if (loam_host_load(db, id, &m, err) < 0)
+		return -1;
 	*h = (struct loam_host_row){
 	    .name = xstrdup(m.name),
 	    .transport = xstrdup(m.transport),

@@ -112,11 +112,8 @@ int vm_net_signal(struct loam_strand_ctx *ctx, struct loam_outcome *out)
 static int push_net(struct loam_strand_ctx *ctx, const struct loam_vm *v, loam_err *err)
 {
 	cleanup_host struct loam_host h = {0};
-	int found = loam_host_get(ctx->db, v->host_id, &h, err);
-	if (found <= 0)
-		return found < 0
-			   ? -1
-			   : loam_fail(err, LOAM_E_NOTFOUND, "no host with id %s", v->host_id);
+	if (loam_host_load(ctx->db, v->host_id, &h, err) < 0)
+		return -1;
 	cleanup_vm_net_build struct vm_net_build b = {0};
 	cleanup_vm_agent struct vm_agent a = {0};
 	if (vm_net_build(ctx, v, &h, &b, err) < 0 || vm_agent_open(ctx, v->host_id, &a, err) < 0)

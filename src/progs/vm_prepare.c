@@ -280,11 +280,8 @@ int vm_label_prep(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_er
 {
 	struct loam_vm *v = vm_of(ctx);
 	cleanup_host struct loam_host h = {0};
-	int found = loam_host_get(ctx->db, v->host_id, &h, err);
-	if (found <= 0)
-		return found < 0
-			   ? -1
-			   : loam_fail(err, LOAM_E_NOTFOUND, "no host with id %s", v->host_id);
+	if (loam_host_load(ctx->db, v->host_id, &h, err) < 0)
+		return -1;
 	if (!h.arch)
 		return loam_fail(err, LOAM_E_INTERNAL, "host %s has no arch yet", h.name);
 	bool kvm = false;

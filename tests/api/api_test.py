@@ -6,10 +6,10 @@ import os
 import stat
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from loamd_fixture import Loamd, Results, add_learned_hosts  # noqa: E402
+from loamd_fixture import (Loamd, Results, add_learned_hosts, pg_db,  # noqa: E402
+                           run_fixture, wait_for)
 
 R = Results()
 HOST_KEYS = {"name", "arch", "state", "cpus", "cores", "memory_gib"}
@@ -309,16 +309,6 @@ def test_host_set(d):
     R.check(rc == 0 and host_by_name(d, "a1") is None, "empty host removed: %s" % err)
 
 
-def wait_for(fn, seconds=120):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.3)
-    return None
-
-
 def test_local_cloudify(d):
     code, doc = d.request("POST", "/v1/hosts", body={"local": True, "name": "probe"})
     R.check(code == 201 and doc.get("name") == "probe" and doc.get("state") == "unprepared",
@@ -395,36 +385,30 @@ def test_ssh_hosts(d):
                        check=False, timeout=300)
 
 
+def scenario(d):
+    d.start()
+    tok = test_token(d)
+    test_auth(d)
+    test_bad_input(d)
+    test_bad_vms(d)
+    test_sizes(d)
+    R.check(d.stop() == 0, "loamd exits 0 on SIGTERM")
+    d.start()
+    R.check(d.token() == tok, "token reused after restart")
+    d.stop()
+    add_learned_hosts(d)
+    d.start()
+    test_placement(d)
+    test_vm_lifecycle(d)
+    test_host_set(d)
+    if test_local_cloudify(d) and not d.db:
+        test_ssh_hosts(d)
+
+
 def main():
     test_loamd_down()
-    db = os.environ.get("LOAM_TEST_PG_URL") if "--pg" in sys.argv else None
-    if "--pg" in sys.argv and not db:
-        print("FAIL: --pg without LOAM_TEST_PG_URL (run through tests/with_pg.sh)")
-        return 1
-    d = Loamd(db=db)
-    try:
-        d.start()
-        tok = test_token(d)
-        test_auth(d)
-        test_bad_input(d)
-        test_bad_vms(d)
-        test_sizes(d)
-        R.check(d.stop() == 0, "loamd exits 0 on SIGTERM")
-        d.start()
-        R.check(d.token() == tok, "token reused after restart")
-        d.stop()
-        add_learned_hosts(d)
-        d.start()
-        test_placement(d)
-        test_vm_lifecycle(d)
-        test_host_set(d)
-        if test_local_cloudify(d) and not d.db:
-            test_ssh_hosts(d)
-    except Exception as e:  # a crash is a failure, with loamd's log
-        R.check(False, "exception %r\n%s" % (e, d.logtext() if d.proc else ""))
-    finally:
-        d.finish(R)
-    return R.summary()
+    return run_fixture(Loamd(db=pg_db()), scenario, R)
+
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from loamd_fixture import Loamd, Results, add_learned_hosts, write_manifest  # noqa: E402
+from loamd_fixture import (Loamd, Results, add_learned_hosts, run_fixture,  # noqa: E402
+                           write_manifest)
 
 R = Results()
 CREATE = ("vm", "create")
@@ -184,25 +185,23 @@ def test_show(d, own):
             "vm show without host keys says so:\n%s" % out)
 
 
+def scenario(d):
+    write_manifest(d, [("loam-tiny", "x64"), ("loam-tiny", "arm64"), ("debian-12", "x64")])
+    d.start()
+    d.stop()
+    add_learned_hosts(d)
+    d.start()
+    own = test_default_key(d)
+    test_key_files(d, own)
+    test_refusals(d)
+    test_api(d)
+    test_image_ls(d)
+    test_show(d, own)
+
+
 def main():
-    d = Loamd()
-    try:
-        write_manifest(d, [("loam-tiny", "x64"), ("loam-tiny", "arm64"), ("debian-12", "x64")])
-        d.start()
-        d.stop()
-        add_learned_hosts(d)
-        d.start()
-        own = test_default_key(d)
-        test_key_files(d, own)
-        test_refusals(d)
-        test_api(d)
-        test_image_ls(d)
-        test_show(d, own)
-    except Exception as e:  # a crash is a failure, with loamd's log
-        R.check(False, "exception %r\n%s" % (e, d.logtext() if d.proc else ""))
-    finally:
-        d.finish(R)
-    return R.summary()
+    return run_fixture(Loamd(), scenario, R)
+
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import os
 import sqlite3
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -195,6 +196,47 @@ class Results:
     def summary(self):
         print("%d passed, %d failed" % (self.passed, self.failed), flush=True)
         return 1 if self.failed else 0
+
+
+def wait_for(fn, seconds=120):
+    """fn()'s first true value, polled every 0.3 s; None after seconds."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.3)
+    return None
+
+
+def pg_db():
+    """The --db URL for a test run with --pg: LOAM_TEST_PG_URL (set by
+    tests/with_pg.sh); None (SQLite) without --pg. --pg without that URL
+    is a failure: exits 1."""
+    if "--pg" not in sys.argv:
+        return None
+    db = os.environ.get("LOAM_TEST_PG_URL")
+    if not db:
+        print("FAIL: --pg without LOAM_TEST_PG_URL (run through tests/with_pg.sh)")
+        sys.exit(1)
+    return db
+
+
+def run_fixture(d, tests, results, after=None):
+    """Runs tests(d) against the fixture d (tests starts loamd); an
+    exception is a failure, reported with loamd's log. Then stops loamd
+    (checked: exit 0, no sanitizer report), runs after() if given and
+    removes what the fixture made. Returns the exit status of the test."""
+    try:
+        tests(d)
+    except Exception as e:  # a crash is a failure, with loamd's log
+        results.check(False, "exception %r\n%s" % (e, d.logtext() if d.proc else ""))
+    finally:
+        d.stop_checked(results)
+        if after:
+            after()
+        d.cleanup()
+    return results.summary()
 
 
 def add_learned_hosts(d):

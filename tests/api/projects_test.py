@@ -24,7 +24,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from loamd_fixture import Loamd, Results, add_learned_hosts  # noqa: E402
+from loamd_fixture import Loamd, Results, add_learned_hosts, pg_db, run_fixture  # noqa: E402
 
 R = Results()
 BURST = 10
@@ -214,34 +214,29 @@ def test_host_trust(d):
         d.cli("host", "rm", name)
 
 
+def scenario(d):
+    d.start()
+    d.stop()
+    add_learned_hosts(d)
+    d.start()
+    ta, tb = make_project(d, "alpha"), make_project(d, "beta")
+    test_isolation(d, ta, tb)
+    test_quota(d, ta)
+    test_revoke(d, ta)
+    test_profile(d, tb)
+    test_pages(d)
+    test_rate_limit(d)
+    test_host_trust(d)
+    for f in ("loam.db", "loam.db-wal"):
+        p = os.path.join(d.state_dir, f)
+        if not d.db:
+            R.check(stat.S_IMODE(os.stat(p).st_mode) == 0o600, "%s is 0600" % f)
+
+
 def main():
-    db = os.environ.get("LOAM_TEST_PG_URL") if "--pg" in sys.argv else None
-    if "--pg" in sys.argv and not db:
-        print("FAIL: --pg without LOAM_TEST_PG_URL (run through tests/with_pg.sh)")
-        return 1
-    d = Loamd(db=db, extra=["--create-burst", str(BURST), "--create-rate", "0.05"])
-    try:
-        d.start()
-        d.stop()
-        add_learned_hosts(d)
-        d.start()
-        ta, tb = make_project(d, "alpha"), make_project(d, "beta")
-        test_isolation(d, ta, tb)
-        test_quota(d, ta)
-        test_revoke(d, ta)
-        test_profile(d, tb)
-        test_pages(d)
-        test_rate_limit(d)
-        test_host_trust(d)
-        for f in ("loam.db", "loam.db-wal"):
-            p = os.path.join(d.state_dir, f)
-            if not d.db:
-                R.check(stat.S_IMODE(os.stat(p).st_mode) == 0o600, "%s is 0600" % f)
-    except Exception as e:  # a crash is a failure, with loamd's log
-        R.check(False, "exception %r\n%s" % (e, d.logtext() if d.proc else ""))
-    finally:
-        d.finish(R)
-    return R.summary()
+    d = Loamd(db=pg_db(), extra=["--create-burst", str(BURST), "--create-rate", "0.05"])
+    return run_fixture(d, scenario, R)
+
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from loamd_fixture import Loamd, Results  # noqa: E402
+from loamd_fixture import Loamd, Results, run_fixture  # noqa: E402
 
 R = Results()
 ATTACKERS = 300
@@ -107,8 +107,7 @@ def trickle(d, out):
     s.close()
 
 
-def main():
-    d = Loamd()
+def scenario(d):
     socks = []
     try:
         d.start()
@@ -140,13 +139,14 @@ def main():
                 "a trickled body is cut off at the deadline: %r" % trick)
         ms, ok = answer_ms(d)
         R.check(ok, "loamd still answers after the attack")
-    except Exception as e:  # a crash is a failure, with loamd's log
-        R.check(False, "exception %r\n%s" % (e, d.logtext() if d.proc else ""))
     finally:
         for s in socks:
             s.close()
-        d.finish(R)
-    return R.summary()
+
+
+def main():
+    return run_fixture(Loamd(), scenario, R)
+
 
 
 if __name__ == "__main__":

@@ -145,10 +145,7 @@ def disk_full():
     except Exception as e:  # a crash is a failure, with loamd's log
         R.check(False, "exception %r\n%s" % (e, d.logtext() if d.proc else ""))
     finally:
-        rc = d.stop()
-        log = d.logtext() if os.path.exists(d.log_path) else ""
-        R.check(rc == 0 and "Sanitizer" not in log, "loamd stopped cleanly (exit %s):\n%s" %
-                (rc, log[-2000:]))
+        d.stop_checked(R)
         subprocess.run(["umount", mnt], check=False)
         os.rmdir(mnt)
         shutil.rmtree(logdir, ignore_errors=True)

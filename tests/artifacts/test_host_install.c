@@ -24,45 +24,13 @@
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 #include "lib/json.h"
-#include "lib/sha256.h"
+#include "store_t.h"
 #include "t.h"
 
 static const char *store, *base_url, *agent;
 static char tmp[] = "/tmp/loam-hostinst-XXXXXX";
 static struct loam_db *db;
 static struct loam_transport *tr;
-
-static json_t *file_entry(const char *component, const char *name, const char *version,
-			  const char *arch, const char *kind, const char *rel)
-{
-	char path[4096], sum[65];
-	uint64_t size = 0;
-	snprintf(path, sizeof path, "%s/%s", store, rel);
-	cleanup_err loam_err err = NULL;
-	CHECK_INT(loam_sha256_file(path, sum, &size, &err), 0);
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "component", component, "name",
-			 name, "version", version, "arch", arch, "kind", kind, "path", rel,
-			 "sha256", sum, "size", (json_int_t)size);
-}
-
-static void load_manifest(struct loam_artifact_manifest *m)
-{
-	json_t *entries = json_array();
-	const char *arches[] = {"x64", "arm64"};
-	for (int i = 0; i < 2; i++) {
-		char fw[256], img[256];
-		snprintf(fw, sizeof fw, "firmware/edk2/1.0/%s/edk2.tar.gz", arches[i]);
-		snprintf(img, sizeof img, "image/g/2.0/%s/g.img", arches[i]);
-		json_array_append_new(
-		    entries, file_entry("firmware", "edk2", "1.0", arches[i], "tarball", fw));
-		json_array_append_new(entries,
-				      file_entry("image", "g", "2.0", arches[i], "file", img));
-	}
-	cleanup_json json_t *doc = json_pack("{s:o}", "entries", entries);
-	cleanup_free char *text = loam_json_dump(doc);
-	cleanup_err loam_err err = NULL;
-	CHECK_INT(loam_artifact_manifest_parse(text, strlen(text), m, &err), 0);
-}
 
 static void add_host(const char *id, const char *name)
 {
@@ -103,7 +71,7 @@ static int install(const char *host_id, const char *prefix, const char *const *a
 static void test_per_arch_selection_and_idempotence(void)
 {
 	struct loam_artifact_manifest m = {0};
-	load_manifest(&m);
+	t_store_manifest(store, &m, NULL);
 	char prefix[4096];
 	snprintf(prefix, sizeof prefix, "%s/h1", tmp);
 	add_host("h1", "host-one");
@@ -136,7 +104,7 @@ static void test_per_arch_selection_and_idempotence(void)
 static void test_tampered_artifact_fails(void)
 {
 	struct loam_artifact_manifest m = {0};
-	load_manifest(&m);
+	t_store_manifest(store, &m, NULL);
 	char path[4096], prefix[4096];
 	snprintf(path, sizeof path, "%s/image/g/2.0/x64/g.img", store);
 	snprintf(prefix, sizeof prefix, "%s/h2", tmp);

@@ -17,8 +17,8 @@
 #include "arch/arch.h"
 #include "artifact/host_install.h"
 #include "lib/cleanup.h"
-#include "lib/json.h"
 #include "lib/sha256.h"
+#include "store_t.h"
 #include "t.h"
 
 static const char *store, *base_url, *work;
@@ -34,43 +34,16 @@ static const char *env(const char *name)
 	return v;
 }
 
-static json_t *file_entry(const char *component, const char *name, const char *version,
-			  const char *arch, const char *kind, const char *rel)
+/* The storage bundle of each arch, which serves both guest arches. */
+static void add_storage(const char *store_dir, const char *arch, json_t *entries)
 {
-	char path[4096], sum[65];
-	uint64_t size = 0;
-	snprintf(path, sizeof path, "%s/%s", store, rel);
-	cleanup_err loam_err err = NULL;
-	CHECK_INT(loam_sha256_file(path, sum, &size, &err), 0);
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "component", component, "name",
-			 name, "version", version, "arch", arch, "kind", kind, "path", rel,
-			 "sha256", sum, "size", (json_int_t)size);
-}
-
-static void load_manifest(struct loam_artifact_manifest *m)
-{
-	json_t *entries = json_array();
-	const char *arches[] = {"x64", "arm64"};
-	for (int i = 0; i < 2; i++) {
-		char fw[256], img[256], qsd[256];
-		snprintf(fw, sizeof fw, "firmware/edk2/1.0/%s/edk2.tar.gz", arches[i]);
-		snprintf(img, sizeof img, "image/g/2.0/%s/g.img", arches[i]);
-		json_array_append_new(
-		    entries, file_entry("firmware", "edk2", "1.0", arches[i], "tarball", fw));
-		json_array_append_new(entries,
-				      file_entry("image", "g", "2.0", arches[i], "file", img));
-		snprintf(qsd, sizeof qsd, "storage/qemu-storage-daemon/1.0/%s/qsd.tar.gz",
-			 arches[i]);
-		json_t *bundle =
-		    file_entry("storage", "qemu-storage-daemon", "1.0", arches[i], "tarball", qsd);
-		json_object_set_new(bundle, "guest_arches", json_pack("[s, s]", "arm64", "x64"));
-		json_object_set_new(bundle, "depends", json_pack("[s]", "libc6"));
-		json_array_append_new(entries, bundle);
-	}
-	cleanup_json json_t *doc = json_pack("{s:o}", "entries", entries);
-	cleanup_free char *text = loam_json_dump(doc);
-	cleanup_err loam_err err = NULL;
-	CHECK_INT(loam_artifact_manifest_parse(text, strlen(text), m, &err), 0);
+	char qsd[256];
+	snprintf(qsd, sizeof qsd, "storage/qemu-storage-daemon/1.0/%s/qsd.tar.gz", arch);
+	json_t *bundle =
+	    t_store_entry(store_dir, "storage", "qemu-storage-daemon", "1.0", arch, "tarball", qsd);
+	json_object_set_new(bundle, "guest_arches", json_pack("[s, s]", "arm64", "x64"));
+	json_object_set_new(bundle, "depends", json_pack("[s]", "libc6"));
+	json_array_append_new(entries, bundle);
 }
 
 static struct loam_transport *open_host(const char *prefix)
@@ -143,7 +116,7 @@ static void install_on(const char *prefix_env, const char *arch, const char *age
 	if (!t)
 		return;
 	struct loam_artifact_manifest m = {0};
-	load_manifest(&m);
+	t_store_manifest(store, &m, add_storage);
 	cleanup_err loam_err err = NULL;
 	CHECK_INT(loam_transport_upload(t, agent_local, agent_remote, 0755, &err), 0);
 	CHECK_INT(loam_db_exec(db,

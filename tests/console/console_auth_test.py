@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "api"))
 
 import openapi_check  # noqa: E402
 from console_http import Client  # noqa: E402
-from loamd_fixture import Loamd, Results  # noqa: E402
+from loamd_fixture import Loamd, Results, run_fixture  # noqa: E402
 
 SRC = os.environ.get("LOAM_SOURCE_DIR", os.path.join(HERE, "..", ".."))
 R = Results()
@@ -201,36 +201,33 @@ def project_session(d):
             "a revoked token's session ends: %s %s" % (r.status, r.location))
 
 
+def scenario(d):
+    d.start()
+    routes = console_routes()
+    R.check(len(routes) >= 12, "console routes found: %r" % routes)
+    no_session(d, routes)
+    login_csrf(d)
+    other = Client(d.url)
+    other.login(d.token())
+    c = Client(d.url)
+    r = c.login(d.token())
+    R.check(r.status == 303 and r.location == "/fleet", "log-in: %s %s" % (r.status,
+                                                                         r.location))
+    cookies_and_headers(d, c, r)
+    csrf(d, routes, c, other.session_csrf())
+    escaping(c)
+    metrics_auth(d)
+    metrics_token_at_login(d)
+    project_session(d)
+    r = c.post("/logout", {"csrf": c.session_csrf()})
+    R.check(r.status == 303 and r.location == "/login", "log-out: %s" % r.status)
+    R.check(c.get("/fleet").status == 303, "a logged-out session is gone")
+    R.check(other.get("/fleet").status == 200, "another session stays")
+
+
 def main():
-    d = Loamd()
-    try:
-        d.start()
-        routes = console_routes()
-        R.check(len(routes) >= 12, "console routes found: %r" % routes)
-        no_session(d, routes)
-        login_csrf(d)
-        other = Client(d.url)
-        other.login(d.token())
-        c = Client(d.url)
-        r = c.login(d.token())
-        R.check(r.status == 303 and r.location == "/fleet", "log-in: %s %s" % (r.status,
-                                                                             r.location))
-        cookies_and_headers(d, c, r)
-        csrf(d, routes, c, other.session_csrf())
-        escaping(c)
-        metrics_auth(d)
-        metrics_token_at_login(d)
-        project_session(d)
-        r = c.post("/logout", {"csrf": c.session_csrf()})
-        R.check(r.status == 303 and r.location == "/login", "log-out: %s" % r.status)
-        R.check(c.get("/fleet").status == 303, "a logged-out session is gone")
-        R.check(other.get("/fleet").status == 200, "another session stays")
-    except Exception as e:  # a crash is a failure, with loamd's log
-        R.check(False, "exception %r\n%s" % (e, d.logtext() if d.proc else ""))
-    finally:
-        d.stop_checked(R)
-        d.cleanup()
-    return R.summary()
+    return run_fixture(Loamd(), scenario, R)
+
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "api"))
 
 import openapi_check  # noqa: E402
-from loamd_fixture import Loamd, Results  # noqa: E402
+from loamd_fixture import Loamd, Results, run_fixture  # noqa: E402
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
@@ -379,20 +379,21 @@ def main():
     # the SSH test host's key is made under hosts_dir: loamd takes keys
     # only under its --ssh-key-root directories
     d = Loamd(state_dir=state, extra=["--artifact-store", STORE, "--ssh-key-root", hosts_dir])
-    try:
+
+    def tests(d):
         d.start()
         scenario(d, contract, hosts_dir, profile)
-    except Exception as e:  # a crash is a failure, with loamd's log
-        R.check(False, "exception %r\n%s" % (e, d.logtext() if d.proc else ""))
-    finally:
-        d.stop_checked(R)
+
+    def after():
         purge(state)
         subprocess.run(["bash", os.path.join(SRC, "tests/hosts/stop-ssh-hosts.sh"), hosts_dir],
                        capture_output=True, timeout=300)
         for path in (state, hosts_dir, profile):
             shutil.rmtree(path, ignore_errors=True)
-    print("screenshots in %s" % SHOTS)
-    return R.summary()
+        print("screenshots in %s" % SHOTS)
+
+    return run_fixture(d, tests, R, after)
+
 
 
 if __name__ == "__main__":

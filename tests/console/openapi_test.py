@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "api"))
 
 import openapi_check  # noqa: E402
 from console_http import Client  # noqa: E402
-from loamd_fixture import Loamd, Results, write_manifest  # noqa: E402
+from loamd_fixture import Loamd, Results, run_fixture, write_manifest  # noqa: E402
 
 SRC = os.environ.get("LOAM_SOURCE_DIR", os.path.join(HERE, "..", ".."))
 R = Results()
@@ -254,30 +254,27 @@ def test_dashboard(d):
         R.check(False, "contrib/grafana-loam.json plots %s, which /metrics does not serve" % name)
 
 
+def scenario(d, contract):
+    # the images a VM may name (GET /v1/images, the create's check)
+    write_manifest(d, [("loam-tiny", "x64"), ("loam-tiny", "arm64"), ("debian-12", "x64")])
+    d.start()
+    d.stop()
+    add_hosts(d)
+    d.start()
+    c = Checker(d, contract)
+    exercise_api(c)
+    exercise_console(c)
+    test_dashboard(d)
+    for method, path in sorted(contract.documented() - c.seen):
+        R.check(False, "%s %s: no real response was checked (add it to this test)"
+                % (method, path))
+
+
 def main():
     contract = openapi_check.Contract(os.path.join(SRC, "docs", "openapi.yaml"))
     test_routes(contract)
-    d = Loamd()
-    try:
-        # the images a VM may name (GET /v1/images, the create's check)
-        write_manifest(d, [("loam-tiny", "x64"), ("loam-tiny", "arm64"), ("debian-12", "x64")])
-        d.start()
-        d.stop()
-        add_hosts(d)
-        d.start()
-        c = Checker(d, contract)
-        exercise_api(c)
-        exercise_console(c)
-        test_dashboard(d)
-        for method, path in sorted(contract.documented() - c.seen):
-            R.check(False, "%s %s: no real response was checked (add it to this test)"
-                    % (method, path))
-    except Exception as e:  # a crash is a failure, with loamd's log
-        R.check(False, "exception %r\n%s" % (e, d.logtext() if d.proc else ""))
-    finally:
-        d.stop_checked(R)
-        d.cleanup()
-    return R.summary()
+    return run_fixture(Loamd(), lambda d: scenario(d, contract), R)
+
 
 
 if __name__ == "__main__":

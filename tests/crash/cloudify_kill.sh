@@ -11,11 +11,7 @@
 set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
-src=${LOAM_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${LOAM_BIN_DIR:-$src/build/check/bin}
-store=${LOAM_ARTIFACT_STORE:-$src/build/artifacts/store}
-dist=${LOAM_DIST_DIR:-$src/build/dist}
-require_store "$store"
+loamd_paths
 labels=(start connect detect_arch upload_agent learn install_artifacts accept wait)
 
 state=

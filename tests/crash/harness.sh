@@ -33,14 +33,10 @@
 set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
-src=${LOAM_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${LOAM_BIN_DIR:-$src/build/check/bin}
-store=${LOAM_ARTIFACT_STORE:-$src/build/artifacts/store}
-dist=${LOAM_DIST_DIR:-$src/build/dist}
+loamd_paths
 kills=${1:-${LOAM_CRASH_KILLS:-20}}
 converge_s=${LOAM_CRASH_CONVERGE_S:-600}
 RANDOM=${LOAM_CRASH_SEED:-$$}
-require_store "$store"
 
 
 state=$(mktemp -d /tmp/loam-crash.XXXXXX)
@@ -53,11 +49,7 @@ db=$state/loam.db
 loamd_pid=
 cleanup() {
 	[[ -n $loamd_pid ]] && kill -KILL "$loamd_pid" 2>/dev/null && { wait "$loamd_pid"; } 2>/dev/null
-	local agent
-	agent=$(find "$state/host/agent" -name loam-host 2>/dev/null | head -n1)
-	for d in "$state"/host/vms/*/; do
-		[[ -d $d && -n $agent ]] && "$agent" vm-purge "$(basename "$d")" --state-dir "$state/host" >/dev/null 2>&1
-	done
+	purge_host_vms "$state/host"
 	[[ -n ${LOAM_CRASH_KEEP:-} ]] && { echo "kept $state"; return; }
 	rm -rf "$state"
 }

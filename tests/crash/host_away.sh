@@ -16,49 +16,25 @@
 set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
-src=${LOAM_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${LOAM_BIN_DIR:-$src/build/check/bin}
-store=${LOAM_ARTIFACT_STORE:-$src/build/artifacts/store}
-dist=${LOAM_DIST_DIR:-$src/build/dist}
-require_store "$store"
+loamd_paths
 
-state=$(mktemp -d /tmp/loam-hostaway.XXXXXX)
+setup_state hostaway
 # `vm create` gives the VMs this key (~/.ssh/id_ed25519.pub under HOME)
 use_test_key "$state" || exit 1
 hosts=$(mktemp -d /tmp/loam-hostaway-hosts.XXXXXX)
-chmod 0755 "$state"
-port=$(free_port)
-export LOAM_URL=http://127.0.0.1:$port LOAM_STATE_DIR=$state
-loamd_pid=
-purge_vms() { # state dir of one host
-	local agent d
-	agent=$(find "$1/agent" -name loam-host 2>/dev/null | head -n1)
-	for d in "$1"/vms/*/; do
-		[[ -d $d && -n $agent ]] && "$agent" vm-purge "$(basename "$d")" --state-dir "$1" >/dev/null 2>&1
-	done
-}
 cleanup() {
 	[[ -n $loamd_pid ]] && kill "$loamd_pid" 2>/dev/null && wait "$loamd_pid" 2>/dev/null
-	purge_vms "$state/host"
-	purge_vms "$state/sshhost"
+	loamd_pid=
+	purge_host_vms "$state/sshhost"
 	bash "$src/tests/hosts/stop-ssh-hosts.sh" "$hosts"
-	rm -rf "$state" "$hosts"
+	rm -rf "$hosts"
+	cleanup_state
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 loam() { timeout 60 "$bin/loam" "$@"; }
 sql() { sqlite3 -readonly -cmd '.timeout 5000' "$state/loam.db" "$@"; }
-until_true() { # SECONDS WHAT CMD...
-	local limit=$1 what=$2
-	shift 2
-	for ((i = 0; i < limit; i++)); do
-		"$@" && return 0
-		sleep 1
-	done
-	bad "timed out after ${limit}s waiting for $what"
-	return 1
-}
 vm_field() { loam vm show "$1" --json 2>/dev/null | jq -r "$2"; }
 host_field() { loam host show "$1" --json 2>/dev/null | jq -r "$2"; }
 vm_state_is() { [[ $(vm_field "$1" .state) == "$2" ]]; }
@@ -86,11 +62,7 @@ bash "$src/tests/hosts/start-ssh-hosts.sh" "$hosts" x64 || {
 # shellcheck disable=SC1091
 source "$hosts/hosts.env"
 
-"$bin/loamd" --state-dir "$state" --listen "127.0.0.1:$port" --dist-dir "$dist" \
-	--artifact-store "$store" --heartbeat-s 2 --ssh-key-root "$(dirname "$SSH_KEY")" \
-	>"$state/loamd.log" 2>&1 &
-loamd_pid=$!
-until_true 30 "loamd" loam sizes >/dev/null 2>&1 || exit 1
+start_loamd --heartbeat-s 2 --ssh-key-root "$(dirname "$SSH_KEY")" || exit 1
 
 # ---- the SSH host, and a VM on it ----
 loam host add "$X64_ADDRESS" --ssh-port "$X64_PORT" --ssh-user "$X64_USER" --ssh-key "$SSH_KEY" \

@@ -46,16 +46,6 @@ loam_at() { # a|b ARGS...: the CLI against loamd A or B
 	shift
 	LOAM_URL=${url[$which]} LOAM_STATE_DIR=$work/$which timeout 60 "$bin/loam" "$@"
 }
-until_true() { # SECONDS WHAT CMD...
-	local limit=$1 what=$2
-	shift 2
-	for ((i = 0; i < limit; i++)); do
-		"$@" && return 0
-		sleep 1
-	done
-	bad "timed out after ${limit}s waiting for $what"
-	return 1
-}
 declare -A url pid owner
 start_loamd() { # a|b
 	local port

@@ -22,15 +22,7 @@ for t in curl ip nft dnsmasq python3; do
 	command -v "$t" >/dev/null || { echo "FAIL: $t is missing (scripts/deps.sh)" >&2; exit 1; }
 done
 
-state=$(mktemp -d /tmp/loam-guestnet.XXXXXX)
-chmod 0755 "$state"
-ids=()
-cleanup() {
-	for id in "${ids[@]}"; do "$agent" vm-purge "$id" --state-dir "$state" >/dev/null 2>&1; done
-	rm -rf "$state"
-}
-trap cleanup EXIT
-suffix=$(printf '%x%x' $$ "$(date +%s)")
+setup_state guestnet
 
 unpack() { store_unpack "$store" "$state/art" "$@"; } # component name arch
 

@@ -16,7 +16,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "api"))
-from loamd_fixture import Loamd, Results  # noqa: E402
+from loamd_fixture import Loamd, Results, run_fixture  # noqa: E402
 
 R = Results()
 VERSIONS = ["2022.11-6", "2023.05-1+loam1", "2024.02-2"]  # listed oldest first
@@ -37,16 +37,6 @@ def make_store(root, arch, released):
                         "size": len(data)})
     with open(os.path.join(root, "manifest.json"), "w") as f:
         json.dump({"format": 1, "entries": entries[:released]}, f)
-
-
-def wait_for(fn, seconds):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.3)
-    return None
 
 
 def cli_json(d, *args):
@@ -212,20 +202,14 @@ def main():
     store = tempfile.mkdtemp(prefix="loam-upgrade-store-")
     arch = {"x86_64": "x64", "aarch64": "arm64"}[os.uname().machine]
     make_store(store, arch, released=1)
-    d = Loamd(extra=["--artifact-store", store])
-    try:
+
+    def tests(d):
         d.start()
         test_upgrade_and_gc(d, store)
-    except Exception as e:  # a crash is a failure, with loamd's log
-        R.check(False, "exception %r\n%s" % (e, d.logtext() if d.proc else ""))
-    finally:
-        rc = d.stop()
-        log = d.logtext() if os.path.exists(os.path.join(d.state_dir, "loamd.log")) else ""
-        R.check(rc == 0 and "Sanitizer" not in log,
-                "loamd stopped cleanly (exit %s, no sanitizer reports):\n%s" % (rc, log[-3000:]))
-        d.cleanup()
-        shutil.rmtree(store, ignore_errors=True)
-    return R.summary()
+
+    return run_fixture(Loamd(extra=["--artifact-store", store]), tests, R,
+                       lambda: shutil.rmtree(store, ignore_errors=True))
+
 
 
 if __name__ == "__main__":

@@ -20,15 +20,10 @@ src_store=${LOAM_ARTIFACT_STORE:-${LOAM_SOURCE_DIR:?}/build/artifacts/store}
 dist=${LOAM_DIST_DIR:-${LOAM_SOURCE_DIR}/build/dist}
 require_store "$src_store"
 
-state=$(mktemp -d /tmp/loam-vmversions.XXXXXX)
+setup_state vmversions
 # `vm create` gives the VMs this key (~/.ssh/id_ed25519.pub under HOME)
 use_test_key "$state" || exit 1
-chmod 0755 "$state"
 store=$state/store
-port=$(free_port)
-export LOAM_URL=http://127.0.0.1:$port LOAM_STATE_DIR=$state
-loamd_pid=
-trap 'purge_loam_state "$state" "$loamd_pid"' EXIT
 
 loam() { "$bin/loam" "$@"; }
 vm_field() { loam vm show "$1" --json 2>/dev/null | jq -r "$2"; }
@@ -71,13 +66,6 @@ cp -r "$src_store" "$store"
 jq --arg v "$new" '.entries |= map(select(.version != $v))' "$src_store/manifest.json" \
 	>"$store/manifest.json"
 
-loamd_up() { loam sizes >/dev/null 2>&1; }
-start_loamd() { # [LOAM_FAULT spec]
-	LOAM_FAULT=${1:-} "$bin/loamd" --state-dir "$state" --listen "127.0.0.1:$port" \
-		--dist-dir "$dist" --artifact-store "$store" >>"$state/loamd.log" 2>&1 &
-	loamd_pid=$!
-	until_true 30 "loamd" loamd_up
-}
 start_loamd || finish
 loam host add --local >/dev/null || bad "host add --local"
 loam host set local --allow-tcg --cpu-overcommit 4 >/dev/null || bad "host set"
@@ -126,7 +114,7 @@ until_true 60 "c gone" bash -c "! '$bin/loam' vm show c --json >/dev/null 2>&1"
 # ---- GC killed between the files and the rows (fault point
 # gc-after-uninstall): the next GC finishes what the first began ----
 kill -TERM "$loamd_pid" && wait "$loamd_pid" 2>/dev/null
-start_loamd gc-after-uninstall || finish
+LOAM_FAULT=gc-after-uninstall start_loamd || finish
 loam artifact gc >/dev/null 2>&1 && bad "gc answered although loamd was to die mid-way"
 until_true 30 "loamd killed at gc-after-uninstall" bash -c "! kill -0 $loamd_pid 2>/dev/null"
 wait "$loamd_pid" 2>/dev/null

@@ -20,45 +20,17 @@
 set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
-bin=${LOAM_BIN_DIR:?}
-store=${LOAM_ARTIFACT_STORE:-${LOAM_SOURCE_DIR:?}/build/artifacts/store}
-dist=${LOAM_DIST_DIR:-${LOAM_SOURCE_DIR}/build/dist}
-require_store "$store"
+loamd_paths
 
-state=$(mktemp -d /tmp/loam-vmflow.XXXXXX)
+setup_state vmflow
 # `vm create` gives the VMs this key (~/.ssh/id_ed25519.pub under HOME)
 use_test_key "$state" || exit 1
-chmod 0755 "$state"
-port=$(free_port)
-export LOAM_URL=http://127.0.0.1:$port LOAM_STATE_DIR=$state
-loamd_pid=
-cleanup() {
-	[[ -n $loamd_pid ]] && kill "$loamd_pid" 2>/dev/null && wait "$loamd_pid" 2>/dev/null
-	local agent
-	agent=$(ls "$state"/host/agent/*/loam-host 2>/dev/null | head -n1)
-	for d in "$state"/host/vms/*/; do
-		[[ -d $d && -n $agent ]] && "$agent" vm-purge "$(basename "$d")" --state-dir "$state/host" >/dev/null 2>&1
-	done
-	rm -rf "$state"
-}
-trap cleanup EXIT
 
 loam() { "$bin/loam" "$@"; }
 vm_field() { loam vm show "$1" --json 2>/dev/null | jq -r "$2"; }
 # The uid of a VM's user.
 vm_uid() { awk -F: -v p="loam-vm-${1:0:16}" 'index($1, p) == 1 {print $3}' /etc/passwd; }
 host_field() { loam host show local --json 2>/dev/null | jq -r "$1"; }
-# until_true SECONDS WHAT CMD...: polls CMD every second.
-until_true() {
-	local limit=$1 what=$2
-	shift 2
-	for ((i = 0; i < limit; i++)); do
-		"$@" && return 0
-		sleep 1
-	done
-	bad "timed out after ${limit}s waiting for $what"
-	return 1
-}
 vm_state_is() { [[ $(vm_field "$1" .state) == "$2" ]]; }
 vm_gone() { ! loam vm show "$1" --json >/dev/null 2>&1; }
 image_installed() {
@@ -67,11 +39,7 @@ image_installed() {
 host_accepting() { [[ $(host_field .state) == accepting ]]; }
 counters() { host_field '"\(.used_cores) \(.used_memory_gib) \(.hugepages_1g_used)"'; }
 
-"$bin/loamd" --state-dir "$state" --listen "127.0.0.1:$port" --dist-dir "$dist" \
-	--artifact-store "$store" >"$state/loamd.log" 2>&1 &
-loamd_pid=$!
-loamd_up() { loam sizes >/dev/null 2>&1; }
-until_true 30 "loamd" loamd_up || exit 1
+start_loamd || exit 1
 
 # ---- bad names: refused before anything is recorded ----
 for name in 'x;reboot' 'a$(id)' 'a b' "$(printf 'n%.0s' {1..70})"; do

@@ -19,15 +19,7 @@ if [[ ! -f $store/manifest.json ]]; then
 		{ echo "FAIL: could not build the artifact store" >&2; exit 1; }
 fi
 
-state=$(mktemp -d /tmp/loam-vmboot.XXXXXX)
-chmod 0755 "$state"
-ids=()
-cleanup() {
-	for id in "${ids[@]}"; do "$agent" vm-purge "$id" --state-dir "$state" >/dev/null 2>&1; done
-	rm -rf "$state"
-}
-trap cleanup EXIT
-suffix=$(printf '%x%x' $$ "$(date +%s)")
+setup_state vmboot
 
 unpack() { store_unpack "$store" "$state/art" "$@"; } # component name arch
 

@@ -16,14 +16,11 @@ set -uo pipefail
 agent=${LOAM_BIN_DIR:?}/loam-host
 command -v setpriv >/dev/null || { bad "setpriv (util-linux) is missing"; finish; }
 
-state=$(mktemp -d /tmp/loam-jail.XXXXXX)
-chmod 0755 "$state"
-ids=()
+setup_state jail
 decoy=
 cleanup() {
-	for id in "${ids[@]}"; do "$agent" vm-purge "$id" --state-dir "$state" >/dev/null 2>&1; done
 	[[ -n $decoy ]] && kill "$decoy" 2>/dev/null
-	rm -rf "$state"
+	cleanup_state
 }
 trap cleanup EXIT
 

@@ -15,18 +15,10 @@ jget() { python3 -c 'import json,sys; v=json.load(sys.stdin); print(json.dumps(v
 
 jget_lines() { python3 -c 'import json,sys; [print(json.dumps(json.loads(l)[sys.argv[1]])) for l in sys.stdin]' "$1"; }
 
-state=$(mktemp -d /tmp/loam-vmrun.XXXXXX)
-chmod 0755 "$state"
-ids=()
+# suffix makes ids unique per run (with the arch): lower-case letters and
+# digits only.
+setup_state vmrun
 declare -A user_of=()
-cleanup() {
-	for id in "${ids[@]}"; do "$agent" vm-purge "$id" --state-dir "$state" >/dev/null 2>&1; done
-	rm -rf "$state"
-}
-trap cleanup EXIT
-
-# A unique id per run and arch: lower-case letters and digits only.
-suffix=$(printf '%x%x' $$ "$(date +%s)")
 
 truncate -s 64M "$state/base.img"
 chmod 0600 "$state/base.img" # vm-prep must make it readable by the VM user

@@ -23,15 +23,7 @@ host_arch=$(uname -m)
 [[ $host_arch == x86_64 ]] && host_arch=x64
 [[ $host_arch == aarch64 ]] && host_arch=arm64
 
-state=$(mktemp -d /tmp/loam-storage.XXXXXX)
-chmod 0755 "$state"
-ids=()
-cleanup() {
-	for id in "${ids[@]}"; do "$agent" vm-purge "$id" --state-dir "$state" >/dev/null 2>&1; done
-	rm -rf "$state"
-}
-trap cleanup EXIT
-suffix=$(printf '%x%x' $$ "$(date +%s)")
+setup_state storage
 unpack() { store_unpack "$store" "$state/art" "$@"; } # component name arch
 
 vmm=$(unpack vmm qemu "$host_arch") || finish
