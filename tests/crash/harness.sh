@@ -248,6 +248,13 @@ act() { # logs a workload step and its outcome
 	echo "step: $* -> $rc" >>"$state/steps.log"
 	return $rc
 }
+# A create whose answer a kill cut may still have been recorded: the VM is
+# then counted as created (else the harness makes more VMs than it knows
+# of, and on this host the one too many can never be placed).
+create_vm() { # name
+	act vm create "$1" --arch x64 --size standard-2 --image loam-tiny --boot kernel ||
+		[[ -n $(sql "SELECT id FROM vm WHERE name = '$1'") ]] && created[$1]=1
+}
 live_names() { for n in "${!created[@]}"; do [[ -z ${destroyed[$n]:-} ]] && echo "$n"; done; }
 step() { # one workload step, picked from what exists
 	local running stopped live name
@@ -272,7 +279,7 @@ step() { # one workload step, picked from what exists
 	if ((live < 2)); then
 		name=c$next_vm
 		next_vm=$((next_vm + 1))
-		act vm create "$name" --arch x64 --size standard-2 --image loam-tiny --boot kernel && created[$name]=1
+		create_vm "$name"
 	elif [[ -n $stopped ]]; then
 		act vm start "$stopped"
 	elif [[ -n $running ]]; then
@@ -349,7 +356,7 @@ kill_mid_destroy() {
 	local name i
 	kill_loamd
 	start_loamd || return 1
-	act vm create md --arch x64 --size standard-2 --image loam-tiny --boot kernel && created[md]=1
+	create_vm md
 	for ((i = 0; i < 300; i++)); do
 		[[ $(vm_state md) == running ]] && break
 		sleep 1
