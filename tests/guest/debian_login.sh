@@ -20,22 +20,14 @@
 set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
-bin=${LOAM_BIN_DIR:?}
-store=${LOAM_ARTIFACT_STORE:-${LOAM_SOURCE_DIR:?}/build/artifacts/store}
-dist=${LOAM_DIST_DIR:-${LOAM_SOURCE_DIR}/build/dist}
-require_store "$store"
+loamd_paths
 for t in ssh ssh-keygen curl jq; do
 	command -v "$t" >/dev/null || { bad "$t is missing (scripts/deps.sh test)"; finish; }
 done
 [[ $(jq '[.entries[] | select(.name == "debian-12")] | length' "$store/manifest.json") -eq 2 ]] ||
 	{ bad "no debian-12 image of each arch in $store (make artifacts)"; finish; }
 
-state=$(mktemp -d /tmp/loam-guest.XXXXXX)
-chmod 0755 "$state"
-port=$(free_port)
-export LOAM_URL=http://127.0.0.1:$port LOAM_STATE_DIR=$state
-loamd_pid=
-trap 'purge_loam_state "$state" "$loamd_pid"' EXIT
+setup_state guest
 
 loam() { "$bin/loam" "$@"; }
 api() { curl -s -H "Authorization: Bearer $(cat "$state/token")" -H 'Content-Type: application/json' "$@"; }
@@ -48,11 +40,7 @@ debian_installed() {
 }
 now() { date +%s; }
 
-"$bin/loamd" --state-dir "$state" --listen "127.0.0.1:$port" --dist-dir "$dist" \
-	--artifact-store "$store" >"$state/loamd.log" 2>&1 &
-loamd_pid=$!
-loamd_up() { loam sizes >/dev/null 2>&1; }
-until_true 30 "loamd" loamd_up || finish
+start_loamd || finish
 
 t0=$(now)
 loam host add --local >/dev/null || bad "host add --local"
