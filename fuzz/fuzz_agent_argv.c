@@ -3,17 +3,19 @@
  * loam-host verb. The first byte picks what parses it: `arch NAME...`
  * (the verb itself: it only prints), the VM verbs that take an id
  * (vm-start/status/stop/purge: id, --state-dir, --timeout, checked down to
- * the per-VM paths) or vm-prep's (no id). The VM verbs are only parsed
- * (loam_host_vm_args_check), never run: they create users and kill
- * processes. Accepted arguments must give a valid VM user name and paths.
+ * the per-VM paths), vm-prep's (no id), job-start's (name, --state-dir,
+ * --wait-ms, --reap, -- VERB...: only vm-prep and install may run) or
+ * watch's (--vm ID and --job NAME items). These are only parsed (the
+ * *_args_check functions), never run: they create users, start jobs and
+ * kill processes. Accepted arguments must give valid names and paths.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/cleanup.h"
-#include "verbs.h"
-#include "vm.h"
+#include "host/verbs.h"
+#include "host/vm.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -34,10 +36,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-static void check_vm_args(int argc, char **argv, bool want_id)
+static void check_args(int argc, char **argv, unsigned which)
 {
 	cleanup_err loam_err err = NULL;
-	if (loam_host_vm_args_check(argc, argv, want_id, &err) < 0) {
+	int rc = which == 3   ? loam_host_job_args_check(argc, argv, &err)
+		 : which == 4 ? loam_host_watch_args_check(argc, argv, &err)
+			      : loam_host_vm_args_check(argc, argv, which == 1, &err);
+	if (rc < 0) {
 		if (!err || loam_err_kind_of(err) != LOAM_E_INVALID)
 			abort();
 		return;
@@ -48,7 +53,7 @@ static void check_vm_args(int argc, char **argv, bool want_id)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char *const verbs[] = {"arch", "vm-status", "vm-prep"};
+	static const char *const verbs[] = {"arch", "vm-status", "vm-prep", "job-start", "watch"};
 	if (size == 0)
 		return 0;
 	char *buf = malloc(size);
@@ -58,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf[size - 1] = '\0';
 	char *argv[MAX_ARGS + 2];
 	int argc = 0;
-	unsigned which = data[0] % 3;
+	unsigned which = data[0] % 5;
 	argv[argc++] = (char *)verbs[which];
 	for (char *p = buf; p < buf + size && argc <= MAX_ARGS; p += strlen(p) + 1)
 		argv[argc++] = p;
@@ -68,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (status != 0 && status != 2)
 			abort();
 	} else {
-		check_vm_args(argc, argv, which == 1);
+		check_args(argc, argv, which);
 	}
 	free(buf);
 	return 0;

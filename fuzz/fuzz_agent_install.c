@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 #include "lib/cleanup.h"
-#include "verbs.h"
+#include "host/verbs.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

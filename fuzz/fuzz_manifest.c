@@ -33,10 +33,12 @@ static void check_entry(const struct loam_artifact_entry *e)
 	check_word(e->version, true);
 	if (!e->arch || loam_arch_by_name(e->arch) == NULL)
 		abort();
-	if (e->kind == LOAM_ARTIFACT_DEBIAN_PACKAGE) {
-		check_word(e->package, true);
-		check_word(e->package_version, true);
-		return;
+	for (const char **g = e->guest_arches; g && *g; g++)
+		if (!loam_arch_by_name(*g))
+			abort();
+	for (size_t i = 0; i < e->nfirmware; i++) {
+		check_word(e->firmware[i].name, true);
+		check_word(e->firmware[i].version, true);
 	}
 	if (!e->path && !e->url)
 		abort();

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "learn.h"
+#include "host/learn.h"
 #include "lib/cleanup.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -11,7 +11,7 @@
 
 #include "lib/cleanup.h"
 #include "lib/json.h"
-#include "vm.h"
+#include "host/vm.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

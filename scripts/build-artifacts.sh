@@ -2,8 +2,9 @@
 # Builds loam's artifact store (`make artifacts`) from Debian's archive only:
 # edk2 firmware (OVMF, AAVMF), one guest image per arch (a FAT ESP holding a
 # UKI of Debian's kernel + a busybox initramfs with scripts/artifacts/init,
-# plus the kernel, initrd and cmdline for direct kernel boot), the QEMU
-# packages as pinned debian-package entries, and the static agents.
+# plus the kernel, initrd and cmdline for direct kernel boot), QEMU 7.2 and
+# 10.0 unpacked side by side per host arch as the VMM and storage-daemon
+# bundles (scripts/artifacts/qemu.sh), and the static agents.
 #
 #   build/artifacts/store/                the store loamd serves (read-only)
 #   build/artifacts/store/manifest.json   what it holds, with sha256 and size
@@ -31,8 +32,8 @@ else
 	cache=${XDG_CACHE_HOME:-$HOME/.cache}/loam/artifacts
 fi
 read -r -a arches <<<"${LOAM_ARTIFACT_ARCHES:-x64 arm64}"
-image_name=loam-guest
-image_rev=1 # bump when the init or the image layout changes
+image_name=loam-tiny
+image_rev=3 # bump when the init or the image layout changes
 fw_name=edk2
 SOURCE_DATE_EPOCH=$(jq -r '.source_date_epoch' "$tree_manifest")
 export SOURCE_DATE_EPOCH
@@ -225,6 +226,21 @@ build_initrd() { # kernel_tree busybox_tree console out [init]
 	rm -rf "$d"
 }
 
+# Appends one executable file to an initramfs as a second archive (the
+# kernel unpacks concatenated archives in order). The tiny image's network
+# script goes in this way rather than through build_initrd, whose text is
+# part of the debian-12 recipe key: editing it rebuilds both debian roots
+# cold (13-24 min here, docs/images.md).
+initrd_add() { # initrd.cpio.gz file path_inside
+	local d=$work/initrd-add.$$
+	rm -rf "$d"
+	mkdir -p "$d/${3%/*}"
+	install -m 0755 "$2" "$d/$3"
+	pack_cpio "$d" "$d.cpio.gz"
+	cat "$d.cpio.gz" >>"$1"
+	rm -rf "$d" "$d.cpio.gz"
+}
+
 extract_vmlinux() { # bzImage out
 	local off
 	off=$(grep -obUaP '\xfd7zXZ\x00' "$1" | head -n 1 | cut -d: -f1)
@@ -293,7 +309,7 @@ build_image() { # arch -> sets image_version, image_tar
 	d=$store/image/$image_name/$image_version/$arch
 	image_tar=$d/$image_name.tar.gz
 	key=$(key_of "$kpkg $kver $bver $sver $SOURCE_DATE_EPOCH" \
-		"$(cat "$here/init" "$here/$arch.env" "$0" | sha256sum)")
+		"$(cat "$here/init" "$here/net" "$here/$arch.env" "$0" | sha256sum)")
 	if up_to_date "$key" "$image_tar"; then
 		log "$arch image $image_version is up to date"
 		return
@@ -309,6 +325,7 @@ build_image() { # arch -> sets image_version, image_tar
 	cp "${kernels[0]}" "$b/out/vmlinuz"
 	printf 'console=%s panic=-1 quiet' "$CONSOLE" >"$b/out/cmdline"
 	build_initrd "$ktree" "$btree" "$CONSOLE" "$b/out/initrd.img"
+	initrd_add "$b/out/initrd.img" "$here/net" etc/loam/net
 	[[ $SHIP_VMLINUX -eq 1 ]] && extract_vmlinux "$b/out/vmlinuz" "$b/out/vmlinux"
 	build_uki "$stree/usr/lib/systemd/boot/efi/$EFI_STUB" "$b/out/vmlinuz" \
 		"$b/out/initrd.img" "$b/out/cmdline" "$b/uki.efi"
@@ -367,23 +384,6 @@ file_entry() { # component name version arch kind file
 		'{component:$c,name:$n,version:$v,arch:$a,kind:$k,path:$p,sha256:$s,size:$z}'
 }
 
-# Pinned in the tree's manifest; re-pinned to the candidate when the archive
-# no longer has that version.
-package_entry() { # component name arch package
-	local v c
-	v=$(jq -r --arg c "$1" --arg a "$3" --arg p "$4" \
-		'.entries[]? | select(.component==$c and .arch==$a and .package==$p) | .package_version' \
-		"$tree_manifest")
-	if [[ -z $v ]] || ! has_version "$4" "$v"; then
-		c=$(candidate "$4")
-		[[ -n $c ]] || die "no version of $4 in the archive"
-		[[ -n $v ]] && log "note: $4 $v is gone from the archive; pinning $c"
-		v=$c
-	fi
-	jq -nc --arg c "$1" --arg n "$2" --arg v "$v" --arg a "$3" --arg p "$4" \
-		'{component:$c,name:$n,version:$v,arch:$a,kind:"debian-package",package:$p,package_version:$v}'
-}
-
 # The static agents are build outputs of this tree, not pinned inputs: the
 # store carries them (for loamd to upload), the tree's manifest does not.
 agent_entries() {
@@ -400,7 +400,10 @@ agent_entries() {
 }
 
 # The debian-12 guest image (build_debian_image); its roots build in the
-# background meanwhile.
+# background meanwhile. Its manifest entry says how long loam waits for its
+# readiness line: under TCG on a loaded 2-core host a boot took 370-560 s
+# (docs/images.md); loam-tiny's entries leave it to loam's default.
+debian_boot_timeout_s=1800
 # shellcheck source=scripts/artifacts/debian-image.sh
 source "$here/debian-image.sh"
 debian_start_roots "${arches[@]}"
@@ -415,15 +418,14 @@ for arch in "${arches[@]}"; do
 	build_image "$arch"
 	entries+=("$(file_entry image "$image_name" "$image_version" "$arch" tarball "$image_tar")")
 	build_debian_image "$arch"
-	entries+=("$(file_entry image "$debian_name" "$debian_version" "$arch" file "$debian_img")")
+	entries+=("$(file_entry image "$debian_name" "$debian_version" "$arch" file "$debian_img" |
+		jq -c --argjson t "$debian_boot_timeout_s" '. + {boot_timeout_s: $t}')")
 done
-for arch in "${arches[@]}"; do
-	# shellcheck source=scripts/artifacts/x64.env
-	source "$here/$arch.env"
-	entries+=("$(package_entry vmm qemu "$arch" "$VMM_PKG")")
-	entries+=("$(package_entry storage qemu-storage-daemon "$arch" qemu-utils)")
-done
-# The package entries are pinned from the host's (amd64) view of the archive.
+# QEMU 7.2 and 10.0 side by side, per host arch (scripts/artifacts/qemu.sh):
+# the VMM and the storage daemon hosts install (docs/artifacts.md).
+# shellcheck source=scripts/artifacts/qemu.sh
+source "$here/qemu.sh"
+qemu_bundles
 mapfile -t agents < <(agent_entries)
 
 release=$(printf '%s\n' "${entries[@]}" | jq -s \

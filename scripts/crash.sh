@@ -2,7 +2,7 @@
 # The crash harness's full tier for `make torture` (scripts/torture.sh calls
 # it): tests/crash/harness.sh with 100 kills (or $1) against the sanitizer
 # build in build/check. Its last two lines are the summary ("crash harness:
-# kills survived N ...; lost N, duplicated N, over-commits N, orphans N")
+# kills survived N ...; lost N, re-created N, stranded N, over-commits N, ...")
 # and "N passed, N failed"; LOAM_CRASH_RESULT=FILE also gets the summary.
 # Exit status: the harness's (0 all passed, 77 no artifact store).
 set -uo pipefail

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# `make demo` and `make demo-clean` (issue 6): the whole of loam end to end
-# on this machine. demo installs what it needs, builds the artifact store
-# (cached), starts loamd on SQLite with the default state dir, cloudifies
-# this machine with --local (x64 TCG allowed, arm64 emulated, CPU overcommit
-# 2 so that two standard-2 VMs fit on 2 cores), boots one x64 and one arm64
-# standard-2 VM through their own firmware, and shows what each guest
-# reports. It returns leaving loamd and both VMs up. `demo.sh clean` removes
-# everything the demo made: VMs (users, dirs, processes), the host, loamd and
-# its state dir (which holds the installed artifacts and the agent).
+# `make demo` and `make demo-clean` (issues 6 and 12): the whole of loam end
+# to end on this machine. demo installs what it needs, builds the artifact
+# store (cached), starts loamd on SQLite with the default state dir,
+# cloudifies this machine with --local (x64 TCG allowed, arm64 emulated, CPU
+# overcommit 2 so that two standard-2 VMs fit on 2 cores), boots one x64 and
+# one arm64 standard-2 debian-12 VM through their own firmware with the
+# user's SSH key (~/.ssh/id_ed25519.pub, id_ecdsa.pub or id_rsa.pub; without
+# one, a key it makes in the state dir), and prints how to log in. Guest
+# egress stays off. It returns once both are running, leaving loamd and
+# both VMs up. `demo.sh clean` removes everything the demo made: VMs (users,
+# dirs, processes), the host, loamd and its state dir (which holds the
+# installed artifacts, the agent and the key it made).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,7 +25,10 @@ export LOAM_STATE_DIR=$STATE
 PIDFILE=$STATE/loamd.pid
 LOG=$STATE/loamd.log
 VMS=(demo-x64 demo-arm64)
-BOOT_TIMEOUT_S=${LOAM_DEMO_TIMEOUT_S:-900}
+# A debian-12 boot under TCG takes minutes (docs/images.md).
+BOOT_TIMEOUT_S=${LOAM_DEMO_TIMEOUT_S:-1800}
+IMAGE=debian-12
+KEY=""
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 die() {
@@ -41,7 +47,10 @@ start_loamd() {
 		echo "loamd already runs (pid $(cat "$PIDFILE"))"
 	else
 		mkdir -p "$STATE"
-		chmod 700 "$STATE"
+		# 0711: the VM users' QEMU runs from the artifacts installed under
+		# it and must pass through; nobody else may list it (the token and
+		# the database are loamd's own 0600 files).
+		chmod 711 "$STATE"
 		# setsid: loamd outlives this script and make's process group.
 		setsid "$BIN/loamd" --artifact-store "$ROOT/build/artifacts/store" >>"$LOG" 2>&1 </dev/null &
 		echo $! >"$PIDFILE"
@@ -55,12 +64,27 @@ start_loamd() {
 	die "loamd does not answer on $LOAM_URL"
 }
 
-# True once the host is accepting with a boot image installed for both arches.
+# True once the host is accepting with the image installed for both arches.
 host_ready() {
-	loam host show local --json 2>/dev/null | jq -e '
+	loam host show local --json 2>/dev/null | jq -e --arg i "$IMAGE" '
 		.state == "accepting" and
-		([.artifacts[] | select(.component == "image" and .state == "installed") | .arch]
-		 | (index("x64") != null and index("arm64") != null))' >/dev/null
+		([.artifacts[] | select(.component == "image" and .name == $i and .state == "installed")
+		  | .arch] | (index("x64") != null and index("arm64") != null))' >/dev/null
+}
+
+# The user's public key, or one the demo makes (and demo-clean removes).
+pick_key() {
+	local k
+	for k in id_ed25519 id_ecdsa id_rsa; do
+		if [[ -f $HOME/.ssh/$k.pub ]]; then
+			KEY=$HOME/.ssh/$k
+			echo "  logging in with your key $KEY.pub"
+			return
+		fi
+	done
+	KEY=$STATE/demo-key
+	[[ -f $KEY.pub ]] || ssh-keygen -q -t ed25519 -N '' -C loam-demo -f "$KEY"
+	echo "  you have no key in ~/.ssh: made $KEY for the demo"
 }
 
 cloudify_local() {
@@ -77,11 +101,16 @@ cloudify_local() {
 	printf '\r  host local: accepting, artifacts installed for x64 and arm64%40s\n' ""
 }
 
+# Through the API: it takes the image and the key (POST /v1/vms).
 create_vms() {
-	loam vm show demo-x64 --json >/dev/null 2>&1 ||
-		loam vm create demo-x64 --arch x64 --size standard-2 >/dev/null
-	loam vm show demo-arm64 --json >/dev/null 2>&1 ||
-		loam vm create demo-arm64 --arch arm64 --size standard-2 >/dev/null
+	local vm body
+	for vm in "${VMS[@]}"; do
+		loam vm show "$vm" --json >/dev/null 2>&1 && continue
+		body=$(jq -nc --arg n "$vm" --arg a "${vm#demo-}" --arg i "$IMAGE" --arg k "$(cat "$KEY.pub")" \
+			'{name: $n, arch: $a, size: "standard-2", image: $i, ssh_keys: [$k]}')
+		curl -sf -H "Authorization: Bearer $(cat "$STATE/token")" -H 'Content-Type: application/json' \
+			-d "$body" "$LOAM_URL/v1/vms" >/dev/null || die "creating $vm failed"
+	done
 }
 
 wait_running() {
@@ -106,13 +135,10 @@ wait_running() {
 report() {
 	say "loam vm ls"
 	loam vm ls
-	say "each guest's own uname -m"
+	say "each guest: its machine, address and host keys (read from its console)"
 	for vm in "${VMS[@]}"; do
-		local j id
-		j=$(loam vm show "$vm" --json)
-		id=$(jq -r .id <<<"$j")
-		printf '  %-11s guest_machine=%s   console: %s\n' "$vm" "$(jq -r .guest_machine <<<"$j")" \
-			"$(grep -a -m1 -o 'LOAM-READY machine=[a-z0-9_]*' "$STATE/host/vms/$id/serial.log" 2>/dev/null || echo '?')"
+		loam vm show "$vm" --json |
+			jq -r '"  \(.name)\t\(.guest_machine)\t\(.ipv4)\t\(.ssh_host_keys | join(" "))"'
 	done
 	say "artifact versions each VM runs with"
 	for vm in "${VMS[@]}"; do
@@ -120,6 +146,13 @@ report() {
 		loam vm show "$vm" --json |
 			jq -r '.artifacts[] | "    \(.component)\t\(.name) \(.version) (\(.arch))"'
 	done
+	local id=""
+	[[ $KEY == "$STATE/demo-key" ]] && id=" -i $KEY"
+	say "log in (the host keys are pinned: no question asked)"
+	cat <<EOF
+  $BIN/loam vm ssh demo-x64$id
+  $BIN/loam vm ssh demo-arm64$id -- uname -a
+EOF
 	say "what next"
 	cat <<EOF
   export PATH=$BIN:\$PATH
@@ -127,6 +160,7 @@ report() {
   loam host show local                    the host, its facts and installed artifacts
   less $STATE/host/vms/ID/serial.log      a guest's firmware + kernel console (ID: loam vm show)
   loam vm stop|start|reboot demo-x64      the life cycle
+  loam host set local --egress on         let guests reach the outside (off in the demo)
   tail -f $LOG                            loamd's log
   make demo-clean                         remove everything the demo made
 EOF
@@ -143,7 +177,8 @@ demo() {
 	start_loamd
 	say "cloudify this machine (arm64 emulated, TCG allowed, CPU overcommit 2)"
 	cloudify_local
-	say "two standard-2 VMs: x64 (OVMF) and arm64 (AAVMF), both under TCG"
+	say "two standard-2 $IMAGE VMs: x64 (OVMF) and arm64 (AAVMF), both under TCG"
+	pick_key
 	create_vms
 	wait_running
 	report

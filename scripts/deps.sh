@@ -7,9 +7,8 @@
 #   scripts/deps.sh test    + servers and emulators the tests start, linters
 #   scripts/deps.sh vm      + QEMU, firmware and image-building tools
 # test and vm also make sure arm64 binaries run here (qemu-user through
-# binfmt_misc, mounted and enabled when it is not): the arm64 roots of the
-# debian-12 image and of the arm64 test host run their maintainer scripts,
-# and that host its sshd, that way.
+# binfmt_misc, mounted and enabled when it is not): the arm64 root of the
+# debian-12 image runs its maintainer scripts that way.
 set -euo pipefail
 
 build_pkgs=(cmake make gcc clang libclang-rt-14-dev pkg-config file
@@ -20,10 +19,13 @@ build_pkgs=(cmake make gcc clang libclang-rt-14-dev pkg-config file
 vm_pkgs=(qemu-system-x86 qemu-system-arm ovmf qemu-efi-aarch64 qemu-utils
 	dosfstools mtools cpio genisoimage systemd-boot-efi busybox-static
 	curl xz-utils zstd jq binutils
+	iproute2 nftables dnsmasq-base openssh-client
 	mmdebstrap arch-test qemu-user-static binfmt-support fdisk e2fsprogs python3 openssl)
 test_pkgs=(openssh-server openssh-client
-	postgresql util-linux procps iproute2 python3 sqlite3 valgrind
-	clang-format clang-tidy cppcheck shellcheck "${vm_pkgs[@]}")
+	postgresql util-linux procps iproute2 python3 sqlite3 valgrind openssl
+	clang-format clang-tidy cppcheck shellcheck
+	chromium chromium-driver python3-selenium prometheus python3-jsonschema python3-yaml
+	"${vm_pkgs[@]}")
 
 set -- "${1:-build}"
 case $1 in

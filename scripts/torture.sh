@@ -16,10 +16,14 @@
 #      test (tests/api/api_test.py);
 #   6. the crash harness with TORTURE_KILLS (100) SIGKILLs of loamd
 #      (scripts/crash.sh), hosts that go away (tests/crash/host_away.sh),
-#      and two loamd on one PostgreSQL (tests/multiworker/two_loamd.sh).
+#      and two loamd on one PostgreSQL (tests/multiworker/two_loamd.sh);
+#   7. the CTest tests labelled `torture`, which `make check` leaves out:
+#      the debian-12 image booted on both arches under TCG and logged into
+#      (tests/images/debian_boot.sh, minutes per arch).
 #
 # Needs: scripts/build.sh release and check (make torture builds both).
-# TORTURE_TIERS="fuzz bench engine security valgrind crash hosts multiworker" picks tiers;
+# TORTURE_TIERS="fuzz bench engine security valgrind crash hosts multiworker images"
+# picks tiers;
 # TORTURE_OUT picks the table's path (default docs/reliability.md).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -308,7 +312,21 @@ write_table() {
 	echo "torture: wrote $out_md"
 }
 
-for tier in ${TORTURE_TIERS:-fuzz bench engine security valgrind crash hosts multiworker}; do
+# ---- 7. slow CTest tests (label torture) -------------------------------------
+images_tier() {
+	local t0 rc times
+	t0=$(date +%s)
+	ctest --test-dir "$check_dir" -L torture --output-on-failure >"$work/images.log" 2>&1
+	rc=$?
+	[[ $rc -ne 0 ]] && tail -40 "$work/images.log" >&2
+	times=$(grep -o '[a-z0-9]*: LOAM-READY in [0-9.]* s' "$work/images.log" | paste -sd ';' -)
+	row "debian-12 image (issue 12)" \
+		"tests/images/debian_boot.sh: each arch's image under TCG through its firmware, NoCloud seed" 1 \
+		"one LOAM-READY line; SSH login pinned to the console's host keys; uname -m, hostname, df, sudo, cloud-init done" \
+		"${times:-no times} ($(elapsed "$t0") s)" "$([[ $rc -eq 0 ]] && echo PASS || echo FAIL)"
+}
+
+for tier in ${TORTURE_TIERS:-fuzz bench engine security valgrind crash hosts multiworker images}; do
 	"${tier}_tier"
 done
 write_table

@@ -166,12 +166,44 @@ debian_inputs() {
 }
 
 # Is the arch's image, as its pins and recipe say it should be, in the
-# store already? Sets debian_version and debian_img.
+# store already, or in the cache (restored to the store)? Sets
+# debian_version and debian_img.
 debian_current() { # arch
 	local pins=$root/artifacts/$debian_name/$1.packages
 	[[ -f $pins ]] || return 1
 	debian_locate "$1" "$pins" "$debian_recipe_key"
-	up_to_date "$(key_of "$debian_version")" "$debian_img"
+	up_to_date "$(key_of "$debian_version")" "$debian_img" || debian_restore "$1"
+}
+
+# Built images are kept in the artifact cache too (one version per arch),
+# which outlives the build tree: a fresh checkout on the same machine takes
+# them from there instead of building the roots again (minutes under
+# emulation). The version names the pins and the recipe, and the copy's
+# sha256 is checked before it is used.
+debian_cached() { echo "$cache/debian/images/$debian_version/$1"; }
+debian_restore() { # arch
+	local c
+	c=$(debian_cached "$1")
+	[[ -f $c/$debian_name.$1.qcow2 && -f $c/sha256 ]] || return 1
+	[[ $(sha256sum <"$c/$debian_name.$1.qcow2" | cut -c1-64) == "$(cat "$c/sha256")" ]] || {
+		log "$1 $debian_name $debian_version: the cached copy is damaged; building it again"
+		rm -rf "$c"
+		return 1
+	}
+	rm -rf "$store/image/$debian_name"/*/"$1"
+	mkdir -p "${debian_img%/*}"
+	cp "$c/$debian_name.$1.qcow2" "$debian_img"
+	mark_built "$(key_of "$debian_version")" "$debian_img"
+	log "$1 $debian_name $debian_version: taken from the cache ($c)"
+}
+debian_save() { # arch
+	local c d
+	c=$(debian_cached "$1")
+	for d in "$cache/debian/images"/*/"$1"; do [[ -d $d && $d != "$c" ]] && rm -rf "$d"; done
+	mkdir -p "$c"
+	cp "$debian_img" "$c/.copy"
+	sha256sum <"$c/.copy" | cut -c1-64 >"$c/sha256"
+	mv "$c/.copy" "$c/$debian_name.$1.qcow2"
 }
 
 # Starts the root builds of every arch whose image is not up to date, all
@@ -243,6 +275,7 @@ build_debian_image() { # arch
 		log "$pins was written from this build; review and commit it"
 	}
 	mark_built "$(key_of "$debian_version")" "$debian_img"
+	debian_save "$arch"
 	debian_input "$arch" "$pins"
 	rm -rf "$b"
 	log "$arch $debian_name $debian_version: assembled in $(debian_elapsed "$t") s," \

@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # Builds a Debian 12 (bookworm) root file system with mmdebstrap, from
 # Debian's archive only. Sourced by scripts/artifacts/debian-image.sh (the
-# debian-12 guest image) and scripts/artifacts/debian-host.sh (the arm64
-# test host), so both share one recipe and one download cache.
+# debian-12 guest image); other roots (a Debian test host) can share the
+# recipe and the download cache through debian_root.
 #
 # A foreign-arch root runs its maintainer scripts under qemu-user (binfmt),
 # where each new process pays its own translation: a stock arm64 build took

@@ -5,7 +5,7 @@
  * has a host returns that host, and releasing a VM releases its counters
  * exactly once. The DB is the source of truth; the in-memory index only
  * makes the choice fast and is kept coherent through each host's
- * `generation` (see alloc.c for the score formula and the protocol).
+ * `generation` (see alloc.c for the protocol and its files).
  */
 #ifndef LOAM_ALLOC_H
 #define LOAM_ALLOC_H
@@ -68,7 +68,7 @@ int loam_alloc_release(struct loam_allocator *a, struct loam_db *db, const char 
 		       loam_err *err);
 /*
  * How candidates are ordered. LEAST_LOADED (the default) is documented in
- * alloc.c. BASELINE orders exactly as the seed's SQL (baseline.c) does, so
+ * index.c. BASELINE orders exactly as the seed's SQL (baseline.c) does, so
  * the tests can compare the two, choice for choice.
  */
 enum loam_alloc_order { LOAM_ALLOC_LEAST_LOADED, LOAM_ALLOC_BASELINE_ORDER };

@@ -1,7 +1,7 @@
 /*
  * The seed's allocator, kept as the benchmark's baseline and the tests'
  * oracle: one SQL statement chooses the host, and the counters (and the
- * VM row) are updated in the same transaction. DESIGN.md §2 lists its six
+ * VM row) are updated in the same transaction. docs/design.md §2 lists its six
  * filters — cores, hugepages, storage, allocation_state, location, arch —
  * and its ORDER BY total_mem_gib / total_cores, used_cores, LIMIT 1.
  *
@@ -20,7 +20,8 @@
  *  - `id` is added as the last ORDER BY key so ties are deterministic.
  * It has no emulation, accel, forced/excluded host or boot image filters,
  * as the seed had none; the oracle tests use fleets where those do not
- * apply.
+ * apply. It does count and check a host's IPv4 pool (db/net.h), loam's
+ * seventh filter, so that both keep the same counters.
  */
 #include <stdio.h>
 #include <string.h>
@@ -35,6 +36,7 @@ static const char seed_sql[] =
     "AND (CASE WHEN total_hugepages_1g > 0 THEN total_hugepages_1g - used_hugepages_1g "
     "ELSE total_mem_gib - used_memory_gib END) >= ? "
     "AND available_storage_gib >= ? "
+    "AND ipv4_used < ipv4_total "
     "AND allocation_state = 'accepting' "
     "AND location = ? "
     "AND arch = ? "
@@ -71,7 +73,7 @@ static int update_counters(struct loam_db *db, const char *host_id, int64_t core
 	    "used_memory_gib = used_memory_gib + ?, "
 	    "used_hugepages_1g = used_hugepages_1g + ?, "
 	    "available_storage_gib = available_storage_gib - ?, "
-	    "generation = generation + 1 WHERE id = ?",
+	    "ipv4_used = ipv4_used + 1, generation = generation + 1 WHERE id = ?",
 	    DB_ARGS(DB_INT(cores), DB_INT(mem), DB_INT(huge), DB_INT(storage), DB_TEXT(host_id)),
 	    NULL, err);
 }

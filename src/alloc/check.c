@@ -10,7 +10,8 @@
 static const char check_sql[] =
     "SELECT count(*) FROM host h LEFT JOIN ("
     " SELECT host_id, sum(cores) AS c, sum(memory_gib) AS m,"
-    " sum(CASE WHEN hugepages <> 0 THEN memory_gib ELSE 0 END) AS hp FROM vm WHERE host_id IS NOT "
+    " sum(CASE WHEN hugepages <> 0 THEN memory_gib ELSE 0 END) AS hp, count(*) AS n"
+    " FROM vm WHERE host_id IS NOT "
     "NULL GROUP BY host_id"
     ") u ON u.host_id = h.id "
     "WHERE h.used_cores > h.total_cores * h.cpu_overcommit"
@@ -19,7 +20,10 @@ static const char check_sql[] =
     " OR h.available_storage_gib < 0"
     " OR h.used_cores <> coalesce(u.c, 0)"
     " OR h.used_memory_gib <> coalesce(u.m, 0)"
-    " OR h.used_hugepages_1g <> coalesce(u.hp, 0)";
+    " OR h.used_hugepages_1g <> coalesce(u.hp, 0)"
+    " OR h.ipv4_used > h.ipv4_total"
+    " OR h.ipv4_used <> coalesce(u.n, 0)"
+    " OR (SELECT count(*) FROM vm_net a WHERE a.host_id = h.id) > h.ipv4_used";
 
 int loam_alloc_count_overcommits(struct loam_db *db, int64_t *count, loam_err *err)
 {

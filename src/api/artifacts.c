@@ -1,38 +1,31 @@
 /*
- * /v1/artifacts and /v1/hosts/NAME/upgrade (issue 5, item 6): the installed
- * versions per host with how many VMs use each, `host upgrade` (installs the
- * store's versions side by side through the host's agent and records
- * host_artifact rows) and GC (removes versions no VM uses, never the newest,
- * and says why each other one stays). Both run the agent synchronously
- * within the request, over a transport opened for it with the host's
- * pinned key, like cloudify does. See docs/api.md and docs/artifacts.md.
+ * /v1/artifacts (issue 5 item 6, issue 14 item 4): the installed versions
+ * per host with their weights and how many VMs pin each, weights (drain:
+ * no new VM takes a version), and GC (removes versions no VM uses, never
+ * the newest, and says why each other one stays). GC runs the agent's
+ * uninstall within the request, over a transport opened for it with the
+ * host's pinned key, like cloudify does. `host upgrade` and `vm upgrade`
+ * are upgrade.c. See docs/api.md and docs/artifacts.md.
  */
 #include "api/internal.h"
 
-#include <arpa/inet.h>
-#include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "lib/cleanup.h"
 #include "lib/json.h"
 #include "lib/valid.h"
+#include "lib/xalloc.h"
 
-#include "alloc/alloc.h"
-#include "artifact/host_install.h"
 #include "artifact/upgrade.h"
 #include "artifact/versions.h"
+#include "db/host_artifact.h"
 #include "transport/transport.h"
-
-#define HOST_COLS                                                                                  \
-	"id, name, transport, address, ssh_port, ssh_user, ssh_key_file, host_key, state_dir, "    \
-	"arch, allocation_state, agent_path"
 
 /* A host that has an agent, with its transport open. */
 struct agent_host {
-	struct loam_db_rows *row;
+	struct loam_host row;
 	struct loam_transport *t;
 	char *prefix; /* where artifacts go there: STATE_DIR/artifacts, as cloudify */
 };
@@ -41,199 +34,63 @@ static void agent_host_close(struct agent_host *h)
 {
 	if (h->t)
 		loam_transport_close(h->t);
-	loam_db_rows_free(h->row);
+	loam_host_free(&h->row);
 	free(h->prefix);
 	*h = (struct agent_host){0};
 }
 
-static const char *host_col(const struct agent_host *h, const char *col)
+static int load_host(struct loam_db *db, const char *name, struct agent_host *h, loam_err *err)
 {
-	return api_null(h->row, 0, col) ? NULL : api_text(h->row, 0, col);
-}
-
-static int load_host_by(struct loam_db *db, const char *sql, const char *key, struct agent_host *h,
-			loam_err *err)
-{
-	if (loam_db_query(db, sql, DB_ARGS(DB_TEXT(key)), &h->row, err) < 0)
-		return -1;
-	if (loam_db_rows_count(h->row) == 0)
-		return loam_fail(err, LOAM_E_NOTFOUND, "no host named %s; see loam host ls", key);
-	if (asprintf(&h->prefix, "%s/artifacts", host_col(h, "state_dir")) < 0)
-		abort();
+	int found = loam_host_get_by_name(db, name, &h->row, err);
+	if (found <= 0)
+		return found < 0 ? -1
+				 : loam_fail(err, LOAM_E_NOTFOUND,
+					     "no host named %s; see loam host ls", name);
+	h->prefix = xasprintf("%s/artifacts", h->row.state_dir);
 	return 0;
 }
 
 /* Fails (conflict) unless cloudify has put the agent there. */
 static int check_prepared(const struct agent_host *h, loam_err *err)
 {
-	const char *name = host_col(h, "name"), *state = host_col(h, "allocation_state");
-	if (strcmp(state, "failed") == 0)
+	const struct loam_host *row = &h->row;
+	if (row->state == LOAM_HOST_FAILED)
 		return loam_fail(err, LOAM_E_CONFLICT, "host %s has failed; see loam host show %s",
-				 name, name);
-	if (!host_col(h, "agent_path") || !host_col(h, "arch") ||
-	    (strcmp(host_col(h, "transport"), "ssh") == 0 && !host_col(h, "host_key")))
+				 row->name, row->name);
+	if (!row->agent_path || !row->arch ||
+	    (strcmp(row->transport, "ssh") == 0 && !row->host_key))
 		return loam_fail(err, LOAM_E_CONFLICT,
 				 "host %s is not prepared yet (no agent); wait until loam host "
 				 "show %s says accepting",
-				 name, name);
+				 row->name, row->name);
 	return 0;
 }
 
 static int open_transport(struct agent_host *h, loam_err *err)
 {
-	bool ssh = strcmp(host_col(h, "transport"), "ssh") == 0;
-	struct loam_host_target target = {
-	    .kind = ssh ? LOAM_TRANSPORT_SSH : LOAM_TRANSPORT_LOCAL,
-	    .name = host_col(h, "name"),
-	    .address = host_col(h, "address"),
-	    .port = (int)api_int(h->row, 0, "ssh_port"),
-	    .user = host_col(h, "ssh_user"),
-	    .key_file = host_col(h, "ssh_key_file"),
-	    .pinned_host_key = host_col(h, "host_key"),
-	};
-	cleanup_free char *seen = NULL;
-	if (loam_transport_open(&target, &h->t, &seen, err) < 0)
-		return loam_err_wrap(err, "connect to host %s", target.name);
-	return 0;
+	return api_host_transport(&h->row, &h->t, err);
 }
 
 /* ---- GET /v1/artifacts ---- */
 
+/* "host/component/name/version/arch": the key pages of the listing take. */
+static char *artifact_key(const json_t *a)
+{
+	const char *k[5] = {"host", "component", "name", "version", "arch"};
+	const char *v[5];
+	for (size_t i = 0; i < 5; i++) {
+		v[i] = json_string_value(json_object_get(a, k[i]));
+		v[i] = v[i] ? v[i] : "";
+	}
+	return xasprintf("%s/%s/%s/%s/%s", v[0], v[1], v[2], v[3], v[4]);
+}
+
 int api_artifacts_list(struct api_req *r, loam_err *err)
 {
-	return loam_artifact_ls_json(r->db, &r->out, err);
-}
-
-/* ---- POST /v1/hosts/NAME/upgrade ---- */
-
-/* http://ADDR:PORT/artifacts from the socket loamd listens on (a wildcard
- * address becomes loopback: the local host; remote hosts need a routable
- * --listen). */
-static int artifact_base_url(struct loam_api *api, char **out, loam_err *err)
-{
-	const union MHD_DaemonInfo *info =
-	    api->mhd ? MHD_get_daemon_info(api->mhd, MHD_DAEMON_INFO_LISTEN_FD) : NULL;
-	union {
-		struct sockaddr sa;
-		struct sockaddr_in in4;
-		struct sockaddr_in6 in6;
-		struct sockaddr_storage ss;
-	} u;
-	memset(&u, 0, sizeof(u));
-	socklen_t len = sizeof(u);
-	if (!info || getsockname(info->listen_fd, &u.sa, &len) < 0)
-		return loam_fail(err, LOAM_E_INTERNAL, "loamd's listen address is unknown");
-	char addr[INET6_ADDRSTRLEN] = "";
-	bool v6 = u.sa.sa_family == AF_INET6;
-	unsigned port = ntohs(v6 ? u.in6.sin6_port : u.in4.sin_port);
-	if (v6)
-		inet_ntop(AF_INET6, &u.in6.sin6_addr, addr, sizeof(addr));
-	else
-		inet_ntop(AF_INET, &u.in4.sin_addr, addr, sizeof(addr));
-	const char *host = strcmp(addr, "0.0.0.0") == 0 ? "127.0.0.1"
-			   : strcmp(addr, "::") == 0	? "::1"
-							: addr;
-	if (asprintf(out, "http://%s%s%s:%u/artifacts", v6 ? "[" : "", host, v6 ? "]" : "", port) <
-	    0)
-		abort();
+	if (loam_artifact_ls_json(r->db, &r->out, err) < 0)
+		return -1;
+	api_page_array(r, r->out, artifact_key);
 	return 0;
-}
-
-/* The host's own arch, then the arches it emulates (NULL-terminated); the
- * strings live in rows. */
-static int served_arches(struct loam_db *db, const struct agent_host *h, struct loam_db_rows **rows,
-			 const char **out, size_t max, loam_err *err)
-{
-	if (loam_db_query(db, "SELECT arch FROM host_emulation WHERE host_id = ? ORDER BY arch",
-			  DB_ARGS(DB_TEXT(host_col(h, "id"))), rows, err) < 0)
-		return -1;
-	size_t n = 0;
-	out[n++] = host_col(h, "arch");
-	for (size_t i = 0; i < loam_db_rows_count(*rows) && n + 1 < max; i++)
-		if (strcmp(loam_db_rows_text(*rows, i, 0), out[0]) != 0)
-			out[n++] = loam_db_rows_text(*rows, i, 0);
-	out[n] = NULL;
-	return 0;
-}
-
-static json_t *entries_json(const struct loam_artifact_manifest *m)
-{
-	json_t *list = json_array();
-	for (size_t i = 0; i < m->count; i++)
-		json_array_append_new(
-		    list, json_pack("{s:s, s:s, s:s, s:s}", "component",
-				    loam_artifact_component_name(m->entries[i].component), "name",
-				    m->entries[i].name, "version", m->entries[i].version, "arch",
-				    m->entries[i].arch));
-	return list;
-}
-
-struct upgrade {
-	const char *component, *version;
-	struct agent_host host;
-	struct loam_artifact_manifest store, picked;
-	struct loam_db_rows *emulated;
-	const char *arches[9];
-	char *base_url;
-};
-
-static void upgrade_free(struct upgrade *u)
-{
-	agent_host_close(&u->host);
-	loam_artifact_manifest_free(&u->store);
-	free(u->picked.entries);
-	loam_db_rows_free(u->emulated);
-	free(u->base_url);
-}
-
-/* Everything checked before anything changes: the body, the host, the
- * store and the selection. */
-static int upgrade_prepare(struct api_req *r, struct upgrade *u, loam_err *err)
-{
-	static const char *const allowed[] = {"component", "version", NULL};
-	if (api_body_check(r, allowed, true, err) < 0 ||
-	    api_body_str(r, "component", 32, &u->component, err) < 0 ||
-	    api_body_str(r, "version", 128, &u->version, err) < 0)
-		return -1;
-	if (load_host_by(r->db, "SELECT " HOST_COLS " FROM host WHERE name = ?", r->seg[1],
-			 &u->host, err) < 0 ||
-	    check_prepared(&u->host, err) < 0)
-		return -1;
-	if (!r->api->artifact_store)
-		return loam_fail(err, LOAM_E_CONFLICT,
-				 "this loamd has no artifact store; start it with "
-				 "--artifact-store DIR");
-	cleanup_free char *path = NULL;
-	if (asprintf(&path, "%s/manifest.json", r->api->artifact_store) < 0)
-		abort();
-	if (loam_artifact_manifest_load(path, &u->store, err) < 0)
-		return loam_err_wrap(err, "artifact store");
-	if (served_arches(r->db, &u->host, &u->emulated, u->arches, 9, err) < 0 ||
-	    loam_artifact_upgrade_select(&u->store, u->arches, u->component, u->version, &u->picked,
-					 err) < 0)
-		return -1;
-	return artifact_base_url(r->api, &u->base_url, err);
-}
-
-int api_hosts_upgrade(struct api_req *r, loam_err *err)
-{
-	struct upgrade u = {0};
-	int rc = upgrade_prepare(r, &u, err);
-	if (rc == 0)
-		rc = open_transport(&u.host, err);
-	const char *id = rc == 0 ? host_col(&u.host, "id") : NULL;
-	if (rc == 0)
-		rc = loam_artifact_install_on_host(r->db, u.host.t, id,
-						   host_col(&u.host, "agent_path"), &u.picked,
-						   u.arches, u.base_url, u.host.prefix, err);
-	if (id && r->api->alloc)
-		loam_alloc_host_changed(r->api->alloc, id); /* a new image may be there */
-	json_t *artifacts = NULL;
-	if (rc == 0 && (rc = loam_artifact_host_json(r->db, id, &artifacts, err)) == 0)
-		r->out = json_pack("{s:s, s:o, s:o}", "host", r->seg[1], "installed",
-				   entries_json(&u.picked), "artifacts", artifacts);
-	upgrade_free(&u);
-	return rc < 0 ? loam_err_wrap(err, "upgrade host %s", r->seg[1]) : 0;
 }
 
 /* ---- POST /v1/artifacts/gc ---- */
@@ -271,16 +128,14 @@ static int gc_one_host(struct api_req *r, const char *name, bool dry_run, json_t
 {
 	struct agent_host h = {0};
 	json_t *plan = NULL;
-	int rc =
-	    load_host_by(r->db, "SELECT " HOST_COLS " FROM host WHERE name = ?", name, &h, err);
+	int rc = load_host(r->db, name, &h, err);
 	if (rc == 0)
-		rc = loam_artifact_gc_plan(r->db, host_col(&h, "id"), &plan, err);
+		rc = loam_artifact_gc_plan(r->db, h.row.id, &plan, err);
 	if (rc == 0 && !dry_run && json_array_size(json_object_get(plan, "remove")) > 0) {
 		json_t *removed = NULL;
 		rc = check_prepared(&h, err) < 0 || open_transport(&h, err) < 0 ||
-			     loam_artifact_gc_host(r->db, h.t, host_col(&h, "id"),
-						   host_col(&h, "agent_path"), h.prefix, &removed,
-						   err) < 0
+			     loam_artifact_gc_host(r->db, h.t, h.row.id, h.row.agent_path, h.prefix,
+						   &removed, err) < 0
 			 ? -1
 			 : 0;
 		if (rc == 0)
@@ -312,36 +167,112 @@ static int gc_fields(struct api_req *r, const char **host, bool *dry_run, loam_e
 	return 0;
 }
 
+/* The named host, or every host that has artifacts. */
+static int gc_hosts(struct loam_db *db, const char *only, char ***names, size_t *n, loam_err *err)
+{
+	if (!only)
+		return loam_host_artifact_hosts(db, names, n, err);
+	cleanup_host struct loam_host h = {0};
+	int found = loam_host_get_by_name(db, only, &h, err);
+	if (found <= 0)
+		return found < 0 ? -1
+				 : loam_fail(err, LOAM_E_NOTFOUND,
+					     "no host named %s; see loam host ls", only);
+	*names = xcalloc(2, sizeof(**names));
+	(*names)[0] = xstrdup(only);
+	*n = 1;
+	return 0;
+}
+
 int api_artifacts_gc(struct api_req *r, loam_err *err)
 {
 	const char *only = NULL;
 	bool dry_run = false;
-	if (gc_fields(r, &only, &dry_run, err) < 0)
+	cleanup_strv char **hosts = NULL;
+	size_t nhosts = 0;
+	if (gc_fields(r, &only, &dry_run, err) < 0 ||
+	    gc_hosts(r->db, only, &hosts, &nhosts, err) < 0)
 		return -1;
-	cleanup_rows struct loam_db_rows *hosts = NULL;
-	if (only ? loam_db_query(r->db, "SELECT name FROM host WHERE name = ?",
-				 DB_ARGS(DB_TEXT(only)), &hosts, err)
-		 : loam_db_query(r->db,
-				 "SELECT name FROM host WHERE EXISTS (SELECT 1 FROM host_artifact "
-				 "ha WHERE ha.host_id = host.id) ORDER BY name",
-				 DB_NOARGS, &hosts, err) < 0)
-		return -1;
-	if (only && loam_db_rows_count(hosts) == 0)
-		return loam_fail(err, LOAM_E_NOTFOUND, "no host named %s; see loam host ls", only);
 	json_t *list = json_array();
 	size_t failed = 0;
-	for (size_t i = 0; i < loam_db_rows_count(hosts); i++) {
-		const char *name = loam_db_rows_text(hosts, i, 0);
+	for (size_t i = 0; i < nhosts; i++) {
 		json_t *one = NULL;
 		cleanup_err loam_err host_err = NULL;
-		if (gc_one_host(r, name, dry_run, &one, &host_err) < 0) {
+		if (gc_one_host(r, hosts[i], dry_run, &one, &host_err) < 0) {
 			failed++;
-			one = json_pack("{s:s, s:[], s:[], s:s}", "host", name, "removed", "kept",
-					"error", loam_err_msg(host_err));
+			one = json_pack("{s:s, s:[], s:[], s:s}", "host", hosts[i], "removed",
+					"kept", "error", loam_err_msg(host_err));
 		}
 		json_array_append_new(list, one);
 	}
 	r->out = json_pack("{s:b, s:o, s:I}", "dry_run", dry_run, "hosts", list, "failed",
 			   (json_int_t)failed);
+	return 0;
+}
+
+/* ---- POST /v1/artifacts/weight ---- */
+
+struct weight_req {
+	const char *host, *component, *name, *version, *arch;
+	int64_t weight, changed;
+};
+
+static int weight_fields(struct api_req *r, struct weight_req *w, loam_err *err)
+{
+	static const char *const allowed[] = {"host", "component", "name", "version",
+					      "arch", "weight",	   NULL};
+	if (api_body_check(r, allowed, false, err) < 0 ||
+	    api_body_str(r, "host", LOAM_NAME_MAX, &w->host, err) < 0 ||
+	    api_body_str(r, "component", 32, &w->component, err) < 0 ||
+	    api_body_str(r, "name", 128, &w->name, err) < 0 ||
+	    api_body_str(r, "version", 128, &w->version, err) < 0 ||
+	    api_body_str(r, "arch", 32, &w->arch, err) < 0)
+		return -1;
+	const json_t *weight = json_object_get(r->body, "weight");
+	if (!w->host || !w->component || !w->version)
+		return loam_fail(err, LOAM_E_INVALID,
+				 "fields 'host', 'component' and 'version' "
+				 "are required");
+	if (!json_is_integer(weight) || json_integer_value(weight) < 0 ||
+	    json_integer_value(weight) > LOAM_ARTIFACT_WEIGHT_MAX)
+		return loam_fail(err, LOAM_E_INVALID,
+				 "field 'weight' must be an integer 0..%d (0: drained)",
+				 LOAM_ARTIFACT_WEIGHT_MAX);
+	w->weight = json_integer_value(weight);
+	enum loam_artifact_component c;
+	if (loam_artifact_component_parse(w->component, &c) < 0)
+		return loam_fail(err, LOAM_E_INVALID,
+				 "unknown component '%.32s'; use vmm, firmware, image or storage",
+				 w->component);
+	return 0;
+}
+
+static int weight_tx(struct loam_db *db, void *ctx, loam_err *err)
+{
+	struct weight_req *w = ctx;
+	cleanup_host struct loam_host h = {0};
+	int found = loam_host_get_by_name(db, w->host, &h, err);
+	if (found <= 0)
+		return found < 0 ? -1 : api_host_not_found(w->host, err);
+	if (loam_host_artifact_set_weight(db, h.id, w->component, w->name, w->version, w->arch,
+					  w->weight, &w->changed, err) < 0)
+		return -1;
+	if (w->changed == 0)
+		return loam_fail(err, LOAM_E_NOTFOUND,
+				 "host %s has no %s version %s%s%s%s%s; see: loam artifact ls",
+				 w->host, w->component, w->version, w->name ? " named " : "",
+				 w->name ? w->name : "", w->arch ? " for " : "",
+				 w->arch ? w->arch : "");
+	return 0;
+}
+
+int api_artifacts_weight(struct api_req *r, loam_err *err)
+{
+	struct weight_req w = {0};
+	if (weight_fields(r, &w, err) < 0 || loam_db_tx(r->db, weight_tx, &w, err) < 0)
+		return -1;
+	r->out = json_pack("{s:s, s:s, s:s, s:I, s:I}", "host", w.host, "component", w.component,
+			   "version", w.version, "weight", (json_int_t)w.weight, "changed",
+			   (json_int_t)w.changed);
 	return 0;
 }

@@ -1,16 +1,14 @@
 /*
- * Reading result rows by column name, so that the JSON views stay correct
- * when a SELECT's column list changes, and a probe for tables that arrive
- * with later migrations (strands, artifacts).
+ * Reading result rows by column name, so that a JSON view built straight
+ * from a SELECT stays correct when its column list changes. Only vms.c
+ * still reads rows; the other views read the model's structs.
  */
 #include "api/internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/cleanup.h"
-
-size_t api_col(const struct loam_db_rows *rows, const char *name)
+static size_t api_col(const struct loam_db_rows *rows, const char *name)
 {
 	size_t n = loam_db_rows_cols(rows);
 	for (size_t i = 0; i < n; i++)
@@ -30,11 +28,6 @@ int64_t api_int(const struct loam_db_rows *rows, size_t row, const char *name)
 	return loam_db_rows_int(rows, row, api_col(rows, name));
 }
 
-double api_real(const struct loam_db_rows *rows, size_t row, const char *name)
-{
-	return loam_db_rows_real(rows, row, api_col(rows, name));
-}
-
 bool api_null(const struct loam_db_rows *rows, size_t row, const char *name)
 {
 	return loam_db_rows_null(rows, row, api_col(rows, name));
@@ -45,17 +38,4 @@ json_t *api_json_text(const struct loam_db_rows *rows, size_t row, const char *n
 	if (api_null(rows, row, name))
 		return json_null();
 	return json_string(api_text(rows, row, name));
-}
-
-bool api_table_exists(struct loam_db *db, const char *table)
-{
-	cleanup_rows struct loam_db_rows *rows = NULL;
-	cleanup_err loam_err err = NULL;
-	const char *sql = loam_db_backend_of(db) == LOAM_DB_SQLITE
-			      ? "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
-			      : "SELECT 1 FROM information_schema.tables WHERE table_name = ? "
-				"AND table_schema = current_schema()";
-	if (loam_db_query(db, sql, DB_ARGS(DB_TEXT(table)), &rows, &err) < 0)
-		return false;
-	return loam_db_rows_count(rows) > 0;
 }

@@ -182,19 +182,26 @@ static int check_charset(const char *input, loam_err *err)
 	return 0;
 }
 
+/* The arch of a finished match, or NULL with *err saying why not. */
+static const struct loam_arch *matched(enum match m, const struct loam_arch *a, const char *reason,
+				       const char *input, loam_err *err)
+{
+	if (m == MATCH_OK)
+		return a;
+	if (m == MATCH_REFUSED)
+		refuse(err, input, reason);
+	else
+		unknown(err, input);
+	return NULL;
+}
+
 static const struct loam_arch *resolve(const char *input, char *s, loam_err *err)
 {
 	const struct loam_arch *a = NULL;
 	const char *reason = NULL;
-	switch (match_cpu(s, &a, &reason)) {
-	case MATCH_OK:
-		return a;
-	case MATCH_REFUSED:
-		refuse(err, input, reason);
-		return NULL;
-	case MATCH_NONE:
-		break;
-	}
+	enum match m = match_cpu(s, &a, &reason);
+	if (m != MATCH_NONE)
+		return matched(m, a, reason, input, err);
 	char *cpu = s, *variant = NULL;
 	if (strchr(s, '/')) {
 		if (oci_split(s, &cpu, &variant, input, err) < 0)
@@ -202,29 +209,16 @@ static const struct loam_arch *resolve(const char *input, char *s, loam_err *err
 	} else if (strchr(s, '-')) {
 		char *dash = strchr(s, '-');
 		*dash = '\0';
-		if ((reason = triple_abi_refusal(dash + 1))) {
-			refuse(err, input, reason);
-			return NULL;
-		}
+		if ((reason = triple_abi_refusal(dash + 1)))
+			return matched(MATCH_REFUSED, NULL, reason, input, err);
 	} else {
-		unknown(err, input);
-		return NULL;
+		return matched(MATCH_NONE, NULL, NULL, input, err);
 	}
-	switch (match_cpu(cpu, &a, &reason)) {
-	case MATCH_OK:
-		if (variant && !variant_fits(a, variant)) {
-			refuse(err, input, "unknown OCI variant for this architecture");
-			return NULL;
-		}
-		return a;
-	case MATCH_REFUSED:
-		refuse(err, input, reason);
-		return NULL;
-	case MATCH_NONE:
-		break;
-	}
-	unknown(err, input);
-	return NULL;
+	m = match_cpu(cpu, &a, &reason);
+	if (m == MATCH_OK && variant && !variant_fits(a, variant))
+		return matched(MATCH_REFUSED, NULL, "unknown OCI variant for this architecture",
+			       input, err);
+	return matched(m, a, reason, input, err);
 }
 
 const struct loam_arch *loam_arch_normalize(const char *input, loam_err *err)

@@ -3,7 +3,7 @@
  * CPU architectures lives in src/arch/<name>/ behind this one struct, and no
  * file outside those folders branches on the arch. The list of arches is
  * generated from the folders at build time, so adding riscv64 means adding
- * src/arch/riscv64/ (and allowing the name in the schema's CHECK constraint).
+ * src/arch/riscv64/; the schema takes it from the registry (the arch table).
  */
 #ifndef LOAM_ARCH_H
 #define LOAM_ARCH_H
@@ -13,6 +13,7 @@
 
 #include "lib/argv.h"
 #include "lib/err.h"
+#include "lib/topology.h"
 
 /* A name that looks like this arch but whose binaries cannot run on our
  * hosts (32-bit, big-endian, ILP32, capability ABIs), with the reason. */
@@ -21,11 +22,19 @@ struct loam_arch_refusal {
 	const char *reason;
 };
 
-/* One VM size: vCPUs and memory. Memory is fixed per arch (DESIGN.md §2). */
+/* One VM size: vCPUs and memory. Memory is fixed per arch (docs/design.md §2). */
 struct loam_size {
 	const char *name; /* "standard-2" */
 	unsigned vcpus;
 	unsigned memory_gib;
+};
+
+/* A server model of this arch as met in the field, and how common it is
+ * among the arch's servers: `loam-bench alloc` draws its synthetic fleet
+ * from these. */
+struct loam_server_shape {
+	unsigned cores, threads_per_core, memory_gib;
+	unsigned weight; /* relative to the arch's other shapes */
 };
 
 /* What the host agent learned that decides whether KVM is usable. */
@@ -37,12 +46,13 @@ struct loam_kvm_probe {
 	const char *kvm_module; /* name of the module behind /dev/kvm, e.g. "kvm_pvm", or "" */
 };
 
-/* Guest CPU topology: packages x dies x cores x threads == vcpus. */
-struct loam_topology {
-	unsigned packages, dies, cores, threads;
+/* Everything the VMM recipe needs to build a command line for one VM. */
+/* An inherited fd and the QEMU fd set it joins: a set holds one fd per
+ * access mode QEMU may ask for (a writable image is also opened read-only). */
+struct loam_vmm_fd {
+	int fd, set;
 };
 
-/* Everything the VMM recipe needs to build a command line for one VM. */
 struct loam_vmm_spec {
 	unsigned vcpus;
 	struct loam_topology topo;
@@ -51,9 +61,12 @@ struct loam_vmm_spec {
 	bool kvm;	     /* false: TCG emulation */
 	const char *fw_code; /* read-only firmware code */
 	const char *fw_vars; /* per-VM copy of the variable store */
-	const char *disk;    /* boot disk (qcow2 overlay) */
-	const char *seed;    /* cloud-init NoCloud seed, or NULL */
-	const char *kernel;  /* direct kernel boot: kernel, or NULL for firmware boot */
+	const char *disk;    /* boot disk (qcow2 overlay) as a -drive, or NULL */
+	/* The boot disk served over vhost-user-blk on this unix socket (in place
+	 * of disk), which needs guest memory QEMU can share: a named backend. */
+	const char *disk_socket;
+	const char *seed;   /* cloud-init NoCloud seed, or NULL */
+	const char *kernel; /* direct kernel boot: kernel, or NULL for firmware boot */
 	const char *initrd;
 	const char *cmdline;
 	bool skip_firmware;	/* direct kernel only: boot without UEFI (fastest) */
@@ -63,9 +76,22 @@ struct loam_vmm_spec {
 	const char *name;
 	const char *hugepage_dir; /* hugetlbfs mount with 1 GiB pages, when hugepages */
 	const char *console_log;  /* file the virtio console is written to, or NULL */
-	const char *runas;	  /* unix user QEMU drops to after setup, or NULL */
 	bool daemonize;		  /* -daemonize: QEMU returns once the VM is set up */
+	/* Files handed over open (the jail, src/host/vm_launch.c): each entry
+	 * becomes `-add-fd fd=F,set=S`, named /dev/fdset/S in the paths above;
+	 * qmp_fd > 0 is a listening socket QEMU serves QMP on, in place of
+	 * listening on qmp_socket itself. */
+	const struct loam_vmm_fd *fds;
+	size_t n_fds;
+	int qmp_fd;
 };
+
+/* True when the machine must name memory-backend=mem (the arch's -machine):
+ * hugepages, or memory shared with a vhost-user storage daemon. */
+static inline bool loam_vmm_memory_backend(const struct loam_vmm_spec *spec)
+{
+	return spec->hugepages || spec->disk_socket;
+}
 
 struct loam_arch {
 	const char *name;		   /* canonical: "x64", "arm64" */
@@ -95,6 +121,11 @@ struct loam_arch {
 	 * into out ("" when unknown); lookup(block, key) returns a value or NULL. */
 	void (*cpu_model)(const char *(*lookup)(const void *block, const char *key),
 			  const void *block, char *out, size_t len);
+	/* The synthetic fleet of `loam-bench alloc`: this arch's share of the
+	 * hosts and of the VM requests (weights, percent for the arches here;
+	 * 0 leaves the arch out) and its server shapes, ending with cores 0. */
+	unsigned fleet_host_pct, fleet_vm_pct;
+	const struct loam_server_shape *fleet_servers;
 };
 
 /* All arches, in folder order; NULL-terminated. */
@@ -114,6 +145,15 @@ const struct loam_arch *loam_arch_of_this_machine(loam_err *err);
  * the input and the reason.
  */
 const struct loam_arch *loam_arch_normalize(const char *input, loam_err *err);
+
+/*
+ * The firmware half of a machine recipe, the same for every arch that
+ * boots UEFI from pflash: the read-only code (unit 0) and the VM's own
+ * variable store (unit 1); nothing for a direct kernel boot that skips the
+ * firmware. A recipe's vmm_machine_args calls it after its -machine and
+ * -cpu (vmm_firmware.c).
+ */
+void loam_vmm_pflash_args(const struct loam_vmm_spec *spec, struct loam_argv *argv);
 
 /* Sizes. loam_size_find fails with the list of valid names. */
 int loam_size_find(const struct loam_arch *arch, const char *name, const struct loam_size **out,

@@ -1,21 +1,15 @@
 /*
- * Host upgrade selection and the GC plan (upgrade.h). Plain SQL that runs
- * unchanged on SQLite and PostgreSQL.
+ * Host upgrade selection and the GC plan (upgrade.h), over the model's
+ * host_artifact rows (db/host_artifact.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "artifact/upgrade.h"
+#include "db/host_artifact.h"
 #include "lib/cleanup.h"
-
-static bool in_list(const char *s, const char *const *list)
-{
-	for (; list && *list; list++)
-		if (strcmp(*list, s) == 0)
-			return true;
-	return false;
-}
+#include "lib/xalloc.h"
 
 static bool same_line(const struct loam_artifact_entry *a, const struct loam_artifact_entry *b)
 {
@@ -35,7 +29,8 @@ static bool listed_last(const struct loam_artifact_manifest *m, size_t i)
 static bool wanted(const struct loam_artifact_entry *e, const char *const *arches,
 		   const enum loam_artifact_component *component)
 {
-	return in_list(e->arch, arches) && (!component || e->component == *component);
+	return loam_artifact_entry_for_host(e, arches[0], arches) &&
+	       (!component || e->component == *component);
 }
 
 static bool listed_before(const struct loam_artifact_manifest *m, size_t i,
@@ -56,7 +51,7 @@ static char *versions_text(const struct loam_artifact_manifest *m, const char *c
 	size_t len = 0;
 	FILE *f = open_memstream(&s, &len);
 	if (!f)
-		abort();
+		return xstrdup("");
 	const char *sep = "";
 	for (size_t i = 0; i < m->count; i++) {
 		const struct loam_artifact_entry *e = &m->entries[i];
@@ -65,8 +60,10 @@ static char *versions_text(const struct loam_artifact_manifest *m, const char *c
 		fprintf(f, "%s%s", sep, e->version);
 		sep = ", ";
 	}
-	if (fclose(f) != 0 || !s)
-		abort();
+	if (fclose(f) != 0 || !s) {
+		free(s);
+		return xstrdup("");
+	}
 	return s;
 }
 
@@ -80,9 +77,7 @@ int loam_artifact_upgrade_select(const struct loam_artifact_manifest *m, const c
 				 "unknown component '%.64s'; use vmm, firmware, image or storage",
 				 component);
 	const enum loam_artifact_component *cp = component ? &c : NULL;
-	struct loam_artifact_entry *picked = calloc(m->count + 1, sizeof(*picked));
-	if (!picked)
-		abort();
+	struct loam_artifact_entry *picked = xcalloc(m->count + 1, sizeof(*picked));
 	size_t n = 0;
 	for (size_t i = 0; i < m->count; i++) {
 		const struct loam_artifact_entry *e = &m->entries[i];
@@ -104,46 +99,41 @@ int loam_artifact_upgrade_select(const struct loam_artifact_manifest *m, const c
 	return 0;
 }
 
-static const char *keep_reason(const char *kind, const char *state, int64_t vms, bool newer)
+static const char *keep_reason(const struct loam_host_artifact *a)
 {
-	if (strcmp(kind, "debian-package") == 0)
-		return "debian-package: apt owns it, gc leaves it";
-	if (strcmp(state, "installed") != 0)
+	if (strcmp(a->state, "removing") == 0)
+		return NULL; /* an interrupted GC's: this one finishes it */
+	if (strcmp(a->state, "installed") != 0 && strcmp(a->state, "unavailable") != 0)
 		return "not installed";
-	if (vms > 0)
+	if (a->vms > 0)
 		return "in use by VMs pinned to it";
-	if (!newer)
+	if (!a->newer)
 		return "newest installed version: new VMs take it";
+	if (!a->higher)
+		return "highest weight: new VMs take it";
 	return NULL;
+}
+
+static const char *remove_reason(const struct loam_host_artifact *a)
+{
+	return strcmp(a->state, "removing") == 0
+		   ? "an interrupted gc began removing it"
+		   : "no VM uses it and a newer version new VMs prefer is installed";
 }
 
 int loam_artifact_gc_plan(struct loam_db *db, const char *host_id, json_t **out, loam_err *err)
 {
-	cleanup_rows struct loam_db_rows *rows = NULL;
-	if (loam_db_query(
-		db,
-		"SELECT h.component, h.name, h.version, h.arch, h.kind, h.state, "
-		"(SELECT count(*) FROM vm_artifact va JOIN vm ON vm.id = va.vm_id "
-		"WHERE vm.host_id = h.host_id AND va.component = h.component AND va.name = h.name "
-		"AND va.version = h.version AND va.arch = h.arch), "
-		"CASE WHEN EXISTS (SELECT 1 FROM host_artifact n WHERE n.host_id = h.host_id "
-		"AND n.component = h.component AND n.name = h.name AND n.arch = h.arch "
-		"AND n.state = 'installed' AND n.installed_at > h.installed_at) THEN 1 ELSE 0 END "
-		"FROM host_artifact h WHERE h.host_id = ? "
-		"ORDER BY h.component, h.arch, h.name, h.installed_at, h.version",
-		DB_ARGS(DB_TEXT(host_id)), &rows, err) < 0)
+	cleanup_host_artifacts struct loam_host_artifacts l = {0};
+	if (loam_host_artifacts_gc_view(db, host_id, &l, err) < 0)
 		return -1;
 	json_t *plan = json_pack("{s:[], s:[]}", "remove", "keep");
-	for (size_t r = 0; r < loam_db_rows_count(rows); r++) {
-		int64_t vms = loam_db_rows_int(rows, r, 6);
-		const char *why =
-		    keep_reason(loam_db_rows_text(rows, r, 4), loam_db_rows_text(rows, r, 5), vms,
-				loam_db_rows_int(rows, r, 7) != 0);
-		json_t *e = json_pack(
-		    "{s:s, s:s, s:s, s:s, s:I, s:s}", "component", loam_db_rows_text(rows, r, 0),
-		    "name", loam_db_rows_text(rows, r, 1), "version", loam_db_rows_text(rows, r, 2),
-		    "arch", loam_db_rows_text(rows, r, 3), "vms", (json_int_t)vms, "reason",
-		    why ? why : "no VM uses it and a newer version is installed");
+	for (size_t i = 0; i < l.n; i++) {
+		const struct loam_host_artifact *a = &l.v[i];
+		const char *why = keep_reason(a);
+		json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "component",
+				      a->component, "name", a->name, "version", a->version, "arch",
+				      a->arch, "weight", (json_int_t)a->weight, "vms",
+				      (json_int_t)a->vms, "reason", why ? why : remove_reason(a));
 		json_array_append_new(json_object_get(plan, why ? "keep" : "remove"), e);
 	}
 	*out = plan;

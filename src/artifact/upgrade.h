@@ -17,8 +17,9 @@
 
 /*
  * Fills out with shallow copies of the entries of m to install for an
- * upgrade (free only out->entries): entries whose arch is in arches
- * (NULL-terminated), whose component is `component` (NULL: all) and whose
+ * upgrade (free only out->entries): entries the host takes
+ * (loam_artifact_entry_for_host; arches is NULL-terminated, the host's own
+ * arch first), whose component is `component` (NULL: all) and whose
  * version is `version` (NULL: the newest of each component/name/arch, i.e.
  * the one listed last: a release appends its versions to the manifest).
  * An unknown component, or a version the store does not have for these
@@ -30,12 +31,13 @@ int loam_artifact_upgrade_select(const struct loam_artifact_manifest *m, const c
 
 /*
  * GC's plan for one host, changing nothing: {"remove": [{component, name,
- * version, arch, vms, reason}], "keep": [... the same, with why it stays]}.
- * A version stays when a VM on the host is pinned to it (vm_artifact), when
- * it is the newest installed of its component/name/arch (new VMs take it),
- * when it is a debian-package (apt owns it) or when it is not installed.
- * The same rule as loam_artifact_gc_host, which re-checks it in its
- * transaction.
+ * version, arch, weight, vms, reason}], "keep": [... the same, with why it
+ * stays]}. A version stays when a VM on the host is pinned to it
+ * (vm_artifact, now or at its next start), when it is the newest usable of
+ * its component/name/arch, when no usable version of that line ranks above
+ * it (weight, then newest: new VMs take it) or when it is not installed.
+ * One an interrupted GC began removing goes. The same rule as
+ * loam_artifact_gc_host, which re-checks it in its transaction.
  */
 int loam_artifact_gc_plan(struct loam_db *db, const char *host_id, json_t **out, loam_err *err);
 

@@ -1,205 +1,141 @@
 /*
- * Artifact versions per host and per VM (versions.h). Plain SQL that runs
- * unchanged on SQLite and PostgreSQL.
+ * Artifact versions per host (versions.h): JSON views of the model's
+ * host_artifact rows, and GC's removal, files first and rows last.
  */
-#include <stdlib.h>
+#include "artifact/versions.h"
+
 #include <string.h>
 
-#include "artifact/versions.h"
+#include "db/host_artifact.h"
 #include "lib/cleanup.h"
+#include "lib/fault.h"
 #include "lib/json.h"
+#include "proto/agent.h"
 #include "transport/transport.h"
 
-/* An installed file/tarball version no VM on its host uses, with a newer
- * installed version of the same component/name/arch beside it. */
-#define UNUSED_VERSION                                                                             \
-	"h.host_id = ? AND h.kind <> 'debian-package' AND h.state = 'installed' "                  \
-	"AND NOT EXISTS (SELECT 1 FROM vm_artifact va JOIN vm ON vm.id = va.vm_id "                \
-	"WHERE vm.host_id = h.host_id AND va.component = h.component AND va.name = h.name "        \
-	"AND va.version = h.version AND va.arch = h.arch) "                                        \
-	"AND EXISTS (SELECT 1 FROM host_artifact n WHERE n.host_id = h.host_id "                   \
-	"AND n.component = h.component AND n.name = h.name AND n.arch = h.arch "                   \
-	"AND n.state = 'installed' AND n.installed_at > h.installed_at)"
+static json_t *key_json(const struct loam_host_artifact *a)
+{
+	return json_pack("{s:s, s:s, s:s, s:s}", LOAM_KEY_COMPONENT, a->component, LOAM_KEY_NAME,
+			 a->name, LOAM_KEY_VERSION, a->version, LOAM_KEY_ARCH, a->arch);
+}
 
 struct gc_ctx {
 	const char *host_id;
-	json_t *entries;
+	struct loam_host_artifacts marked;
 };
 
-static int gc_pick(struct loam_db *db, void *arg, loam_err *err)
+static int gc_mark(struct loam_db *db, void *arg, loam_err *err)
 {
 	struct gc_ctx *ctx = arg;
-	json_array_clear(ctx->entries); /* the transaction may run again */
-	cleanup_rows struct loam_db_rows *rows = NULL;
-	if (loam_db_query(db,
-			  "SELECT h.component, h.name, h.version, h.arch FROM host_artifact h "
-			  "WHERE " UNUSED_VERSION,
-			  DB_ARGS(DB_TEXT(ctx->host_id)), &rows, err) < 0)
-		return -1;
-	for (size_t r = 0; r < loam_db_rows_count(rows); r++) {
-		const char *c = loam_db_rows_text(rows, r, 0), *n = loam_db_rows_text(rows, r, 1),
-			   *v = loam_db_rows_text(rows, r, 2), *a = loam_db_rows_text(rows, r, 3);
-		if (loam_db_exec(db,
-				 "DELETE FROM host_artifact WHERE host_id = ? AND component = ? "
-				 "AND name = ? AND version = ? AND arch = ?",
-				 DB_ARGS(DB_TEXT(ctx->host_id), DB_TEXT(c), DB_TEXT(n), DB_TEXT(v),
-					 DB_TEXT(a)),
-				 NULL, err) < 0)
-			return -1;
-		json_array_append_new(ctx->entries,
-				      json_pack("{s:s, s:s, s:s, s:s}", "component", c, "name", n,
-						"version", v, "arch", a));
-	}
-	return 0;
+	loam_host_artifacts_free(&ctx->marked); /* the transaction may run again */
+	return loam_host_artifacts_mark_removing(db, ctx->host_id, &ctx->marked, err);
+}
+
+static int uninstall(struct loam_transport *t, const char *agent_path, const char *prefix,
+		     const json_t *entries, loam_err *err)
+{
+	cleanup_json json_t *req =
+	    json_pack("{s:s, s:O}", LOAM_KEY_PREFIX, prefix, LOAM_KEY_ENTRIES, entries);
+	cleanup_free char *text = loam_json_dump(req);
+	const char *argv[] = {agent_path, LOAM_VERB_UNINSTALL, NULL};
+	struct loam_spawn_result res = {0};
+	int rc = loam_transport_run_ok(t, argv, text, strlen(text), 10 * 60 * 1000, &res, err);
+	loam_spawn_result_free(&res);
+	return rc < 0 ? loam_err_wrap(err, "remove unused artifacts on %s", loam_transport_name(t))
+		      : 0;
 }
 
 int loam_artifact_gc_host(struct loam_db *db, struct loam_transport *t, const char *host_id,
 			  const char *agent_path, const char *prefix, json_t **removed,
 			  loam_err *err)
 {
-	struct gc_ctx ctx = {.host_id = host_id, .entries = json_array()};
-	cleanup_json json_t *req =
-	    json_pack("{s:s, s:o}", "prefix", prefix, "entries", ctx.entries);
-	if (loam_db_tx(db, gc_pick, &ctx, err) < 0)
-		return -1;
-	if (json_array_size(ctx.entries) > 0) {
-		cleanup_free char *text = loam_json_dump(req);
-		const char *argv[] = {agent_path, "uninstall", NULL};
-		struct loam_spawn_result res = {0};
-		int rc =
-		    loam_transport_run_ok(t, argv, text, strlen(text), 10 * 60 * 1000, &res, err);
-		loam_spawn_result_free(&res);
-		if (rc < 0)
-			return loam_err_wrap(err, "remove unused artifacts on %s",
-					     loam_transport_name(t));
+	struct gc_ctx ctx = {.host_id = host_id};
+	cleanup_json json_t *entries = json_array();
+	int rc = loam_db_tx(db, gc_mark, &ctx, err);
+	for (size_t i = 0; rc == 0 && i < ctx.marked.n; i++)
+		json_array_append_new(entries, key_json(&ctx.marked.v[i]));
+	if (rc == 0 && json_array_size(entries) > 0)
+		rc = uninstall(t, agent_path, prefix, entries, err);
+	loam_fault_point("gc-after-uninstall");
+	for (size_t i = 0; rc == 0 && i < ctx.marked.n; i++) {
+		const struct loam_host_artifact *a = &ctx.marked.v[i];
+		struct loam_artifact_key k = {a->component, a->name, a->version, a->arch};
+		rc = loam_host_artifact_forget(db, host_id, &k, err);
 	}
-	if (removed)
-		*removed = json_incref(ctx.entries);
+	loam_host_artifacts_free(&ctx.marked);
+	if (rc == 0 && removed)
+		*removed = json_incref(entries);
+	return rc;
+}
+
+/* "name" keys of what a row lists, from links (sorted like the rows). */
+static json_t *listed(const struct loam_artifact_links *l, const struct loam_host_artifact *a,
+		      bool pairs)
+{
+	json_t *list = json_array();
+	for (size_t i = 0; i < l->n; i++) {
+		const struct loam_artifact_link *k = &l->v[i];
+		if (strcmp(k->host_id, a->host_id) != 0 ||
+		    strcmp(k->component, a->component) != 0 || strcmp(k->name, a->name) != 0 ||
+		    strcmp(k->version, a->version) != 0 || strcmp(k->arch, a->arch) != 0)
+			continue;
+		json_array_append_new(list, pairs ? json_pack("{s:s, s:s}", LOAM_KEY_NAME, k->value,
+							      LOAM_KEY_VERSION, k->value2)
+						  : json_string(k->value));
+	}
+	return list;
+}
+
+/* The row with what it lists: guest_arches (bundles) and firmware (VMMs). */
+static json_t *row_json(const struct loam_host_artifact *a, const struct loam_artifact_links *ga,
+			const struct loam_artifact_links *fw)
+{
+	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:o, s:I, s:I}",
+			      "component", a->component, "name", a->name, "version", a->version,
+			      "arch", a->arch, "kind", a->kind, "state", a->state, "path", a->path,
+			      "sha256", a->sha256, "error", a->error, "installed_at",
+			      a->has_installed_at ? json_integer(a->installed_at) : json_null(),
+			      "weight", (json_int_t)a->weight, "vms", (json_int_t)a->vms);
+	json_t *guests = listed(ga, a, false), *tested = listed(fw, a, true);
+	json_object_set_new(j, "guest_arches", json_array_size(guests) ? guests : json_null());
+	json_object_set_new(j, "firmware", json_array_size(tested) ? tested : json_null());
+	if (!json_array_size(guests))
+		json_decref(guests);
+	if (!json_array_size(tested))
+		json_decref(tested);
+	return j;
+}
+
+static int rows_json(struct loam_db *db, const char *host_id, const struct loam_host_artifacts *l,
+		     json_t **out, loam_err *err)
+{
+	cleanup_artifact_links struct loam_artifact_links ga = {0}, fw = {0};
+	if (loam_host_artifact_guest_arches(db, host_id, &ga, err) < 0 ||
+	    loam_host_artifact_firmware_lists(db, host_id, &fw, err) < 0)
+		return -1;
+	json_t *list = json_array();
+	for (size_t i = 0; i < l->n; i++) {
+		json_t *row = json_object(), *fields = row_json(&l->v[i], &ga, &fw);
+		if (l->v[i].host_name) /* the fleet's listing: host first */
+			json_object_set_new(row, "host", json_string(l->v[i].host_name));
+		json_object_update(row, fields);
+		json_decref(fields);
+		json_array_append_new(list, row);
+	}
+	*out = list;
 	return 0;
 }
 
 int loam_artifact_host_json(struct loam_db *db, const char *host_id, json_t **out, loam_err *err)
 {
-	cleanup_rows struct loam_db_rows *rows = NULL;
-	if (loam_db_query(
-		db,
-		"SELECT component, name, version, arch, kind, state, path, sha256, error, "
-		"installed_at FROM host_artifact WHERE host_id = ? "
-		"ORDER BY component, arch, name, version",
-		DB_ARGS(DB_TEXT(host_id)), &rows, err) < 0)
-		return -1;
-	json_t *list = json_array();
-	for (size_t r = 0; r < loam_db_rows_count(rows); r++) {
-		json_t *o = json_object();
-		for (size_t c = 0; c < loam_db_rows_cols(rows); c++) {
-			const char *name = loam_db_rows_name(rows, c);
-			json_t *v = loam_db_rows_null(rows, r, c) ? json_null()
-				    : strcmp(name, "installed_at") == 0
-					? json_integer(loam_db_rows_int(rows, r, c))
-					: json_string(loam_db_rows_text(rows, r, c));
-			json_object_set_new(o, name, v);
-		}
-		json_array_append_new(list, o);
-	}
-	*out = list;
-	return 0;
+	cleanup_host_artifacts struct loam_host_artifacts l = {0};
+	return loam_host_artifacts_of(db, host_id, &l, err) < 0
+		   ? -1
+		   : rows_json(db, host_id, &l, out, err);
 }
 
 int loam_artifact_ls_json(struct loam_db *db, json_t **out, loam_err *err)
 {
-	cleanup_rows struct loam_db_rows *rows = NULL;
-	if (loam_db_query(db,
-			  "SELECT host.name, h.component, h.name, h.version, h.arch, h.state, "
-			  "(SELECT count(*) FROM vm_artifact va JOIN vm ON vm.id = va.vm_id "
-			  "WHERE vm.host_id = h.host_id AND va.component = h.component AND "
-			  "va.name = h.name AND va.version = h.version AND va.arch = h.arch) "
-			  "FROM host_artifact h JOIN host ON host.id = h.host_id "
-			  "ORDER BY host.name, h.component, h.arch, h.name, h.version",
-			  DB_NOARGS, &rows, err) < 0)
-		return -1;
-	json_t *list = json_array();
-	for (size_t r = 0; r < loam_db_rows_count(rows); r++)
-		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "host",
-						      loam_db_rows_text(rows, r, 0), "component",
-						      loam_db_rows_text(rows, r, 1), "name",
-						      loam_db_rows_text(rows, r, 2), "version",
-						      loam_db_rows_text(rows, r, 3), "arch",
-						      loam_db_rows_text(rows, r, 4), "state",
-						      loam_db_rows_text(rows, r, 5), "vms",
-						      (json_int_t)loam_db_rows_int(rows, r, 6)));
-	*out = list;
-	return 0;
-}
-
-int loam_artifact_pick_for_vm(struct loam_db *db, const char *host_id, const char *arch,
-			      const char *component, char **name, char **version, loam_err *err)
-{
-	cleanup_rows struct loam_db_rows *rows = NULL;
-	*name = *version = NULL;
-	if (loam_db_query(db,
-			  "SELECT name, version FROM host_artifact WHERE host_id = ? AND arch = ? "
-			  "AND component = ? AND (state = 'installed' OR (state = 'unavailable' "
-			  "AND kind = 'debian-package')) "
-			  "ORDER BY COALESCE(installed_at, updated_at) DESC, version DESC LIMIT 1",
-			  DB_ARGS(DB_TEXT(host_id), DB_TEXT(arch), DB_TEXT(component)), &rows,
-			  err) < 0)
-		return -1;
-	if (loam_db_rows_count(rows) == 0)
-		return 0;
-	*name = strdup(loam_db_rows_text(rows, 0, 0));
-	*version = strdup(loam_db_rows_text(rows, 0, 1));
-	if (!*name || !*version)
-		abort();
-	return 1;
-}
-
-static int pin_component(struct loam_db *db, const char *vm_id, const char *host_id,
-			 const char *arch, const char *component, loam_err *err)
-{
-	cleanup_free char *name = NULL, *version = NULL;
-	int found = loam_artifact_pick_for_vm(db, host_id, arch, component, &name, &version, err);
-	if (found < 0)
-		return -1;
-	if (found == 0)
-		return strcmp(component, "firmware") == 0 || strcmp(component, "image") == 0
-			   ? loam_fail(err, LOAM_E_NOTFOUND,
-				       "host has no installed %s for %s; run the host's "
-				       "artifact install first",
-				       component, arch)
-			   : 0;
-	return loam_db_exec(db,
-			    "INSERT INTO vm_artifact (vm_id, component, name, version, arch) "
-			    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (vm_id, component) DO NOTHING",
-			    DB_ARGS(DB_TEXT(vm_id), DB_TEXT(component), DB_TEXT(name),
-				    DB_TEXT(version), DB_TEXT(arch)),
-			    NULL, err);
-}
-
-int loam_artifact_pin_vm(struct loam_db *db, const char *vm_id, const char *host_id,
-			 const char *arch, loam_err *err)
-{
-	static const char *const components[] = {"vmm", "firmware", "image", "storage"};
-	for (size_t i = 0; i < 4; i++)
-		if (pin_component(db, vm_id, host_id, arch, components[i], err) < 0)
-			return loam_err_wrap(err, "pin the artifacts of VM %s", vm_id);
-	return 0;
-}
-
-int loam_artifact_vm_json(struct loam_db *db, const char *vm_id, json_t **out, loam_err *err)
-{
-	cleanup_rows struct loam_db_rows *rows = NULL;
-	if (loam_db_query(db,
-			  "SELECT component, name, version, arch FROM vm_artifact WHERE vm_id = ? "
-			  "ORDER BY component",
-			  DB_ARGS(DB_TEXT(vm_id)), &rows, err) < 0)
-		return -1;
-	json_t *o = json_object();
-	for (size_t r = 0; r < loam_db_rows_count(rows); r++)
-		json_object_set_new(o, loam_db_rows_text(rows, r, 0),
-				    json_pack("{s:s, s:s, s:s}", "name",
-					      loam_db_rows_text(rows, r, 1), "version",
-					      loam_db_rows_text(rows, r, 2), "arch",
-					      loam_db_rows_text(rows, r, 3)));
-	*out = o;
-	return 0;
+	cleanup_host_artifacts struct loam_host_artifacts l = {0};
+	return loam_host_artifacts_all(db, &l, err) < 0 ? -1 : rows_json(db, NULL, &l, out, err);
 }

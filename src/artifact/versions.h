@@ -1,8 +1,9 @@
 /*
- * Which artifact versions a host has and a VM runs with (issue 5, items 4
- * and 5): host_artifact rows as JSON for `loam host show`, pinning a new VM
- * to the newest installed version of each component on its host, and the
- * VM's pinned versions as JSON for `loam vm show` ("artifacts").
+ * Which artifact versions a host has (issue 5 items 4 and 5, issue 14
+ * items 3-5): the host's host_artifact rows as JSON for `loam host show`,
+ * the fleet's for `loam artifact ls`, and GC's removal on one host. The
+ * rows themselves are the model's (db/host_artifact.h); which version a VM
+ * takes is artifact/vm_pins.h.
  */
 #ifndef LOAM_ARTIFACT_VERSIONS_H
 #define LOAM_ARTIFACT_VERSIONS_H
@@ -13,60 +14,27 @@
 #include "lib/err.h"
 
 /* [{component, name, version, arch, kind, state, path, sha256, error,
- *   installed_at}] for the host, ordered by component, arch, version. */
+ *   installed_at, weight, vms, guest_arches, firmware}] for the host,
+ * ordered by component, arch, name, version; vms = how many VMs on the
+ * host are pinned to it (now or at their next start), guest_arches (a
+ * bundle's) and firmware ([{name, version}] a VMM was tested with) null
+ * where they do not apply. */
 int loam_artifact_host_json(struct loam_db *db, const char *host_id, json_t **out, loam_err *err);
 
-/*
- * THE selection rule for a new VM (the VM prog calls this, directly or
- * through loam_artifact_pin_vm): the version of `component` a new VM on
- * host_id for arch starts with is the newest installed one, newest meaning
- * the latest installed_at (`loam host upgrade` installs side by side, so the
- * version installed last wins; a debian-package 'unavailable' on the host
- * counts, as in pin_vm). Returns 1 with *name and *version set (the caller
- * frees both), 0 when the host has none, -1 on a DB error. A running VM never
- * calls this again: its vm_artifact rows keep the version it started with.
- */
-int loam_artifact_pick_for_vm(struct loam_db *db, const char *host_id, const char *arch,
-			      const char *component, char **name, char **version, loam_err *err);
-
-/*
- * Records in vm_artifact, for each component, the newest version (latest
- * installed_at) installed on host_id for arch (debian-package entries that
- * are 'unavailable' on the host count: the VMM is provided another way, and
- * the pinned version is still what the manifest names). A VM that already
- * has a pin for a component keeps it, so this is idempotent and running VMs
- * keep their versions across upgrades. Fails (LOAM_E_NOTFOUND) when the host
- * has no usable firmware or image for the arch.
- */
-int loam_artifact_pin_vm(struct loam_db *db, const char *vm_id, const char *host_id,
-			 const char *arch, loam_err *err);
-
-/* {"vmm": {"name", "version", "arch"}, "firmware": ..., ...} */
-int loam_artifact_vm_json(struct loam_db *db, const char *vm_id, json_t **out, loam_err *err);
-
-/*
- * For the allocator (issue 5, item 7): an SQL condition, true when the host
- * row aliased `h` has the boot image installed for the VM's arch. It takes
- * two '?' parameters: the image name, then the arch. Explain text: "no
- * accepting host has image NAME installed for ARCH".
- */
-#define LOAM_ARTIFACT_HOST_HAS_IMAGE_SQL(h)                                                        \
-	"EXISTS (SELECT 1 FROM host_artifact ha WHERE ha.host_id = " h ".id "                      \
-	"AND ha.component = 'image' AND ha.name = ? AND ha.arch = ? AND ha.state = 'installed')"
-
-/* For `loam artifact ls`: [{host, component, name, version, arch, state,
- * vms}] with vms = how many VMs on that host are pinned to that version. */
+/* For `loam artifact ls`: the same for every host, each with "host". */
 int loam_artifact_ls_json(struct loam_db *db, json_t **out, loam_err *err);
 
 struct loam_transport;
 
 /*
- * GC on one host: removes every file/tarball version that no VM on the host
- * is pinned to and that is not the newest installed version of its
- * component/name/arch (new VMs need that one). The rows are deleted inside
- * one transaction that re-checks "unused" (call loam_artifact_pin_vm inside
- * a transaction too, so the two serialize), then `agent_path uninstall`
- * removes the directories. *removed (may be NULL) gets the list removed.
+ * GC on one host: marks 'removing', in one transaction that re-checks
+ * the rule, every file/tarball version that no VM on the host is pinned to
+ * (now or at its next start), that is not the newest usable of its
+ * component/name/arch and that a usable version ranks above (weight, then
+ * newest); runs `agent_path uninstall` for every version marked (also
+ * those an interrupted GC left), and only then deletes their rows. A crash
+ * between the two leaves rows 'removing', which no VM takes and the next
+ * GC finishes. *removed (may be NULL) gets the list removed.
  */
 int loam_artifact_gc_host(struct loam_db *db, struct loam_transport *t, const char *host_id,
 			  const char *agent_path, const char *prefix, json_t **removed,

@@ -17,5 +17,8 @@ int loam_cmd_host(int argc, char **argv);
 int loam_cmd_vm(int argc, char **argv);
 int loam_cmd_sizes(int argc, char **argv);
 int loam_cmd_artifact(int argc, char **argv);
+int loam_cmd_image(int argc, char **argv);
+int loam_cmd_project(int argc, char **argv);
+int loam_cmd_token(int argc, char **argv);
 
 #endif

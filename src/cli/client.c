@@ -1,7 +1,7 @@
 /*
- * The CLI's HTTP client over libcurl (see client.h). The token is read
- * lazily: a missing token file should not hide the more useful hint that
- * loamd is not running.
+ * The CLI's HTTP client over libcurl (see client.h). A missing token is
+ * not an error here: the more useful hint that loamd is not running comes
+ * first, and a 401 then says where a token is looked for.
  */
 #include "cli/client.h"
 
@@ -9,18 +9,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "cli/profile.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 #include "lib/json.h"
 #include "lib/paths.h"
+#include "lib/xalloc.h"
 
 #define RESPONSE_MAX ((size_t)64 * 1024 * 1024)
 
 struct loam_client {
 	char *url;
 	char *token;	    /* NULL when none was found */
-	char *token_source; /* "LOAM_TOKEN" or the file it came from */
+	char *token_source; /* "$LOAM_TOKEN" or the file it came from */
+	char *cacert;	    /* NULL: the system store */
+	char *next;	    /* the last answer's Link rel="next", or NULL */
 	CURL *curl;
 };
 
@@ -29,15 +34,7 @@ struct buffer {
 	size_t len;
 };
 
-static char *xstrdup(const char *s)
-{
-	char *p = strdup(s);
-	if (!p)
-		abort();
-	return p;
-}
-
-static void load_token(struct loam_client *c)
+static void load_token(struct loam_client *c, const struct loam_profile *p)
 {
 	const char *env = getenv("LOAM_TOKEN");
 	if (env && *env) {
@@ -45,9 +42,13 @@ static void load_token(struct loam_client *c)
 		c->token_source = xstrdup("$LOAM_TOKEN");
 		return;
 	}
+	if (p->token) {
+		c->token = xstrdup(p->token);
+		c->token_source = xstrdup(p->path);
+		return;
+	}
 	cleanup_free char *dir = loam_default_state_dir(1);
-	if (asprintf(&c->token_source, "%s/token", dir) < 0)
-		abort();
+	c->token_source = xasprintf("%s/token", dir);
 	char *buf = NULL;
 	size_t len = 0;
 	cleanup_err loam_err err = NULL;
@@ -58,23 +59,33 @@ static void load_token(struct loam_client *c)
 	c->token = buf;
 }
 
+/* The first of: the environment, the profile, the default. */
+static char *pick(const char *env_name, const char *profile, const char *fallback)
+{
+	const char *env = getenv(env_name);
+	const char *v = env && *env ? env : profile ? profile : fallback;
+	return v ? xstrdup(v) : NULL;
+}
+
 int loam_client_open(struct loam_client **out, loam_err *err)
 {
-	struct loam_client *c = calloc(1, sizeof(*c));
-	if (!c)
-		abort();
-	const char *url = getenv("LOAM_URL");
-	c->url = xstrdup(url && *url ? url : "http://127.0.0.1:7070");
+	struct loam_profile p;
+	if (loam_profile_load(&p, err) < 0)
+		return -1;
+	struct loam_client *c = xcalloc(1, sizeof(*c));
+	c->url = pick("LOAM_URL", p.url, "http://127.0.0.1:7070");
+	c->cacert = pick("LOAM_CACERT", p.cacert, NULL);
 	size_t n = strlen(c->url);
 	while (n > 0 && c->url[n - 1] == '/')
 		c->url[--n] = '\0';
+	load_token(c, &p);
+	loam_profile_free(&p);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	c->curl = curl_easy_init();
 	if (!c->curl) {
 		loam_client_close(c);
 		return loam_fail(err, LOAM_E_INTERNAL, "curl_easy_init failed");
 	}
-	load_token(c);
 	*out = c;
 	return 0;
 }
@@ -88,6 +99,8 @@ void loam_client_close(struct loam_client *c)
 	free(c->url);
 	free(c->token);
 	free(c->token_source);
+	free(c->cacert);
+	free(c->next);
 	free(c);
 }
 
@@ -109,7 +122,7 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 static enum loam_err_kind kind_from_name(const char *name)
 {
-	for (int k = LOAM_E_INTERNAL; k <= LOAM_E_TIMEOUT; k++)
+	for (int k = LOAM_E_INTERNAL; k <= LOAM_E_LAST; k++)
 		if (strcmp(loam_err_kind_name((enum loam_err_kind)k), name) == 0)
 			return (enum loam_err_kind)k;
 	return LOAM_E_INTERNAL;
@@ -126,32 +139,66 @@ static int api_error(struct loam_client *c, long status, const struct buffer *b,
 		loam_json_opt_str(doc, "detail", &detail, &perr);
 	}
 	if (status == 401 && c->token)
-		return loam_fail(err, LOAM_E_AUTH,
-				 "loamd at %s refused the API token from %s; use the token in "
-				 "loamd's state dir: set LOAM_STATE_DIR to that dir, or LOAM_TOKEN "
-				 "to the content of DIR/token",
-				 c->url, c->token_source);
+		return loam_fail(
+		    err, LOAM_E_AUTH,
+		    "loamd at %s refused the API token from %s (wrong, or revoked); "
+		    "use the operator's token in loamd's state dir (set LOAM_STATE_DIR "
+		    "to that dir, or LOAM_TOKEN to the content of DIR/token) or a "
+		    "token from: loam token create",
+		    c->url, c->token_source);
 	if (status == 401)
 		return loam_fail(err, LOAM_E_AUTH,
 				 "loamd at %s needs an API token and none was found (no "
-				 "$LOAM_TOKEN, no %s); set LOAM_STATE_DIR to loamd's state dir, or "
-				 "LOAM_TOKEN to the content of DIR/token",
+				 "$LOAM_TOKEN, no token in ~/.config/loam/config, no %s); set "
+				 "LOAM_STATE_DIR to loamd's state dir, or LOAM_TOKEN to a token",
 				 c->url, c->token_source);
 	if (!kind || !detail)
 		return loam_fail(err, LOAM_E_IO,
 				 "loamd at %s answered HTTP %ld without a JSON "
 				 "error; is it loamd?",
 				 c->url, status);
-	return loam_fail(err, kind_from_name(kind), "%s", detail);
+	cleanup_free char *clean = loam_cli_clean(detail, true);
+	return loam_fail(err, kind_from_name(kind), "%s", clean);
+}
+
+/* Keeps the Link header's rel="next" target (a path on loamd). */
+static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
+{
+	struct loam_client *c = userdata;
+	size_t n = size * nitems;
+	static const char name[] = "link:";
+	if (n > sizeof(name) && strncasecmp(buf, name, sizeof(name) - 1) == 0 &&
+	    memmem(buf, n, "rel=\"next\"", 10)) {
+		const char *lt = memchr(buf, '<', n),
+			   *gt = lt ? memchr(lt, '>', n - (size_t)(lt - buf)) : NULL;
+		if (lt && gt && gt > lt + 1 && lt[1] == '/') {
+			free(c->next);
+			c->next = xstrndup(lt + 1, (size_t)(gt - lt - 1));
+		}
+	}
+	return n;
+}
+
+static int unreachable(struct loam_client *c, CURLcode rc, loam_err *err)
+{
+	if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
+	    rc == CURLE_SSL_CERTPROBLEM)
+		return loam_fail(err, LOAM_E_UNAVAILABLE,
+				 "loamd at %s: %s; give the CA that signed its certificate with "
+				 "loam --cacert FILE (or $LOAM_CACERT, or cacert in "
+				 "~/.config/loam/config)",
+				 c->url, curl_easy_strerror(rc));
+	return loam_fail(err, LOAM_E_UNAVAILABLE,
+			 "cannot reach loamd at %s: %s; start it with: loamd (or set "
+			 "LOAM_URL to where it listens)",
+			 c->url, curl_easy_strerror(rc));
 }
 
 static struct curl_slist *headers_for(struct loam_client *c, bool has_body)
 {
 	struct curl_slist *h = NULL;
 	if (c->token) {
-		cleanup_free char *auth = NULL;
-		if (asprintf(&auth, "Authorization: Bearer %s", c->token) < 0)
-			abort();
+		cleanup_free char *auth = xasprintf("Authorization: Bearer %s", c->token);
 		h = curl_slist_append(h, auth);
 	}
 	if (has_body)
@@ -173,15 +220,18 @@ static int perform(struct loam_client *c, const char *method, const char *url, c
 	curl_easy_setopt(k, CURLOPT_CONNECTTIMEOUT, 10L);
 	curl_easy_setopt(k, CURLOPT_TIMEOUT, 300L);
 	curl_easy_setopt(k, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(k, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(k, CURLOPT_HEADERDATA, c);
+	if (c->cacert)
+		curl_easy_setopt(k, CURLOPT_CAINFO, c->cacert);
 	if (body)
 		curl_easy_setopt(k, CURLOPT_POSTFIELDS, body);
+	free(c->next);
+	c->next = NULL;
 	CURLcode rc = curl_easy_perform(k);
 	curl_slist_free_all(h);
 	if (rc != CURLE_OK)
-		return loam_fail(err, LOAM_E_UNAVAILABLE,
-				 "cannot reach loamd at %s: %s; start it with: loamd (or set "
-				 "LOAM_URL to where it listens)",
-				 c->url, curl_easy_strerror(rc));
+		return unreachable(c, rc, err);
 	curl_easy_getinfo(k, CURLINFO_RESPONSE_CODE, status);
 	return 0;
 }
@@ -189,9 +239,7 @@ static int perform(struct loam_client *c, const char *method, const char *url, c
 int loam_client_call(struct loam_client *c, const char *method, const char *path,
 		     const json_t *body, json_t **out, loam_err *err)
 {
-	cleanup_free char *url = NULL;
-	if (asprintf(&url, "%s%s", c->url, path) < 0)
-		abort();
+	cleanup_free char *url = xasprintf("%s%s", c->url, path);
 	cleanup_free char *payload = body ? loam_json_dump(body) : NULL;
 	struct buffer b = {0};
 	long status = 0;
@@ -201,9 +249,35 @@ int loam_client_call(struct loam_client *c, const char *method, const char *path
 	if (rc == 0 && out) {
 		*out = loam_json_parse(b.data ? b.data : "", b.len, "loamd's response", err);
 		rc = *out ? 0 : -1;
+		if (*out)
+			loam_cli_strip_controls(*out);
 	}
 	free(b.data);
 	return rc;
+}
+
+/* Pages of at most this many items are followed; a server that never
+ * ends its pages is cut off there. */
+#define ITEMS_MAX 1000000
+
+int loam_client_get_all(struct loam_client *c, const char *path, json_t **out, loam_err *err)
+{
+	json_t *all = NULL;
+	if (loam_client_call(c, "GET", path, NULL, &all, err) < 0)
+		return -1;
+	while (c->next && json_is_array(all) && json_array_size(all) < ITEMS_MAX) {
+		cleanup_free char *next = loam_steal(&c->next);
+		cleanup_json json_t *page = NULL;
+		if (loam_client_call(c, "GET", next, NULL, &page, err) < 0) {
+			json_decref(all);
+			return -1;
+		}
+		if (!json_is_array(page) || json_array_size(page) == 0)
+			break;
+		json_array_extend(all, page);
+	}
+	*out = all;
+	return 0;
 }
 
 int loam_cli_error(const loam_err err)
@@ -220,6 +294,8 @@ int loam_cli_usage(const char *usage)
 
 void loam_cli_print_json(const json_t *doc)
 {
-	cleanup_free char *s = loam_json_dump_pretty(doc);
+	cleanup_json json_t *copy = json_deep_copy(doc);
+	loam_cli_iso_times(copy);
+	cleanup_free char *s = loam_json_dump_pretty(copy);
 	printf("%s\n", s);
 }

@@ -1,9 +1,13 @@
 /*
  * The CLI's side of the API: a small HTTP/JSON client over libcurl that
- * finds loamd ($LOAM_URL) and its token ($LOAM_TOKEN or the token file),
- * turns API errors back into loam_err with their kind, and says what to do
- * when loamd is down or the token is wrong. Also the helpers every verb
- * shares: printing JSON or an aligned table, and reporting an error.
+ * finds loamd ($LOAM_URL, the profile's url), its token ($LOAM_TOKEN, the
+ * profile's token, or the state dir's token file) and the CA to check
+ * HTTPS with ($LOAM_CACERT or `loam --cacert`, the profile's cacert, or
+ * the system store); turns API errors back into loam_err with their kind,
+ * and says what to do when loamd is down, its certificate untrusted or the
+ * token wrong. Every string it returns is stripped of control characters
+ * (sanitize.c). Also the helpers every verb shares: printing JSON or an
+ * aligned table, and reporting an error.
  */
 #ifndef LOAM_CLI_CLIENT_H
 #define LOAM_CLI_CLIENT_H
@@ -27,13 +31,27 @@ static inline void loam_client_closep(struct loam_client **c)
  * response document on 2xx. */
 int loam_client_call(struct loam_client *c, const char *method, const char *path,
 		     const json_t *body, json_t **out, loam_err *err);
+/* GET of a listing, following its pages (the Link rel="next" headers) to
+ * the end: *out is one array of every item. */
+int loam_client_get_all(struct loam_client *c, const char *path, json_t **out, loam_err *err);
+
+/* sanitize.c: s without control characters (keep_lines keeps newline and
+ * tab); the caller frees. */
+char *loam_cli_clean(const char *s, bool keep_lines);
+/* The same on every string (and key) of doc, in place. */
+void loam_cli_strip_controls(json_t *doc);
 
 /* Prints "loam: <msg>" on stderr and returns the exit status. */
 int loam_cli_error(const loam_err err);
 /* Prints a usage line for a verb and returns 2. */
 int loam_cli_usage(const char *usage);
-/* Pretty JSON on stdout. */
+/* Pretty JSON on stdout, with times as ISO 8601 (loam_cli_iso_times). */
 void loam_cli_print_json(const json_t *doc);
+/* True for a key that holds a time (unix ms in the API): "created_at". */
+bool loam_cli_is_time_key(const char *key);
+/* Replaces, at any depth, every time key's integer by its ISO 8601 text in
+ * UTC ("2026-12-02T10:15:03.123Z"). */
+void loam_cli_iso_times(json_t *doc);
 
 /* One table column: header and the key in each row object. */
 struct loam_col {

@@ -16,7 +16,9 @@ static const struct loam_cli_verb host_verbs[] = {
      "[--no-emulate] [--allow-tcg|--no-allow-tcg] [--cpu-overcommit F] [--json]",
      loam_host_set},
     {"rm", "loam host rm NAME", loam_host_rm},
-    {"upgrade", "loam host upgrade HOST [--component C] [--version V] [--json]", loam_host_upgrade},
+    {"upgrade",
+     "loam host upgrade HOST [--component C] [--version V] [--wait [--timeout S]] [--json]",
+     loam_host_upgrade},
 };
 
 int loam_cmd_host(int argc, char **argv)

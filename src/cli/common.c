@@ -13,6 +13,7 @@
 #include "lib/cleanup.h"
 #include "lib/json.h"
 #include "lib/valid.h"
+#include "lib/xalloc.h"
 
 int loam_cli_dispatch(const char *group, const struct loam_cli_verb *verbs, size_t n, int argc,
 		      char **argv)
@@ -44,37 +45,78 @@ int loam_cli_call_once(const char *method, const char *path, const json_t *body,
 	return loam_client_call(c, method, path, body, out, err);
 }
 
-/* Parses "[--json] [NAME]"; nnames is 0 or 1. */
-static int parse_json_name(int argc, char **argv, size_t nnames, bool *json, const char **name)
+struct json_name {
+	bool json;
+	const char *name;
+	const char *project; /* --project: the operator's choice of project */
+};
+
+/* Parses "[--json] [--project P] [NAME]"; nnames is 0 or 1. */
+static int parse_json_name(int argc, char **argv, size_t nnames, struct json_name *o)
 {
-	static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
+					     {"project", required_argument, NULL, 'p'},
+					     {NULL, 0, NULL, 0}};
 	optind = 0;
 	opterr = 1;
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c != 'j')
+		if (c == 'j')
+			o->json = true;
+		else if (c == 'p')
+			o->project = optarg;
+		else
 			return -1;
-		*json = true;
 	}
 	if ((size_t)(argc - optind) != nnames)
 		return -1;
 	if (nnames)
-		*name = argv[optind];
+		o->name = argv[optind];
 	return 0;
+}
+
+/* prefix[/name][/suffix][?project=P], with the names checked. */
+static int build_path(const char *prefix, const struct json_name *o, const char *suffix, char **out,
+		      loam_err *err)
+{
+	if ((o->name && loam_cli_check_name("name", o->name, err) < 0) ||
+	    (o->project && loam_cli_check_name("project", o->project, err) < 0))
+		return -1;
+	*out = xasprintf("%s%s%s%s%s%s%s", prefix, o->name ? "/" : "", o->name ? o->name : "",
+			 suffix ? "/" : "", suffix ? suffix : "", o->project ? "?project=" : "",
+			 o->project ? o->project : "");
+	return 0;
+}
+
+int loam_cli_vm_path(const char *name, const char *project, const char *suffix, char **out,
+		     loam_err *err)
+{
+	struct json_name o = {.name = name, .project = project};
+	return build_path("/v1/vms", &o, suffix, out, err);
+}
+
+int loam_cli_host_path(const char *name, const char *suffix, char **out, loam_err *err)
+{
+	struct json_name o = {.name = name};
+	if (loam_cli_check_name("host name", name, err) < 0)
+		return -1;
+	return build_path("/v1/hosts", &o, suffix, out, err);
 }
 
 int loam_cli_list(int argc, char **argv, const char *usage, const char *path,
 		  const struct loam_col *cols, size_t ncols)
 {
-	bool json = false;
-	const char *none = NULL;
-	if (parse_json_name(argc, argv, 0, &json, &none) < 0)
+	struct json_name o = {0};
+	if (parse_json_name(argc, argv, 0, &o) < 0)
 		return loam_cli_usage(usage);
 	cleanup_err loam_err err = NULL;
+	cleanup_free char *full = NULL;
+	cleanup_client struct loam_client *c = NULL;
 	cleanup_json json_t *doc = NULL;
-	if (loam_cli_call_once("GET", path, NULL, &doc, &err) < 0)
+	if (build_path(path, &o, NULL, &full, &err) < 0 || loam_client_open(&c, &err) < 0 ||
+	    loam_client_get_all(c, full, &doc, &err) < 0)
 		return loam_cli_error(err);
-	if (json)
+	if (o.json)
 		loam_cli_print_json(doc);
 	else
 		loam_cli_print_table(doc, cols, ncols);
@@ -83,51 +125,49 @@ int loam_cli_list(int argc, char **argv, const char *usage, const char *path,
 
 int loam_cli_show(int argc, char **argv, const char *usage, const char *prefix)
 {
-	bool json = false;
-	const char *name = NULL;
-	if (parse_json_name(argc, argv, 1, &json, &name) < 0)
+	return loam_cli_show_with(argc, argv, usage, prefix, loam_cli_print_fields);
+}
+
+int loam_cli_show_with(int argc, char **argv, const char *usage, const char *prefix,
+		       void (*print)(const json_t *doc))
+{
+	struct json_name o = {0};
+	if (parse_json_name(argc, argv, 1, &o) < 0)
 		return loam_cli_usage(usage);
 	cleanup_err loam_err err = NULL;
-	if (loam_cli_check_name("name", name, &err) < 0)
-		return loam_cli_error(err);
 	cleanup_free char *path = NULL;
-	if (asprintf(&path, "%s/%s", prefix, name) < 0)
-		return 1;
 	cleanup_json json_t *doc = NULL;
-	if (loam_cli_call_once("GET", path, NULL, &doc, &err) < 0)
+	if (build_path(prefix, &o, NULL, &path, &err) < 0 ||
+	    loam_cli_call_once("GET", path, NULL, &doc, &err) < 0)
 		return loam_cli_error(err);
-	if (json)
+	if (o.json)
 		loam_cli_print_json(doc);
 	else
-		loam_cli_print_fields(doc);
+		print(doc);
 	return 0;
 }
 
 int loam_cli_name_call(int argc, char **argv, const char *usage, const char *method,
 		       const char *prefix, const char *suffix, const char *done)
 {
-	bool json = false;
-	const char *name = NULL;
-	if (parse_json_name(argc, argv, 1, &json, &name) < 0)
+	struct json_name o = {0};
+	if (parse_json_name(argc, argv, 1, &o) < 0)
 		return loam_cli_usage(usage);
 	cleanup_err loam_err err = NULL;
-	if (loam_cli_check_name("name", name, &err) < 0)
-		return loam_cli_error(err);
 	cleanup_free char *path = NULL;
-	if (asprintf(&path, "%s/%s%s%s", prefix, name, suffix ? "/" : "", suffix ? suffix : "") < 0)
-		return 1;
 	cleanup_json json_t *doc = NULL;
-	if (loam_cli_call_once(method, path, NULL, &doc, &err) < 0)
+	if (build_path(prefix, &o, suffix, &path, &err) < 0 ||
+	    loam_cli_call_once(method, path, NULL, &doc, &err) < 0)
 		return loam_cli_error(err);
-	if (json) {
+	if (o.json) {
 		loam_cli_print_json(doc);
 		return 0;
 	}
 	const json_t *state = json_object_get(doc, "state");
 	if (json_is_string(state))
-		printf("%s %s (%s)\n", name, done, json_string_value(state));
+		printf("%s %s (%s)\n", o.name, done, json_string_value(state));
 	else
-		printf("%s %s\n", name, done);
+		printf("%s %s\n", o.name, done);
 	return 0;
 }
 

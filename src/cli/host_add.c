@@ -2,6 +2,9 @@
  * `loam host add ADDRESS ...` and `loam host add --local`: records the host
  * (loamd starts its cloudify prog) and, unless --no-wait, follows the prog
  * label by label until the host is accepting, or failed with its error.
+ * --host-key pins the host's SSH key before first contact; without it the
+ * output says that the key seen first is trusted (and, once accepting,
+ * which key that was).
  */
 #include "cli/verbs.h"
 
@@ -16,18 +19,30 @@
 #include "lib/json.h"
 
 static const char usage[] =
-    "loam host add ADDRESS [--ssh-port N] [--ssh-user U] [--ssh-key FILE] [--location L] "
-    "[--name N] [--state-dir D] [--no-wait] [--timeout S]\n"
+    "loam host add ADDRESS [--ssh-port N] [--ssh-user U] [--ssh-key FILE] "
+    "[--host-key 'TYPE BASE64'] [--location L] [--name N] [--state-dir D] [--no-wait] "
+    "[--timeout S]\n"
     "       loam host add --local [--name N] [--location L] [--state-dir D] [--no-wait]";
 
 struct add_opts {
 	json_t *body;
 	bool wait;
-	bool local;
+	bool local, pinned;
 	long timeout_s;
 };
 
-enum { O_PORT = 256, O_USER, O_KEY, O_LOC, O_NAME, O_DIR, O_NOWAIT, O_LOCAL, O_TIMEOUT };
+enum {
+	O_PORT = 256,
+	O_USER,
+	O_KEY,
+	O_LOC,
+	O_NAME,
+	O_DIR,
+	O_NOWAIT,
+	O_LOCAL,
+	O_TIMEOUT,
+	O_HOST_KEY
+};
 
 static int set_key_path(json_t *body, const char *file)
 {
@@ -83,6 +98,10 @@ static int take(int c, struct add_opts *o)
 		return 0;
 	case O_TIMEOUT:
 		return parse_long(optarg, 1, 86400, &o->timeout_s);
+	case O_HOST_KEY:
+		o->pinned = true;
+		json_object_set_new(o->body, "host_key", json_string(optarg));
+		return 0;
 	}
 	return -1;
 }
@@ -98,6 +117,7 @@ static int parse(int argc, char **argv, struct add_opts *o)
 					     {"no-wait", no_argument, NULL, O_NOWAIT},
 					     {"local", no_argument, NULL, O_LOCAL},
 					     {"timeout", required_argument, NULL, O_TIMEOUT},
+					     {"host-key", required_argument, NULL, O_HOST_KEY},
 					     {NULL, 0, NULL, 0}};
 	optind = 0;
 	int c;
@@ -129,14 +149,17 @@ static void print_accepted(const char *name, const json_t *h)
 	       (long long)json_integer_value(json_object_get(h, "cores")),
 	       (long long)json_integer_value(json_object_get(h, "memory_gib")),
 	       loam_cli_str(h, "accel"));
+	if (*loam_cli_str(h, "host_key"))
+		printf("host %s SSH host key pinned: %s\n", name, loam_cli_str(h, "host_key"));
 }
 
 /* Prints each new label and each new error; returns the exit status. */
 static int follow(struct loam_client *c, const char *name, long timeout_s)
 {
 	cleanup_free char *path = NULL;
-	if (asprintf(&path, "/v1/hosts/%s", name) < 0)
-		return 1;
+	cleanup_err loam_err path_err = NULL;
+	if (loam_cli_host_path(name, NULL, &path, &path_err) < 0)
+		return loam_cli_error(path_err);
 	char last_label[128] = "", last_error[1024] = "";
 	time_t deadline = time(NULL) + timeout_s;
 	for (;;) {
@@ -190,6 +213,10 @@ int loam_host_add(int argc, char **argv)
 		return loam_cli_error(err);
 	const char *name = loam_cli_str(host, "name");
 	printf("host %s added; cloudifying\n", name);
+	if (!o.local && !o.pinned)
+		printf("host %s: no --host-key given: trusting on first use the SSH host key it "
+		       "presents at first contact, and pinning it\n",
+		       name);
 	fflush(stdout);
 	if (!o.wait)
 		return 0;

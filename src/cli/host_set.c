@@ -1,8 +1,10 @@
 /*
  * `loam host set NAME ...`: the operator's knobs on a host: allocation
  * state (accepting/draining), location, the foreign arches it may emulate
- * under TCG, whether TCG is allowed at all, and the CPU overcommit factor
- * for development boxes (DESIGN.md §2 "Acceleration").
+ * under TCG, whether TCG is allowed at all, the CPU overcommit factor
+ * for development boxes (docs/design.md §2 "Acceleration"), and its
+ * network: the VMs' IPv4 pool and IPv6 prefix, and whether guest traffic
+ * may leave the host (egress, off by default; docs/network.md).
  */
 #include "cli/verbs.h"
 
@@ -16,9 +18,43 @@
 
 static const char usage[] =
     "loam host set NAME [--accepting|--draining] [--location L] [--emulate ARCH[,ARCH]] "
-    "[--no-emulate] [--allow-tcg|--no-allow-tcg] [--cpu-overcommit F] [--json]";
+    "[--no-emulate] [--allow-tcg|--no-allow-tcg] [--cpu-overcommit F] [--ipv4-pool CIDR] "
+    "[--ipv6-prefix CIDR|default] [--egress on|off] [--json]";
 
-enum { O_ACCEPT = 256, O_DRAIN, O_LOC, O_EMU, O_NOEMU, O_TCG, O_NOTCG, O_OC, O_JSON };
+enum {
+	O_ACCEPT = 256,
+	O_DRAIN,
+	O_LOC,
+	O_EMU,
+	O_NOEMU,
+	O_TCG,
+	O_NOTCG,
+	O_OC,
+	O_JSON,
+	O_POOL,
+	O_PREFIX,
+	O_EGRESS
+};
+
+static int take_net(int c, json_t *body)
+{
+	switch (c) {
+	case O_POOL:
+		json_object_set_new(body, "ipv4_pool", json_string(optarg));
+		return 0;
+	case O_PREFIX: /* "default": the host's own ULA /48 */
+		json_object_set_new(body, "ipv6_prefix",
+				    strcmp(optarg, "default") == 0 ? json_null()
+								   : json_string(optarg));
+		return 0;
+	case O_EGRESS:
+		if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0)
+			return -1;
+		json_object_set_new(body, "egress", json_boolean(strcmp(optarg, "on") == 0));
+		return 0;
+	}
+	return -1;
+}
 
 static void add_emulate(json_t *body, const char *list)
 {
@@ -70,7 +106,7 @@ static int take(int c, json_t *body, bool *json)
 		*json = true;
 		return 0;
 	}
-	return -1;
+	return take_net(c, body);
 }
 
 int loam_host_set(int argc, char **argv)
@@ -84,6 +120,9 @@ int loam_host_set(int argc, char **argv)
 					     {"no-allow-tcg", no_argument, NULL, O_NOTCG},
 					     {"cpu-overcommit", required_argument, NULL, O_OC},
 					     {"json", no_argument, NULL, O_JSON},
+					     {"ipv4-pool", required_argument, NULL, O_POOL},
+					     {"ipv6-prefix", required_argument, NULL, O_PREFIX},
+					     {"egress", required_argument, NULL, O_EGRESS},
 					     {NULL, 0, NULL, 0}};
 	cleanup_json json_t *body = json_object();
 	bool json = false;
@@ -96,13 +135,10 @@ int loam_host_set(int argc, char **argv)
 		return loam_cli_usage(usage);
 	const char *name = argv[optind];
 	cleanup_err loam_err err = NULL;
-	if (loam_cli_check_name("host name", name, &err) < 0)
-		return loam_cli_error(err);
 	cleanup_free char *path = NULL;
-	if (asprintf(&path, "/v1/hosts/%s", name) < 0)
-		return 1;
 	cleanup_json json_t *host = NULL;
-	if (loam_cli_call_once("PATCH", path, body, &host, &err) < 0)
+	if (loam_cli_host_path(name, NULL, &path, &err) < 0 ||
+	    loam_cli_call_once("PATCH", path, body, &host, &err) < 0)
 		return loam_cli_error(err);
 	if (json)
 		loam_cli_print_json(host);

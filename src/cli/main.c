@@ -1,7 +1,10 @@
 /*
- * loam: the command-line client. Dispatches to one command per file.
+ * loam: the command-line client. Dispatches to one command per file. The
+ * one global option, `--cacert FILE` before the command, names the CA that
+ * loamd's HTTPS certificate is checked with (as $LOAM_CACERT does).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -14,11 +17,15 @@ static const struct loam_cli_cmd commands[] = {
     {"sizes", "sizes [--json]   list VM sizes per arch", loam_cmd_sizes},
     {"artifact", "artifact ls|gc   artifact versions per host; remove unused ones",
      loam_cmd_artifact},
+    {"image", "image ls   guest images per arch, and the hosts that have them", loam_cmd_image},
+    {"project", "project create|ls|show|set|rm   projects and their per-arch quotas",
+     loam_cmd_project},
+    {"token", "token create|ls|revoke   API tokens of projects (and for metrics)", loam_cmd_token},
 };
 
 static int usage(FILE *out)
 {
-	fprintf(out, "usage: loam COMMAND [ARGS...]\n\ncommands:\n");
+	fprintf(out, "usage: loam [--cacert FILE] COMMAND [ARGS...]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
 	return out == stdout ? 0 : 2;
@@ -27,6 +34,11 @@ static int usage(FILE *out)
 int main(int argc, char **argv)
 {
 	loam_log_init("loam", false, LOAM_LOG_INFO);
+	if (argc >= 3 && strcmp(argv[1], "--cacert") == 0) {
+		setenv("LOAM_CACERT", argv[2], 1);
+		argc -= 2;
+		argv += 2;
+	}
 	if (argc < 2)
 		return usage(stderr);
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0)

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/timefmt.h"
+
 #define CELL_MAX 128
 
 void loam_cli_value_text(const json_t *v, char *buf, size_t size)
@@ -16,7 +18,11 @@ void loam_cli_value_text(const json_t *v, char *buf, size_t size)
 	if (!v || json_is_null(v)) {
 		snprintf(buf, size, "-");
 	} else if (json_is_string(v)) {
+		/* one cell, one line: a newline or tab would break the columns */
 		snprintf(buf, size, "%s", json_string_value(v));
+		for (char *p = buf; *p; p++)
+			if (*p == '\n' || *p == '\t')
+				*p = ' ';
 	} else if (json_is_integer(v)) {
 		snprintf(buf, size, "%lld", (long long)json_integer_value(v));
 	} else if (json_is_real(v)) {
@@ -75,16 +81,50 @@ void loam_cli_print_table(const json_t *rows, const struct loam_col *cols, size_
 	}
 }
 
+bool loam_cli_is_time_key(const char *key)
+{
+	size_t n = strlen(key);
+	return n > 3 && strcmp(key + n - 3, "_at") == 0;
+}
+
+void loam_cli_iso_times(json_t *doc)
+{
+	const char *key;
+	json_t *v;
+	size_t i;
+	if (json_is_array(doc)) {
+		json_array_foreach(doc, i, v)
+		{
+			loam_cli_iso_times(v);
+		}
+		return;
+	}
+	json_object_foreach(doc, key, v)
+	{
+		if (json_is_integer(v) && loam_cli_is_time_key(key)) {
+			char iso[LOAM_ISO8601_LEN];
+			loam_time_iso8601(json_integer_value(v), iso);
+			json_object_set_new(doc, key, json_string(iso));
+		} else {
+			loam_cli_iso_times(v);
+		}
+	}
+}
+
 void loam_cli_print_fields(const json_t *obj)
 {
 	const char *key;
 	json_t *v;
 	char cell[1024];
+	int64_t now = loam_time_wall_ms();
 	json_object_foreach((json_t *)obj, key, v)
 	{
 		if (json_is_object(v))
 			continue;
-		loam_cli_value_text(v, cell, sizeof(cell));
+		if (json_is_integer(v) && loam_cli_is_time_key(key))
+			loam_time_human(json_integer_value(v), now, cell, sizeof(cell));
+		else
+			loam_cli_value_text(v, cell, sizeof(cell));
 		printf("%-22s %s\n", key, cell);
 	}
 }

@@ -5,6 +5,6 @@
 
 int loam_vm_rm(int argc, char **argv)
 {
-	return loam_cli_name_call(argc, argv, "loam vm rm NAME [--json]", "DELETE", "/v1/vms", NULL,
-				  "removed");
+	return loam_cli_name_call(argc, argv, "loam vm rm NAME [--project P] [--json]", "DELETE",
+				  "/v1/vms", NULL, "removed");
 }

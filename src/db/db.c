@@ -38,6 +38,7 @@
 #include "lib/cleanup.h"
 #include "lib/fault.h"
 #include "lib/paths.h"
+#include "lib/xalloc.h"
 
 /* A transaction is retried this often, and for at most this long. */
 #define TX_MAX_ATTEMPTS 100
@@ -46,10 +47,7 @@
 char *loam_db_default_url(const char *state_dir)
 {
 	cleanup_free char *dir = state_dir && *state_dir ? NULL : loam_default_state_dir(0);
-	char *url = NULL;
-	if (asprintf(&url, "sqlite:%s/loam.db", dir ? dir : state_dir) < 0)
-		abort();
-	return url;
+	return xasprintf("sqlite:%s/loam.db", dir ? dir : state_dir);
 }
 
 static bool has_prefix(const char *s, const char *p)
@@ -62,9 +60,7 @@ int loam_db_open(const char *url, struct loam_db **out, loam_err *err)
 	cleanup_free char *def = NULL;
 	if (!url || !*url)
 		url = def = loam_db_default_url(NULL);
-	struct loam_db *db = calloc(1, sizeof(*db));
-	if (!db)
-		abort();
+	struct loam_db *db = xcalloc(1, sizeof(*db));
 	int rc;
 	if (has_prefix(url, "sqlite:"))
 		rc = loam_db_sqlite_open(url + strlen("sqlite:"), db, err);
@@ -121,6 +117,20 @@ int loam_db_script(struct loam_db *db, const char *sql, loam_err *err)
 	return db->ops->exec_script(db, sql, err);
 }
 
+int loam_db_check_file(const struct loam_db *db, loam_err *err)
+{
+	return db->ops->check_file ? db->ops->check_file(db, err) : 0;
+}
+
+int loam_db_clock_ms(struct loam_db *db, int64_t *now, loam_err *err)
+{
+	cleanup_rows struct loam_db_rows *rows = NULL;
+	if (loam_db_query(db, db->ops->clock_sql, DB_NOARGS, &rows, err) < 0)
+		return loam_err_wrap(err, "read the database's clock");
+	*now = loam_db_rows_int(rows, 0, 0);
+	return 0;
+}
+
 /* ---- scratch databases ---- */
 
 #define PG_SCHEMA_OPT "options=-csearch_path%3D"
@@ -138,9 +148,7 @@ static void remove_sqlite_files(const char *path)
 {
 	static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
 	for (size_t i = 0; i < sizeof(suffixes) / sizeof(*suffixes); i++) {
-		cleanup_free char *p = NULL;
-		if (asprintf(&p, "%s%s", path, suffixes[i]) < 0)
-			abort();
+		cleanup_free char *p = xasprintf("%s%s", path, suffixes[i]);
 		unlink(p);
 	}
 }
@@ -150,10 +158,8 @@ static int pg_schema_script(const char *url, bool create, const char *schema, lo
 	struct loam_db *db = NULL;
 	if (loam_db_open(url, &db, err) < 0)
 		return -1;
-	cleanup_free char *sql = NULL;
-	if (asprintf(&sql, "DROP SCHEMA IF EXISTS %s CASCADE%s%s", schema,
-		     create ? "; CREATE SCHEMA " : "", create ? schema : "") < 0)
-		abort();
+	cleanup_free char *sql = xasprintf("DROP SCHEMA IF EXISTS %s CASCADE%s%s", schema,
+					   create ? "; CREATE SCHEMA " : "", create ? schema : "");
 	int rc = loam_db_script(db, sql, err);
 	loam_db_close(db);
 	return rc;
@@ -165,23 +171,18 @@ int loam_db_scratch_create(const char *url, const char *tag, char **scratch_url,
 		return -1;
 	char *out = NULL;
 	if (has_prefix(url, "sqlite:")) {
-		if (asprintf(&out, "%s-%s", url, tag) < 0)
-			abort();
+		out = xasprintf("%s-%s", url, tag);
 		remove_sqlite_files(out + strlen("sqlite:"));
 		*scratch_url = out;
 		return 0;
 	}
 	if (!has_prefix(url, "postgres://") && !has_prefix(url, "postgresql://"))
 		return loam_fail(err, LOAM_E_INVALID, "unsupported database URL '%.200s'", url);
-	cleanup_free char *schema = NULL;
-	if (asprintf(&schema, "loam_%s", tag) < 0)
-		abort();
+	cleanup_free char *schema = xasprintf("loam_%s", tag);
 	if (pg_schema_script(url, true, schema, err) < 0)
 		return loam_err_wrap(err, "create scratch schema %s", schema);
-	if (asprintf(&out, "%s%s%s%s", url, strchr(url, '?') ? "&" : "?", PG_SCHEMA_OPT, schema) <
-	    0)
-		abort();
-	*scratch_url = out;
+	*scratch_url =
+	    xasprintf("%s%s%s%s", url, strchr(url, '?') ? "&" : "?", PG_SCHEMA_OPT, schema);
 	return 0;
 }
 
@@ -195,9 +196,7 @@ int loam_db_scratch_drop(const char *scratch_url, loam_err *err)
 	if (!opt || check_tag(opt + strlen(PG_SCHEMA_OPT "loam_"), err) < 0)
 		return loam_fail(err, LOAM_E_INVALID, "not a scratch database URL: %.200s",
 				 scratch_url);
-	cleanup_free char *base = strndup(scratch_url, (size_t)(opt - scratch_url - 1));
-	if (!base)
-		abort();
+	cleanup_free char *base = xstrndup(scratch_url, (size_t)(opt - scratch_url - 1));
 	return pg_schema_script(base, false, opt + strlen(PG_SCHEMA_OPT), err);
 }
 
@@ -205,21 +204,15 @@ int loam_db_scratch_drop(const char *scratch_url, loam_err *err)
 
 struct loam_db_rows *loam_db_rows_new(size_t ncols)
 {
-	struct loam_db_rows *r = calloc(1, sizeof(*r));
-	if (!r)
-		abort();
+	struct loam_db_rows *r = xcalloc(1, sizeof(*r));
 	r->ncols = ncols;
-	r->names = calloc(ncols ? ncols : 1, sizeof(char *));
-	if (!r->names)
-		abort();
+	r->names = xcalloc(ncols ? ncols : 1, sizeof(char *));
 	return r;
 }
 
 void loam_db_rows_set_name(struct loam_db_rows *rows, size_t col, const char *name)
 {
-	rows->names[col] = strdup(name ? name : "");
-	if (!rows->names[col])
-		abort();
+	rows->names[col] = xstrdup(name ? name : "");
 }
 
 struct loam_db_cell *loam_db_rows_append(struct loam_db_rows *rows)
@@ -227,9 +220,7 @@ struct loam_db_cell *loam_db_rows_append(struct loam_db_rows *rows)
 	if (rows->nrows == rows->cap) {
 		rows->cap = rows->cap ? rows->cap * 2 : 8;
 		rows->cells =
-		    realloc(rows->cells, rows->cap * rows->ncols * sizeof(*rows->cells) + 1);
-		if (!rows->cells)
-			abort();
+		    xrealloc(rows->cells, rows->cap * rows->ncols * sizeof(*rows->cells) + 1);
 	}
 	struct loam_db_cell *row = rows->cells + rows->nrows * rows->ncols;
 	memset(row, 0, rows->ncols * sizeof(*row));
@@ -292,6 +283,12 @@ double loam_db_rows_real(const struct loam_db_rows *rows, size_t row, size_t col
 	if (!c || !c->s)
 		return 0;
 	return c->has_num ? c->d : strtod(c->s, NULL);
+}
+
+char *loam_db_rows_dup(const struct loam_db_rows *rows, size_t row, size_t col)
+{
+	const struct loam_db_cell *c = cell(rows, row, col);
+	return c && c->s ? xstrdup(c->s) : NULL;
 }
 
 void loam_db_rows_free(struct loam_db_rows *rows)
@@ -377,11 +374,30 @@ int loam_db_tx(struct loam_db *db, loam_db_tx_fn fn, void *ctx, loam_err *err)
 
 /* ---- ids and time ---- */
 
+#ifdef LOAM_TEST_BUILD
+static int64_t test_clock_skew_ms(void)
+{
+	static _Atomic int64_t skew = INT64_MIN;
+	int64_t v = skew;
+	if (v == INT64_MIN) {
+		const char *s = getenv("LOAM_TEST_CLOCK_SKEW_MS");
+		v = s ? strtoll(s, NULL, 10) : 0;
+		skew = v;
+	}
+	return v;
+}
+#else
+static int64_t test_clock_skew_ms(void)
+{
+	return 0;
+}
+#endif
+
 int64_t loam_db_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + test_clock_skew_ms();
 }
 
 /* 10 characters of milliseconds (50 bits) then 16 of randomness (80
@@ -428,9 +444,7 @@ char *loam_db_pg_placeholders(const char *sql, size_t *count)
 	for (const char *p = sql; *p; p++)
 		q += *p == '?';
 	/* Each '?' becomes at most "$" + 10 digits. */
-	char *out = malloc(strlen(sql) + q * 11 + 1);
-	if (!out)
-		abort();
+	char *out = xmalloc(strlen(sql) + q * 11 + 1);
 	char *o = out;
 	size_t n = 0;
 	const char *p = sql;

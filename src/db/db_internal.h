@@ -34,6 +34,8 @@ struct loam_db_ops {
 	int (*exec_script)(struct loam_db *db, const char *sql, loam_err *err);
 	void (*set_busy_timeout)(struct loam_db *db, int ms);
 	void (*close)(struct loam_db *db);
+	int (*check_file)(const struct loam_db *db, loam_err *err); /* NULL: nothing to check */
+	const char *clock_sql; /* SELECT of the database's clock, unix ms */
 };
 
 struct loam_db {
@@ -47,6 +49,18 @@ struct loam_db {
 };
 
 int loam_db_sqlite_open(const char *path, struct loam_db *db, loam_err *err);
+
+/* db_file.c: the SQLite file's mode, creation and identity. */
+struct loam_db_file_id {
+	uint64_t dev, ino;
+};
+/* Makes the file (0600) unless it exists or creating is forbidden (then
+ * LOAM_E_UNAVAILABLE); tightens an existing file to owner-only. */
+int loam_db_file_prepare(const char *path, loam_err *err);
+bool loam_db_file_may_create(void);
+int loam_db_file_identify(const char *path, struct loam_db_file_id *id, loam_err *err);
+/* LOAM_E_UNAVAILABLE when path no longer names the file id. */
+int loam_db_file_verify(const char *path, const struct loam_db_file_id *id, loam_err *err);
 int loam_db_pg_open(const char *url, struct loam_db *db, loam_err *err);
 
 /* Result-set building, shared by the backends. */

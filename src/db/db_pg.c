@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "lib/cleanup.h"
+#include "lib/xalloc.h"
 
 #define MAX_PARAMS 32767 /* the protocol's limit is 65535 */
 
@@ -38,15 +39,18 @@ static int fail_result(struct loam_db *db, PGresult *res, const char *sql, loam_
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(C(db));
-	cleanup_free char *clean = strdup(msg && *msg ? msg : "unknown error");
-	if (!clean)
-		abort();
+	cleanup_free char *clean = xstrdup(msg && *msg ? msg : "unknown error");
 	clean[strcspn(clean, "\n")] = '\0';
 	if (retryable_state(state)) {
 		db->retryable = true;
 		return loam_fail(err, LOAM_E_UNAVAILABLE, "database is locked (%s: %s)", state,
 				 clean);
 	}
+	if (state && strcmp(state, "53100") == 0)
+		return loam_fail(err, LOAM_E_NOSPACE,
+				 "the PostgreSQL server's disk is full (%s); nothing was changed: "
+				 "free space there and retry",
+				 clean);
 	if (PQstatus(C(db)) != CONNECTION_OK)
 		return loam_fail(err, LOAM_E_UNAVAILABLE, "database connection lost: %s", clean);
 	enum loam_err_kind kind = LOAM_E_INTERNAL;
@@ -90,10 +94,8 @@ static PGresult *run(struct loam_db *db, const char *sql, const struct loam_db_v
 			  want, nargs, sql);
 		return NULL;
 	}
-	cleanup_free const char **values = calloc(nargs + 1, sizeof(*values));
-	cleanup_free char(*buf)[32] = calloc(nargs + 1, sizeof(*buf));
-	if (!values || !buf)
-		abort();
+	cleanup_free const char **values = xcalloc(nargs + 1, sizeof(*values));
+	cleanup_free char(*buf)[32] = xcalloc(nargs + 1, sizeof(*buf));
 	params_as_text(args, nargs, values, buf);
 	PGresult *res = PQexecParams(C(db), pg_sql, (int)nargs, NULL, values, NULL, NULL, 0);
 	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
@@ -134,9 +136,7 @@ static int pg_query(struct loam_db *db, const char *sql, const struct loam_db_va
 		for (int c = 0; c < ncols; c++) {
 			if (PQgetisnull(res, i, c))
 				continue;
-			row[c].s = strdup(PQgetvalue(res, i, c));
-			if (!row[c].s)
-				abort();
+			row[c].s = xstrdup(PQgetvalue(res, i, c));
 		}
 	}
 	PQclear(res);
@@ -192,17 +192,16 @@ static const struct loam_db_ops pg_ops = {
     .exec_script = pg_script,
     .set_busy_timeout = pg_set_busy_timeout,
     .close = pg_close,
+    .clock_sql = "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
 };
 
 int loam_db_pg_open(const char *url, struct loam_db *db, loam_err *err)
 {
 	PGconn *conn = PQconnectdb(url);
 	if (!conn)
-		abort();
+		return loam_fail(err, LOAM_E_INTERNAL, "postgres: out of memory for a connection");
 	if (PQstatus(conn) != CONNECTION_OK) {
-		cleanup_free char *msg = strdup(PQerrorMessage(conn));
-		if (!msg)
-			abort();
+		cleanup_free char *msg = xstrdup(PQerrorMessage(conn));
 		msg[strcspn(msg, "\n")] = '\0';
 		PQfinish(conn);
 		return loam_fail(err, LOAM_E_UNAVAILABLE, "connect to PostgreSQL: %s", msg);

@@ -26,6 +26,7 @@
 
 #include "lib/cleanup.h"
 #include "lib/fs.h"
+#include "lib/xalloc.h"
 
 #define BUSY_TIMEOUT_MS 5000
 #define CACHE_SLOTS	512
@@ -50,6 +51,9 @@ static struct checkpointer *checkpointers;
 
 struct sqlite_db {
 	sqlite3 *h;
+	char *path;		   /* as opened; "" for :memory: */
+	struct loam_db_file_id id; /* the file this connection opened */
+	bool has_file;
 	struct checkpointer *ckpt;
 	size_t cached;
 	struct cached_stmt cache[CACHE_SLOTS];
@@ -69,6 +73,17 @@ static bool is_busy(int rc)
 static int fail_sqlite(struct loam_db *db, int rc, const char *what, loam_err *err)
 {
 	const char *msg = sqlite3_errmsg(S(db)->h);
+	if ((rc & 0xff) == SQLITE_FULL)
+		return loam_fail(
+		    err, LOAM_E_NOSPACE,
+		    "the disk that holds the database %s is full (%s: %s); nothing was "
+		    "changed: free space there and retry",
+		    S(db)->path, what, msg);
+	if (rc == SQLITE_READONLY_DBMOVED)
+		return loam_fail(err, LOAM_E_UNAVAILABLE,
+				 "the database file %s was deleted or moved while in use (%s); "
+				 "restore it and restart loamd",
+				 S(db)->path, what);
 	if (is_busy(rc)) {
 		db->retryable = true;
 		return loam_fail(err, LOAM_E_UNAVAILABLE, "database is locked (%s: %s)", what, msg);
@@ -108,9 +123,7 @@ static int prepare(struct loam_db *db, const char *sql, sqlite3_stmt **out, bool
 		return fail_sqlite(db, rc, "prepare", err);
 	*owned = s->cached >= CACHE_SLOTS / 2 || s->cache[slot].sql;
 	if (!*owned) {
-		s->cache[slot].sql = strdup(sql);
-		if (!s->cache[slot].sql)
-			abort();
+		s->cache[slot].sql = xstrdup(sql);
 		s->cache[slot].stmt = *out;
 		s->cached++;
 	}
@@ -159,9 +172,7 @@ static void read_row(sqlite3_stmt *st, struct loam_db_rows *rows)
 			row[c].d = sqlite3_column_double(st, (int)c);
 		}
 		const unsigned char *t = sqlite3_column_text(st, (int)c);
-		row[c].s = strdup(t ? (const char *)t : "");
-		if (!row[c].s)
-			abort();
+		row[c].s = xstrdup(t ? (const char *)t : "");
 	}
 }
 
@@ -285,9 +296,8 @@ static struct checkpointer *checkpointer_get(const char *path)
 	while (c && strcmp(c->path, path) != 0)
 		c = c->next;
 	if (!c) {
-		c = calloc(1, sizeof(*c));
-		if (!c || !(c->path = strdup(path)))
-			abort();
+		c = xcalloc(1, sizeof(*c));
+		c->path = xstrdup(path);
 		pthread_cond_init(&c->wake, NULL);
 		if (pthread_create(&c->thread, NULL, checkpoint_loop, c) != 0) {
 			pthread_mutex_unlock(&checkpointers_mu);
@@ -337,7 +347,14 @@ static void sq_close(struct loam_db *db)
 	}
 	sqlite3_close_v2(s->h);
 	checkpointer_put(s->ckpt);
+	free(s->path);
 	free(s);
+}
+
+static int sq_check_file(const struct loam_db *db, loam_err *err)
+{
+	const struct sqlite_db *s = db->impl;
+	return s->has_file ? loam_db_file_verify(s->path, &s->id, err) : 0;
 }
 
 static const struct loam_db_ops sqlite_ops = {
@@ -349,14 +366,14 @@ static const struct loam_db_ops sqlite_ops = {
     .exec_script = sq_script,
     .set_busy_timeout = sq_set_busy_timeout,
     .close = sq_close,
+    .check_file = sq_check_file,
+    .clock_sql = "SELECT CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
 };
 
 /* Creates the directory holding the database file, like mkdir -p. */
 static int make_parent(const char *path, loam_err *err)
 {
-	cleanup_free char *dir = strdup(path);
-	if (!dir)
-		abort();
+	cleanup_free char *dir = xstrdup(path);
 	char *slash = strrchr(dir, '/');
 	if (!slash || slash == dir)
 		return 0;
@@ -364,21 +381,34 @@ static int make_parent(const char *path, loam_err *err)
 	return loam_mkdir_p(dir, 0700, err);
 }
 
+/* The file, made 0600 first when new (see db_file.c), then opened. */
+static int open_file(const char *path, struct sqlite_db *s, loam_err *err)
+{
+	bool file = strcmp(path, ":memory:") != 0;
+	if (file && (make_parent(path, err) < 0 || loam_db_file_prepare(path, err) < 0))
+		return loam_err_wrap(err, "open database %s", path);
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+	if (!file || loam_db_file_may_create())
+		flags |= SQLITE_OPEN_CREATE;
+	int rc = sqlite3_open_v2(path, &s->h, flags, NULL);
+	if (rc != SQLITE_OK)
+		return loam_fail(err, LOAM_E_IO, "open database %s: %s", path,
+				 s->h ? sqlite3_errmsg(s->h) : sqlite3_errstr(rc));
+	s->path = xstrdup(file ? path : "");
+	if (file && loam_db_file_identify(path, &s->id, err) < 0)
+		return loam_err_wrap(err, "open database %s", path);
+	s->has_file = file;
+	return 0;
+}
+
 int loam_db_sqlite_open(const char *path, struct loam_db *db, loam_err *err)
 {
 	if (!*path)
 		return loam_fail(err, LOAM_E_INVALID, "sqlite: URL needs a path (sqlite:PATH)");
-	if (strcmp(path, ":memory:") != 0 && make_parent(path, err) < 0)
-		return loam_err_wrap(err, "open database %s", path);
-	struct sqlite_db *s = calloc(1, sizeof(*s));
-	if (!s)
-		abort();
-	int rc = sqlite3_open_v2(
-	    path, &s->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK) {
-		loam_fail(err, LOAM_E_IO, "open database %s: %s", path,
-			  s->h ? sqlite3_errmsg(s->h) : sqlite3_errstr(rc));
+	struct sqlite_db *s = xcalloc(1, sizeof(*s));
+	if (open_file(path, s, err) < 0) {
 		sqlite3_close_v2(s->h);
+		free(s->path);
 		free(s);
 		return -1;
 	}

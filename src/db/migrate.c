@@ -6,8 +6,8 @@
  * check and the DDL share one write transaction), PostgreSQL by a session
  * advisory lock held around the whole run (its concurrent CREATE TABLE IF
  * NOT EXISTS can otherwise fail on the catalog's unique index).
- * Afterwards the `size` table is refreshed from the arch modules, so a
- * migrated database can always take VMs.
+ * Afterwards the `arch` and `size` tables are refreshed from the arch
+ * modules, so a migrated database knows every arch and can always take VMs.
  */
 #include "db/migrate.h"
 
@@ -21,6 +21,7 @@
 #include "db/records.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
+#include "lib/xalloc.h"
 
 /* An arbitrary constant naming "loam migrations" among advisory locks. */
 #define PG_MIGRATE_LOCK "7437301"
@@ -59,14 +60,10 @@ static int version_of(const char *name)
 
 static void set_add(struct migration_set *s, const char *name, char *sql)
 {
-	s->v = realloc(s->v, (s->n + 1) * sizeof(*s->v));
-	if (!s->v)
-		abort();
+	s->v = xrealloc(s->v, (s->n + 1) * sizeof(*s->v));
 	s->v[s->n].version = version_of(name);
-	s->v[s->n].name = strdup(name);
+	s->v[s->n].name = xstrdup(name);
 	s->v[s->n].sql = sql;
-	if (!s->v[s->n].name)
-		abort();
 	s->n++;
 }
 
@@ -84,9 +81,7 @@ static int load_dir(const char *dir, struct migration_set *s, loam_err *err)
 	while ((e = readdir(d))) {
 		if (version_of(e->d_name) < 0)
 			continue;
-		cleanup_free char *path = NULL;
-		if (asprintf(&path, "%s/%s", dir, e->d_name) < 0)
-			abort();
+		cleanup_free char *path = xasprintf("%s/%s", dir, e->d_name);
 		char *sql = NULL;
 		if (loam_read_file(path, 0, &sql, NULL, err) < 0)
 			return -1;
@@ -99,12 +94,8 @@ static int load_dir(const char *dir, struct migration_set *s, loam_err *err)
 
 static void load_embedded(struct migration_set *s)
 {
-	for (const struct loam_migration *m = loam_embedded_migrations; m->name; m++) {
-		char *sql = strdup(m->sql);
-		if (!sql)
-			abort();
-		set_add(s, m->name, sql);
-	}
+	for (const struct loam_migration *m = loam_embedded_migrations; m->name; m++)
+		set_add(s, m->name, xstrdup(m->sql));
 }
 
 static int check_versions(const struct migration_set *s, loam_err *err)
@@ -195,8 +186,8 @@ int loam_db_migrate(struct loam_db *db, loam_err *err)
 		if (pg)
 			loam_db_script(db, "SELECT pg_advisory_unlock(" PG_MIGRATE_LOCK ")", NULL);
 	}
-	/* The size table mirrors the arch modules; a trial schema from
-	 * $LOAM_MIGRATIONS_DIR may not have one. */
+	/* The arch and size tables mirror the arch modules; a trial schema
+	 * from $LOAM_MIGRATIONS_DIR may not have them. */
 	if (rc == 0 && !(dir && *dir))
 		rc = loam_db_sync_sizes(db, err);
 	set_free(&s);

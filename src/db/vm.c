@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "db/project.h"
 #include "db/records.h"
 #include "lib/cleanup.h"
 #include "lib/valid.h"
@@ -58,16 +59,19 @@ int loam_vm_insert(struct loam_db *db, const struct loam_vm_spec *spec, char id_
 		return -1;
 	char id[27];
 	loam_db_new_id(id);
-	if (loam_db_exec(db,
-			 "INSERT INTO vm (id, name, arch, size, vcpus, memory_gib, storage_gib, "
-			 "location, boot_image, state, created_at) "
-			 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'creating', ?)",
-			 DB_ARGS(DB_TEXT(id), DB_TEXT(spec->name), DB_TEXT(arch->name),
-				 DB_TEXT(size->name), DB_INT(size->vcpus), DB_INT(size->memory_gib),
-				 DB_INT(loam_size_storage_gib(size)), DB_TEXT(location),
-				 spec->boot_image ? DB_TEXT(spec->boot_image) : DB_NULL,
-				 DB_INT(loam_db_now_ms())),
-			 NULL, err) < 0)
+	if (loam_db_exec(
+		db,
+		"INSERT INTO vm (id, project_id, name, arch, size, vcpus, memory_gib, "
+		"storage_gib, location, boot_image, state, created_at) "
+		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'creating', ?)",
+		DB_ARGS(DB_TEXT(id),
+			DB_TEXT(spec->project_id ? spec->project_id : LOAM_PROJECT_DEFAULT_ID),
+			DB_TEXT(spec->name), DB_TEXT(arch->name), DB_TEXT(size->name),
+			DB_INT(size->vcpus), DB_INT(size->memory_gib),
+			DB_INT(loam_size_storage_gib(size)), DB_TEXT(location),
+			spec->boot_image ? DB_TEXT(spec->boot_image) : DB_NULL,
+			DB_INT(loam_db_now_ms())),
+		NULL, err) < 0)
 		return loam_err_wrap(err, "create VM %s", spec->name);
 	if (id_out)
 		memcpy(id_out, id, sizeof(id));

@@ -21,7 +21,7 @@
  * also takes the row lock on PostgreSQL, so checks that follow it (pending
  * signals, unfinished children) cannot race a writer that wakes us.
  */
-#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +30,8 @@
 #include "lib/fault.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
+#include "lib/xalloc.h"
 
 #define REAP_POLL_MS 60000 /* a backstop only: finishing children wake the parent */
 
@@ -46,6 +48,7 @@ struct strand_run {
 	json_t *reap;	 /* child ids when the frame waits on buds */
 	json_t *reaped;	 /* child exit values in bud order */
 	int tries;
+	int64_t schedule; /* when loaded: a different one at apply means a wake */
 };
 
 static void run_free(struct strand_run *r)
@@ -96,11 +99,16 @@ struct take {
 	bool took;
 };
 
+/* Leases are stamped and compared with the database's clock, so that
+ * loamds whose clocks differ agree on when one runs out; schedules are
+ * this process's clock, as the labels that nap set them. */
 static int take_tx(struct loam_db *db, void *p, loam_err *err)
 {
 	struct take *t = p;
-	int64_t now = loam_db_now_ms();
+	int64_t now = loam_db_now_ms(), db_now = 0;
 	t->took = false;
+	if (loam_db_clock_ms(db, &db_now, err) < 0)
+		return -1;
 	const char *pick =
 	    loam_db_backend_of(db) == LOAM_DB_POSTGRES
 		? "SELECT id FROM strand WHERE done = 0 AND schedule <= ? AND (lease_owner IS "
@@ -109,7 +117,7 @@ static int take_tx(struct loam_db *db, void *p, loam_err *err)
 		: "SELECT id FROM strand WHERE done = 0 AND schedule <= ? AND (lease_owner IS "
 		  "NULL OR lease_expires_at < ?) ORDER BY schedule LIMIT 1";
 	cleanup_rows struct loam_db_rows *rows = NULL;
-	if (loam_db_query(db, pick, DB_ARGS(DB_INT(now), DB_INT(now)), &rows, err) < 0)
+	if (loam_db_query(db, pick, DB_ARGS(DB_INT(now), DB_INT(db_now)), &rows, err) < 0)
 		return -1;
 	if (loam_db_rows_count(rows) == 0)
 		return 0;
@@ -120,30 +128,18 @@ static int take_tx(struct loam_db *db, void *p, loam_err *err)
 		db,
 		"UPDATE strand SET lease_owner = ?, lease_token = ?, lease_expires_at = ? "
 		"WHERE id = ? AND done = 0 AND (lease_owner IS NULL OR lease_expires_at < ?)",
-		DB_ARGS(DB_TEXT(t->owner), DB_TEXT(t->token), DB_INT(now + t->lease_ms),
-			DB_TEXT(t->id), DB_INT(now)),
+		DB_ARGS(DB_TEXT(t->owner), DB_TEXT(t->token), DB_INT(db_now + t->lease_ms),
+			DB_TEXT(t->id), DB_INT(db_now)),
 		&changed, err) < 0)
 		return -1;
 	t->took = changed == 1;
 	return 0;
 }
 
-static json_t *load_signals(struct loam_db *db, const char *id, loam_err *err)
-{
-	cleanup_rows struct loam_db_rows *rows = NULL;
-	if (loam_db_query(db, "SELECT name FROM strand_signal WHERE strand_id = ?",
-			  DB_ARGS(DB_TEXT(id)), &rows, err) < 0)
-		return NULL;
-	json_t *a = json_array();
-	for (size_t i = 0; i < loam_db_rows_count(rows); i++)
-		json_array_append_new(a, json_string(loam_db_rows_text(rows, i, 0)));
-	return a;
-}
-
 static int load_run(struct loam_db *db, struct strand_run *r, loam_err *err)
 {
 	cleanup_rows struct loam_db_rows *rows = NULL;
-	if (loam_db_query(db, "SELECT stack, tries, parent_id FROM strand WHERE id = ?",
+	if (loam_db_query(db, "SELECT stack, tries, parent_id, schedule FROM strand WHERE id = ?",
 			  DB_ARGS(DB_TEXT(r->id)), &rows, err) < 0)
 		return -1;
 	if (loam_db_rows_count(rows) != 1)
@@ -156,11 +152,12 @@ static int load_run(struct loam_db *db, struct strand_run *r, loam_err *err)
 		return loam_fail(err, LOAM_E_INTERNAL, "strand %s has an empty stack", r->id);
 	r->tries = (int)loam_db_rows_int(rows, 0, 1);
 	if (!loam_db_rows_null(rows, 0, 2))
-		r->parent_id = strdup(loam_db_rows_text(rows, 0, 2));
+		r->parent_id = xstrdup(loam_db_rows_text(rows, 0, 2));
+	r->schedule = loam_db_rows_int(rows, 0, 3);
 	r->top = json_array_get(r->stack, json_array_size(r->stack) - 1);
 	if (!json_is_object(json_object_get(r->top, "state")))
 		json_object_set_new(r->top, "state", json_object());
-	r->signals = load_signals(db, r->id, err);
+	r->signals = loam_strand_signals(db, r->id, err);
 	r->taken = json_array();
 	return r->signals ? 0 : -1;
 }
@@ -293,14 +290,27 @@ static int write_done(struct loam_db *db, struct plan *p, int64_t now, loam_err 
 			    DB_ARGS(DB_INT(now), DB_TEXT(p->run->parent_id)), NULL, err);
 }
 
+/* Whether the strand was signalled or woken (loam_strand_wake) while its
+ * label ran: then its nap must not be slept through. */
+static int woken_meanwhile(struct loam_db *db, struct plan *p, bool *woken, loam_err *err)
+{
+	cleanup_rows struct loam_db_rows *rows = NULL;
+	if (loam_db_query(db,
+			  "SELECT schedule, (SELECT count(*) FROM strand_signal WHERE strand_id = "
+			  "strand.id) FROM strand WHERE id = ?",
+			  DB_ARGS(DB_TEXT(p->run->id)), &rows, err) < 0)
+		return -1;
+	*woken = loam_db_rows_count(rows) == 1 &&
+		 (loam_db_rows_int(rows, 0, 0) != p->run->schedule || loam_db_rows_int(rows, 0, 1));
+	return 0;
+}
+
 static int write_next(struct loam_db *db, struct plan *p, int64_t now, loam_err *err)
 {
-	int64_t pending = 0;
-	if (count_of(db, "SELECT count(*) FROM strand_signal WHERE strand_id = ?", p->run->id,
-		     &pending, err) < 0)
+	bool woken = false;
+	if (woken_meanwhile(db, p, &woken, err) < 0)
 		return -1;
-	/* A signal raised while the label ran must not be slept through. */
-	int64_t at = pending && p->schedule > now ? now : p->schedule;
+	int64_t at = woken && p->schedule > now ? now : p->schedule;
 	if (p->label_changed)
 		return loam_db_exec(
 		    db,
@@ -337,8 +347,101 @@ static int apply_tx(struct loam_db *db, void *ctx, loam_err *err)
 	return p->done ? write_done(db, p, now, err) : write_next(db, p, now, err);
 }
 
+static int plan_push(struct plan *p, const char *cur_prog, struct loam_outcome *o, loam_err *err)
+{
+	struct strand_run *r = p->run;
+	const struct loam_prog *child = loam_engine_find_prog(o->child_prog ? o->child_prog : "");
+	if (!child)
+		return loam_fail(err, LOAM_E_INVALID, "push: no prog named '%s'",
+				 o->child_prog ? o->child_prog : "(null)");
+	if (loam_check_prog_label(cur_prog, o->label, err) < 0)
+		return -1;
+	json_object_set_new(r->top, "label", json_string(o->label));
+	json_array_append_new(r->stack, loam_frame_new(child->name, child->labels[0].name,
+						       loam_steal(&o->child_frame)));
+	p->label_changed = true;
+	return 0;
+}
+
+static void plan_pop(struct plan *p, struct loam_outcome *o)
+{
+	struct strand_run *r = p->run;
+	json_t *value = o->pop_value ? loam_steal(&o->pop_value) : json_null();
+	json_array_remove(r->stack, json_array_size(r->stack) - 1);
+	r->top = NULL;
+	if (json_array_size(r->stack) == 0) {
+		p->done = true;
+		p->exitval = loam_json_dump(value);
+		json_decref(value);
+		return;
+	}
+	json_t *below = json_array_get(r->stack, json_array_size(r->stack) - 1);
+	json_object_set_new(below, "child_exit", value);
+	p->label_changed = true;
+}
+
+static int plan_bud(struct plan *p, const char *cur_prog, struct loam_outcome *o, loam_err *err)
+{
+	struct strand_run *r = p->run;
+	if (!json_is_array(o->buds))
+		return loam_fail(err, LOAM_E_INVALID, "bud: buds must be an array");
+	if (loam_check_prog_label(cur_prog, o->label, err) < 0)
+		return -1;
+	p->buds = json_array();
+	cleanup_json json_t *ids = json_array();
+	size_t i;
+	json_t *b;
+	json_array_foreach(o->buds, i, b)
+	{
+		const char *prog = json_string_value(json_object_get(b, "prog"));
+		const struct loam_prog *bp = loam_engine_find_prog(prog ? prog : "");
+		json_t *state = json_object_get(b, "frame");
+		if (!bp || (state && !json_is_object(state)))
+			return loam_fail(err, LOAM_E_INVALID,
+					 "bud %zu: needs a registered prog and an object frame", i);
+		char id[27];
+		loam_db_new_id(id);
+		json_array_append_new(ids, json_string(id));
+		json_array_append_new(p->buds,
+				      json_pack("{s:s, s:s, s:s, s:o}", "id", id, "prog", bp->name,
+						"label", bp->labels[0].name, "state",
+						state ? json_incref(state) : json_object()));
+	}
+	json_object_set_new(r->top, "label", json_string(o->label));
+	/* Woken by the last child to finish; the backstop poll covers none. */
+	p->schedule += json_array_size(ids) ? REAP_POLL_MS : 0;
+	json_object_set_new(r->top, "reap", loam_steal(&ids));
+	p->label_changed = true;
+	return 0;
+}
+
+static int plan_kind(struct plan *p, const char *cur_prog, struct loam_outcome *o, loam_err *err)
+{
+	switch (o->kind) {
+	case LOAM_OUT_HOP:
+		if (loam_check_prog_label(cur_prog, o->label, err) < 0)
+			return -1;
+		json_object_set_new(p->run->top, "label", json_string(o->label));
+		p->label_changed = true; /* even to itself: a hop is progress */
+		return 0;
+	case LOAM_OUT_NAP:
+		p->schedule += o->nap_ms;
+		return 0;
+	case LOAM_OUT_PUSH:
+		return plan_push(p, cur_prog, o, err);
+	case LOAM_OUT_POP:
+		plan_pop(p, o);
+		return 0;
+	case LOAM_OUT_BUD:
+		return plan_bud(p, cur_prog, o, err);
+	default:
+		return loam_fail(err, LOAM_E_INTERNAL, "unknown outcome kind %d", (int)o->kind);
+	}
+}
+
 /* Turns the outcome into the stack and columns to write. Consumes o. */
-static int plan_outcome(struct plan *p, struct loam_outcome *o, loam_err *err)
+static int plan_outcome(struct plan *p, const struct loam_label *cur, struct loam_outcome *o,
+			loam_err *err)
 {
 	struct strand_run *r = p->run;
 	const char *cur_prog = json_string_value(json_object_get(r->top, "prog"));
@@ -351,92 +454,19 @@ static int plan_outcome(struct plan *p, struct loam_outcome *o, loam_err *err)
 	}
 	p->schedule = loam_db_now_ms();
 	if ((o->kind == LOAM_OUT_HOP || o->kind == LOAM_OUT_PUSH || o->kind == LOAM_OUT_BUD) &&
-	    !o->label)
-		return loam_fail(err, LOAM_E_INVALID, "%s: outcome without a label", cur_prog);
-	switch (o->kind) {
-	case LOAM_OUT_HOP:
-		if (loam_check_prog_label(cur_prog, o->label, err) < 0)
-			return -1;
-		json_object_set_new(r->top, "label", json_string(o->label));
-		p->label_changed = true; /* even to itself: a hop is progress */
-		break;
-	case LOAM_OUT_NAP:
-		p->schedule += o->nap_ms;
-		break;
-	case LOAM_OUT_PUSH: {
-		const struct loam_prog *child =
-		    loam_engine_find_prog(o->child_prog ? o->child_prog : "");
-		if (!child)
-			return loam_fail(err, LOAM_E_INVALID, "push: no prog named '%s'",
-					 o->child_prog ? o->child_prog : "(null)");
-		if (loam_check_prog_label(cur_prog, o->label, err) < 0)
-			return -1;
-		json_object_set_new(r->top, "label", json_string(o->label));
-		json_array_append_new(r->stack, loam_frame_new(child->name, child->labels[0].name,
-							       loam_steal(&o->child_frame)));
-		p->label_changed = true;
-		break;
-	}
-	case LOAM_OUT_POP: {
-		json_t *value = o->pop_value ? loam_steal(&o->pop_value) : json_null();
-		json_array_remove(r->stack, json_array_size(r->stack) - 1);
-		r->top = NULL;
-		if (json_array_size(r->stack) == 0) {
-			p->done = true;
-			p->exitval = loam_json_dump(value);
-			json_decref(value);
-			break;
-		}
-		json_t *below = json_array_get(r->stack, json_array_size(r->stack) - 1);
-		json_object_set_new(below, "child_exit", value);
-		p->label_changed = true;
-		break;
-	}
-	case LOAM_OUT_BUD: {
-		if (!json_is_array(o->buds))
-			return loam_fail(err, LOAM_E_INVALID, "bud: buds must be an array");
-		if (loam_check_prog_label(cur_prog, o->label, err) < 0)
-			return -1;
-		p->buds = json_array();
-		json_t *ids = json_array();
-		size_t i;
-		json_t *b;
-		json_array_foreach(o->buds, i, b)
-		{
-			const char *prog = json_string_value(json_object_get(b, "prog"));
-			const struct loam_prog *bp = loam_engine_find_prog(prog ? prog : "");
-			json_t *state = json_object_get(b, "frame");
-			if (!bp || (state && !json_is_object(state))) {
-				json_decref(ids);
-				return loam_fail(
-				    err, LOAM_E_INVALID,
-				    "bud %zu: needs a registered prog and an object frame", i);
-			}
-			char id[27];
-			loam_db_new_id(id);
-			json_array_append_new(ids, json_string(id));
-			json_array_append_new(
-			    p->buds, json_pack("{s:s, s:s, s:s, s:o}", "id", id, "prog", bp->name,
-					       "label", bp->labels[0].name, "state",
-					       state ? json_incref(state) : json_object()));
-		}
-		json_object_set_new(r->top, "label", json_string(o->label));
-		json_object_set_new(r->top, "reap", ids);
-		p->label_changed = true;
-		/* Woken by the last child to finish; the backstop poll covers none. */
-		p->schedule += json_array_size(ids) ? REAP_POLL_MS : 0;
-		break;
-	}
-	default:
-		return loam_fail(err, LOAM_E_INTERNAL, "unknown outcome kind %d", (int)o->kind);
-	}
+	    (!o->label || loam_check_next(cur, cur_prog, o->label, err) < 0))
+		return o->label ? -1
+				: loam_fail(err, LOAM_E_INVALID, "%s: outcome without a label",
+					    cur_prog);
+	if (plan_kind(p, cur_prog, o, err) < 0)
+		return -1;
 	if (!p->done) {
 		json_t *top = json_array_get(r->stack, json_array_size(r->stack) - 1);
 		p->prog = json_string_value(json_object_get(top, "prog"));
 		p->label = json_string_value(json_object_get(top, "label"));
 		p->stack = loam_json_dump(r->stack);
 	} else {
-		p->stack = strdup("[]");
+		p->stack = xstrdup("[]");
 	}
 	return 0;
 }
@@ -467,6 +497,8 @@ static void record_failure(struct loam_db *db, struct strand_run *r, const char 
 			   const char *msg)
 {
 	log_warn("strand %s: label %s failed (try %d): %s", r->id, label, r->tries + 1, msg);
+	const char *prog = r->top ? json_string_value(json_object_get(r->top, "prog")) : NULL;
+	LOAM_METRIC_INC(LOAM_METRIC_STRAND_RETRIES, prog ? prog : "?", label);
 	struct plan p = {.run = r, .failed = true, .error = msg};
 	cleanup_err loam_err e = NULL;
 	if (apply(db, &p, &e) < 0)
@@ -506,22 +538,36 @@ static int gather_reaped(struct loam_db *db, struct strand_run *r, bool *ready, 
 }
 
 /*
- * Test builds only: LOAM_ENGINE_KILL_AT=prog:label SIGKILLs this process
- * right after that label ran and before its outcome is applied, the worst
- * moment for a crash. Crash-resume tests of real progs (cloudify) use it.
+ * Test builds only: the fault point "engine-label-done" (any label) and
+ * "engine-label-done/PROG.LABEL" (that one) SIGKILL this process right
+ * after a label ran and before its outcome is applied, the worst moment
+ * for a crash (LOAM_FAULT, lib/fault.h; docs/crash.md).
  */
-static void die_here_in_tests(const char *prog, const char *label)
+static void fault_after_label(const char *prog, const char *label)
 {
 #ifdef LOAM_TEST_BUILD
-	const char *at = getenv("LOAM_ENGINE_KILL_AT");
-	size_t n = strlen(prog);
-	if (at && strncmp(at, prog, n) == 0 && at[n] == ':' && strcmp(at + n + 1, label) == 0)
-		raise(SIGKILL);
-	loam_fault_point("engine-label-done");
+	char point[160];
+	snprintf(point, sizeof(point), "engine-label-done/%s.%s", prog, label);
+	loam_fault_point(point);
 #else
 	(void)prog;
 	(void)label;
 #endif
+	loam_fault_point("engine-label-done");
+}
+
+/* The prog's before hook, then (unless it decided) the label itself. */
+static int run_hook_and_label(const struct loam_prog *p, const struct loam_label *l,
+			      struct loam_strand_ctx *ctx, struct loam_outcome *o, loam_err *err)
+{
+	ctx->idle_workers = loam_engines_label_begin();
+	int pre = p->before ? p->before(ctx, o, err) : 0;
+	int rc = pre < 0 ? -1 : pre > 0 ? 0 : l->fn(ctx, o, err);
+	loam_engines_label_end();
+	if (p->subject_free && ctx->subject)
+		p->subject_free(ctx->subject);
+	ctx->subject = NULL;
+	return rc;
 }
 
 static int run_label(struct loam_db *db, struct strand_run *r, void *app, loam_err *err)
@@ -531,10 +577,8 @@ static int run_label(struct loam_db *db, struct strand_run *r, void *app, loam_e
 	const struct loam_prog *p = loam_engine_find_prog(prog ? prog : "");
 	const struct loam_label *l = p ? loam_engine_find_label(p, label ? label : "") : NULL;
 	if (!l) {
-		cleanup_free char *msg = NULL;
-		if (asprintf(&msg, "prog %s has no label %s in this loamd", prog ? prog : "?",
-			     label ? label : "?") < 0)
-			abort();
+		cleanup_free char *msg = xasprintf("prog %s has no label %s in this loamd",
+						   prog ? prog : "?", label ? label : "?");
 		record_failure(db, r, label ? label : "?", msg);
 		return 0;
 	}
@@ -551,10 +595,10 @@ static int run_label(struct loam_db *db, struct strand_run *r, void *app, loam_e
 	};
 	struct loam_outcome o = {0};
 	cleanup_err loam_err lerr = NULL;
-	int rc = l->fn(&r->ctx, &o, &lerr);
-	die_here_in_tests(p->name, l->name);
+	int rc = run_hook_and_label(p, l, &r->ctx, &o, &lerr);
+	fault_after_label(p->name, l->name);
 	struct plan pl = {.run = r};
-	if (rc == 0 && plan_outcome(&pl, &o, &lerr) == 0) {
+	if (rc == 0 && plan_outcome(&pl, l, &o, &lerr) == 0) {
 		rc = apply(db, &pl, err);
 	} else {
 		record_failure(db, r, l->name, lerr ? loam_err_msg(lerr) : "label failed");

@@ -25,6 +25,10 @@ struct loam_strand_ctx {
 	int tries;	    /* failed attempts of this label so far */
 	void *app;	    /* process-wide services (struct loamd_app in loamd) */
 	const char *owner;  /* lease owner running this label ("<owner>/<worker>") */
+	void *subject;	    /* what the prog's before hook loaded (freed by the engine) */
+	int idle_workers;   /* other workers of this process idle as the label began (0
+			       outside an engine): a label may then wait a little longer on
+			       a host without keeping any work waiting */
 };
 
 enum loam_outcome_kind { LOAM_OUT_HOP, LOAM_OUT_NAP, LOAM_OUT_PUSH, LOAM_OUT_POP, LOAM_OUT_BUD };
@@ -53,11 +57,29 @@ struct loam_label {
 	const char *name;
 	loam_label_fn fn;
 	int deadline_s; /* flag the strand as stuck after this long here; 0: none */
+	/* The labels this one may hop to (or push/bud and resume at), NULL-
+	 * terminated; an outcome naming another fails the label. NULL: any
+	 * (test progs); every prog loamd runs declares them, and a test checks
+	 * that each names a label of the prog (loam_engine_check_prog). */
+	const char *const *next;
 };
+#define LOAM_NEXT(...) ((const char *const[]){__VA_ARGS__, NULL})
+#define LOAM_NEXT_NONE ((const char *const[]){NULL})
+
+/*
+ * Runs before every label of the prog, once per run: loads the subject
+ * (ctx->subject, freed with subject_free after the label) and takes what
+ * every label would otherwise repeat (a destroy signal, a row that has
+ * gone). Returns 0 to run the label, 1 when it set *out itself (the label
+ * does not run), -1 with *err as a label's failure.
+ */
+typedef int (*loam_before_fn)(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_err *err);
 
 struct loam_prog {
 	const char *name;
 	const struct loam_label *labels; /* NULL-terminated by name; [0] is the start */
+	loam_before_fn before;		 /* may be NULL */
+	void (*subject_free)(void *subject);
 };
 
 /* Progs register once at start-up (before any engine runs). */
@@ -74,6 +96,15 @@ int loam_strand_signal(struct loam_db *db, const char *strand_id, const char *si
 		       loam_err *err);
 /* Inside a label: true (and clears it) if the signal was raised. */
 bool loam_strand_take_signal(struct loam_strand_ctx *ctx, const char *signal);
+/*
+ * Makes the strand due now, also while its label runs: the nap that label
+ * ends with is then cut short. Idle workers of this process look at once.
+ * For watchers that learn of an event a napping label waits for; a strand
+ * that is done or gone is left alone.
+ */
+int loam_strand_wake(struct loam_db *db, const char *strand_id, loam_err *err);
+/* *live: the strand exists and is not done. */
+int loam_strand_live(struct loam_db *db, const char *strand_id, bool *live, loam_err *err);
 
 struct loam_engine;
 struct loam_engine_opts {
@@ -114,5 +145,10 @@ int64_t loam_engine_backoff_ms(int tries);
 /* The registered prog of that name, or NULL. */
 const struct loam_prog *loam_engine_find_prog(const char *name);
 const struct loam_label *loam_engine_find_label(const struct loam_prog *prog, const char *name);
+/* The i-th registered prog, or NULL past the last. */
+const struct loam_prog *loam_engine_prog_at(int i);
+/* Fails unless every label declares its next labels and each names a label
+ * of the prog. */
+int loam_engine_check_prog(const struct loam_prog *prog, loam_err *err);
 
 #endif

@@ -2,6 +2,7 @@
  * The registry of progs and the outcome constructors. Progs register once
  * at start-up, before any engine thread runs, so lookups need no lock.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "engine/internal.h"
@@ -15,8 +16,10 @@ void loam_engine_register(const struct loam_prog *prog)
 {
 	if (loam_engine_find_prog(prog->name))
 		return; /* registering twice is harmless */
-	if (nprogs == MAX_PROGS)
-		abort(); /* a build-time limit: raise MAX_PROGS */
+	if (nprogs == MAX_PROGS) {
+		fprintf(stderr, "loam: more than %d progs; raise MAX_PROGS\n", MAX_PROGS);
+		abort(); /* a build-time limit */
+	}
 	progs[nprogs++] = prog;
 }
 
@@ -34,6 +37,40 @@ const struct loam_label *loam_engine_find_label(const struct loam_prog *prog, co
 		if (strcmp(l->name, name) == 0)
 			return l;
 	return NULL;
+}
+
+const struct loam_prog *loam_engine_prog_at(int i)
+{
+	return i >= 0 && i < nprogs ? progs[i] : NULL;
+}
+
+int loam_engine_check_prog(const struct loam_prog *prog, loam_err *err)
+{
+	for (const struct loam_label *l = prog->labels; l->name; l++) {
+		if (!l->next)
+			return loam_fail(err, LOAM_E_INVALID,
+					 "prog %s: label %s declares no next labels", prog->name,
+					 l->name);
+		for (const char *const *n = l->next; *n; n++)
+			if (!loam_engine_find_label(prog, *n))
+				return loam_fail(err, LOAM_E_INVALID,
+						 "prog %s: label %s names next label '%s', which "
+						 "the prog does not have",
+						 prog->name, l->name, *n);
+	}
+	return 0;
+}
+
+int loam_check_next(const struct loam_label *from, const char *prog, const char *to, loam_err *err)
+{
+	if (!from->next)
+		return 0;
+	for (const char *const *n = from->next; *n; n++)
+		if (strcmp(*n, to) == 0)
+			return 0;
+	return loam_fail(err, LOAM_E_INTERNAL,
+			 "prog %s: label %s went to '%s', which it does not declare as next", prog,
+			 from->name, to);
 }
 
 int loam_check_prog_label(const char *prog, const char *label, loam_err *err)

@@ -78,6 +78,27 @@ int loam_strand_signal(struct loam_db *db, const char *strand_id, const char *si
 	    DB_ARGS(DB_TEXT(strand_id), DB_TEXT(signal), DB_INT(now)), NULL, err);
 }
 
+int loam_strand_wake(struct loam_db *db, const char *strand_id, loam_err *err)
+{
+	/* An unconditional write: a running label's apply sees the schedule it
+	 * loaded has changed and keeps the strand due (dispatch.c). */
+	if (loam_db_exec(db, "UPDATE strand SET schedule = ? WHERE id = ? AND done = 0",
+			 DB_ARGS(DB_INT(loam_db_now_ms()), DB_TEXT(strand_id)), NULL, err) < 0)
+		return -1;
+	loam_engines_wake_all();
+	return 0;
+}
+
+int loam_strand_live(struct loam_db *db, const char *strand_id, bool *live, loam_err *err)
+{
+	cleanup_rows struct loam_db_rows *rows = NULL;
+	if (loam_db_query(db, "SELECT 1 FROM strand WHERE id = ? AND done = 0",
+			  DB_ARGS(DB_TEXT(strand_id)), &rows, err) < 0)
+		return -1;
+	*live = loam_db_rows_count(rows) > 0;
+	return 0;
+}
+
 static json_t *int_or_null(const struct loam_db_rows *r, size_t row, size_t col)
 {
 	return loam_db_rows_null(r, row, col) ? json_null()
@@ -99,7 +120,7 @@ static json_t *parsed_or_null(const struct loam_db_rows *r, size_t row, size_t c
 	return j ? j : json_string(s);
 }
 
-static json_t *signals_of(struct loam_db *db, const char *id, loam_err *err)
+json_t *loam_strand_signals(struct loam_db *db, const char *id, loam_err *err)
 {
 	cleanup_rows struct loam_db_rows *rows = NULL;
 	if (loam_db_query(db, "SELECT name FROM strand_signal WHERE strand_id = ? ORDER BY name",
@@ -118,7 +139,7 @@ static json_t *signals_of(struct loam_db *db, const char *id, loam_err *err)
 static json_t *status_row(struct loam_db *db, const struct loam_db_rows *r, size_t i, loam_err *err)
 {
 	cleanup_json json_t *stack = parsed_or_null(r, i, 3);
-	json_t *signals = signals_of(db, loam_db_rows_text(r, i, 0), err);
+	json_t *signals = loam_strand_signals(db, loam_db_rows_text(r, i, 0), err);
 	if (!signals)
 		return NULL;
 	return json_pack("{s:o, s:o, s:o, s:I, s:o, s:o, s:o, s:o, s:b, s:o, s:I, s:o, s:o, s:o, "

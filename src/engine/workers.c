@@ -9,11 +9,12 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
-#include <time.h>
 
 #include "engine/internal.h"
 #include "lib/cleanup.h"
+#include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/xalloc.h"
 
 #define STUCK_SCAN_MS 1000
 
@@ -37,6 +38,56 @@ struct loam_engine {
 	bool renewer_started;
 };
 
+/* The engines running in this process, for loam_strand_wake. */
+#define MAX_ENGINES 16
+static pthread_mutex_t engines_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct loam_engine *engines[MAX_ENGINES];
+static atomic_int workers_total, labels_running;
+
+int loam_engines_label_begin(void)
+{
+	int running = atomic_fetch_add(&labels_running, 1) + 1;
+	int idle = atomic_load(&workers_total) - running;
+	return idle > 0 ? idle : 0;
+}
+
+void loam_engines_label_end(void)
+{
+	atomic_fetch_sub(&labels_running, 1);
+}
+
+static void engines_add(struct loam_engine *e)
+{
+	pthread_mutex_lock(&engines_lock);
+	for (int i = 0; i < MAX_ENGINES; i++)
+		if (!engines[i]) {
+			engines[i] = e;
+			atomic_fetch_add(&workers_total, e->nworkers);
+			break;
+		}
+	pthread_mutex_unlock(&engines_lock);
+}
+
+static void engines_remove(struct loam_engine *e)
+{
+	pthread_mutex_lock(&engines_lock);
+	for (int i = 0; i < MAX_ENGINES; i++)
+		if (engines[i] == e) {
+			engines[i] = NULL;
+			atomic_fetch_sub(&workers_total, e->nworkers);
+		}
+	pthread_mutex_unlock(&engines_lock);
+}
+
+void loam_engines_wake_all(void)
+{
+	pthread_mutex_lock(&engines_lock);
+	for (int i = 0; i < MAX_ENGINES; i++)
+		if (engines[i])
+			loam_engine_wake(engines[i]);
+	pthread_mutex_unlock(&engines_lock);
+}
+
 static uint64_t wakes_seen(struct loam_engine *e)
 {
 	pthread_mutex_lock(&e->lock);
@@ -49,14 +100,7 @@ static uint64_t wakes_seen(struct loam_engine *e)
  * after `seen` was read (while the caller was busy) is not lost. */
 static void idle_since(struct loam_engine *e, int ms, uint64_t seen)
 {
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	struct timespec until = loam_abstime_in(ms);
 	pthread_mutex_lock(&e->lock);
 	if (!atomic_load(&e->stopping) && e->wakes == seen)
 		pthread_cond_timedwait(&e->wake, &e->lock, &until);
@@ -124,8 +168,13 @@ static void *renewer_main(void *arg)
 	struct loam_db *db = open_until_stopped(e, e->owner);
 	while (db && !atomic_load(&e->stopping)) {
 		idle(e, e->opts.lease_ms / 3);
-		int64_t now = loam_db_now_ms();
+		int64_t now = 0;
 		cleanup_err loam_err err = NULL;
+		/* The database's clock, as the lease was taken with. */
+		if (loam_db_clock_ms(db, &now, &err) < 0) {
+			log_warn("%s: renew leases: %s", e->owner, loam_err_msg(err));
+			continue;
+		}
 		for (int i = 0; i < e->nworkers && !atomic_load(&e->stopping); i++) {
 			if (loam_db_exec(
 				db,
@@ -157,12 +206,10 @@ int loam_engine_start(const struct loam_engine_opts *opts, struct loam_engine **
 {
 	if (!opts->owner || !*opts->owner)
 		return loam_fail(err, LOAM_E_INVALID, "engine: a lease owner name is required");
-	struct loam_engine *e = calloc(1, sizeof(*e));
-	if (!e)
-		abort();
+	struct loam_engine *e = xcalloc(1, sizeof(*e));
 	e->opts = *opts;
-	e->db_url = opts->db_url ? strdup(opts->db_url) : NULL;
-	e->owner = strdup(opts->owner);
+	e->db_url = xstrdup(opts->db_url);
+	e->owner = xstrdup(opts->owner);
 	e->opts.db_url = e->db_url;
 	e->opts.owner = e->owner;
 	if (e->opts.workers <= 0)
@@ -173,9 +220,7 @@ int loam_engine_start(const struct loam_engine_opts *opts, struct loam_engine **
 		e->opts.poll_ms = 200;
 	pthread_mutex_init(&e->lock, NULL);
 	pthread_cond_init(&e->wake, NULL);
-	e->workers = calloc((size_t)e->opts.workers, sizeof(*e->workers));
-	if (!e->workers)
-		abort();
+	e->workers = xcalloc((size_t)e->opts.workers, sizeof(*e->workers));
 	for (int i = 0; i < e->opts.workers; i++) {
 		struct worker *w = &e->workers[i];
 		*w = (struct worker){.e = e, .index = i};
@@ -191,6 +236,7 @@ int loam_engine_start(const struct loam_engine_opts *opts, struct loam_engine **
 		e->nworkers = i + 1;
 	}
 	e->renewer_started = pthread_create(&e->renewer, NULL, renewer_main, e) == 0;
+	engines_add(e);
 	log_info("engine %s: %d workers, lease %d ms", e->owner, e->nworkers, e->opts.lease_ms);
 	*out = e;
 	return 0;
@@ -200,6 +246,7 @@ void loam_engine_stop(struct loam_engine *e)
 {
 	if (!e)
 		return;
+	engines_remove(e);
 	pthread_mutex_lock(&e->lock);
 	atomic_store(&e->stopping, true);
 	pthread_cond_broadcast(&e->wake);

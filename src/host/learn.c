@@ -9,7 +9,8 @@
 #include <string.h>
 #include <sys/utsname.h>
 
-#include "learn.h"
+#include "host/learn.h"
+#include "proto/agent.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
 
@@ -78,12 +79,12 @@ static int learn_system(struct learn_ctx *c, loam_err *err)
 	}
 	if (!c->arch && !(c->arch = loam_arch_normalize(machine, err)))
 		return loam_err_wrap(err, "arch of %s", c->root->dir);
-	put_str(c, "arch", c->arch->name, arch_source);
+	put_str(c, LOAM_KEY_ARCH, c->arch->name, arch_source);
 	put_str(c, "uname_machine", machine, arch_source);
 	if (c->root->is_host)
-		put_str(c, "kernel", u.release, "uname(2)");
+		put_str(c, LOAM_FACT_KERNEL, u.release, "uname(2)");
 	else
-		put_str(c, "kernel", tree_release ? tree_release : "",
+		put_str(c, LOAM_FACT_KERNEL, tree_release ? tree_release : "",
 			tree_release ? "/proc/sys/kernel/osrelease" : "unavailable");
 	return 0;
 }
@@ -138,12 +139,12 @@ static void put_core_types(struct learn_ctx *c, const struct learn_cpu_topo *cpu
 static void put_topology(struct learn_ctx *c, const struct learn_topo_summary *s)
 {
 	const char *topo = "/sys/devices/system/cpu/cpu*/topology";
-	put_int(c, "cpus", s->cpus, "/sys/devices/system/cpu/present ∩ online");
-	put_int(c, "cores", s->cores, topo);
-	put_int(c, "sockets", s->sockets, topo);
-	put_int(c, "dies", s->dies, topo);
+	put_int(c, LOAM_FACT_CPUS, s->cpus, "/sys/devices/system/cpu/present ∩ online");
+	put_int(c, LOAM_FACT_CORES, s->cores, topo);
+	put_int(c, LOAM_FACT_SOCKETS, s->sockets, topo);
+	put_int(c, LOAM_FACT_DIES, s->dies, topo);
 	put_int(c, "clusters", s->clusters, topo);
-	put_int(c, "threads_per_core", s->threads_per_core, topo);
+	put_int(c, LOAM_FACT_THREADS_PER_CORE, s->threads_per_core, topo);
 	json_object_set_new(c->facts, "threads_per_core_uniform", json_boolean(s->threads_uniform));
 	json_object_set_new(c->facts, "heterogeneous",
 			    json_boolean(!s->threads_uniform || s->core_types > 1));
@@ -168,7 +169,7 @@ static int learn_cpus(struct learn_ctx *c, loam_err *err)
 		cpus[i].model = models[i];
 	}
 	/* The model of the lowest CPU, before summarizing reorders them. */
-	put_str(c, "cpu_model", cpus[0].model, "/proc/cpuinfo");
+	put_str(c, LOAM_FACT_CPU_MODEL, cpus[0].model, "/proc/cpuinfo");
 	struct learn_topo_summary s;
 	learn_topology_summarize(cpus, n, &s);
 	put_topology(c, &s);
@@ -189,7 +190,7 @@ static void learn_numa(struct learn_ctx *c)
 	unsigned nodes = 0;
 	cleanup_err loam_err err = NULL;
 	learn_each_dir(c->root, "sys/devices/system/node", "node", false, count_dir, &nodes, &err);
-	put_int(c, "numa_nodes", nodes ? nodes : 1,
+	put_int(c, LOAM_FACT_NUMA_NODES, nodes ? nodes : 1,
 		nodes ? "/sys/devices/system/node/node*" : "no NUMA nodes listed: one node");
 }
 
@@ -198,13 +199,13 @@ static int learn_mem(struct learn_ctx *c, loam_err *err)
 	struct learn_memory m;
 	if (learn_memory(c->root, &m, err) < 0)
 		return -1;
-	put_int(c, "memory_gib", (long long)m.gib, m.path);
+	put_int(c, LOAM_FACT_MEMORY_GIB, (long long)m.gib, m.path);
 	put_str(c, "memory_source", m.source, NULL);
 	long total, avail;
 	learn_hugepages_1g(c->root, &total, &avail);
 	const char *hp = "/sys/kernel/mm/hugepages/hugepages-1048576kB";
-	put_int(c, "hugepages_1g_total", total, hp);
-	put_int(c, "hugepages_1g_free", avail, hp);
+	put_int(c, LOAM_FACT_HUGEPAGES_TOTAL, total, hp);
+	put_int(c, LOAM_FACT_HUGEPAGES_FREE, avail, hp);
 	return 0;
 }
 
@@ -214,8 +215,8 @@ static int learn_disk(struct learn_ctx *c, const char *storage_dir, loam_err *er
 	if (learn_storage(storage_dir, &total, &avail, err) < 0)
 		return -1;
 	put_str(c, "storage_dir", storage_dir, NULL);
-	put_int(c, "storage_total_gib", (long long)total, "statvfs(storage_dir)");
-	put_int(c, "storage_available_gib", (long long)avail, "statvfs(storage_dir)");
+	put_int(c, LOAM_FACT_STORAGE_TOTAL, (long long)total, "statvfs(storage_dir)");
+	put_int(c, LOAM_FACT_STORAGE_AVAILABLE, (long long)avail, "statvfs(storage_dir)");
 	return 0;
 }
 
@@ -229,7 +230,7 @@ static void learn_kvm(struct learn_ctx *c)
 	learn_kvm_probe(c->root, flags, &probe, module, sizeof(module));
 	const char *reason = "";
 	bool usable = c->arch->kvm_usable(&probe, &reason);
-	json_object_set_new(c->facts, "kvm", json_boolean(usable));
+	json_object_set_new(c->facts, LOAM_FACT_KVM, json_boolean(usable));
 	json_object_set_new(c->facts, "kvm_reason", json_string(reason));
 	json_object_set_new(c->facts, "kvm_module", json_string(module));
 	json_object_set_new(c->sources, "kvm",
@@ -247,11 +248,11 @@ static void learn_os(struct learn_ctx *c)
 		    learn_os_release_pretty(buf, &pretty, &err) == 0) {
 			char source[32];
 			snprintf(source, sizeof(source), "/%s", paths[i]);
-			put_str(c, "os", pretty, source);
+			put_str(c, LOAM_FACT_OS, pretty, source);
 			return;
 		}
 	}
-	put_str(c, "os", "", "unavailable");
+	put_str(c, LOAM_FACT_OS, "", "unavailable");
 }
 
 static int learn_all(struct learn_ctx *c, const char *storage_dir, loam_err *err)

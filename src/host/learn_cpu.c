@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "learn.h"
+#include "host/learn.h"
 #include "lib/cleanup.h"
 
 /* ---- cpu lists ---- */

@@ -16,7 +16,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "learn.h"
+#include "host/learn.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "learn.h"
+#include "host/learn.h"
 #include "lib/cleanup.h"
 
 #define KIB_PER_GIB	       (1024ull * 1024)

@@ -17,7 +17,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "learn.h"
+#include "host/learn.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 

@@ -7,31 +7,51 @@
 #include <string.h>
 
 #include "lib/log.h"
-#include "verbs.h"
+#include "host/verbs.h"
+#include "proto/agent.h"
 
 static const struct loam_host_verb verbs[] = {
-    {"arch", "arch [NAME...]   print this machine's arch, or normalize names", loam_host_verb_arch},
-    {"learn", "learn [--root DIR] [--storage-dir DIR]   print host facts as JSON",
+    {LOAM_VERB_ARCH, "arch [NAME...]   print this machine's arch, or normalize names",
+     loam_host_verb_arch},
+    {LOAM_VERB_LEARN, "learn [--root DIR] [--storage-dir DIR]   print host facts as JSON",
      loam_host_verb_learn},
-    {"vm-prep", "vm-prep --state-dir DIR < SPEC.json   create a VM's user, dir, disk, VARS, seed",
+    {LOAM_VERB_VM_PREP,
+     "vm-prep --state-dir DIR < SPEC.json   create a VM's user, dir, disk, VARS, seed",
      loam_host_verb_vm_prep},
-    {"vm-start", "vm-start ID --state-dir DIR   start the VM's QEMU as its user",
+    {LOAM_VERB_VM_START, "vm-start ID --state-dir DIR   start the VM's QEMU as its user",
      loam_host_verb_vm_start},
-    {"vm-argv", "vm-argv ID --state-dir DIR   print the QEMU argv vm-start runs, as JSON",
+    {LOAM_VERB_VM_ARGV, "vm-argv ID --state-dir DIR   print the QEMU argv vm-start runs, as JSON",
      loam_host_verb_vm_argv},
-    {"vm-status", "vm-status ID --state-dir DIR   print process, QMP and readiness as JSON",
+    {LOAM_VERB_VM_STATUS, "vm-status ID --state-dir DIR   print process, QMP and readiness as JSON",
      loam_host_verb_vm_status},
-    {"vm-wait-ready",
+    {LOAM_VERB_VM_WAIT_READY,
      "vm-wait-ready ID --state-dir DIR [--timeout S]   wait for the guest's readiness line",
      loam_host_verb_vm_wait_ready},
-    {"vm-stop", "vm-stop ID --state-dir DIR [--timeout S]   power down, quit, then kill",
+    {LOAM_VERB_VM_STOP, "vm-stop ID --state-dir DIR [--timeout S]   power down, quit, then kill",
      loam_host_verb_vm_stop},
-    {"vm-purge", "vm-purge ID --state-dir DIR   stop and remove the VM's processes, dir and user",
+    {LOAM_VERB_VM_PURGE,
+     "vm-purge ID --state-dir DIR   stop and remove the VM's processes, dir and user",
      loam_host_verb_vm_purge},
-    {"install", "install   install the artifacts of a JSON request on stdin",
+    {LOAM_VERB_VM_NET,
+     "vm-net ID --state-dir DIR < NET.json   apply a changed network (open ports, egress)",
+     loam_host_verb_vm_net},
+    {LOAM_VERB_INSTALL, "install   install the artifacts of a JSON request on stdin",
      loam_host_verb_install},
-    {"uninstall", "uninstall   remove artifact versions named in a JSON request on stdin",
+    {LOAM_VERB_UNINSTALL, "uninstall   remove artifact versions named in a JSON request on stdin",
      loam_host_verb_uninstall},
+    {LOAM_VERB_JOB_START,
+     "job-start NAME --state-dir DIR [--wait-ms N] [--reap] -- VERB ARGS...   run a long verb "
+     "detached",
+     loam_host_verb_job_start},
+    {LOAM_VERB_JOB_STATUS,
+     "job-status NAME --state-dir DIR [--wait-ms N] [--reap]   how a detached job is doing",
+     loam_host_verb_job_status},
+    {LOAM_VERB_JOB_CANCEL, "job-cancel NAME --state-dir DIR   kill a detached job and forget it",
+     loam_host_verb_job_cancel},
+    {LOAM_VERB_WATCH,
+     "watch --state-dir DIR [--timeout-ms N] [--vm ID]... [--job NAME]...   wait for the first "
+     "VM that booted or job that ended",
+     loam_host_verb_watch},
 };
 
 static int usage(FILE *out)

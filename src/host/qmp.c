@@ -2,7 +2,7 @@
  * QMP over a unix socket; see qmp.h. QMP messages are JSON objects, one per
  * line, so the reader splits on '\n' and hands each line to jansson.
  */
-#include "qmp.h"
+#include "host/qmp.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -3,7 +3,7 @@
  */
 #include <stdio.h>
 
-#include "verbs.h"
+#include "host/verbs.h"
 
 int loam_host_report(const char *verb, loam_err *err)
 {

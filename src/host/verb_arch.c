@@ -8,7 +8,7 @@
 
 #include "arch/arch.h"
 #include "lib/cleanup.h"
-#include "verbs.h"
+#include "host/verbs.h"
 
 int loam_host_verb_arch(int argc, char **argv)
 {

@@ -5,31 +5,35 @@
  *   {"prefix": "/opt/loam",
  *    "entries": [{"component": "firmware", "name": "edk2", "version": "V",
  *                 "arch": "x64", "kind": "tarball", "url": "http://...",
- *                 "sha256": "<hex>", "size": N, "dest": "/opt/loam/..."},
+ *                 "sha256": "<hex>", "size": N},
  *                {"component": "vmm", "name": "qemu", "version": "V",
- *                 "arch": "x64", "kind": "debian-package",
- *                 "package": "qemu-system-x86", "package_version": "V"}]}
+ *                 "arch": "x64", "kind": "tarball", "url": "...", "sha256": "...",
+ *                 "size": N, "depends": ["libaio1", "zlib1g", ...]}]}
  *
- * Every file or tarball entry owns one directory, `dest` (default
- * PREFIX/<component>/<name>/<version>/<arch>). It is downloaded (curl, else
- * wget: the agent stays static, so no libcurl) into a temp file next to that
- * directory, checked for size and sha256, fsynced, unpacked or moved into a
- * staging directory with a marker holding the digest, and renamed into
- * place. A mismatch names component, version, host and both digests and
- * leaves nothing at dest. An entry whose marker (and file) already match is
- * "already". Leftover temp files of an interrupted run are removed first, so
- * running the verb again resumes after a crash.
+ * Every entry owns one directory, PREFIX/<component>/<name>/<version>/<arch>
+ * (each part checked: no empty part, no "..", no other place; there is no
+ * way to name another). It is downloaded (curl, else wget: the agent stays
+ * static, so no libcurl) into a temp file next to that directory, checked
+ * for size and sha256, fsynced, unpacked or moved into a staging directory
+ * with a marker holding the digest, made readable to all (a VM's user runs
+ * the binaries and reads the images), and renamed into place. A mismatch
+ * names component, version, host and both digests and leaves nothing
+ * there. An entry whose marker (and file) already match is "already".
+ * Leftover temp files of an interrupted run are removed first, so running
+ * the verb again resumes after a crash. A bundle's `depends` are then
+ * checked with dpkg-query and the missing ones installed with apt-get
+ * (host/depends.h).
  *
  * Output: {"host": H, "results": [{"component", "name", "version", "arch",
- * "state": installed|already|unavailable|failed, "path", "sha256",
- * "error"}]}. Exit 0 when nothing failed, 1 when an entry failed, 2 for a
- * malformed request.
+ * "state": installed|already|unavailable|failed, "path", "sha256", "error",
+ * "depends": {...}}]}: unavailable when the files are in place but the
+ * host could not check or install the packages they need. Exit 0 when
+ * nothing failed, 1 when an entry failed, 2 for a malformed request.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,30 +49,25 @@
 #include "lib/sha256.h"
 #include "lib/spawn.h"
 #include "lib/valid.h"
-#include "verbs.h"
+#include "lib/xalloc.h"
+#include "host/depends.h"
+#include "host/verbs.h"
+#include "proto/agent.h"
 
 #define REQUEST_MAX	 (4u << 20)
 #define DOWNLOAD_TIMEOUT (30 * 60 * 1000)
 #define MARKER		 ".loam-artifact"
 
+#define DEPENDS_MAX 256
+
 struct install_entry {
 	const char *component, *name, *version, *arch, *kind;
-	const char *url, *sha256, *package, *package_version;
+	const char *url, *sha256;
 	uint64_t size;
+	const char *depends[DEPENDS_MAX + 1];
+	size_t ndepends;
 	char dest[4096];
 };
-
-/* A formatted path, malloc'd (NULL only when out of memory). */
-__attribute__((format(printf, 1, 2))) static char *fmt(const char *f, ...)
-{
-	va_list ap;
-	va_start(ap, f);
-	char *s = NULL;
-	if (vasprintf(&s, f, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
 
 static const char *host_name(void)
 {
@@ -76,36 +75,6 @@ static const char *host_name(void)
 	if (!name[0] && gethostname(name, sizeof name - 1) < 0)
 		snprintf(name, sizeof name, "unknown-host");
 	return name;
-}
-
-/* Same word rules as the manifest loader: no "..", never an option. */
-static bool word_ok(const char *s)
-{
-	size_t n = s ? strlen(s) : 0;
-	if (n == 0 || n > 128 || s[0] == '.' || s[0] == '-')
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || strchr(".+~:_-", *s)))
-			return false;
-	return true;
-}
-
-static bool url_ok(const char *s)
-{
-	if (!s || strlen(s) > 2048 ||
-	    (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0))
-		return false;
-	for (; *s; s++)
-		if (*s <= ' ' || *s == 0x7f || strchr("\"'\\`<>{}|^", *s))
-			return false;
-	return true;
-}
-
-static bool abs_path_ok(const char *s)
-{
-	return s && s[0] == '/' && strlen(s) < 3000 && !strstr(s, "/..") && !strstr(s, "/./") &&
-	       !loam_has_unsafe_chars(s);
 }
 
 static bool one_of(const char *s, const char *const *set)
@@ -121,53 +90,87 @@ static const char *str(const json_t *e, const char *key)
 	return json_string_value(json_object_get(e, key));
 }
 
+static const char *const entry_keys[] = {
+    LOAM_KEY_COMPONENT, LOAM_KEY_NAME,	 LOAM_KEY_VERSION, LOAM_KEY_ARCH,    LOAM_KEY_KIND,
+    LOAM_KEY_URL,	LOAM_KEY_SHA256, LOAM_KEY_SIZE,	   LOAM_KEY_DEPENDS, NULL};
+
+/* The first key of e the verb does not take (a "dest" among them: an
+ * artifact never lands anywhere but under the prefix), or NULL. */
+static const char *unknown_key(const json_t *e)
+{
+	const char *key;
+	const json_t *v;
+	json_object_foreach((json_t *)e, key, v)
+	{
+		if (!one_of(key, entry_keys))
+			return key;
+	}
+	return NULL;
+}
+
+static const char *parse_depends(const json_t *e, struct install_entry *out)
+{
+	const json_t *list = json_object_get(e, LOAM_KEY_DEPENDS), *v;
+	if (!list)
+		return NULL;
+	if (!json_is_array(list) || json_array_size(list) > DEPENDS_MAX)
+		return LOAM_KEY_DEPENDS;
+	size_t i;
+	json_array_foreach(list, i, v)
+	{
+		if (!loam_valid_debian_package(json_string_value(v)))
+			return LOAM_KEY_DEPENDS;
+		out->depends[out->ndepends++] = json_string_value(v);
+	}
+	return NULL;
+}
+
+/* The prefix is an absolute path without "..", "." or an empty part. */
+static bool prefix_ok(const char *prefix)
+{
+	size_t n = prefix ? strlen(prefix) : 0;
+	return loam_valid_install_path(prefix) && n > 1 && prefix[n - 1] != '/' &&
+	       !strstr(prefix, "//") && !strstr(prefix, "/../") && !strstr(prefix, "/./") &&
+	       !(n >= 3 && strcmp(prefix + n - 3, "/..") == 0) &&
+	       !(n >= 2 && strcmp(prefix + n - 2, "/.") == 0);
+}
+
 static int parse_entry(const json_t *e, size_t i, const char *prefix, struct install_entry *out,
 		       loam_err *err)
 {
 	static const char *const components[] = {"vmm", "firmware", "image", "storage", NULL};
-	static const char *const kinds[] = {"file", "tarball", "debian-package", NULL};
+	static const char *const kinds[] = {"file", "tarball", NULL};
 	*out = (struct install_entry){
-	    .component = str(e, "component"),
-	    .name = str(e, "name"),
-	    .version = str(e, "version"),
-	    .arch = str(e, "arch"),
-	    .kind = str(e, "kind"),
-	    .url = str(e, "url"),
-	    .sha256 = str(e, "sha256"),
-	    .package = str(e, "package"),
-	    .package_version = str(e, "package_version"),
+	    .component = str(e, LOAM_KEY_COMPONENT),
+	    .name = str(e, LOAM_KEY_NAME),
+	    .version = str(e, LOAM_KEY_VERSION),
+	    .arch = str(e, LOAM_KEY_ARCH),
+	    .kind = str(e, LOAM_KEY_KIND),
+	    .url = str(e, LOAM_KEY_URL),
+	    .sha256 = str(e, LOAM_KEY_SHA256),
 	};
-	const char *bad = !one_of(out->component, components)		   ? "component"
-			  : !word_ok(out->name)				   ? "name"
-			  : !word_ok(out->version)			   ? "version"
-			  : !loam_arch_by_name(out->arch ? out->arch : "") ? "arch"
-			  : !one_of(out->kind, kinds)			   ? "kind"
-									   : NULL;
-	if (!bad && strcmp(out->kind, "debian-package") == 0) {
-		bad = !word_ok(out->package)	       ? "package"
-		      : !word_ok(out->package_version) ? "package_version"
-						       : NULL;
-	} else if (!bad) {
-		const json_t *size = json_object_get(e, "size");
-		const char *dest = str(e, "dest");
-		bad = !url_ok(out->url)					       ? "url"
-		      : !loam_sha256_hex_valid(out->sha256)		       ? "sha256"
-		      : !json_is_integer(size) || json_integer_value(size) < 0 ? "size"
-		      : dest && !abs_path_ok(dest)			       ? "dest"
-		      : !dest && !abs_path_ok(prefix)			       ? "prefix"
-									       : NULL;
-		if (!bad) {
-			out->size = (uint64_t)json_integer_value(size);
-			if (dest)
-				snprintf(out->dest, sizeof out->dest, "%s", dest);
-			else
-				snprintf(out->dest, sizeof out->dest, "%s/%s/%s/%s/%s", prefix,
-					 out->component, out->name, out->version, out->arch);
-		}
-	}
+	const json_t *size = json_object_get(e, LOAM_KEY_SIZE);
+	const char *bad = !json_is_object(e)					   ? "entry"
+			  : unknown_key(e)					   ? unknown_key(e)
+			  : !one_of(out->component, components)			   ? "component"
+			  : !loam_valid_artifact_word(out->name)		   ? "name"
+			  : !loam_valid_artifact_word(out->version)		   ? "version"
+			  : !loam_arch_by_name(out->arch ? out->arch : "")	   ? "arch"
+			  : !one_of(out->kind, kinds)				   ? "kind"
+			  : !loam_valid_http_url(out->url)			   ? "url"
+			  : !loam_sha256_hex_valid(out->sha256)			   ? "sha256"
+			  : !json_is_integer(size) || json_integer_value(size) < 0 ? "size"
+			  : !prefix_ok(prefix)					   ? "prefix"
+					       : parse_depends(e, out);
 	if (bad)
 		return loam_fail(err, LOAM_E_INVALID,
-				 "request entry %zu: field '%s' is missing or invalid", i, bad);
+				 "request entry %zu: field '%s' is missing, invalid or not "
+				 "accepted (an artifact installs under "
+				 "PREFIX/<component>/<name>/<version>/<arch> only)",
+				 i, bad);
+	out->size = (uint64_t)json_integer_value(size);
+	snprintf(out->dest, sizeof out->dest, "%s/%s/%s/%s/%s", prefix, out->component, out->name,
+		 out->version, out->arch);
 	return 0;
 }
 
@@ -188,7 +191,7 @@ static bool have_program(const char *name)
 	cleanup_free char *copy = strdup(path && *path ? path : "/usr/sbin:/usr/bin:/sbin:/bin");
 	char *save = NULL;
 	for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-		cleanup_free char *p = fmt("%s/%s", d, name);
+		cleanup_free char *p = xasprintf("%s/%s", d, name);
 		if (p && access(p, X_OK) == 0)
 			return true;
 	}
@@ -214,10 +217,10 @@ static const char *base_of(const char *path)
 static void remove_leftovers(const char *parent, const char *leaf)
 {
 	cleanup_dir DIR *d = opendir(parent);
-	cleanup_free char *prefix = fmt(".%s.", leaf);
+	cleanup_free char *prefix = xasprintf(".%s.", leaf);
 	for (struct dirent *de; prefix && d && (de = readdir(d));)
 		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0) {
-			cleanup_free char *p = fmt("%s/%s", parent, de->d_name);
+			cleanup_free char *p = xasprintf("%s/%s", parent, de->d_name);
 			if (p)
 				remove_tree(p);
 		}
@@ -267,7 +270,7 @@ static int check_digest(const struct install_entry *e, const char *file, char go
 static bool already_installed(const struct install_entry *e, const char *file)
 {
 	char buf[80] = "";
-	cleanup_free char *marker = fmt("%s/" MARKER, e->dest);
+	cleanup_free char *marker = xasprintf("%s/" MARKER, e->dest);
 	cleanup_fclose FILE *f = marker ? fopen(marker, "r") : NULL;
 	if (!f || !fgets(buf, sizeof buf, f) || strncmp(buf, e->sha256, 64) != 0)
 		return false;
@@ -295,12 +298,12 @@ static int fill_stage(const struct install_entry *e, const char *tmp, const char
 		loam_spawn(&so, &r, NULL);
 		loam_spawn_result_free(&r);
 	} else {
-		cleanup_free char *path = fmt("%s/%s", stage, file_name);
+		cleanup_free char *path = xasprintf("%s/%s", stage, file_name);
 		if (!path || rename(tmp, path) < 0)
 			return loam_fail_errno(err, "rename %s", tmp);
 	}
 	char line[128];
-	cleanup_free char *marker = fmt("%s/" MARKER, stage);
+	cleanup_free char *marker = xasprintf("%s/" MARKER, stage);
 	if (!marker)
 		return loam_fail(err, LOAM_E_INTERNAL, "out of memory");
 	int n = snprintf(line, sizeof line, "%s %llu\n", e->sha256, (unsigned long long)e->size);
@@ -318,8 +321,8 @@ static int install_files(const struct install_entry *e, const char *file, char g
 	if (loam_mkdir_p(parent, 0755, err) < 0)
 		return -1;
 	remove_leftovers(parent, leaf);
-	cleanup_free char *tmp = fmt("%s/.%s.part-XXXXXX", parent, leaf);
-	cleanup_free char *stage = fmt("%s/.%s.stage-XXXXXX", parent, leaf);
+	cleanup_free char *tmp = xasprintf("%s/.%s.part-XXXXXX", parent, leaf);
+	cleanup_free char *stage = xasprintf("%s/.%s.stage-XXXXXX", parent, leaf);
 	if (!tmp || !stage)
 		return loam_fail(err, LOAM_E_INTERNAL, "out of memory");
 	cleanup_close int fd = mkstemp(tmp);
@@ -330,6 +333,8 @@ static int install_files(const struct install_entry *e, const char *file, char g
 	    fsync_path(tmp, err) == 0) {
 		if (!mkdtemp(stage))
 			loam_fail_errno(err, "create a staging dir in %s", parent);
+		else if (chmod(stage, 0755) < 0)
+			loam_fail_errno(err, "chmod %s", stage);
 		else if (fill_stage(e, tmp, stage, base_of(file), err) == 0) {
 			remove_tree(e->dest); /* a stale install of the same version */
 			rc = rename(stage, e->dest) < 0
@@ -352,10 +357,10 @@ static int file_path_of(const struct install_entry *e, char *out, size_t len, lo
 	size_t n = q ? (size_t)(q - e->url) : strlen(e->url);
 	cleanup_free char *url = strndup(e->url, n);
 	const char *b = url ? base_of(url) : "";
-	if (!word_ok(b))
+	if (!loam_valid_artifact_word(b))
 		return loam_fail(err, LOAM_E_INVALID, "%s %s: the URL does not end in a file name",
 				 e->component, e->name);
-	cleanup_free char *p = fmt("%s/%s", e->dest, b);
+	cleanup_free char *p = xasprintf("%s/%s", e->dest, b);
 	if (!p || strlen(p) >= len)
 		return loam_fail(err, LOAM_E_INVALID, "%s %s: the install path is too long",
 				 e->component, e->name);
@@ -370,80 +375,47 @@ static json_t *install_artifact(const struct install_entry *e, loam_err *err)
 		return NULL;
 	const char *path = strcmp(e->kind, "file") == 0 ? file : e->dest;
 	if (already_installed(e, file))
-		return json_pack("{s:s, s:s, s:s}", "state", "already", "path", path, "sha256",
-				 e->sha256);
+		return json_pack("{s:s, s:s, s:s}", LOAM_KEY_STATE, "already", LOAM_KEY_PATH, path,
+				 LOAM_KEY_SHA256, e->sha256);
 	if (install_files(e, file, got, err) < 0)
-		return json_pack("{s:s, s:s, s:s}", "state", "failed", "sha256", got, "error",
-				 loam_err_msg(*err));
-	return json_pack("{s:s, s:s, s:s}", "state", "installed", "path", path, "sha256",
-			 e->sha256);
+		return json_pack("{s:s, s:s, s:s}", LOAM_KEY_STATE, "failed", LOAM_KEY_SHA256, got,
+				 LOAM_KEY_ERROR, loam_err_msg(*err));
+	return json_pack("{s:s, s:s, s:s}", LOAM_KEY_STATE, "installed", LOAM_KEY_PATH, path,
+			 LOAM_KEY_SHA256, e->sha256);
 }
 
-/* dpkg-query's idea of the installed version, or "" (NULL: no dpkg). */
-static char *dpkg_version(const char *package)
+/* The bundle's system packages, once its files are in place: an entry
+ * whose packages could not be checked is unavailable, one whose apt-get
+ * failed is failed. */
+static void ensure_depends(const struct install_entry *e, json_t *res)
 {
-	if (!have_program("dpkg-query"))
-		return NULL;
-	const char *argv[] = {"dpkg-query", "-W", "-f", "${Version}", "--", package, NULL};
-	struct loam_spawn_opts o = {.argv = argv, .timeout_ms = 60000};
-	struct loam_spawn_result r = {0};
-	char *v = NULL;
-	if (loam_spawn(&o, &r, NULL) == 0)
-		v = strdup(r.exit_status == 0 && !r.signaled ? r.out : "");
-	loam_spawn_result_free(&r);
-	return v;
-}
-
-static json_t *install_package(const struct install_entry *e)
-{
-	cleanup_free char *have = dpkg_version(e->package);
-	if (!have)
-		return json_pack("{s:s, s:s}", "state", "unavailable", "error",
-				 "no dpkg on this host: debian-package entries cannot be installed "
-				 "here; provide the VMM and storage backend another way");
-	if (strcmp(have, e->package_version) == 0)
-		return json_pack("{s:s, s:s}", "state", "already", "path", e->package);
-	if (!have_program("apt-get"))
-		return json_pack("{s:s, s:s}", "state", "failed", "error",
-				 "dpkg is here but apt-get is not");
-	char spec[300];
-	snprintf(spec, sizeof spec, "%s=%s", e->package, e->package_version);
-	const char *argv[] = {
-	    "apt-get", "install", "-y", "-q", "--no-install-recommends", "--allow-downgrades",
-	    "--",      spec,	  NULL};
-	const char *envp[] = {"DEBIAN_FRONTEND=noninteractive",
-			      "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
-	struct loam_spawn_opts o = {.argv = argv, .envp = envp, .timeout_ms = DOWNLOAD_TIMEOUT};
-	struct loam_spawn_result r = {0};
-	cleanup_err loam_err err = NULL;
-	int rc = loam_spawn_ok(&o, &r, &err);
-	loam_spawn_result_free(&r);
-	cleanup_free char *now = dpkg_version(e->package);
-	if (rc == 0 && now && strcmp(now, e->package_version) == 0)
-		return json_pack("{s:s, s:s}", "state", "installed", "path", e->package);
-	char msg[1024];
-	snprintf(msg, sizeof msg, "%s %s version %s on host %s: apt-get install %s failed: %s",
-		 e->component, e->name, e->version, host_name(), spec,
-		 err ? loam_err_msg(err) : "the installed version differs");
-	return json_pack("{s:s, s:s}", "state", "failed", "error", msg);
+	if (e->ndepends == 0 ||
+	    strcmp(json_string_value(json_object_get(res, LOAM_KEY_STATE)), "failed") == 0)
+		return;
+	char what[512];
+	snprintf(what, sizeof what, "%s %s version %s (%s) on host %s", e->component, e->name,
+		 e->version, e->arch, host_name());
+	json_t *d = host_depends_ensure(e->depends, e->ndepends, what);
+	const char *state = json_string_value(json_object_get(d, LOAM_KEY_STATE));
+	if (strcmp(state, "unavailable") == 0 || strcmp(state, "failed") == 0) {
+		json_object_set_new(res, LOAM_KEY_STATE, json_string(state));
+		json_object_set(res, LOAM_KEY_ERROR, json_object_get(d, LOAM_KEY_ERROR));
+	}
+	json_object_set_new(res, LOAM_KEY_DEPENDS, d);
 }
 
 static json_t *install_one(const struct install_entry *e)
 {
-	json_t *res;
-	if (strcmp(e->kind, "debian-package") == 0) {
-		res = install_package(e);
-	} else {
-		cleanup_err loam_err err = NULL;
-		res = install_artifact(e, &err);
-		if (!res)
-			res =
-			    json_pack("{s:s, s:s}", "state", "failed", "error", loam_err_msg(err));
-	}
-	json_object_set_new(res, "component", json_string(e->component));
-	json_object_set_new(res, "name", json_string(e->name));
-	json_object_set_new(res, "version", json_string(e->version));
-	json_object_set_new(res, "arch", json_string(e->arch));
+	cleanup_err loam_err err = NULL;
+	json_t *res = install_artifact(e, &err);
+	if (!res)
+		res = json_pack("{s:s, s:s}", LOAM_KEY_STATE, "failed", LOAM_KEY_ERROR,
+				loam_err_msg(err));
+	ensure_depends(e, res);
+	json_object_set_new(res, LOAM_KEY_COMPONENT, json_string(e->component));
+	json_object_set_new(res, LOAM_KEY_NAME, json_string(e->name));
+	json_object_set_new(res, LOAM_KEY_VERSION, json_string(e->version));
+	json_object_set_new(res, LOAM_KEY_ARCH, json_string(e->arch));
 	return res;
 }
 
@@ -453,23 +425,28 @@ static int parse_request(const char *buf, size_t len, json_t **out, const char *
 	json_t *req = loam_json_parse(buf, len, "install request", err);
 	if (!req)
 		return -1;
-	if (!json_is_array(json_object_get(req, "entries"))) {
+	if (!json_is_array(json_object_get(req, LOAM_KEY_ENTRIES))) {
 		json_decref(req);
 		return loam_fail(err, LOAM_E_INVALID,
 				 "install request: 'entries' must be an array");
 	}
-	*prefix = json_string_value(json_object_get(req, "prefix"));
+	*prefix = json_string_value(json_object_get(req, LOAM_KEY_PREFIX));
 	if (!*prefix)
 		*prefix = "/opt/loam";
 	*out = req;
 	return 0;
 }
 
-static int read_request(json_t **out, const char **prefix, loam_err *err)
+/* The JSON request on stdin of install and uninstall, which take no
+ * arguments. */
+static int read_request(int argc, json_t **out, const char **prefix, loam_err *err)
 {
-	cleanup_free char *buf = malloc(REQUEST_MAX + 1);
-	size_t len = buf ? fread(buf, 1, REQUEST_MAX + 1, stdin) : 0;
-	if (!buf || len > REQUEST_MAX)
+	if (argc != 1)
+		return loam_fail(err, LOAM_E_INVALID,
+				 "takes no arguments; the request is JSON on stdin");
+	cleanup_free char *buf = xmalloc(REQUEST_MAX + 1);
+	size_t len = fread(buf, 1, REQUEST_MAX + 1, stdin);
+	if (len > REQUEST_MAX)
 		return loam_fail(err, LOAM_E_INVALID, "the request on stdin is too large");
 	return parse_request(buf, len, out, prefix, err);
 }
@@ -480,7 +457,7 @@ int loam_host_install_check(const char *buf, size_t len, loam_err *err)
 	const char *prefix = NULL;
 	if (parse_request(buf, len, &req, &prefix, err) < 0)
 		return -1;
-	const json_t *entries = json_object_get(req, "entries");
+	const json_t *entries = json_object_get(req, LOAM_KEY_ENTRIES);
 	struct install_entry entry;
 	for (size_t i = 0; i < json_array_size(entries); i++)
 		if (parse_entry(json_array_get(entries, i), i, prefix, &entry, err) < 0)
@@ -492,30 +469,26 @@ int loam_host_verb_install(int argc, char **argv)
 {
 	(void)argv;
 	cleanup_err loam_err err = NULL;
-	if (argc != 1)
-		return loam_fail(&err, LOAM_E_INVALID,
-				 "takes no arguments; the request is JSON "
-				 "on stdin"),
-		       loam_host_report("install", &err);
 	cleanup_json json_t *req = NULL;
 	const char *prefix = NULL;
-	if (read_request(&req, &prefix, &err) < 0)
-		return loam_host_report("install", &err);
-	const json_t *entries = json_object_get(req, "entries");
+	if (read_request(argc, &req, &prefix, &err) < 0)
+		return loam_host_report(LOAM_VERB_INSTALL, &err);
+	const json_t *entries = json_object_get(req, LOAM_KEY_ENTRIES);
 	size_t n = json_array_size(entries);
 	struct install_entry *parsed = calloc(n + 1, sizeof(*parsed));
 	for (size_t i = 0; i < n; i++)
 		if (parse_entry(json_array_get(entries, i), i, prefix, &parsed[i], &err) < 0) {
 			free(parsed);
-			return loam_host_report("install", &err);
+			return loam_host_report(LOAM_VERB_INSTALL, &err);
 		}
-	cleanup_json json_t *out = json_pack("{s:s, s:[]}", "host", host_name(), "results");
+	cleanup_json json_t *out =
+	    json_pack("{s:s, s:[]}", LOAM_KEY_HOST, host_name(), LOAM_KEY_RESULTS);
 	int status = 0;
 	for (size_t i = 0; i < n; i++) {
 		json_t *res = install_one(&parsed[i]);
-		if (strcmp(json_string_value(json_object_get(res, "state")), "failed") == 0)
+		if (strcmp(json_string_value(json_object_get(res, LOAM_KEY_STATE)), "failed") == 0)
 			status = 1;
-		json_array_append_new(json_object_get(out, "results"), res);
+		json_array_append_new(json_object_get(out, LOAM_KEY_RESULTS), res);
 	}
 	free(parsed);
 	cleanup_free char *text = loam_json_dump(out);
@@ -531,9 +504,10 @@ int loam_host_verb_install(int argc, char **argv)
 static int uninstall_entry_ok(const json_t *e, size_t i, loam_err *err)
 {
 	static const char *const components[] = {"vmm", "firmware", "image", "storage", NULL};
-	const char *a = str(e, "arch");
-	if (!one_of(str(e, "component"), components) || !word_ok(str(e, "name")) ||
-	    !word_ok(str(e, "version")) || !loam_arch_by_name(a ? a : ""))
+	const char *a = str(e, LOAM_KEY_ARCH);
+	if (!one_of(str(e, LOAM_KEY_COMPONENT), components) ||
+	    !loam_valid_artifact_word(str(e, LOAM_KEY_NAME)) ||
+	    !loam_valid_artifact_word(str(e, LOAM_KEY_VERSION)) || !loam_arch_by_name(a ? a : ""))
 		return loam_fail(err, LOAM_E_INVALID,
 				 "uninstall request entry %zu: missing or invalid component, name, "
 				 "version or arch",
@@ -543,10 +517,11 @@ static int uninstall_entry_ok(const json_t *e, size_t i, loam_err *err)
 
 static json_t *uninstall_one(const json_t *e, const char *prefix, loam_err *err)
 {
-	const char *c = str(e, "component"), *n = str(e, "name"), *v = str(e, "version"),
-		   *a = str(e, "arch");
-	cleanup_free char *dir = fmt("%s/%s/%s/%s/%s", prefix, c, n, v, a);
-	cleanup_free char *aside = fmt("%s/%s/%s/%s/.%s.gc-%d", prefix, c, n, v, a, (int)getpid());
+	const char *c = str(e, LOAM_KEY_COMPONENT), *n = str(e, LOAM_KEY_NAME),
+		   *v = str(e, LOAM_KEY_VERSION), *a = str(e, LOAM_KEY_ARCH);
+	cleanup_free char *dir = xasprintf("%s/%s/%s/%s/%s", prefix, c, n, v, a);
+	cleanup_free char *aside =
+	    xasprintf("%s/%s/%s/%s/.%s.gc-%d", prefix, c, n, v, a, (int)getpid());
 	if (!dir || !aside)
 		return loam_fail(err, LOAM_E_INTERNAL, "out of memory"), NULL;
 	const char *state = "absent";
@@ -559,40 +534,36 @@ static json_t *uninstall_one(const json_t *e, const char *prefix, loam_err *err)
 	char parent[4096];
 	parent_of(dir, parent, sizeof parent);
 	rmdir(parent); /* the version dir, when no other arch is left in it */
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "component", c, "name", n, "version", v,
-			 "arch", a, "state", state, "path", dir);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", LOAM_KEY_COMPONENT, c, LOAM_KEY_NAME, n,
+			 LOAM_KEY_VERSION, v, "arch", a, "state", state, "path", dir);
 }
 
 int loam_host_verb_uninstall(int argc, char **argv)
 {
 	(void)argv;
 	cleanup_err loam_err err = NULL;
-	if (argc != 1)
-		return loam_fail(&err, LOAM_E_INVALID,
-				 "takes no arguments; the request is JSON "
-				 "on stdin"),
-		       loam_host_report("uninstall", &err);
 	cleanup_json json_t *req = NULL;
 	const char *prefix = NULL;
-	if (read_request(&req, &prefix, &err) < 0)
-		return loam_host_report("uninstall", &err);
-	if (!abs_path_ok(prefix))
+	if (read_request(argc, &req, &prefix, &err) < 0)
+		return loam_host_report(LOAM_VERB_UNINSTALL, &err);
+	if (!prefix_ok(prefix))
 		return loam_fail(&err, LOAM_E_INVALID, "uninstall request: bad 'prefix'"),
-		       loam_host_report("uninstall", &err);
-	cleanup_json json_t *out = json_pack("{s:s, s:[]}", "host", host_name(), "results");
+		       loam_host_report(LOAM_VERB_UNINSTALL, &err);
+	cleanup_json json_t *out =
+	    json_pack("{s:s, s:[]}", LOAM_KEY_HOST, host_name(), LOAM_KEY_RESULTS);
 	const json_t *e;
 	size_t i;
-	json_array_foreach(json_object_get(req, "entries"), i, e)
+	json_array_foreach(json_object_get(req, LOAM_KEY_ENTRIES), i, e)
 	{
 		if (uninstall_entry_ok(e, i, &err) < 0) /* all checked before any change */
-			return loam_host_report("uninstall", &err);
+			return loam_host_report(LOAM_VERB_UNINSTALL, &err);
 	}
-	json_array_foreach(json_object_get(req, "entries"), i, e)
+	json_array_foreach(json_object_get(req, LOAM_KEY_ENTRIES), i, e)
 	{
 		json_t *res = uninstall_one(e, prefix, &err);
 		if (!res)
-			return loam_host_report("uninstall", &err);
-		json_array_append_new(json_object_get(out, "results"), res);
+			return loam_host_report(LOAM_VERB_UNINSTALL, &err);
+		json_array_append_new(json_object_get(out, LOAM_KEY_RESULTS), res);
 	}
 	cleanup_free char *text = loam_json_dump(out);
 	printf("%s\n", text);

@@ -1,16 +1,16 @@
 /*
  * `loam-host learn [--root DIR] [--storage-dir DIR]`: prints this host's
- * facts as one JSON object (DESIGN.md §4). --root reads DIR/proc and DIR/sys
+ * facts as one JSON object (docs/design.md §4). --root reads DIR/proc and DIR/sys
  * instead (copies of other machines, test fixtures); --storage-dir names the
  * VM storage directory whose size is reported, created when missing.
  */
 #include <stdio.h>
 #include <string.h>
 
-#include "learn.h"
+#include "host/learn.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
-#include "verbs.h"
+#include "host/verbs.h"
 
 #define DEFAULT_STORAGE_DIR "/var/lib/loam"
 

@@ -2,8 +2,10 @@
  * The VM verbs of the agent: vm-prep, vm-start, vm-status, vm-stop and
  * vm-purge. Each is idempotent, takes its words as validated argv and its
  * data as JSON on stdin, and prints one JSON object on stdout. QEMU runs
- * daemonized as the VM's own unix user, supervised through its pid file,
- * its QMP socket and its serial log (and a systemd unit where systemd runs).
+ * daemonized as the VM's own unix user, in the jail of vm_launch.c, from
+ * the pinned vmm bundle when the spec names one, supervised through its
+ * pid file, its QMP socket and its serial log; its disk comes from the
+ * storage daemon (vm_storage.h), which starts before it and stops after.
  * The exact interface is documented in docs/agent-vm-verbs.md.
  */
 #include <errno.h>
@@ -21,26 +23,28 @@
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 #include "lib/json.h"
-#include "lib/spawn.h"
 #include "lib/valid.h"
-#include "qmp.h"
-#include "verbs.h"
-#include "vm.h"
-#include "vm_prep.h"
-#include "vmm.h"
+#include "lib/clock.h"
+#include "host/net.h"
+#include "host/qmp.h"
+#include "host/verbs.h"
+#include "host/vm.h"
+#include "host/vm_prep.h"
+#include "host/vm_status.h"
+#include "host/vm_files.h"
+#include "host/vm_launch.h"
+#include "host/vm_storage.h"
+#include "proto/agent.h"
 
 #define QMP_TIMEOUT_MS	       5000
-#define QEMU_START_TIMEOUT_MS  120000
 #define DEFAULT_STOP_TIMEOUT_S 30
-#define SERIAL_SCAN_MAX	       (32u << 20)
-#define SERIAL_TAIL_LINES      20
-#define READY_MARK	       "LOAM-READY machine="
 #define DEFAULT_WAIT_READY_S   5
 #define WAIT_READY_POLL_MS     25
 
 struct vm_args {
 	const char *id, *state_dir;
 	long timeout_s;
+	bool by_path; /* vm-argv --paths */
 };
 
 static int parse_args(int argc, char **argv, bool want_id, long default_timeout_s,
@@ -48,14 +52,16 @@ static int parse_args(int argc, char **argv, bool want_id, long default_timeout_
 {
 	*a = (struct vm_args){.timeout_s = default_timeout_s};
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--state-dir") == 0 && i + 1 < argc) {
+		if (strcmp(argv[i], LOAM_OPT_STATE_DIR) == 0 && i + 1 < argc) {
 			a->state_dir = argv[++i];
-		} else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
+		} else if (strcmp(argv[i], LOAM_OPT_TIMEOUT) == 0 && i + 1 < argc) {
 			char *end = NULL;
 			a->timeout_s = strtol(argv[++i], &end, 10);
 			if (*end || a->timeout_s < 0 || a->timeout_s > 3600)
 				return loam_fail(err, LOAM_E_INVALID,
 						 "--timeout must be 0..3600 seconds");
+		} else if (strcmp(argv[i], LOAM_OPT_PATHS) == 0) {
+			a->by_path = true;
 		} else if (want_id && !a->id && argv[i][0] != '-') {
 			a->id = argv[i];
 		} else {
@@ -78,19 +84,13 @@ static int print_json(json_t *j)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-	nanosleep(&ts, NULL);
-}
-
 /* Waits up to timeout_ms for pid to end; true when it did. */
 static bool wait_gone(pid_t pid, long timeout_ms)
 {
 	for (long waited = 0; vm_pid_alive(pid); waited += 50) {
 		if (waited >= timeout_ms)
 			return false;
-		sleep_ms(50);
+		loam_sleep_ms(50);
 	}
 	return true;
 }
@@ -123,152 +123,24 @@ int loam_host_verb_vm_prep(int argc, char **argv)
 	cleanup_free char *input = NULL;
 	size_t len = 0;
 	if (parse_args(argc, argv, false, 0, &a, &err) < 0 || read_stdin(&input, &len, &err) < 0)
-		return loam_host_report("vm-prep", &err);
+		return loam_host_report(LOAM_VERB_VM_PREP, &err);
 	cleanup_json json_t *j = loam_json_parse(input, len, "VM spec on stdin", &err);
 	struct vm_spec spec = {0};
 	struct vm_paths p;
 	if (!j || vm_spec_parse(j, &spec, &err) < 0 ||
 	    vm_paths_init(a.state_dir, spec.id, &p, &err) < 0) {
 		vm_spec_free(&spec);
-		return loam_host_report("vm-prep", &err);
+		return loam_host_report(LOAM_VERB_VM_PREP, &err);
 	}
 	json_t *result = NULL;
 	int rc = vm_prep(&p, &spec, &result, &err);
 	vm_spec_free(&spec);
 	if (rc < 0)
-		return loam_host_report("vm-prep", &err);
+		return loam_host_report(LOAM_VERB_VM_PREP, &err);
 	return print_json(result);
 }
 
 /* ---- vm-start ---- */
-
-/* The hugetlbfs mount with 1 GiB pages, from /proc/mounts. */
-static int find_hugepage_dir(char out[VM_PATH_MAX], loam_err *err)
-{
-	cleanup_fclose FILE *f = fopen("/proc/mounts", "re");
-	char line[1024], dev[256], dir[VM_PATH_MAX], type[64], opts[512];
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "%255s %511s %63s %511s", dev, dir, type, opts) == 4 &&
-		    strcmp(type, "hugetlbfs") == 0 && strstr(opts, "pagesize=1024M")) {
-			snprintf(out, VM_PATH_MAX, "%s", dir);
-			return 0;
-		}
-	return loam_fail(err, LOAM_E_CONFLICT,
-			 "the VM wants 1 GiB hugepages but no hugetlbfs with pagesize=1G is "
-			 "mounted; mount one (mount -t hugetlbfs -o pagesize=1G none DIR)");
-}
-
-static void fill_vmm_spec(const struct vm_paths *p, const struct vm_spec *s,
-			  const char *hugepage_dir, struct loam_vmm_spec *v)
-{
-	struct stat st;
-	*v = (struct loam_vmm_spec){
-	    .vcpus = s->vcpus,
-	    .topo = s->topo,
-	    .memory_mib = s->memory_mib,
-	    .hugepages = s->hugepages,
-	    .kvm = s->kvm,
-	    .fw_code = s->fw_code,
-	    .fw_vars = p->vars,
-	    .disk = p->disk,
-	    .seed = s->has_seed && stat(p->seed, &st) == 0 ? p->seed : NULL,
-	    .kernel = s->kernel,
-	    .initrd = s->initrd,
-	    .cmdline = s->cmdline,
-	    .skip_firmware = !vm_spec_uses_firmware(s),
-	    .serial_log = p->serial,
-	    .console_log = p->console,
-	    .qmp_socket = p->qmp,
-	    .pidfile = p->pid,
-	    .name = s->name,
-	    .hugepage_dir = hugepage_dir,
-	    .runas = p->user,
-	    .daemonize = true,
-	};
-}
-
-/* Under systemd, QEMU runs as a transient unit named after the VM user,
- * so systemctl shows it and it survives the agent's SSH session. */
-static void add_systemd_prefix(const struct vm_paths *p, struct loam_argv *argv)
-{
-	loam_argv_add(argv, "systemd-run");
-	loam_argv_addf(argv, "--unit=%s", p->user);
-	loam_argv_add(argv, "--collect");
-	loam_argv_add(argv, "--quiet");
-	loam_argv_add(argv, "--property=Type=forking");
-	loam_argv_addf(argv, "--property=PIDFile=%s", p->pid);
-	loam_argv_add(argv, "--");
-}
-
-static void systemctl_quiet(const char *verb, const char *user)
-{
-	char unit[VM_USER_MAX + 16];
-	snprintf(unit, sizeof(unit), "%s.service", user);
-	const char *argv[] = {"systemctl", verb, unit, NULL};
-	struct loam_spawn_opts o = {.argv = argv, .timeout_ms = 30000};
-	struct loam_spawn_result r;
-	loam_err err = NULL;
-	if (loam_spawn(&o, &r, &err) == 0)
-		loam_spawn_result_free(&r);
-	loam_err_free(&err);
-}
-
-static int build_start_argv(const struct vm_paths *p, const struct vm_spec *s, bool supervised,
-			    struct loam_argv *argv, loam_err *err)
-{
-	char huge[VM_PATH_MAX] = "";
-	if (s->hugepages) {
-		if (s->hugepage_dir)
-			snprintf(huge, sizeof(huge), "%s", s->hugepage_dir);
-		else if (find_hugepage_dir(huge, err) < 0)
-			return -1;
-	}
-	struct loam_vmm_spec v;
-	fill_vmm_spec(p, s, s->hugepages ? huge : NULL, &v);
-	if (supervised && vm_systemd_present())
-		add_systemd_prefix(p, argv);
-	return loam_vmm_argv(s->arch, s->qemu ? s->qemu : s->arch->qemu_binary, &v, argv, err);
-}
-
-static int check_prepared(const struct vm_paths *p, const struct vm_spec *s, loam_err *err)
-{
-	uid_t uid;
-	gid_t gid;
-	bool found = false;
-	if (vm_user_lookup(p->user, &uid, &gid, &found, err) < 0)
-		return -1;
-	struct stat st;
-	if (!found || stat(p->disk, &st) < 0 ||
-	    (vm_spec_uses_firmware(s) && stat(p->vars, &st) < 0))
-		return loam_fail(err, LOAM_E_NOTFOUND,
-				 "VM %s is only partly prepared (user, disk or VARS missing); run "
-				 "vm-prep",
-				 p->id);
-	return 0;
-}
-
-static int start_qemu(const struct vm_paths *p, const struct vm_spec *s, pid_t *pid, loam_err *err)
-{
-	cleanup_argv struct loam_argv argv = {0};
-	if (check_prepared(p, s, err) < 0 || build_start_argv(p, s, true, &argv, err) < 0)
-		return -1;
-	unlink(p->pid);
-	unlink(p->qmp);
-	if (vm_systemd_present())
-		systemctl_quiet("reset-failed", p->user);
-	struct loam_spawn_opts o = {.argv = loam_argv_view(&argv),
-				    .timeout_ms = QEMU_START_TIMEOUT_MS};
-	struct loam_spawn_result r;
-	int rc = loam_spawn_ok(&o, &r, err);
-	loam_spawn_result_free(&r);
-	if (rc < 0)
-		return loam_err_wrap(err, "start QEMU");
-	*pid = vm_running_pid(p);
-	if (!*pid)
-		return loam_fail(err, LOAM_E_IO, "QEMU exited right after it started; see %s",
-				 p->serial);
-	return 0;
-}
 
 int loam_host_verb_vm_start(int argc, char **argv)
 {
@@ -277,23 +149,23 @@ int loam_host_verb_vm_start(int argc, char **argv)
 	struct vm_paths p;
 	if (parse_args(argc, argv, true, DEFAULT_STOP_TIMEOUT_S, &a, &err) < 0 ||
 	    vm_paths_init(a.state_dir, a.id, &p, &err) < 0)
-		return loam_host_report("vm-start", &err);
+		return loam_host_report(LOAM_VERB_VM_START, &err);
 	struct vm_spec spec = {0};
 	if (vm_spec_load(&p, &spec, &err) < 0)
-		return loam_host_report("vm-start", &err);
+		return loam_host_report(LOAM_VERB_VM_START, &err);
 	cleanup_close int lock = lock_vm_dir(&p, &err);
 	pid_t pid = lock < 0 ? 0 : vm_running_pid(&p);
 	bool started = false;
 	int rc = lock < 0 ? -1 : 0;
 	if (rc == 0 && !pid) {
-		rc = start_qemu(&p, &spec, &pid, &err);
+		rc = vm_launch(&p, &spec, &pid, &err);
 		started = rc == 0;
 	}
 	vm_spec_free(&spec);
 	if (rc < 0)
-		return loam_host_report("vm-start", &err);
-	return print_json(
-	    json_pack("{s:s,s:i,s:b}", "id", p.id, "pid", (json_int_t)pid, "started", started));
+		return loam_host_report(LOAM_VERB_VM_START, &err);
+	return print_json(json_pack("{s:s,s:i,s:b}", LOAM_KEY_ID, p.id, LOAM_KEY_PID,
+				    (json_int_t)pid, LOAM_KEY_STARTED, started));
 }
 
 /* ---- vm-argv ---- */
@@ -305,123 +177,29 @@ int loam_host_verb_vm_argv(int argc, char **argv)
 	struct vm_paths p;
 	if (parse_args(argc, argv, true, 0, &a, &err) < 0 ||
 	    vm_paths_init(a.state_dir, a.id, &p, &err) < 0)
-		return loam_host_report("vm-argv", &err);
+		return loam_host_report(LOAM_VERB_VM_ARGV, &err);
 	struct vm_spec spec = {0};
 	cleanup_argv struct loam_argv qemu = {0};
-	int rc = vm_spec_load(&p, &spec, &err) < 0
+	cleanup_argv struct loam_argv env = {0};
+	int rc = vm_spec_load(&p, &spec, &err) < 0 ||
+			 vm_qemu_argv(&p, &spec, a.by_path, &qemu, &err) < 0 ||
+			 vm_qemu_env(&spec, &env, &err) < 0
 		     ? -1
-		     : build_start_argv(&p, &spec, false, &qemu, &err);
+		     : 0;
 	vm_spec_free(&spec);
 	if (rc < 0)
-		return loam_host_report("vm-argv", &err);
+		return loam_host_report(LOAM_VERB_VM_ARGV, &err);
 	json_t *words = json_array();
 	for (size_t i = 0; i < qemu.n; i++)
 		json_array_append_new(words, json_string(qemu.v[i]));
-	return print_json(json_pack("{s:s,s:o}", "id", p.id, "argv", words));
+	json_t *env_words = json_array(); /* QEMU's whole environment */
+	for (size_t i = 0; i < env.n; i++)
+		json_array_append_new(env_words, json_string(env.v[i]));
+	return print_json(json_pack("{s:s,s:o,s:o}", LOAM_KEY_ID, p.id, LOAM_KEY_ARGV, words,
+				    LOAM_KEY_ENV, env_words));
 }
 
 /* ---- vm-status ---- */
-
-/* Reads the serial log, refusing anything but a root-owned regular file:
- * the VM user owns the directory and could plant a symlink. */
-static char *read_serial(const struct vm_paths *p, size_t *len)
-{
-	*len = 0;
-	cleanup_close int fd = open(p->serial, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0)
-		return NULL;
-	size_t want = (size_t)st.st_size < SERIAL_SCAN_MAX ? (size_t)st.st_size : SERIAL_SCAN_MAX;
-	char *buf = malloc(want + 1);
-	size_t n = 0;
-	while (buf && n < want) {
-		ssize_t r = read(fd, buf + n, want - n);
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-	}
-	if (buf)
-		buf[n] = '\0', *len = n;
-	return buf;
-}
-
-/* "x86_64" from "LOAM-READY machine=x86_64\r\n"; NULL when absent. */
-static json_t *guest_machine(const char *log, size_t len)
-{
-	const char *mark = log ? memmem(log, len, READY_MARK, strlen(READY_MARK)) : NULL;
-	if (!mark)
-		return NULL;
-	const char *v = mark + strlen(READY_MARK);
-	size_t n = 0;
-	while (n < 32 && v + n < log + len &&
-	       ((v[n] >= 'a' && v[n] <= 'z') || (v[n] >= '0' && v[n] <= '9') || v[n] == '_'))
-		n++;
-	return json_stringn(v, n);
-}
-
-/* The last lines as printable ASCII: firmware writes escape sequences. */
-static json_t *serial_tail(const char *log, size_t len)
-{
-	if (!log)
-		return json_string("");
-	size_t start = len, lines = 0;
-	while (start > 0 && lines <= SERIAL_TAIL_LINES && len - start < 8192)
-		if (log[--start] == '\n' && start + 1 < len)
-			lines++;
-	if (lines > SERIAL_TAIL_LINES)
-		start++;
-	cleanup_free char *out = malloc(len - start + 1);
-	size_t n = 0;
-	for (size_t i = start; i < len; i++) {
-		unsigned char c = (unsigned char)log[i];
-		if (c == 0x1b) { /* CSI: ESC [ params letter */
-			while (i + 1 < len && !((log[i + 1] >= 'A' && log[i + 1] <= 'Z') ||
-						(log[i + 1] >= 'a' && log[i + 1] <= 'z')))
-				i++;
-			i++;
-			continue;
-		}
-		if (c == '\n' || c == '\t' || (c >= 0x20 && c < 0x7f))
-			out[n++] = (char)c;
-	}
-	return json_stringn(out, n);
-}
-
-static json_t *qmp_status(const struct vm_paths *p, pid_t pid)
-{
-	cleanup_free char *status = NULL;
-	loam_err err = NULL;
-	if (!pid || loam_qmp_query_status(p->qmp, QMP_TIMEOUT_MS, &status, &err) < 0) {
-		loam_err_free(&err);
-		return json_null();
-	}
-	return json_string(status);
-}
-
-static bool vm_dir_exists(const struct vm_paths *p)
-{
-	struct stat st;
-	return lstat(p->dir, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-/* The status object of vm-status and vm-wait-ready; QMP is asked only when
- * with_qmp (vm-wait-ready leaves QEMU's monitor alone while it boots). */
-static int print_status(const struct vm_paths *p, bool with_qmp, bool timed_out)
-{
-	bool exists = vm_dir_exists(p);
-	pid_t pid = exists ? vm_running_pid(p) : 0;
-	size_t len = 0;
-	cleanup_free char *log = exists ? read_serial(p, &len) : NULL;
-	json_t *machine = guest_machine(log, len);
-	json_t *out = json_pack("{s:s,s:b,s:b,s:o,s:o,s:b,s:o,s:o}", "id", p->id, "exists", exists,
-				"running", pid != 0, "pid", pid ? json_integer(pid) : json_null(),
-				"qmp", with_qmp ? qmp_status(p, pid) : json_null(), "ready",
-				machine != NULL, "guest_machine", machine ? machine : json_null(),
-				"serial_tail", serial_tail(log, len));
-	if (!with_qmp)
-		json_object_set_new(out, "timed_out", json_boolean(timed_out));
-	return print_json(out);
-}
 
 int loam_host_verb_vm_status(int argc, char **argv)
 {
@@ -430,25 +208,11 @@ int loam_host_verb_vm_status(int argc, char **argv)
 	struct vm_paths p;
 	if (parse_args(argc, argv, true, DEFAULT_STOP_TIMEOUT_S, &a, &err) < 0 ||
 	    vm_paths_init(a.state_dir, a.id, &p, &err) < 0)
-		return loam_host_report("vm-status", &err);
-	return print_status(&p, true, false);
+		return loam_host_report(LOAM_VERB_VM_STATUS, &err);
+	return print_json(vm_status_json(&p, true));
 }
 
 /* ---- vm-wait-ready ---- */
-
-static int64_t monotonic_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static bool serial_has_mark(const struct vm_paths *p)
-{
-	size_t len = 0;
-	cleanup_free char *log = read_serial(p, &len);
-	return log && memmem(log, len, READY_MARK, strlen(READY_MARK));
-}
 
 /*
  * Waits until the guest's readiness line is on the serial log, the VMM is
@@ -459,22 +223,14 @@ static bool serial_has_mark(const struct vm_paths *p)
  */
 static bool wait_ready(const struct vm_paths *p, long timeout_s)
 {
-	int64_t deadline = monotonic_ms() + timeout_s * 1000;
+	int64_t deadline = loam_now_ms() + timeout_s * 1000;
 	off_t seen = -1;
-	for (;;) {
-		struct stat st;
-		if (lstat(p->serial, &st) == 0 && st.st_size != seen) {
-			seen = st.st_size;
-			if (serial_has_mark(p))
-				return false;
-		}
-		if (!vm_running_pid(p))
-			return false;
-		if (monotonic_ms() >= deadline)
+	while (!vm_boot_settled(p, &seen)) {
+		if (loam_now_ms() >= deadline)
 			return true;
-		struct timespec nap = {0, WAIT_READY_POLL_MS * 1000L * 1000};
-		nanosleep(&nap, NULL);
+		loam_sleep_ms(WAIT_READY_POLL_MS);
 	}
+	return false;
 }
 
 int loam_host_verb_vm_wait_ready(int argc, char **argv)
@@ -484,9 +240,11 @@ int loam_host_verb_vm_wait_ready(int argc, char **argv)
 	struct vm_paths p;
 	if (parse_args(argc, argv, true, DEFAULT_WAIT_READY_S, &a, &err) < 0 ||
 	    vm_paths_init(a.state_dir, a.id, &p, &err) < 0)
-		return loam_host_report("vm-wait-ready", &err);
-	bool timed_out = vm_dir_exists(&p) && wait_ready(&p, a.timeout_s);
-	return print_status(&p, false, timed_out);
+		return loam_host_report(LOAM_VERB_VM_WAIT_READY, &err);
+	bool timed_out = wait_ready(&p, a.timeout_s);
+	json_t *out = vm_status_json(&p, false);
+	json_object_set_new(out, LOAM_KEY_TIMED_OUT, json_boolean(timed_out));
+	return print_json(out);
 }
 
 /* ---- vm-stop and vm-purge ---- */
@@ -500,6 +258,20 @@ static bool qmp_command(const struct vm_paths *p, const char *command)
 	loam_qmp_close(q);
 	loam_err_free(&err);
 	return ok;
+}
+
+/* The stale pid file (in run/, through its fd) and QMP socket of a QEMU
+ * that ended; what cannot be removed is replaced at the next start. */
+static void forget_runtime_files(const struct vm_paths *p)
+{
+	cleanup_err loam_err err = NULL;
+	uid_t owner;
+	cleanup_close int dir = vm_dir_open(p, &err);
+	cleanup_close int run = dir < 0 ? -1 : vm_run_open(dir, &owner, &err);
+	if (run >= 0)
+		vm_unlink_at(run, LOAM_LAYOUT_VM_PIDFILE, &err);
+	if (dir >= 0)
+		vm_unlink_at(dir, LOAM_LAYOUT_VM_QMP, &err);
 }
 
 /* Stops QEMU: ACPI power-down for up to powerdown_ms (0 skips it), then
@@ -522,8 +294,7 @@ static const char *stop_qemu(const struct vm_paths *p, long powerdown_ms, loam_e
 		}
 		how = "kill";
 	}
-	unlink(p->pid);
-	unlink(p->qmp);
+	forget_runtime_files(p);
 	return how;
 }
 
@@ -534,17 +305,19 @@ int loam_host_verb_vm_stop(int argc, char **argv)
 	struct vm_paths p;
 	if (parse_args(argc, argv, true, DEFAULT_STOP_TIMEOUT_S, &a, &err) < 0 ||
 	    vm_paths_init(a.state_dir, a.id, &p, &err) < 0)
-		return loam_host_report("vm-stop", &err);
+		return loam_host_report(LOAM_VERB_VM_STOP, &err);
 	struct stat st;
 	cleanup_close int lock = lstat(p.dir, &st) == 0 ? lock_vm_dir(&p, &err) : -1;
 	if (err)
-		return loam_host_report("vm-stop", &err);
+		return loam_host_report(LOAM_VERB_VM_STOP, &err);
 	(void)lock; /* held until return */
+	/* The storage daemon stops after QEMU, which may flush to it. */
 	const char *how = stop_qemu(&p, a.timeout_s * 1000, &err);
-	if (err)
-		return loam_host_report("vm-stop", &err);
-	return print_json(json_pack("{s:s,s:b,s:o}", "id", p.id, "was_running", how != NULL,
-				    "stopped_by", how ? json_string(how) : json_null()));
+	if (err || vm_storage_stop(&p, &err) < 0)
+		return loam_host_report(LOAM_VERB_VM_STOP, &err);
+	return print_json(json_pack("{s:s,s:b,s:o}", LOAM_KEY_ID, p.id, LOAM_KEY_WAS_RUNNING,
+				    how != NULL, LOAM_KEY_STOPPED_BY,
+				    how ? json_string(how) : json_null()));
 }
 
 static int purge(const struct vm_paths *p, long powerdown_ms, bool *existed, loam_err *err)
@@ -554,18 +327,17 @@ static int purge(const struct vm_paths *p, long powerdown_ms, bool *existed, loa
 	bool user_found = false;
 	struct stat st;
 	*existed = lstat(p->dir, &st) == 0;
-	if (*existed && stop_qemu(p, powerdown_ms, err) && *err)
+	if (*existed && ((stop_qemu(p, powerdown_ms, err) && *err) || vm_storage_stop(p, err) < 0))
 		return -1;
-	if (vm_systemd_present()) {
-		systemctl_quiet("stop", p->user);
-		systemctl_quiet("reset-failed", p->user);
-	}
 	if (vm_user_lookup(p->user, &uid, &gid, &user_found, err) < 0)
 		return -1;
 	*existed = *existed || user_found;
 	if (user_found && vm_kill_user_processes(uid, err) < 0)
 		return -1;
-	if (vm_remove_tree(p->dir, err) < 0 || vm_user_remove(p->user, err) < 0)
+	char state_dir[VM_NET_PATH_MAX];
+	vm_net_state_dir_of(p->vms, state_dir);
+	if (vm_net_purge(state_dir, p->id, err) < 0 || vm_remove_tree(p->dir, err) < 0 ||
+	    vm_user_remove(p->user, err) < 0)
 		return -1;
 	return 0;
 }
@@ -577,12 +349,12 @@ int loam_host_verb_vm_purge(int argc, char **argv)
 	struct vm_paths p;
 	if (parse_args(argc, argv, true, 0, &a, &err) < 0 ||
 	    vm_paths_init(a.state_dir, a.id, &p, &err) < 0)
-		return loam_host_report("vm-purge", &err);
+		return loam_host_report(LOAM_VERB_VM_PURGE, &err);
 	bool existed = false;
 	if (purge(&p, a.timeout_s * 1000, &existed, &err) < 0)
-		return loam_host_report("vm-purge", &err);
-	return print_json(
-	    json_pack("{s:s,s:b,s:b}", "id", p.id, "existed", existed, "purged", true));
+		return loam_host_report(LOAM_VERB_VM_PURGE, &err);
+	return print_json(json_pack("{s:s,s:b,s:b}", LOAM_KEY_ID, p.id, LOAM_KEY_EXISTED, existed,
+				    LOAM_KEY_PURGED, true));
 }
 
 int loam_host_vm_args_check(int argc, char **argv, bool want_id, loam_err *err)

@@ -23,6 +23,11 @@ int loam_host_verb_vm_stop(int argc, char **argv);
 int loam_host_verb_vm_purge(int argc, char **argv);
 int loam_host_verb_install(int argc, char **argv);
 int loam_host_verb_uninstall(int argc, char **argv);
+int loam_host_verb_job_start(int argc, char **argv);
+int loam_host_verb_job_status(int argc, char **argv);
+int loam_host_verb_job_cancel(int argc, char **argv);
+int loam_host_verb_watch(int argc, char **argv);
+int loam_host_verb_vm_net(int argc, char **argv);
 
 /* The parsing halves of the verbs, without their side effects (for the
  * fuzzers): an install request as on stdin, and the VM verbs' argv (with
@@ -32,10 +37,12 @@ int loam_host_verb_uninstall(int argc, char **argv);
 #include "lib/err.h"
 int loam_host_install_check(const char *buf, size_t len, loam_err *err);
 int loam_host_vm_args_check(int argc, char **argv, bool want_id, loam_err *err);
+/* job-start's and watch's argv, checked as the verbs do (no side effects). */
+int loam_host_job_args_check(int argc, char **argv, loam_err *err);
+int loam_host_watch_args_check(int argc, char **argv, loam_err *err);
 
 /* Prints "loam-host: <verb>: <msg>" to stderr and returns the exit status
  * that fits the error (2 for invalid input). Frees the error. */
-#include "lib/err.h"
 int loam_host_report(const char *verb, loam_err *err);
 
 #endif

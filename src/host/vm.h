@@ -3,11 +3,18 @@
  * directory, the spec the control plane sent (vm.json), and the processes
  * that belong to it. The VM verbs (verb_vm.c) are built from these parts.
  *
- * Layout under the state dir D, all per VM:
- *   D/vms/<id>/            mode 0700, owned by loam-vm-<id>
- *     vm.json              the spec, root-owned; refused if anyone else owns it
+ * Layout under the state dir D, all per VM (the names: proto/agent.h):
+ *   D/vms/<id>/            root:loam-vm-<id> 0710; every file in it root's, 0600
+ *     vm.json              the spec; refused if anyone but root owns it
  *     disk.qcow2 VARS.fd seed.img      made by vm-prep
- *     serial.log console.log qmp.sock qemu.pid   made by QEMU on vm-start
+ *     serial.log console.log qmp.sock  made by vm-start, handed to QEMU as fds
+ *     storage.pid storage.log storage.failed  the storage daemon's supervisor's
+ *     run/                 loam-vm-<id> 0700: the only place the VM user writes
+ *       qemu.pid           written by QEMU; read by root only through a dir fd
+ *       disk.sock          the storage daemon's vhost-user-blk socket
+ * disk.qcow2 alone is group-writable by the VM's group (0660): the storage
+ * daemon reopens the fd it was handed through /proc/self/fd (vm_storage.h).
+ * The VM id is checked with loam_valid_id (lib/valid.h).
  */
 #ifndef LOAM_HOST_VM_H
 #define LOAM_HOST_VM_H
@@ -35,11 +42,12 @@ struct vm_paths {
 	char serial[VM_PATH_MAX];
 	char console[VM_PATH_MAX];
 	char qmp[VM_PATH_MAX];
-	char pid[VM_PATH_MAX];
+	char run[VM_PATH_MAX];	     /* D/vms/<id>/run: the VM user's */
+	char pid[VM_PATH_MAX];	     /* in run/ */
+	char disk_sock[VM_PATH_MAX]; /* in run/ */
+	char ref_pid[VM_PATH_MAX];   /* a reference boot's (vm-argv --paths) */
 };
 
-/* A VM id: 1..63 lower-case letters and digits. */
-int vm_valid_id(const char *id, loam_err *err);
 /* "loam-vm-<id>", or for long ids a prefix of the id and 8 hex digits of
  * its SHA-256, so the name stays unique and within 32 characters. */
 int vm_user_name(const char *id, char out[VM_USER_MAX + 1], loam_err *err);
@@ -50,6 +58,8 @@ struct vm_spec {
 	json_t *json; /* owns every string below */
 	const char *id, *name, *image, *image_format, *fw_code, *fw_vars;
 	const char *qemu;	  /* optional: QEMU binary; default the arch's, from PATH */
+	const char *vmm_dir;	  /* optional: the pinned vmm bundle (bin/ lib/qemu/ share/qemu/) */
+	const char *storage_dir;  /* optional: the pinned storage bundle (bin/qemu-img, ...) */
 	const char *hugepage_dir; /* optional: hugetlbfs mount; default found in /proc/mounts */
 	const struct loam_arch *arch;
 	unsigned vcpus, memory_mib, disk_gib; /* disk_gib 0: the image's size */
@@ -66,6 +76,16 @@ int vm_spec_parse(json_t *j, struct vm_spec *s, loam_err *err);
 void vm_spec_free(struct vm_spec *s);
 /* Reads D/vms/<id>/vm.json, refusing one not owned by root. */
 int vm_spec_load(const struct vm_paths *p, struct vm_spec *s, loam_err *err);
+/* The QEMU binary the VM runs: vmm_dir/bin/<the arch's qemu binary> when
+ * the spec names the pinned bundle, else `qemu`, else the arch's from PATH.
+ * Also its data dir (-L) and module dir (QEMU_MODULE_DIR) in the bundle,
+ * "" without one. */
+int vm_spec_vmm_paths(const struct vm_spec *s, char binary[VM_PATH_MAX], char data_dir[VM_PATH_MAX],
+		      char module_dir[VM_PATH_MAX], loam_err *err);
+/* qemu-img of the pinned storage bundle, or "qemu-img" (PATH) without one. */
+int vm_spec_qemu_img(const struct vm_spec *s, char out[VM_PATH_MAX], loam_err *err);
+/* The pinned bundle's qemu-storage-daemon, or the host's (PATH) without one. */
+int vm_spec_storage_daemon(const struct vm_spec *s, char out[VM_PATH_MAX], loam_err *err);
 /* False only for a kernel booted without UEFI: no pflash, no VARS. */
 bool vm_spec_uses_firmware(const struct vm_spec *s);
 
@@ -77,16 +97,20 @@ int vm_user_remove(const char *user, loam_err *err);
 /* Full path of a system tool, looked up in PATH and then the sbin dirs. */
 int vm_tool(const char *name, char out[PATH_MAX], loam_err *err);
 
-/* The pid of this VM's QEMU when it runs: the pid file names a live,
- * non-zombie process whose command line carries this VM's pid file. */
+/* The pid of this VM's QEMU when it runs: the pid file (read through
+ * vm_files.h) names a live, non-zombie process of the VM's user whose
+ * command line carries this VM's pid file. */
 pid_t vm_running_pid(const struct vm_paths *p);
 bool vm_pid_alive(pid_t pid);
 /* SIGKILLs every process of uid until none is left (or fails). */
 int vm_kill_user_processes(uid_t uid, loam_err *err);
-/* rm -rf without following symlinks; absent is fine. */
-int vm_remove_tree(const char *dir, loam_err *err);
-
-/* Whether systemd runs here (it supervises QEMU as a unit). */
-bool vm_systemd_present(void);
+/* SIGKILLs the live processes match(pid, arg) picks until none is left;
+ * `what` names them in the error. */
+int vm_kill_until_gone(bool (*match)(pid_t pid, long arg), long arg, const char *what,
+		       loam_err *err);
+/* DIR/FILE into out, failing when it does not fit. */
+int vm_path_join(char out[VM_PATH_MAX], const char *dir, const char *file, loam_err *err);
+/* The kvm group's id: the VM user's one extra group. */
+int vm_kvm_gid(gid_t *gid, loam_err *err);
 
 #endif

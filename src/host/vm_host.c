@@ -6,7 +6,6 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,9 +15,12 @@
 #include <unistd.h>
 
 #include "lib/cleanup.h"
+#include "lib/clock.h"
 #include "lib/fs.h"
 #include "lib/spawn.h"
-#include "vm.h"
+#include "host/vm.h"
+#include "host/vm_files.h"
+#include "proto/agent.h"
 
 #define KVM_GROUP "kvm"
 /* useradd/groupadd exit statuses that mean "already there", and userdel's
@@ -122,6 +124,19 @@ static int run_shadow_tool(const char *const *argv, int ok_status, loam_err *err
 	}
 }
 
+int vm_kvm_gid(gid_t *gid, loam_err *err)
+{
+	long g = -1, unused = -1;
+	bool found = false;
+	if (find_entry("/etc/group", KVM_GROUP, &g, &unused, &found, err) < 0)
+		return -1;
+	if (!found)
+		return loam_fail(err, LOAM_E_NOTFOUND, "group %s is missing; run vm-prep",
+				 KVM_GROUP);
+	*gid = (gid_t)g;
+	return 0;
+}
+
 static int ensure_kvm_group(loam_err *err)
 {
 	long g = -1, unused = -1;
@@ -195,7 +210,8 @@ bool vm_pid_alive(pid_t pid)
 	return pid > 0 && read_status(pid, &state, &uid) && state != 'Z' && state != 'X';
 }
 
-/* True when /proc/<pid>/cmdline has "-pidfile" followed by pidfile. */
+/* True when /proc/<pid>/cmdline has "-pidfile" followed by pidfile (a
+ * QEMU of loam's: which VM's, its uid tells). */
 static bool cmdline_has_pidfile(pid_t pid, const char *pidfile)
 {
 	char path[64];
@@ -218,71 +234,57 @@ static bool cmdline_has_pidfile(pid_t pid, const char *pidfile)
 
 pid_t vm_running_pid(const struct vm_paths *p)
 {
-	cleanup_free char *buf = NULL;
-	loam_err err = NULL;
-	if (loam_read_file(p->pid, 64, &buf, NULL, &err) < 0) {
-		loam_err_free(&err);
+	uid_t owner = 0;
+	pid_t pid = vm_pidfile_read(p, &owner);
+	char state;
+	long uid;
+	/* The VM user writes the pid file: it names one of its own processes
+	 * or nothing, never one root would act on. */
+	if (!pid || !read_status(pid, &state, &uid) || uid != (long)owner || state == 'Z' ||
+	    state == 'X')
 		return 0;
-	}
-	long pid = strtol(buf, NULL, 10);
-	if (pid <= 1 || pid > 1L << 22)
-		return 0;
-	return vm_pid_alive((pid_t)pid) && cmdline_has_pidfile((pid_t)pid, p->pid) ? (pid_t)pid : 0;
+	return cmdline_has_pidfile(pid, LOAM_LAYOUT_VM_PIDFILE) ? pid : 0;
 }
 
-/* Kills the live processes of uid once; returns how many there were. */
-static int kill_round(uid_t uid)
+/* SIGKILLs the live processes match picks, once; returns how many. */
+static int kill_round(bool (*match)(pid_t pid, long arg), long arg)
 {
 	cleanup_dir DIR *d = opendir("/proc");
 	int n = 0;
 	for (struct dirent *e; d && (e = readdir(d));) {
 		char *end = NULL;
 		long pid = strtol(e->d_name, &end, 10);
-		char state;
-		long owner;
-		if (*end || pid <= 1 || !read_status((pid_t)pid, &state, &owner))
+		if (*end || pid <= 1 || !match((pid_t)pid, arg))
 			continue;
-		if (owner == (long)uid && state != 'Z' && state != 'X') {
-			kill((pid_t)pid, SIGKILL);
-			n++;
-		}
+		kill((pid_t)pid, SIGKILL);
+		n++;
 	}
 	return n;
+}
+
+int vm_kill_until_gone(bool (*match)(pid_t pid, long arg), long arg, const char *what,
+		       loam_err *err)
+{
+	for (int round = 0; round < 100; round++) {
+		if (kill_round(match, arg) == 0)
+			return 0;
+		loam_sleep_ms(50);
+	}
+	return loam_fail(err, LOAM_E_IO, "%s survive SIGKILL", what);
+}
+
+static bool live_of_uid(pid_t pid, long uid)
+{
+	char state;
+	long owner;
+	return read_status(pid, &state, &owner) && owner == uid && state != 'Z' && state != 'X';
 }
 
 int vm_kill_user_processes(uid_t uid, loam_err *err)
 {
 	if (uid == 0)
 		return loam_fail(err, LOAM_E_INTERNAL, "refusing to kill the processes of root");
-	for (int round = 0; round < 100; round++) {
-		if (kill_round(uid) == 0)
-			return 0;
-		struct timespec ts = {0, 50L * 1000 * 1000};
-		nanosleep(&ts, NULL);
-	}
-	return loam_fail(err, LOAM_E_IO, "processes of uid %u survive SIGKILL", (unsigned)uid);
-}
-
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	int rc = type == FTW_DP ? rmdir(path) : unlink(path);
-	return rc < 0 && errno != ENOENT ? -1 : 0;
-}
-
-int vm_remove_tree(const char *dir, loam_err *err)
-{
-	struct stat st;
-	if (lstat(dir, &st) < 0 && errno == ENOENT)
-		return 0;
-	if (nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
-		return loam_fail_errno(err, "remove %s", dir);
-	return 0;
-}
-
-bool vm_systemd_present(void)
-{
-	struct stat st;
-	return stat("/run/systemd/system", &st) == 0 && S_ISDIR(st.st_mode);
+	char what[64];
+	snprintf(what, sizeof(what), "processes of uid %u", (unsigned)uid);
+	return vm_kill_until_gone(live_of_uid, (long)uid, what, err);
 }

@@ -1,9 +1,12 @@
 /*
- * vm-prep; see vm_prep.h. Files are made under a temporary name, given to
- * the VM user and renamed into place, so a half-done prep never leaves a
- * file that looks finished. Tools run by argv: qemu-img, mkfs.vfat, mcopy.
+ * vm-prep; see vm_prep.h. The VM's directory and every file in it are
+ * root's (the VM user writes only in run/, which root never reads by
+ * path). Files are made under a temporary name and renamed into place, so
+ * a half-done prep never leaves a file that looks finished. Tools run by
+ * argv: qemu-img (the pinned storage bundle's, so the overlay is made by
+ * the version that serves it), mkfs.vfat, mcopy.
  */
-#include "vm_prep.h"
+#include "host/vm_prep.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,10 +17,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "host/net.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 #include "lib/json.h"
 #include "lib/spawn.h"
+#include "host/vm_files.h"
+#include "proto/agent.h"
 
 #define TOOL_TIMEOUT_MS 120000
 #define SEED_KIB	"2048"
@@ -33,10 +39,13 @@ static bool exists(const char *path)
 	return lstat(path, &st) == 0;
 }
 
+/* name: a tool in PATH, or an absolute path (the pinned bundle's). */
 static int run_tool(const char *name, const char *const *args, loam_err *err)
 {
 	char tool[PATH_MAX];
-	if (vm_tool(name, tool, err) < 0)
+	if (name[0] == '/')
+		snprintf(tool, sizeof(tool), "%s", name);
+	else if (vm_tool(name, tool, err) < 0)
 		return -1;
 	const char *argv[16] = {tool};
 	for (size_t i = 0; i < 14 && args[i]; i++)
@@ -48,10 +57,10 @@ static int run_tool(const char *name, const char *const *args, loam_err *err)
 	return rc;
 }
 
-/* Hands tmp to the VM user, mode 0600, and renames it to path. */
-static int give_and_place(const char *tmp, const char *path, const struct owner *o, loam_err *err)
+/* Makes tmp root's own, mode 0600, and renames it to path. */
+static int place(const char *tmp, const char *path, loam_err *err)
 {
-	if (lchown(tmp, o->uid, o->gid) < 0 || chmod(tmp, 0600) < 0 || rename(tmp, path) < 0) {
+	if (chmod(tmp, 0600) < 0 || rename(tmp, path) < 0) {
 		loam_fail_errno(err, "place %s", path);
 		unlink(tmp);
 		return -1;
@@ -64,25 +73,65 @@ static void tmp_name(char *out, size_t n, const char *path)
 	snprintf(out, n, "%s.tmp", path);
 }
 
+/* A directory under dirfd (made if absent), owned and moded as given. */
+static int own_dir_at(int dirfd, const char *name, uid_t uid, gid_t gid, mode_t mode, loam_err *err)
+{
+	if (mkdirat(dirfd, name, mode) < 0 && errno != EEXIST)
+		return loam_fail_errno(err, "mkdir %s", name);
+	cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return loam_fail(err, LOAM_E_CONFLICT, "%s exists and is not a directory", name);
+	if (fchown(fd, uid, gid) < 0 || fchmod(fd, mode) < 0)
+		return loam_fail_errno(err, "own %s", name);
+	return 0;
+}
+
+/* A VM prepared before the jail had a directory its user could write:
+ * its files are kept only if they are plain files of root or of the VM
+ * user with one link, and become root's; anything else is removed. */
+static int adopt_files(int dirfd, uid_t vm_uid, loam_err *err)
+{
+	static const char *const names[] = {LOAM_LAYOUT_VM_DISK, LOAM_LAYOUT_VM_VARS,
+					    LOAM_LAYOUT_VM_SEED, LOAM_LAYOUT_VM_SERIAL,
+					    LOAM_LAYOUT_VM_CONSOLE};
+	for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++) {
+		cleanup_close int fd =
+		    openat(dirfd, names[i], O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		struct stat st;
+		bool plain = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+			     st.st_nlink == 1 && (st.st_uid == 0 || st.st_uid == vm_uid);
+		if (plain && (fchown(fd, 0, 0) < 0 || fchmod(fd, 0600) < 0))
+			return loam_fail_errno(err, "own %s", names[i]);
+		if (!plain && vm_unlink_at(dirfd, names[i], err) < 0)
+			return -1;
+	}
+	return vm_unlink_at(dirfd, LOAM_LAYOUT_VM_PIDFILE, err);
+}
+
+/* D/vms/<id>: root's, group the VM's (0710, so QEMU reaches run/); run/
+ * inside: the VM user's (0700). */
 static int make_dir(const struct vm_paths *p, const struct owner *o, loam_err *err)
 {
 	/* D/vms: root's, but traversable so each user can reach its own dir. */
 	if (loam_mkdir_p(p->vms, 0711, err) < 0)
 		return -1;
-	if (mkdir(p->dir, 0700) < 0 && errno != EEXIST)
-		return loam_fail_errno(err, "mkdir %s", p->dir);
-	struct stat st;
-	if (lstat(p->dir, &st) < 0 || !S_ISDIR(st.st_mode))
-		return loam_fail(err, LOAM_E_CONFLICT, "%s exists and is not a directory", p->dir);
-	if (lchown(p->dir, o->uid, o->gid) < 0 || chmod(p->dir, 0700) < 0)
-		return loam_fail_errno(err, "own %s", p->dir);
+	cleanup_close int vms = open(p->vms, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (vms < 0)
+		return loam_fail_errno(err, "open %s", p->vms);
+	if (own_dir_at(vms, p->id, 0, o->gid, 0710, err) < 0)
+		return -1;
+	cleanup_close int dir = openat(vms, p->id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dir < 0)
+		return loam_fail_errno(err, "open %s", p->dir);
+	if (adopt_files(dir, o->uid, err) < 0 ||
+	    own_dir_at(dir, LOAM_LAYOUT_VM_RUN, o->uid, o->gid, 0700, err) < 0)
+		return -1;
 	return 0;
 }
 
-/* QEMU opens the backing image before it drops to the VM user, but a
- * later reopen (or a supervisor that starts it unprivileged) needs the
- * user to read it: installed images are made world-readable, never
- * writable. Their directories must let others through (checked). */
+/* The storage daemon, running as the VM user, reopens the boot image it is
+ * handed through /proc/self/fd, which the file's mode must allow: installed
+ * images are made world-readable, never writable. */
 static int image_readable(const char *image, loam_err *err)
 {
 	struct stat st;
@@ -96,8 +145,7 @@ static int image_readable(const char *image, loam_err *err)
 	return 0;
 }
 
-static int make_disk(const struct vm_paths *p, const struct vm_spec *s, const struct owner *o,
-		     loam_err *err)
+static int make_disk(const struct vm_paths *p, const struct vm_spec *s, loam_err *err)
 {
 	if (exists(p->disk))
 		return 0;
@@ -112,11 +160,12 @@ static int make_disk(const struct vm_paths *p, const struct vm_spec *s, const st
 			      "-F",	s->image_format,
 			      tmp,	s->disk_gib ? size : NULL,
 			      NULL};
-	if (run_tool("qemu-img", args, err) < 0) {
+	char qemu_img[VM_PATH_MAX];
+	if (vm_spec_qemu_img(s, qemu_img, err) < 0 || run_tool(qemu_img, args, err) < 0) {
 		unlink(tmp);
 		return loam_err_wrap(err, "make the disk overlay");
 	}
-	return give_and_place(tmp, p->disk, o, err);
+	return place(tmp, p->disk, err);
 }
 
 /* memcmp against itself shifted by one byte: vectorized, unlike a loop. */
@@ -166,8 +215,7 @@ static int copy_fd(int in, int out, loam_err *err)
 
 /* The VARS file is the guest's NVRAM: copied once, then kept. A kernel
  * booted without UEFI has no NVRAM, and its VM gets no copy. */
-static int copy_vars(const struct vm_paths *p, const struct vm_spec *s, const struct owner *o,
-		     loam_err *err)
+static int copy_vars(const struct vm_paths *p, const struct vm_spec *s, loam_err *err)
 {
 	if (exists(p->vars) || !vm_spec_uses_firmware(s))
 		return 0;
@@ -184,7 +232,7 @@ static int copy_vars(const struct vm_paths *p, const struct vm_spec *s, const st
 		unlink(tmp);
 		return loam_err_wrap(err, "copy %s", s->fw_vars);
 	}
-	return give_and_place(tmp, p->vars, o, err);
+	return place(tmp, p->vars, err);
 }
 
 static int add_seed_file(const struct vm_paths *p, const char *img, const char *name,
@@ -201,8 +249,7 @@ static int add_seed_file(const struct vm_paths *p, const char *img, const char *
 	return rc;
 }
 
-static int make_seed(const struct vm_paths *p, const struct vm_spec *s, const struct owner *o,
-		     loam_err *err)
+static int make_seed(const struct vm_paths *p, const struct vm_spec *s, loam_err *err)
 {
 	if (!s->has_seed) {
 		unlink(p->seed);
@@ -220,7 +267,7 @@ static int make_seed(const struct vm_paths *p, const struct vm_spec *s, const st
 		unlink(tmp);
 		return loam_err_wrap(err, "write the cloud-init seed");
 	}
-	return give_and_place(tmp, p->seed, o, err);
+	return place(tmp, p->seed, err);
 }
 
 static int write_spec(const struct vm_paths *p, const struct vm_spec *s, loam_err *err)
@@ -229,27 +276,51 @@ static int write_spec(const struct vm_paths *p, const struct vm_spec *s, loam_er
 	return loam_write_file_atomic(p->spec, text, strlen(text), 0600, err);
 }
 
-static int prep_files(const struct vm_paths *p, const struct vm_spec *s, const struct owner *o,
-		      loam_err *err)
+static int prep_files(const struct vm_paths *p, const struct vm_spec *s, loam_err *err)
 {
 	cleanup_close int lock = open(p->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (lock < 0 || flock(lock, LOCK_EX) < 0)
 		return loam_fail_errno(err, "lock %s", p->dir);
-	if (image_readable(s->image, err) < 0 || make_disk(p, s, o, err) < 0 ||
-	    copy_vars(p, s, o, err) < 0 || make_seed(p, s, o, err) < 0 || write_spec(p, s, err) < 0)
+	if (image_readable(s->image, err) < 0 || make_disk(p, s, err) < 0 ||
+	    copy_vars(p, s, err) < 0 || make_seed(p, s, err) < 0 || write_spec(p, s, err) < 0)
 		return -1;
+	return 0;
+}
+
+/* The VM's network (host/net.h), when the spec has one; checked before
+ * anything is made, set up once the user exists. */
+static int prep_net(const struct vm_paths *p, const struct vm_spec *s, bool check_only,
+		    const struct owner *o, json_t **report, loam_err *err)
+{
+	json_t *net = json_object_get(s->json, LOAM_KEY_NET);
+	if (!net || json_is_null(net))
+		return 0;
+	cleanup_vm_net struct vm_net n = {0};
+	if (vm_net_parse(p->id, net, &n, err) < 0)
+		return -1;
+	if (check_only)
+		return 0;
+	char state_dir[VM_NET_PATH_MAX];
+	vm_net_state_dir_of(p->vms, state_dir);
+	if (vm_net_setup(state_dir, &n, o->uid, o->gid, err) < 0)
+		return -1;
+	*report = vm_net_report(&n);
 	return 0;
 }
 
 int vm_prep(const struct vm_paths *p, const struct vm_spec *s, json_t **result, loam_err *err)
 {
 	struct owner o;
-	if (vm_user_ensure(p->user, &o.uid, &o.gid, err) < 0 || make_dir(p, &o, err) < 0 ||
-	    prep_files(p, s, &o, err) < 0)
+	json_t *net = NULL;
+	if (prep_net(p, s, true, NULL, NULL, err) < 0 ||
+	    vm_user_ensure(p->user, &o.uid, &o.gid, err) < 0 || make_dir(p, &o, err) < 0 ||
+	    prep_files(p, s, err) < 0 || prep_net(p, s, false, &o, &net, err) < 0)
 		return loam_err_wrap(err, "prepare VM %s", p->id);
-	*result = json_pack("{s:s,s:s,s:i,s:s,s:s,s:o,s:o}", "id", p->id, "user", p->user, "uid",
-			    (json_int_t)o.uid, "dir", p->dir, "disk", p->disk, "vars",
-			    vm_spec_uses_firmware(s) ? json_string(p->vars) : json_null(), "seed",
-			    s->has_seed ? json_string(p->seed) : json_null());
+	*result =
+	    json_pack("{s:s,s:s,s:i,s:s,s:s,s:o,s:o}", LOAM_KEY_ID, p->id, LOAM_KEY_USER, p->user,
+		      LOAM_KEY_UID, (json_int_t)o.uid, LOAM_KEY_DIR, p->dir, LOAM_KEY_DISK, p->disk,
+		      LOAM_KEY_VARS, vm_spec_uses_firmware(s) ? json_string(p->vars) : json_null(),
+		      LOAM_KEY_SEED, s->has_seed ? json_string(p->seed) : json_null());
+	json_object_set_new(*result, LOAM_KEY_NET, net ? net : json_null());
 	return 0;
 }

@@ -8,7 +8,7 @@
 
 #include <jansson.h>
 
-#include "vm.h"
+#include "host/vm.h"
 
 /* Idempotent: makes what is missing, keeps the disk and VARS that exist
  * (they hold the guest's state), rewrites the seed and vm.json. *result is

@@ -16,29 +16,18 @@
 #include "lib/sha256.h"
 #include "lib/topology.h"
 #include "lib/valid.h"
-#include "vm.h"
+#include "host/vm.h"
+#include "proto/agent.h"
 
-#define VM_USER_PREFIX	  "loam-vm-"
+#define VM_USER_PREFIX	  LOAM_LAYOUT_VM_USER_PREFIX
 #define VM_MAX_VCPUS	  4096
 #define VM_MAX_MEMORY_MIB (16u << 20)
 #define VM_MAX_DISK_GIB	  65536
 #define VM_SEED_MAX	  262144u
 
-int vm_valid_id(const char *id, loam_err *err)
-{
-	size_t n = id ? strlen(id) : 0;
-	bool ok = n >= 1 && n <= 63;
-	for (size_t i = 0; ok && i < n; i++)
-		ok = (id[i] >= 'a' && id[i] <= 'z') || (id[i] >= '0' && id[i] <= '9');
-	if (!ok)
-		return loam_fail(err, LOAM_E_INVALID,
-				 "VM id must be 1 to 63 lower-case letters and digits");
-	return 0;
-}
-
 int vm_user_name(const char *id, char out[VM_USER_MAX + 1], loam_err *err)
 {
-	if (vm_valid_id(id, err) < 0)
+	if (loam_valid_id("VM id", id, err) < 0)
 		return -1;
 	size_t room = VM_USER_MAX - strlen(VM_USER_PREFIX);
 	if (strlen(id) <= room) {
@@ -52,7 +41,7 @@ int vm_user_name(const char *id, char out[VM_USER_MAX + 1], loam_err *err)
 	return 0;
 }
 
-static int join(char out[VM_PATH_MAX], const char *dir, const char *file, loam_err *err)
+int vm_path_join(char out[VM_PATH_MAX], const char *dir, const char *file, loam_err *err)
 {
 	if ((size_t)snprintf(out, VM_PATH_MAX, "%s/%s", dir, file) >= VM_PATH_MAX)
 		return loam_fail(err, LOAM_E_INVALID, "path %s/%s is too long", dir, file);
@@ -66,20 +55,26 @@ int vm_paths_init(const char *state_dir, const char *id, struct vm_paths *p, loa
 	    vm_user_name(id, p->user, err) < 0)
 		return -1;
 	snprintf(p->id, sizeof(p->id), "%s", id);
-	if (join(p->vms, state_dir, "vms", err) < 0 || join(p->dir, p->vms, id, err) < 0 ||
-	    join(p->spec, p->dir, "vm.json", err) < 0 ||
-	    join(p->disk, p->dir, "disk.qcow2", err) < 0 ||
-	    join(p->vars, p->dir, "VARS.fd", err) < 0 ||
-	    join(p->seed, p->dir, "seed.img", err) < 0 ||
-	    join(p->serial, p->dir, "serial.log", err) < 0 ||
-	    join(p->console, p->dir, "console.log", err) < 0 ||
-	    join(p->qmp, p->dir, "qmp.sock", err) < 0 || join(p->pid, p->dir, "qemu.pid", err) < 0)
+	if (vm_path_join(p->vms, state_dir, LOAM_LAYOUT_VMS, err) < 0 ||
+	    vm_path_join(p->dir, p->vms, id, err) < 0 ||
+	    vm_path_join(p->spec, p->dir, LOAM_LAYOUT_VM_SPEC, err) < 0 ||
+	    vm_path_join(p->disk, p->dir, LOAM_LAYOUT_VM_DISK, err) < 0 ||
+	    vm_path_join(p->vars, p->dir, LOAM_LAYOUT_VM_VARS, err) < 0 ||
+	    vm_path_join(p->seed, p->dir, LOAM_LAYOUT_VM_SEED, err) < 0 ||
+	    vm_path_join(p->serial, p->dir, LOAM_LAYOUT_VM_SERIAL, err) < 0 ||
+	    vm_path_join(p->console, p->dir, LOAM_LAYOUT_VM_CONSOLE, err) < 0 ||
+	    vm_path_join(p->qmp, p->dir, LOAM_LAYOUT_VM_QMP, err) < 0 ||
+	    vm_path_join(p->run, p->dir, LOAM_LAYOUT_VM_RUN, err) < 0 ||
+	    vm_path_join(p->pid, p->run, LOAM_LAYOUT_VM_PIDFILE, err) < 0 ||
+	    vm_path_join(p->disk_sock, p->run, LOAM_LAYOUT_VM_DISK_SOCK, err) < 0 ||
+	    vm_path_join(p->ref_pid, p->dir, LOAM_LAYOUT_VM_REF_PIDFILE, err) < 0)
 		return -1;
-	if (strlen(p->qmp) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+	if (strlen(p->qmp) >= sizeof(((struct sockaddr_un *)0)->sun_path) ||
+	    strlen(p->disk_sock) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 		return loam_fail(err, LOAM_E_INVALID,
-				 "--state-dir %s is too long: the QMP socket path %s must stay "
+				 "--state-dir %s is too long: the socket path %s must stay "
 				 "under 108 bytes",
-				 state_dir, p->qmp);
+				 state_dir, p->disk_sock);
 	return 0;
 }
 
@@ -92,6 +87,18 @@ static int want_file(const char *what, const char *path, loam_err *err)
 		return loam_fail(err, LOAM_E_INVALID, "%s %s: %s", what, path, strerror(errno));
 	if (!S_ISREG(st.st_mode))
 		return loam_fail(err, LOAM_E_INVALID, "%s %s is not a regular file", what, path);
+	return 0;
+}
+
+static int want_dir(const char *what, const char *path, loam_err *err)
+{
+	if (loam_valid_abs_path(what, path, err) < 0)
+		return -1;
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return loam_fail(err, LOAM_E_INVALID, "%s %s: %s", what, path, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return loam_fail(err, LOAM_E_INVALID, "%s %s is not a directory", what, path);
 	return 0;
 }
 
@@ -112,17 +119,17 @@ static int get_uint(const json_t *j, const char *key, unsigned min, unsigned max
 
 static int parse_topology(const json_t *j, struct vm_spec *s, loam_err *err)
 {
-	const json_t *t = json_object_get(j, "topology");
+	const json_t *t = json_object_get(j, LOAM_KEY_TOPOLOGY);
 	if (!t || json_is_null(t)) { /* no host shape sent: one package of plain cores */
 		s->topo = (struct loam_topology){1, 1, s->vcpus, 1};
 		return 0;
 	}
 	if (!json_is_object(t))
 		return loam_fail(err, LOAM_E_INVALID, "field 'topology' must be an object");
-	if (get_uint(t, "packages", 1, VM_MAX_VCPUS, &s->topo.packages, true, err) < 0 ||
-	    get_uint(t, "dies", 1, VM_MAX_VCPUS, &s->topo.dies, true, err) < 0 ||
-	    get_uint(t, "cores", 1, VM_MAX_VCPUS, &s->topo.cores, true, err) < 0 ||
-	    get_uint(t, "threads", 1, VM_MAX_VCPUS, &s->topo.threads, true, err) < 0)
+	if (get_uint(t, LOAM_KEY_PACKAGES, 1, VM_MAX_VCPUS, &s->topo.packages, true, err) < 0 ||
+	    get_uint(t, LOAM_KEY_DIES, 1, VM_MAX_VCPUS, &s->topo.dies, true, err) < 0 ||
+	    get_uint(t, LOAM_KEY_CORES, 1, VM_MAX_VCPUS, &s->topo.cores, true, err) < 0 ||
+	    get_uint(t, LOAM_KEY_THREADS, 1, VM_MAX_VCPUS, &s->topo.threads, true, err) < 0)
 		return loam_err_wrap(err, "topology");
 	if (!loam_topology_valid(&s->topo, s->vcpus))
 		return loam_fail(
@@ -145,32 +152,32 @@ static int seed_text(const json_t *seed, const char *key, bool required, const c
 
 static int parse_seed(const json_t *j, struct vm_spec *s, loam_err *err)
 {
-	const json_t *seed = json_object_get(j, "seed");
+	const json_t *seed = json_object_get(j, LOAM_KEY_SEED);
 	if (!seed || json_is_null(seed))
 		return 0;
 	if (!json_is_object(seed))
 		return loam_fail(err, LOAM_E_INVALID, "field 'seed' must be an object or null");
 	s->has_seed = true;
-	return seed_text(seed, "meta-data", true, &s->meta_data, err) < 0 ||
-		       seed_text(seed, "user-data", true, &s->user_data, err) < 0 ||
-		       seed_text(seed, "network-config", false, &s->network_config, err) < 0
+	return seed_text(seed, LOAM_KEY_META_DATA, true, &s->meta_data, err) < 0 ||
+		       seed_text(seed, LOAM_KEY_USER_DATA, true, &s->user_data, err) < 0 ||
+		       seed_text(seed, LOAM_KEY_NETWORK_CONFIG, false, &s->network_config, err) < 0
 		   ? -1
 		   : 0;
 }
 
 static int parse_direct_kernel(const json_t *j, struct vm_spec *s, loam_err *err)
 {
-	const json_t *dk = json_object_get(j, "direct_kernel");
+	const json_t *dk = json_object_get(j, LOAM_KEY_DIRECT_KERNEL);
 	if (!dk || json_is_null(dk))
 		return 0;
 	if (!json_is_object(dk))
 		return loam_fail(err, LOAM_E_INVALID,
 				 "field 'direct_kernel' must be an object or null");
 	s->kernel_firmware = true;
-	if (loam_json_get_str(dk, "kernel", &s->kernel, err) < 0 ||
-	    loam_json_opt_bool(dk, "firmware", &s->kernel_firmware, err) < 0 ||
-	    loam_json_opt_str(dk, "initrd", &s->initrd, err) < 0 ||
-	    loam_json_opt_str(dk, "cmdline", &s->cmdline, err) < 0)
+	if (loam_json_get_str(dk, LOAM_KEY_KERNEL, &s->kernel, err) < 0 ||
+	    loam_json_opt_bool(dk, LOAM_KEY_FIRMWARE, &s->kernel_firmware, err) < 0 ||
+	    loam_json_opt_str(dk, LOAM_KEY_INITRD, &s->initrd, err) < 0 ||
+	    loam_json_opt_str(dk, LOAM_KEY_CMDLINE, &s->cmdline, err) < 0)
 		return loam_err_wrap(err, "direct_kernel");
 	if (want_file("direct_kernel.kernel", s->kernel, err) < 0 ||
 	    (s->initrd && want_file("direct_kernel.initrd", s->initrd, err) < 0))
@@ -185,7 +192,7 @@ static int parse_direct_kernel(const json_t *j, struct vm_spec *s, loam_err *err
 static int parse_arch(const json_t *j, struct vm_spec *s, loam_err *err)
 {
 	const char *arch = NULL;
-	if (loam_json_get_str(j, "arch", &arch, err) < 0)
+	if (loam_json_get_str(j, LOAM_KEY_ARCH, &arch, err) < 0)
 		return -1;
 	s->arch = loam_arch_by_name(arch);
 	if (!s->arch)
@@ -197,15 +204,34 @@ static int parse_arch(const json_t *j, struct vm_spec *s, loam_err *err)
 	return 0;
 }
 
+/* The pinned bundles must be there, with the binaries the VM runs. */
+static int parse_bundles(const struct vm_spec *s, loam_err *err)
+{
+	char binary[VM_PATH_MAX], data[VM_PATH_MAX], modules[VM_PATH_MAX], img[VM_PATH_MAX];
+	if (s->vmm_dir && (want_dir("vmm_dir", s->vmm_dir, err) < 0 ||
+			   vm_spec_vmm_paths(s, binary, data, modules, err) < 0 ||
+			   want_file("the pinned VMM", binary, err) < 0))
+		return -1;
+	if (s->storage_dir &&
+	    (want_dir("storage_dir", s->storage_dir, err) < 0 ||
+	     vm_spec_qemu_img(s, img, err) < 0 || want_file("the pinned qemu-img", img, err) < 0 ||
+	     vm_spec_storage_daemon(s, img, err) < 0 ||
+	     want_file("the pinned qemu-storage-daemon", img, err) < 0))
+		return -1;
+	return 0;
+}
+
 static int parse_files(const json_t *j, struct vm_spec *s, loam_err *err)
 {
 	s->image_format = "raw";
-	if (loam_json_get_str(j, "image", &s->image, err) < 0 ||
-	    loam_json_opt_str(j, "image_format", &s->image_format, err) < 0 ||
-	    loam_json_get_str(j, "fw_code", &s->fw_code, err) < 0 ||
-	    loam_json_get_str(j, "fw_vars", &s->fw_vars, err) < 0 ||
-	    loam_json_opt_str(j, "qemu", &s->qemu, err) < 0 ||
-	    loam_json_opt_str(j, "hugepage_dir", &s->hugepage_dir, err) < 0)
+	if (loam_json_get_str(j, LOAM_KEY_IMAGE, &s->image, err) < 0 ||
+	    loam_json_opt_str(j, LOAM_KEY_IMAGE_FORMAT, &s->image_format, err) < 0 ||
+	    loam_json_get_str(j, LOAM_KEY_FW_CODE, &s->fw_code, err) < 0 ||
+	    loam_json_get_str(j, LOAM_KEY_FW_VARS, &s->fw_vars, err) < 0 ||
+	    loam_json_opt_str(j, LOAM_KEY_QEMU, &s->qemu, err) < 0 ||
+	    loam_json_opt_str(j, LOAM_KEY_HUGEPAGE_DIR, &s->hugepage_dir, err) < 0 ||
+	    loam_json_opt_str(j, LOAM_KEY_VMM_DIR, &s->vmm_dir, err) < 0 ||
+	    loam_json_opt_str(j, LOAM_KEY_STORAGE_DIR, &s->storage_dir, err) < 0)
 		return -1;
 	if (strcmp(s->image_format, "raw") != 0 && strcmp(s->image_format, "qcow2") != 0)
 		return loam_fail(err, LOAM_E_INVALID, "image_format must be raw or qcow2");
@@ -216,26 +242,28 @@ static int parse_files(const json_t *j, struct vm_spec *s, loam_err *err)
 		return -1;
 	if (s->hugepage_dir && loam_valid_abs_path("hugepage_dir", s->hugepage_dir, err) < 0)
 		return -1;
-	return 0;
+	return parse_bundles(s, err);
 }
 
 static int parse_fields(const json_t *j, struct vm_spec *s, loam_err *err)
 {
 	if (!json_is_object(j))
 		return loam_fail(err, LOAM_E_INVALID, "the VM spec must be a JSON object");
-	if (loam_json_get_str(j, "id", &s->id, err) < 0 || vm_valid_id(s->id, err) < 0)
+	if (loam_json_get_str(j, LOAM_KEY_ID, &s->id, err) < 0 ||
+	    loam_valid_id("VM id", s->id, err) < 0)
 		return -1;
-	if (loam_json_get_str(j, "name", &s->name, err) < 0 ||
+	if (loam_json_get_str(j, LOAM_KEY_NAME, &s->name, err) < 0 ||
 	    loam_valid_name("VM name", s->name, err) < 0)
 		return -1;
 	if (parse_arch(j, s, err) < 0 ||
-	    get_uint(j, "vcpus", 1, VM_MAX_VCPUS, &s->vcpus, true, err) < 0 ||
-	    get_uint(j, "memory_mib", 64, VM_MAX_MEMORY_MIB, &s->memory_mib, true, err) < 0 ||
-	    get_uint(j, "disk_gib", 1, VM_MAX_DISK_GIB, &s->disk_gib, false, err) < 0)
+	    get_uint(j, LOAM_KEY_VCPUS, 1, VM_MAX_VCPUS, &s->vcpus, true, err) < 0 ||
+	    get_uint(j, LOAM_KEY_MEMORY_MIB, 64, VM_MAX_MEMORY_MIB, &s->memory_mib, true, err) <
+		0 ||
+	    get_uint(j, LOAM_KEY_DISK_GIB, 1, VM_MAX_DISK_GIB, &s->disk_gib, false, err) < 0)
 		return -1;
 	s->hugepages = s->kvm = false;
-	if (loam_json_opt_bool(j, "hugepages", &s->hugepages, err) < 0 ||
-	    loam_json_get_bool(j, "kvm", &s->kvm, err) < 0)
+	if (loam_json_opt_bool(j, LOAM_KEY_HUGEPAGES, &s->hugepages, err) < 0 ||
+	    loam_json_get_bool(j, LOAM_KEY_KVM, &s->kvm, err) < 0)
 		return -1;
 	if (s->hugepages && s->memory_mib % 1024 != 0)
 		return loam_fail(err, LOAM_E_INVALID,
@@ -289,6 +317,45 @@ int vm_spec_load(const struct vm_paths *p, struct vm_spec *s, loam_err *err)
 		return loam_fail(err, LOAM_E_CONFLICT, "%s holds VM id %s, not %s", p->spec, s->id,
 				 p->id);
 	}
+	return 0;
+}
+
+int vm_spec_vmm_paths(const struct vm_spec *s, char binary[VM_PATH_MAX], char data_dir[VM_PATH_MAX],
+		      char module_dir[VM_PATH_MAX], loam_err *err)
+{
+	data_dir[0] = module_dir[0] = '\0';
+	if (!s->vmm_dir) {
+		snprintf(binary, VM_PATH_MAX, "%s", s->qemu ? s->qemu : s->arch->qemu_binary);
+		return 0;
+	}
+	char bin[VM_PATH_MAX];
+	return vm_path_join(bin, s->vmm_dir, "bin", err) < 0 ||
+		       vm_path_join(binary, bin, s->arch->qemu_binary, err) < 0 ||
+		       vm_path_join(data_dir, s->vmm_dir, "share/qemu", err) < 0 ||
+		       vm_path_join(module_dir, s->vmm_dir, "lib/qemu", err) < 0
+		   ? -1
+		   : 0;
+}
+
+int vm_spec_qemu_img(const struct vm_spec *s, char out[VM_PATH_MAX], loam_err *err)
+{
+	if (!s->storage_dir) {
+		snprintf(out, VM_PATH_MAX, "qemu-img");
+		return 0;
+	}
+	return vm_path_join(out, s->storage_dir, "bin/qemu-img", err);
+}
+
+int vm_spec_storage_daemon(const struct vm_spec *s, char out[VM_PATH_MAX], loam_err *err)
+{
+	char found[PATH_MAX];
+	if (s->storage_dir)
+		return vm_path_join(out, s->storage_dir, "bin/qemu-storage-daemon", err);
+	if (vm_tool("qemu-storage-daemon", found, err) < 0)
+		return -1;
+	if (strlen(found) >= VM_PATH_MAX)
+		return loam_fail(err, LOAM_E_INVALID, "path %s is too long", found);
+	snprintf(out, VM_PATH_MAX, "%s", found);
 	return 0;
 }
 

@@ -3,7 +3,7 @@
  * shell ever reads the result. Paths reaching here were validated to
  * [A-Za-z0-9._/+-], so none can smuggle a ',' into QEMU's option syntax.
  */
-#include "vmm.h"
+#include "host/vmm.h"
 
 #include <string.h>
 
@@ -35,19 +35,40 @@ static void add_memory(const struct loam_vmm_spec *s, struct loam_argv *argv)
 {
 	loam_argv_add(argv, "-m");
 	loam_argv_addf(argv, "%u", s->memory_mib);
-	if (!s->hugepages)
-		return;
-	/* The arch's -machine names memory-backend=mem when hugepages is set. */
-	loam_argv_add(argv, "-object");
-	loam_argv_addf(argv, "memory-backend-file,id=mem,size=%uM,mem-path=%s,prealloc=on,share=on",
-		       s->memory_mib, s->hugepage_dir);
+	/* The arch's -machine names memory-backend=mem then. */
+	if (s->hugepages) {
+		loam_argv_add(argv, "-object");
+		loam_argv_addf(
+		    argv, "memory-backend-file,id=mem,size=%uM,mem-path=%s,prealloc=on,share=on",
+		    s->memory_mib, s->hugepage_dir);
+	} else if (s->disk_socket) {
+		loam_argv_add(argv, "-object");
+		loam_argv_addf(argv, "memory-backend-memfd,id=mem,size=%uM,share=on",
+			       s->memory_mib);
+	}
+}
+
+/* The disk from the storage daemon: QEMU reconnects within a second when
+ * the daemon is restarted, and the guest's I/O waits meanwhile.
+ * disable-legacy=on: OVMF and AAVMF hang on the transitional device. */
+static void add_vhost_user_disk(const struct loam_vmm_spec *s, struct loam_argv *argv)
+{
+	loam_argv_add(argv, "-chardev");
+	loam_argv_addf(argv, "socket,id=disk0,path=%s,reconnect=1", s->disk_socket);
+	add_pair(argv, "-device",
+		 "vhost-user-blk-pci,chardev=disk0,num-queues=1,disable-legacy=on,bootindex=1");
 }
 
 static void add_disks(const struct loam_vmm_spec *s, struct loam_argv *argv)
 {
-	loam_argv_add(argv, "-drive");
-	loam_argv_addf(argv, "if=none,id=disk0,format=qcow2,discard=unmap,file=%s", s->disk);
-	add_pair(argv, "-device", "virtio-blk-pci,drive=disk0,bootindex=1");
+	if (s->disk_socket) {
+		add_vhost_user_disk(s, argv);
+	} else if (s->disk) {
+		loam_argv_add(argv, "-drive");
+		loam_argv_addf(argv, "if=none,id=disk0,format=qcow2,discard=unmap,file=%s",
+			       s->disk);
+		add_pair(argv, "-device", "virtio-blk-pci,drive=disk0,bootindex=1");
+	}
 	if (!s->seed)
 		return;
 	loam_argv_add(argv, "-drive");
@@ -73,13 +94,23 @@ static void add_consoles(const struct loam_vmm_spec *s, struct loam_argv *argv)
 
 static void add_supervision(const struct loam_vmm_spec *s, struct loam_argv *argv)
 {
-	loam_argv_add(argv, "-qmp");
-	loam_argv_addf(argv, "unix:%s,server=on,wait=off", s->qmp_socket);
+	loam_argv_add(argv, "-chardev");
+	if (s->qmp_fd > 0)
+		loam_argv_addf(argv, "socket,id=qmp0,fd=%d,server=on,wait=off", s->qmp_fd);
+	else
+		loam_argv_addf(argv, "socket,id=qmp0,path=%s,server=on,wait=off", s->qmp_socket);
+	add_pair(argv, "-mon", "chardev=qmp0,mode=control");
 	add_pair(argv, "-pidfile", s->pidfile);
 	if (s->daemonize)
 		loam_argv_add(argv, "-daemonize");
-	if (s->runas)
-		add_pair(argv, "-runas", s->runas);
+}
+
+static void add_fdsets(const struct loam_vmm_spec *s, struct loam_argv *argv)
+{
+	for (size_t i = 0; i < s->n_fds; i++) {
+		loam_argv_add(argv, "-add-fd");
+		loam_argv_addf(argv, "fd=%d,set=%d", s->fds[i].fd, s->fds[i].set);
+	}
 }
 
 static void add_direct_kernel(const struct loam_arch *arch, const struct loam_vmm_spec *s,
@@ -133,6 +164,7 @@ int loam_vmm_argv(const struct loam_arch *arch, const char *qemu, const struct l
 	loam_argv_add(argv, "-nodefaults");
 	loam_argv_add(argv, "-no-user-config");
 	add_pair(argv, "-display", "none");
+	add_fdsets(spec, argv);
 	arch->vmm_machine_args(spec, argv);
 	add_memory(spec, argv);
 	add_smp(arch, spec, argv);

@@ -1,6 +1,6 @@
 /*
  * The QEMU command line of a VM. The common part (name, memory, -smp,
- * virtio disk and console, serial log, QMP, pid file, daemon and user) is
+ * virtio disk and console, serial log, QMP, pid file, daemon, fd sets) is
  * built here; the machine, CPU and firmware words come from the arch's
  * vmm_machine_args, so this file names no arch.
  */

@@ -5,19 +5,15 @@
 #include "lib/argv.h"
 
 #include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
+
+#include "lib/xalloc.h"
 
 static void push(struct loam_argv *a, char *word)
 {
 	if (a->n + 2 > a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 16;
-		char **nv = realloc(a->v, cap * sizeof(*nv));
-		if (!nv)
-			abort();
-		a->v = nv;
-		a->cap = cap;
+		a->cap = a->cap ? a->cap * 2 : 16;
+		a->v = xrealloc(a->v, a->cap * sizeof(*a->v));
 	}
 	a->v[a->n++] = word;
 	a->v[a->n] = NULL;
@@ -25,21 +21,15 @@ static void push(struct loam_argv *a, char *word)
 
 void loam_argv_add(struct loam_argv *a, const char *word)
 {
-	char *w = strdup(word);
-	if (!w)
-		abort();
-	push(a, w);
+	push(a, xstrdup(word));
 }
 
 void loam_argv_addf(struct loam_argv *a, const char *fmt, ...)
 {
-	char *w = NULL;
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vasprintf(&w, fmt, ap);
+	char *w = xvasprintf(fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		abort();
 	push(a, w);
 }
 

@@ -10,19 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-__attribute__((format(printf, 1, 0))) static char *vformat(const char *fmt, va_list ap)
-{
-	char *s = NULL;
-	if (vasprintf(&s, fmt, ap) < 0)
-		abort();
-	return s;
-}
+#include "lib/xalloc.h"
 
 static struct loam_error *new_error(enum loam_err_kind kind, int sys_errno, char *msg)
 {
-	struct loam_error *e = calloc(1, sizeof(*e));
-	if (!e)
-		abort();
+	struct loam_error *e = xcalloc(1, sizeof(*e));
 	e->kind = kind;
 	e->sys_errno = sys_errno;
 	e->msg = msg;
@@ -33,7 +25,7 @@ int loam_fail(loam_err *err, enum loam_err_kind kind, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	char *msg = vformat(fmt, ap);
+	char *msg = xvasprintf(fmt, ap);
 	va_end(ap);
 	if (!err) {
 		free(msg);
@@ -49,21 +41,21 @@ int loam_fail_errno(loam_err *err, const char *fmt, ...)
 	int saved = errno;
 	va_list ap;
 	va_start(ap, fmt);
-	char *ctx = vformat(fmt, ap);
+	char *ctx = xvasprintf(fmt, ap);
 	va_end(ap);
 	if (!err) {
 		free(ctx);
 		return -1;
 	}
-	char *msg = NULL;
-	if (asprintf(&msg, "%s: %s", ctx, strerror(saved)) < 0)
-		abort();
+	char *msg = xasprintf("%s: %s", ctx, strerror(saved));
 	free(ctx);
 	enum loam_err_kind kind = LOAM_E_IO;
 	if (saved == ENOENT)
 		kind = LOAM_E_NOTFOUND;
 	else if (saved == ETIMEDOUT)
 		kind = LOAM_E_TIMEOUT;
+	else if (saved == ENOSPC || saved == EDQUOT)
+		kind = LOAM_E_NOSPACE;
 	loam_err_free(err);
 	*err = new_error(kind, saved, msg);
 	errno = saved;
@@ -76,15 +68,13 @@ int loam_err_wrap(loam_err *err, const char *fmt, ...)
 		return -1;
 	va_list ap;
 	va_start(ap, fmt);
-	char *ctx = vformat(fmt, ap);
+	char *ctx = xvasprintf(fmt, ap);
 	va_end(ap);
 	if (!*err) {
 		*err = new_error(LOAM_E_INTERNAL, 0, ctx);
 		return -1;
 	}
-	char *msg = NULL;
-	if (asprintf(&msg, "%s: %s", ctx, (*err)->msg) < 0)
-		abort();
+	char *msg = xasprintf("%s: %s", ctx, (*err)->msg);
 	free(ctx);
 	free((*err)->msg);
 	(*err)->msg = msg;
@@ -120,6 +110,12 @@ const char *loam_err_kind_name(enum loam_err_kind kind)
 		return "no_capacity";
 	case LOAM_E_TIMEOUT:
 		return "timeout";
+	case LOAM_E_QUOTA:
+		return "quota";
+	case LOAM_E_RATELIMIT:
+		return "rate_limited";
+	case LOAM_E_NOSPACE:
+		return "no_space";
 	case LOAM_E_INTERNAL:
 		break;
 	}
@@ -147,6 +143,12 @@ int loam_err_http_status(const loam_err err)
 		return 503;
 	case LOAM_E_TIMEOUT:
 		return 504;
+	case LOAM_E_QUOTA:
+		return 403;
+	case LOAM_E_RATELIMIT:
+		return 429;
+	case LOAM_E_NOSPACE:
+		return 507;
 	case LOAM_E_IO:
 	case LOAM_E_INTERNAL:
 		break;

@@ -23,7 +23,11 @@ enum loam_err_kind {
 	LOAM_E_AUTH,	     /* missing or wrong credentials, or a changed host key */
 	LOAM_E_NOCAPACITY,   /* the allocator found no host; the message explains */
 	LOAM_E_TIMEOUT,	     /* an operation ran out of time */
+	LOAM_E_QUOTA,	     /* over a project's quota: refused, nothing changed */
+	LOAM_E_RATELIMIT,    /* too many requests of a kind; retry later */
+	LOAM_E_NOSPACE,	     /* a disk is full (the database's: 507) */
 };
+#define LOAM_E_LAST LOAM_E_NOSPACE
 
 struct loam_error {
 	enum loam_err_kind kind;

@@ -4,7 +4,7 @@
  */
 #include "lib/json.h"
 
-#include <stdlib.h>
+#include "lib/xalloc.h"
 
 json_t *loam_json_parse(const char *buf, size_t len, const char *what, loam_err *err)
 {
@@ -18,10 +18,7 @@ json_t *loam_json_parse(const char *buf, size_t len, const char *what, loam_err 
 
 static char *dump(const json_t *j, size_t flags)
 {
-	char *s = json_dumps(j, flags | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
-	if (!s)
-		abort();
-	return s;
+	return xalloc_check(json_dumps(j, flags | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY));
 }
 
 char *loam_json_dump(const json_t *j)

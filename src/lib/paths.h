@@ -1,5 +1,5 @@
 /*
- * Default locations (DESIGN.md §4): the state dir is $LOAM_STATE_DIR if set
+ * Default locations (docs/design.md §4): the state dir is $LOAM_STATE_DIR if set
  * (CLI), else $XDG_STATE_HOME/loam, else /var/lib/loam as root, else
  * ~/.local/state/loam.
  */

@@ -16,13 +16,9 @@
 #include <unistd.h>
 
 #include "lib/cleanup.h"
+#include "lib/xalloc.h"
 
 extern char **environ;
-
-struct sink {
-	char *buf;
-	size_t len, cap, max;
-};
 
 static long long now_ms(void)
 {
@@ -31,31 +27,46 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void sink_append(struct sink *s, const char *data, size_t n)
+void loam_output_append(struct loam_output *o, const char *data, size_t n)
 {
-	if (s->len + n > s->max)
-		n = s->max > s->len ? s->max - s->len : 0;
-	if (s->len + n + 1 > s->cap) {
-		size_t cap = s->cap ? s->cap : 4096;
-		while (cap < s->len + n + 1)
+	if (o->len + n > o->max)
+		n = o->max > o->len ? o->max - o->len : 0;
+	if (o->len + n + 1 > o->cap) {
+		size_t cap = o->cap ? o->cap : 4096;
+		while (cap < o->len + n + 1)
 			cap *= 2;
-		char *nb = realloc(s->buf, cap);
-		if (!nb)
-			abort();
-		s->buf = nb;
-		s->cap = cap;
+		o->buf = xrealloc(o->buf, cap);
+		o->cap = cap;
 	}
-	memcpy(s->buf + s->len, data, n);
-	s->len += n;
-	s->buf[s->len] = '\0';
+	if (n)
+		memcpy(o->buf + o->len, data, n);
+	o->len += n;
+	o->buf[o->len] = '\0';
 }
 
-static char *sink_take(struct sink *s, size_t *len)
+char *loam_output_take(struct loam_output *o, size_t *len)
 {
-	if (!s->buf)
-		sink_append(s, "", 0);
-	*len = s->len;
-	return s->buf;
+	if (!o->buf)
+		loam_output_append(o, "", 0);
+	char *text = o->buf;
+	*len = o->len;
+	*o = (struct loam_output){.max = o->max};
+	return text;
+}
+
+const char *loam_output_last_line(const char *s, char *buf, size_t cap)
+{
+	size_t n = s ? strlen(s) : 0;
+	while (n && (s[n - 1] == '\n' || s[n - 1] == '\r'))
+		n--;
+	size_t start = n;
+	while (start && s[start - 1] != '\n')
+		start--;
+	size_t len = n - start < cap - 1 ? n - start : cap - 1;
+	if (len)
+		memcpy(buf, s + start, len);
+	buf[len] = '\0';
+	return buf;
 }
 
 struct pipes {
@@ -135,7 +146,7 @@ static int start_child(const struct loam_spawn_opts *o, struct pipes *p, pid_t *
 struct pump {
 	const char *in;
 	size_t in_len, in_off;
-	struct sink out, err;
+	struct loam_output out, err;
 };
 
 /* Moves data between the pipes until both outputs close or time runs out. */
@@ -185,7 +196,7 @@ static bool pump_io(struct pipes *p, struct pump *st, long long deadline)
 		struct {
 			int idx;
 			int *fd;
-			struct sink *s;
+			struct loam_output *s;
 		} rd[2] = {{iout, &p->out[0], &st->out}, {ierr, &p->err[0], &st->err}};
 		for (int i = 0; i < 2; i++) {
 			if (rd[i].idx < 0 || !fds[rd[i].idx].revents)
@@ -193,7 +204,7 @@ static bool pump_io(struct pipes *p, struct pump *st, long long deadline)
 			char buf[16384];
 			ssize_t got = read(*rd[i].fd, buf, sizeof(buf));
 			if (got > 0)
-				sink_append(rd[i].s, buf, (size_t)got);
+				loam_output_append(rd[i].s, buf, (size_t)got);
 			else if (got == 0 || errno != EINTR) {
 				close(*rd[i].fd);
 				*rd[i].fd = -1;
@@ -249,23 +260,9 @@ int loam_spawn(const struct loam_spawn_opts *o, struct loam_spawn_result *res, l
 	close_pair(p.out);
 	close_pair(p.err);
 	reap(pid, !finished, res);
-	res->out = sink_take(&st.out, &res->out_len);
-	res->err = sink_take(&st.err, &res->err_len);
+	res->out = loam_output_take(&st.out, &res->out_len);
+	res->err = loam_output_take(&st.err, &res->err_len);
 	return 0;
-}
-
-static const char *last_line(const char *s, char *buf, size_t cap)
-{
-	size_t n = strlen(s);
-	while (n && (s[n - 1] == '\n' || s[n - 1] == '\r'))
-		n--;
-	size_t start = n;
-	while (start && s[start - 1] != '\n')
-		start--;
-	size_t len = n - start < cap - 1 ? n - start : cap - 1;
-	memcpy(buf, s + start, len);
-	buf[len] = '\0';
-	return buf;
 }
 
 int loam_spawn_ok(const struct loam_spawn_opts *o, struct loam_spawn_result *res, loam_err *err)
@@ -282,7 +279,7 @@ int loam_spawn_ok(const struct loam_spawn_opts *o, struct loam_spawn_result *res
 	if (res->exit_status != 0)
 		return loam_fail(err, LOAM_E_IO, "%s exited with status %d%s%s", o->argv[0],
 				 res->exit_status, res->err && *res->err ? ": " : "",
-				 res->err ? last_line(res->err, line, sizeof(line)) : "");
+				 loam_output_last_line(res->err, line, sizeof(line)));
 	return 0;
 }
 

@@ -48,4 +48,17 @@ int loam_spawn_ok(const struct loam_spawn_opts *opts, struct loam_spawn_result *
 
 void loam_spawn_result_free(struct loam_spawn_result *res);
 
+/* A program's captured output, as loam_spawn and the SSH transport gather
+ * it: capped at max bytes (the excess is dropped), NUL-terminated. */
+struct loam_output {
+	char *buf;
+	size_t len, cap, max;
+};
+void loam_output_append(struct loam_output *o, const char *data, size_t n);
+/* Hands the text over (never NULL, "" when nothing came); *len its length. */
+char *loam_output_take(struct loam_output *o, size_t *len);
+/* The last non-empty line of s (NULL counts as ""), cut to fit buf: what an
+ * error message quotes of a failed program's stderr. */
+const char *loam_output_last_line(const char *s, char *buf, size_t cap);
+
 #endif

@@ -1,5 +1,5 @@
 /*
- * Guest CPU topology scaled down from the host's (DESIGN.md §2): a VM gets
+ * Guest CPU topology scaled down from the host's (docs/design.md §2): a VM gets
  * the host's threads per core, then fills one die before adding dies, and
  * one package before adding packages, so a small VM looks like a slice of
  * its host and the guest scheduler sees real SMT siblings and cache domains.
@@ -10,8 +10,12 @@
 
 #include <stdbool.h>
 
-#include "arch/arch.h"
 #include "lib/err.h"
+
+/* Guest CPU topology: packages x dies x cores x threads == vcpus. */
+struct loam_topology {
+	unsigned packages, dies, cores, threads;
+};
 
 /* The host's shape as `learn` reports it. */
 struct loam_host_topology {

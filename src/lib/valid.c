@@ -45,6 +45,19 @@ int loam_valid_name(const char *what, const char *s, loam_err *err)
 	return 0;
 }
 
+int loam_valid_id(const char *what, const char *s, loam_err *err)
+{
+	size_t n = s ? strlen(s) : 0;
+	bool ok = n >= 1 && n <= LOAM_NAME_MAX;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = is_lower_alnum(s[i]);
+	if (!ok)
+		return loam_fail(err, LOAM_E_INVALID,
+				 "%s must be 1 to %d lower-case letters and digits", what,
+				 LOAM_NAME_MAX);
+	return 0;
+}
+
 int loam_valid_address(const char *s, loam_err *err)
 {
 	size_t n = s ? strlen(s) : 0;
@@ -98,4 +111,43 @@ bool loam_shell_inert_word(const char *s)
 		if (!is_alnum(*s) && !strchr("._/:=@%+,-", *s))
 			return false;
 	return true;
+}
+
+bool loam_valid_artifact_word(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n == 0 || n > 128 || s[0] == '.' || s[0] == '-')
+		return false;
+	for (; *s; s++)
+		if (!is_alnum(*s) && !strchr(".+~:_-", *s))
+			return false;
+	return true;
+}
+
+bool loam_valid_debian_package(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n < 2 || n > 128 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')))
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || strchr("+.-", *s)))
+			return false;
+	return true;
+}
+
+bool loam_valid_http_url(const char *s)
+{
+	if (!s || strlen(s) > 2048 ||
+	    (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0))
+		return false;
+	for (; *s; s++)
+		if (*s <= ' ' || *s == 0x7f || strchr("\"'\\`<>{}|^", *s))
+			return false;
+	return true;
+}
+
+bool loam_valid_install_path(const char *s)
+{
+	return s && s[0] == '/' && strlen(s) < 3000 && !strstr(s, "/..") && !strstr(s, "/./") &&
+	       !loam_has_unsafe_chars(s);
 }

@@ -43,14 +43,24 @@ char *xstrndup(const char *s, size_t n)
 	return s ? must(strndup(s, n)) : NULL;
 }
 
+void *xalloc_check(void *p)
+{
+	return must(p);
+}
+
+char *xvasprintf(const char *fmt, va_list ap)
+{
+	char *s = NULL;
+	if (vasprintf(&s, fmt, ap) < 0)
+		must(NULL);
+	return s;
+}
+
 char *xasprintf(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	char *s = NULL;
-	int rc = vasprintf(&s, fmt, ap);
+	char *s = xvasprintf(fmt, ap);
 	va_end(ap);
-	if (rc < 0)
-		must(NULL);
 	return s;
 }

@@ -1,9 +1,12 @@
 /*
  * loamd: the control plane. Starts, in order: the state dir and API token,
- * the database (migrated, sizes synced), the allocator, the prog engine's
- * dispatcher threads, and the HTTP API; then waits for SIGTERM or SIGINT
- * and stops them in reverse order. Everything durable lives in the
- * database, so a kill -9 at any point loses nothing.
+ * the database (migrated, arches and sizes synced; from then on no SQLite
+ * file is ever created again, and a watch stops loamd if the file is
+ * deleted or replaced), the allocator, the HTTP API and the artifact
+ * store's own listener (the artifact URL handed to the progs needs its
+ * port), and the prog engine's dispatcher threads; then waits for SIGTERM
+ * or SIGINT and stops them (the API first). Everything durable lives in
+ * the database, so a kill -9 at any point loses nothing.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -20,15 +23,18 @@
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 #include "lib/log.h"
+#include "lib/xalloc.h"
 #include "loamd/loamd.h"
 #include "artifact/manifest.h"
 #include "progs/images.h"
 #include "progs/progs.h"
+#include "progs/watch.h"
 #include "transport/transport.h"
 
 struct loamd {
 	struct loamd_opts opts;
 	char *token;
+	char *metrics_token;
 	struct loam_db *db;
 	struct loam_allocator *alloc;
 	struct loam_engine *engine;
@@ -38,8 +44,23 @@ struct loamd {
 	struct loam_artifact_manifest manifest;
 	bool have_manifest;
 	char *artifact_base_url;
-	uint16_t port;
+	uint16_t artifact_port;
+	struct loamd_dbwatch *dbwatch;
 };
+
+/* The database file was deleted or replaced: nothing loamd could still
+ * write would be kept, so it stops serving and exits at once. */
+static void storage_lost(const char *why)
+{
+	log_error("stopping: %s", why);
+	_exit(LOAMD_EXIT_STORAGE);
+}
+
+static void storage_lost_api(void *arg, const char *why)
+{
+	(void)arg;
+	storage_lost(why);
+}
 
 static int prepare_state_dir(const char *dir, loam_err *err)
 {
@@ -60,20 +81,16 @@ static int open_database(struct loamd *d, loam_err *err)
 	if (loam_db_migrate(d->db, err) < 0)
 		return loam_err_wrap(err, "migrate database");
 	if (loam_db_sync_sizes(d->db, err) < 0)
-		return loam_err_wrap(err, "sync sizes");
-	return 0;
+		return loam_err_wrap(err, "sync arches and sizes");
+	loam_db_forbid_create();
+	return loamd_dbwatch_start(d->db, 500, storage_lost, &d->dbwatch, err);
 }
 
-/*
- * The store's manifest (what hosts install) and the URL hosts fetch it
- * from: loamd's own listen address, with a wildcard address replaced by
- * the loopback one (the local host; remote hosts need a routable --listen).
- */
-static int load_artifacts(struct loamd *d, loam_err *err)
+/* The store's manifest: what hosts install, and so the images a VM may
+ * name (the API gets it too). */
+static int load_manifest(struct loamd *d, loam_err *err)
 {
-	cleanup_free char *path = NULL;
-	if (asprintf(&path, "%s/manifest.json", d->opts.artifact_store) < 0)
-		abort();
+	cleanup_free char *path = xasprintf("%s/manifest.json", d->opts.artifact_store);
 	if (access(path, R_OK) != 0) {
 		log_warn("no manifest.json in the artifact store %s (build it with: make "
 			 "artifacts); hosts get no VMM, firmware or images",
@@ -83,17 +100,28 @@ static int load_artifacts(struct loamd *d, loam_err *err)
 	if (loam_artifact_manifest_load(path, &d->manifest, err) < 0)
 		return loam_err_wrap(err, "artifact store %s", d->opts.artifact_store);
 	d->have_manifest = true;
+	return 0;
+}
+
+/*
+ * The URL hosts fetch the store from: loamd's own listen address, with a
+ * wildcard address replaced by the loopback one (the local host; remote
+ * hosts need a routable --listen).
+ */
+static int artifact_url(struct loamd *d, loam_err *err)
+{
+	if (!d->have_manifest)
+		return 0;
 	char addr[128];
 	uint16_t ignored;
-	if (loam_api_parse_listen(d->opts.listen, addr, sizeof(addr), &ignored, err) < 0)
+	if (loam_api_parse_listen(d->opts.artifact_listen, addr, sizeof(addr), &ignored, err) < 0)
 		return -1;
 	const char *host = strcmp(addr, "0.0.0.0") == 0 ? "127.0.0.1"
 			   : strcmp(addr, "::") == 0	? "::1"
 							: addr;
 	bool v6 = strchr(host, ':') != NULL;
-	if (asprintf(&d->artifact_base_url, "http://%s%s%s:%u/artifacts", v6 ? "[" : "", host,
-		     v6 ? "]" : "", d->port) < 0)
-		abort();
+	d->artifact_base_url = xasprintf("http://%s%s%s:%u/artifacts", v6 ? "[" : "", host,
+					 v6 ? "]" : "", d->artifact_port);
 	log_info("artifact store %s served at %s", d->opts.artifact_store, d->artifact_base_url);
 	return 0;
 }
@@ -109,7 +137,7 @@ static int start_engine(struct loamd *d, loam_err *err)
 	gethostname(host, sizeof(host) - 1);
 	snprintf(d->owner, sizeof(d->owner), "%s:%d", host, (int)getpid());
 	void *app = NULL;
-	if (load_artifacts(d, err) < 0)
+	if (artifact_url(d, err) < 0)
 		return -1;
 	d->app = (struct loamd_app){.pool = loam_transport_pool_new(),
 				    .alloc = d->alloc,
@@ -118,9 +146,12 @@ static int start_engine(struct loamd *d, loam_err *err)
 				    .heartbeat_ms = d->opts.heartbeat_s * 1000,
 				    .artifact_base_url = d->artifact_base_url,
 				    .manifest = d->have_manifest ? &d->manifest : NULL,
+				    .artifact_store = d->opts.artifact_store,
 				    .images = loam_image_index_new()};
 	if (loam_image_index_reload(d->app.images, d->db, err) < 0)
 		return loam_err_wrap(err, "read installed images");
+	if (loam_watch_new(&d->app, d->opts.db_url, &d->app.watch, err) < 0)
+		return -1;
 	/* Without a store no host has images: placement then ignores them and
 	 * prep says what is missing. */
 	if (d->have_manifest)
@@ -144,19 +175,33 @@ static int start_api(struct loamd *d, loam_err *err)
 				      .db_url = d->opts.db_url,
 				      .token = d->token,
 				      .alloc = d->alloc,
-				      .artifact_store = d->opts.artifact_store};
+				      .artifact_store = d->opts.artifact_store,
+				      .manifest = d->have_manifest ? &d->manifest : NULL,
+				      .host_state_roots = loam_argv_view(&d->opts.host_state_roots),
+				      .ssh_key_roots = loam_argv_view(&d->opts.ssh_key_roots),
+				      .create_per_s = d->opts.create_per_s,
+				      .create_burst = (unsigned)d->opts.create_burst,
+				      .metrics_token = d->metrics_token};
 	if (loam_api_new(&cfg, &d->api, err) < 0)
 		return -1;
+	loam_api_on_fatal(d->api, storage_lost_api, NULL);
+	struct loam_api_listen_opts lo = {.listen = d->opts.listen,
+					  .tls_cert_file = d->opts.tls_cert,
+					  .tls_key_file = d->opts.tls_key,
+					  .per_ip_connections =
+					      (unsigned)d->opts.per_ip_connections};
 	uint16_t port = 0;
-	if (loam_api_listen(d->api, d->opts.listen, &port, err) < 0)
+	if (loam_api_listen(d->api, &lo, &port, err) < 0 ||
+	    loam_api_listen_artifacts(d->api, d->opts.artifact_listen, &d->artifact_port, err) < 0)
 		return -1;
-	d->port = port;
 	char addr[128];
 	uint16_t ignored;
 	loam_api_parse_listen(d->opts.listen, addr, sizeof(addr), &ignored, err);
-	log_info("listening on http://%s%s%s:%u (state dir %s, token in %s/token)",
-		 strchr(addr, ':') ? "[" : "", addr, strchr(addr, ':') ? "]" : "", port,
-		 d->opts.state_dir, d->opts.state_dir);
+	bool v6 = strchr(addr, ':') != NULL;
+	log_info("listening on %s://%s%s%s:%u (state dir %s, token in %s/token), artifacts on "
+		 "port %u",
+		 d->opts.tls_cert ? "https" : "http", v6 ? "[" : "", addr, v6 ? "]" : "", port,
+		 d->opts.state_dir, d->opts.state_dir, d->artifact_port);
 	return 0;
 }
 
@@ -164,19 +209,24 @@ static int start(struct loamd *d, loam_err *err)
 {
 	if (prepare_state_dir(d->opts.state_dir, err) < 0 ||
 	    loamd_token_load_or_create(d->opts.state_dir, &d->token, err) < 0 ||
+	    loamd_token_file_load_or_create(d->opts.state_dir, "metrics-token", &d->metrics_token,
+					    err) < 0 ||
 	    open_database(d, err) < 0)
 		return -1;
 	if (loam_alloc_new(d->db, &d->alloc, err) < 0)
 		return loam_err_wrap(err, "start the allocator");
 	/* The API first: the artifact URL handed to the progs needs its port. */
-	return start_api(d, err) < 0 || start_engine(d, err) < 0 ? -1 : 0;
+	return load_manifest(d, err) < 0 || start_api(d, err) < 0 || start_engine(d, err) < 0 ? -1
+											      : 0;
 }
 
 static void stop(struct loamd *d)
 {
+	loamd_dbwatch_stop(d->dbwatch);
 	loam_api_free(d->api);
 	if (d->engine)
 		loam_engine_stop(d->engine);
+	loam_watch_free(d->app.watch);
 	if (d->app.pool)
 		loam_transport_pool_free(d->app.pool);
 	loam_image_index_free(d->app.images);
@@ -188,6 +238,7 @@ static void stop(struct loamd *d)
 	if (d->db)
 		loam_db_close(d->db);
 	free(d->token);
+	free(d->metrics_token);
 	loamd_free_opts(&d->opts);
 }
 
@@ -207,7 +258,8 @@ int main(int argc, char **argv)
 	uint16_t port;
 	if (loamd_parse_opts(argc, argv, &d.opts, &err) < 0 ||
 	    (d.opts.listen &&
-	     loam_api_parse_listen(d.opts.listen, addr, sizeof(addr), &port, &err) < 0)) {
+	     loam_api_parse_listen(d.opts.listen, addr, sizeof(addr), &port, &err) < 0) ||
+	    loamd_default_opts(&d.opts, &err) < 0 || loamd_check_listen(&d.opts, &err) < 0) {
 		fprintf(stderr, "loamd: %s\n", loam_err_msg(err));
 		loamd_free_opts(&d.opts);
 		return 2;
@@ -222,7 +274,7 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	int rc = 0;
-	if (loamd_default_opts(&d.opts, &err) < 0 || start(&d, &err) < 0) {
+	if (start(&d, &err) < 0) {
 		log_error("%s", loam_err_msg(err));
 		rc = loam_err_exit_status(err);
 	} else {

@@ -1,8 +1,9 @@
 /*
- * loamd's command line: the flags and defaults of DESIGN.md §4
+ * loamd's command line: the flags and defaults of docs/design.md §4
  * (--state-dir, --db, --listen, --workers) plus logging, the directory of
- * the static agents, the artifact store, the heartbeat period and the
- * lease length.
+ * the static agents, the artifact store and its listener, the heartbeat
+ * period, the lease length, TLS, the roots of paths clients may name, and
+ * the limits that keep the API up under hostile clients.
  */
 #include "loamd/loamd.h"
 
@@ -14,10 +15,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/api.h"
 #include "db/db.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
 #include "lib/paths.h"
+#include "lib/valid.h"
+#include "lib/xalloc.h"
 
 static const char usage_text[] =
     "usage: loamd [OPTIONS]\n"
@@ -32,15 +36,20 @@ static const char usage_text[] =
     "  --log-level LEVEL     debug, info, warn or error (default info)\n"
     "  --dist-dir DIR        static agents loam-host-<arch> (default: ../dist next to loamd)\n"
     "  --artifact-store DIR  the artifact store served under /artifacts/\n"
-    "  --heartbeat-s N       seconds between host heartbeats (default 30)\n";
-
-static char *xstrdup(const char *s)
-{
-	char *p = strdup(s);
-	if (!p)
-		abort();
-	return p;
-}
+    "  --heartbeat-s N       seconds between host heartbeats (default 30)\n"
+    "  --tls-cert FILE       PEM certificate (chain): serve the API over HTTPS\n"
+    "  --tls-key FILE        PEM private key of --tls-cert\n"
+    "  --insecure-listen     allow plain HTTP on a non-loopback --listen (the token\n"
+    "                        then crosses the network in clear text)\n"
+    "  --artifact-listen ADDR:PORT  the artifact store's own listener, plain HTTP\n"
+    "                        (default: --listen's address, a free port)\n"
+    "  --host-state-root DIR a host's state_dir must be under one of these (repeat;\n"
+    "                        default /var/lib/loam and the state dir)\n"
+    "  --ssh-key-root DIR    a host's ssh_key must be under one of these (repeat;\n"
+    "                        default $HOME/.ssh and STATE_DIR/ssh)\n"
+    "  --create-rate N       VM and host creates per second per token (default 2)\n"
+    "  --create-burst N      creates a token may make at once (default 20)\n"
+    "  --max-conns-per-ip N  API connections from one address (default 32)\n";
 
 static int parse_int(const char *flag, const char *s, int min, int max, int *out, loam_err *err)
 {
@@ -64,6 +73,15 @@ enum {
 	OPT_ART,
 	OPT_HB,
 	OPT_LEASE,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_INSECURE,
+	OPT_ART_LISTEN,
+	OPT_STATE_ROOT,
+	OPT_KEY_ROOT,
+	OPT_RATE,
+	OPT_BURST,
+	OPT_PER_IP,
 	OPT_HELP
 };
 
@@ -78,12 +96,80 @@ static const struct option long_opts[] = {
     {"artifact-store", required_argument, NULL, OPT_ART},
     {"heartbeat-s", required_argument, NULL, OPT_HB},
     {"lease-s", required_argument, NULL, OPT_LEASE},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+    {"insecure-listen", no_argument, NULL, OPT_INSECURE},
+    {"artifact-listen", required_argument, NULL, OPT_ART_LISTEN},
+    {"host-state-root", required_argument, NULL, OPT_STATE_ROOT},
+    {"ssh-key-root", required_argument, NULL, OPT_KEY_ROOT},
+    {"create-rate", required_argument, NULL, OPT_RATE},
+    {"create-burst", required_argument, NULL, OPT_BURST},
+    {"max-conns-per-ip", required_argument, NULL, OPT_PER_IP},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
 
+static void set_str(char **field, const char *value)
+{
+	free(*field);
+	*field = xstrdup(value);
+}
+
+static int parse_rate(const char *s, double *out, loam_err *err)
+{
+	char *end = NULL;
+	double v = strtod(s, &end);
+	if (!*s || *end || !(v >= 0.01 && v <= 10000))
+		return loam_fail(err, LOAM_E_INVALID,
+				 "--create-rate must be a number from 0.01 to 10000 (per second)");
+	*out = v;
+	return 0;
+}
+
+/* A root of paths clients may name: absolute, of safe characters. */
+static int add_root(const char *flag, const char *dir, struct loam_argv *roots, loam_err *err)
+{
+	if (loam_valid_abs_path(flag, dir, err) < 0)
+		return -1;
+	loam_argv_add(roots, dir);
+	return 0;
+}
+
+/* The options of issue 16: TLS, listeners, roots and limits. */
+static int take_guard_opt(int c, struct loamd_opts *o, loam_err *err)
+{
+	switch (c) {
+	case OPT_TLS_CERT:
+		set_str(&o->tls_cert, optarg);
+		return 0;
+	case OPT_TLS_KEY:
+		set_str(&o->tls_key, optarg);
+		return 0;
+	case OPT_INSECURE:
+		o->insecure_listen = true;
+		return 0;
+	case OPT_ART_LISTEN:
+		set_str(&o->artifact_listen, optarg);
+		return 0;
+	case OPT_STATE_ROOT:
+		return add_root("--host-state-root", optarg, &o->host_state_roots, err);
+	case OPT_KEY_ROOT:
+		return add_root("--ssh-key-root", optarg, &o->ssh_key_roots, err);
+	case OPT_RATE:
+		return parse_rate(optarg, &o->create_per_s, err);
+	case OPT_BURST:
+		return parse_int("--create-burst", optarg, 1, 100000, &o->create_burst, err);
+	case OPT_PER_IP:
+		return parse_int("--max-conns-per-ip", optarg, 1, 1000, &o->per_ip_connections,
+				 err);
+	}
+	return loam_fail(err, LOAM_E_INVALID, "unknown option; see loamd --help");
+}
+
 static int take_opt(int c, struct loamd_opts *o, loam_err *err)
 {
+	if (c >= OPT_TLS_CERT && c < OPT_HELP)
+		return take_guard_opt(c, o, err);
 	switch (c) {
 	case OPT_STATE:
 		free(o->state_dir);
@@ -157,8 +243,7 @@ static char *default_build_dir(const char *rel)
 	char *p = NULL;
 	if (n > 0) {
 		exe[n] = '\0';
-		if (asprintf(&p, "%s/../%s", dirname(exe), rel) < 0)
-			abort();
+		p = xasprintf("%s/../%s", dirname(exe), rel);
 		char real[PATH_MAX];
 		if (realpath(p, real)) {
 			free(p);
@@ -167,20 +252,25 @@ static char *default_build_dir(const char *rel)
 		free(p);
 	}
 	const char *src = getenv("LOAM_SOURCE_DIR");
-	if (asprintf(&p, "%s/build/%s", src && *src ? src : LOAM_SOURCE_DIR, rel) < 0)
-		abort();
-	return p;
+	return xasprintf("%s/build/%s", src && *src ? src : LOAM_SOURCE_DIR, rel);
 }
 
 int loamd_default_opts(struct loamd_opts *o, loam_err *err)
 {
-	(void)err;
 	if (!o->state_dir)
 		o->state_dir = loam_default_state_dir(0);
 	if (!o->db_url)
 		o->db_url = loam_db_default_url(o->state_dir);
 	if (!o->listen)
 		o->listen = xstrdup("127.0.0.1:7070");
+	if (!o->artifact_listen) {
+		char addr[128];
+		uint16_t port = 0;
+		if (loam_api_parse_listen(o->listen, addr, sizeof(addr), &port, err) < 0)
+			return -1;
+		bool v6 = strchr(addr, ':') != NULL;
+		o->artifact_listen = xasprintf("%s%s%s:0", v6 ? "[" : "", addr, v6 ? "]" : "");
+	}
 	if (!o->dist_dir)
 		o->dist_dir = default_build_dir("dist");
 	if (!o->artifact_store) {
@@ -190,6 +280,25 @@ int loamd_default_opts(struct loamd_opts *o, loam_err *err)
 	return 0;
 }
 
+int loamd_check_listen(const struct loamd_opts *o, loam_err *err)
+{
+	char addr[128];
+	uint16_t port = 0;
+	if (loam_api_parse_listen(o->listen, addr, sizeof(addr), &port, err) < 0)
+		return -1;
+	if (!o->tls_cert != !o->tls_key)
+		return loam_fail(err, LOAM_E_INVALID,
+				 "--tls-cert and --tls-key go together: give both for HTTPS");
+	if (o->tls_cert || o->insecure_listen || loam_api_addr_is_loopback(addr))
+		return 0;
+	return loam_fail(err, LOAM_E_INVALID,
+			 "refusing to serve the API in clear text on %s: the bearer token would "
+			 "cross the network unencrypted. Give --tls-cert FILE --tls-key FILE for "
+			 "HTTPS, listen on a loopback address, or pass --insecure-listen to "
+			 "accept the risk",
+			 o->listen);
+}
+
 void loamd_free_opts(struct loamd_opts *o)
 {
 	free(o->state_dir);
@@ -197,5 +306,10 @@ void loamd_free_opts(struct loamd_opts *o)
 	free(o->listen);
 	free(o->dist_dir);
 	free(o->artifact_store);
+	free(o->tls_cert);
+	free(o->tls_key);
+	free(o->artifact_listen);
+	loam_argv_free(&o->host_state_roots);
+	loam_argv_free(&o->ssh_key_roots);
 	*o = (struct loamd_opts){0};
 }

@@ -16,12 +16,13 @@
 
 #include "lib/cleanup.h"
 #include "lib/fs.h"
+#include "lib/xalloc.h"
 
 #define TOKEN_BYTES ((size_t)32)
 
-static int token_path(const char *state_dir, char **out, loam_err *err)
+static int token_path(const char *state_dir, const char *file, char **out, loam_err *err)
 {
-	if (asprintf(out, "%s/token", state_dir) < 0)
+	if (asprintf(out, "%s/%s", state_dir, file) < 0)
 		return loam_fail(err, LOAM_E_INTERNAL, "out of memory");
 	return 0;
 }
@@ -62,9 +63,7 @@ static int write_token(const char *path, char **out, loam_err *err)
 	unsigned char raw[TOKEN_BYTES];
 	if (RAND_bytes(raw, sizeof(raw)) != 1)
 		return loam_fail(err, LOAM_E_INTERNAL, "RAND_bytes failed");
-	char *hex = malloc(2 * TOKEN_BYTES + 2);
-	if (!hex)
-		abort();
+	char *hex = xmalloc(2 * TOKEN_BYTES + 2);
 	for (size_t i = 0; i < TOKEN_BYTES; i++)
 		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
 	OPENSSL_cleanse(raw, sizeof(raw));
@@ -81,8 +80,14 @@ static int write_token(const char *path, char **out, loam_err *err)
 
 int loamd_token_load_or_create(const char *state_dir, char **out, loam_err *err)
 {
+	return loamd_token_file_load_or_create(state_dir, "token", out, err);
+}
+
+int loamd_token_file_load_or_create(const char *state_dir, const char *file, char **out,
+				    loam_err *err)
+{
 	cleanup_free char *path = NULL;
-	if (token_path(state_dir, &path, err) < 0)
+	if (token_path(state_dir, file, &path, err) < 0)
 		return -1;
 	struct stat st;
 	if (stat(path, &st) == 0)

@@ -7,21 +7,43 @@
  *   start → connect → detect_arch → upload_agent → learn →
  *   install_artifacts → accept → wait (↺ heartbeat)
  *
+ * install_artifacts runs the agent's install as a detached job on the host
+ * and naps until it has ended (the host watcher wakes it), so downloading
+ * the artifacts never holds a worker.
+ *
  * A changed host key sends the host to 'failed' and ends the strand before
  * anything runs there.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "arch/arch.h"
 #include "artifact/host_install.h"
 #include "artifact/upgrade.h"
+#include "db/host_artifact.h"
+#include "db/host.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/sha256.h"
 #include "lib/valid.h"
+#include "lib/xalloc.h"
 #include "progs/hostops.h"
 #include "progs/images.h"
+#include "progs/watch.h"
+#include "proto/agent.h"
+#include "proto/client.h"
+
+/* The labels; a changed host key ends the strand from any of them. */
+#define CL_START	     "start"
+#define CL_CONNECT	     "connect"
+#define CL_DETECT_ARCH	     "detect_arch"
+#define CL_UPLOAD_AGENT	     "upload_agent"
+#define CL_LEARN	     "learn"
+#define CL_INSTALL_ARTIFACTS "install_artifacts"
+#define CL_ACCEPT	     "accept"
+#define CL_WAIT		     "wait"
 
 #define DEFAULT_HEARTBEAT_MS 30000
 /* One lost beat (a dropped connection, a busy host) is checked again soon;
@@ -31,6 +53,9 @@
 #define DEFAULT_COMMAND_TIMEOUT 300000
 #define QUICK_COMMAND_TIMEOUT	30000
 #define AGENT_DIR_PREFIX_LEN	16
+/* Without a watcher, how often a running install job is asked about. */
+#define INSTALL_POLL_MS	       2000
+#define INSTALL_WATCHED_NAP_MS 10000
 
 static struct loamd_app *app_of(struct loam_strand_ctx *ctx)
 {
@@ -63,9 +88,8 @@ static int connect_or_fail(struct loam_strand_ctx *ctx, const struct loam_host_r
 		return 0;
 	if (loam_err_kind_of(*err) != LOAM_E_AUTH)
 		return -1;
-	cleanup_free char *reason = NULL;
-	if (asprintf(&reason, "host key changed or refused: %s", loam_err_msg(*err)) < 0)
-		abort();
+	cleanup_free char *reason =
+	    xasprintf("host key changed or refused: %s", loam_err_msg(*err));
 	loam_err_free(err);
 	return give_up(ctx, reason, out, err) < 0 ? -1 : 1;
 }
@@ -89,7 +113,7 @@ static int cloudify_start(struct loam_strand_ctx *ctx, struct loam_outcome *out,
 	cleanup_err loam_err bad = NULL;
 	if (loam_valid_abs_path("host state_dir", h.state_dir, &bad) < 0)
 		return give_up(ctx, loam_err_msg(bad), out, err);
-	*out = loam_hop("connect");
+	*out = loam_hop(CL_CONNECT);
 	return 0;
 }
 
@@ -102,7 +126,7 @@ static int cloudify_connect(struct loam_strand_ctx *ctx, struct loam_outcome *ou
 	int rc = connect_or_fail(ctx, &h, &c, out, err);
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
-	*out = loam_hop("detect_arch");
+	*out = loam_hop(CL_DETECT_ARCH);
 	return 0;
 }
 
@@ -122,18 +146,14 @@ static int cloudify_detect_arch(struct loam_strand_ctx *ctx, struct loam_outcome
 	if (rc == 0) {
 		res.out[strcspn(res.out, "\r\n")] = '\0';
 		const struct loam_arch *arch = loam_arch_normalize(res.out, err);
-		rc = arch ? loam_db_exec(ctx->db,
-					 "UPDATE host SET arch = ?, generation = generation + 1 "
-					 "WHERE id = ?",
-					 DB_ARGS(DB_TEXT(arch->name), DB_TEXT(ctx->id)), NULL, err)
-			  : -1;
+		rc = arch ? loam_host_record_arch(ctx->db, ctx->id, arch->name, err) : -1;
 		if (arch)
 			log_info("host %s: arch %s (uname -m: %s)", h.name, arch->name, res.out);
 	}
 	loam_spawn_result_free(&res);
 	if (rc < 0)
 		return loam_err_wrap(err, "detect arch of %s", h.name);
-	*out = loam_hop("upload_agent");
+	*out = loam_hop(CL_UPLOAD_AGENT);
 	return 0;
 }
 
@@ -186,71 +206,58 @@ static int cloudify_upload_agent(struct loam_strand_ctx *ctx, struct loam_outcom
 	if (!h.arch)
 		return loam_fail(err, LOAM_E_INTERNAL, "host %s has no arch yet", h.name);
 	const char *dist = app_of(ctx)->dist_dir ? app_of(ctx)->dist_dir : "build/dist";
-	cleanup_free char *local = NULL, *dir = NULL, *remote = NULL;
 	char sha[LOAM_SHA256_HEX_LEN + 1];
-	if (asprintf(&local, "%s/loam-host-%s", dist, h.arch) < 0)
-		abort();
+	cleanup_free char *local = xasprintf("%s/loam-host-%s", dist, h.arch);
 	if (loam_sha256_file(local, sha, NULL, err) < 0)
 		return loam_err_wrap(err, "agent for %s (build it with: make)", h.arch);
-	if (asprintf(&dir, "%s/agent/%.*s", h.state_dir, AGENT_DIR_PREFIX_LEN, sha) < 0 ||
-	    asprintf(&remote, "%s/loam-host", dir) < 0)
-		abort();
+	cleanup_free char *dir = xasprintf("%s/agent/%.*s", h.state_dir, AGENT_DIR_PREFIX_LEN, sha);
+	cleanup_free char *remote = xasprintf("%s/loam-host", dir);
 	int rc = connect_or_fail(ctx, &h, &c, out, err);
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
 	if (upload_verified(&c, local, dir, remote, sha, err) < 0)
 		return loam_err_wrap(err, "upload agent to %s", h.name);
-	if (loam_db_exec(ctx->db, "UPDATE host SET agent_path = ?, agent_sha256 = ? WHERE id = ?",
-			 DB_ARGS(DB_TEXT(remote), DB_TEXT(sha), DB_TEXT(ctx->id)), NULL, err) < 0)
+	if (loam_host_record_agent(ctx->db, ctx->id, remote, sha, err) < 0)
 		return -1;
-	*out = loam_hop("learn");
+	*out = loam_hop(CL_LEARN);
 	return 0;
 }
 
-static int64_t fact_int(const json_t *facts, const char *key)
+/* The agent on the host for one label. */
+static struct loam_agent agent_of(struct loam_strand_ctx *ctx, const struct loam_host_row *h,
+				  const struct loam_host_conn *c, int timeout_ms)
 {
-	json_t *v = json_object_get(facts, key);
-	return json_is_integer(v) ? json_integer_value(v) : 0;
-}
-
-static const char *fact_str(const json_t *facts, const char *key)
-{
-	return json_string_value(json_object_get(facts, key));
-}
-
-static struct loam_db_val text_or_null(const char *s)
-{
-	return s ? DB_TEXT(s) : DB_NULL;
+	(void)ctx;
+	return (struct loam_agent){
+	    .t = c->t, .path = h->agent_path, .state_dir = h->state_dir, .timeout_ms = timeout_ms};
 }
 
 static int store_facts(struct loam_strand_ctx *ctx, const struct loam_host_row *h,
-		       const json_t *facts, const char *raw, loam_err *err)
+		       const struct loam_agent_facts *f, loam_err *err)
 {
-	const char *arch = fact_str(facts, "arch");
-	if (!arch || !h->arch || strcmp(arch, h->arch) != 0)
+	if (!h->arch || strcmp(f->arch, h->arch) != 0)
 		return loam_fail(err, LOAM_E_IO, "learn reports arch '%s' but uname said '%s'",
-				 arch ? arch : "(none)", h->arch ? h->arch : "(none)");
-	bool kvm = json_is_true(json_object_get(facts, "kvm"));
-	const char *accel = kvm ? "kvm" : h->allow_tcg ? "tcg" : "none";
-	return loam_db_exec(
-	    ctx->db,
-	    "UPDATE host SET cpus = ?, total_cores = ?, sockets = ?, dies = ?, "
-	    "threads_per_core = ?, numa_nodes = ?, total_mem_gib = ?, total_hugepages_1g = ?, "
-	    "total_storage_gib = ?, available_storage_gib = ?, kvm = ?, cpu_model = ?, os = ?, "
-	    "kernel = ?, facts = ?, accel = ?, generation = generation + 1 WHERE id = ?",
-	    DB_ARGS(DB_INT(fact_int(facts, "cpus")), DB_INT(fact_int(facts, "cores")),
-		    DB_INT(fact_int(facts, "sockets")), DB_INT(fact_int(facts, "dies")),
-		    DB_INT(fact_int(facts, "threads_per_core") > 0
-			       ? fact_int(facts, "threads_per_core")
-			       : 1),
-		    DB_INT(fact_int(facts, "numa_nodes")), DB_INT(fact_int(facts, "memory_gib")),
-		    DB_INT(fact_int(facts, "hugepages_1g_total")),
-		    DB_INT(fact_int(facts, "storage_total_gib")),
-		    DB_INT(fact_int(facts, "storage_available_gib")), DB_INT(kvm),
-		    text_or_null(fact_str(facts, "cpu_model")), text_or_null(fact_str(facts, "os")),
-		    text_or_null(fact_str(facts, "kernel")), DB_TEXT(raw), DB_TEXT(accel),
-		    DB_TEXT(ctx->id)),
-	    NULL, err);
+				 *f->arch ? f->arch : "(none)", h->arch ? h->arch : "(none)");
+	struct loam_host_facts l = {.cpus = f->cpus,
+				    .cores = f->cores,
+				    .sockets = f->sockets,
+				    .dies = f->dies,
+				    .threads_per_core =
+					f->threads_per_core > 0 ? f->threads_per_core : 1,
+				    .numa_nodes = f->numa_nodes,
+				    .memory_gib = f->memory_gib,
+				    .hugepages_1g = f->hugepages_1g_total,
+				    .storage_gib = f->storage_total_gib,
+				    .available_storage_gib = f->storage_available_gib,
+				    .kvm = f->kvm,
+				    .cpu_model = f->cpu_model,
+				    .os = f->os,
+				    .kernel = f->kernel,
+				    .json = f->raw,
+				    .accel = f->kvm	    ? "kvm"
+					     : h->allow_tcg ? "tcg"
+							    : "none"};
+	return loam_host_record_facts(ctx->db, ctx->id, &l, err);
 }
 
 static int cloudify_learn(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_err *err)
@@ -264,43 +271,207 @@ static int cloudify_learn(struct loam_strand_ctx *ctx, struct loam_outcome *out,
 	int rc = connect_or_fail(ctx, &h, &c, out, err);
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
-	const char *const argv[] = {h.agent_path, "learn", "--storage-dir", h.state_dir, NULL};
-	struct loam_spawn_result res = {0};
-	rc = loam_host_run(&c, argv, command_timeout(ctx), &res, err);
-	json_t *facts = rc == 0 ? loam_json_parse(res.out, res.out_len, "learn output", err) : NULL;
-	if (facts && !json_is_object(facts))
-		loam_fail(err, LOAM_E_IO, "learn output is not a JSON object");
-	rc = json_is_object(facts) ? store_facts(ctx, &h, facts, res.out, err) : -1;
-	json_decref(facts);
-	loam_spawn_result_free(&res);
-	if (rc < 0)
+	struct loam_agent a = agent_of(ctx, &h, &c, command_timeout(ctx));
+	cleanup_agent_facts struct loam_agent_facts f = {0};
+	if (loam_agent_learn(&a, h.state_dir, &f, err) < 0 || store_facts(ctx, &h, &f, err) < 0)
 		return loam_err_wrap(err, "learn facts of %s", h.name);
-	*out = loam_hop("install_artifacts");
+	*out = loam_hop(CL_INSTALL_ARTIFACTS);
 	return 0;
 }
 
-/* The host's own arch, then the arches it is opted in to emulate. */
-static int served_arches(struct loam_db *db, const struct loam_host_row *h,
-			 struct loam_db_rows **rows, const char **out, size_t max, loam_err *err)
+/* The host's own arch, then the arches it is opted in to emulate (the
+ * strings point into *model, which the caller frees). */
+static int served_arches(struct loam_db *db, const struct loam_host_row *h, struct loam_host *model,
+			 const char **out, size_t max, loam_err *err)
 {
-	if (loam_db_query(db, "SELECT arch FROM host_emulation WHERE host_id = ? ORDER BY arch",
-			  DB_ARGS(DB_TEXT(h->id)), rows, err) < 0)
-		return -1;
-	const char *emulated[8] = {0};
-	for (size_t i = 0; i < loam_db_rows_count(*rows) && i + 1 < 8; i++)
-		emulated[i] = loam_db_rows_text(*rows, i, 0);
+	int found = loam_host_get(db, h->id, model, err);
+	if (found <= 0)
+		return found < 0 ? -1
+				 : loam_fail(err, LOAM_E_NOTFOUND, "no host with id %s", h->id);
 	const struct loam_arch *own = loam_arch_by_name(h->arch);
 	if (!own)
 		return loam_fail(err, LOAM_E_INTERNAL, "host %s has no arch yet", h->name);
-	loam_artifact_host_selection(own, emulated, out, max);
+	loam_artifact_host_selection(own, loam_argv_view(&model->emulate), out, max);
 	return 0;
 }
 
+/* Frame keys of the install step: its request, kept until the job ended so
+ * that asking again uses the same input, and whether it only installs what
+ * `loam host upgrade` asked for. */
+#define CL_FRAME_REQUEST "install_request"
+#define CL_FRAME_UPGRADE "install_upgrade"
+
+/* The store's manifest as it is now on disk (an upgrade reads the same
+ * file), else the one loamd read at start; NULL: no store. */
+static const struct loam_artifact_manifest *store_manifest(struct loamd_app *app,
+							   struct loam_artifact_manifest *fresh)
+{
+	if (!app->manifest || !app->artifact_store)
+		return app->manifest;
+	cleanup_free char *path = xasprintf("%s/manifest.json", app->artifact_store);
+	cleanup_err loam_err err = NULL;
+	if (loam_artifact_manifest_load(path, fresh, &err) == 0)
+		return fresh;
+	log_warn("artifact store: %s; using the manifest read at start", loam_err_msg(err));
+	return app->manifest;
+}
+
+static bool same_key(const struct loam_artifact_entry *e, const struct loam_host_artifact *a)
+{
+	return strcmp(loam_artifact_component_name(e->component), a->component) == 0 &&
+	       strcmp(e->name, a->name) == 0 && strcmp(e->version, a->version) == 0 &&
+	       strcmp(e->arch, a->arch) == 0;
+}
+
+/* Adds to *list (which has room) the manifest's entry for each row an
+ * upgrade asked for; one the store no longer has fails. */
+static int add_requested(struct loam_strand_ctx *ctx, const struct loam_artifact_manifest *m,
+			 struct loam_artifact_manifest *list, loam_err *err)
+{
+	cleanup_host_artifacts struct loam_host_artifacts rows = {0};
+	if (loam_host_artifacts_installing(ctx->db, ctx->id, &rows, err) < 0)
+		return -1;
+	for (size_t r = 0; r < rows.n; r++) {
+		const struct loam_artifact_entry *found = NULL;
+		for (size_t i = 0; i < m->count && !found; i++)
+			found = same_key(&m->entries[i], &rows.v[r]) ? &m->entries[i] : NULL;
+		bool listed = false;
+		for (size_t i = 0; found && i < list->count; i++)
+			listed |= same_key(&list->entries[i], &rows.v[r]);
+		struct loam_artifact_key k = {rows.v[r].component, rows.v[r].name,
+					      rows.v[r].version, rows.v[r].arch};
+		if (!found && loam_host_artifact_fail_installing(
+				  ctx->db, ctx->id, &k,
+				  "the artifact store's manifest no longer has it", err) < 0)
+			return -1;
+		if (found && !listed)
+			list->entries[list->count++] = *found;
+	}
+	return 0;
+}
+
+/* The agent's install request: the newest version of each artifact the
+ * host takes (a new host, or new served arches), unless this run only
+ * installs what an upgrade asked for, plus every version an upgrade asked
+ * for (rows 'installing'). */
+static int build_request(struct loam_strand_ctx *ctx, const struct loam_host_row *h,
+			 const char *const *arches, bool upgrade, char **request, loam_err *err)
+{
+	struct loamd_app *app = app_of(ctx);
+	struct loam_artifact_manifest fresh = {0}, newest = {0};
+	const struct loam_artifact_manifest *m = store_manifest(app, &fresh);
+	struct loam_artifact_manifest list = {.entries =
+						  xcalloc(m->count + 1, sizeof(*m->entries))};
+	int rc = 0;
+	if (!upgrade &&
+	    (rc = loam_artifact_upgrade_select(m, arches, NULL, NULL, &newest, err)) == 0)
+		for (size_t i = 0; i < newest.count; i++)
+			list.entries[list.count++] = newest.entries[i];
+	if (rc == 0)
+		rc = add_requested(ctx, m, &list, err);
+	cleanup_free char *prefix = app->artifact_prefix ? xstrdup(app->artifact_prefix)
+							 : xasprintf("%s/artifacts", h->state_dir);
+	if (rc == 0)
+		rc = loam_artifact_install_request(ctx->db, h->id, &list, arches,
+						   app->artifact_base_url, prefix, request, err);
+	free(list.entries);
+	free(newest.entries);
+	loam_artifact_manifest_free(&fresh);
+	return rc;
+}
+
+/* Records what the ended job installed; fails as the install did. */
+static int install_record(struct loam_strand_ctx *ctx, const struct loam_host_row *h,
+			  const struct loam_agent *a, const char *request,
+			  const struct loam_job_status *st, loam_err *err)
+{
+	cleanup_err loam_err why = NULL;
+	bool results =
+	    st->state == LOAM_JOB_IS_DONE && (st->exit_status == 0 || st->exit_status == 1);
+	if (!results)
+		loam_job_fail(a, st, LOAM_VERB_INSTALL, &why);
+	return loam_artifact_install_record(ctx->db, h->id, h->name, request,
+					    results ? st->out : NULL,
+					    why ? loam_err_msg(why) : NULL, err);
+}
+
+/* Starts the install job or asks about it: 1 when it ended and its result
+ * is recorded, 0 when it runs (*out is the nap). */
+static int install_job(struct loam_strand_ctx *ctx, const struct loam_host_row *h,
+		       const struct loam_agent *a, const char *request, struct loam_outcome *out,
+		       loam_err *err)
+{
+	cleanup_job_status struct loam_job_status st = {0};
+	if (loam_agent_install_job(a, request, loam_agent_job_wait_ms(ctx->idle_workers), &st,
+				   err) < 0) {
+		cleanup_err loam_err ignored = NULL;
+		loam_artifact_install_record(ctx->db, h->id, h->name, request, NULL,
+					     loam_err_msg(*err), &ignored);
+		return -1;
+	}
+	if (st.state != LOAM_JOB_IS_RUNNING)
+		return install_record(ctx, h, a, request, &st, err) < 0 ? -1 : 1;
+	struct loam_watch *w = app_of(ctx)->watch;
+	if (w)
+		loam_watch_job(w, h->id, LOAM_JOB_INSTALL, ctx->id);
+	*out = loam_nap(w ? INSTALL_WATCHED_NAP_MS : INSTALL_POLL_MS);
+	return 0;
+}
+
+static bool request_empty(const char *request)
+{
+	cleanup_json json_t *j = json_loads(request, 0, NULL);
+	return json_array_size(json_object_get(j, LOAM_KEY_ENTRIES)) == 0;
+}
+
+/* Whether a kept request still downloads from this loamd's artifact
+ * listener: a loamd restarted without a fixed --artifact-listen serves
+ * the store on another port, and a request naming the old one would fail
+ * on every try. */
+static bool request_current(const char *request, const char *base_url)
+{
+	cleanup_json json_t *j = json_loads(request, 0, NULL);
+	size_t n = strlen(base_url), i;
+	json_t *e;
+	json_array_foreach(json_object_get(j, LOAM_KEY_ENTRIES), i, e)
+	{
+		const char *url = json_string_value(json_object_get(e, LOAM_KEY_URL));
+		if (url && strstr(url, "/artifacts/") && strncmp(url, base_url, n) != 0)
+			return false;
+	}
+	return true;
+}
+
+/* Runs the install: 1 when done, 0 when the job runs (*out is the nap). */
+static int install_run(struct loam_strand_ctx *ctx, const struct loam_host_row *h,
+		       const char *const *arches, bool upgrade, struct loam_outcome *out,
+		       loam_err *err)
+{
+	const char *kept = json_string_value(json_object_get(ctx->frame, CL_FRAME_REQUEST));
+	if (kept && !request_current(kept, app_of(ctx)->artifact_base_url))
+		kept = NULL;
+	cleanup_free char *request = kept ? xstrdup(kept) : NULL;
+	if (!request && build_request(ctx, h, arches, upgrade, &request, err) < 0)
+		return -1;
+	if (request_empty(request))
+		return 1;
+	cleanup_host_conn struct loam_host_conn c = {0};
+	int rc = connect_or_fail(ctx, h, &c, out, err);
+	if (rc != 0)
+		return rc < 0 ? -1 : 2;
+	json_object_set_new(ctx->frame, CL_FRAME_REQUEST, json_string(request));
+	struct loam_agent a = agent_of(ctx, h, &c, 0);
+	return install_job(ctx, h, &a, request, out, err);
+}
+
 /*
- * Installs the store's artifacts for every arch the host serves (its own and
- * the emulated ones) under the install prefix, records them (host_artifact)
- * and refreshes the allocator's image index. Re-run by `host set --emulate`
- * (signal "install"); already installed entries are skipped by the agent.
+ * Installs the store's artifacts the host takes (guest-arch artifacts of
+ * the arches it serves, bundles of its own arch) under the install prefix,
+ * records them (host_artifact) and refreshes the allocator's image index.
+ * Re-run by `host set --emulate` (signal "install"), and by `loam host
+ * upgrade` (signal "upgrade": only what it asked for; a failure then is
+ * recorded on the versions and the heartbeat goes on). Already installed
+ * entries are skipped by the agent.
  */
 static int cloudify_install_artifacts(struct loam_strand_ctx *ctx, struct loam_outcome *out,
 				      loam_err *err)
@@ -308,54 +479,43 @@ static int cloudify_install_artifacts(struct loam_strand_ctx *ctx, struct loam_o
 	struct loamd_app *app = app_of(ctx);
 	if (!app || !app->manifest || !app->artifact_base_url) {
 		log_warn("host %s: no artifact store in this loamd; nothing installed", ctx->id);
-		*out = loam_hop("accept");
+		*out = loam_hop(CL_ACCEPT);
 		return 0;
 	}
 	cleanup_host_row struct loam_host_row h = {0};
-	cleanup_host_conn struct loam_host_conn c = {0};
-	cleanup_rows struct loam_db_rows *emu = NULL;
+	cleanup_host struct loam_host model = {0};
 	const char *arches[9] = {0};
-	if (load(ctx, &h, err) < 0 || served_arches(ctx->db, &h, &emu, arches, 9, err) < 0)
+	if (load(ctx, &h, err) < 0 || served_arches(ctx->db, &h, &model, arches, 9, err) < 0)
 		return -1;
-	int rc = connect_or_fail(ctx, &h, &c, out, err);
-	if (rc != 0)
-		return rc < 0 ? -1 : 0;
-	cleanup_free char *prefix = NULL;
-	if (app->artifact_prefix ? asprintf(&prefix, "%s", app->artifact_prefix) < 0
-				 : asprintf(&prefix, "%s/artifacts", h.state_dir) < 0)
-		abort();
-	/* A store may list several versions of a component (upgrades append
-	 * theirs); a new host gets the newest of each, older ones only through
-	 * `loam host upgrade`. */
-	struct loam_artifact_manifest newest = {0};
-	if (loam_artifact_upgrade_select(app->manifest, arches, NULL, NULL, &newest, err) < 0)
+	bool upgrade = json_is_true(json_object_get(ctx->frame, CL_FRAME_UPGRADE));
+	int ended = install_run(ctx, &h, arches, upgrade, out, err);
+	if (ended == 0 || ended == 2)
+		return 0; /* the job runs, or the host was failed */
+	if (ended < 0 && !upgrade)
 		return loam_err_wrap(err, "install artifacts on %s", h.name);
-	int installed = loam_artifact_install_on_host(ctx->db, c.t, h.id, h.agent_path, &newest,
-						      arches, app->artifact_base_url, prefix, err);
-	free(newest.entries);
-	if (installed < 0)
-		return loam_err_wrap(err, "install artifacts on %s", h.name);
+	if (ended < 0) {
+		log_warn("host %s: upgrade failed: %s", h.name, loam_err_msg(*err));
+		loam_err_free(err);
+	}
+	json_object_del(ctx->frame, CL_FRAME_REQUEST);
+	json_object_del(ctx->frame, CL_FRAME_UPGRADE);
 	if (app->images && loam_image_index_reload(app->images, ctx->db, err) < 0)
 		return -1;
 	loam_host_changed(app, ctx->id);
 	log_info("host %s: artifacts installed for %s%s%s", h.name, arches[0],
 		 arches[1] ? " and " : "", arches[1] ? arches[1] : "");
-	*out = loam_hop("accept");
+	*out = loam_hop(CL_ACCEPT);
 	return 0;
 }
 
 static int cloudify_accept(struct loam_strand_ctx *ctx, struct loam_outcome *out, loam_err *err)
 {
 	/* Only a fresh host is opened for VMs: an operator's 'draining' stays. */
-	if (loam_db_exec(ctx->db,
-			 "UPDATE host SET allocation_state = 'accepting', state_reason = NULL, "
-			 "last_seen_at = ?, generation = generation + 1 WHERE id = ? AND "
-			 "allocation_state = 'unprepared'",
-			 DB_ARGS(DB_INT(loam_db_now_ms()), DB_TEXT(ctx->id)), NULL, err) < 0)
+	if (loam_host_record_accepting(ctx->db, ctx->id, err) < 0)
 		return -1;
 	loam_host_changed(app_of(ctx), ctx->id);
 	log_info("host %s accepting", ctx->id);
-	*out = loam_hop("wait");
+	*out = loam_hop(CL_WAIT);
 	return 0;
 }
 
@@ -383,12 +543,17 @@ static int cloudify_wait(struct loam_strand_ctx *ctx, struct loam_outcome *out, 
 {
 	struct loamd_app *app = app_of(ctx);
 	int period = app && app->heartbeat_ms > 0 ? app->heartbeat_ms : DEFAULT_HEARTBEAT_MS;
-	if (loam_strand_take_signal(ctx, "destroy")) {
+	if (loam_strand_take_signal(ctx, LOAM_SIGNAL_DESTROY)) {
 		*out = loam_pop(json_pack("{s:s}", "state", "removed"));
 		return 0;
 	}
-	if (loam_strand_take_signal(ctx, "install")) { /* served arches changed */
-		*out = loam_hop("install_artifacts");
+	if (loam_strand_take_signal(ctx, LOAM_SIGNAL_INSTALL)) { /* served arches changed */
+		*out = loam_hop(CL_INSTALL_ARTIFACTS);
+		return 0;
+	}
+	if (loam_strand_take_signal(ctx, LOAM_SIGNAL_UPGRADE)) { /* loam host upgrade */
+		json_object_set_new(ctx->frame, CL_FRAME_UPGRADE, json_true());
+		*out = loam_hop(CL_INSTALL_ARTIFACTS);
 		return 0;
 	}
 	cleanup_host_row struct loam_host_row h = {0};
@@ -405,11 +570,10 @@ static int cloudify_wait(struct loam_strand_ctx *ctx, struct loam_outcome *out, 
 	if (rc > 0)
 		return 0; /* host key changed: failed, strand ends */
 	if (rc == 0) {
-		const char *const argv[] = {h.agent_path ? h.agent_path : "loam-host", "arch",
-					    NULL};
-		struct loam_spawn_result res = {0};
-		rc = loam_host_run(&c, argv, QUICK_COMMAND_TIMEOUT, &res, &beat);
-		loam_spawn_result_free(&res);
+		struct loam_agent a = agent_of(ctx, &h, &c, QUICK_COMMAND_TIMEOUT);
+		a.path = h.agent_path ? h.agent_path : "loam-host";
+		char arch[16];
+		rc = loam_agent_arch(&a, arch, &beat);
 		if (rc < 0)
 			c.broken = true;
 	}
@@ -420,19 +584,20 @@ static int cloudify_wait(struct loam_strand_ctx *ctx, struct loam_outcome *out, 
 		*out = loam_nap(period);
 		return 0;
 	}
+	LOAM_METRIC_INC(LOAM_METRIC_HEARTBEAT_MISSES, h.name);
 	return beat_missed(ctx, period, loam_err_msg(beat), out, err);
 }
 
 static const struct loam_label cloudify_labels[] = {
-    {"start", cloudify_start, 0},
-    {"connect", cloudify_connect, 300},
-    {"detect_arch", cloudify_detect_arch, 300},
-    {"upload_agent", cloudify_upload_agent, 600},
-    {"learn", cloudify_learn, 600},
-    {"install_artifacts", cloudify_install_artifacts, 3600},
-    {"accept", cloudify_accept, 300},
-    {"wait", cloudify_wait, 0},
+    {CL_START, cloudify_start, 0, LOAM_NEXT(CL_CONNECT)},
+    {CL_CONNECT, cloudify_connect, 300, LOAM_NEXT(CL_DETECT_ARCH)},
+    {CL_DETECT_ARCH, cloudify_detect_arch, 300, LOAM_NEXT(CL_UPLOAD_AGENT)},
+    {CL_UPLOAD_AGENT, cloudify_upload_agent, 600, LOAM_NEXT(CL_LEARN)},
+    {CL_LEARN, cloudify_learn, 600, LOAM_NEXT(CL_INSTALL_ARTIFACTS)},
+    {CL_INSTALL_ARTIFACTS, cloudify_install_artifacts, 3600, LOAM_NEXT(CL_ACCEPT)},
+    {CL_ACCEPT, cloudify_accept, 300, LOAM_NEXT(CL_WAIT)},
+    {CL_WAIT, cloudify_wait, 0, LOAM_NEXT(CL_INSTALL_ARTIFACTS)},
     {0},
 };
 
-const struct loam_prog loam_prog_cloudify = {LOAM_PROG_CLOUDIFY, cloudify_labels};
+const struct loam_prog loam_prog_cloudify = {LOAM_PROG_CLOUDIFY, cloudify_labels, NULL, NULL};

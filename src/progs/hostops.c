@@ -1,5 +1,6 @@
 /*
- * Host operations shared by host-facing progs (see hostops.h).
+ * Host operations shared by host-facing progs (see hostops.h), over the
+ * host model (db/host.h): this file holds no SQL.
  */
 #include "progs/hostops.h"
 
@@ -7,35 +8,32 @@
 
 #include "lib/cleanup.h"
 #include "lib/log.h"
+#include "lib/xalloc.h"
 #include "alloc/alloc.h"
-
-#define HOST_COLS                                                                                  \
-	"name, transport, address, ssh_user, ssh_key_file, host_key, state_dir, arch, "            \
-	"allocation_state, agent_path, agent_sha256, ssh_port, allow_tcg"
-
-static char *dup_or_null(const struct loam_db_rows *r, size_t col)
-{
-	return loam_db_rows_null(r, 0, col) ? NULL : strdup(loam_db_rows_text(r, 0, col));
-}
 
 int loam_host_row_load(struct loam_db *db, const char *id, struct loam_host_row *h, loam_err *err)
 {
-	cleanup_rows struct loam_db_rows *r = NULL;
-	if (loam_db_query(db, "SELECT " HOST_COLS " FROM host WHERE id = ?", DB_ARGS(DB_TEXT(id)),
-			  &r, err) < 0)
-		return -1;
-	if (loam_db_rows_count(r) == 0)
-		return loam_fail(err, LOAM_E_NOTFOUND, "no host with id %s", id);
-	*h = (struct loam_host_row){0};
+	cleanup_host struct loam_host m = {0};
+	int found = loam_host_get(db, id, &m, err);
+	if (found <= 0)
+		return found < 0 ? -1 : loam_fail(err, LOAM_E_NOTFOUND, "no host with id %s", id);
+	*h = (struct loam_host_row){
+	    .name = xstrdup(m.name),
+	    .transport = xstrdup(m.transport),
+	    .address = xstrdup(m.address),
+	    .ssh_user = xstrdup(m.ssh_user),
+	    .ssh_key_file = xstrdup(m.ssh_key_file),
+	    .host_key = xstrdup(m.host_key),
+	    .state_dir = xstrdup(m.state_dir),
+	    .arch = xstrdup(m.arch),
+	    .allocation_state = xstrdup(loam_host_state_name(m.state)),
+	    .agent_path = xstrdup(m.agent_path),
+	    .agent_sha256 = xstrdup(m.agent_sha256),
+	    .ssh_port = (int)m.ssh_port,
+	    .allow_tcg = m.allow_tcg,
+	    .state = m.state,
+	};
 	snprintf(h->id, sizeof(h->id), "%s", id);
-	char **cols[] = {&h->name,	 &h->transport,	   &h->address,
-			 &h->ssh_user,	 &h->ssh_key_file, &h->host_key,
-			 &h->state_dir,	 &h->arch,	   &h->allocation_state,
-			 &h->agent_path, &h->agent_sha256};
-	for (size_t i = 0; i < sizeof(cols) / sizeof(*cols); i++)
-		*cols[i] = dup_or_null(r, i);
-	h->ssh_port = (int)loam_db_rows_int(r, 0, 11);
-	h->allow_tcg = loam_db_rows_int(r, 0, 12) != 0;
 	return 0;
 }
 
@@ -54,14 +52,6 @@ void loam_host_changed(struct loamd_app *app, const char *id)
 {
 	if (app && app->alloc)
 		loam_alloc_host_changed(app->alloc, id);
-}
-
-/* Pins the key only if none is pinned yet: a concurrent pin cannot be
- * overwritten, and re-running after a crash writes the same value. */
-static int pin_host_key(struct loam_db *db, const char *id, const char *key, loam_err *err)
-{
-	return loam_db_exec(db, "UPDATE host SET host_key = ? WHERE id = ? AND host_key IS NULL",
-			    DB_ARGS(DB_TEXT(key), DB_TEXT(id)), NULL, err);
 }
 
 int loam_host_connect(struct loam_strand_ctx *ctx, const struct loam_host_row *h,
@@ -83,8 +73,12 @@ int loam_host_connect(struct loam_strand_ctx *ctx, const struct loam_host_row *h
 	cleanup_free char *seen = NULL;
 	if (loam_transport_pool_acquire(app->pool, &target, &c->t, &seen, err) < 0)
 		return loam_err_wrap(err, "connect to host %s", h->name);
-	if (seen && !h->host_key && pin_host_key(ctx->db, h->id, seen, err) < 0)
+	if (seen && !h->host_key && loam_host_pin_key(ctx->db, h->id, seen, err) < 0) {
+		/* A connection to a key that lost the pin race is never reused. */
+		c->broken = true;
+		loam_host_disconnect(c);
 		return loam_err_wrap(err, "pin host key of %s", h->name);
+	}
 	return 0;
 }
 
@@ -130,10 +124,7 @@ int loam_host_mark_failed(struct loam_db *db, struct loamd_app *app, const char 
 			  const char *reason, loam_err *err)
 {
 	log_error("host %s failed: %s", id, reason);
-	if (loam_db_exec(db,
-			 "UPDATE host SET allocation_state = 'failed', state_reason = ?, "
-			 "generation = generation + 1 WHERE id = ?",
-			 DB_ARGS(DB_TEXT(reason), DB_TEXT(id)), NULL, err) < 0)
+	if (loam_host_record_failed(db, id, reason, err) < 0)
 		return -1;
 	loam_host_changed(app, id);
 	return 0;
@@ -141,23 +132,13 @@ int loam_host_mark_failed(struct loam_db *db, struct loamd_app *app, const char 
 
 struct reach {
 	const char *id, *reason;
-	int64_t changed;
+	bool changed;
 };
 
 static int unreachable_tx(struct loam_db *db, void *p, loam_err *err)
 {
 	struct reach *r = p;
-	if (loam_db_exec(
-		db,
-		"UPDATE host SET state_before_unreachable = allocation_state, "
-		"allocation_state = 'unreachable', state_reason = ?, generation = generation "
-		"+ 1 WHERE id = ? AND allocation_state IN ('accepting', 'draining')",
-		DB_ARGS(DB_TEXT(r->reason), DB_TEXT(r->id)), &r->changed, err) < 0)
-		return -1;
-	return loam_db_exec(db,
-			    "UPDATE vm SET state_before_unavailable = state, state = 'unavailable' "
-			    "WHERE host_id = ? AND state IN ('running', 'allocated')",
-			    DB_ARGS(DB_TEXT(r->id)), NULL, err);
+	return loam_host_record_unreachable(db, r->id, r->reason, &r->changed, err);
 }
 
 int loam_host_mark_unreachable(struct loam_db *db, struct loamd_app *app, const char *id,
@@ -176,19 +157,7 @@ int loam_host_mark_unreachable(struct loam_db *db, struct loamd_app *app, const 
 static int reachable_tx(struct loam_db *db, void *p, loam_err *err)
 {
 	struct reach *r = p;
-	if (loam_db_exec(
-		db,
-		"UPDATE vm SET state = state_before_unavailable, state_before_unavailable = "
-		"NULL WHERE host_id = ? AND state = 'unavailable' AND "
-		"state_before_unavailable IS NOT NULL",
-		DB_ARGS(DB_TEXT(r->id)), NULL, err) < 0)
-		return -1;
-	return loam_db_exec(db,
-			    "UPDATE host SET allocation_state = COALESCE(state_before_unreachable, "
-			    "'accepting'), state_before_unreachable = NULL, state_reason = NULL, "
-			    "last_seen_at = ?, generation = generation + 1 WHERE id = ? AND "
-			    "allocation_state = 'unreachable'",
-			    DB_ARGS(DB_INT(loam_db_now_ms()), DB_TEXT(r->id)), &r->changed, err);
+	return loam_host_record_reachable(db, r->id, &r->changed, err);
 }
 
 int loam_host_mark_reachable(struct loam_db *db, struct loamd_app *app, const char *id,
@@ -201,6 +170,5 @@ int loam_host_mark_reachable(struct loam_db *db, struct loamd_app *app, const ch
 		log_info("host %s reachable again", id);
 		loam_host_changed(app, id);
 	}
-	return loam_db_exec(db, "UPDATE host SET last_seen_at = ? WHERE id = ?",
-			    DB_ARGS(DB_INT(loam_db_now_ms()), DB_TEXT(id)), NULL, err);
+	return loam_host_record_seen(db, id, err);
 }

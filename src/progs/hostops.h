@@ -11,17 +11,20 @@
 #include <stdbool.h>
 
 #include "db/db.h"
+#include "db/host.h"
 #include "engine/engine.h"
 #include "lib/spawn.h"
 #include "progs/progs.h"
 #include "transport/transport.h"
 
+/* The columns host-facing labels read, from the host model (db/host.h). */
 struct loam_host_row {
 	char id[27];
 	char *name, *transport, *address, *ssh_user, *ssh_key_file, *host_key, *state_dir;
 	char *arch, *allocation_state, *agent_path, *agent_sha256;
 	int ssh_port;
 	bool allow_tcg;
+	enum loam_host_state state; /* allocation_state as the enum */
 };
 
 int loam_host_row_load(struct loam_db *db, const char *id, struct loam_host_row *h, loam_err *err);

@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db/host_artifact.h"
 #include "lib/cleanup.h"
+#include "lib/xalloc.h"
 
 struct image_entry {
 	char host_id[27];
@@ -26,9 +28,7 @@ struct loam_image_index {
 
 struct loam_image_index *loam_image_index_new(void)
 {
-	struct loam_image_index *x = calloc(1, sizeof(*x));
-	if (!x)
-		abort();
+	struct loam_image_index *x = xcalloc(1, sizeof(*x));
 	pthread_mutex_init(&x->mu, NULL);
 	return x;
 }
@@ -44,25 +44,19 @@ void loam_image_index_free(struct loam_image_index *x)
 
 int loam_image_index_reload(struct loam_image_index *x, struct loam_db *db, loam_err *err)
 {
-	cleanup_rows struct loam_db_rows *r = NULL;
-	if (loam_db_query(db,
-			  "SELECT host_id, name, arch FROM host_artifact WHERE component = 'image' "
-			  "AND state = 'installed'",
-			  DB_NOARGS, &r, err) < 0)
+	cleanup_host_artifacts struct loam_host_artifacts images = {0};
+	if (loam_host_artifacts_images(db, &images, err) < 0)
 		return -1;
-	size_t n = loam_db_rows_count(r);
-	struct image_entry *v = calloc(n ? n : 1, sizeof(*v));
-	if (!v)
-		abort();
-	for (size_t i = 0; i < n; i++) {
-		snprintf(v[i].host_id, sizeof(v[i].host_id), "%s", loam_db_rows_text(r, i, 0));
-		snprintf(v[i].name, sizeof(v[i].name), "%s", loam_db_rows_text(r, i, 1));
-		snprintf(v[i].arch, sizeof(v[i].arch), "%s", loam_db_rows_text(r, i, 2));
+	struct image_entry *v = xcalloc(images.n, sizeof(*v));
+	for (size_t i = 0; i < images.n; i++) {
+		snprintf(v[i].host_id, sizeof(v[i].host_id), "%s", images.v[i].host_id);
+		snprintf(v[i].name, sizeof(v[i].name), "%s", images.v[i].name);
+		snprintf(v[i].arch, sizeof(v[i].arch), "%s", images.v[i].arch);
 	}
 	pthread_mutex_lock(&x->mu);
 	free(x->v);
 	x->v = v;
-	x->n = n;
+	x->n = images.n;
 	pthread_mutex_unlock(&x->mu);
 	return 0;
 }

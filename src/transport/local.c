@@ -15,6 +15,7 @@
 
 #include "lib/cleanup.h"
 #include "lib/fs.h"
+#include "lib/xalloc.h"
 #include "transport/internal.h"
 
 int loam_local_run(struct loam_transport *t, const char *const *argv, const char *stdin_data,
@@ -59,9 +60,7 @@ char *loam_transport_temp_name(const char *path)
 	unsigned long long r = 0;
 	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
 		r = (unsigned long long)getpid() ^ (unsigned long long)(uintptr_t)&r;
-	char *tmp = NULL;
-	if (asprintf(&tmp, "%s.tmp.%016llx", path, r) < 0)
-		abort();
+	char *tmp = xasprintf("%s.tmp.%016llx", path, r);
 	return tmp;
 }
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/xalloc.h"
 #include "transport/internal.h"
 
 struct loam_transport_pool {
@@ -19,9 +20,7 @@ struct loam_transport_pool {
 
 struct loam_transport_pool *loam_transport_pool_new(void)
 {
-	struct loam_transport_pool *p = calloc(1, sizeof(*p));
-	if (!p)
-		abort();
+	struct loam_transport_pool *p = xcalloc(1, sizeof(*p));
 	pthread_mutex_init(&p->lock, NULL);
 	return p;
 }
@@ -44,11 +43,9 @@ void loam_transport_pool_free(struct loam_transport_pool *p)
  * of a first contact is reused once the caller has pinned its key. */
 static char *pool_key(const struct loam_host_target *tg)
 {
-	char *k = NULL;
-	if (asprintf(&k, "%d\n%s\n%s\n%d\n%s\n%s", (int)tg->kind, tg->name ? tg->name : "",
-		     tg->address ? tg->address : "", tg->port, tg->user ? tg->user : "",
-		     tg->key_file ? tg->key_file : "") < 0)
-		abort();
+	char *k = xasprintf("%d\n%s\n%s\n%d\n%s\n%s", (int)tg->kind, tg->name ? tg->name : "",
+			    tg->address ? tg->address : "", tg->port, tg->user ? tg->user : "",
+			    tg->key_file ? tg->key_file : "");
 	return k;
 }
 
@@ -96,9 +93,7 @@ int loam_transport_pool_acquire(struct loam_transport_pool *p,
 		return -1;
 	}
 	if (!target->pinned_host_key && seen_host_key && !*seen_host_key && t->host_key) {
-		*seen_host_key = strdup(t->host_key);
-		if (!*seen_host_key)
-			abort();
+		*seen_host_key = xstrdup(t->host_key);
 	}
 	free(t->pool_key);
 	t->pool_key = key;

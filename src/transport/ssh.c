@@ -41,6 +41,7 @@
 
 #include "lib/cleanup.h"
 #include "lib/valid.h"
+#include "lib/xalloc.h"
 #include "transport/internal.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000
@@ -121,9 +122,7 @@ static bool pinned_type_is(const char *pinned, const char *algo)
 static char *hostkey_order(const char *pinned)
 {
 	size_t n = sizeof(hostkey_algos) / sizeof(hostkey_algos[0]);
-	char *out = calloc(1, 256);
-	if (!out)
-		abort();
+	char *out = xcalloc(1, 256);
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < n; i++) {
 			bool first = pinned && pinned_type_is(pinned, hostkey_algos[i]);
@@ -166,9 +165,7 @@ static char *presented_key(ssh_session s, loam_err *err)
 		loam_fail(err, LOAM_E_IO, "encode the server's host key");
 		return NULL;
 	}
-	char *out = NULL;
-	if (asprintf(&out, "%s %s", ssh_key_type_to_char(ssh_key_type(key)), b64) < 0)
-		abort();
+	char *out = xasprintf("%s %s", ssh_key_type_to_char(ssh_key_type(key)), b64);
 	return out;
 }
 
@@ -192,9 +189,7 @@ static int check_host_key(struct loam_transport *t, const struct loam_host_targe
 		return -1;
 	if (!tg->pinned_host_key) {
 		if (seen) {
-			*seen = strdup(key);
-			if (!*seen)
-				abort();
+			*seen = xstrdup(key);
 		}
 		return 0;
 	}
@@ -216,9 +211,7 @@ static char *default_key_file(void)
 		return NULL;
 	static const char *const names[] = {"id_ed25519", "id_rsa"};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		char *p = NULL;
-		if (asprintf(&p, "%s/.ssh/%s", home, names[i]) < 0)
-			abort();
+		char *p = xasprintf("%s/.ssh/%s", home, names[i]);
 		if (access(p, R_OK) == 0)
 			return p;
 		free(p);
@@ -272,9 +265,7 @@ int loam_ssh_open(const struct loam_host_target *target, struct loam_transport *
 	pthread_once(&libssh_once, libssh_init);
 	if (check_target(tg, err) < 0)
 		return loam_err_wrap(err, "ssh to %s", t->name);
-	t->session = ssh_new();
-	if (!t->session)
-		abort();
+	t->session = xalloc_check(ssh_new());
 	t->timeout_ms =
 	    tg->connect_timeout_ms > 0 ? tg->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
 	if (connect_session(t->session, tg, t->timeout_ms, err) < 0 ||
@@ -323,9 +314,7 @@ static int build_command(const char *const *argv, char **out, loam_err *err)
 					 i);
 		len += strlen(argv[i]) + 1;
 	}
-	char *cmd = calloc(1, len);
-	if (!cmd)
-		abort();
+	char *cmd = xcalloc(1, len);
 	size_t pos = 0;
 	for (size_t i = 0; argv[i]; i++) {
 		size_t n = strlen(argv[i]);
@@ -338,37 +327,12 @@ static int build_command(const char *const *argv, char **out, loam_err *err)
 	return 0;
 }
 
-struct sink {
-	char *buf;
-	size_t len, cap;
-};
-
-static void sink_append(struct sink *s, const char *data, size_t n)
-{
-	if (s->len + n > MAX_OUTPUT)
-		n = MAX_OUTPUT > s->len ? MAX_OUTPUT - s->len : 0;
-	if (s->len + n + 1 > s->cap) {
-		size_t cap = s->cap ? s->cap : 4096;
-		while (cap < s->len + n + 1)
-			cap *= 2;
-		char *nb = realloc(s->buf, cap);
-		if (!nb)
-			abort();
-		s->buf = nb;
-		s->cap = cap;
-	}
-	if (n)
-		memcpy(s->buf + s->len, data, n);
-	s->len += n;
-	s->buf[s->len] = '\0';
-}
-
 struct exchange {
 	ssh_channel ch;
 	const char *in;
 	size_t in_len, sent;
 	bool eof_sent;
-	struct sink out, err;
+	struct loam_output out, err;
 	char signal_name[32];
 	bool got_status;
 	int status;
@@ -454,7 +418,7 @@ static int drain(struct exchange *x, int is_stderr)
 			return -1;
 		if (n <= 0)
 			return got;
-		sink_append(is_stderr ? &x->err : &x->out, buf, (size_t)n);
+		loam_output_append(is_stderr ? &x->err : &x->out, buf, (size_t)n);
 		got += n;
 	}
 }
@@ -479,13 +443,8 @@ static int pump(struct exchange *x, long long deadline)
 
 static void fill_result(struct exchange *x, struct loam_spawn_result *res)
 {
-	sink_append(&x->out, "", 0);
-	sink_append(&x->err, "", 0);
-	res->out = x->out.buf;
-	res->out_len = x->out.len;
-	res->err = x->err.buf;
-	res->err_len = x->err.len;
-	x->out.buf = x->err.buf = NULL;
+	res->out = loam_output_take(&x->out, &res->out_len);
+	res->err = loam_output_take(&x->err, &res->err_len);
 }
 
 static int start_channel(struct loam_transport *t, struct exchange *x, const char *cmd,
@@ -546,7 +505,10 @@ int loam_ssh_run(struct loam_transport *t, const char *const *argv, const char *
 	cleanup_free char *cmd = NULL;
 	if (build_command(argv, &cmd, err) < 0)
 		return loam_err_wrap(err, "refused to run a command on %s", t->name);
-	struct exchange x = {.in = stdin_data, .in_len = stdin_data ? stdin_len : 0};
+	struct exchange x = {.in = stdin_data,
+			     .in_len = stdin_data ? stdin_len : 0,
+			     .out.max = MAX_OUTPUT,
+			     .err.max = MAX_OUTPUT};
 	long long deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
 	bool no_channel = start_channel(t, &x, cmd, err) < 0; /* sets err */
 	int rc = no_channel ? -1 : pump(&x, deadline);
@@ -618,9 +580,7 @@ static int send_file(struct loam_transport *t, sftp_session sf, int fd, const ch
 	sftp_file f = sftp_open(sf, tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
 	if (!f)
 		return sftp_fail(t, sf, err, "create", tmp);
-	cleanup_free char *buf = malloc(UPLOAD_CHUNK);
-	if (!buf)
-		abort();
+	cleanup_free char *buf = xmalloc(UPLOAD_CHUNK);
 	int rc = 0;
 	for (;;) {
 		ssize_t n = read(fd, buf, UPLOAD_CHUNK);

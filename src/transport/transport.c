@@ -7,17 +7,14 @@
 
 #include "lib/fault.h"
 #include "lib/valid.h"
+#include "lib/xalloc.h"
 #include "transport/internal.h"
 
 struct loam_transport *loam_transport_alloc(enum loam_transport_kind kind, const char *name)
 {
-	struct loam_transport *t = calloc(1, sizeof(*t));
-	if (!t)
-		abort();
+	struct loam_transport *t = xcalloc(1, sizeof(*t));
 	t->kind = kind;
-	t->name = strdup(name ? name : kind == LOAM_TRANSPORT_SSH ? "(unnamed)" : "local");
-	if (!t->name)
-		abort();
+	t->name = xstrdup(name ? name : kind == LOAM_TRANSPORT_SSH ? "(unnamed)" : "local");
 	return t;
 }
 
@@ -64,21 +61,6 @@ int loam_transport_run(struct loam_transport *t, const char *const *argv, const 
 	return rc;
 }
 
-static const char *last_line(const char *s, char *buf, size_t cap)
-{
-	size_t n = s ? strlen(s) : 0;
-	while (n && (s[n - 1] == '\n' || s[n - 1] == '\r'))
-		n--;
-	size_t start = n;
-	while (start && s[start - 1] != '\n')
-		start--;
-	size_t len = n - start < cap - 1 ? n - start : cap - 1;
-	if (len)
-		memcpy(buf, s + start, len);
-	buf[len] = '\0';
-	return buf;
-}
-
 int loam_transport_run_ok(struct loam_transport *t, const char *const *argv, const char *stdin_data,
 			  size_t stdin_len, int timeout_ms, struct loam_spawn_result *res,
 			  loam_err *err)
@@ -95,7 +77,7 @@ int loam_transport_run_ok(struct loam_transport *t, const char *const *argv, con
 	if (res->exit_status != 0)
 		return loam_fail(err, LOAM_E_IO, "%s on %s exited with status %d%s%s", argv[0],
 				 t->name, res->exit_status, res->err_len ? ": " : "",
-				 last_line(res->err, line, sizeof(line)));
+				 loam_output_last_line(res->err, line, sizeof(line)));
 	return 0;
 }
 

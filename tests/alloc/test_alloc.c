@@ -399,7 +399,7 @@ static void test_image_hook(void)
 	die_on(loam_vm_insert(e.db, &spec, id, &err), &err, "vm");
 	loam_alloc_set_image_check(e.a, image_nowhere, NULL);
 	CHECK_INT(place(&e, id, &res, &err), -1);
-	CHECK_CONTAINS(loam_err_msg(err), "storage≥20GiB: 2 → image=debian-12: 0");
+	CHECK_CONTAINS(loam_err_msg(err), "storage≥20GiB: 2 → ipv4 pool: 2 → image=debian-12: 0");
 	loam_err_free(&err);
 	env_close(&e);
 }

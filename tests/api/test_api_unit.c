@@ -64,6 +64,13 @@ static void test_routing_errors_need_no_database(void)
 	CHECK_INT(status_of(api, "PUT", "/v1/hosts", auth), 400);
 	CHECK_INT(status_of(api, "GET", "/v1/hosts/a;b", auth), 400);
 	CHECK_INT(status_of(api, "GET", "/v1/hosts/a/b/c/d/e", auth), 404);
+	/* The query is checked before any database is needed. */
+	const char *bad_queries[] = {
+	    "/v1/vms?limit=0",	   "/v1/vms?limit=1001",  "/v1/vms?limit=x",
+	    "/v1/vms?colour=blue", "/v1/vms?after=a%00b", "/v1/vms?after=a;b",
+	    "/v1/vms?project=A;B", "/v1/vms?limit",	  "/v1/vms?after=%zz"};
+	for (size_t i = 0; i < sizeof(bad_queries) / sizeof(*bad_queries); i++)
+		CHECK_INT(status_of(api, "GET", bad_queries[i], auth), 400);
 	loam_api_free(api);
 }
 
@@ -134,6 +141,86 @@ static void test_loamd_lease_and_workers_options(void)
 	}
 }
 
+static int parse_argv(int argc, char **argv, struct loamd_opts *o, loam_err *err)
+{
+	return loamd_parse_opts(argc, argv, o, err);
+}
+
+static void test_loamd_guard_options(void)
+{
+	struct loamd_opts o;
+	cleanup_err loam_err err = NULL;
+	char *good[] = {"loamd",
+			"--tls-cert",
+			"/c.pem",
+			"--tls-key",
+			"/k.pem",
+			"--insecure-listen",
+			"--artifact-listen",
+			"127.0.0.1:0",
+			"--host-state-root",
+			"/srv/loam",
+			"--host-state-root",
+			"/var/lib/loam",
+			"--ssh-key-root",
+			"/etc/loam/keys",
+			"--create-rate",
+			"0.5",
+			"--create-burst",
+			"3",
+			"--max-conns-per-ip",
+			"8",
+			NULL};
+	CHECK_INT(parse_argv((int)(sizeof(good) / sizeof(*good)) - 1, good, &o, &err), 0);
+	CHECK_STR(o.tls_cert, "/c.pem");
+	CHECK(o.insecure_listen);
+	CHECK_INT(o.host_state_roots.n, 2);
+	CHECK_STR(o.ssh_key_roots.v[0], "/etc/loam/keys");
+	CHECK(o.create_per_s > 0.49 && o.create_per_s < 0.51);
+	CHECK_INT(o.create_burst, 3);
+	CHECK_INT(o.per_ip_connections, 8);
+	loamd_free_opts(&o);
+	const char *bad[][2] = {{"--create-rate", "0"},	   {"--create-rate", "x"},
+				{"--create-burst", "0"},   {"--max-conns-per-ip", "0"},
+				{"--ssh-key-root", "rel"}, {"--host-state-root", "/a;b"}};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		char *argv[] = {"loamd", (char *)bad[i][0], (char *)bad[i][1], NULL};
+		CHECK(parse_argv(3, argv, &o, &err) < 0);
+		loam_err_free(&err);
+		loamd_free_opts(&o);
+	}
+}
+
+/* The token never crosses the network in clear text unless asked. */
+static void test_listen_policy(void)
+{
+	struct {
+		const char *listen;
+		bool tls, insecure, ok;
+	} cases[] = {
+	    {"127.0.0.1:7070", false, false, true}, {"127.9.9.9:1", false, false, true},
+	    {"[::1]:7070", false, false, true},	    {"0.0.0.0:7070", false, false, false},
+	    {"10.1.2.3:7070", false, false, false}, {"[::]:7070", false, false, false},
+	    {"0.0.0.0:7070", true, false, true},    {"0.0.0.0:7070", false, true, true},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		struct loamd_opts o = {.listen = (char *)cases[i].listen,
+				       .tls_cert = cases[i].tls ? "/c" : NULL,
+				       .tls_key = cases[i].tls ? "/k" : NULL,
+				       .insecure_listen = cases[i].insecure};
+		cleanup_err loam_err err = NULL;
+		CHECK_INT(loamd_check_listen(&o, &err) == 0, cases[i].ok);
+		if (!cases[i].ok) {
+			CHECK_CONTAINS(loam_err_msg(err), "clear text");
+			CHECK_CONTAINS(loam_err_msg(err), "--insecure-listen");
+			CHECK_CONTAINS(loam_err_msg(err), "--tls-cert");
+		}
+	}
+	struct loamd_opts half = {.listen = "127.0.0.1:1", .tls_cert = "/c"};
+	cleanup_err loam_err err = NULL;
+	CHECK(loamd_check_listen(&half, &err) < 0);
+}
+
 static int call(struct loam_api *api, const char *method, const char *path, const char *body)
 {
 	char auth[80];
@@ -193,5 +280,7 @@ int main(void)
 	RUN(test_token_file);
 	RUN(test_change_hook_runs_after_writes_only);
 	RUN(test_loamd_lease_and_workers_options);
+	RUN(test_loamd_guard_options);
+	RUN(test_listen_policy);
 	return t_summary();
 }

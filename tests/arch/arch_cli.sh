@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The `loam-host arch` contract (DESIGN.md §4), on this build's agent and on
+# The `loam-host arch` contract (docs/design.md §4), on this build's agent and on
 # both static dist agents, the arm64 one under qemu-aarch64-static.
 set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib.sh

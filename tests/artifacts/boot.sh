@@ -33,7 +33,8 @@ fi
 entry_path() { # component arch -> verified local path of the entry's file
 	local e p sum
 	e=$(jq -c --arg c "$1" --arg a "$2" \
-		'[.entries[] | select(.component==$c and .arch==$a)] | last' "$store/manifest.json")
+		'[.entries[] | select(.component==$c and .arch==$a and
+			(.component != "image" or .name == "loam-tiny"))] | last' "$store/manifest.json")
 	[[ $e != null ]] || { echo "boot: no $1 for $2 in $store/manifest.json" >&2; return 1; }
 	p=$store/$(jq -r .path <<<"$e")
 	sum=$(sha256sum "$p" | cut -c1-64)
@@ -87,7 +88,7 @@ for arch in "${arches[@]}"; do
 	tar -xzf "$img" -C "$d/img"
 	make_seed "$d" "seed-$arch"
 	cp "$d/fw/$FW_VARS" "$d/vars.fd" # per-run copy; the store stays pristine
-	qemu-img create -q -f qcow2 -b "$d/img/loam-guest.$IMAGE_SUFFIX" -F raw "$d/disk.qcow2"
+	qemu-img create -q -f qcow2 -b "$d/img/loam-tiny.$IMAGE_SUFFIX" -F raw "$d/disk.qcow2"
 	disks=(-drive "if=virtio,format=qcow2,file=$d/disk.qcow2"
 		-drive "if=virtio,format=raw,file=$d/seed.img")
 	# shellcheck disable=SC2054 # "virt,gic-version=3" is one word

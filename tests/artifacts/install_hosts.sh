@@ -2,7 +2,8 @@
 # Per-arch installs on the real SSH test hosts (tests/hosts/): starts them,
 # serves a small store over HTTP (python3 -m http.server on a free port) and
 # runs test_artifact_install_hosts, which uploads each host's static agent
-# and installs that arch's artifacts through the ssh transport.
+# and installs that arch's artifacts (firmware, image and a storage bundle
+# per host arch) through the ssh transport.
 set -uo pipefail
 src=${LOAM_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 bin=${LOAM_BIN_DIR:-$src/build/check/bin}/../tests/test_artifact_install_hosts
@@ -28,6 +29,9 @@ for arch in x64 arm64; do
 	head -c 1000 /dev/urandom >"$work/fw-$arch/VARS.fd"
 	tar -C "$work/fw-$arch" -czf "$store/firmware/edk2/1.0/$arch/edk2.tar.gz" .
 	head -c 200000 /dev/urandom >"$store/image/g/2.0/$arch/g.img"
+	mkdir -p "$work/qsd-$arch/bin" "$store/storage/qemu-storage-daemon/1.0/$arch"
+	head -c 50000 /dev/urandom >"$work/qsd-$arch/bin/qemu-storage-daemon"
+	tar -C "$work/qsd-$arch" -czf "$store/storage/qemu-storage-daemon/1.0/$arch/qsd.tar.gz" .
 done
 python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$store" >"$work/http.log" 2>&1 &
 server=$!
@@ -45,7 +49,6 @@ bash "$src/tests/hosts/start-ssh-hosts.sh" "$hosts" all || {
 # shellcheck disable=SC1091
 source "$hosts/hosts.env"
 export SSH_KEY X64_PORT X64_HOST_KEY ARM64_PORT ARM64_HOST_KEY ARM64_ROOT
-QEMU_UTILS_VERSION=$(dpkg-query -W -f '${Version}' qemu-utils)
-export QEMU_UTILS_VERSION WORK_DIR=$work LOAM_TEST_STORE=$store
+export WORK_DIR=$work LOAM_TEST_STORE=$store
 export LOAM_TEST_BASE_URL=http://127.0.0.1:$port
 ${LOAM_TEST_WRAPPER:-} "$bin"

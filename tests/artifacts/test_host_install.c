@@ -18,6 +18,8 @@
 #include "arch/arch.h"
 #include "artifact/host_install.h"
 #include "artifact/versions.h"
+#include "artifact/vm_pins.h"
+#include "db/host_artifact.h"
 #include "db/records.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
@@ -181,13 +183,34 @@ static void add_vm(const char *id, const char *host_id)
 static const char *pinned(const char *vm_id, const char *component)
 {
 	static char version[64];
-	cleanup_json json_t *o = NULL;
+	cleanup_rows struct loam_db_rows *rows = NULL;
 	cleanup_err loam_err err = NULL;
-	CHECK_INT(loam_artifact_vm_json(db, vm_id, &o, &err), 0);
-	const char *v =
-	    json_string_value(json_object_get(json_object_get(o, component), "version"));
-	snprintf(version, sizeof version, "%s", v ? v : "(none)");
+	CHECK_INT(loam_db_query(db,
+				"SELECT version FROM vm_artifact WHERE vm_id = ? AND component = ?",
+				DB_ARGS(DB_TEXT(vm_id), DB_TEXT(component)), &rows, &err),
+		  0);
+	snprintf(version, sizeof version, "%s",
+		 loam_db_rows_count(rows) ? loam_db_rows_text(rows, 0, 0) : "(none)");
 	return version;
+}
+
+/* What the VM prog does when it prepares a VM (loam_artifact_pin_vm: each
+ * component's version picked once, a VM that has a pin keeps it); here
+ * firmware and an image are required. */
+static int pin_vm(const char *vm_id, const char *host_id, const char *arch, loam_err *err)
+{
+	struct loam_artifact_vm vm = {.id = vm_id,
+				      .name = vm_id,
+				      .host_id = host_id,
+				      .host_name = host_id,
+				      .arch = arch,
+				      .image = "g"};
+	if (loam_artifact_pin_vm(db, &vm, err) < 0)
+		return -1;
+	if (strcmp(pinned(vm_id, "firmware"), "(none)") == 0 ||
+	    strcmp(pinned(vm_id, "image"), "(none)") == 0)
+		return loam_fail(err, LOAM_E_NOTFOUND, "host has no installed image or firmware");
+	return 0;
 }
 
 /* Runs after the install test: h1 has edk2 1.0 and g 2.0 for x64. */
@@ -196,7 +219,7 @@ static void test_vm_pinning_survives_upgrade(void)
 	cleanup_err loam_err err = NULL;
 	CHECK_INT(loam_db_sync_sizes(db, &err), 0);
 	add_vm("vm-old", "h1");
-	CHECK_INT(loam_artifact_pin_vm(db, "vm-old", "h1", "x64", &err), 0);
+	CHECK_INT(pin_vm("vm-old", "h1", "x64", &err), 0);
 	CHECK_STR(pinned("vm-old", "firmware"), "1.0");
 	CHECK_STR(pinned("vm-old", "image"), "2.0");
 	/* An upgrade installs edk2 1.1 side by side. */
@@ -209,10 +232,10 @@ static void test_vm_pinning_survives_upgrade(void)
 			 DB_ARGS(DB_INT(loam_db_now_ms() + 1000), DB_INT(loam_db_now_ms())), NULL,
 			 &err),
 	    0);
-	CHECK_INT(loam_artifact_pin_vm(db, "vm-old", "h1", "x64", &err), 0);
+	CHECK_INT(pin_vm("vm-old", "h1", "x64", &err), 0);
 	CHECK_STR(pinned("vm-old", "firmware"), "1.0"); /* keeps its version */
 	add_vm("vm-new", "h1");
-	CHECK_INT(loam_artifact_pin_vm(db, "vm-new", "h1", "x64", &err), 0);
+	CHECK_INT(pin_vm("vm-new", "h1", "x64", &err), 0);
 	CHECK_STR(pinned("vm-new", "firmware"), "1.1");
 	cleanup_json json_t *host = NULL;
 	CHECK_INT(loam_artifact_host_json(db, "h1", &host, &err), 0);
@@ -238,7 +261,7 @@ static void test_vm_pinning_survives_upgrade(void)
 	CHECK_INT(new_uses, 1);
 	/* h2 has no image installed (the tampered one failed). */
 	add_vm("vm-h2", "h2");
-	CHECK_INT(loam_artifact_pin_vm(db, "vm-h2", "h2", "x64", &err), -1);
+	CHECK_INT(pin_vm("vm-h2", "h2", "x64", &err), -1);
 	CHECK_INT(loam_err_kind_of(err), LOAM_E_NOTFOUND);
 }
 
@@ -254,16 +277,17 @@ static json_t *gc(void)
 	return removed;
 }
 
+/* How many hosts the allocator's image index (loaded from
+ * loam_host_artifacts_images) sees with image installed for arch. */
 static int64_t hosts_with_image(const char *image, const char *arch)
 {
-	cleanup_rows struct loam_db_rows *rows = NULL;
+	cleanup_host_artifacts struct loam_host_artifacts l = {0};
 	cleanup_err loam_err err = NULL;
-	CHECK_INT(loam_db_query(
-		      db,
-		      "SELECT count(*) FROM host h WHERE " LOAM_ARTIFACT_HOST_HAS_IMAGE_SQL("h"),
-		      DB_ARGS(DB_TEXT(image), DB_TEXT(arch)), &rows, &err),
-		  0);
-	return rows ? loam_db_rows_int(rows, 0, 0) : -1;
+	CHECK_INT(loam_host_artifacts_images(db, &l, &err), 0);
+	int64_t n = 0;
+	for (size_t i = 0; i < l.n; i++)
+		n += strcmp(l.v[i].name, image) == 0 && strcmp(l.v[i].arch, arch) == 0;
+	return n;
 }
 
 /* h1 has image g for both arches; h2's failed (tampered). */

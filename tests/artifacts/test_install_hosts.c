@@ -1,9 +1,10 @@
 /*
  * Installs artifacts per arch on the real SSH test hosts (tests/hosts/): the
  * x64 host and the arm64 host (a busybox chroot whose commands run under
- * qemu-user, with no dpkg and no curl). Each gets its own arch's firmware and
- * image with the right sha256 and nothing of the other arch; the arm64 host
- * records its debian-package entries as 'unavailable'. Started by
+ * qemu-user, with no dpkg and no curl). Each gets its own arch's firmware,
+ * image and storage bundle with the right sha256 and nothing of the other
+ * arch; the bundle's `depends` are present on the x64 host, and the arm64
+ * host, which cannot check them, records the bundle 'unavailable'. Started by
  * install_hosts.sh, which provides the hosts, a store and an HTTP server.
  */
 #include <stdio.h>
@@ -49,21 +50,22 @@ static json_t *file_entry(const char *component, const char *name, const char *v
 static void load_manifest(struct loam_artifact_manifest *m)
 {
 	json_t *entries = json_array();
-	const char *pkg_version = env("QEMU_UTILS_VERSION");
 	const char *arches[] = {"x64", "arm64"};
 	for (int i = 0; i < 2; i++) {
-		char fw[256], img[256];
+		char fw[256], img[256], qsd[256];
 		snprintf(fw, sizeof fw, "firmware/edk2/1.0/%s/edk2.tar.gz", arches[i]);
 		snprintf(img, sizeof img, "image/g/2.0/%s/g.img", arches[i]);
 		json_array_append_new(
 		    entries, file_entry("firmware", "edk2", "1.0", arches[i], "tarball", fw));
 		json_array_append_new(entries,
 				      file_entry("image", "g", "2.0", arches[i], "file", img));
-		json_array_append_new(
-		    entries, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "component",
-				       "storage", "name", "qemu-storage-daemon", "version",
-				       pkg_version, "arch", arches[i], "kind", "debian-package",
-				       "package", "qemu-utils", "package_version", pkg_version));
+		snprintf(qsd, sizeof qsd, "storage/qemu-storage-daemon/1.0/%s/qsd.tar.gz",
+			 arches[i]);
+		json_t *bundle =
+		    file_entry("storage", "qemu-storage-daemon", "1.0", arches[i], "tarball", qsd);
+		json_object_set_new(bundle, "guest_arches", json_pack("[s, s]", "arm64", "x64"));
+		json_object_set_new(bundle, "depends", json_pack("[s]", "libc6"));
+		json_array_append_new(entries, bundle);
 	}
 	cleanup_json json_t *doc = json_pack("{s:o}", "entries", entries);
 	cleanup_free char *text = loam_json_dump(doc);
@@ -101,6 +103,19 @@ static int64_t count_rows(const char *host_id, const char *where)
 	cleanup_rows struct loam_db_rows *rows = NULL;
 	cleanup_err loam_err err = NULL;
 	CHECK_INT(loam_db_query(db, sql, DB_ARGS(DB_TEXT(host_id)), &rows, &err), 0);
+	return rows ? loam_db_rows_int(rows, 0, 0) : -1;
+}
+
+static int64_t count_guest_arches(const char *host_id)
+{
+	cleanup_rows struct loam_db_rows *rows = NULL;
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(
+	    loam_db_query(db,
+			  "SELECT count(*) FROM host_artifact_guest_arch WHERE host_id = ? AND "
+			  "component = 'storage'",
+			  DB_ARGS(DB_TEXT(host_id)), &rows, &err),
+	    0);
 	return rows ? loam_db_rows_int(rows, 0, 0) : -1;
 }
 
@@ -156,6 +171,11 @@ static void install_on(const char *prefix_env, const char *arch, const char *age
 	const char *other = strcmp(arch, "x64") == 0 ? "arm64" : "x64";
 	snprintf(got, sizeof got, "%s%s/image/g/2.0/%s", local_root, opt_remote, other);
 	CHECK(!exists(got));
+	snprintf(got, sizeof got, "%s%s/storage/qemu-storage-daemon/1.0/%s/bin/qemu-storage-daemon",
+		 local_root, opt_remote, arch);
+	CHECK(exists(got));
+	/* Only the host's own bundle, recorded with the guest arches it serves. */
+	CHECK_INT(count_guest_arches(arch), 2);
 	/* Rerunning is a no-op that still succeeds. */
 	CHECK_INT(loam_artifact_install_on_host(db, t, arch, agent_remote, &m, sel, base_url,
 						opt_remote, &err),

@@ -77,35 +77,112 @@ static void test_tree_manifest_loads(void)
 	CHECK(m.count >= 8);
 	size_t per_component[4] = {0};
 	for (size_t i = 0; i < m.count; i++) {
-		per_component[m.entries[i].component]++;
-		if (m.entries[i].kind != LOAM_ARTIFACT_DEBIAN_PACKAGE)
-			CHECK(m.entries[i].path && m.entries[i].size > 0);
+		const struct loam_artifact_entry *e = &m.entries[i];
+		per_component[e->component]++;
+		CHECK(e->path && e->size > 0);
+		bool bundle =
+		    e->component == LOAM_ARTIFACT_VMM || e->component == LOAM_ARTIFACT_STORAGE;
+		CHECK(loam_artifact_entry_is_bundle(e) == bundle);
+		CHECK(!bundle || (e->depends && e->debian_version)); /* the QEMU bundles */
+		CHECK((e->component == LOAM_ARTIFACT_VMM) == (e->nfirmware > 0));
 	}
 	for (size_t c = 0; c < 4; c++)
-		CHECK_INT(per_component[c], 2); /* one per arch */
+		CHECK(per_component[c] >= 2); /* at least one per arch */
 	loam_artifact_manifest_free(&m);
 }
 
+#define BUNDLE                                                                                     \
+	"{\"component\":\"vmm\",\"name\":\"qemu\",\"version\":\"10.0.2+ds-2\","                    \
+	"\"arch\":\"x64\",\"kind\":\"tarball\",\"path\":\"vmm/qemu/10.0.2+ds-2/x64/qemu.tar.gz\"," \
+	"\"sha256\":\"" SUM "\",\"size\":5,\"guest_arches\":[\"arm64\",\"x64\"],"                  \
+	"\"depends\":[\"libaio1\",\"zlib1g\"],\"debian_version\":\"1:10.0.2+ds-2~bpo12+1\","       \
+	"\"firmware\":[{\"name\":\"edk2\",\"version\":\"2022.11-6\"}]}"
+
 static void test_good_entries_parse(void)
 {
-	const char *doc =
-	    "{\"entries\":[{\"component\":\"image\",\"name\":\"g\",\"version\":\"1\","
-	    "\"arch\":\"arm64\",\"kind\":\"file\",\"url\":\"http://h:1/a/b.img\","
-	    "\"sha256\":\"" SUM "\",\"size\":0},"
-	    "{\"component\":\"vmm\",\"name\":\"qemu\",\"version\":\"1:7.2+dfsg-7\","
-	    "\"arch\":\"x64\",\"kind\":\"debian-package\",\"package\":\"qemu-system-x86\","
-	    "\"package_version\":\"1:7.2+dfsg-7\"}]}";
+	const char *doc = "{\"entries\":[{\"component\":\"image\",\"name\":\"g\",\"version\":\"1\","
+			  "\"arch\":\"arm64\",\"kind\":\"file\",\"url\":\"http://h:1/a/b.img\","
+			  "\"sha256\":\"" SUM "\",\"size\":0}," BUNDLE "]}";
 	struct loam_artifact_manifest m = {0};
 	cleanup_err loam_err err = NULL;
 	CHECK_INT(loam_artifact_manifest_parse(doc, strlen(doc), &m, &err), 0);
 	CHECK_INT(m.count, 2);
+	if (m.count != 2)
+		return;
 	CHECK_STR(m.entries[0].arch, "arm64");
 	CHECK_STR(m.entries[0].url, "http://h:1/a/b.img");
-	CHECK_INT(m.entries[1].kind, LOAM_ARTIFACT_DEBIAN_PACKAGE);
-	CHECK_STR(m.entries[1].package, "qemu-system-x86");
-	cleanup_free char *dir = loam_artifact_install_dir("/tmp/p", &m.entries[1]);
-	CHECK_STR(dir, "/tmp/p/vmm/qemu/1:7.2+dfsg-7/x64");
+	CHECK(!loam_artifact_entry_is_bundle(&m.entries[0]));
+	const struct loam_artifact_entry *b = &m.entries[1];
+	CHECK(loam_artifact_entry_is_bundle(b));
+	CHECK_STR(b->guest_arches[0], "arm64");
+	CHECK_STR(b->guest_arches[1], "x64");
+	CHECK(b->guest_arches[2] == NULL);
+	CHECK_STR(b->depends[1], "zlib1g");
+	CHECK_STR(b->debian_version, "1:10.0.2+ds-2~bpo12+1");
+	CHECK_INT(b->nfirmware, 1);
+	CHECK_STR(b->firmware[0].version, "2022.11-6");
+	cleanup_free char *dir = loam_artifact_install_dir("/tmp/p", b);
+	CHECK_STR(dir, "/tmp/p/vmm/qemu/10.0.2+ds-2/x64");
+	/* which hosts take what: bundles by the host's own arch only */
+	const char *x64_emulating[] = {"x64", "arm64", NULL}, *arm64_host[] = {"arm64", NULL},
+		   *x64_only[] = {"x64", NULL};
+	CHECK(loam_artifact_entry_for_host(b, "x64", x64_emulating));
+	CHECK(!loam_artifact_entry_for_host(b, "arm64", arm64_host));
+	CHECK(loam_artifact_entry_for_host(&m.entries[0], "x64", x64_emulating));
+	CHECK(!loam_artifact_entry_for_host(&m.entries[0], "x64", x64_only));
 	loam_artifact_manifest_free(&m);
+}
+
+/* The bundle with key set to value (raw JSON, NULL deletes it): the error,
+ * or NULL when it parses. */
+static char *bundle_refusal(const char *key, const char *value)
+{
+	json_t *e = json_loads(BUNDLE, 0, NULL);
+	if (value)
+		json_object_set_new(e, key, json_loads(value, JSON_DECODE_ANY, NULL));
+	else
+		json_object_del(e, key);
+	json_t *doc = json_pack("{s:[o]}", "entries", e);
+	char *text = json_dumps(doc, 0);
+	json_decref(doc);
+	struct loam_artifact_manifest m = {0};
+	cleanup_err loam_err err = NULL;
+	int rc = loam_artifact_manifest_parse(text, strlen(text), &m, &err);
+	free(text);
+	loam_artifact_manifest_free(&m);
+	return rc == 0 ? NULL : strdup(loam_err_msg(err));
+}
+
+static void check_bundle_refused(const char *key, const char *value, const char *want)
+{
+	cleanup_free char *msg = bundle_refusal(key, value);
+	CHECK(msg != NULL);
+	if (msg)
+		CHECK_CONTAINS(msg, want);
+	else
+		fprintf(stderr, "  bundle accepted %s = %s\n", key, value ? value : "(absent)");
+}
+
+static void test_bundle_fields(void)
+{
+	check_bundle_refused("guest_arches", NULL, "field 'guest_arches'");
+	check_bundle_refused("guest_arches", "[]", "field 'guest_arches'");
+	check_bundle_refused("guest_arches", "[\"amd64\"]", "field 'guest_arches'");
+	check_bundle_refused("guest_arches", "[\"x64\",\"x64\"]", "repeats");
+	check_bundle_refused("depends", "[\"libc6; rm -rf /\"]", "field 'depends'");
+	check_bundle_refused("depends", "[\"-o\"]", "field 'depends'");
+	check_bundle_refused("depends", "\"libc6\"", "field 'depends'");
+	check_bundle_refused("firmware", NULL, "field 'firmware'");
+	check_bundle_refused("firmware", "[{\"name\":\"edk2\"}]", "field 'firmware'");
+	check_bundle_refused("firmware", "[{\"name\":\"../x\",\"version\":\"1\"}]",
+			     "field 'firmware'");
+	check_bundle_refused("debian_version", "\"1 2\"", "field 'debian_version'");
+	check_bundle_refused("kind", "\"debian-package\"", "field 'kind'");
+	/* bundle fields belong on bundles; firmware lists on VMMs */
+	check_bundle_refused("component", "\"storage\"", "field 'firmware'");
+	check_bundle_refused("component", "\"image\"", "vmm and storage entries only");
+	cleanup_free char *ok = bundle_refusal("depends", NULL); /* may need nothing */
+	CHECK(ok == NULL);
 }
 
 static void test_bad_entries_are_named(void)
@@ -139,6 +216,40 @@ static void test_bad_entries_are_named(void)
 	CHECK(url && strstr(url, "field 'url'"));
 }
 
+/* An image entry with "boot_timeout_s": value (raw JSON): parsed, its
+ * timeout in *out; -1 when refused. */
+static int image_timeout(const char *value, unsigned *out)
+{
+	char buf[1024];
+	snprintf(buf, sizeof buf,
+		 "{\"entries\":[{\"component\":\"image\",\"name\":\"debian-12\",\"version\":"
+		 "\"12.15+1\",\"arch\":\"x64\",\"kind\":\"file\",\"path\":\"image/d/x64/d.qcow2\","
+		 "\"sha256\":\"" SUM "\",\"size\":10%s%s}]}",
+		 value ? ",\"boot_timeout_s\":" : "", value ? value : "");
+	struct loam_artifact_manifest m = {0};
+	cleanup_err loam_err err = NULL;
+	if (loam_artifact_manifest_parse(buf, strlen(buf), &m, &err) < 0) {
+		CHECK_CONTAINS(loam_err_msg(err), "field 'boot_timeout_s'");
+		return -1;
+	}
+	*out = m.entries[0].boot_timeout_s;
+	loam_artifact_manifest_free(&m);
+	return 0;
+}
+
+static void test_image_boot_timeout(void)
+{
+	unsigned t = 7;
+	CHECK(image_timeout(NULL, &t) == 0);
+	CHECK_INT(t, 0); /* unset: the VM prog's default */
+	CHECK(image_timeout("1800", &t) == 0);
+	CHECK_INT(t, 1800);
+	CHECK(image_timeout("0", &t) < 0);
+	CHECK(image_timeout("86401", &t) < 0);
+	CHECK(image_timeout("\"600\"", &t) < 0);
+	check_refused("boot_timeout_s", "600", "boot_timeout_s"); /* images only */
+}
+
 static void test_duplicates_and_shape(void)
 {
 	char doc[2048];
@@ -158,7 +269,9 @@ int main(void)
 {
 	RUN(test_tree_manifest_loads);
 	RUN(test_good_entries_parse);
+	RUN(test_bundle_fields);
 	RUN(test_bad_entries_are_named);
+	RUN(test_image_boot_timeout);
 	RUN(test_duplicates_and_shape);
 	return t_summary();
 }

@@ -80,7 +80,7 @@ static void test_serves_and_refuses(void)
 	body = NULL;
 	CHECK(!loam_artifact_rel_path_ok(""));
 	CHECK(!loam_artifact_rel_path_ok("/abs"));
-	CHECK(loam_artifact_rel_path_ok("image/loam-guest/6.1.192-2+loam1/x64/loam-guest.tar.gz"));
+	CHECK(loam_artifact_rel_path_ok("image/loam-tiny/6.1.192-2+loam1/x64/loam-tiny.tar.gz"));
 }
 
 static int write_file(const char *rel, const char *text)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # kill -9 loamd at each label of the cloudify prog in turn (issue 4): the
-# test build's kill switch (LOAM_ENGINE_KILL_AT=cloudify:LABEL) SIGKILLs
-# loamd right after the label ran and before its outcome was applied. After
-# a restart without the switch, cloudify must finish with the host
+# test build's fault point for that label (LOAM_FAULT=engine-label-done/
+# cloudify.LABEL, docs/crash.md) SIGKILLs loamd right after the label ran
+# and before its outcome was applied. After
+# a restart without the fault point, cloudify must finish with the host
 # `accepting`, exactly one host row, one strand and one agent copy.
 # A restart waits for the killed loamd's lease to expire (--lease-s 10 here,
 # 30 s by default), so this takes about 10 s per label. Skips (77) without
@@ -43,14 +44,14 @@ for label in "${labels[@]}"; do
 	state=$(mktemp -d /tmp/loam-cloudify-kill.XXXXXX)
 	port=$(free_port)
 	export LOAM_URL=http://127.0.0.1:$port LOAM_STATE_DIR=$state
-	start_loamd LOAM_ENGINE_KILL_AT="cloudify:$label" || bad "$label: loamd did not start"
+	start_loamd LOAM_FAULT="engine-label-done/cloudify.$label" || bad "$label: loamd did not start"
 	# At "start" the woken engine may run the label, and so be killed,
 	# before the reply to host add went out: only a live loamd must answer.
 	if ! "$bin/loam" host add --local --no-wait >/dev/null 2>&1; then
 		sleep 1
 		kill -0 "$loamd_pid" 2>/dev/null && bad "$label: host add"
 	fi
-	# The switch fires once the strand reaches the label.
+	# The point fires once the strand reaches the label.
 	for ((i = 0; i < 240; i++)); do
 		kill -0 "$loamd_pid" 2>/dev/null || break
 		sleep 0.5

@@ -2,7 +2,9 @@
  * The prog engine in one process, on SQLite and PostgreSQL: each outcome
  * kind (hop, nap, push/pop, bud/reap), failures with backoff, the stuck
  * flag, signals, leases held by others or lost mid-label, creating strands
- * inside a caller's transaction, and the status view.
+ * inside a caller's transaction, the status view, a wake that lands while
+ * a label runs (its nap is cut short), the before hook, and hops to labels
+ * a label does not declare.
  */
 #include <stdint.h>
 
@@ -74,8 +76,8 @@ static int hop_finish(struct loam_strand_ctx *c, struct loam_outcome *o, loam_er
 }
 
 static const struct loam_label hop_labels[] = {
-    {"start", hop_start, 0}, {"finish", hop_finish, 0}, {0}};
-static const struct loam_prog hop_prog = {"t_hop", hop_labels};
+    {"start", hop_start, 0, NULL}, {"finish", hop_finish, 0, NULL}, {0}};
+static const struct loam_prog hop_prog = {"t_hop", hop_labels, NULL, NULL};
 
 static int nap_start(struct loam_strand_ctx *c, struct loam_outcome *o, loam_err *e)
 {
@@ -90,8 +92,8 @@ static int nap_start(struct loam_strand_ctx *c, struct loam_outcome *o, loam_err
 	return 0;
 }
 
-static const struct loam_label nap_labels[] = {{"start", nap_start, 0}, {0}};
-static const struct loam_prog nap_prog = {"t_nap", nap_labels};
+static const struct loam_label nap_labels[] = {{"start", nap_start, 0, NULL}, {0}};
+static const struct loam_prog nap_prog = {"t_nap", nap_labels, NULL, NULL};
 
 static int child_start(struct loam_strand_ctx *c, struct loam_outcome *o, loam_err *e)
 {
@@ -100,8 +102,8 @@ static int child_start(struct loam_strand_ctx *c, struct loam_outcome *o, loam_e
 	return 0;
 }
 
-static const struct loam_label child_labels[] = {{"start", child_start, 0}, {0}};
-static const struct loam_prog child_prog = {"t_child", child_labels};
+static const struct loam_label child_labels[] = {{"start", child_start, 0, NULL}, {0}};
+static const struct loam_prog child_prog = {"t_child", child_labels, NULL, NULL};
 
 static int push_start(struct loam_strand_ctx *c, struct loam_outcome *o, loam_err *e)
 {
@@ -121,8 +123,8 @@ static int push_after(struct loam_strand_ctx *c, struct loam_outcome *o, loam_er
 }
 
 static const struct loam_label push_labels[] = {
-    {"start", push_start, 0}, {"after", push_after, 0}, {0}};
-static const struct loam_prog push_prog = {"t_push", push_labels};
+    {"start", push_start, 0, NULL}, {"after", push_after, 0, NULL}, {0}};
+static const struct loam_prog push_prog = {"t_push", push_labels, NULL, NULL};
 
 static int bud_start(struct loam_strand_ctx *c, struct loam_outcome *o, loam_err *e)
 {
@@ -146,8 +148,8 @@ static int bud_reaped(struct loam_strand_ctx *c, struct loam_outcome *o, loam_er
 }
 
 static const struct loam_label bud_labels[] = {
-    {"start", bud_start, 0}, {"reaped", bud_reaped, 0}, {0}};
-static const struct loam_prog bud_prog = {"t_bud", bud_labels};
+    {"start", bud_start, 0, NULL}, {"reaped", bud_reaped, 0, NULL}, {0}};
+static const struct loam_prog bud_prog = {"t_bud", bud_labels, NULL, NULL};
 
 /* Fails until the frame says how many failures to stage are done. */
 static int flaky_start(struct loam_strand_ctx *c, struct loam_outcome *o, loam_err *e)
@@ -159,8 +161,8 @@ static int flaky_start(struct loam_strand_ctx *c, struct loam_outcome *o, loam_e
 	return 0;
 }
 
-static const struct loam_label flaky_labels[] = {{"start", flaky_start, 5}, {0}};
-static const struct loam_prog flaky_prog = {"t_flaky", flaky_labels};
+static const struct loam_label flaky_labels[] = {{"start", flaky_start, 5, NULL}, {0}};
+static const struct loam_prog flaky_prog = {"t_flaky", flaky_labels, NULL, NULL};
 
 static int loop_start(struct loam_strand_ctx *c, struct loam_outcome *o, loam_err *e)
 {
@@ -176,8 +178,8 @@ static int loop_start(struct loam_strand_ctx *c, struct loam_outcome *o, loam_er
 	return 0;
 }
 
-static const struct loam_label loop_labels[] = {{"start", loop_start, 0}, {0}};
-static const struct loam_prog loop_prog = {"t_loop", loop_labels};
+static const struct loam_label loop_labels[] = {{"start", loop_start, 0, NULL}, {0}};
+static const struct loam_prog loop_prog = {"t_loop", loop_labels, NULL, NULL};
 
 /* Steals its own lease mid-label, as a worker elsewhere would after
  * expiry: the outcome must then be dropped. */
@@ -201,8 +203,8 @@ static int thief_never(struct loam_strand_ctx *c, struct loam_outcome *o, loam_e
 }
 
 static const struct loam_label thief_labels[] = {
-    {"start", thief_start, 0}, {"never", thief_never, 0}, {0}};
-static const struct loam_prog thief_prog = {"t_thief", thief_labels};
+    {"start", thief_start, 0, NULL}, {"never", thief_never, 0, NULL}, {0}};
+static const struct loam_prog thief_prog = {"t_thief", thief_labels, NULL, NULL};
 
 static int badhop_start(struct loam_strand_ctx *c, struct loam_outcome *o, loam_err *e)
 {
@@ -211,8 +213,8 @@ static int badhop_start(struct loam_strand_ctx *c, struct loam_outcome *o, loam_
 	return 0;
 }
 
-static const struct loam_label badhop_labels[] = {{"start", badhop_start, 0}, {0}};
-static const struct loam_prog badhop_prog = {"t_badhop", badhop_labels};
+static const struct loam_label badhop_labels[] = {{"start", badhop_start, 0, NULL}, {0}};
+static const struct loam_prog badhop_prog = {"t_badhop", badhop_labels, NULL, NULL};
 
 /* ---- cases ---- */
 
@@ -526,6 +528,155 @@ static void test_status_list(void)
 	loam_db_close(db);
 }
 
+/* ---- woken while its label runs: the nap is cut short ---- */
+
+static const char *woken_url; /* the current round's database */
+
+static int woken_start(struct loam_strand_ctx *c, struct loam_outcome *o, loam_err *e)
+{
+	if (json_is_true(json_object_get(c->frame, "woken"))) {
+		*o = loam_pop(json_string("woken"));
+		return 0;
+	}
+	/* a watcher elsewhere learns what this label waits for, meanwhile */
+	struct loam_db *other = NULL;
+	if (loam_db_open(woken_url, &other, e) < 0)
+		return -1;
+	int rc = loam_strand_wake(other, c->id, e);
+	loam_db_close(other);
+	json_object_set_new(c->frame, "woken", json_true());
+	*o = loam_nap(3600 * 1000);
+	return rc;
+}
+
+static const struct loam_label woken_labels[] = {{"start", woken_start, 0, NULL}, {0}};
+static const struct loam_prog woken_prog = {"t_woken", woken_labels, NULL, NULL};
+
+/* ---- before hook: loads a subject, may decide for the label ---- */
+
+static int before_frees;
+
+static void before_free(void *subject)
+{
+	before_frees++;
+	free(subject);
+}
+
+static int before_hook(struct loam_strand_ctx *c, struct loam_outcome *o, loam_err *e)
+{
+	const char *mode = json_string_value(json_object_get(c->frame, "mode")) ?: "";
+	c->subject = strdup(c->label);
+	if (strcmp(mode, "fail") == 0)
+		return loam_fail(e, LOAM_E_IO, "the subject cannot be loaded");
+	if (strcmp(mode, "skip") == 0 && strcmp(c->label, "a") == 0) {
+		*o = loam_hop("b");
+		return 1;
+	}
+	return 0;
+}
+
+static int before_a(struct loam_strand_ctx *c, struct loam_outcome *o, loam_err *e)
+{
+	(void)e;
+	json_object_set_new(c->frame, "a_saw", json_string(c->subject));
+	*o = loam_hop("b");
+	return 0;
+}
+
+static int before_b(struct loam_strand_ctx *c, struct loam_outcome *o, loam_err *e)
+{
+	(void)e;
+	*o = loam_pop(json_pack("{s:O, s:s}", "a_saw",
+				json_object_get(c->frame, "a_saw") ?: json_null(), "b_saw",
+				(const char *)c->subject));
+	return 0;
+}
+
+static const struct loam_label before_labels[] = {
+    {"a", before_a, 0, LOAM_NEXT("b")}, {"b", before_b, 0, LOAM_NEXT_NONE}, {0}};
+static const struct loam_prog before_prog = {"t_before", before_labels, before_hook, before_free};
+
+/* ---- a hop the label does not declare ---- */
+
+static int undeclared_start(struct loam_strand_ctx *c, struct loam_outcome *o, loam_err *e)
+{
+	(void)c;
+	(void)e;
+	*o = loam_hop("other");
+	return 0;
+}
+
+static const struct loam_label undeclared_labels[] = {
+    {"start", undeclared_start, 0, LOAM_NEXT("declared")},
+    {"declared", undeclared_start, 0, LOAM_NEXT_NONE},
+    {"other", undeclared_start, 0, LOAM_NEXT_NONE},
+    {0}};
+static const struct loam_prog undeclared_prog = {"t_undeclared", undeclared_labels, NULL, NULL};
+
+static void test_wake_cuts_a_nap_short(void)
+{
+	cleanup_free char *url = NULL;
+	struct loam_db *db = fresh("woken", &url);
+	woken_url = url;
+	cleanup_free char *id = make(db, "t_woken", NULL);
+	/* woken while it ran: due again at once, not in an hour */
+	CHECK_INT(run_due(db), 2);
+	CHECK_INT(t_int(db, "SELECT done FROM strand WHERE id = ?", id), 1);
+	cleanup_free char *ev = t_text(db, "SELECT exitval FROM strand WHERE id = ?", id);
+	CHECK_STR(ev, "\"woken\"");
+	/* a napping strand is made due; a finished one is left alone */
+	cleanup_free char *n = make(db, "t_nap", NULL);
+	CHECK_INT(run_due(db), 1);
+	CHECK_INT(run_due(db), 0);
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(loam_strand_wake(db, n, &err), 0);
+	CHECK_INT(run_due(db), 1);
+	CHECK_INT(loam_strand_wake(db, id, &err), 0);
+	CHECK_INT(run_due(db), 0);
+	bool live = true;
+	CHECK_INT(loam_strand_live(db, id, &live, &err), 0);
+	CHECK(!live);
+	CHECK_INT(loam_strand_live(db, "nosuchstrand", &live, &err), 0);
+	CHECK(!live);
+	loam_db_close(db);
+}
+
+static void test_before_hook(void)
+{
+	cleanup_free char *url = NULL;
+	struct loam_db *db = fresh("before", &url);
+	before_frees = 0;
+	cleanup_free char *plain = make(db, "t_before", NULL);
+	cleanup_json json_t *skip = json_pack("{s:s}", "mode", "skip");
+	cleanup_free char *skipped = make(db, "t_before", skip);
+	cleanup_json json_t *fail = json_pack("{s:s}", "mode", "fail");
+	cleanup_free char *failing = make(db, "t_before", fail);
+	CHECK_INT(run_due(db), 5); /* a, b; hook's hop, b; the failing one once */
+	cleanup_free char *ev = t_text(db, "SELECT exitval FROM strand WHERE id = ?", plain);
+	CHECK_CONTAINS(ev, "\"a_saw\":\"a\"");
+	CHECK_CONTAINS(ev, "\"b_saw\":\"b\"");
+	cleanup_free char *ev2 = t_text(db, "SELECT exitval FROM strand WHERE id = ?", skipped);
+	CHECK_CONTAINS(ev2, "\"a_saw\":null"); /* the hook decided; label a did not run */
+	cleanup_free char *last = t_text(db, "SELECT last_error FROM strand WHERE id = ?", failing);
+	CHECK_CONTAINS(last, "cannot be loaded");
+	CHECK_INT(t_int(db, "SELECT tries FROM strand WHERE id = ?", failing), 1);
+	CHECK_INT(before_frees, 5); /* every subject freed, whatever happened */
+	loam_db_close(db);
+}
+
+static void test_undeclared_hop_is_a_failure(void)
+{
+	cleanup_free char *url = NULL;
+	struct loam_db *db = fresh("undeclared", &url);
+	cleanup_free char *id = make(db, "t_undeclared", NULL);
+	CHECK_INT(run_due(db), 1);
+	cleanup_free char *last = t_text(db, "SELECT last_error FROM strand WHERE id = ?", id);
+	cleanup_free char *label = t_text(db, "SELECT label FROM strand WHERE id = ?", id);
+	CHECK_CONTAINS(last, "does not declare");
+	CHECK_STR(label, "start");
+	loam_db_close(db);
+}
+
 int main(void)
 {
 	loam_log_init("test_engine", false, LOAM_LOG_WARN);
@@ -538,6 +689,9 @@ int main(void)
 	loam_engine_register(&loop_prog);
 	loam_engine_register(&thief_prog);
 	loam_engine_register(&badhop_prog);
+	loam_engine_register(&woken_prog);
+	loam_engine_register(&before_prog);
+	loam_engine_register(&undeclared_prog);
 	RUN(test_backoff_curve);
 	const char *bases[2];
 	int n = t_backends(bases);
@@ -558,6 +712,9 @@ int main(void)
 		RUN(test_unreadable_strand_backs_off);
 		RUN(test_bad_outcome_is_a_failure);
 		RUN(test_status_list);
+		RUN(test_wake_cuts_a_nap_short);
+		RUN(test_before_hook);
+		RUN(test_undeclared_hop_is_a_failure);
 	}
 	t_cleanup_dir();
 	return t_summary();

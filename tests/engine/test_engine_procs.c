@@ -98,11 +98,14 @@ static int crash_s1(struct loam_strand_ctx *c, struct loam_outcome *o, loam_err 
 	return 0;
 }
 
-static const struct loam_label crash_labels[] = {
-    {"a", crash_a, 0}, {"b", crash_b, 0}, {"c", crash_c, 0}, {"d", crash_d, 0}, {0}};
-static const struct loam_prog crash_prog = {"t_crash", crash_labels};
-static const struct loam_label crash_sub_labels[] = {{"s1", crash_s1, 0}, {0}};
-static const struct loam_prog crash_sub_prog = {"t_crash_sub", crash_sub_labels};
+static const struct loam_label crash_labels[] = {{"a", crash_a, 0, NULL},
+						 {"b", crash_b, 0, NULL},
+						 {"c", crash_c, 0, NULL},
+						 {"d", crash_d, 0, NULL},
+						 {0}};
+static const struct loam_prog crash_prog = {"t_crash", crash_labels, NULL, NULL};
+static const struct loam_label crash_sub_labels[] = {{"s1", crash_s1, 0, NULL}, {0}};
+static const struct loam_prog crash_sub_prog = {"t_crash_sub", crash_sub_labels, NULL, NULL};
 
 /* ---- steps prog: s1..s4, each logging (strand, label, owner, start, end) ---- */
 
@@ -130,9 +133,12 @@ static int step(struct loam_strand_ctx *c, struct loam_outcome *o, loam_err *e)
 	return 0;
 }
 
-static const struct loam_label steps_labels[] = {
-    {"s1", step, 0}, {"s2", step, 0}, {"s3", step, 0}, {"s4", step, 0}, {0}};
-static const struct loam_prog steps_prog = {"t_steps", steps_labels};
+static const struct loam_label steps_labels[] = {{"s1", step, 0, NULL},
+						 {"s2", step, 0, NULL},
+						 {"s3", step, 0, NULL},
+						 {"s4", step, 0, NULL},
+						 {0}};
+static const struct loam_prog steps_prog = {"t_steps", steps_labels, NULL, NULL};
 
 /* ---- process plumbing ---- */
 

@@ -36,8 +36,8 @@ tmp=$(mktemp -d /tmp/loam-debian-boot.XXXXXX)
 qemu_pid=
 cleanup() {
 	if [[ -n $qemu_pid ]]; then
-		kill "$qemu_pid" 2>/dev/null
-		wait "$qemu_pid" 2>/dev/null
+		kill "$qemu_pid" 2>/dev/null || true
+		wait "$qemu_pid" 2>/dev/null || true
 	fi
 	rm -rf "$tmp"
 }
@@ -101,10 +101,10 @@ check_arch() { # arch
 	# shellcheck source=scripts/artifacts/x64.env
 	source "$root/scripts/artifacts/$arch.env"
 	mkdir -p "$d/fw"
-	fw=$(entry_path firmware edk2 "$arch") && img=$(entry_path image debian-12 "$arch") || {
+	if ! fw=$(entry_path firmware edk2 "$arch") || ! img=$(entry_path image debian-12 "$arch"); then
 		bad "$arch: store entries"
 		return
-	}
+	fi
 	tar -xzf "$fw" -C "$d/fw"
 	cp "$d/fw/$FW_VARS" "$d/vars.fd"
 	qemu-img create -q -f qcow2 -b "$img" -F qcow2 "$d/disk.qcow2" "${disk_gib}G"
@@ -130,7 +130,7 @@ check_arch() { # arch
 		-serial "file:$d/console.log" 2>"$d/qemu.err" &
 	qemu_pid=$!
 	if ! wait_ready "$d/console.log"; then
-		bad "$arch: no LOAM-READY line after $(((($(date +%s%N) - start) / 1000000000))) s; console:"
+		bad "$arch: no LOAM-READY line after $((($(date +%s%N) - start) / 1000000000)) s; console:"
 		tail -n 40 "$d/console.log" "$d/qemu.err" | cat -v >&2
 		stop_vm
 		return
@@ -173,8 +173,8 @@ check_arch() { # arch
 	stop_vm
 }
 
-stop_vm() {
-	kill "$qemu_pid" 2>/dev/null
+stop_vm() { # QEMU may be gone already (it exited, or the wait saw it die)
+	kill "$qemu_pid" 2>/dev/null || true
 	wait "$qemu_pid" 2>/dev/null || true
 	qemu_pid=
 }

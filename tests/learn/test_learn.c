@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "learn.h"
+#include "host/learn.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
 #include "t.h"

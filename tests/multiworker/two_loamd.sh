@@ -24,6 +24,8 @@ nhosts=10 nvms=6
 source "$src/tests/pg.sh"
 loam_pg_start || exit 1
 work=$(mktemp -d /tmp/loam-2loamd.XXXXXX)
+# `vm create` gives the VMs this key (~/.ssh/id_ed25519.pub under HOME)
+use_test_key "$work" || exit 1
 chmod 0755 "$work"
 pids=()
 cleanup() {
@@ -61,6 +63,7 @@ start_loamd() { # a|b
 	url[$1]=http://127.0.0.1:$port
 	"$bin/loamd" --state-dir "$work/$1" --db "$LOAM_TEST_PG_URL" --listen "127.0.0.1:$port" \
 		--dist-dir "$dist" --artifact-store "$work/no-store" --workers 2 --heartbeat-s 1 \
+		--host-state-root "$work/hs" --ssh-key-root "$(dirname "$SSH_KEY")" \
 		>"$work/$1.log" 2>&1 &
 	pid[$1]=$!
 	pids+=("$!")
@@ -116,7 +119,7 @@ expect "no lease was lost" 0 "$(cat "$work/a.log" "$work/b.log" | grep -c 'lease
 # ---- a VM workload through both APIs; then SIGKILL A while it holds leases ----
 for ((i = 0; i < nvms; i++)); do
 	via=$([[ $((i % 2)) == 0 ]] && echo a || echo b)
-	loam_at "$via" vm create "v$i" --arch x64 --size standard-2 --boot kernel >/dev/null ||
+	loam_at "$via" vm create "v$i" --arch x64 --size standard-2 --image loam-tiny --boot kernel >/dev/null ||
 		bad "vm create v$i via $via"
 done
 a_leases="FROM strand WHERE lease_owner LIKE '${owner[a]}/%'

@@ -15,11 +15,13 @@
  *    not a safe absolute path fails before anything runs.
  */
 #include <dirent.h>
+#include <stdlib.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "../engine/engine_t.h"
 #include "arch/arch.h"
@@ -170,6 +172,50 @@ static void test_cloudify_local(void)
 static const char *const labels[] = {"start", "connect",	   "detect_arch", "upload_agent",
 				     "learn", "install_artifacts", "accept",	  "wait"};
 
+/* The process that is killed runs in a fresh exec of this test (see
+ * crash_child): a fork of a process with threads (the transport pool's,
+ * the sanitizers') could inherit a lock held by another thread and hang
+ * instead of reaching the fault point. */
+static pid_t spawn_crash_child(const char *url, const char *name, const char *label)
+{
+	extern char **environ;
+	size_t n = 0;
+	while (environ[n])
+		n++;
+	char **envp = calloc(n + 2, sizeof(*envp));
+	char fault[128];
+	snprintf(fault, sizeof(fault), "LOAM_FAULT=engine-label-done/cloudify.%s", label);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "LOAM_FAULT=", 11) != 0)
+			envp[k++] = environ[i];
+	envp[k] = fault;
+	char *const argv[] = {"test_cloudify", "--crash-child", (char *)url, (char *)name, NULL};
+	pid_t pid = fork();
+	if (pid == 0) {
+		execve("/proc/self/exe", argv, envp);
+		_exit(127);
+	}
+	free(envp);
+	return pid;
+}
+
+/* Waits for pid at most 300 s; a child still running then is killed and
+ * reported, so that a hang fails this case rather than the whole test. */
+static int wait_bounded(pid_t pid, const char *name)
+{
+	int st = 0;
+	for (int i = 0; i < 3000; i++) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return st;
+		usleep(100 * 1000);
+	}
+	fprintf(stderr, "%s: the crash child did not end in 300 s; killed\n", name);
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return 0;
+}
+
 static void test_crash_at_each_label(void)
 {
 	for (size_t i = 0; i < sizeof(labels) / sizeof(*labels); i++) {
@@ -178,20 +224,7 @@ static void test_crash_at_each_label(void)
 		snprintf(name, sizeof(name), "ckill_%zu", i);
 		struct loam_db *db = fresh(name, &url);
 		cleanup_free char *dir = add_local_host(db, name);
-		pid_t pid = fork();
-		if (pid == 0) {
-			char at[64];
-			snprintf(at, sizeof(at), "cloudify:%s", labels[i]);
-			setenv("LOAM_ENGINE_KILL_AT", at, 1);
-			struct loam_db *cdb = NULL;
-			cleanup_err loam_err err = NULL;
-			if (loam_db_open(url, &cdb, &err) < 0)
-				_exit(4);
-			run_until_waiting(cdb, name);
-			_exit(0); /* should not get here */
-		}
-		int st = 0;
-		waitpid(pid, &st, 0);
+		int st = wait_bounded(spawn_crash_child(url, name, labels[i]), name);
 		CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
 		cleanup_free char *killed_at =
 		    t_text(db, "SELECT label FROM strand WHERE id = ?", name);
@@ -362,7 +395,21 @@ static void test_bad_state_dir_refused(void)
 	loam_db_close(db);
 }
 
-int main(void)
+/* test_cloudify --crash-child URL STRAND: runs the engine on that
+ * database until the fault point in LOAM_FAULT kills this process. */
+static int crash_child(const char *url, const char *name)
+{
+	struct loam_db *db = NULL;
+	cleanup_err loam_err err = NULL;
+	if (loam_db_open(url, &db, &err) < 0) {
+		fprintf(stderr, "crash child: %s\n", loam_err_msg(err));
+		return 4;
+	}
+	run_until_waiting(db, name);
+	return 0; /* should not get here */
+}
+
+int main(int argc, char **argv)
 {
 	loam_log_init("test_cloudify", false, LOAM_LOG_WARN);
 	const char *dist = getenv("LOAM_DIST_DIR");
@@ -377,6 +424,8 @@ int main(void)
 	loam_progs_register_all();
 	app = (struct loamd_app){
 	    .pool = loam_transport_pool_new(), .dist_dir = dist_dir, .heartbeat_ms = 3600 * 1000};
+	if (argc == 4 && strcmp(argv[1], "--crash-child") == 0)
+		return crash_child(argv[2], argv[3]);
 	const char *bases[2];
 	int n = t_backends(bases);
 	for (round_no = 0; round_no < n; round_no++) {

@@ -15,10 +15,12 @@
 #include "db/db.h"
 #include "db/records.h"
 #include "lib/cleanup.h"
+#include "lib/xalloc.h"
 #include "progs/progs.h"
 
-static const char *const digest_tables[] = {"host",   "host_emulation", "vm",
-					    "strand", "strand_signal",	NULL};
+static const char *const digest_tables[] = {"host",	 "host_emulation", "vm",
+					    "strand",	 "strand_signal",  "project",
+					    "api_token", "project_quota",  NULL};
 
 static int seed(struct api_fixture *f, loam_err *err)
 {
@@ -33,7 +35,23 @@ static int seed(struct api_fixture *f, loam_err *err)
 	return loam_vm_insert(f->db, &vm, NULL, err);
 }
 
-static int open_parts(struct api_fixture *f, loam_err *err)
+/* "@" → the fixture's dir, into out (at most 8 roots). */
+static const char *const *with_dir(const struct api_fixture *f, const char *const *roots,
+				   char (*buf)[300], const char **out)
+{
+	if (!roots)
+		return NULL;
+	size_t i = 0;
+	for (; i < 8 && roots[i]; i++) {
+		snprintf(buf[i], sizeof(buf[i]), "%s", strcmp(roots[i], "@") ? roots[i] : f->dir);
+		out[i] = buf[i];
+	}
+	out[i] = NULL;
+	return out;
+}
+
+static int open_parts(struct api_fixture *f, const char *const *key_roots,
+		      const char *const *state_roots, loam_err *err)
 {
 	/* Hosts get their cloudify strand recorded; no engine runs it here. */
 	static bool registered;
@@ -43,16 +61,27 @@ static int open_parts(struct api_fixture *f, loam_err *err)
 	if (loam_db_open(f->db_url, &f->db, err) < 0 || loam_db_migrate(f->db, err) < 0 ||
 	    loam_db_sync_sizes(f->db, err) < 0 || loam_alloc_new(f->db, &f->alloc, err) < 0)
 		return -1;
+	char kbuf[8][300], sbuf[8][300];
+	const char *kv[9], *sv[9];
 	struct loam_api_config cfg = {.state_dir = f->dir,
 				      .db_url = f->db_url,
 				      .token = API_FIXTURE_TOKEN,
-				      .alloc = f->alloc};
+				      .alloc = f->alloc,
+				      .ssh_key_roots = with_dir(f, key_roots, kbuf, kv),
+				      .host_state_roots = with_dir(f, state_roots, sbuf, sv),
+				      .create_burst = 100000};
 	if (loam_api_new(&cfg, &f->api, err) < 0)
 		return -1;
 	return seed(f, err);
 }
 
 int api_fixture_open(struct api_fixture *f, const char *tmp_root)
+{
+	return api_fixture_open_roots(f, tmp_root, NULL, NULL);
+}
+
+int api_fixture_open_roots(struct api_fixture *f, const char *tmp_root,
+			   const char *const *ssh_key_roots, const char *const *host_state_roots)
 {
 	memset(f, 0, sizeof(*f));
 	snprintf(f->dir, sizeof(f->dir), "%s/loam-apifx-XXXXXX",
@@ -63,7 +92,7 @@ int api_fixture_open(struct api_fixture *f, const char *tmp_root)
 	}
 	snprintf(f->db_url, sizeof(f->db_url), "sqlite:%s/loam.db", f->dir);
 	cleanup_err loam_err err = NULL;
-	if (open_parts(f, &err) < 0) {
+	if (open_parts(f, ssh_key_roots, host_state_roots, &err) < 0) {
 		fprintf(stderr, "api fixture: %s\n", loam_err_msg(err));
 		api_fixture_close(f);
 		return -1;
@@ -89,6 +118,18 @@ void api_fixture_close(struct api_fixture *f)
 	memset(f, 0, sizeof(*f));
 }
 
+int api_fixture_call_as(struct api_fixture *f, const char *auth, const char *method,
+			const char *path, const char *body, char **resp_body)
+{
+	struct loam_api_response resp = {0};
+	loam_api_handle(f->api, method, path, auth, body, body ? strlen(body) : 0, &resp);
+	if (resp_body)
+		*resp_body = resp.body;
+	else
+		free(resp.body);
+	return resp.status;
+}
+
 int api_fixture_call(struct api_fixture *f, const char *method, const char *path, const char *body,
 		     size_t len, char **resp_body)
 {
@@ -104,9 +145,7 @@ int api_fixture_call(struct api_fixture *f, const char *method, const char *path
 static void append(char **s, size_t *len, const char *add)
 {
 	size_t n = strlen(add);
-	char *p = realloc(*s, *len + n + 2);
-	if (!p)
-		abort();
+	char *p = xrealloc(*s, *len + n + 2);
 	memcpy(p + *len, add, n);
 	p[*len + n] = '|';
 	p[*len + n + 1] = '\0';
@@ -124,9 +163,11 @@ char *api_fixture_digest(struct api_fixture *f)
 		snprintf(sql, sizeof(sql), "SELECT * FROM %s ORDER BY 1", *t);
 		cleanup_rows struct loam_db_rows *rows = NULL;
 		cleanup_err loam_err err = NULL;
-		if (loam_db_query(f->db, sql, DB_NOARGS, &rows, &err) < 0)
-			continue; /* a table another part adds later */
 		append(&out, &len, *t);
+		if (loam_db_query(f->db, sql, DB_NOARGS, &rows, &err) < 0) {
+			append(&out, &len, loam_err_msg(err)); /* shows in any comparison */
+			continue;
+		}
 		for (size_t r = 0; r < loam_db_rows_count(rows); r++)
 			for (size_t c = 0; c < loam_db_rows_cols(rows); c++)
 				append(&out, &len,

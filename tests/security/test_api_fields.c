@@ -21,7 +21,7 @@
 
 static struct api_fixture fx;
 
-enum kind { STR, PATH, INT, BOOL, NUM, ARCHES };
+enum kind { STR, PATH, INT, BOOL, NUM, ARCHES, QUOTAS };
 
 struct field {
 	const char *name;
@@ -47,10 +47,12 @@ static const struct route routes[] = {
       {"location", STR},
       {"name", STR},
       {"state_dir", PATH},
-      {"local", BOOL}}},
+      {"local", BOOL},
+      {"host_key", STR}}},
     {"POST",
      "/v1/hosts",
-     "{\"local\":true,\"name\":\"here\",\"location\":\"hel1\",\"state_dir\":\"/tmp/loam-h\"}",
+     "{\"local\":true,\"name\":\"here\",\"location\":\"hel1\",\"state_dir\":"
+     "\"/var/lib/loam/here\"}",
      "/v1/hosts/here",
      {{"name", STR}, {"location", STR}, {"state_dir", PATH}, {"local", BOOL}}},
     {"PATCH",
@@ -76,7 +78,23 @@ static const struct route routes[] = {
      "{\"name\":\"v9\",\"arch\":\"x64\",\"size\":\"standard-2\",\"location\":\"default\","
      "\"image\":\"debian-12\"}",
      NULL,
-     {{"name", STR}, {"arch", STR}, {"size", STR}, {"location", STR}, {"image", STR}}},
+     {{"name", STR},
+      {"arch", STR},
+      {"size", STR},
+      {"location", STR},
+      {"image", STR},
+      {"project", STR}}},
+    {"POST", "/v1/projects", "{\"name\":\"p9\"}", "/v1/projects/p9", {{"name", STR}}},
+    {"PATCH",
+     "/v1/projects/default",
+     "{\"quotas\":{\"x64.vcpus\":64,\"arm64.vms\":null}}",
+     NULL,
+     {{"quotas", QUOTAS}}},
+    {"POST",
+     "/v1/tokens",
+     "{\"project\":\"default\"}",
+     NULL,
+     {{"project", STR}, {"metrics", BOOL}}},
     {"POST", "/v1/vms/v1/stop", NULL, NULL, {{NULL, STR}}},
     {"POST", "/v1/vms/v1/start", NULL, NULL, {{NULL, STR}}},
     {"POST", "/v1/vms/v1/reboot", NULL, NULL, {{NULL, STR}}},
@@ -127,6 +145,21 @@ static const char *const bad_nums[] = {"0.5", "0", "-1", "65", "1e308", "\"2\"",
 static const char *const bad_arches[] = {
     "\"x64\"", "[\"x64;id\"]", "[\"riscv64\"]", "[1]",	"[\"\"]", "[\"$(id)\"]",
     "[[]]",    "{}",	       "[\"x64\\n\"]",	"true",
+};
+
+static const char *const bad_quotas[] = {
+    "\"x\"",
+    "[]",
+    "{\"x64\":1}",
+    "{\"x64.cpus\":1}",
+    "{\"riscv64.vcpus\":1}",
+    "{\"x64.vcpus\":-1}",
+    "{\"x64.vcpus\":\"1\"}",
+    "{\"x64.vcpus\":1.5}",
+    "{\"i686.vcpus\":1}",
+    "{\"$(id).vcpus\":1}",
+    "{\"x64.vcpus\":1e12}",
+    "{\"x64.vcpus\":1, \"x64.vms;id\":2}",
 };
 
 static char *long_value(enum kind k, size_t n)
@@ -187,6 +220,8 @@ static void check_field(const struct route *rt, const struct field *f)
 		bad = bad_nums, n = sizeof(bad_nums) / sizeof(*bad_nums);
 	else if (f->kind == ARCHES)
 		bad = bad_arches, n = sizeof(bad_arches) / sizeof(*bad_arches);
+	else if (f->kind == QUOTAS)
+		bad = bad_quotas, n = sizeof(bad_quotas) / sizeof(*bad_quotas);
 	for (size_t i = 0; i < n; i++) {
 		cleanup_free char *body = body_with(rt, f->name, bad[i]);
 		char what[128];
@@ -259,6 +294,9 @@ static void test_names_in_paths_are_checked(void)
 	    {"POST", "/v1/vms/%s/reboot", NULL, NULL, {{NULL, STR}}},
 	    {"DELETE", "/v1/hosts/%s", NULL, NULL, {{NULL, STR}}},
 	    {"DELETE", "/v1/vms/%s", NULL, NULL, {{NULL, STR}}},
+	    {"PATCH", "/v1/projects/%s", "{\"quotas\":{\"x64.vms\":1}}", NULL, {{NULL, STR}}},
+	    {"DELETE", "/v1/projects/%s", NULL, NULL, {{NULL, STR}}},
+	    {"DELETE", "/v1/tokens/%s", NULL, NULL, {{NULL, STR}}},
 	};
 	for (size_t r = 0; r < sizeof(named) / sizeof(*named); r++)
 		for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++) {

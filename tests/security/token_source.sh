@@ -6,6 +6,7 @@
 # by behaviour.)
 set -uo pipefail
 cd "${LOAM_SOURCE_DIR:?}" || exit 1
+git rev-parse --git-dir >/dev/null || { echo "FAIL: $PWD is not a git checkout, so git grep cannot search it" >&2; exit 1; }
 passed=0 failed=0
 ok() { passed=$((passed + 1)); }
 bad() { echo "FAIL: $*" >&2; failed=$((failed + 1)); }

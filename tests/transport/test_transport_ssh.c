@@ -686,23 +686,19 @@ static void test_wrong_client_key_is_auth_error(void)
 	CHECK_CONTAINS(loam_err_msg(err), "authorized_keys");
 }
 
-/* `learn` sees the chroot's /proc and /sys; skipped while it is a stub. */
+/* `learn` sees the chroot's /proc and /sys. */
 static void check_learn(struct loam_transport *t)
 {
 	const char *learn[] = {"/var/lib/loam-host/loam-host", "learn", NULL};
 	struct loam_spawn_result res;
 	cleanup_err loam_err err = NULL;
 	CHECK_INT(loam_transport_run(t, learn, NULL, 0, 60000, &res, &err), 0);
-	if (res.err && strstr(res.err, "not implemented")) {
-		fprintf(stderr, "note: loam-host learn is a stub here; skipped\n");
-	} else {
-		CHECK_INT(res.exit_status, 0);
-		json_t *facts = json_loads(res.out ? res.out : "", 0, NULL);
-		CHECK(facts != NULL);
-		CHECK_STR(json_string_value(json_object_get(facts, "arch")), "arm64");
-		CHECK(json_integer_value(json_object_get(facts, "cpus")) > 0);
-		json_decref(facts);
-	}
+	CHECK_INT(res.exit_status, 0);
+	json_t *facts = json_loads(res.out ? res.out : "", 0, NULL);
+	CHECK(facts != NULL);
+	CHECK_STR(json_string_value(json_object_get(facts, "arch")), "arm64");
+	CHECK(json_integer_value(json_object_get(facts, "cpus")) > 0);
+	json_decref(facts);
 	loam_spawn_result_free(&res);
 }
 

@@ -2,8 +2,10 @@
  * The pieces under `loam host upgrade` and `loam artifact gc`, on a real
  * SQLite database: which manifest entries an upgrade installs
  * (loam_artifact_upgrade_select), which installed version a new VM takes
- * (loam_artifact_pick_for_vm, the rule the VM prog relies on) while a pinned
- * VM keeps its own, and GC's plan with its reasons (loam_artifact_gc_plan).
+ * (loam_host_artifact_pick: weights, guest arches; the rule the VM prog
+ * pins through) while a pinned VM keeps its own, VMM/firmware pairs and
+ * `loam vm upgrade` (artifact/vm_pins.h), drain, and GC's plan with its
+ * reasons (loam_artifact_gc_plan).
  * Under tests/with_pg.sh (unit_pg.sh) the same checks run on PostgreSQL.
  */
 #include <stdio.h>
@@ -15,6 +17,8 @@
 
 #include "artifact/upgrade.h"
 #include "artifact/versions.h"
+#include "artifact/vm_pins.h"
+#include "db/host_artifact.h"
 #include "db/records.h"
 #include "lib/cleanup.h"
 #include "lib/json.h"
@@ -98,16 +102,46 @@ static void add_vm(const char *id)
 		DB_ARGS(DB_TEXT(id), DB_TEXT(id)));
 }
 
-static char *vm_firmware(const char *vm)
+static char *pinned(const char *vm, const char *component, bool next)
 {
 	cleanup_rows struct loam_db_rows *rows = NULL;
 	cleanup_err loam_err err = NULL;
 	CHECK_INT(loam_db_query(db,
-				"SELECT version FROM vm_artifact WHERE vm_id = ? AND component = "
-				"'firmware'",
-				DB_ARGS(DB_TEXT(vm)), &rows, &err),
+				next ? "SELECT next_version FROM vm_artifact WHERE vm_id = ? AND "
+				       "component = ?"
+				     : "SELECT version FROM vm_artifact WHERE vm_id = ? AND "
+				       "component = ?",
+				DB_ARGS(DB_TEXT(vm), DB_TEXT(component)), &rows, &err),
 		  0);
-	return rows && loam_db_rows_count(rows) ? strdup(loam_db_rows_text(rows, 0, 0)) : NULL;
+	return rows && loam_db_rows_count(rows) && !loam_db_rows_null(rows, 0, 0)
+		   ? strdup(loam_db_rows_text(rows, 0, 0))
+		   : strdup("");
+}
+
+static char *vm_firmware(const char *vm)
+{
+	return pinned(vm, "firmware", false);
+}
+
+static struct loam_artifact_vm vm_of(const char *id)
+{
+	return (struct loam_artifact_vm){.id = id,
+					 .name = id,
+					 .host_id = "h1",
+					 .host_name = "host-one",
+					 .arch = "x64",
+					 .image = "edk2"};
+}
+
+/* As the VM prog pins a VM when it starts. */
+static int pin_vm(const char *vm)
+{
+	cleanup_err loam_err err = NULL;
+	struct loam_artifact_vm v = vm_of(vm);
+	int rc = loam_artifact_pin_vm(db, &v, &err);
+	if (rc < 0)
+		fprintf(stderr, "  pin %s: %s\n", vm, loam_err_msg(err));
+	return rc;
 }
 
 static void test_pick_newest_installed(void)
@@ -116,27 +150,28 @@ static void test_pick_newest_installed(void)
 	exec_ok("INSERT INTO host (id, name, transport, arch, created_at) "
 		"VALUES ('h1', 'host-one', 'local', 'x64', 0)",
 		DB_NOARGS);
-	cleanup_free char *name = NULL, *version = NULL;
-	CHECK_INT(loam_artifact_pick_for_vm(db, "h1", "x64", "firmware", &name, &version, &err), 0);
-	CHECK(name == NULL && version == NULL);
+	struct loam_artifact_pick p = {0};
+	CHECK_INT(loam_host_artifact_pick(db, "h1", "x64", "firmware", &p, &err), 0);
+	CHECK(p.name == NULL && p.version == NULL);
 
 	install_row("firmware", "A", "file", 100);
 	install_row("image", "1", "file", 100);
 	add_vm("vm-old");
-	CHECK_INT(loam_artifact_pin_vm(db, "vm-old", "h1", "x64", &err), 0);
+	CHECK_INT(pin_vm("vm-old"), 0);
 	cleanup_free char *old = vm_firmware("vm-old");
-	CHECK_STR(old ? old : "", "A");
+	CHECK_STR(old, "A");
 
 	install_row("firmware", "B", "file", 200); /* the upgrade, side by side */
-	CHECK_INT(loam_artifact_pick_for_vm(db, "h1", "x64", "firmware", &name, &version, &err), 1);
-	CHECK_STR(name ? name : "", "edk2");
-	CHECK_STR(version ? version : "", "B");
+	CHECK_INT(loam_host_artifact_pick(db, "h1", "x64", "firmware", &p, &err), 1);
+	CHECK_STR(p.name ? p.name : "", "edk2");
+	CHECK_STR(p.version ? p.version : "", "B");
+	loam_artifact_pick_free(&p);
 	add_vm("vm-new");
-	CHECK_INT(loam_artifact_pin_vm(db, "vm-new", "h1", "x64", &err), 0);
-	CHECK_INT(loam_artifact_pin_vm(db, "vm-old", "h1", "x64", &err), 0); /* a restart */
+	CHECK_INT(pin_vm("vm-new"), 0);
+	CHECK_INT(pin_vm("vm-old"), 0); /* a restart */
 	cleanup_free char *old_after = vm_firmware("vm-old"), *new_vm = vm_firmware("vm-new");
-	CHECK_STR(old_after ? old_after : "", "A");
-	CHECK_STR(new_vm ? new_vm : "", "B");
+	CHECK_STR(old_after, "A");
+	CHECK_STR(new_vm, "B");
 }
 
 /* The versions in plan[list], in order, as "A,B". */
@@ -176,18 +211,135 @@ static void test_gc_plan(void)
 	CHECK_STR(rm, ""); /* A: vm-old, B: vm-new and newest */
 
 	install_row("firmware", "C", "file", 300);
-	install_row("vmm", "Q", "debian-package", 50);
 	exec_ok("DELETE FROM vm WHERE id = 'vm-new'", DB_NOARGS);
 	json_decref(plan);
 	CHECK_INT(loam_artifact_gc_plan(db, "h1", &plan, &err), 0);
 	plan_versions(plan, "remove", rm, sizeof rm);
 	plan_versions(plan, "keep", keep, sizeof keep);
 	CHECK_STR(rm, "B");
-	CHECK_STR(keep, "A,C,1,Q"); /* ordered by component, arch, name, install time */
+	CHECK_STR(keep, "A,C,1"); /* ordered by component, arch, name, install time */
 	CHECK_CONTAINS(reason_of(plan, "A"), "in use");
 	CHECK_CONTAINS(reason_of(plan, "C"), "newest");
-	CHECK_CONTAINS(reason_of(plan, "Q"), "debian-package");
 	CHECK_CONTAINS(reason_of(plan, "1"), "in use"); /* vm-old pinned the image too */
+
+	/* B weighing more than C: new VMs take B, so it stays */
+	exec_ok("UPDATE host_artifact SET weight = 150 WHERE version = 'B'", DB_NOARGS);
+	json_decref(plan);
+	CHECK_INT(loam_artifact_gc_plan(db, "h1", &plan, &err), 0);
+	plan_versions(plan, "remove", rm, sizeof rm);
+	CHECK_STR(rm, "");
+	CHECK_CONTAINS(reason_of(plan, "B"), "highest weight");
+	exec_ok("UPDATE host_artifact SET weight = 100 WHERE version = 'B'", DB_NOARGS);
+}
+
+/* A vmm or storage bundle for x64 hosts serving x64 guests, installed at
+ * `at`; a vmm lists the firmware versions in fw ("A,B"). */
+static void install_bundle(const char *component, const char *name, const char *version,
+			   const char *fw, int64_t at)
+{
+	static const char *const guests[] = {"x64", NULL};
+	const char *names[4] = {0}, *versions[4] = {0};
+	char list[64];
+	snprintf(list, sizeof list, "%s", fw ? fw : "");
+	size_t n = 0;
+	char *save = NULL;
+	for (char *v = strtok_r(list, ",", &save); v && n < 4; v = strtok_r(NULL, ",", &save)) {
+		names[n] = "edk2";
+		versions[n++] = v;
+	}
+	struct loam_artifact_meta meta = {guests, names, versions, n};
+	struct loam_artifact_key k = {component, name, version, "x64"};
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(
+	    loam_host_artifact_mark_installing(db, "h1", &k, "tarball", "ab", &meta, NULL, &err),
+	    0);
+	CHECK_INT(loam_host_artifact_record(db, "h1", &k, "installed", "/b", NULL, &err), 0);
+	exec_ok("UPDATE host_artifact SET installed_at = ? WHERE host_id = 'h1' AND "
+		"component = ? AND version = ?",
+		DB_ARGS(DB_INT(at), DB_TEXT(component), DB_TEXT(version)));
+}
+
+/* vm upgrade; returns its error message ("" when it worked). */
+static char *upgrade(const char *vm, const char *component)
+{
+	cleanup_err loam_err err = NULL;
+	struct loam_artifact_vm v = vm_of(vm);
+	json_t *out = NULL;
+	int rc = loam_artifact_vm_upgrade(db, &v, component, &out, &err);
+	json_decref(out);
+	return strdup(rc == 0 ? "" : loam_err_msg(err));
+}
+
+/* After test_gc_plan: firmware A, B, C installed; vm-old on A. */
+static void test_vmm_firmware_pairs_and_upgrade(void)
+{
+	install_bundle("vmm", "qemu", "7.2", "A", 400);
+	install_bundle("storage", "qsd", "7.2", NULL, 400);
+	add_vm("vm-a");
+	CHECK_INT(pin_vm("vm-a"), 0);
+	cleanup_free char *a_vmm = pinned("vm-a", "vmm", false), *a_fw = vm_firmware("vm-a");
+	CHECK_STR(a_vmm, "7.2");
+	CHECK_STR(a_fw, "A"); /* the newest firmware qemu 7.2 lists, not C */
+
+	install_bundle("vmm", "qemu", "10.0", "A,B", 500);
+	install_bundle("storage", "qsd", "10.0", NULL, 500);
+	/* the newest firmware (C) is not listed by qemu 7.2: refused, both named */
+	cleanup_free char *refused = upgrade("vm-a", "firmware");
+	CHECK_CONTAINS(refused, "qemu 7.2");
+	CHECK_CONTAINS(refused, "edk2 C");
+	cleanup_free char *fw_next = pinned("vm-a", "firmware", true);
+	CHECK_STR(fw_next, ""); /* nothing changed */
+	cleanup_free char *bad = upgrade("vm-a", "image");
+	CHECK_CONTAINS(bad, "stays");
+
+	/* vmm alone: 10.0 lists A, which the VM runs */
+	cleanup_free char *ok = upgrade("vm-a", "vmm");
+	CHECK_STR(ok, "");
+	cleanup_free char *vmm_now = pinned("vm-a", "vmm", false),
+			  *vmm_next = pinned("vm-a", "vmm", true);
+	CHECK_STR(vmm_now, "7.2"); /* until the next start */
+	CHECK_STR(vmm_next, "10.0");
+	cleanup_json json_t *plan = NULL;
+	cleanup_err loam_err err = NULL;
+	CHECK_INT(loam_artifact_gc_plan(db, "h1", &plan, &err), 0);
+	char rm[128];
+	plan_versions(plan, "remove", rm, sizeof rm);
+	CHECK(strstr(rm, "7.2") == NULL); /* running now, kept */
+
+	/* all: vmm 10.0 with its newest listed firmware, B; storage 10.0 */
+	cleanup_free char *all = upgrade("vm-a", NULL);
+	CHECK_STR(all, "");
+	CHECK_INT(pin_vm("vm-a"), 0); /* the next start */
+	cleanup_free char *v2 = pinned("vm-a", "vmm", false), *f2 = vm_firmware("vm-a"),
+			  *s2 = pinned("vm-a", "storage", false), *n2 = pinned("vm-a", "vmm", true);
+	CHECK_STR(v2, "10.0");
+	CHECK_STR(f2, "B");
+	CHECK_STR(s2, "10.0");
+	CHECK_STR(n2, "");
+
+	/* drain the 10.0 VMM: a new VM takes 7.2 (and 7.2's storage daemon), the VM
+	 * on 10.0 keeps it */
+	int64_t changed = 0;
+	CHECK_INT(
+	    loam_host_artifact_set_weight(db, "h1", "vmm", NULL, "10.0", NULL, 0, &changed, &err),
+	    0);
+	add_vm("vm-b");
+	CHECK_INT(pin_vm("vm-b"), 0);
+	cleanup_free char *b_vmm = pinned("vm-b", "vmm", false), *b_fw = vm_firmware("vm-b"),
+			  *b_storage = pinned("vm-b", "storage", false);
+	CHECK_STR(b_vmm, "7.2");
+	CHECK_STR(b_fw, "A");
+	CHECK_STR(b_storage, "7.2"); /* its VMM's QEMU version, not the newest storage */
+	cleanup_free char *a_still = pinned("vm-a", "vmm", false);
+	CHECK_STR(a_still, "10.0");
+	/* a pinned pair the VMM does not list (an edited row) fails the start */
+	exec_ok("UPDATE vm_artifact SET version = 'C' WHERE vm_id = 'vm-b' AND "
+		"component = 'firmware'",
+		DB_NOARGS);
+	struct loam_artifact_vm b = vm_of("vm-b");
+	CHECK_INT(loam_artifact_pin_vm(db, &b, &err), -1);
+	CHECK_CONTAINS(err ? loam_err_msg(err) : "", "qemu 7.2 and firmware edk2 C");
+	CHECK_INT(loam_err_kind_of(err), LOAM_E_CONFLICT);
 }
 
 int main(void)
@@ -207,6 +359,7 @@ int main(void)
 	RUN(test_select);
 	RUN(test_pick_newest_installed);
 	RUN(test_gc_plan);
+	RUN(test_vmm_firmware_pairs_and_upgrade);
 	loam_db_close(db);
 	char path[300];
 	snprintf(path, sizeof path, "%s/loam.db", dir);

@@ -2,9 +2,9 @@
 a real loamd on a free port with a temp state dir and a small synthetic
 artifact store (firmware edk2 in three versions, real sha256 and size; its
 first release lists one, the second all three), the local host cloudified
-through it, and the CLI driving `host upgrade`,
-`artifact ls` and `artifact gc` through the agent's install and uninstall
-verbs. VMs are rows (vm + vm_artifact) written straight into loamd's SQLite
+through it, and the CLI driving `host upgrade --wait` (the host's cloudify
+strand installs as a job), `artifact ls`, `artifact drain`/`undrain` and
+`artifact gc` through the agent's install and uninstall verbs. VMs are rows (vm + vm_artifact) written straight into loamd's SQLite
 database, as the VM prog would pin them."""
 import hashlib
 import json
@@ -100,7 +100,7 @@ def test_bad_input(d, arch):
     """Each bad request fails clearly and changes nothing."""
     before = fw_rows(d)
     cases = [
-        (["host", "upgrade", "nohost"], "no host named nohost"),
+        (["host", "upgrade", "nohost"], "no host named 'nohost'"),
         (["host", "upgrade", "local", "--component", "bios"], "unknown component 'bios'"),
         (["host", "upgrade", "local", "--component", "firmware", "--version", "9.9"],
          "no firmware version 9.9 for arch %s; it has: %s" % (arch, ", ".join(VERSIONS))),
@@ -119,6 +119,27 @@ def test_bad_input(d, arch):
     R.check(fw_rows(d) == before, "bad input changed nothing: %r" % fw_rows(d))
     for v in VERSIONS[1:]:
         R.check(not os.path.exists(fw_dir(d, arch, v)), "nothing installed by bad input: " + v)
+
+
+def fw_weights(d):
+    ls = cli_json(d, "artifact", "ls") or []
+    return {a["version"]: a["weight"] for a in ls
+            if a["host"] == "local" and a["component"] == "firmware"}
+
+
+def test_drain(d, version):
+    """drain sets a version's weight to 0 (no new VM takes it), undrain
+    back; an unknown version is refused and changes nothing."""
+    rc, out, err = d.cli("artifact", "drain", "local", "firmware", version)
+    R.check(rc == 0 and "drained" in out, "drain %s: %s %s" % (version, out, err))
+    R.check(fw_weights(d).get(version) == 0, "drained: weight 0: %r" % fw_weights(d))
+    before = fw_weights(d)
+    rc, out, err = d.cli("artifact", "drain", "local", "firmware", "9.9")
+    R.check(rc != 0 and "has no firmware version 9.9" in err, "drain 9.9 refused: %s" % err)
+    R.check(fw_weights(d) == before, "a refused drain changes nothing")
+    rc, out, err = d.cli("artifact", "undrain", "local", "firmware", version)
+    R.check(rc == 0 and fw_weights(d).get(version) == 100,
+            "undrain: weight 100: %s %r" % (err, fw_weights(d)))
 
 
 def test_upgrade_and_gc(d, store):
@@ -141,11 +162,13 @@ def test_upgrade_and_gc(d, store):
 
     test_bad_input(d, arch)
 
-    doc = cli_json(d, "host", "upgrade", "local", "--component", "firmware", "--version", b)
-    R.check(doc and [e["version"] for e in doc["installed"]] == [b], "upgrade to B: %r" % doc)
+    doc = cli_json(d, "host", "upgrade", "local", "--component", "firmware", "--version", b,
+                   "--wait")
+    R.check(doc and [(e["version"], e["state"]) for e in doc["requested"]] == [(b, "installed")],
+            "upgrade to B: %r" % doc)
     add_vm(d, "vm-mid", host_id, arch, b)
     # Default: the newest versions in the store's manifest (C).
-    rc, out, err = d.cli("host", "upgrade", "local")
+    rc, out, err = d.cli("host", "upgrade", "local", "--wait")
     R.check(rc == 0 and ("installed firmware edk2 %s" % c) in out and a not in out,
             "default upgrade installs the newest only: %s %s" % (out, err))
     for v in VERSIONS:
@@ -154,8 +177,9 @@ def test_upgrade_and_gc(d, store):
     R.check(fw_rows(d) == {a: ("installed", 1), b: ("installed", 1), c: ("installed", 0)},
             "artifact ls: every version with its VM count: %r" % fw_rows(d))
     R.check(vm_firmware(d, "vm-old") == a, "the VM created before the upgrade keeps A")
-    rc, out, err = d.cli("host", "upgrade", "local")
+    rc, out, err = d.cli("host", "upgrade", "local", "--wait")
     R.check(rc == 0, "upgrade again is idempotent: %s" % err)
+    test_drain(d, c)
 
     # Everything in use or newest: GC removes nothing.
     doc = cli_json(d, "artifact", "gc")

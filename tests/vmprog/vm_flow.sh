@@ -26,6 +26,8 @@ dist=${LOAM_DIST_DIR:-${LOAM_SOURCE_DIR}/build/dist}
 require_store "$store"
 
 state=$(mktemp -d /tmp/loam-vmflow.XXXXXX)
+# `vm create` gives the VMs this key (~/.ssh/id_ed25519.pub under HOME)
+use_test_key "$state" || exit 1
 chmod 0755 "$state"
 port=$(free_port)
 export LOAM_URL=http://127.0.0.1:$port LOAM_STATE_DIR=$state
@@ -43,6 +45,8 @@ trap cleanup EXIT
 
 loam() { "$bin/loam" "$@"; }
 vm_field() { loam vm show "$1" --json 2>/dev/null | jq -r "$2"; }
+# The uid of a VM's user.
+vm_uid() { awk -F: -v p="loam-vm-${1:0:16}" 'index($1, p) == 1 {print $3}' /etc/passwd; }
 host_field() { loam host show local --json 2>/dev/null | jq -r "$1"; }
 # until_true SECONDS WHAT CMD...: polls CMD every second.
 until_true() {
@@ -71,7 +75,7 @@ until_true 30 "loamd" loamd_up || exit 1
 
 # ---- bad names: refused before anything is recorded ----
 for name in 'x;reboot' 'a$(id)' 'a b' "$(printf 'n%.0s' {1..70})"; do
-	if loam vm create "$name" --arch x64 --size standard-2 >/dev/null 2>&1; then
+	if loam vm create "$name" --arch x64 --size standard-2 --image loam-tiny >/dev/null 2>&1; then
 		bad "VM name '$name' was accepted"
 	else ok; fi
 done
@@ -85,8 +89,8 @@ until_true 300 "host accepting with the x64 image" host_ready_x64 || exit 1
 base=$(counters)
 expect "host starts with nothing used" "0 0 0" "$base"
 
-loam vm create t-x64 --arch x64 --size standard-2 >/dev/null || bad "create t-x64"
-loam vm create t-arm64 --arch arm64 --size standard-2 >/dev/null || bad "create t-arm64"
+loam vm create t-x64 --arch x64 --size standard-2 --image loam-tiny >/dev/null || bad "create t-x64"
+loam vm create t-arm64 --arch arm64 --size standard-2 --image loam-tiny >/dev/null || bad "create t-arm64"
 
 # ---- placement queue: arm64 waits, with the allocator's reason ----
 until_true 30 "t-arm64 waiting" vm_state_is t-arm64 waiting
@@ -94,7 +98,7 @@ contains "arm64 waits for an arm64-capable host" "arch=arm64: 0" "$(vm_field t-a
 expect "a waiting VM has no host" null "$(vm_field t-arm64 .host)"
 
 # ---- a VM stopped while queued leaves the queue and never boots ----
-loam vm create t-parked --arch arm64 --size standard-2 >/dev/null || bad "create t-parked"
+loam vm create t-parked --arch arm64 --size standard-2 --image loam-tiny >/dev/null || bad "create t-parked"
 until_true 30 "t-parked waiting" vm_state_is t-parked waiting
 contains "the second arm64 VM queues behind the first" "behind VM t-arm64" \
 	"$(vm_field t-parked .state_reason)"
@@ -107,7 +111,9 @@ until_true 300 "t-x64 running" vm_state_is t-x64 running
 expect "x64 guest machine" x86_64 "$(vm_field t-x64 .guest_machine)"
 id_x64=$(vm_field t-x64 .id)
 expect "the running VM has its own user" 1 "$(grep -c "^loam-vm-${id_x64:0:16}" /etc/passwd)"
-expect "the running VM has its own 0700 dir" 700 "$(stat -c %a "$state/host/vms/$id_x64")"
+expect "the running VM's dir is root's, its run/ the VM user's" "710 root 700 loam-vm-${id_x64:0:16}" \
+	"$(stat -c '%a %U' "$state/host/vms/$id_x64") $(stat -c '%a %U' "$state/host/vms/$id_x64/run" | cut -c1-28)"
+declare -A uid_of=([$id_x64]=$(vm_uid "$id_x64"))
 expect "x64 VM pins 4 artifacts" "firmware image storage vmm" \
 	"$(vm_field t-x64 '[.artifacts[].component] | sort | join(" ")')"
 expect "x64 firmware is x64's" x64 "$(vm_field t-x64 '.artifacts[] | select(.component=="firmware") | .arch')"
@@ -136,6 +142,7 @@ until_true 300 "t-x64 running again" vm_state_is t-x64 running
 
 # ---- the VMM dies: failed, with the serial tail ----
 id_arm=$(vm_field t-arm64 .id)
+uid_of[$id_arm]=$(vm_uid "$id_arm")
 pid=$("$agent" vm-status "$id_arm" --state-dir "$state/host" | jq -r .pid)
 if [[ $pid =~ ^[0-9]+$ ]]; then kill -KILL "$pid"; else bad "no QEMU pid for t-arm64"; fi
 until_true 60 "t-arm64 failed" vm_state_is t-arm64 failed
@@ -157,7 +164,7 @@ api() { curl -s -H "Authorization: Bearer $(cat "$state/token")" -H 'Content-Typ
 contains "a bad boot mode is refused" "boot must be" \
 	"$(api -d '{"name":"t-bad","arch":"x64","size":"standard-2","boot":"pxe"}' "$LOAM_URL/v1/vms")"
 # --wait follows the VM until it runs and says what the guest reported
-out=$(loam vm create t-fast --arch x64 --size standard-2 --boot kernel --wait 2>"$state/wait.err")
+out=$(loam vm create t-fast --arch x64 --size standard-2 --image loam-tiny --boot kernel --wait 2>"$state/wait.err")
 expect "create --wait exits 0 once running" "0" "$?"
 contains "create --wait reports the guest" "guest reports x86_64" "$out"
 contains "create --wait shows each state" "vm t-fast: booting" "$(cat "$state/wait.err")"
@@ -171,7 +178,7 @@ until_true 120 "t-fast gone" vm_gone t-fast
 real_agent=$(host_field .agent_path)
 sql() { sqlite3 -cmd '.timeout 5000' "$state/loam.db" "$1"; }
 sql "UPDATE host SET agent_path = '/nonexistent/loam-host'"
-loam vm create t-half --arch x64 --size standard-2 >/dev/null || bad "create t-half"
+loam vm create t-half --arch x64 --size standard-2 --image loam-tiny >/dev/null || bad "create t-half"
 until_true 120 "t-half failed" vm_state_is t-half failed
 contains "prep gave up with the reason" "prep failed after 5 tries" "$(vm_field t-half .state_reason)"
 id_half=$(vm_field t-half .id)
@@ -183,9 +190,9 @@ expect "no user for the failed VM" 0 "$(grep -c "^loam-vm-${id_half:0:16}" /etc/
 # ---- prep fails on the host itself (a world-writable boot image): after
 # the retries the VM is failed and nothing of it is left on the host; once
 # the image is fixed, start prepares it again and it boots ----
-img=$(ls "$state"/host/artifacts/image/loam-guest/*/x64/loam-guest.x64.img | head -n1)
+img=$(ls "$state"/host/artifacts/image/loam-tiny/*/x64/loam-tiny.x64.img | head -n1)
 chmod o+w "$img"
-loam vm create t-img --arch x64 --size standard-2 --boot kernel --wait >/dev/null 2>"$state/wait.err"
+loam vm create t-img --arch x64 --size standard-2 --image loam-tiny --boot kernel --wait >/dev/null 2>"$state/wait.err"
 expect "create --wait exits 1 when the VM fails" 1 "$?"
 contains "create --wait says why it failed" "world-writable" "$(cat "$state/wait.err")"
 expect "t-img failed" failed "$(vm_field t-img .state)"
@@ -204,7 +211,10 @@ expect "host counters back to where they were" "$base" "$(counters)"
 for id in "$id_x64" "$id_arm"; do
 	expect "no dir for $id" 0 "$(ls -d "$state/host/vms/$id" 2>/dev/null | wc -l)"
 	expect "no user for $id" 0 "$(grep -c "^loam-vm-${id:0:16}" /etc/passwd)"
-	expect "no QEMU for $id" 0 "$(pgrep -f -c "$state/host/vms/$id/")"
+	# Other tests on this machine make VM users too and may get the uid
+	# once it is free: count it only while no one holds it.
+	uid=${uid_of[$id]:-none}
+	getent passwd "$uid" >/dev/null || expect "no QEMU for $id" 0 "$(live_procs_of "$uid")"
 done
 
 if ((fails)); then

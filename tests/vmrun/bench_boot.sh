@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `loam bench boot` end to end (issue 6): with no loamd answering, it starts
+# `loam bench boot` end to end (issue 6), which runs `loam-bench boot` (the
+# benchmarks' own binary, next to loam): with no loamd answering, it starts
 # its own in a temp dir, cloudifies this machine with arm64 emulated, boots
 # a real arm64 guest through loam and then the same QEMU argv directly, and
 # prints one JSON object whose figures agree with each other. Afterwards
@@ -29,6 +30,9 @@ for args in "--arch sparc" "--arch armhf" "--arch x64 --size huge" "--arch x64 -
 	expect "bench boot $args exits 2" 2 $?
 	expect "bench boot $args prints nothing on stdout" 0 "$(wc -c <"$work/bad.out")"
 done
+"$bin/loam-bench" boot --arch sparc >"$work/bad.out" 2>"$work/bad.err"
+expect "loam-bench boot --arch sparc exits 2" 2 $?
+contains "it names the arch" "sparc" "$(cat "$work/bad.err")"
 expect "no loamd was started for bad arguments" 0 "$(find /tmp -maxdepth 1 -newer "$work" -name 'loam-bench-boot.*' | wc -l)"
 
 # ---- one real pair, arm64 through the fast path; 'aarch64' is accepted ----

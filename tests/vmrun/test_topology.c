@@ -1,5 +1,5 @@
 /*
- * Guest CPU topology scaling (DESIGN.md §2) on the host shapes loam meets:
+ * Guest CPU topology scaling (docs/design.md §2) on the host shapes loam meets:
  * x64 SMT servers, the 80-core arm64 servers, this 2-core development
  * machine, and VM sizes that do not divide evenly.
  */

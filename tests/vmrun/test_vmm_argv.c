@@ -9,7 +9,7 @@
 #include "arch/arch.h"
 #include "lib/cleanup.h"
 #include "t.h"
-#include "vmm.h"
+#include "host/vmm.h"
 
 static struct loam_vmm_spec base_spec(void)
 {
@@ -24,9 +24,8 @@ static struct loam_vmm_spec base_spec(void)
 	    .serial_log = "/d/serial.log",
 	    .console_log = "/d/console.log",
 	    .qmp_socket = "/d/qmp.sock",
-	    .pidfile = "/d/qemu.pid",
+	    .pidfile = "/d/run/qemu.pid",
 	    .name = "web-1",
-	    .runas = "loam-vm-abc",
 	    .daemonize = true,
 	};
 }
@@ -58,8 +57,8 @@ static char *build(const char *arch_name, const struct loam_vmm_spec *spec, loam
 	"-chardev file,id=serial0,path=/d/serial.log -serial chardev:serial0 "                     \
 	"-device virtio-serial-pci,id=vser0 -chardev file,id=vcon0,path=/d/console.log "           \
 	"-device virtconsole,chardev=vcon0,bus=vser0.0 "                                           \
-	"-qmp unix:/d/qmp.sock,server=on,wait=off -pidfile /d/qemu.pid -daemonize "                \
-	"-runas loam-vm-abc"
+	"-chardev socket,id=qmp0,path=/d/qmp.sock,server=on,wait=off "                             \
+	"-mon chardev=qmp0,mode=control -pidfile /d/run/qemu.pid -daemonize"
 
 static void test_x64_golden(void)
 {
@@ -132,6 +131,51 @@ static void test_direct_kernel_gets_arch_console(void)
 	CHECK_CONTAINS(own, "-append console=hvc0 quiet ");
 }
 
+/* The jail hands files over open: each fd joins an fd set (a writable
+ * file's set holds a read-only fd too), and QMP is served on an inherited listening socket. */
+static void test_files_handed_over_as_fds(void)
+{
+	cleanup_err loam_err err = NULL;
+	struct loam_vmm_spec spec = base_spec();
+	static const struct loam_vmm_fd fds[] = {{3, 3}, {4, 3}, {5, 5}};
+	spec.fds = fds;
+	spec.n_fds = 3;
+	spec.qmp_fd = 6;
+	spec.disk = "/dev/fdset/3";
+	cleanup_free char *got = build("x64", &spec, &err);
+	CHECK_CONTAINS(got, "-display none -add-fd fd=3,set=3 -add-fd fd=4,set=3 "
+			    "-add-fd fd=5,set=5 -machine ");
+	CHECK_CONTAINS(got, "format=qcow2,discard=unmap,file=/dev/fdset/3 ");
+	CHECK_CONTAINS(got, "-chardev socket,id=qmp0,fd=6,server=on,wait=off "
+			    "-mon chardev=qmp0,mode=control ");
+	CHECK(got && !strstr(got, "-runas") && !strstr(got, "qmp.sock"));
+}
+
+/* The disk from the storage daemon: no -drive for it, a reconnecting
+ * vhost-user-blk device, and guest memory the daemon can map (memfd, or
+ * the hugepage file, shared) on both arches. */
+static void test_disk_from_the_storage_daemon(void)
+{
+	cleanup_err loam_err err = NULL;
+	struct loam_vmm_spec spec = base_spec();
+	spec.disk = NULL;
+	spec.disk_socket = "/d/run/disk.sock";
+	cleanup_free char *x = build("x64", &spec, &err), *a = build("arm64", &spec, &err);
+	CHECK_CONTAINS(x, "-machine q35,accel=tcg,memory-backend=mem ");
+	CHECK_CONTAINS(a, "-machine virt,gic-version=3,accel=tcg,memory-backend=mem ");
+	CHECK_CONTAINS(x, "-m 2048 -object memory-backend-memfd,id=mem,size=2048M,share=on ");
+	CHECK_CONTAINS(x, "-chardev socket,id=disk0,path=/d/run/disk.sock,reconnect=1 "
+			  "-device vhost-user-blk-pci,chardev=disk0,num-queues=1,disable-legacy=on,"
+			  "bootindex=1 -drive if=none,id=seed0,");
+	CHECK(x && !strstr(x, "id=disk0,format") && !strstr(x, "disk.qcow2"));
+	spec.hugepages = true;
+	spec.hugepage_dir = "/dev/hugepages1G";
+	cleanup_free char *huge = build("x64", &spec, &err);
+	CHECK_CONTAINS(huge, "memory-backend-file,id=mem,size=2048M,mem-path=/dev/hugepages1G,"
+			     "prealloc=on,share=on ");
+	CHECK(huge && !strstr(huge, "memfd"));
+}
+
 static void test_refusals(void)
 {
 	struct loam_vmm_spec spec = base_spec();
@@ -160,6 +204,8 @@ int main(void)
 	RUN(test_kvm_uses_host_cpu);
 	RUN(test_hugepages_back_memory);
 	RUN(test_direct_kernel_gets_arch_console);
+	RUN(test_files_handed_over_as_fds);
+	RUN(test_disk_from_the_storage_daemon);
 	RUN(test_refusals);
 	return t_summary();
 }

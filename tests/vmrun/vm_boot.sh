@@ -18,7 +18,6 @@ if [[ ! -f $store/manifest.json ]]; then
 	LOAM_ARTIFACT_OUT=$(dirname "$store") "$root/scripts/build-artifacts.sh" ||
 		{ echo "FAIL: could not build the artifact store" >&2; exit 1; }
 fi
-jget() { python3 -c 'import json,sys; v=json.load(sys.stdin)[sys.argv[1]]; print(v if isinstance(v,str) else json.dumps(v))' "$1"; }
 
 state=$(mktemp -d /tmp/loam-vmboot.XXXXXX)
 chmod 0755 "$state"
@@ -30,22 +29,7 @@ cleanup() {
 trap cleanup EXIT
 suffix=$(printf '%x%x' $$ "$(date +%s)")
 
-# The newest entry of a component for an arch, checked against its
-# manifest digest and unpacked under $state/art.
-unpack() { # component name arch
-	local entry path sum dir=$state/art/$3/$2
-	entry=$(python3 -c 'import json,sys
-m = json.load(open(sys.argv[1]))
-e = [e for e in m["entries"] if e["component"] == sys.argv[2] and e["name"] == sys.argv[3]
-     and e["arch"] == sys.argv[4] and e.get("kind") == "tarball"]
-print(e[-1]["path"], e[-1]["sha256"]) if e else None' "$store/manifest.json" "$@")
-	[[ -n $entry ]] || { bad "no $1 $2 for $3 in $store/manifest.json"; return 1; }
-	read -r path sum <<<"$entry"
-	[[ $(sha256sum "$store/$path" | cut -c1-64) == "$sum" ]] ||
-		{ bad "$store/$path does not match its manifest digest"; return 1; }
-	mkdir -p "$dir" && tar xzf "$store/$path" -C "$dir" && chmod -R a+rX "$state/art"
-	echo "$dir"
-}
+unpack() { store_unpack "$store" "$state/art" "$@"; } # component name arch
 
 declare -A machine=([x64]=x86_64 [arm64]=aarch64)
 declare -A fwfile=([x64]=OVMF [arm64]=AAVMF)
@@ -54,7 +38,7 @@ declare -A started=()
 spec() { # id arch img fw direct_kernel_json
 	cat <<JSON
 {"id":"$1","name":"boot-$1","arch":"$2","vcpus":2,"memory_mib":512,"hugepages":false,"kvm":false,
- "image":"$(ls "$3"/loam-guest.*.img)","fw_code":"$4/${fwfile[$2]}_CODE.fd",
+ "image":"$(ls "$3"/loam-tiny.*.img)","fw_code":"$4/${fwfile[$2]}_CODE.fd",
  "fw_vars":"$4/${fwfile[$2]}_VARS.fd",
  "seed":{"meta-data":"instance-id: $1\nlocal-hostname: host-$1\n","user-data":"#cloud-config\n"},
  "direct_kernel":$5}
@@ -86,7 +70,7 @@ direct_kernel() { # arch img
 
 declare -A arch_of=()
 for arch in x64 arm64; do
-	img=$(unpack image loam-guest "$arch") || continue
+	img=$(unpack image loam-tiny "$arch") || continue
 	fw=$(unpack firmware edk2 "$arch") || continue
 	id=bu${arch}${suffix} && arch_of[$id]=$arch
 	boot "$id" "$arch" "$img" "$fw" null

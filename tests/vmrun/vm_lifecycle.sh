@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The agent's VM verbs against real QEMU and real firmware, for both arches
-# under TCG: vm-prep (user with only kvm as extra group, 0700 dir, qcow2
+# under TCG: vm-prep (user with only kvm as extra group, root's 0710 dir with
+# the user's run/, qcow2
 # overlay, VARS copy, CIDATA seed), vm-start (QEMU as the VM user, QMP
 # running, serial log growing), vm-stop, vm-purge, each run twice, and bad
 # input refused before anything changes. No guest image is needed: OVMF and
@@ -40,16 +41,6 @@ spec() { # id arch code vars
 JSON
 }
 
-# Live (non-zombie) processes of a uid. PID 1 here may not reap orphans,
-# so a killed QEMU can linger as a zombie; that is not a running process.
-live_procs_of() {
-	local n=0 f
-	for f in /proc/[0-9]*/status; do
-		awk -v u="$1" '/^State:/{s=$2} /^Uid:/{id=$2} END{exit !(id==u && s!="Z")}' "$f" 2>/dev/null && n=$((n + 1))
-	done
-	echo $n
-}
-
 serial_size() { stat -c %s "$1/serial.log" 2>/dev/null || echo 0; }
 
 check_prep() { # id arch code vars
@@ -62,7 +53,9 @@ check_prep() { # id arch code vars
 	[[ $user =~ ^loam-vm-[a-z0-9]{24}$ && $user == loam-vm-${id:0:16}* ]] && ok ||
 		bad "$2: user name '$user' for id $id"
 	expect "$2 user's groups" "$user kvm" "$(id -Gn "$user")"
-	expect "$2 dir mode and owner" "700 $user" "$(stat -c '%a %U' "$dir")"
+	expect "$2 dir mode and owner" "710 root $user" "$(stat -c '%a %U %G' "$dir")"
+	expect "$2 run/ mode and owner" "700 $user" "$(stat -c '%a %U' "$dir/run")"
+	expect "$2 files are root's" "root root root" "$(stat -c %U "$dir/disk.qcow2" "$dir/VARS.fd" "$dir/seed.img" | tr '\n' ' ' | sed 's/ $//')"
 	local info
 	info=$(qemu-img info --output=json "$dir/disk.qcow2")
 	expect "$2 disk format" qcow2 "$(jget format <<<"$info")"
@@ -117,7 +110,13 @@ check_run() { # id arch
 		sleep 0.5
 	done
 	[[ $first -gt 0 && $grew -eq 1 ]] && ok || bad "$2: serial.log did not grow ($first bytes)"
-	out=$("$agent" vm-status "$id" --state-dir "$state")
+	# The first bytes may be escape sequences only (the tail drops them):
+	# wait for the firmware's first line of text.
+	for _ in $(seq 1 120); do
+		out=$("$agent" vm-status "$id" --state-dir "$state")
+		[[ -n $(jget serial_tail <<<"$out") ]] && break
+		sleep 0.5
+	done
 	[[ -n $(jget serial_tail <<<"$out") ]] && ok || bad "$2: empty serial_tail"
 
 	out=$("$agent" vm-stop "$id" --state-dir "$state" --timeout 1) || bad "$2: vm-stop failed"
@@ -140,7 +139,7 @@ check_run() { # id arch
 	out=$("$agent" vm-status "$id" --state-dir "$state")
 	expect "$2 status after the VMM died" "true false null" \
 		"$(jget exists <<<"$out") $(jget running <<<"$out") $(jget qmp <<<"$out")"
-	[[ -e $dir/qemu.pid ]] && ok || bad "$2: test premise: a killed QEMU leaves its pid file"
+	[[ -e $dir/run/qemu.pid ]] && ok || bad "$2: test premise: a killed QEMU leaves its pid file"
 	out=$("$agent" vm-wait-ready "$id" --state-dir "$state" --timeout 60)
 	expect "$2 wait-ready returns when the VMM is gone" "false false" \
 		"$(jget timed_out <<<"$out") $(jget running <<<"$out")"
@@ -157,7 +156,9 @@ check_purge() { # id arch; purges a running VM
 		"$(jget pid <"$state/start2.json")"
 	expect "$2 concurrent starts: one started" "false true" \
 		"$(cat "$state"/start[12].json | jget_lines started | sort | tr '\n' ' ' | sed 's/ $//')"
-	expect "$2 QEMU processes for this VM" 1 "$(pgrep -cf -- "-pidfile $state/vms/$id/qemu.pid")"
+	expect "$2 QEMU processes for this VM" 1 "$(live_procs_of "$uid" qemu-system)"
+	expect "$2 storage daemons for this VM" 1 "$(live_procs_of "$uid" qemu-storage)"
+	expect "$2 processes of the VM user" 2 "$(live_procs_of "$uid")"
 	local out
 	out=$("$agent" vm-purge "$id" --state-dir "$state") || bad "$2: vm-purge failed"
 	expect "$2 purge" true "$(jget existed <<<"$out")"
@@ -214,9 +215,5 @@ bad_input() {
 }
 
 bad_input
-arches=${LOAM_VMRUN_ARCHES:-x64 arm64}
-[[ " $arches " == *" x64 "* ]] &&
-	one_arch x64 /usr/share/OVMF/OVMF_CODE.fd /usr/share/OVMF/OVMF_VARS.fd
-[[ " $arches " == *" arm64 "* ]] &&
-	one_arch arm64 /usr/share/AAVMF/AAVMF_CODE.fd /usr/share/AAVMF/AAVMF_VARS.fd
+each_vm_arch one_arch
 finish

@@ -21,6 +21,10 @@ printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$
 # enabled by its package. e2scrub_reap only serves LVM snapshots, and sits
 # before multi-user.target, which cloud-init's last stage waits for.
 chroot "$root" systemctl enable systemd-networkd.service loam-ready.service
+# cloud-init runs on every boot, whatever its generator decides: systemd
+# kills generators after 90 s, which an arm64 guest under TCG on a loaded
+# host can take, and then cloud-init (and readiness) never ran.
+chroot "$root" systemctl add-wants multi-user.target cloud-init.target
 chroot "$root" systemctl disable e2scrub_reap.service
 
 # The kernel that boots is the one in the UKI on the ESP, built with the

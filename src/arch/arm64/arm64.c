@@ -9,7 +9,7 @@
 #include "arch/arch.h"
 
 /* 3.2 GiB per vCPU, floored per size: the arm64 servers come fixed at 80
- * cores and 256 GiB and every core must stay usable (DESIGN.md §2). */
+ * cores and 256 GiB and every core must stay usable (docs/design.md §2). */
 #define ARM64_GIB_PER_VCPU_TENTHS 32
 #define ARM64_MEM(vcpus)	  ((vcpus)*ARM64_GIB_PER_VCPU_TENTHS / 10)
 
@@ -64,6 +64,13 @@ static const struct loam_size arm64_sizes[] = {
     {NULL, 0, 0},
 };
 
+/* The field's 80-core 256 GiB servers, and a few 128-core 512 GiB ones. */
+static const struct loam_server_shape arm64_servers[] = {
+    {80, 1, 256, 90},
+    {128, 1, 512, 10},
+    {0, 0, 0, 0},
+};
+
 static bool arm64_kvm_usable(const struct loam_kvm_probe *probe, const char **reason)
 {
 	if (!probe->dev_kvm_opens) {
@@ -82,17 +89,13 @@ static void arm64_vmm_machine_args(const struct loam_vmm_spec *spec, struct loam
 {
 	loam_argv_add(argv, "-machine");
 	loam_argv_addf(argv, "virt,gic-version=%s,accel=%s%s", spec->kvm ? "host" : "3",
-		       spec->kvm ? "kvm" : "tcg", spec->hugepages ? ",memory-backend=mem" : "");
+		       spec->kvm ? "kvm" : "tcg",
+		       loam_vmm_memory_backend(spec) ? ",memory-backend=mem" : "");
 	/* Plain "max" under TCG emulates QARMA pointer authentication and is
 	 * about 5x slower; cortex-a72 boots Debian's kernel fastest. */
 	loam_argv_add(argv, "-cpu");
 	loam_argv_add(argv, spec->kvm ? "host" : "cortex-a72");
-	if (spec->kernel && spec->skip_firmware)
-		return;
-	loam_argv_add(argv, "-drive");
-	loam_argv_addf(argv, "if=pflash,format=raw,unit=0,readonly=on,file=%s", spec->fw_code);
-	loam_argv_add(argv, "-drive");
-	loam_argv_addf(argv, "if=pflash,format=raw,unit=1,file=%s", spec->fw_vars);
+	loam_vmm_pflash_args(spec, argv);
 }
 
 /* A minimal table of MIDR implementer/part codes (Linux's cputype.h) for
@@ -166,4 +169,7 @@ const struct loam_arch loam_arch_arm64 = {
     .cpuinfo_signature_key = "CPU implementer",
     .cpuinfo_flags_key = "Features",
     .cpu_model = arm64_cpu_model,
+    .fleet_host_pct = 30,
+    .fleet_vm_pct = 25,
+    .fleet_servers = arm64_servers,
 };

@@ -7,7 +7,7 @@
 
 #include "arch/arch.h"
 
-/* 4 GiB per vCPU, so 8 GiB per SMT core (DESIGN.md §2). */
+/* 4 GiB per vCPU, so 8 GiB per SMT core (docs/design.md §2). */
 #define X64_GIB_PER_VCPU 4
 
 static const char *const x64_aliases[] = {
@@ -43,6 +43,14 @@ static const struct loam_size x64_sizes[] = {
     {"standard-30", 30, 30 * X64_GIB_PER_VCPU},
     {"standard-60", 60, 60 * X64_GIB_PER_VCPU},
     {NULL, 0, 0},
+};
+
+/* 32, 64 or 96 SMT cores, 8 GiB per core for guests and 32 for the host. */
+static const struct loam_server_shape x64_servers[] = {
+    {96, 2, 96 * 8 + 32, 1},
+    {64, 2, 64 * 8 + 32, 1},
+    {32, 2, 32 * 8 + 32, 1},
+    {0, 0, 0, 0},
 };
 
 static bool has_flag(const char *flags, const char *flag)
@@ -84,15 +92,10 @@ static void x64_vmm_machine_args(const struct loam_vmm_spec *spec, struct loam_a
 {
 	loam_argv_add(argv, "-machine");
 	loam_argv_addf(argv, "q35,accel=%s%s", spec->kvm ? "kvm" : "tcg",
-		       spec->hugepages ? ",memory-backend=mem" : "");
+		       loam_vmm_memory_backend(spec) ? ",memory-backend=mem" : "");
 	loam_argv_add(argv, "-cpu");
 	loam_argv_add(argv, spec->kvm ? "host" : "max");
-	if (spec->kernel && spec->skip_firmware)
-		return;
-	loam_argv_add(argv, "-drive");
-	loam_argv_addf(argv, "if=pflash,format=raw,unit=0,readonly=on,file=%s", spec->fw_code);
-	loam_argv_add(argv, "-drive");
-	loam_argv_addf(argv, "if=pflash,format=raw,unit=1,file=%s", spec->fw_vars);
+	loam_vmm_pflash_args(spec, argv);
 }
 
 static void x64_cpu_model(const char *(*lookup)(const void *block, const char *key),
@@ -123,4 +126,7 @@ const struct loam_arch loam_arch_x64 = {
     .cpuinfo_signature_key = "vendor_id",
     .cpuinfo_flags_key = "flags",
     .cpu_model = x64_cpu_model,
+    .fleet_host_pct = 70,
+    .fleet_vm_pct = 75,
+    .fleet_servers = x64_servers,
 };

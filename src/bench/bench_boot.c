@@ -1,9 +1,10 @@
 /*
- * `loam bench boot --arch A [--runs N] [--size S] [--direct-kernel]`
+ * `loam-bench boot --arch A [--runs N] [--size S] [--direct-kernel]`
  * (issue 6): how much loam adds to a boot. Each run creates a VM through
  * the running loamd ($LOAM_URL) and times `vm create` → state `running`;
  * then it stops that VM, takes its exact QEMU argv from the agent
- * (`loam-host vm-argv`) and boots it directly, without loam, timing QEMU's
+ * (`loam-host vm-argv`) and boots it directly, without loam (as the VM's
+ * user, with the pinned bundle's environment), timing QEMU's
  * start → the guest's LOAM-READY line on the serial log. Both happen back
  * to back so that they see the same machine load. It prints JSON with both
  * p50s and their ratio (goal: ≤ 1.10). The default is the UEFI firmware
@@ -25,6 +26,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -38,14 +40,18 @@
 
 extern char **environ;
 
-#include "cli/bench_boot.h"
 #include "arch/arch.h"
+#include "bench/bench.h"
 #include "cli/client.h"
 #include "cli/verbs.h"
+#include "host/vm.h"
 #include "lib/cleanup.h"
 #include "lib/fs.h"
 #include "lib/json.h"
 #include "lib/spawn.h"
+#include "lib/xalloc.h"
+#include "proto/agent.h"
+#include "proto/client.h"
 
 #define POLL_MS	      50
 #define BOOT_LIMIT_MS (15LL * 60 * 1000)
@@ -142,7 +148,7 @@ static bool serial_ready(const char *path)
 	cleanup_fclose FILE *f = fopen(path, "re");
 	char line[4096];
 	while (f && fgets(line, sizeof(line), f))
-		if (strstr(line, "LOAM-READY machine="))
+		if (strstr(line, LOAM_READY_MARK))
 			return true;
 	return false;
 }
@@ -155,11 +161,24 @@ static char *read_small(const char *path)
 	return loam_read_file(path, 4096, &text, NULL, &err) < 0 ? NULL : text;
 }
 
-/* When the process in pidfile started, in now_ms()'s clock; -1 if unknown. */
+/* The pid in a pid file of the VM user's run/: opened without following
+ * a link, and only a plain file; 0 otherwise. */
+static long pid_in_run(const char *pidfile)
+{
+	cleanup_close int fd = open(pidfile, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
+	char text[32] = "";
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    read(fd, text, sizeof(text) - 1) <= 0)
+		return 0;
+	return strtol(text, NULL, 10);
+}
+
+/* When the VM's QEMU (its pid file in run/) started, in now_ms()'s clock;
+ * -1 if unknown. */
 static int64_t process_start_ms(const char *pidfile)
 {
-	cleanup_free char *pid_text = read_small(pidfile);
-	long pid = pid_text ? strtol(pid_text, NULL, 10) : 0;
+	long pid = pid_in_run(pidfile);
 	if (pid <= 1)
 		return -1;
 	char path[64];
@@ -179,21 +198,27 @@ static int64_t process_start_ms(const char *pidfile)
 
 /* The files of one VM on the (local) host. */
 struct vm_files {
-	char *serial, *pidfile;
+	char *serial;
+	char *qemu_pidfile; /* vm-start's QEMU, in the VM user's run/ */
+	char *pidfile;	    /* the reference boot's, in the root-owned VM dir */
 };
 
 static void vm_files_free(struct vm_files *f)
 {
 	free(f->serial);
+	free(f->qemu_pidfile);
 	free(f->pidfile);
 }
 #define cleanup_vm_files __attribute__((cleanup(vm_files_free)))
 
 static void vm_files_init(struct vm_files *f, const char *state_dir, const char *id)
 {
-	if (asprintf(&f->serial, "%s/vms/%s/serial.log", state_dir, id) < 0 ||
-	    asprintf(&f->pidfile, "%s/vms/%s/qemu.pid", state_dir, id) < 0)
-		abort();
+	f->serial = xasprintf("%s/" LOAM_LAYOUT_VMS "/%s/" LOAM_LAYOUT_VM_SERIAL, state_dir, id);
+	f->qemu_pidfile =
+	    xasprintf("%s/" LOAM_LAYOUT_VMS "/%s/" LOAM_LAYOUT_VM_RUN "/" LOAM_LAYOUT_VM_PIDFILE,
+		      state_dir, id);
+	f->pidfile =
+	    xasprintf("%s/" LOAM_LAYOUT_VMS "/%s/" LOAM_LAYOUT_VM_REF_PIDFILE, state_dir, id);
 }
 
 /* One timed boot: total is request (or QEMU's spawn) → ready; overhead is
@@ -213,8 +238,9 @@ struct boot_time {
 static int loam_boot(struct loam_client *c, const struct boot_opts *o, const char *state_dir,
 		     const char *name, struct boot_time *bt, loam_err *err)
 {
-	cleanup_json json_t *body =
-	    json_pack("{s:s, s:s, s:s}", "name", name, "arch", o->arch, "size", o->size);
+	/* loam-tiny: the image that prints the LOAM-READY line both runs wait for */
+	cleanup_json json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "name", name, "arch", o->arch,
+					      "size", o->size, "image", "loam-tiny");
 	if (o->direct_kernel)
 		json_object_set_new(body, "boot", json_string("kernel"));
 	settle(o);
@@ -232,7 +258,7 @@ static int loam_boot(struct loam_client *c, const struct boot_opts *o, const cha
 			return -1;
 		const char *state = json_string_value(json_object_get(vm, "state")) ?: "";
 		if (strcmp(state, "running") == 0) {
-			int64_t done = now_ms(), started = process_start_ms(f.pidfile);
+			int64_t done = now_ms(), started = process_start_ms(f.qemu_pidfile);
 			if (ready_at < 0)
 				ready_at = done;
 			bt->total_ms = done - t0;
@@ -271,31 +297,23 @@ static int vm_remove(struct loam_client *c, const char *name, loam_err *err)
 	return loam_fail(err, LOAM_E_TIMEOUT, "VM %s was not removed within 2 min", name);
 }
 
-static json_t *agent_json(const char *agent, const char *verb, const char *id, const char *dir,
-			  const char *timeout, const char *stdin_data, loam_err *err)
+/* The spec vm-prep saved, read only as a root-owned regular file: the VM's
+ * user owns the directory it is in. */
+static json_t *saved_spec(const char *dir, const char *id, loam_err *err)
 {
-	const char *argv[8] = {agent, verb};
-	size_t n = 2;
-	if (id)
-		argv[n++] = id;
-	argv[n++] = "--state-dir";
-	argv[n++] = dir;
-	if (timeout) {
-		argv[n++] = "--timeout";
-		argv[n++] = timeout;
-	}
-	struct loam_spawn_opts so = {.argv = argv,
-				     .timeout_ms = 120000,
-				     .stdin_data = stdin_data,
-				     .stdin_len = stdin_data ? strlen(stdin_data) : 0};
-	struct loam_spawn_result r;
-	if (loam_spawn_ok(&so, &r, err) < 0) {
-		loam_spawn_result_free(&r);
+	cleanup_free char *path =
+	    xasprintf("%s/" LOAM_LAYOUT_VMS "/%s/" LOAM_LAYOUT_VM_SPEC, dir, id);
+	cleanup_close int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0) {
+		loam_fail(err, LOAM_E_IO, "%s is not a root-owned file", path);
 		return NULL;
 	}
-	json_t *j = loam_json_parse(r.out, r.out_len, verb, err);
-	loam_spawn_result_free(&r);
-	return j;
+	cleanup_free char *text = NULL;
+	size_t len = 0;
+	if (loam_read_fd(fd, path, 1 << 20, &text, &len, err) < 0)
+		return NULL;
+	return loam_json_parse(text, len, path, err);
 }
 
 /*
@@ -305,21 +323,20 @@ static json_t *agent_json(const char *agent, const char *verb, const char *id, c
  * the VARS loam's boot already filled would be a second boot, not the
  * same one.
  */
-static int reprep(const char *agent, const char *dir, const char *id, loam_err *err)
+static int reprep(const struct loam_agent *a, const char *id, loam_err *err)
 {
-	cleanup_free char *vm_dir = NULL, *spec_path = NULL, *vars = NULL, *disk = NULL;
-	if (asprintf(&vm_dir, "%s/vms/%s", dir, id) < 0 ||
-	    asprintf(&spec_path, "%s/vm.json", vm_dir) < 0 ||
-	    asprintf(&vars, "%s/VARS.fd", vm_dir) < 0 ||
-	    asprintf(&disk, "%s/disk.qcow2", vm_dir) < 0)
-		abort();
-	cleanup_free char *spec = NULL;
-	if (loam_read_file(spec_path, 1 << 20, &spec, NULL, err) < 0)
+	cleanup_json json_t *saved = saved_spec(a->state_dir, id, err);
+	struct loam_vm_prep_spec spec;
+	if (!saved || loam_vm_prep_spec_read(saved, &spec, err) < 0)
 		return loam_err_wrap(err, "read the VM's spec");
+	cleanup_free char *vars =
+	    xasprintf("%s/" LOAM_LAYOUT_VMS "/%s/" LOAM_LAYOUT_VM_VARS, a->state_dir, id);
+	cleanup_free char *disk =
+	    xasprintf("%s/" LOAM_LAYOUT_VMS "/%s/" LOAM_LAYOUT_VM_DISK, a->state_dir, id);
 	if ((unlink(vars) < 0 && errno != ENOENT) || (unlink(disk) < 0 && errno != ENOENT))
 		return loam_fail_errno(err, "remove the VM's VARS or disk");
-	cleanup_json json_t *prepped = agent_json(agent, "vm-prep", NULL, dir, NULL, spec, err);
-	return prepped ? 0 : loam_err_wrap(err, "prepare the direct boot");
+	return loam_agent_vm_prep(a, &spec, err) < 0 ? loam_err_wrap(err, "prepare the direct boot")
+						     : 0;
 }
 
 static void kill_pidfile(const char *path)
@@ -333,21 +350,17 @@ static void kill_pidfile(const char *path)
 		loam_cli_sleep_ms(50);
 }
 
-/* Starts QEMU from argv (it daemonizes once set up) and waits for the
- * guest's readiness line; *ms is start → ready. */
-static int direct_boot(const struct boot_opts *o, const json_t *argv_json, const struct vm_files *f,
-		       int64_t *ms, loam_err *err)
+/* Root runs the machine vm-start runs, its files named by path (vm-argv
+ * --paths): the same QEMU without loam's jail or its agent. */
+static int direct_boot(const struct boot_opts *o, const struct loam_argv *qemu,
+		       const struct loam_argv *env, const struct vm_files *f, int64_t *ms,
+		       loam_err *err)
 {
-	size_t n = json_array_size(argv_json);
-	cleanup_free const char **argv = calloc(n + 1, sizeof(*argv));
-	if (!argv)
-		abort();
-	for (size_t i = 0; i < n; i++)
-		argv[i] = json_string_value(json_array_get(argv_json, i));
 	unlink(f->serial);
 	settle(o);
 	int64_t t0 = now_ms();
-	struct loam_spawn_opts so = {.argv = argv, .timeout_ms = 120000};
+	struct loam_spawn_opts so = {
+	    .argv = loam_argv_view(qemu), .envp = loam_argv_view(env), .timeout_ms = 120000};
 	struct loam_spawn_result r;
 	int rc = loam_spawn_ok(&so, &r, err);
 	loam_spawn_result_free(&r);
@@ -369,25 +382,56 @@ static int direct_boot(const struct boot_opts *o, const json_t *argv_json, const
 struct bench_run {
 	struct loam_client *c;
 	const struct boot_opts *o;
-	const char *agent, *state_dir;
+	struct loam_agent agent; /* on this machine, through the local transport */
 	int64_t loam_ms[MAX_RUNS], overhead_ms[MAX_RUNS], direct_ms[MAX_RUNS];
 	char name[64];
 };
 
+/* A VM with a network has its QEMU in its namespace (docs/network.md), and
+ * so does the direct boot: this thread enters it for the fork (the child
+ * inherits it) and comes back. Returns the fd of the namespace to return
+ * to, -1 when the VM has none. */
+static int enter_vm_netns(const char *id, loam_err *err)
+{
+	cleanup_free char *ns = xasprintf("/run/netns/" LOAM_LAYOUT_NETNS_PREFIX "%s", id);
+	int target = open(ns, O_RDONLY | O_CLOEXEC);
+	if (target < 0)
+		return -1;
+	int back = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (back < 0 || setns(target, CLONE_NEWNET) < 0) {
+		loam_fail_errno(err, "enter %s", ns);
+		if (back >= 0)
+			close(back);
+		back = -2;
+	}
+	close(target);
+	return back;
+}
+
+static void leave_vm_netns(int back)
+{
+	if (back < 0)
+		return;
+	if (setns(back, CLONE_NEWNET) < 0)
+		abort(); /* the bench would go on in a VM's namespace */
+	close(back);
+}
+
 /* Stops the loam-booted VM and boots its exact argv once more without loam. */
 static int measure_direct(const struct bench_run *b, const char *id, int64_t *ms, loam_err *err)
 {
-	cleanup_json json_t *stopped =
-	    agent_json(b->agent, "vm-stop", id, b->state_dir, "0", NULL, err);
-	if (!stopped || reprep(b->agent, b->state_dir, id, err) < 0)
-		return -1;
-	cleanup_json json_t *spec =
-	    agent_json(b->agent, "vm-argv", id, b->state_dir, NULL, NULL, err);
-	if (!spec)
+	cleanup_argv struct loam_argv qemu = {0}, env = {0};
+	if (loam_agent_vm_stop(&b->agent, id, 0, NULL, err) < 0 || reprep(&b->agent, id, err) < 0 ||
+	    loam_agent_vm_argv(&b->agent, id, &qemu, &env, err) < 0)
 		return -1;
 	cleanup_vm_files struct vm_files f = {0};
-	vm_files_init(&f, b->state_dir, id);
-	return direct_boot(b->o, json_object_get(spec, "argv"), &f, ms, err);
+	vm_files_init(&f, b->agent.state_dir, id);
+	int back = enter_vm_netns(id, err);
+	if (back == -2)
+		return -1;
+	int rc = direct_boot(b->o, &qemu, &env, &f, ms, err);
+	leave_vm_netns(back);
+	return rc;
 }
 
 /* One pair, back to back so that both see the same machine load: request →
@@ -396,7 +440,7 @@ static int run_pair(struct bench_run *b, long i, loam_err *err)
 {
 	snprintf(b->name, sizeof(b->name), "bench-boot-%ld-%ld", (long)getpid(), i);
 	struct boot_time bt = {0};
-	if (loam_boot(b->c, b->o, b->state_dir, b->name, &bt, err) < 0)
+	if (loam_boot(b->c, b->o, b->agent.state_dir, b->name, &bt, err) < 0)
 		return -1;
 	b->loam_ms[i] = bt.total_ms;
 	b->overhead_ms[i] = bt.overhead_ms;
@@ -461,13 +505,20 @@ static int run_bench(struct bench_run *b, json_t **out, loam_err *err)
 	cleanup_json json_t *host = find_host(b->c, b->o->arch, err);
 	if (!host)
 		return -1;
-	b->agent = json_string_value(json_object_get(host, "agent_path"));
-	b->state_dir = json_string_value(json_object_get(host, "state_dir"));
-	if (!b->agent || !b->state_dir)
+	b->agent.path = json_string_value(json_object_get(host, "agent_path"));
+	b->agent.state_dir = json_string_value(json_object_get(host, "state_dir"));
+	if (!b->agent.path || !b->agent.state_dir)
 		return loam_fail(err, LOAM_E_INVALID, "the host has no agent path or state dir");
-	for (long i = 0; i < b->o->runs; i++)
-		if (run_pair(b, i, err) < 0)
-			return -1;
+	b->agent.timeout_ms = 120000;
+	struct loam_host_target local = {.kind = LOAM_TRANSPORT_LOCAL, .name = "local"};
+	if (loam_transport_open(&local, &b->agent.t, NULL, err) < 0)
+		return -1;
+	int rc = 0;
+	for (long i = 0; i < b->o->runs && rc == 0; i++)
+		rc = run_pair(b, i, err);
+	loam_transport_close(b->agent.t);
+	if (rc < 0)
+		return -1;
 	*out = results_json(b, json_string_value(json_object_get(host, "name")) ?: "");
 	return 0;
 }
@@ -475,7 +526,7 @@ static int run_bench(struct bench_run *b, json_t **out, loam_err *err)
 /* ---- a loamd of our own, in a temp dir, when none answers ---- */
 
 struct temp_loamd {
-	char dir[64];
+	char dir[PATH_MAX];
 	pid_t pid;
 };
 
@@ -496,10 +547,10 @@ static int free_port(uint16_t *port, loam_err *err)
 	return 0;
 }
 
-/* loamd next to this loam binary, its output in DIR/loamd.log. */
+/* loamd next to this binary (build/bin/), its output in DIR/loamd.log. */
 static int spawn_loamd(struct temp_loamd *t, uint16_t port, loam_err *err)
 {
-	char exe[PATH_MAX], loamd[PATH_MAX + 8], listen_addr[32], log[96];
+	char exe[PATH_MAX], loamd[PATH_MAX + 8], listen_addr[32], log[PATH_MAX + 16];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n <= 0)
 		return loam_fail_errno(err, "find the loam binary");
@@ -530,18 +581,21 @@ static json_t *call_json(const char *method, const char *path, json_t *body, loa
 	return out;
 }
 
+/* Whether the host accepts VMs and has loam-tiny installed for arch. */
 static bool host_has_image(const json_t *h, const char *arch)
 {
 	if (strcmp(json_string_value(json_object_get(h, "state")) ?: "", "accepting") != 0)
 		return false;
 	size_t i;
 	json_t *a;
-	json_array_foreach(
-	    json_object_get(h, "artifacts"), i,
-	    a) if (strcmp(json_string_value(json_object_get(a, "component")) ?: "", "image") == 0 &&
-		   strcmp(json_string_value(json_object_get(a, "arch")) ?: "", arch) == 0 &&
-		   strcmp(json_string_value(json_object_get(a, "state")) ?: "", "installed") ==
-		       0) return true;
+	json_array_foreach(json_object_get(h, "artifacts"), i, a)
+	{
+		if (strcmp(loam_cli_str(a, "component"), "image") == 0 &&
+		    strcmp(loam_cli_str(a, "name"), "loam-tiny") == 0 &&
+		    strcmp(loam_cli_str(a, "arch"), arch) == 0 &&
+		    strcmp(loam_cli_str(a, "state"), "installed") == 0)
+			return true;
+	}
 	return false;
 }
 
@@ -592,12 +646,9 @@ static void temp_loamd_stop(struct temp_loamd *t)
 
 static int temp_loamd_start(const char *arch, struct temp_loamd *t, loam_err *err)
 {
-	snprintf(t->dir, sizeof(t->dir), "/tmp/loam-bench-boot.XXXXXX");
 	uint16_t port = 0;
-	if (!mkdtemp(t->dir)) {
-		t->dir[0] = '\0';
-		return loam_fail_errno(err, "mkdtemp");
-	}
+	if (loam_bench_mkdtemp("boot", t->dir, sizeof(t->dir), err) < 0)
+		return -1;
 	chmod(t->dir, 0755); /* the VM users traverse it to their own dirs */
 	if (free_port(&port, err) < 0 || spawn_loamd(t, port, err) < 0)
 		return -1;
@@ -673,7 +724,7 @@ static int canonical_args(struct boot_opts *o, loam_err *err)
 	return 0;
 }
 
-int loam_bench_boot(int argc, char **argv)
+int loam_bench_boot_main(int argc, char **argv)
 {
 	struct boot_opts o;
 	if (parse(argc, argv, &o) < 0)
