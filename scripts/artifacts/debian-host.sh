@@ -34,13 +34,22 @@ source "$here/debian-root.sh"
 # installs there itself (qemu-system-arm's and qemu-utils' Depends): loam
 # unpacks its pinned VMM and storage daemon into its own prefix, but cannot
 # install system libraries.
+# python3-minimal: the shared recipe's last step byte-compiles the root's
+# python dirs (some of these packages make one) with a python of the same
+# version, and needs one in the root; a Debian server has it anyway.
 host_pkgs=openssh-server,iproute2,nftables,dnsmasq-base,curl,procps,qemu-utils,dosfstools,mtools
+host_pkgs+=,python3-minimal
 host_pkgs+=,libaio1,libbpf1,libcapstone4,libfdt1,libfuse3-3,libglib2.0-0,libgmp10,libgnutls30
 host_pkgs+=,libibverbs1,libjpeg62-turbo,libnuma1,libpixman-1-0,libpmem1,libpng16-16,librdmacm1
 host_pkgs+=,libsasl2-2,libseccomp2,libslirp0,libudev1,liburing2,libvdeplug2,libzstd1,zlib1g
 
-key=$(cat "$here/debian-host.sh" "$here/debian-root.sh" "$here/debian-hooks.sh" |
-	sha256sum | cut -c1-16)
+# Keyed by what the tree is made of (the shared recipe, the package list,
+# the arch, the epoch), not by this script's text: editing the comments
+# or the cache logic here does not cost a 10-minute rebuild.
+key=$({
+	cat "$here/debian-root.sh" "$here/debian-hooks.sh"
+	echo "$deb_arch $host_pkgs $SOURCE_DATE_EPOCH"
+} | sha256sum | cut -c1-16)
 base=$cache/debian/host-$deb_arch
 dir=$base/$key
 
