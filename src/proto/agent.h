@@ -222,6 +222,9 @@
 #define LOAM_FACT_CPU_MODEL	    "cpu_model"
 #define LOAM_FACT_OS		    "os"
 #define LOAM_FACT_KERNEL	    "kernel"
+/* Only on a host whose userland runs under a user-mode emulator. */
+#define LOAM_FACT_EMULATION	    "emulation"
+#define LOAM_FACT_EMULATION_MISSING "emulation_missing"
 
 /* ---- install and uninstall (stdin and answer) ---- */
 
