@@ -57,11 +57,15 @@ build() {
 	local t tmp
 	t=$(debian_now)
 	tmp=$(mktemp -d "$base/.build.XXXXXX")
+	# A failed build (die exits) leaves nothing but its log, quoted above.
+	# shellcheck disable=SC2064 # tmp is fixed now
+	trap "debian_discard '$tmp/root'; rm -rf '$tmp'" EXIT
 	debian_step "$deb_arch host root (mmdebstrap)" debian_root "$deb_arch" "$tmp/root" \
 		"$cache/debian/debs/$deb_arch" "$tmp/mmdebstrap.log" "$host_pkgs"
 	debian_packages "$tmp/root" >"$tmp/packages"
 	rm -rf "$dir"
 	mv "$tmp" "$dir"
+	trap - EXIT
 	log "$deb_arch host root $key: built in $(debian_elapsed "$t") s," \
 		"$(du -sm "$dir/root" | cut -f1) MiB, $(wc -l <"$dir/packages") packages"
 	# Older keys go, unless a host still runs on one (an overlay's lower dir).
