@@ -49,6 +49,7 @@ vm_field() { loam vm show "$1" --json 2>/dev/null | jq -r "$2"; }
 host_field() { loam host show "$1" --json 2>/dev/null | jq -r "$2"; }
 vm_state_is() { [[ $(vm_field "$1" .state) == "$2" ]]; }
 vm_gone() { ! loam vm show "$1" --json >/dev/null 2>&1; }
+vm_field_set() { [[ $(vm_field "$1" "$2") != null ]]; }
 now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
 
 bash "$src/tests/hosts/start-ssh-hosts.sh" "$hosts" arm64-debian || {
@@ -108,19 +109,17 @@ loam vm create t-arm --arch arm64 --size standard-2 --image loam-tiny --boot ker
 	bad "create t-arm"
 loam vm create t-x64 --arch x64 --size standard-2 --image loam-tiny --boot kernel >/dev/null ||
 	bad "create t-x64"
-until_true 600 "t-arm running" vm_state_is t-arm running
-ms_arm=$(($(now_ms) - t_arm))
-until_true 300 "t-x64 running" vm_state_is t-x64 running
-expect "t-arm placed on the arm64 host" arm "$(vm_field t-arm .host)"
-expect "t-arm guest machine" aarch64 "$(vm_field t-arm .guest_machine)"
-expect "t-x64 placed on the x64 host" local "$(vm_field t-x64 .host)"
-expect "t-x64 guest machine" x86_64 "$(vm_field t-x64 .guest_machine)"
-
 # ---- the VMM on the arm64 host is loam's arm64 build ----
+until_true 120 "t-arm placed" vm_field_set t-arm .host
+expect "t-arm placed on the arm64 host" arm "$(vm_field t-arm .host)"
 agent=$(host_field arm .agent_path)
 rstate=$(host_field arm .state_dir)
 id_arm=$(vm_field t-arm .id)
-pid=$(on_arm "$agent" vm-status "$id_arm" --state-dir "$rstate" | jq -r .pid)
+vmm_pid() { on_arm "$agent" vm-status "$id_arm" --state-dir "$rstate" | jq -r .pid; }
+has_vmm() { [[ $(vmm_pid) =~ ^[0-9]+$ ]]; }
+# Checked while the guest boots: the VMM runs from its start.
+until_true 300 "t-arm's VMM started" has_vmm
+pid=$(vmm_pid)
 if [[ $pid =~ ^[0-9]+$ ]]; then
 	# Under qemu-user the kernel runs the interpreter (binfmt_misc):
 	# /proc/PID/exe names qemu-aarch64's binfmt entry, and the program it
@@ -129,10 +128,11 @@ if [[ $pid =~ ^[0-9]+$ ]]; then
 	exe=$(readlink "/proc/$pid/exe")
 	prog=$(tr '\0' '\n' <"/proc/$pid/cmdline" | sed -n 2p)
 	echo "t-arm VMM pid $pid: /proc/PID/exe -> $exe (qemu-user), program $prog"
-	vmm_path=$(host_field arm '.artifacts[] | select(.component=="vmm" and .state=="installed") | .path' | head -n1)
+	want=$(vm_field t-arm '.artifacts[] | select(.component=="vmm") | .version')
+	vmm_path=$(host_field arm ".artifacts[] | select(.component==\"vmm\" and .version==\"$want\") | .path")
+	nonempty "the pinned VMM's path on the arm64 host" "$vmm_path"
 	contains "the VMM program is under loam's VMM install on that host" "$vmm_path/" "$prog"
 	contains "the VMM program is an arm64 ELF" "ARM aarch64" "$(file -b "$ARM64_DEBIAN_ROOT$prog")"
-	want=$(vm_field t-arm '.artifacts[] | select(.component=="vmm") | .version')
 	got=$(on_arm "$prog" --version | sed -n '1s/.*version \([^ ]*\).*/\1/p')
 	contains "the running VMM's version is the one vm show reports ($want)" "$got" "$want"
 	nonempty "the VMM's version" "$got"
@@ -140,6 +140,14 @@ if [[ $pid =~ ^[0-9]+$ ]]; then
 else
 	bad "no VMM pid for t-arm: $pid"
 fi
+
+until_true 600 "t-arm running" vm_state_is t-arm running
+ms_arm=$(($(now_ms) - t_arm))
+until_true 300 "t-x64 running" vm_state_is t-x64 running
+expect "t-arm placed on the arm64 host" arm "$(vm_field t-arm .host)"
+expect "t-arm guest machine" aarch64 "$(vm_field t-arm .guest_machine)"
+expect "t-x64 placed on the x64 host" local "$(vm_field t-x64 .host)"
+expect "t-x64 guest machine" x86_64 "$(vm_field t-x64 .guest_machine)"
 
 # ---- stop, start, destroy on the arm64 host ----
 vm_dir_on_arm() { on_arm test -e "$rstate/vms/$id_arm" && echo present || echo absent; }
