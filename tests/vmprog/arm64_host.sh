@@ -59,9 +59,10 @@ bash "$src/tests/hosts/start-ssh-hosts.sh" "$hosts" arm64-debian || {
 # shellcheck disable=SC1091
 source "$hosts/hosts.env"
 # A command on the arm64 host, as root there (its own arm64 sshd and shell).
+# ssh reads its known_hosts more than once: a file, not a pipe.
+echo "[127.0.0.1]:$ARM64_DEBIAN_PORT $ARM64_DEBIAN_HOST_KEY" >"$state/known_hosts"
 on_arm() {
-	ssh -q -o BatchMode=yes -o StrictHostKeyChecking=yes \
-		-o UserKnownHostsFile=<(echo "[127.0.0.1]:$ARM64_DEBIAN_PORT $ARM64_DEBIAN_HOST_KEY") \
+	ssh -q -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$state/known_hosts" \
 		-i "$SSH_KEY" -p "$ARM64_DEBIAN_PORT" root@127.0.0.1 "$@"
 }
 
