@@ -6,6 +6,10 @@
  * whose key changed is moved to its new place (O(distance)) instead of
  * sorting again. Callers hold the allocator's mutex.
  *
+ * In every order, the hosts of the bucket's own arch come before the ones
+ * that would emulate it: a VM runs emulated only when no native host can
+ * take it, however loaded the native hosts are.
+ *
  * Order (LEAST_LOADED): ascending core load used/allocatable (compared
  * exactly by cross-multiplication), then more free memory (hugepages or
  * plain, as the host gives it) first, then host name, which is unique, so
@@ -61,14 +65,25 @@ static int cmp_baseline(const struct ahost *a, const struct ahost *b)
 	return strcmp(a->id, b->id);
 }
 
-static int cmp(const struct loam_allocator *a, const struct ahost *x, const struct ahost *y)
+/* <0 when x goes before y in bucket b. */
+static int cmp(const struct loam_allocator *a, const struct bucket *b, const struct ahost *x,
+	       const struct ahost *y)
 {
+	bool xn = x->arch == b->arch, yn = y->arch == b->arch;
+	if (xn != yn)
+		return xn ? -1 : 1;
 	return a->order == LOAM_ALLOC_BASELINE_ORDER ? cmp_baseline(x, y) : cmp_least_loaded(x, y);
 }
 
-static int qsort_cmp(const void *x, const void *y, void *a)
+struct sort_ctx {
+	const struct loam_allocator *a;
+	const struct bucket *b;
+};
+
+static int qsort_cmp(const void *x, const void *y, void *ctx)
 {
-	return cmp(a, *(struct ahost *const *)x, *(struct ahost *const *)y);
+	const struct sort_ctx *c = ctx;
+	return cmp(c->a, c->b, *(struct ahost *const *)x, *(struct ahost *const *)y);
 }
 
 /* ---------- the id map: open addressing, at most half full ---------- */
@@ -162,8 +177,10 @@ static void bucket_push(struct bucket *b, struct ahost *h)
 
 void alloc_sort_buckets(struct loam_allocator *a)
 {
-	for (size_t i = 0; i < a->nbuckets; i++)
-		qsort_r(a->buckets[i].v, a->buckets[i].n, sizeof(struct ahost *), qsort_cmp, a);
+	for (size_t i = 0; i < a->nbuckets; i++) {
+		struct sort_ctx c = {a, &a->buckets[i]};
+		qsort_r(a->buckets[i].v, a->buckets[i].n, sizeof(struct ahost *), qsort_cmp, &c);
+	}
 }
 
 /* The first position in [lo, hi) whose host sorts after h; with
@@ -173,7 +190,7 @@ static size_t first_after(const struct loam_allocator *a, const struct bucket *b
 {
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = cmp(a, b->v[mid], h);
+		int c = cmp(a, b, b->v[mid], h);
 		if (c < 0 || (after_equal && c == 0))
 			lo = mid + 1;
 		else
@@ -192,11 +209,11 @@ static void bucket_reposition(const struct loam_allocator *a, struct bucket *b, 
 		i++;
 	if (i == b->n)
 		return;
-	if (i + 1 < b->n && cmp(a, b->v[i + 1], h) < 0) {
+	if (i + 1 < b->n && cmp(a, b, b->v[i + 1], h) < 0) {
 		size_t to = first_after(a, b, i + 1, b->n, h, false) - 1;
 		memmove(&b->v[i], &b->v[i + 1], (to - i) * sizeof(*b->v));
 		b->v[to] = h;
-	} else if (i > 0 && cmp(a, b->v[i - 1], h) > 0) {
+	} else if (i > 0 && cmp(a, b, b->v[i - 1], h) > 0) {
 		size_t to = first_after(a, b, 0, i, h, true);
 		memmove(&b->v[to + 1], &b->v[to], (i - to) * sizeof(*b->v));
 		b->v[to] = h;

@@ -280,6 +280,8 @@ static int learn_all(struct learn_ctx *c, const char *storage_dir, loam_err *err
 	if (learn_system(c, err) < 0 || learn_cpus(c, err) < 0)
 		return -1;
 	learn_numa(c);
+	if (c->root->is_host)
+		learn_emulation(c->arch, arch_from_cpuinfo(&c->cpuinfo), c->facts, c->sources);
 	if (learn_mem(c, err) < 0 || learn_disk(c, storage_dir, err) < 0)
 		return -1;
 	learn_kvm(c);

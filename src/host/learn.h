@@ -143,6 +143,12 @@ void learn_kvm_probe(const struct learn_root *root, const char *cpu_flags,
 /* Creates dir when missing and reports its file system's size in GiB. */
 int learn_storage(const char *dir, uint64_t *total_gib, uint64_t *avail_gib, loam_err *err);
 
+/* When the kernel's arch (from /proc/cpuinfo; NULL when it does not say)
+ * is not the userland's, adds the facts emulation and emulation_missing
+ * and blanks cpu_model (learn_emu.c). */
+void learn_emulation(const struct loam_arch *userland, const struct loam_arch *kernel,
+		     json_t *facts, json_t *sources);
+
 /* ---- the walk (learn.c) ---- */
 
 /* Every fact of `loam-host learn` as one JSON object (see verb_learn.c). */

@@ -18,6 +18,7 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "progs/vm_prog.h"
+#include "proto/agent.h"
 
 #define NET_QUEUES_MAX 16
 #define NET_MAX_TRIES  5
@@ -55,6 +56,22 @@ static int read_ports(struct loam_strand_ctx *ctx, struct vm_net_build *b, loam_
 		    (struct loam_vm_net_port){b->ports[i].port, b->ports[i].proto,
 					      *b->ports[i].source ? b->ports[i].source : NULL};
 	return 0;
+}
+
+bool vm_net_host_can(const struct loam_host *h)
+{
+	json_t *facts = h->facts ? json_loads(h->facts, 0, NULL) : NULL;
+	json_t *missing = json_object_get(facts, LOAM_FACT_EMULATION_MISSING);
+	bool can = true;
+	size_t i;
+	json_t *m;
+	json_array_foreach(missing, i, m)
+	{
+		if (json_is_string(m) && strncmp(json_string_value(m), "nftables:", 9) == 0)
+			can = false;
+	}
+	json_decref(facts);
+	return can;
 }
 
 int vm_net_build(struct loam_strand_ctx *ctx, const struct loam_vm *v, const struct loam_host *h,

@@ -210,14 +210,15 @@ static int build_spec(struct loam_strand_ctx *ctx, const struct loam_vm *v,
 					  .kvm = kvm,
 					  .image_format = "raw"};
 	cleanup_vm_login struct loam_vm_login login = {0};
+	bool net = vm_net_host_can(h);
 	if (topology(h, v->arch, (unsigned)v->vcpus, &p->s.topo, err) < 0 ||
-	    add_files(ctx, v, p, err) < 0 || vm_net_build(ctx, v, h, &p->net, err) < 0 ||
+	    add_files(ctx, v, p, err) < 0 || (net && vm_net_build(ctx, v, h, &p->net, err) < 0) ||
 	    loam_vm_login_load(ctx->db, ctx->id, &login, err) < 0)
 		return -1;
 	p->user_data = vm_seed_user_data(v->name, &login);
 	p->s.user_data = p->user_data;
-	p->s.net = &p->net.spec;
-	p->s.network_config = p->net.network_config;
+	p->s.net = net ? &p->net.spec : NULL;
+	p->s.network_config = net ? p->net.network_config : NULL;
 	p->meta = xasprintf("instance-id: %s\nlocal-hostname: %s\n", ctx->id, v->name);
 	p->s.meta_data = p->meta;
 	p->s.image = p->image;

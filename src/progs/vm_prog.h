@@ -109,6 +109,10 @@ void vm_net_build_free(struct vm_net_build *b);
 /* Assigns the VM its addresses on its host (once) and builds the spec. */
 int vm_net_build(struct loam_strand_ctx *ctx, const struct loam_vm *v, const struct loam_host *h,
 		 struct vm_net_build *b, loam_err *err);
+/* False when the host's learned facts say it cannot give a VM its network
+ * (emulation_missing names nftables: a userland under qemu-user); its VMs
+ * then get no NIC and no addresses. */
+bool vm_net_host_can(const struct loam_host *h);
 /* The before hook's part: takes the "net" signal; 1 when it hopped to the
  * net label (*out set). */
 int vm_net_signal(struct loam_strand_ctx *ctx, struct loam_outcome *out);

@@ -227,6 +227,9 @@
 /* the parts it cannot, each "part: reason" */
 #define LOAM_FACT_JAIL_MISSING "jail_missing"
 #define LOAM_FACT_KERNEL       "kernel"
+/* Only on a host whose userland runs under a user-mode emulator. */
+#define LOAM_FACT_EMULATION	    "emulation"
+#define LOAM_FACT_EMULATION_MISSING "emulation_missing"
 
 /* ---- install and uninstall (stdin and answer) ---- */
 

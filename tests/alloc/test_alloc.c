@@ -296,6 +296,34 @@ static void test_emulation(void)
 	env_close(&e);
 }
 
+/* A VM of an arch goes to a host of that arch, even one busier than an
+ * emulating host of another arch; it is emulated only when no native host
+ * can take it. */
+static void test_native_first(void)
+{
+	struct env e;
+	env_open(&e, "native");
+	struct thost x = thost_default("a-x64"); /* sorts first by name */
+	fleet_add_host(e.db, &x, NULL);
+	struct thost arm = thost_default("b-arm");
+	arm.arch = "arm64";
+	arm.cores = 4;
+	fleet_add_host(e.db, &arm, NULL);
+	loam_err err = NULL;
+	die_on(loam_db_exec(e.db,
+			    "INSERT INTO host_emulation (host_id, arch) "
+			    "SELECT id, 'arm64' FROM host WHERE name = 'a-x64'",
+			    DB_NOARGS, NULL, &err),
+	       &err, "emulate");
+	expect_host(&e, fleet_add_vm(e.db, "a1", "arm64", "standard-2", "hel1"), "b-arm");
+	/* b-arm is now the busier one; the next arm64 VM still goes there. */
+	expect_host(&e, fleet_add_vm(e.db, "a2", "arm64", "standard-2", "hel1"), "b-arm");
+	expect_host(&e, fleet_add_vm(e.db, "x1", "x64", "standard-2", "hel1"), "a-x64");
+	/* b-arm full (4 cores): only then the emulating host. */
+	expect_host(&e, fleet_add_vm(e.db, "a3", "arm64", "standard-8", "hel1"), "a-x64");
+	env_close(&e);
+}
+
 static void test_explain_text(void)
 {
 	struct env e;
@@ -620,6 +648,7 @@ int main(void)
 		RUN(test_constraint_storage);
 		RUN(test_boundaries_and_overcommit);
 		RUN(test_emulation);
+		RUN(test_native_first);
 		RUN(test_explain_text);
 		RUN(test_force_exclude);
 		RUN(test_image_hook);

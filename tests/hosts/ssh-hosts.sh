@@ -4,18 +4,23 @@
 # in DIR) and an "arm64" host (a second sshd whose sessions are chrooted
 # into a busybox-static:arm64 userland, so every command there is an arm64
 # binary run through qemu-user and binfmt_misc, and `uname -m` says
-# aarch64).
+# aarch64). On request only, an "arm64-debian" host: a Debian 12 arm64
+# server userland whose own arm64 sshd runs under qemu-user
+# (tests/hosts/debian-arm64.sh).
 #
 # Usage, as a program:
-#   tests/hosts/ssh-hosts.sh start DIR [x64|arm64|all]   (default all)
+#   tests/hosts/ssh-hosts.sh start DIR [x64|arm64|all|arm64-debian]
+#                                  (default all: x64 and arm64)
 #   tests/hosts/ssh-hosts.sh stop DIR
-#   tests/hosts/ssh-hosts.sh restart DIR x64|arm64       (kills its sessions too)
+#   tests/hosts/ssh-hosts.sh restart DIR x64|arm64|arm64-debian
+#                                  (kills its sessions too)
 # or sourced, calling loam_hosts_start / loam_hosts_stop / loam_hosts_restart.
 #
 # start writes DIR/hosts.env (see docs/transport.md for the contract):
 #   SSH_KEY SSH_PUBKEY
 #   X64_ADDRESS X64_PORT X64_PORTS X64_USER X64_HOST_KEY X64_PID X64_LOG
 #   ARM64_... the same, plus ARM64_ROOT (the chroot, seen from here)
+#   ARM64_DEBIAN_... the same (ARM64_DEBIAN_ROOT its /, seen from here)
 # LOAM_HOSTS_PORTS=N makes each sshd listen on N free ports (X64_PORTS),
 # so one sshd can stand in for several hosts. LOAM_HOSTS_EXTRA_KEYS="a.pub
 # b.pub" authorizes more client keys besides SSH_KEY.
@@ -29,6 +34,21 @@ LOAM_HOSTS_CHROOT_BASE=${LOAM_HOSTS_CHROOT_BASE:-/run/loam-test}
 LOAM_HOSTS_SSHD=${LOAM_HOSTS_SSHD:-/usr/sbin/sshd}
 
 _lh_log() { echo "ssh-hosts: $*" >&2; }
+
+# shellcheck source=tests/hosts/debian-arm64.sh
+. "$(dirname "${BASH_SOURCE[0]}")/debian-arm64.sh"
+
+# Runs the sshd of a host: Debian's, or the host's own when it has a root
+# of its own to run in (DIR/NAME/run_root, the arm64-debian host).
+_lh_sshd() { # name dir sshd-args...
+	local rr=$2/$1/run_root
+	shift 2
+	if [[ -s $rr ]]; then
+		chroot "$(<"$rr")" /usr/sbin/sshd "$@"
+	else
+		"$LOAM_HOSTS_SSHD" "$@"
+	fi
+}
 
 # Prints N distinct free ports on one line (all bound at once, then freed).
 _lh_free_ports() { # n
@@ -111,14 +131,14 @@ _lh_start_sshd() { # name dir [chroot]: starts it, retrying on a port taken mean
 	for try in 1 2 3 4 5; do
 		ports=$(_lh_free_ports "${LOAM_HOSTS_PORTS:-1}")
 		_lh_write_config "$name" "$d" "$ports" "$chroot"
-		if ! "$LOAM_HOSTS_SSHD" -t -f "$d/$name/sshd_config"; then
+		if ! _lh_sshd "$name" "$d" -t -f "$d/$name/sshd_config"; then
 			_lh_log "$name: sshd -t rejected $d/$name/sshd_config"
 			return 1
 		fi
 		rm -f "$d/$name/sshd.pid"
 		# Without -D, sshd forks, writes its pid file and only then is
 		# listening, so the pid file means "ready".
-		if "$LOAM_HOSTS_SSHD" -f "$d/$name/sshd_config" -E "$d/$name/sshd.log" &&
+		if _lh_sshd "$name" "$d" -f "$d/$name/sshd_config" -E "$d/$name/sshd.log" &&
 			_lh_wait_file "$d/$name/sshd.pid"; then
 			echo "$ports" >"$d/$name/port"
 			return 0
@@ -367,7 +387,7 @@ _lh_write_env() { # dir
 		_lh_env_line SSH_KEY "$d/client_key"
 		_lh_env_line SSH_PUBKEY "$d/client_key.pub"
 		local h H ports
-		for h in x64 arm64; do
+		for h in x64 arm64 arm64_debian; do
 			[[ -s $d/$h/port && -s $d/$h/sshd.pid ]] || continue
 			H=${h^^}
 			_lh_env_line "${H}_ADDRESS" 127.0.0.1
@@ -380,6 +400,8 @@ _lh_write_env() { # dir
 			_lh_env_line "${H}_LOG" "$d/$h/sshd.log"
 		done
 		[[ -s $d/arm64/root_path ]] && _lh_env_line ARM64_ROOT "$(<"$d/arm64/root_path")"
+		[[ -s $d/arm64_debian/run_root ]] &&
+			_lh_env_line ARM64_DEBIAN_ROOT "$(<"$d/arm64_debian/run_root")"
 	} >"$tmp"
 	mv "$tmp" "$d/hosts.env"
 }
@@ -400,6 +422,9 @@ loam_hosts_start() { # DIR [x64|arm64|all]
 	if [[ $which == arm64 || $which == all ]]; then
 		_lh_start_arm64 "$d" || { _lh_log "arm64 host failed to start"; return 1; }
 	fi
+	if [[ $which == arm64-debian ]]; then
+		_lh_start_arm64_debian "$d" || { _lh_log "arm64-debian host failed to start"; return 1; }
+	fi
 	_lh_write_env "$d"
 }
 
@@ -408,6 +433,7 @@ loam_hosts_stop() { # DIR
 	[[ -n $d && -d $d ]] || return 0
 	_lh_stop_sshd x64 "$d"
 	[[ -d $d/arm64 ]] && _lh_locked _lh_stop_arm64 "$d"
+	[[ -d $d/arm64_debian ]] && _lh_locked _lh_stop_arm64_debian "$d"
 	rm -f "$d/hosts.env"
 	return 0
 }
@@ -423,15 +449,17 @@ _lh_stop_arm64() {
 
 # Restarts one host's sshd on the same port with the same keys, killing
 # its open sessions, as a reboot of that host would.
-loam_hosts_restart() { # DIR x64|arm64
-	if [[ $2 == arm64 ]]; then
+loam_hosts_restart() { # DIR x64|arm64|arm64-debian
+	if [[ $2 == arm64-debian ]]; then
+		_lh_locked _lh_restart "$1" arm64_debian
+	elif [[ $2 == arm64 ]]; then
 		_lh_locked _lh_restart "$1" arm64
 	else
 		_lh_restart "$1" "$2"
 	fi
 }
 
-_lh_restart() { # DIR x64|arm64
+_lh_restart() { # DIR x64|arm64|arm64_debian
 	local d=$1 h=$2 port
 	port=$(<"$d/$h/port") # all of its ports, space-separated
 	_lh_stop_sshd "$h" "$d"
@@ -440,7 +468,7 @@ _lh_restart() { # DIR x64|arm64
 	_lh_write_config "$h" "$d" "$port" "$chroot"
 	local i
 	for ((i = 0; i < 50; i++)); do
-		if "$LOAM_HOSTS_SSHD" -f "$d/$h/sshd_config" -E "$d/$h/sshd.log" &&
+		if _lh_sshd "$h" "$d" -f "$d/$h/sshd_config" -E "$d/$h/sshd.log" &&
 			_lh_wait_file "$d/$h/sshd.pid"; then
 			_lh_write_env "$d"
 			return 0
@@ -456,9 +484,10 @@ if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
 	case "${1:-}" in
 	start) loam_hosts_start "${2:-}" "${3:-all}" ;;
 	stop) loam_hosts_stop "${2:-}" ;;
-	restart) loam_hosts_restart "${2:?DIR}" "${3:?x64 or arm64}" ;;
+	restart) loam_hosts_restart "${2:?DIR}" "${3:?x64, arm64 or arm64-debian}" ;;
 	*)
-		echo "usage: $0 start DIR [x64|arm64|all] | stop DIR | restart DIR x64|arm64" >&2
+		echo "usage: $0 start DIR [x64|arm64|all|arm64-debian] | stop DIR |" \
+			"restart DIR x64|arm64|arm64-debian" >&2
 		exit 2
 		;;
 	esac
