@@ -135,6 +135,7 @@ struct jail_caps {
 	unsigned long ns_flags; /* the CLONE_NEW* flags clone accepts here */
 	bool pivot_root;	/* the minimal root (it needs a mount namespace) */
 	bool cgroup;		/* root can make cgroups */
+	bool sandbox;		/* seccomp as QEMU needs it for -sandbox */
 	/* each part left out, as "part: reason" */
 	char missing[JAIL_MISSING_MAX][JAIL_REASON_LEN];
 	size_t n_missing;

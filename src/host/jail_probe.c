@@ -2,15 +2,18 @@
  * What of the jail this host can give (see jail.h), probed once per agent
  * run: a child cloned with the namespace flags that exits at once (and,
  * given a mount namespace, tries pivot_root into a tmpfs first), and root's
- * write access to the cgroup hierarchies. A part the host refuses is left
- * out of every jail and named with the reason, so `loam host show` says
- * so instead of the jail weakening silently. An emulated host is the case
- * in point: qemu-user refuses clone's namespace flags with EINVAL.
+ * write access to the cgroup hierarchies, and seccomp the way QEMU checks
+ * it before it offers -sandbox at all. A part the host refuses is left out
+ * of every jail and named with the reason, so `loam host show` says so
+ * instead of the jail weakening silently. An emulated host is the case in
+ * point: qemu-user refuses clone's namespace flags with EINVAL and has no
+ * seccomp(2), so its QEMU knows no -sandbox option.
  */
 #include "host/jail.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -168,11 +171,27 @@ static void probe_cgroup(struct jail_caps *c)
 		add_missing(c, "cgroup", "%s", why);
 }
 
+/* QEMU registers -sandbox only when this call fails with EFAULT (the
+ * kernel has seccomp filters with TSYNC and read the NULL program); it
+ * would refuse the option otherwise, so the jail leaves it out. */
+static void probe_seccomp(struct jail_caps *c)
+{
+	errno = 0;
+	long rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, NULL);
+	/* EACCES: this process lacks CAP_SYS_ADMIN; QEMU runs with no-new-privs */
+	c->sandbox = rc < 0 && (errno == EFAULT || errno == EACCES);
+	if (!c->sandbox)
+		add_missing(c, "sandbox", "seccomp(SECCOMP_SET_MODE_FILTER, TSYNC) failed: %s%s",
+			    rc < 0 ? strerror(errno) : "no error",
+			    errno == ENOSYS ? " (qemu-user emulation?)" : "");
+}
+
 const struct jail_caps *jail_caps(void)
 {
 	static struct jail_caps caps;
 	static bool probed;
 	if (!probed) {
+		probe_seccomp(&caps);
 		probe_namespaces(&caps);
 		probe_cgroup(&caps);
 		probed = true;
@@ -183,16 +202,17 @@ const struct jail_caps *jail_caps(void)
 void jail_support(char *out, size_t size)
 {
 	const struct jail_caps *c = jail_caps();
-	size_t len = (size_t)snprintf(out, size, "sandbox");
+	size_t len = (size_t)snprintf(out, size, "%s", c->sandbox ? "sandbox" : "");
 	for (size_t i = 0; i < N_NAMESPACES; i++)
 		if ((c->ns_flags & namespaces[i].flag) && len < size)
-			len += (size_t)snprintf(out + len, size - len, ", %s", namespaces[i].part);
+			len += (size_t)snprintf(out + len, size - len, "%s%s", len ? ", " : "",
+						namespaces[i].part);
 	if (c->pivot_root && len < size)
-		len += (size_t)snprintf(out + len, size - len, ", pivot_root");
+		len += (size_t)snprintf(out + len, size - len, "%spivot_root", len ? ", " : "");
 	char cg[96];
 	jail_cgroup_support(cg, sizeof(cg));
 	if (c->cgroup && len < size)
-		len += (size_t)snprintf(out + len, size - len, ", %s", cg);
+		len += (size_t)snprintf(out + len, size - len, "%s%s", len ? ", " : "", cg);
 	if (len < size)
-		snprintf(out + len, size - len, ", rlimits");
+		snprintf(out + len, size - len, "%srlimits", len ? ", " : "");
 }

@@ -175,7 +175,7 @@ static void fill_vmm_spec(const struct vm_paths *p, const struct vm_spec *s, boo
 	     * -daemonize. */
 	    .daemonize = by_path,
 	    .log_pipes = !by_path,
-	    .sandbox = !by_path,
+	    .sandbox = !by_path && jail_caps()->sandbox,
 	};
 }
 

@@ -3,10 +3,10 @@
 # qemu-aarch64-static, as an arm64 host would run it: the same checks as
 # vm_lifecycle.sh, for an arm64 VM. The agent spawns the host's own tools
 # (useradd, qemu-img, QEMU), which the kernel runs natively. qemu-user
-# refuses clone's namespace flags, so the jail here lacks its namespaces
-# and minimal root: the learn report (the `jail` and `jail_missing` of
-# `loam host show`) must name each part either active or missing with its
-# reason, none hidden; the VM runs in what is left of the jail.
+# refuses clone's namespace flags and has no seccomp(2), so the jail here
+# lacks its namespaces, minimal root and -sandbox: the learn report (the
+# `jail` and `jail_missing` of `loam host show`) must name each part either
+# active or missing with its reason, none hidden; the VM runs in what is left of the jail.
 set -uo pipefail
 agent=${LOAM_DIST_DIR:?}/loam-host-arm64
 if [[ ! -x $agent ]]; then
@@ -29,15 +29,18 @@ print("info: the emulated host's jail:", f["jail"], file=sys.stderr)
 for part, why in missing.items():
     print(f"info: left out: {part}: {why}", file=sys.stderr)
 bad = []
-for part in ("mountns", "pidns", "ipcns", "netns", "pivot_root"):
+for part in ("sandbox", "mountns", "pidns", "ipcns", "netns", "pivot_root"):
     if (part in active) == (part in missing):
         bad.append(f"{part} is {'both active and missing' if part in active else 'hidden'}")
-    elif part != "pivot_root" and part in missing and \
+    elif part not in ("pivot_root", "sandbox") and part in missing and \
             not re.match(r"clone\(CLONE_NEW[A-Z]+\) failed: \S", missing[part]):
         bad.append(f"{part} lacks the clone failure: {missing[part]}")
+    elif part == "sandbox" and part in missing and \
+            not re.match(r"seccomp\(SECCOMP_SET_MODE_FILTER, TSYNC\) failed: \S", missing[part]):
+        bad.append(f"sandbox lacks the seccomp failure: {missing[part]}")
     elif part in missing and not missing[part]:
         bad.append(f"{part} lacks a reason")
-for part in ("sandbox", "rlimits"):
+for part in ("rlimits",):
     if part not in active:
         bad.append(f"{part} (needs no namespace) is not active")
 if bad:
