@@ -10,7 +10,8 @@
  *    strand over, while a live one keeps its lease renewed;
  *  - loam_engine_wake makes idle workers take new work at once, not at
  *    their next poll.
- * Children are forked before any engine thread exists in the parent.
+ * Children are forked before any engine thread exists in the parent, with
+ * the parent's connection closed across the fork (fork_clean).
  */
 #include <errno.h>
 #include <poll.h>
@@ -222,12 +223,46 @@ static void __attribute__((noreturn)) child_wake(const char *url)
 	_exit(done ? 0 : 1);
 }
 
+/* The child's exit status (128 + signal when killed); a child still there
+ * after the guard is SIGKILLed and reported, so that a hang fails the case
+ * it is in instead of the whole test at CTest's timeout. */
 static int wait_exit(pid_t pid)
 {
 	int st = 0;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
+	for (int64_t until = loam_db_now_ms() + HANG_GUARD_MS;;) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid)
+			break;
+		if (r < 0 && errno != EINTR)
+			return -1;
+		if (loam_db_now_ms() > until) {
+			fprintf(stderr, "  child %d still running after %d s: killed\n", (int)pid,
+				HANG_GUARD_MS / 1000);
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			return -1;
+		}
+		usleep(20 * 1000);
+	}
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* fork() with the parent's connection closed across it and opened again
+ * in the parent: SQLite's file and WAL lock state must not be carried into
+ * a child that opens the same database (sqlite.org/howtocorrupt.html 2.6). */
+static pid_t fork_clean(struct loam_db **db, const char *url)
+{
+	loam_db_close(*db);
+	*db = NULL;
+	pid_t pid = fork();
+	if (pid != 0) {
+		cleanup_err loam_err err = NULL;
+		if (loam_db_open(url, db, &err) < 0) {
+			fprintf(stderr, "reopen %s: %s\n", url, loam_err_msg(err));
+			abort();
+		}
+	}
+	return pid;
 }
 
 /* Waits for the child's "I am blocked" byte. */
@@ -263,7 +298,7 @@ static void crash_at(const char *label, const char *point)
 	int fds[2];
 	if (pipe(fds) < 0)
 		abort();
-	pid_t pid = fork();
+	pid_t pid = fork_clean(&db, url);
 	if (pid == 0) {
 		close(fds[0]);
 		block_label = label, block_point = point, block_fd = fds[1];
@@ -276,7 +311,7 @@ static void crash_at(const char *label, const char *point)
 	CHECK_INT(wait_exit(pid), 128 + SIGKILL);
 	CHECK_INT(t_int(db, "SELECT done FROM strand WHERE id = ?", id), 0);
 
-	pid = fork();
+	pid = fork_clean(&db, url);
 	if (pid == 0)
 		child_run_until_done(url, "survivor", 300);
 	CHECK_INT(wait_exit(pid), 0);
@@ -311,10 +346,10 @@ static void test_two_dispatchers(void)
 	for (int i = 0; i < STRANDS; i++)
 		if (loam_strand_create(db, "t_steps", NULL, NULL, NULL, NULL, &err) < 0)
 			abort();
-	pid_t a = fork();
+	pid_t a = fork_clean(&db, url);
 	if (a == 0)
 		child_engine(url, "pA", 2, 5000);
-	pid_t b = fork();
+	pid_t b = fork_clean(&db, url);
 	if (b == 0)
 		child_engine(url, "pB", 2, 5000);
 	CHECK(wait_all_done(db));
@@ -348,7 +383,7 @@ static void test_lease_expiry_hands_over(void)
 	int fds[2];
 	if (pipe(fds) < 0)
 		abort();
-	pid_t a = fork();
+	pid_t a = fork_clean(&db, url);
 	if (a == 0) {
 		close(fds[0]);
 		block_label = "s1", block_point = "before", block_fd = fds[1];
@@ -358,15 +393,18 @@ static void test_lease_expiry_hands_over(void)
 	close(fds[1]);
 	CHECK(wait_blocked(fds[0]));
 	close(fds[0]);
-	pid_t b = fork();
+	pid_t b = fork_clean(&db, url);
 	if (b == 0)
 		child_engine(url, "pB", 1, 1000);
 	/* B is live (it runs another strand to the end) yet leaves A's alone:
 	 * A's renewer keeps extending the lease of the label still running. */
 	if (loam_strand_create(db, "t_steps", NULL, NULL, NULL, other_id, &err) < 0)
 		abort();
-	while (t_int(db, "SELECT done FROM strand WHERE id = ?", other_id) != 1)
-		usleep(50 * 1000);
+	bool other_done = false;
+	for (int64_t until = loam_db_now_ms() + HANG_GUARD_MS;
+	     !other_done && loam_db_now_ms() < until; usleep(50 * 1000))
+		other_done = t_int(db, "SELECT done FROM strand WHERE id = ?", other_id) == 1;
+	CHECK(other_done);
 	usleep(1500 * 1000); /* longer than a lease: only renewal keeps it */
 	cleanup_free char *holder =
 	    t_text(db, "SELECT lease_owner FROM strand WHERE id = ?", stuck_id);
@@ -389,7 +427,7 @@ static void test_wake_runs_new_work_at_once(void)
 {
 	cleanup_free char *url = NULL;
 	struct loam_db *db = fresh("wake", &url);
-	pid_t pid = fork();
+	pid_t pid = fork_clean(&db, url);
 	if (pid == 0)
 		child_wake(url);
 	CHECK_INT(wait_exit(pid), 0);
