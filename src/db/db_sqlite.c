@@ -25,10 +25,13 @@
 #include <time.h>
 
 #include "lib/cleanup.h"
+#include "lib/clock.h"
 #include "lib/fs.h"
 #include "lib/xalloc.h"
 
 #define BUSY_TIMEOUT_MS 5000
+#define WAL_TRIES	50
+#define WAL_RETRY_MS	100
 #define CACHE_SLOTS	512
 #define CHECKPOINT_MS	100
 
@@ -401,6 +404,25 @@ static int open_file(const char *path, struct sqlite_db *s, loam_err *err)
 	return 0;
 }
 
+/* Connections opening a new file at once all turn it to WAL; SQLite
+ * answers one of them "database is locked" at once, without its busy
+ * handler, where waiting could deadlock: that one tries again. */
+static int set_wal(struct loam_db *db, loam_err *err)
+{
+	for (int tries = 1;; tries++) {
+		db->retryable = false;
+		if (sq_script(db,
+			      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+			      "PRAGMA foreign_keys=ON;",
+			      err) == 0)
+			return 0;
+		if (!db->retryable || tries == WAL_TRIES)
+			return -1;
+		loam_err_free(err);
+		loam_sleep_ms(WAL_RETRY_MS);
+	}
+}
+
 int loam_db_sqlite_open(const char *path, struct loam_db *db, loam_err *err)
 {
 	if (!*path)
@@ -417,10 +439,7 @@ int loam_db_sqlite_open(const char *path, struct loam_db *db, loam_err *err)
 	db->backend = LOAM_DB_SQLITE;
 	db->ops = &sqlite_ops;
 	db->impl = s;
-	if (sq_script(db,
-		      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-		      "PRAGMA foreign_keys=ON;",
-		      err) < 0) {
+	if (set_wal(db, err) < 0) {
 		sq_close(db);
 		return loam_err_wrap(err, "open database %s", path);
 	}
