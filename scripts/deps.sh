@@ -23,7 +23,7 @@ vm_pkgs=(qemu-system-x86 qemu-system-arm ovmf qemu-efi-aarch64 qemu-utils
 	mmdebstrap arch-test qemu-user-static binfmt-support fdisk e2fsprogs python3 openssl)
 test_pkgs=(openssh-server openssh-client
 	postgresql util-linux procps iproute2 python3 sqlite3 valgrind openssl
-	clang-format clang-tidy cppcheck shellcheck
+	clang-format clang-tidy cppcheck shellcheck file
 	chromium chromium-driver python3-selenium prometheus python3-jsonschema python3-yaml
 	"${vm_pkgs[@]}")
 
