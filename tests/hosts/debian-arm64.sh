@@ -30,7 +30,7 @@ _lh_start_arm64_debian() {
 
 _lh_start_arm64_debian_locked() {
 	local d=$1 tree=$2 base r
-	_lh_reap_debian_orphans "$d"
+	_lh_reap_orphans "$d" arm64d arm64_debian _lh_remove_debian_base
 	if [[ -s $d/arm64_debian/base ]]; then
 		base=$(<"$d/arm64_debian/base")
 	else
@@ -75,19 +75,3 @@ _lh_remove_debian_base() { # base
 	rm -f "$base.owner"
 }
 
-# Overlays whose test dir is gone (a run killed before stop), as
-# _lh_reap_orphans does for the busybox chroots.
-_lh_reap_debian_orphans() { # the DIR being started
-	local o base owner
-	for o in "$LOAM_HOSTS_CHROOT_BASE"/arm64d.*.owner; do
-		[[ -f $o ]] || continue
-		base=${o%.owner}
-		owner=$(<"$o")
-		[[ $owner == "$1" ]] && continue
-		[[ -d $owner ]] && _lh_is_ours arm64_debian "$owner" && continue
-		[[ -n $(find "$o" -mmin +1 2>/dev/null) ]] || continue
-		_lh_log "removing the orphaned arm64-debian host $base (of $owner)"
-		_lh_remove_debian_base "$base"
-	done
-	return 0
-}

@@ -324,20 +324,21 @@ _lh_remove_root() { # root
 	rm -f "$r.owner"
 }
 
-# Chroots whose test dir is gone were left by a run that never called
-# stop (killed with its dir removed); unmount and remove them.
-_lh_reap_orphans() { # the DIR being started, whose chroot is not an orphan
+# Chroots (PREFIX arm64, KIND arm64; or arm64d, arm64_debian) whose test
+# dir is gone were left by a run that never called stop (killed with its
+# dir removed); REMOVE unmounts and removes each.
+_lh_reap_orphans() { # DIR being started (not an orphan), PREFIX, KIND, REMOVE
 	local o r owner
-	for o in "$LOAM_HOSTS_CHROOT_BASE"/arm64.*.owner; do
+	for o in "$LOAM_HOSTS_CHROOT_BASE/$2".*.owner; do
 		[[ -f $o ]] || continue
 		r=${o%.owner}
 		owner=$(<"$o")
 		[[ $owner == "$1" ]] && continue
-		[[ -d $owner ]] && _lh_is_ours arm64 "$owner" && continue
+		[[ -d $owner ]] && _lh_is_ours "$3" "$owner" && continue
 		# A minute's grace: never race a start that is still setting up.
 		[[ -n $(find "$o" -mmin +1 2>/dev/null) ]] || continue
-		_lh_log "removing the orphaned chroot $r (of $owner)"
-		_lh_remove_root "$r"
+		_lh_log "removing the orphaned $3 host $r (of $owner)"
+		"$4" "$r"
 	done
 	return 0
 }
@@ -363,7 +364,7 @@ _lh_start_arm64() {
 
 _lh_start_arm64_locked() {
 	local d=$1 r
-	_lh_reap_orphans "$d"
+	_lh_reap_orphans "$d" arm64 arm64 _lh_remove_root
 	if [[ -s $d/arm64/root_path ]]; then
 		r=$(<"$d/arm64/root_path")
 	else
