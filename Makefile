@@ -10,7 +10,7 @@
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps check demo demo-clean fuzz artifacts torture format lint clean
+.PHONY: all deps check demo demo-clean demo-fleet demo-fleet-clean fuzz artifacts torture format lint clean
 
 all: deps
 	@scripts/build.sh release
@@ -39,6 +39,13 @@ demo: all
 
 demo-clean:
 	@scripts/demo.sh clean
+
+# Two hosts: this machine (x64) and the arm64 Debian test host over SSH.
+demo-fleet: all
+	@scripts/demo-fleet.sh
+
+demo-fleet-clean:
+	@scripts/demo-fleet.sh clean
 
 torture: all
 	@scripts/deps.sh test

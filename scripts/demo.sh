@@ -15,11 +15,9 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=$ROOT/build/bin
-if [[ $(id -u) -eq 0 ]]; then
-	STATE=/var/lib/loam
-else
-	STATE=${XDG_STATE_HOME:-$HOME/.local/state}/loam
-fi
+# shellcheck source=scripts/demo-lib.sh
+source "$ROOT/scripts/demo-lib.sh"
+STATE=$(demo_state_dir loam)
 export LOAM_URL=http://127.0.0.1:7070
 export LOAM_STATE_DIR=$STATE
 PIDFILE=$STATE/loamd.pid
@@ -30,61 +28,12 @@ BOOT_TIMEOUT_S=${LOAM_DEMO_TIMEOUT_S:-1800}
 IMAGE=debian-12
 KEY=""
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-die() {
-	echo "demo: $*" >&2
-	[[ -f $LOG ]] && { echo "demo: last lines of $LOG:" >&2; tail -n 20 "$LOG" >&2; }
-	exit 1
-}
-loam() { "$BIN/loam" "$@"; }
-
-loamd_running() {
-	[[ -f $PIDFILE ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null
-}
-
-start_loamd() {
-	if loamd_running; then
-		echo "loamd already runs (pid $(cat "$PIDFILE"))"
-	else
-		mkdir -p "$STATE"
-		# 0711: the VM users' QEMU runs from the artifacts installed under
-		# it and must pass through; nobody else may list it (the token and
-		# the database are loamd's own 0600 files).
-		chmod 711 "$STATE"
-		# setsid: loamd outlives this script and make's process group.
-		setsid "$BIN/loamd" --artifact-store "$ROOT/build/artifacts/store" >>"$LOG" 2>&1 </dev/null &
-		echo $! >"$PIDFILE"
-		echo "loamd started (pid $!, state dir $STATE, log $LOG)"
-	fi
-	for _ in $(seq 100); do
-		loam host ls >/dev/null 2>&1 && return 0
-		loamd_running || die "loamd exited"
-		sleep 0.2
-	done
-	die "loamd does not answer on $LOAM_URL"
-}
-
 # True once the host is accepting with the image installed for both arches.
 host_ready() {
 	loam host show local --json 2>/dev/null | jq -e --arg i "$IMAGE" '
 		.state == "accepting" and
 		([.artifacts[] | select(.component == "image" and .name == $i and .state == "installed")
 		  | .arch] | (index("x64") != null and index("arm64") != null))' >/dev/null
-}
-
-# The user's public key, or one the demo makes (and demo-clean removes).
-pick_key() {
-	local k
-	for k in id_ed25519 id_ecdsa id_rsa; do
-		if [[ -f $HOME/.ssh/$k.pub ]]; then
-			KEY=$HOME/.ssh/$k
-			echo "  logging in with your key $KEY.pub"
-			return
-		fi
-	done
-	KEY=$STATE/demo-key
-	[[ -f $KEY.pub ]] || ssh-keygen -q -t ed25519 -N '' -C loam-demo -f "$KEY"
-	echo "  you have no key in ~/.ssh: made $KEY for the demo"
 }
 
 cloudify_local() {
@@ -111,25 +60,6 @@ create_vms() {
 		curl -sf -H "Authorization: Bearer $(cat "$STATE/token")" -H 'Content-Type: application/json' \
 			-d "$body" "$LOAM_URL/v1/vms" >/dev/null || die "creating $vm failed"
 	done
-}
-
-wait_running() {
-	local t0=$SECONDS
-	while :; do
-		local line="" all=1
-		for vm in "${VMS[@]}"; do
-			local st
-			st=$(loam vm show "$vm" --json | jq -r .state)
-			line+="$vm: $st   "
-			[[ $st == running ]] || all=0
-			[[ $st == failed ]] && { loam vm show "$vm"; die "$vm failed"; }
-		done
-		printf '\r  [%3ds] %s' $((SECONDS - t0)) "$line"
-		((all)) && break
-		((SECONDS - t0 < BOOT_TIMEOUT_S)) || die "the VMs did not come up in ${BOOT_TIMEOUT_S}s"
-		sleep 1
-	done
-	echo
 }
 
 report() {
@@ -174,39 +104,14 @@ demo() {
 	say "artifact store (cached)"
 	"$ROOT/scripts/build-artifacts.sh"
 	say "loamd"
-	start_loamd
+	start_loamd --listen 127.0.0.1:7070
 	say "cloudify this machine (arm64 emulated, TCG allowed, CPU overcommit 2)"
 	cloudify_local
 	say "two standard-2 $IMAGE VMs: x64 (OVMF) and arm64 (AAVMF), both under TCG"
 	pick_key
 	create_vms
-	wait_running
+	wait_running "$BOOT_TIMEOUT_S"
 	report
-}
-
-# Waits until none of the demo's VMs is left (each strand purges its VM).
-wait_vms_gone() {
-	for _ in $(seq 300); do
-		local left=0
-		for vm in "${VMS[@]}"; do
-			loam vm show "$vm" --json >/dev/null 2>&1 && left=1
-		done
-		((left)) || return 0
-		sleep 1
-	done
-	echo "demo-clean: VMs still present after 300 s" >&2
-}
-
-# Whatever is left of VMs on this machine (loamd gone or stuck): purge by
-# hand with the agent, which removes the process, the dir and the user.
-purge_leftovers() {
-	local agent
-	agent=$(ls "$STATE"/host/agent/*/loam-host 2>/dev/null | head -n1 || true)
-	[[ -n $agent && -d $STATE/host/vms ]] || return 0
-	for d in "$STATE"/host/vms/*/; do
-		[[ -d $d ]] || continue
-		"$agent" vm-purge "$(basename "$d")" --state-dir "$STATE/host" >/dev/null || true
-	done
 }
 
 clean() {
@@ -216,11 +121,7 @@ clean() {
 		done
 		wait_vms_gone
 		loam host rm local >/dev/null 2>&1 || true
-		local pid
-		pid=$(cat "$PIDFILE")
-		kill "$pid" 2>/dev/null || true
-		for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+		stop_loamd
 	fi
 	purge_leftovers
 	rm -rf "$STATE"
