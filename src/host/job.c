@@ -445,8 +445,9 @@ static long session_of(const struct job_paths *p)
 	return text && sscanf(text, "%ld %ld", &pid, &sid) == 2 && sid > 1 ? sid : 0;
 }
 
-static bool live_in_session(pid_t pid, long sid)
+static bool live_in_session(pid_t pid, const void *arg)
 {
+	long sid = *(const long *)arg;
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	size_t len = 0;
@@ -467,7 +468,7 @@ int job_cancel(const struct job_paths *p, bool *existed, loam_err *err)
 	read_state(p, &st);
 	*existed = st.state != JOB_ABSENT;
 	long sid = st.state == JOB_RUNNING ? session_of(p) : 0;
-	if (sid && vm_kill_until_gone(live_in_session, sid, "the job's processes", err) < 0)
+	if (sid && vm_kill_until_gone(live_in_session, &sid, "the job's processes", err) < 0)
 		return -1;
 	return vm_remove_tree(p->dir, err);
 }

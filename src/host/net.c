@@ -87,6 +87,26 @@ int vm_net_load_vm(const char *vms_dir, const char *id, struct vm_net *n, loam_e
 	return vm_net_load(state_dir, id, n, err);
 }
 
+pid_t vm_net_dnsmasq_of(const char *vms_dir, const char *id)
+{
+	char state_dir[VM_NET_PATH_MAX], exe[64], prog[VM_NET_PATH_MAX];
+	struct net_paths p;
+	loam_err err = NULL;
+	vm_net_state_dir_of(vms_dir, state_dir);
+	if (net_paths_init(state_dir, id, &p, &err) < 0) {
+		loam_err_free(&err);
+		return 0;
+	}
+	pid_t pid = net_dnsmasq_pid(&p);
+	snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)pid);
+	ssize_t len = pid ? readlink(exe, prog, sizeof(prog) - 1) : -1;
+	if (len <= 0)
+		return 0;
+	prog[len] = '\0';
+	const char *base = strrchr(prog, '/');
+	return base && strcmp(base + 1, "dnsmasq") == 0 ? pid : 0;
+}
+
 int vm_net_enter(const struct vm_net *n, loam_err *err)
 {
 	char path[VM_NET_PATH_MAX];

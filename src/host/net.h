@@ -93,6 +93,12 @@ void vm_net_state_dir_of(const char *vms_dir, char out[VM_NET_PATH_MAX]);
 /* The saved network of the VM whose D/vms is vms_dir: 1, 0 (none), -1. */
 int vm_net_load_vm(const char *vms_dir, const char *id, struct vm_net *n, loam_err *err);
 
+/* The VM's own dnsmasq (the VM's D/vms is vms_dir), or 0: the pid its pid
+ * file names (in root's D/net/<id>/, out of the VM user's reach), running
+ * a program named dnsmasq with this VM's config. It runs as the VM's user, and
+ * vm-start spares it when it ends the user's leftover processes. */
+pid_t vm_net_dnsmasq_of(const char *vms_dir, const char *id);
+
 /* setns() of the calling process into the VM's namespace. */
 int vm_net_enter(const struct vm_net *n, loam_err *err);
 /* -netdev tap,... -device virtio-net-pci,... for the tap in the namespace:

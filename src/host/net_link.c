@@ -88,55 +88,34 @@ int net_ns_return(int back_fd, loam_err *err)
 }
 
 /* `ip netns add`, after removing a file left by a creation that crashed
- * before its mount. */
-static int make_ns(const struct vm_net *n, loam_err *err)
+ * before its mount; *made tells whether it is new (and so empty). */
+static int make_ns(const struct vm_net *n, bool *made, loam_err *err)
 {
+	*made = false;
 	if (net_ns_exists(n->netns))
 		return 0;
 	char path[VM_NET_PATH_MAX];
 	ns_path(n->netns, path);
 	unlink(path);
 	const char *argv[] = {"ip", "netns", "add", n->netns, NULL};
-	return net_run(argv, NULL, false, err);
-}
-
-static int make_veth(const struct vm_net *n, loam_err *err)
-{
-	if (if_nametoindex(n->veth) != 0)
-		return 0;
-	const char *argv[] = {"ip",   "link", "add",	   n->veth, "type",   "veth",
-			      "peer", "name", NET_VETH_NS, "netns", n->netns, NULL};
-	return net_run(argv, NULL, false, err);
+	*made = net_run(argv, NULL, false, err) == 0;
+	return *made ? 0 : -1;
 }
 
 /* In the namespace: the tap, owned by the VM's user, with vnet_hdr, and
- * multiqueue for more than one queue (QEMU must ask for the same). */
-static int make_tap(const struct vm_net *n, uid_t uid, gid_t gid, loam_err *err)
+ * multiqueue for more than one queue (QEMU must ask for the same); a
+ * line of ns_side's batch when it is not there yet. */
+static void add_tap(char *b, const struct vm_net *n, uid_t uid, gid_t gid)
 {
 	if (if_nametoindex(NET_TAP) != 0)
-		return 0;
-	char user[16], group[16];
-	snprintf(user, sizeof(user), "%u", (unsigned)uid);
-	snprintf(group, sizeof(group), "%u", (unsigned)gid);
-	const char *argv[] = {"ip",
-			      "tuntap",
-			      "add",
-			      "dev",
-			      NET_TAP,
-			      "mode",
-			      "tap",
-			      "user",
-			      user,
-			      "group",
-			      group,
-			      "vnet_hdr",
-			      n->queues > 1 ? "multi_queue" : NULL,
-			      NULL};
-	return net_run(argv, NULL, false, err);
+		return;
+	net_appendf(b, BATCH_MAX, "tuntap add dev %s mode tap user %u group %u vnet_hdr%s\n",
+		    NET_TAP, (unsigned)uid, (unsigned)gid, n->queues > 1 ? " multi_queue" : "");
 }
 
-/* The host's end: its link addresses, and the routes to the guest's
- * address and /64 through the namespace. */
+/* The host's end: the veth pair (its peer made in the namespace) when it
+ * is not there yet, its link addresses, and the routes to the guest's
+ * address and /64 through the namespace. One ip run: each is a spawn. */
 static int host_side(const struct vm_net *n, loam_err *err)
 {
 	char v4[LOAM_INET_STRLEN], v6[LOAM_CIDR_STRLEN], host6[LOAM_INET_STRLEN];
@@ -148,6 +127,9 @@ static int host_side(const struct vm_net *n, loam_err *err)
 	loam_inet4_format(n->ipv4, v4);
 	loam_net6_format(&n->prefix, v6);
 	cleanup_free char *b = xcalloc(1, BATCH_MAX);
+	if (if_nametoindex(n->veth) == 0)
+		net_appendf(b, BATCH_MAX, "link add %s type veth peer name %s netns %s\n", n->veth,
+			    NET_VETH_NS, n->netns);
 	net_appendf(b, BATCH_MAX, "link set dev %s addrgenmode none\n", n->veth);
 	net_appendf(b, BATCH_MAX, "addr replace %s/32 dev %s\n", NET_HOST4, n->veth);
 	net_appendf(b, BATCH_MAX, "addr replace %s/64 dev %s nodad\n", NET_HOST6_LL, n->veth);
@@ -164,7 +146,7 @@ static int host_side(const struct vm_net *n, loam_err *err)
 /* Inside the namespace: the tap's gateway addresses (the pool's network
  * address, without its route, only gives dnsmasq a DHCP context for the
  * guest's /32), the veth's, and the routes to the guest and the host. */
-static int ns_side(const struct vm_net *n, loam_err *err)
+static int ns_side(const struct vm_net *n, uid_t uid, gid_t gid, loam_err *err)
 {
 	char v4[LOAM_INET_STRLEN], pool[LOAM_CIDR_STRLEN], gw6[LOAM_INET_STRLEN];
 	char host6[LOAM_INET_STRLEN];
@@ -178,6 +160,7 @@ static int ns_side(const struct vm_net *n, loam_err *err)
 	loam_net6_host(&subnet0, 1, a);
 	loam_inet6_format(a, host6);
 	cleanup_free char *b = xcalloc(1, BATCH_MAX);
+	add_tap(b, n, uid, gid);
 	net_appendf(b, BATCH_MAX, "link set dev lo up\n");
 	for (int i = 0; i < 2; i++) {
 		const char *dev = i ? NET_TAP : NET_VETH_NS;
@@ -205,8 +188,9 @@ static int write_sysctl(const char *path, const char *value, loam_err *err)
 }
 
 /* With egress, a default route to the host; without, none: the guest's
- * packets to anywhere else have nowhere to go. In the namespace. */
-static int egress_routes(const struct vm_net *n, loam_err *err)
+ * packets to anywhere else have nowhere to go. In the namespace; a new
+ * one has no default route to delete. */
+static int egress_routes(const struct vm_net *n, bool new_ns, loam_err *err)
 {
 	if (n->egress) {
 		const char *b =
@@ -215,33 +199,34 @@ static int egress_routes(const struct vm_net *n, loam_err *err)
 		const char *argv[] = {"ip", "-batch", "-", NULL};
 		return net_run(argv, b, false, err);
 	}
+	if (new_ns)
+		return 0;
 	const char *del4[] = {"ip", "route", "del", "default", NULL};
 	const char *del6[] = {"ip", "-6", "route", "del", "default", NULL};
 	return net_run(del4, NULL, true, err) < 0 || net_run(del6, NULL, true, err) < 0 ? -1 : 0;
 }
 
-static int inside(const struct vm_net *n, uid_t uid, gid_t gid, loam_err *err)
+static int inside(const struct vm_net *n, uid_t uid, gid_t gid, bool new_ns, loam_err *err)
 {
-	if (make_tap(n, uid, gid, err) < 0 || ns_side(n, err) < 0 ||
+	if (ns_side(n, uid, gid, err) < 0 ||
 	    write_sysctl("/proc/sys/net/ipv4/ip_forward", "1", err) < 0 ||
 	    write_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1", err) < 0)
 		return -1;
-	return egress_routes(n, err);
+	return egress_routes(n, new_ns, err);
 }
 
 int net_links_setup(const struct vm_net *n, uid_t uid, gid_t gid, loam_err *err)
 {
-	if (make_ns(n, err) < 0 || make_veth(n, err) < 0)
+	bool new_ns = false;
+	if (make_ns(n, &new_ns, err) < 0 || host_side(n, err) < 0)
 		return loam_err_wrap(err, "network of VM %s", n->id);
 	int back = -1;
 	if (net_ns_switch(n->netns, &back, err) < 0)
 		return -1;
-	int rc = inside(n, uid, gid, err);
+	int rc = inside(n, uid, gid, new_ns, err);
 	if (net_ns_return(back, rc < 0 ? NULL : err) < 0 && rc == 0)
 		rc = -1;
-	if (rc < 0 || host_side(n, err) < 0)
-		return loam_err_wrap(err, "network of VM %s", n->id);
-	return 0;
+	return rc < 0 ? loam_err_wrap(err, "network of VM %s", n->id) : 0;
 }
 
 int net_links_egress(const struct vm_net *n, loam_err *err)
@@ -249,7 +234,7 @@ int net_links_egress(const struct vm_net *n, loam_err *err)
 	int back = -1;
 	if (net_ns_switch(n->netns, &back, err) < 0)
 		return -1;
-	int rc = egress_routes(n, err);
+	int rc = egress_routes(n, false, err);
 	if (net_ns_return(back, rc < 0 ? NULL : err) < 0)
 		return -1;
 	return rc;

@@ -262,11 +262,22 @@ int net_egress_host(const char *state_dir, const struct vm_net *n, loam_err *err
 	if (egress_table(state_dir, table, err) < 0 ||
 	    net_paths_init(state_dir, n->id, &p, err) < 0)
 		return -1;
+	/* Made before the table is loaded and removed once it is deleted: no
+	 * marker, no table, and a VM without egress spares an nft run. (An
+	 * agent before the marker left only D/net/forwarding with a table.) */
+	char marker[VM_NET_PATH_MAX + 16], saved[VM_NET_PATH_MAX + 16];
+	snprintf(marker, sizeof(marker), "%s/egress-table", p.root);
+	snprintf(saved, sizeof(saved), "%s/forwarding", p.root);
 	if (!n->egress) {
+		if (access(marker, F_OK) < 0 && access(saved, F_OK) < 0)
+			return 0;
 		char del[64];
 		snprintf(del, sizeof(del), "delete table inet %s\n", table);
 		const char *argv[] = {"nft", "-f", "-", NULL};
-		return net_run(argv, del, true, err) < 0 ? -1 : host_forwarding(p.root, false, err);
+		if (net_run(argv, del, true, err) < 0 || host_forwarding(p.root, false, err) < 0)
+			return -1;
+		unlink(marker);
+		return 0;
 	}
 	net_uplink(uplink);
 	if (!*uplink)
@@ -275,7 +286,7 @@ int net_egress_host(const char *state_dir, const struct vm_net *n, loam_err *err
 				 "through");
 	cleanup_free char *text = net_egress_text(n, uplink, table);
 	const char *argv[] = {"nft", "-f", "-", NULL};
-	if (net_run(argv, text, false, err) < 0)
+	if (net_write_file(marker, table, err) < 0 || net_run(argv, text, false, err) < 0)
 		return loam_err_wrap(err, "load the host's egress table");
 	return host_forwarding(p.root, true, err);
 }

@@ -112,10 +112,11 @@ static int lock_vm_dir(const struct vm_paths *p, loam_err *err)
 }
 
 /* Stops the storage daemon through its root supervisor (which this leaves
- * alone: it is root's), then ends every process of the VM's user, not only
- * QEMU (whatever a compromised QEMU, daemon or guest left behind), then
- * removes the VM's cgroup. After QEMU, which may flush to the daemon. */
-static int end_vm_processes(const struct vm_paths *p, loam_err *err)
+ * alone: it is root's), then ends every process of the VM's user but
+ * `spared`, not only QEMU (whatever a compromised QEMU, daemon or guest
+ * left behind), then removes the VM's cgroup. After QEMU, which may flush
+ * to the daemon. */
+static int end_vm_processes(const struct vm_paths *p, pid_t spared, loam_err *err)
 {
 	uid_t uid;
 	gid_t gid;
@@ -123,7 +124,7 @@ static int end_vm_processes(const struct vm_paths *p, loam_err *err)
 	char cgroup[96];
 	vm_cgroup_name(p, cgroup, sizeof(cgroup));
 	if (vm_storage_stop(p, err) < 0 || vm_user_lookup(p->user, &uid, &gid, &found, err) < 0 ||
-	    (found && vm_kill_user_processes(uid, err) < 0))
+	    (found && vm_kill_user_processes(uid, spared, err) < 0))
 		return -1;
 	return jail_cgroup_remove(cgroup, err);
 }
@@ -178,8 +179,11 @@ int loam_host_verb_vm_start(int argc, char **argv)
 	double jail_ms = 0;
 	int rc = lock < 0 ? -1 : 0;
 	if (rc == 0 && !pid) {
-		rc = end_vm_processes(&p, &err) < 0 ? -1
-						    : vm_launch(&p, &spec, &pid, &jail_ms, &err);
+		/* The VM's dnsmasq (its user's too) stays: vm-prep started it
+		 * just before, and making it again costs a boot ~100 ms. */
+		rc = end_vm_processes(&p, vm_net_dnsmasq_of(p.vms, p.id), &err) < 0
+			 ? -1
+			 : vm_launch(&p, &spec, &pid, &jail_ms, &err);
 		started = rc == 0;
 	}
 	vm_spec_free(&spec);
@@ -338,7 +342,7 @@ int loam_host_verb_vm_stop(int argc, char **argv)
 	/* The storage daemon stops after QEMU, which may flush to it. */
 	const char *how = stop_qemu(&p, a.timeout_s * 1000, &err);
 	if (!err && lock >= 0)
-		end_vm_processes(&p, &err);
+		end_vm_processes(&p, 0, &err);
 	if (err)
 		return loam_host_report(LOAM_VERB_VM_STOP, &err);
 	return print_json(json_pack("{s:s,s:b,s:o}", LOAM_KEY_ID, p.id, LOAM_KEY_WAS_RUNNING,
@@ -358,7 +362,7 @@ static int purge(const struct vm_paths *p, long powerdown_ms, bool *existed, loa
 	if (vm_user_lookup(p->user, &uid, &gid, &user_found, err) < 0)
 		return -1;
 	*existed = *existed || user_found;
-	if (end_vm_processes(p, err) < 0)
+	if (end_vm_processes(p, 0, err) < 0)
 		return -1;
 	char state_dir[VM_NET_PATH_MAX];
 	vm_net_state_dir_of(p->vms, state_dir);

@@ -102,11 +102,12 @@ int vm_tool(const char *name, char out[PATH_MAX], loam_err *err);
  * command line carries this VM's pid file. */
 pid_t vm_running_pid(const struct vm_paths *p);
 bool vm_pid_alive(pid_t pid);
-/* SIGKILLs every process of uid until none is left (or fails). */
-int vm_kill_user_processes(uid_t uid, loam_err *err);
+/* SIGKILLs every process of uid but `spared` (0: none) until none is
+ * left (or fails). */
+int vm_kill_user_processes(uid_t uid, pid_t spared, loam_err *err);
 /* SIGKILLs the live processes match(pid, arg) picks until none is left;
  * `what` names them in the error. */
-int vm_kill_until_gone(bool (*match)(pid_t pid, long arg), long arg, const char *what,
+int vm_kill_until_gone(bool (*match)(pid_t pid, const void *arg), const void *arg, const char *what,
 		       loam_err *err);
 /* DIR/FILE into out, failing when it does not fit. */
 int vm_path_join(char out[VM_PATH_MAX], const char *dir, const char *file, loam_err *err);

@@ -247,7 +247,7 @@ pid_t vm_running_pid(const struct vm_paths *p)
 }
 
 /* SIGKILLs the live processes match picks, once; returns how many. */
-static int kill_round(bool (*match)(pid_t pid, long arg), long arg)
+static int kill_round(bool (*match)(pid_t pid, const void *arg), const void *arg)
 {
 	cleanup_dir DIR *d = opendir("/proc");
 	int n = 0;
@@ -262,29 +262,39 @@ static int kill_round(bool (*match)(pid_t pid, long arg), long arg)
 	return n;
 }
 
-int vm_kill_until_gone(bool (*match)(pid_t pid, long arg), long arg, const char *what,
+/* Rounds 5 ms apart (a SIGKILLed process is gone within a few ms), 5 s in
+ * all. */
+int vm_kill_until_gone(bool (*match)(pid_t pid, const void *arg), const void *arg, const char *what,
 		       loam_err *err)
 {
-	for (int round = 0; round < 100; round++) {
+	for (int round = 0; round < 1000; round++) {
 		if (kill_round(match, arg) == 0)
 			return 0;
-		loam_sleep_ms(50);
+		loam_sleep_ms(5);
 	}
 	return loam_fail(err, LOAM_E_IO, "%s survive SIGKILL", what);
 }
 
-static bool live_of_uid(pid_t pid, long uid)
+struct uid_but {
+	uid_t uid;
+	pid_t spared;
+};
+
+static bool live_of_uid_but(pid_t pid, const void *arg)
 {
+	const struct uid_but *u = arg;
 	char state;
 	long owner;
-	return read_status(pid, &state, &owner) && owner == uid && state != 'Z' && state != 'X';
+	return pid != u->spared && read_status(pid, &state, &owner) && owner == (long)u->uid &&
+	       state != 'Z' && state != 'X';
 }
 
-int vm_kill_user_processes(uid_t uid, loam_err *err)
+int vm_kill_user_processes(uid_t uid, pid_t spared, loam_err *err)
 {
 	if (uid == 0)
 		return loam_fail(err, LOAM_E_INTERNAL, "refusing to kill the processes of root");
 	char what[64];
 	snprintf(what, sizeof(what), "processes of uid %u", (unsigned)uid);
-	return vm_kill_until_gone(live_of_uid, (long)uid, what, err);
+	struct uid_but u = {.uid = uid, .spared = spared};
+	return vm_kill_until_gone(live_of_uid_but, &u, what, err);
 }

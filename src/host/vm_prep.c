@@ -12,9 +12,11 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "host/net.h"
@@ -235,17 +237,34 @@ static int copy_vars(const struct vm_paths *p, const struct vm_spec *s, loam_err
 	return place(tmp, p->vars, err);
 }
 
-static int add_seed_file(const struct vm_paths *p, const char *img, const char *name,
-			 const char *text, loam_err *err)
+/* The seed's files, by their NoCloud names, in a folder of the VM's dir
+ * (root's; the VM's user may only pass through it), copied into the image
+ * by one mcopy. */
+static int copy_seed_files(const struct vm_paths *p, const struct vm_spec *s, const char *img,
+			   loam_err *err)
 {
-	char src[VM_PATH_MAX + 32], dst[64];
-	snprintf(src, sizeof(src), "%s/.seed-%s", p->dir, name);
-	snprintf(dst, sizeof(dst), "::%s", name);
-	if (loam_write_file_atomic(src, text, strlen(text), 0600, err) < 0)
-		return -1;
-	const char *args[] = {"-i", img, src, dst, NULL};
-	int rc = run_tool("mcopy", args, err);
-	unlink(src);
+	const char *names[] = {"meta-data", "user-data", "network-config"};
+	const char *texts[] = {s->meta_data, s->user_data, s->network_config};
+	char dir[VM_PATH_MAX + 16], src[3][VM_PATH_MAX + 32];
+	const char *args[8] = {"-i", img};
+	size_t argc = 2;
+	snprintf(dir, sizeof(dir), "%s/.seed", p->dir);
+	vm_remove_tree(dir, NULL);
+	if (mkdir(dir, 0700) < 0)
+		return loam_fail_errno(err, "mkdir %s", dir);
+	int rc = 0;
+	for (size_t i = 0; i < 3 && rc == 0; i++) {
+		if (!texts[i])
+			continue;
+		snprintf(src[i], sizeof(src[i]), "%s/%s", dir, names[i]);
+		rc = loam_write_file_atomic(src[i], texts[i], strlen(texts[i]), 0600, err);
+		args[argc++] = src[i];
+	}
+	args[argc++] = "::";
+	args[argc] = NULL;
+	if (rc == 0)
+		rc = run_tool("mcopy", args, err);
+	vm_remove_tree(dir, NULL);
 	return rc;
 }
 
@@ -259,11 +278,7 @@ static int make_seed(const struct vm_paths *p, const struct vm_spec *s, loam_err
 	tmp_name(tmp, sizeof(tmp), p->seed);
 	unlink(tmp);
 	const char *mkfs[] = {"-C", "-n", "CIDATA", tmp, SEED_KIB, NULL};
-	if (run_tool("mkfs.vfat", mkfs, err) < 0 ||
-	    add_seed_file(p, tmp, "meta-data", s->meta_data, err) < 0 ||
-	    add_seed_file(p, tmp, "user-data", s->user_data, err) < 0 ||
-	    (s->network_config &&
-	     add_seed_file(p, tmp, "network-config", s->network_config, err) < 0)) {
+	if (run_tool("mkfs.vfat", mkfs, err) < 0 || copy_seed_files(p, s, tmp, err) < 0) {
 		unlink(tmp);
 		return loam_err_wrap(err, "write the cloud-init seed");
 	}
@@ -308,14 +323,101 @@ static int prep_net(const struct vm_paths *p, const struct vm_spec *s, bool chec
 	return 0;
 }
 
+/* The network, made in a child while this process makes the files: both
+ * are mostly waiting on tools (ip, nft, dnsmasq; qemu-img, mkfs.vfat,
+ * mcopy) and touch nothing of each other's, so the prep takes the longer
+ * of the two rather than their sum. The child writes "<error kind>\n" and
+ * then the report (JSON) or the error's message on the pipe. */
+struct net_child {
+	pid_t pid;
+	int fd;
+};
+
+static int start_net(const struct vm_paths *p, const struct vm_spec *s, const struct owner *o,
+		     struct net_child *c, loam_err *err)
+{
+	json_t *spec_net = json_object_get(s->json, LOAM_KEY_NET);
+	if (!spec_net || json_is_null(spec_net))
+		return 0; /* c->pid stays -1: nothing to wait for */
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return loam_fail_errno(err, "pipe");
+	fflush(NULL);
+	c->pid = fork();
+	if (c->pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return loam_fail_errno(err, "fork");
+	}
+	if (c->pid == 0) {
+		close(fds[0]);
+		loam_err e = NULL;
+		json_t *net = NULL;
+		int rc = prep_net(p, s, false, o, &net, &e);
+		cleanup_free char *text = rc < 0 ? NULL : loam_json_dump(net ? net : json_null());
+		dprintf(fds[1], "%d\n%s", rc < 0 ? (int)loam_err_kind_of(e) : -1,
+			rc < 0 ? loam_err_msg(e) : text);
+		_exit(rc < 0 ? 1 : 0);
+	}
+	close(fds[1]);
+	c->fd = fds[0];
+	return 0;
+}
+
+/* The child's report (*net, NULL when the VM has none), or its error. */
+static int finish_net(struct net_child *c, json_t **net, loam_err *err)
+{
+	if (c->pid < 0)
+		return 0;
+	cleanup_free char *out = NULL;
+	size_t len = 0;
+	int rc = loam_read_fd(c->fd, "the network's report", 1 << 20, &out, &len, err);
+	close(c->fd);
+	int status = 0;
+	while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (rc < 0)
+		return -1;
+	char *body = out ? strchr(out, '\n') : NULL;
+	int kind = out ? atoi(out) : 0;
+	if (!body || (kind < 0) != (WIFEXITED(status) && WEXITSTATUS(status) == 0))
+		return loam_fail(err, LOAM_E_INTERNAL,
+				 "the network's child gave no report (status %d)", status);
+	if (kind >= 0)
+		return loam_fail(err, (enum loam_err_kind)kind, "%s", body + 1);
+	*net = loam_json_parse(body + 1, strlen(body + 1), "the network's report", err);
+	if (!*net)
+		return -1;
+	if (json_is_null(*net)) {
+		json_decref(*net);
+		*net = NULL;
+	}
+	return 0;
+}
+
+static int prep_all(const struct vm_paths *p, const struct vm_spec *s, struct owner *o,
+		    json_t **net, loam_err *err)
+{
+	struct net_child c = {.pid = -1};
+	if (prep_net(p, s, true, NULL, NULL, err) < 0 ||
+	    vm_user_ensure(p->user, &o->uid, &o->gid, err) < 0 || start_net(p, s, o, &c, err) < 0)
+		return -1;
+	int rc = make_dir(p, o, err) < 0 || prep_files(p, s, err) < 0 ? -1 : 0;
+	loam_err net_err = NULL; /* the files' error is the one told */
+	if (finish_net(&c, net, rc < 0 ? &net_err : err) < 0 && rc == 0)
+		rc = -1;
+	loam_err_free(&net_err);
+	return rc;
+}
+
 int vm_prep(const struct vm_paths *p, const struct vm_spec *s, json_t **result, loam_err *err)
 {
-	struct owner o;
 	json_t *net = NULL;
-	if (prep_net(p, s, true, NULL, NULL, err) < 0 ||
-	    vm_user_ensure(p->user, &o.uid, &o.gid, err) < 0 || make_dir(p, &o, err) < 0 ||
-	    prep_files(p, s, err) < 0 || prep_net(p, s, false, &o, &net, err) < 0)
+	struct owner o;
+	if (prep_all(p, s, &o, &net, err) < 0) {
+		json_decref(net);
 		return loam_err_wrap(err, "prepare VM %s", p->id);
+	}
 	*result =
 	    json_pack("{s:s,s:s,s:i,s:s,s:s,s:o,s:o}", LOAM_KEY_ID, p->id, LOAM_KEY_USER, p->user,
 		      LOAM_KEY_UID, (json_int_t)o.uid, LOAM_KEY_DIR, p->dir, LOAM_KEY_DISK, p->disk,

@@ -179,8 +179,9 @@ static int start_daemon(struct keeper *s)
 	}
 	s->daemon = 0;
 	write_pids(s);
+	/* Polled often: QEMU, and so the boot, waits on it. */
 	for (int64_t deadline = loam_now_ms() + VM_STORAGE_START_MS; loam_now_ms() < deadline;
-	     loam_sleep_ms(10)) {
+	     loam_sleep_ms(2)) {
 		if (serving(k) && (s->daemon = jail_child_pid(&s->jail)) > 0) {
 			s->serving_since = loam_now_ms();
 			write_pids(s);

@@ -18,7 +18,7 @@ agent=${LOAM_BIN_DIR:?}/loam-host
 store=${LOAM_ARTIFACT_STORE:-$root/build/artifacts/store}
 require_store "$store"
 [[ $(id -u) == 0 ]] || { echo "SKIP: a VM's network is made as root"; exit 77; }
-for t in curl ip nft dnsmasq python3; do
+for t in curl ip nft dnsmasq python3 setpriv; do
 	command -v "$t" >/dev/null || { echo "FAIL: $t is missing (scripts/deps.sh)" >&2; exit 1; }
 done
 
@@ -64,11 +64,28 @@ spec() { # id arch img slot fw
 JSON
 }
 
+alive() { [[ $(awk '/^State:/{print $2}' "/proc/$1/status" 2>/dev/null) =~ ^[^ZX]$ ]]; }
+
+# vm-start ends every leftover process of the VM's user but the dnsmasq
+# vm-prep started for it (found by the pid file in root's net dir): it is
+# neither killed nor made again. A leftover that passes itself off as that
+# dnsmasq (its name and --conf-file in its argv) is still killed.
 boot() { # id arch img slot fw
 	ids+=("$1")
 	slot_of[$1]=$4
-	spec "$@" | "$agent" vm-prep --state-dir "$state" >/dev/null || { bad "$1: vm-prep failed"; return; }
+	local out uid dm fake
+	out=$(spec "$@" | "$agent" vm-prep --state-dir "$state") || { bad "$1: vm-prep failed"; return; }
+	uid=$(jget uid <<<"$out")
+	dm=$(cat "$state/net/$1/dnsmasq.pid")
+	setpriv --reuid="$uid" --regid="$(id -g "$uid")" --clear-groups --no-new-privs \
+		python3 -c 'import sys, time; sys.argv[0] = "dnsmasq"; time.sleep(3600)' \
+		"--conf-file=$state/net/$1/dnsmasq.conf" </dev/null >/dev/null 2>&1 &
+	fake=$!
 	"$agent" vm-start "$1" --state-dir "$state" >/dev/null || bad "$1: vm-start failed"
+	expect "$1: vm-start keeps the dnsmasq of vm-prep" "$dm" "$(cat "$state/net/$1/dnsmasq.pid")"
+	alive "$dm" && ok || bad "$1: the dnsmasq of vm-prep is gone after vm-start"
+	alive "$fake" && bad "$1: a process passing itself off as dnsmasq survives vm-start" || ok
+	wait "$fake" 2>/dev/null
 }
 
 netns_of() { echo "loam-$1"; }
