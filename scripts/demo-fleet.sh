@@ -194,12 +194,7 @@ EOF
 
 fleet() {
 	[[ $(id -u) -eq 0 ]] || die "run it as root: it mounts the arm64 host's root and cloudifies this machine"
-	say "dependencies and build"
-	"$ROOT/scripts/deps.sh" test
-	"$ROOT/scripts/deps.sh" vm
-	"$ROOT/scripts/build.sh" release
-	say "artifact store (cached)"
-	"$ROOT/scripts/build-artifacts.sh"
+	build_all
 	say "the arm64 host: a Debian 12 arm64 server under qemu-user, SSH on loopback"
 	start_arm_host
 	say "loamd"

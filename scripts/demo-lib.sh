@@ -38,6 +38,17 @@ pick_key() {
 	echo "  you have no key in ~/.ssh: made $KEY for the demo"
 }
 
+# What a demo needs first: its packages, the release build and the
+# artifact store (each a no-op when up to date).
+build_all() {
+	say "dependencies and build"
+	"$ROOT/scripts/deps.sh" test
+	"$ROOT/scripts/deps.sh" vm
+	"$ROOT/scripts/build.sh" release
+	say "artifact store (cached)"
+	"$ROOT/scripts/build-artifacts.sh"
+}
+
 loamd_running() {
 	[[ -f $PIDFILE ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null
 }

@@ -97,12 +97,7 @@ EOF
 }
 
 demo() {
-	say "dependencies and build"
-	"$ROOT/scripts/deps.sh" test
-	"$ROOT/scripts/deps.sh" vm
-	"$ROOT/scripts/build.sh" release
-	say "artifact store (cached)"
-	"$ROOT/scripts/build-artifacts.sh"
+	build_all
 	say "loamd"
 	start_loamd --listen 127.0.0.1:7070
 	say "cloudify this machine (arm64 emulated, TCG allowed, CPU overcommit 2)"
