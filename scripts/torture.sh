@@ -343,7 +343,7 @@ images_tier() {
 	times=$(grep -o '[a-z0-9]*: LOAM-READY in [0-9.]* s' "$work/images.log" | paste -sd ';' -)
 	# A skip (no store, no tool) is not a pass of this tier.
 	grep -q '\*\*\*Skipped\|Not Run' "$work/images.log" && rc=1
-	row "CTest label torture (issue 12)" \
+	row "debian-12 image (issue 12)" \
 		"tests/images/debian_boot.sh: each arch's debian-12 image under TCG through its firmware, NoCloud seed" 1 \
 		"one LOAM-READY line; SSH login pinned to the console's host keys; uname -m, hostname, df, sudo, cloud-init done" \
 		"${times:-no times} ($(elapsed "$t0") s)" "$([[ $rc -eq 0 ]] && echo PASS || echo FAIL)"
