@@ -9,7 +9,9 @@
  * egress off the namespace has no route out (`ip route get` only: no
  * packet is sent, let alone off the machine), that setting up twice
  * changes nothing, that vm-net's update opens and closes a port in the
- * ruleset, and that purge leaves nothing behind. Skips (77) unless root.
+ * ruleset and turns egress on and off (the host's NAT table and its
+ * marker, the namespace's default route; rules only), and that purge
+ * leaves nothing behind. Skips (77) unless root.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -39,7 +41,7 @@ static char id[32], user[VM_USER_MAX + 1];
 static uid_t uid;
 static gid_t gid;
 
-static json_t *spec(const char *open_ports)
+static json_t *spec_with(const char *open_ports, bool egress)
 {
 	loam_err err = NULL;
 	char text[1024];
@@ -47,13 +49,18 @@ static json_t *spec(const char *open_ports)
 		 "{\"mac\": \"%s\", \"queues\": 1, \"ipv4\": \"%s\", "
 		 "\"ipv4_pool\": \"10.251.0.0/30\", \"ipv6\": \"fd00:5:6:1:4c:4fff:fe41:4d01\", "
 		 "\"ipv6_prefix\": \"fd00:5:6:1::/64\", \"host_ipv6_prefix\": \"fd00:5:6::/48\", "
-		 "\"egress\": false, \"open_ports\": %s}",
-		 GUEST_MAC, GUEST_IPV4, open_ports);
+		 "\"egress\": %s, \"open_ports\": %s}",
+		 GUEST_MAC, GUEST_IPV4, egress ? "true" : "false", open_ports);
 	json_t *j = loam_json_parse(text, strlen(text), "spec", &err);
 	if (!j)
 		fprintf(stderr, "%s\n", loam_err_msg(err));
 	loam_err_free(&err);
 	return j;
+}
+
+static json_t *spec(const char *open_ports)
+{
+	return spec_with(open_ports, false);
 }
 
 static int setup(const char *open_ports, struct vm_net *n)
@@ -381,6 +388,59 @@ static void test_update_ports(void)
 	loam_err_free(&err);
 }
 
+/* Egress on and off again through vm-net's update: the host's NAT table
+ * appears with its marker (D/net/egress-table, written before the table is
+ * loaded, which is how an egress-off prep knows it may skip nft), the
+ * namespace gets a default route; off removes the table, the marker and
+ * the route, and puts the host's forwarding back. Rules only: no guest
+ * exists, so no packet is sent. Without an IPv4 uplink, on is refused and
+ * nothing is made. */
+static void test_update_egress(void)
+{
+	cleanup_vm_net struct vm_net on = {0}, off = {0};
+	cleanup_json json_t *j_on = spec_with("[]", true), *j_off = spec("[]");
+	loam_err err = NULL;
+	struct net_paths p;
+	char marker[VM_NET_PATH_MAX + 16], uplink[16];
+	CHECK_INT(net_paths_init(state_dir, id, &p, &err), 0);
+	snprintf(marker, sizeof(marker), "%s/egress-table", p.root);
+	cleanup_free char *forward_before = NULL;
+	CHECK_INT(loam_read_file("/proc/sys/net/ipv4/ip_forward", 16, &forward_before, NULL, &err),
+		  0);
+	CHECK_INT(vm_net_parse(id, j_on, &on, &err), 0);
+	CHECK_INT(vm_net_parse(id, j_off, &off, &err), 0);
+	net_uplink(uplink);
+	if (!*uplink) {
+		CHECK_INT(vm_net_update(state_dir, &on, uid, gid, &err), -1);
+		CHECK_INT(loam_err_kind_of(err), LOAM_E_CONFLICT);
+		CHECK(access(marker, F_OK) != 0);
+		loam_err_free(&err);
+		return;
+	}
+	CHECK_INT(vm_net_update(state_dir, &on, uid, gid, &err), 0);
+	cleanup_free char *table = NULL;
+	CHECK_INT(loam_read_file(marker, 64, &table, NULL, &err), 0);
+	const char *list[] = {"nft", "list", "table", "inet", table ? table : "?", NULL};
+	cleanup_free char *nat = NULL;
+	CHECK_INT(in_ns(NULL, list, &nat), 0);
+	CHECK_CONTAINS(nat, "masquerade");
+	const char *route[] = {"ip", "route", "show", "default", NULL};
+	cleanup_free char *with = NULL, *without = NULL, *forward_after = NULL;
+	CHECK_INT(in_ns(on.netns, route, &with), 0);
+	CHECK_CONTAINS(with, "default via");
+	CHECK_INT(vm_net_update(state_dir, &off, uid, gid, &err), 0);
+	CHECK(access(marker, F_OK) != 0);
+	CHECK(in_ns(NULL, list, NULL) != 0);
+	CHECK_INT(in_ns(off.netns, route, &without), 0);
+	CHECK_STR(without, "");
+	CHECK_INT(loam_read_file("/proc/sys/net/ipv4/ip_forward", 16, &forward_after, NULL, &err),
+		  0);
+	CHECK_STR(forward_after, forward_before);
+	if (err)
+		fprintf(stderr, "%s\n", loam_err_msg(err));
+	loam_err_free(&err);
+}
+
 static void test_purge(void)
 {
 	struct net_paths p;
@@ -420,6 +480,7 @@ int main(void)
 	RUN(test_idempotent);
 	RUN(test_guest_frames);
 	RUN(test_update_ports);
+	RUN(test_update_egress);
 	RUN(test_purge);
 	vm_net_purge(state_dir, id, &err);
 	loam_err_free(&err);
