@@ -31,6 +31,7 @@ LOG=$STATE/loamd.log
 HOSTS=$STATE/hosts # the arm64 host's sshd, keys and overlay root
 ARM=arm64-debian   # its name in loam
 VMS=(fleet-x64 fleet-arm64)
+CLEAN="make demo-fleet-clean"
 # The arm64 guest's VMM is itself emulated there: minutes, not seconds.
 TIMEOUT_S=${LOAM_DEMO_TIMEOUT_S:-1200}
 # Not make demo's pool (10.200.0.0/16): a VM's route is machine-wide.

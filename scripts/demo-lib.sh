@@ -3,12 +3,14 @@
 # (scripts/demo-fleet.sh) share: headings and errors, their own loamd
 # (started detached, found again by its pid file), waiting for their VMs
 # to run or to be gone. The sourcing script sets ROOT, BIN, STATE, LOG,
-# PIDFILE, LOAM_URL and the VMS array before calling any of them.
+# PIDFILE, LOAM_URL, CLEAN (the command that undoes it) and the VMS array
+# before calling any of them.
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 die() {
 	echo "${0##*/}: $*" >&2
 	[[ -f $LOG ]] && { echo "last lines of $LOG:" >&2; tail -n 20 "$LOG" >&2; }
+	echo "${0##*/}: what was made so far stays up; $CLEAN removes it" >&2
 	exit 1
 }
 loam() { "$BIN/loam" "$@"; }

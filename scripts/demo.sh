@@ -23,6 +23,7 @@ export LOAM_STATE_DIR=$STATE
 PIDFILE=$STATE/loamd.pid
 LOG=$STATE/loamd.log
 VMS=(demo-x64 demo-arm64)
+CLEAN="make demo-clean"
 # A debian-12 boot under TCG takes minutes (docs/images.md).
 BOOT_TIMEOUT_S=${LOAM_DEMO_TIMEOUT_S:-1800}
 IMAGE=debian-12
